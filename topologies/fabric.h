@@ -1,0 +1,153 @@
+// Fabric: a cluster's network as a Boost.Graph graph plus a table-free router.
+//
+// Vertices are GPUs, NICs and switches; edges are full-duplex links. GPU g (0 <= g < num_gpus()) is vertex g, so a
+// rank maps to a vertex without lookup. Each edge has a kind, a per-direction bandwidth and a latency.
+//
+// Routes are computed on demand from the fabric's structure (O(hops), no N^2 tables), so a 131,072-GPU fabric costs
+// memory proportional to its links. ECMP spreading picks among equal-cost paths with a deterministic hash of
+// (src, dst, flow_id, seed).
+//
+// Ownership: a Fabric owns its graph; it is immutable after construction and safe to share between threads.
+// Units: bandwidth in Gb/s per direction, latency in ns.
+#pragma once
+
+#include <boost/graph/adjacency_list.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace clustersim::topo {
+
+enum class VertexKind : uint8_t { kGpu, kNic, kScaleUpSwitch, kLeaf, kSpine, kCore, kRouter };
+enum class LinkKind : uint8_t {
+  kScaleUp,      // GPU <-> scale-up switch (NVLink/NVSwitch, HCCS, UB) or GPU <-> GPU in a full mesh
+  kPcie,         // GPU <-> NIC
+  kNicToLeaf,    // NIC port <-> leaf / ToR switch
+  kLeafToSpine,  // tier 1 <-> tier 2
+  kSpineToCore,  // tier 2 <-> tier 3
+  kLocal,        // dragonfly intra-group
+  kGlobal,       // dragonfly inter-group
+  kTorus,        // torus neighbour link (ICI)
+};
+const char* ToString(VertexKind k);
+const char* ToString(LinkKind k);
+
+struct VertexProps {
+  VertexKind kind = VertexKind::kGpu;
+  uint32_t tier = 0;   // 0 for GPUs/NICs, 1 leaf, 2 spine, 3 core
+  uint32_t plane = 0;  // plane or rail the vertex belongs to
+  uint32_t index = 0;  // index among vertices of the same kind
+};
+
+struct EdgeProps {
+  LinkKind kind = LinkKind::kScaleUp;
+  double bandwidth_gbps = 0;  // per direction
+  double latency_ns = 0;      // cable + the switch it enters
+  uint32_t id = 0;            // dense edge index, 0 <= id < num_links()
+};
+
+using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::undirectedS, VertexProps, EdgeProps>;
+
+// One traversal of a link: `link` is EdgeProps::id; `forward` is true when going from the edge's source vertex (as
+// stored in the graph) to its target. A full-duplex link is two independent capacities, one per direction.
+struct Hop {
+  uint32_t link = 0;
+  bool forward = true;
+  bool operator==(const Hop&) const = default;
+};
+
+// Counts for capacity planning (`clustersim topo`) and for the network power/cost roll-up.
+struct Inventory {
+  uint64_t gpus = 0;
+  uint64_t nodes = 0;
+  uint64_t nics = 0;
+  std::vector<uint64_t> switches_per_tier;  // index 0 = leaf tier; scale-up switches are counted separately
+  uint64_t switches = 0;                    // scale-out switches, all tiers
+  uint64_t scale_up_switches = 0;
+  std::vector<uint64_t> links_per_kind;     // indexed by LinkKind
+  uint64_t switch_links = 0;                // switch-to-switch cables (scale-out)
+  uint64_t endpoint_links = 0;              // NIC-to-switch cables
+  uint64_t transceivers = 0;                // optical modules: 2 per switch-to-switch cable and per NIC cable
+  double bisection_bandwidth_gbps = 0;      // one direction, worst balanced cut of the scale-out fabric
+  uint32_t diameter_hops = 0;               // switch hops on the longest shortest GPU-to-GPU path
+};
+
+// Parameters shared by every generator; each generator documents which ones it reads.
+struct FabricParams {
+  std::string topology = "fat_tree";  // registry name, see FabricRegistry
+  uint32_t num_gpus = 0;
+  uint32_t gpus_per_node = 8;
+  // Scale-up domain.
+  uint32_t scale_up_domain = 8;          // GPUs that share a scale-up switch fabric (8, 72, 384...)
+  double scale_up_bandwidth_gbps = 0;    // per GPU per direction
+  double scale_up_latency_ns = 500;
+  // Scale-out.
+  uint32_t nics_per_gpu = 1;
+  double nic_bandwidth_gbps = 400;
+  double pcie_bandwidth_gbps = 512;      // GPU <-> NIC
+  double link_latency_ns = 100;
+  double switch_latency_ns = 300;
+  uint32_t switch_radix = 64;
+  uint32_t tiers = 0;                    // 0 = smallest that holds the GPUs
+  std::vector<double> oversubscription;  // per tier, bottom up; empty or 1 = non-blocking
+  uint32_t planes = 1;
+  uint32_t dragonfly_routers_per_group = 0;
+  uint32_t dragonfly_hosts_per_router = 0;
+  uint32_t dragonfly_global_links_per_router = 0;
+  std::vector<uint32_t> torus_dims;
+  bool ecmp = true;
+  uint64_t seed = 0;
+};
+
+class Fabric {
+ public:
+  virtual ~Fabric() = default;
+
+  const Graph& graph() const { return graph_; }
+  uint32_t num_gpus() const { return params_.num_gpus; }
+  uint32_t num_links() const { return static_cast<uint32_t>(boost::num_edges(graph_)); }
+  const FabricParams& params() const { return params_; }
+  // Edge properties by EdgeProps::id, and the endpoints of that edge (source, target as stored).
+  const EdgeProps& link(uint32_t id) const { return *link_props_[id]; }
+  uint32_t link_source(uint32_t id) const { return link_ends_[id].first; }
+  uint32_t link_target(uint32_t id) const { return link_ends_[id].second; }
+
+  // Appends the hops of the route from GPU src to GPU dst (src != dst) to `out`. `flow_id` distinguishes flows
+  // between the same pair for ECMP. Must not allocate beyond growing `out`.
+  virtual void Route(uint32_t src, uint32_t dst, uint64_t flow_id, std::vector<Hop>& out) const = 0;
+
+  // Node (server) and scale-up domain of a GPU.
+  uint32_t NodeOf(uint32_t gpu) const { return gpu / params_.gpus_per_node; }
+  uint32_t DomainOf(uint32_t gpu) const { return gpu / params_.scale_up_domain; }
+
+  virtual Inventory ComputeInventory() const;
+
+ protected:
+  explicit Fabric(FabricParams params) : params_(std::move(params)) {}
+  // Generators call these to build the graph; AddLink assigns dense ids.
+  uint32_t AddVertex(VertexProps props);
+  uint32_t AddLink(uint32_t a, uint32_t b, LinkKind kind, double bandwidth_gbps, double latency_ns);
+  // Must be called once when the graph is complete (fills the id -> edge lookup tables).
+  void Finalize();
+
+  FabricParams params_;
+  Graph graph_;
+  std::vector<const EdgeProps*> link_props_;
+  std::vector<std::pair<uint32_t, uint32_t>> link_ends_;
+};
+
+// Builds a fabric by registry name. Throws clustersim::InputError naming the parameter and the rule when the
+// parameters cannot describe a valid fabric (radix too small for the GPUs, oversubscription below 1, planes that do
+// not divide the NIC ports, ...).
+std::unique_ptr<Fabric> BuildFabric(const FabricParams& params);
+
+// Registered generator names with a one-line description each, for `clustersim list`.
+struct FabricKindInfo {
+  std::string name;
+  std::string description;
+};
+std::vector<FabricKindInfo> ListFabricKinds();
+
+}  // namespace clustersim::topo

@@ -1,0 +1,94 @@
+// StepProgram: the compute and traffic of one training step, as the ordered operations of one representative rank
+// per pipeline stage. Ranks that do identical work (tensor/context-parallel peers, data-parallel replicas) share
+// one representative; the sim layer runs representatives and multiplies.
+//
+// The workloads layer knows nothing of topologies: communication names a parallel dimension (TP, DP, ...), and the
+// sim layer turns (rank, dimension) into the group of GPUs through RankLayout.
+//
+// Units: FLOPs, bytes. Sizes per collective follow nccl-tests conventions: all_reduce/reduce_scatter `bytes` is the
+// input buffer per rank, all_gather `bytes` is the output buffer per rank, all_to_all `bytes` is what one rank sends
+// in total (to all peers, itself included).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace clustersim::wl {
+
+enum class Dim : uint8_t { kTp, kCp, kPp, kDp, kEp, kEdp, kTpCp };  // kEdp: expert-data-parallel group
+const char* ToString(Dim d);
+
+enum class Coll : uint8_t { kAllReduce, kReduceScatter, kAllGather, kAllToAll, kBroadcast };
+const char* ToString(Coll c);
+
+enum class ComputeKind : uint8_t { kGemm, kAttention, kElementwise, kOptimizer, kEmbedding, kRouter };
+const char* ToString(ComputeKind k);
+
+// What an operation belongs to, for breakdowns and timelines.
+enum class Phase : uint8_t { kForward, kBackward, kRecompute, kOptimizer, kGradSync };
+
+enum class OpType : uint8_t {
+  kCompute,     // runs on the GPU's compute stream
+  kCollective,  // blocking on the compute stream unless `async`
+  kSend,        // pipeline send to stage + peer_delta (non-blocking for the sender)
+  kRecv,        // pipeline receive; blocks until the matching send has arrived
+  kWait,        // waits for every async collective issued with this `tag`
+};
+
+struct Op {
+  OpType type = OpType::kCompute;
+  Phase phase = Phase::kForward;
+  // kCompute
+  ComputeKind compute = ComputeKind::kGemm;
+  double flops = 0;          // floating-point operations
+  double bytes = 0;          // HBM bytes read + written
+  double gemm_count = 1;     // number of equal GEMMs the flops split into (for the small-GEMM efficiency falloff)
+  // kCollective
+  Coll coll = Coll::kAllReduce;
+  Dim dim = Dim::kTp;
+  uint64_t comm_bytes = 0;
+  bool async = false;        // issued on a separate communication stream; completion awaited by a kWait
+  uint32_t tag = 0;
+  // kSend / kRecv
+  int32_t peer_delta = 0;    // +1 next stage, -1 previous stage (wraps for interleaved schedules)
+  uint32_t microbatch = 0;
+  uint32_t chunk = 0;        // virtual stage (interleaved) of the activation
+};
+
+// How global ranks map to parallel coordinates (Megatron order, fastest first): tp, cp, dp, pp. Expert parallelism
+// reuses the dp x cp ranks of a stage: ep groups are contiguous blocks of the (cp, dp) grid; edp = the ranks holding
+// the same experts.
+struct RankLayout {
+  uint32_t tp = 1, cp = 1, dp = 1, pp = 1, ep = 1;
+  uint32_t world() const { return tp * cp * dp * pp; }
+  // Ranks of the `dim` group that contains `rank`, in ring order. Deterministic; O(group size).
+  std::vector<uint32_t> Group(uint32_t rank, Dim dim) const;
+  uint32_t GroupSize(Dim dim) const;
+  // Coordinates of a rank.
+  uint32_t TpIndex(uint32_t rank) const { return rank % tp; }
+  uint32_t CpIndex(uint32_t rank) const { return (rank / tp) % cp; }
+  uint32_t DpIndex(uint32_t rank) const { return (rank / (tp * cp)) % dp; }
+  uint32_t PpIndex(uint32_t rank) const { return rank / (tp * cp * dp); }
+  // The representative rank of a pipeline stage (tp = cp = dp = 0).
+  uint32_t StageRepresentative(uint32_t stage) const { return stage * tp * cp * dp; }
+};
+
+struct MemoryEstimate {  // per GPU, bytes
+  double weights = 0, gradients = 0, optimizer = 0, activations = 0;
+  double total() const { return weights + gradients + optimizer + activations; }
+};
+
+struct StepProgram {
+  RankLayout layout;
+  std::vector<std::vector<Op>> stages;   // stages[s] = ordered ops of the representative of pipeline stage s
+  uint32_t microbatches = 0;             // per pipeline per step
+  uint64_t tokens_per_step = 0;          // global batch x sequence length
+  double model_flops_per_step = 0;       // whole cluster, no recompute (MFU convention)
+  double hardware_flops_per_step = 0;    // whole cluster, including recompute (HFU)
+  std::string flop_convention;           // human-readable statement of the convention used
+  MemoryEstimate memory;                 // worst stage
+  std::string precision = "bf16";
+};
+
+}  // namespace clustersim::wl
