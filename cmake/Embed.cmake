@@ -15,6 +15,7 @@ function(clustersim_embed target symbol)
     OUTPUT ${out}
     COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DSYMBOL=${symbol} "-DFILES=${joined}" -P ${CLUSTERSIM_EMBED_SCRIPT}
     DEPENDS ${abs_files} ${CLUSTERSIM_EMBED_SCRIPT}
-    COMMENT "Embedding ${symbol}")
+    COMMENT "Embedding ${symbol}"
+    VERBATIM)
   target_sources(${target} PRIVATE ${out})
 endfunction()

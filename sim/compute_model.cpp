@@ -1,1 +1,103 @@
-// placeholder
+#include "sim/compute_model.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/error.h"
+
+namespace clustersim {
+
+ComputeModel::ComputeModel(const v1::Accelerator& a, std::string_view precision, const std::string& file)
+    : precision_(precision) {
+  const double bf16 = a.bf16_tflops() * 1e12;
+  if (!(bf16 > 0)) {
+    throw InputError::Field(file, 0, "accelerator.bf16_tflops", fmt::format("{}", a.bf16_tflops()), "must be > 0");
+  }
+  double peak = 0;
+  if (precision == "bf16" || precision == "fp16") {
+    peak = bf16;
+    effective_precision_ = "bf16";
+  } else if (precision == "fp8" || precision == "fp4") {
+    if (precision == "fp4" && a.fp4_tflops() > 0) {
+      peak = a.fp4_tflops() * 1e12;
+      effective_precision_ = "fp4";
+    } else if (a.fp8_tflops() > 0) {
+      peak = a.fp8_tflops() * 1e12;
+      effective_precision_ = "fp8";
+    } else {
+      peak = bf16;
+      effective_precision_ = "bf16";
+    }
+  } else if (precision == "fp32") {
+    if (!(a.fp32_tflops() > 0)) {
+      throw InputError::Field(file, 0, "accelerator.fp32_tflops", fmt::format("{}", a.fp32_tflops()),
+                              "precision fp32 needs an fp32 (TF32 tensor-core) peak > 0 on " + a.name());
+    }
+    peak = a.fp32_tflops() * 1e12;
+    effective_precision_ = "fp32";
+  } else {
+    throw InputError::Field(file, 0, "workload.precision", "\"" + std::string(precision) + "\"",
+                            "must be one of bf16, fp16, fp8, fp4, fp32");
+  }
+  peak_flops_ = peak;
+  attention_peak_flops_ = std::min(peak, bf16);
+  vector_peak_flops_ = kVectorPeakFraction * bf16;
+  hbm_bytes_per_s_ = a.hbm_bandwidth_gbyte_per_s() * 1e9 * a.memory_efficiency();
+  gemm_efficiency_ = a.gemm_efficiency();
+  attention_efficiency_ = a.attention_efficiency();
+  const double half_at_bf16 = a.gemm_half_efficiency_gflop() * 1e9;
+  gemm_half_flops_ = half_at_bf16 * peak_flops_ / bf16;
+  attention_half_flops_ = half_at_bf16 * attention_peak_flops_ / bf16;
+  if (!(hbm_bytes_per_s_ > 0) || !(gemm_efficiency_ > 0) || !(attention_efficiency_ > 0)) {
+    throw InputError::Field(file, 0, "accelerator", a.name(),
+                            "is not resolved: hbm bandwidth, memory_efficiency, gemm_efficiency and "
+                            "attention_efficiency must be > 0 (use AcceleratorCatalog::Resolve)");
+  }
+}
+
+double ComputeModel::Efficiency(wl::ComputeKind kind, double f) const {
+  if (!(f > 0)) return 0;
+  switch (kind) {
+    case wl::ComputeKind::kGemm:
+    case wl::ComputeKind::kRouter:
+      return gemm_efficiency_ * f / (f + gemm_half_flops_);
+    case wl::ComputeKind::kAttention:
+      return attention_efficiency_ * f / (f + attention_half_flops_);
+    case wl::ComputeKind::kElementwise:
+    case wl::ComputeKind::kOptimizer:
+    case wl::ComputeKind::kEmbedding:
+      return 1.0;
+  }
+  return 1.0;
+}
+
+ComputeModel::Timing ComputeModel::Evaluate(wl::ComputeKind kind, double flops, double bytes, double gemm_count) const {
+  if (!(flops >= 0) || !(bytes >= 0) || !std::isfinite(flops) || !std::isfinite(bytes) || std::isnan(gemm_count)) {
+    throw SimulationError(
+        fmt::format("compute op with flops = {}, bytes = {}, gemm_count = {}: must be finite and "
+                    ">= 0",
+                    flops, bytes, gemm_count));
+  }
+  Timing t;
+  if (flops == 0 && bytes == 0) return t;
+  const double kernels = std::max(1.0, gemm_count);
+  if (flops > 0) {
+    double peak = peak_flops_;
+    if (kind == wl::ComputeKind::kAttention) {
+      peak = attention_peak_flops_;
+    } else if (kind == wl::ComputeKind::kElementwise || kind == wl::ComputeKind::kOptimizer ||
+               kind == wl::ComputeKind::kEmbedding) {
+      peak = vector_peak_flops_;
+    }
+    t.compute_s = flops / (peak * Efficiency(kind, flops / kernels));
+  }
+  t.memory_s = bytes / hbm_bytes_per_s_;
+  t.overhead_s = kKernelOverheadS * kernels;
+  t.compute_bound = t.compute_s >= t.memory_s;
+  t.seconds = std::max(t.compute_s, t.memory_s) + t.overhead_s;
+  return t;
+}
+
+}  // namespace clustersim

@@ -1,1 +1,174 @@
+#include "sim/compute_model.h"
+
 #include <gtest/gtest.h>
+
+#include <limits>
+
+#include "common/error.h"
+#include "sim/accelerator.h"
+
+namespace clustersim {
+namespace {
+
+using wl::ComputeKind;
+
+v1::Accelerator Resolved(const char* name) {
+  const AcceleratorCatalog catalog;
+  v1::Accelerator req;
+  req.set_name(name);
+  return catalog.Resolve(req, "test");
+}
+
+// A chip with round numbers: 100 TFLOP/s bf16, 200 fp8, 1000 GB/s HBM, efficiencies 0.5 / 1 GFLOP half point.
+v1::Accelerator Toy() {
+  v1::Accelerator a;
+  a.set_name("Toy");
+  a.set_bf16_tflops(100);
+  a.set_fp8_tflops(200);
+  a.set_hbm_gb(10);
+  a.set_hbm_bandwidth_gbyte_per_s(1000);
+  a.set_tdp_w(100);
+  a.set_gemm_efficiency(0.5);
+  a.set_gemm_half_efficiency_gflop(1);
+  a.set_memory_efficiency(0.8);
+  a.set_attention_efficiency(0.25);
+  AcceleratorCatalog::FillDefaults(&a);
+  return a;
+}
+
+TEST(ComputeModel, ComputeBoundGemmFollowsTheRoofline) {
+  const ComputeModel m(Toy(), "bf16");
+  // One 1 TFLOP GEMM: eff = 0.5 x 1000/(1000+1) ; memory 1 MB is negligible.
+  const double flops = 1e12;
+  const auto t = m.Evaluate(ComputeKind::kGemm, flops, 1e6, 1);
+  const double eff = 0.5 * 1e12 / (1e12 + 1e9);
+  EXPECT_TRUE(t.compute_bound);
+  EXPECT_NEAR(t.compute_s, flops / (100e12 * eff), 1e-12);
+  EXPECT_NEAR(t.seconds, t.compute_s + ComputeModel::kKernelOverheadS, 1e-12);
+  EXPECT_NEAR(t.memory_s, 1e6 / (1000e9 * 0.8), 1e-15);
+}
+
+TEST(ComputeModel, MemoryBoundOpsAreLimitedByHbm) {
+  const ComputeModel m(Toy(), "bf16");
+  // 1 GB moved with 1 GFLOP: vector peak is 100/8 TFLOP/s -> 80 us of compute, 1.25 ms of memory.
+  const auto t = m.Evaluate(ComputeKind::kElementwise, 1e9, 1e9, 1);
+  EXPECT_FALSE(t.compute_bound);
+  EXPECT_NEAR(t.memory_s, 1e9 / (1000e9 * 0.8), 1e-12);
+  EXPECT_NEAR(t.compute_s, 1e9 / (100e12 * ComputeModel::kVectorPeakFraction), 1e-12);
+  EXPECT_NEAR(t.seconds, t.memory_s + ComputeModel::kKernelOverheadS, 1e-12);
+  // A small GEMM with a huge operand stream is memory-bound too.
+  EXPECT_FALSE(m.Evaluate(ComputeKind::kGemm, 1e9, 1e10, 1).compute_bound);
+  // Optimizer and embedding are treated as vector work.
+  EXPECT_NEAR(m.Seconds(ComputeKind::kOptimizer, 0, 8e9, 1), 8e9 / 800e9 + ComputeModel::kKernelOverheadS, 1e-12);
+  EXPECT_NEAR(m.Seconds(ComputeKind::kEmbedding, 0, 8e9, 1), 8e9 / 800e9 + ComputeModel::kKernelOverheadS, 1e-12);
+}
+
+TEST(ComputeModel, GemmEfficiencyFallsOffMonotonicallyAndHalvesAtTheHalfPoint) {
+  const ComputeModel m(Toy(), "bf16");
+  double prev = 0;
+  for (double f = 1e6; f <= 1e14; f *= 3) {
+    const double e = m.Efficiency(ComputeKind::kGemm, f);
+    EXPECT_GT(e, prev) << f;
+    EXPECT_LT(e, 0.5);
+    prev = e;
+  }
+  EXPECT_NEAR(m.Efficiency(ComputeKind::kGemm, 1e9), 0.25, 1e-12);
+  EXPECT_NEAR(m.Efficiency(ComputeKind::kGemm, 1e15), 0.5, 1e-6);
+  EXPECT_EQ(m.Efficiency(ComputeKind::kGemm, 0), 0);
+  // Splitting the same FLOPs into more GEMMs never makes them faster.
+  double prev_t = 0;
+  for (double n = 1; n <= 4096; n *= 2) {
+    const double t = m.Seconds(ComputeKind::kGemm, 1e12, 0, n);
+    EXPECT_GT(t, prev_t) << n;
+    prev_t = t;
+  }
+}
+
+TEST(ComputeModel, PrecisionSelectsThePeak) {
+  const v1::Accelerator h100 = Resolved("H100-SXM");
+  EXPECT_DOUBLE_EQ(ComputeModel(h100, "bf16").peak_flops(), 989e12);
+  EXPECT_DOUBLE_EQ(ComputeModel(h100, "fp16").peak_flops(), 989e12);
+  EXPECT_DOUBLE_EQ(ComputeModel(h100, "fp8").peak_flops(), 1979e12);
+  EXPECT_DOUBLE_EQ(ComputeModel(h100, "fp32").peak_flops(), 495e12);
+  const v1::Accelerator b200 = Resolved("B200");
+  EXPECT_DOUBLE_EQ(ComputeModel(b200, "fp4").peak_flops(), 9000e12);
+  EXPECT_EQ(ComputeModel(b200, "fp4").effective_precision(), "fp4");
+  // fp4 on Hopper falls back to fp8.
+  const ComputeModel h_fp4(h100, "fp4");
+  EXPECT_DOUBLE_EQ(h_fp4.peak_flops(), 1979e12);
+  EXPECT_EQ(h_fp4.effective_precision(), "fp8");
+  EXPECT_EQ(h_fp4.precision(), "fp4");
+  // A huge GEMM runs about twice as fast in fp8 as in bf16 (same asymptotic efficiency).
+  const double bf16_s = ComputeModel(h100, "bf16").Seconds(ComputeKind::kGemm, 1e16, 0, 1);
+  const double fp8_s = ComputeModel(h100, "fp8").Seconds(ComputeKind::kGemm, 1e16, 0, 1);
+  EXPECT_NEAR(bf16_s / fp8_s, 2.0, 0.01);
+}
+
+TEST(ComputeModel, Fp8OnAChipWithoutFp8FallsBackToBf16) {
+  const v1::Accelerator a100 = Resolved("A100-80GB");
+  const ComputeModel fp8(a100, "fp8");
+  const ComputeModel bf16(a100, "bf16");
+  EXPECT_EQ(fp8.effective_precision(), "bf16");
+  EXPECT_DOUBLE_EQ(fp8.peak_flops(), 312e12);
+  EXPECT_DOUBLE_EQ(fp8.Seconds(ComputeKind::kGemm, 3e11, 1e8, 4), bf16.Seconds(ComputeKind::kGemm, 3e11, 1e8, 4));
+  EXPECT_EQ(ComputeModel(a100, "fp4").effective_precision(), "bf16");
+}
+
+TEST(ComputeModel, Fp32WithoutAPeakAndUnknownPrecisionsAreInputErrors) {
+  const v1::Accelerator tpu = Resolved("TPU-v5p");
+  try {
+    ComputeModel m(tpu, "fp32", "s.textproto");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("s.textproto: accelerator.fp32_tflops = 0"), std::string::npos) << e.what();
+  }
+  try {
+    ComputeModel m(tpu, "int4", "s.textproto");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("workload.precision = \"int4\""), std::string::npos) << e.what();
+  }
+}
+
+TEST(ComputeModel, SmallGemmsLoseMoreInFasterPrecisions) {
+  // f_half scales with the peak: a fixed time per GEMM, so fp8 gains less than 2x on small GEMMs.
+  const ComputeModel bf16(Toy(), "bf16");
+  const ComputeModel fp8(Toy(), "fp8");
+  const double small = 1e9;
+  EXPECT_LT(fp8.Efficiency(ComputeKind::kGemm, small), bf16.Efficiency(ComputeKind::kGemm, small));
+  const double speedup_small =
+      bf16.Seconds(ComputeKind::kGemm, small, 0, 1) / fp8.Seconds(ComputeKind::kGemm, small, 0, 1);
+  const double speedup_big = bf16.Seconds(ComputeKind::kGemm, 1e14, 0, 1) / fp8.Seconds(ComputeKind::kGemm, 1e14, 0, 1);
+  EXPECT_LT(speedup_small, speedup_big);
+  EXPECT_GT(speedup_small, 1.0);
+}
+
+TEST(ComputeModel, AttentionRunsAtTheBf16PeakWithItsOwnEfficiency) {
+  const ComputeModel fp8(Toy(), "fp8");
+  EXPECT_DOUBLE_EQ(fp8.attention_peak_flops(), 100e12);
+  const double f = 1e13;
+  const double eff = 0.25 * f / (f + 1e9);
+  EXPECT_NEAR(fp8.Evaluate(ComputeKind::kAttention, f, 0, 1).compute_s, f / (100e12 * eff), 1e-12);
+}
+
+TEST(ComputeModel, EmptyOpsAreFreeAndBadOpsThrow) {
+  const ComputeModel m(Toy(), "bf16");
+  EXPECT_EQ(m.Seconds(ComputeKind::kGemm, 0, 0, 5), 0);
+  EXPECT_THROW(m.Seconds(ComputeKind::kGemm, -1, 0, 1), SimulationError);
+  EXPECT_THROW(m.Seconds(ComputeKind::kGemm, 1, std::numeric_limits<double>::infinity(), 1), SimulationError);
+  // gemm_count below 1 counts as one kernel.
+  EXPECT_DOUBLE_EQ(m.Seconds(ComputeKind::kGemm, 1e12, 0, 0), m.Seconds(ComputeKind::kGemm, 1e12, 0, 1));
+}
+
+TEST(ComputeModel, CalibratedA100GemmRate) {
+  // A 232 GFLOP GEMM (GPT-3 175B QKV at tp=8, 2048 tokens) on A100: 0.74 x 232/(232+2) of 312 TFLOP/s.
+  const ComputeModel m(Resolved("A100-80GB"), "bf16");
+  const double f = 2 * 2048.0 * 12288 * (3 * 12288 / 8);
+  const double rate = f / m.Evaluate(ComputeKind::kGemm, f, 0, 1).compute_s;
+  EXPECT_NEAR(rate / 1e12, 312 * 0.74 * f / (f + 2e9), 1e-6);
+  EXPECT_GT(rate / 1e12, 225);
+  EXPECT_LT(rate / 1e12, 235);
+}
+
+}  // namespace
+}  // namespace clustersim

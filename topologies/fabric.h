@@ -5,14 +5,13 @@
 //
 // Routes are computed on demand from the fabric's structure (O(hops), no N^2 tables), so a 131,072-GPU fabric costs
 // memory proportional to its links. ECMP spreading picks among equal-cost paths with a deterministic hash of
-// (src, dst, flow_id, seed).
+// (src, dst, flow_id, seed). Generators, routes and inventory conventions are documented in docs/topologies.md.
 //
 // Ownership: a Fabric owns its graph; it is immutable after construction and safe to share between threads.
 // Units: bandwidth in Gb/s per direction, latency in ns.
 #pragma once
 
 #include <boost/graph/adjacency_list.hpp>
-
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -36,16 +35,19 @@ const char* ToString(LinkKind k);
 
 struct VertexProps {
   VertexKind kind = VertexKind::kGpu;
-  uint32_t tier = 0;   // 0 for GPUs/NICs, 1 leaf, 2 spine, 3 core
-  uint32_t plane = 0;  // plane or rail the vertex belongs to
+  uint32_t tier = 0;   // 0 for GPUs/NICs/scale-up switches, 1 leaf or dragonfly router, 2 spine, 3 core
+  uint32_t plane = 0;  // plane or rail the vertex belongs to (a GPU: the plane of its first NIC port)
   uint32_t index = 0;  // index among vertices of the same kind
 };
 
 struct EdgeProps {
   LinkKind kind = LinkKind::kScaleUp;
   double bandwidth_gbps = 0;  // per direction
-  double latency_ns = 0;      // cable + the switch it enters
-  uint32_t id = 0;            // dense edge index, 0 <= id < num_links()
+  // Scale-up and torus links: scale_up_latency_ns. PCIe: link_latency_ns. Switch-to-switch: link_latency_ns +
+  // switch_latency_ns. NIC-to-switch: link_latency_ns + switch_latency_ns / 2, so that the sum over any route counts
+  // each switch it crosses exactly once, in either direction.
+  double latency_ns = 0;
+  uint32_t id = 0;  // dense edge index, 0 <= id < num_links()
 };
 
 using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::undirectedS, VertexProps, EdgeProps>;
@@ -66,56 +68,61 @@ struct Inventory {
   std::vector<uint64_t> switches_per_tier;  // index 0 = leaf tier; scale-up switches are counted separately
   uint64_t switches = 0;                    // scale-out switches, all tiers
   uint64_t scale_up_switches = 0;
-  std::vector<uint64_t> links_per_kind;     // indexed by LinkKind
-  uint64_t switch_links = 0;                // switch-to-switch cables (scale-out)
-  uint64_t endpoint_links = 0;              // NIC-to-switch cables
-  uint64_t transceivers = 0;                // optical modules: 2 per switch-to-switch cable and per NIC cable
-  double bisection_bandwidth_gbps = 0;      // one direction, worst balanced cut of the scale-out fabric
-  uint32_t diameter_hops = 0;               // switch hops on the longest shortest GPU-to-GPU path
+  std::vector<uint64_t> links_per_kind;  // indexed by LinkKind
+  uint64_t switch_links = 0;             // switch-to-switch cables (scale-out)
+  uint64_t endpoint_links = 0;           // NIC-to-switch cables
+  uint64_t transceivers = 0;             // optical modules: 2 per switch-to-switch cable and per NIC cable
+  double bisection_bandwidth_gbps = 0;   // one direction, worst balanced cut of the scale-out fabric
+  uint32_t diameter_hops = 0;            // switch hops on the longest shortest GPU-to-GPU path
+  uint32_t diameter_links = 0;           // links (Hops) on the longest route Route() returns
 };
 
 // Parameters shared by every generator; each generator documents which ones it reads.
 struct FabricParams {
-  std::string topology = "fat_tree";  // registry name, see FabricRegistry
+  std::string topology = "fat_tree";  // registry name, see ListFabricKinds()
   uint32_t num_gpus = 0;
   uint32_t gpus_per_node = 8;
   // Scale-up domain.
-  uint32_t scale_up_domain = 8;          // GPUs that share a scale-up switch fabric (8, 72, 384...)
-  double scale_up_bandwidth_gbps = 0;    // per GPU per direction
+  uint32_t scale_up_domain = 8;        // GPUs that share a scale-up switch fabric (8, 72, 384...)
+  double scale_up_bandwidth_gbps = 0;  // per GPU per direction (torus: split over its 2 x dims links)
   double scale_up_latency_ns = 500;
   // Scale-out.
   uint32_t nics_per_gpu = 1;
-  double nic_bandwidth_gbps = 400;
-  double pcie_bandwidth_gbps = 512;      // GPU <-> NIC
+  double nic_bandwidth_gbps = 400;   // per NIC port; switch-to-switch links run at the same speed
+  double pcie_bandwidth_gbps = 512;  // GPU <-> NIC
   double link_latency_ns = 100;
   double switch_latency_ns = 300;
   uint32_t switch_radix = 64;
-  uint32_t tiers = 0;                    // 0 = smallest that holds the GPUs
-  std::vector<double> oversubscription;  // per tier, bottom up; empty or 1 = non-blocking
-  uint32_t planes = 1;
-  uint32_t dragonfly_routers_per_group = 0;
-  uint32_t dragonfly_hosts_per_router = 0;
-  uint32_t dragonfly_global_links_per_router = 0;
-  std::vector<uint32_t> torus_dims;
-  bool ecmp = true;
+  uint32_t tiers = 0;                              // Clos tiers 1-3; 0 = smallest that holds the NIC ports
+  std::vector<double> oversubscription;            // per tier, bottom up; empty or 1 = non-blocking
+  uint32_t planes = 1;                             // multi_plane only; 0 = one plane per NIC port of a node
+  uint32_t dragonfly_routers_per_group = 0;        // 0 = 2 x hosts per router
+  uint32_t dragonfly_hosts_per_router = 0;         // 0 = (switch_radix + 1) / 4
+  uint32_t dragonfly_global_links_per_router = 0;  // 0 = hosts per router
+  std::vector<uint32_t> torus_dims;                // 1-3 dimensions, product = num_gpus
+  bool ecmp = true;                                // false: static destination-based (d-mod-k) choices
   uint64_t seed = 0;
 };
 
 class Fabric {
  public:
   virtual ~Fabric() = default;
+  Fabric(const Fabric&) = delete;  // link() points into the graph: not copyable
+  Fabric& operator=(const Fabric&) = delete;
 
   const Graph& graph() const { return graph_; }
   uint32_t num_gpus() const { return params_.num_gpus; }
   uint32_t num_links() const { return static_cast<uint32_t>(boost::num_edges(graph_)); }
+  // The parameters it was built from, with defaults resolved: tiers (fat-tree family), planes, dragonfly sizes.
   const FabricParams& params() const { return params_; }
   // Edge properties by EdgeProps::id, and the endpoints of that edge (source, target as stored).
   const EdgeProps& link(uint32_t id) const { return *link_props_[id]; }
   uint32_t link_source(uint32_t id) const { return link_ends_[id].first; }
   uint32_t link_target(uint32_t id) const { return link_ends_[id].second; }
 
-  // Appends the hops of the route from GPU src to GPU dst (src != dst) to `out`. `flow_id` distinguishes flows
-  // between the same pair for ECMP. Must not allocate beyond growing `out`.
+  // Appends the hops of the route from GPU src to GPU dst (both < num_gpus(); src == dst appends nothing) to `out`.
+  // `flow_id` distinguishes flows between the same pair for ECMP (ignored when params().ecmp is false). Never
+  // allocates beyond growing `out`; at most ComputeInventory().diameter_links hops.
   virtual void Route(uint32_t src, uint32_t dst, uint64_t flow_id, std::vector<Hop>& out) const = 0;
 
   // Node (server) and scale-up domain of a GPU.
@@ -123,6 +130,10 @@ class Fabric {
   uint32_t DomainOf(uint32_t gpu) const { return gpu / params_.scale_up_domain; }
 
   virtual Inventory ComputeInventory() const;
+
+  // NIC ports attached to the scale-out fabric (num_gpus * nics_per_gpu; 0 for "torus" and "none"). These are the
+  // "endpoints" of fat-tree cost tables.
+  uint64_t ScaleOutEndpoints() const { return scale_out_endpoints_; }
 
  protected:
   explicit Fabric(FabricParams params) : params_(std::move(params)) {}
@@ -136,6 +147,7 @@ class Fabric {
   Graph graph_;
   std::vector<const EdgeProps*> link_props_;
   std::vector<std::pair<uint32_t, uint32_t>> link_ends_;
+  uint64_t scale_out_endpoints_ = 0;
 };
 
 // Builds a fabric by registry name. Throws clustersim::InputError naming the parameter and the rule when the
@@ -149,5 +161,10 @@ struct FabricKindInfo {
   std::string description;
 };
 std::vector<FabricKindInfo> ListFabricKinds();
+
+// The inventory BuildFabric(params)->ComputeInventory() returns, from closed forms and without building the graph
+// (cheap at any size: for sweeps and for `clustersim topo` on clusters too large to build). Validates like
+// BuildFabric and throws the same InputErrors.
+Inventory PlanInventory(const FabricParams& params);
 
 }  // namespace clustersim::topo

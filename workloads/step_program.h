@@ -16,7 +16,9 @@
 
 namespace clustersim::wl {
 
-enum class Dim : uint8_t { kTp, kCp, kPp, kDp, kEp, kEdp, kTpCp };  // kEdp: expert-data-parallel group
+// kEdp: expert-data-parallel group (ranks holding the same experts). kDpCp: the data x context-parallel ranks of a
+// stage (the replicas of the dense parameters when cp > 1; the generator uses kDp when cp == 1).
+enum class Dim : uint8_t { kTp, kCp, kPp, kDp, kEp, kEdp, kTpCp, kDpCp };
 const char* ToString(Dim d);
 
 enum class Coll : uint8_t { kAllReduce, kReduceScatter, kAllGather, kAllToAll, kBroadcast };
@@ -33,34 +35,46 @@ enum class OpType : uint8_t {
   kCollective,  // blocking on the compute stream unless `async`
   kSend,        // pipeline send to stage + peer_delta (non-blocking for the sender)
   kRecv,        // pipeline receive; blocks until the matching send has arrived
-  kWait,        // waits for every async collective issued with this `tag`
+  kWait,        // waits for every async collective issued with this `tag` and not yet complete (none: no-op)
 };
+// Send/receive matching: a kSend on stage a with peer_delta d, phase p (kForward: activations, kBackward:
+// gradients), microbatch m and chunk c matches the kRecv on stage (a + d) mod pp with peer_delta -d and the same
+// phase, microbatch and chunk. `chunk` is the receiver's model chunk. A kWait may name a tag issued in the previous
+// step (ZeRO-1/2 parameter all-gather overlapped with the next forward); in the first step it is a no-op.
 
 struct Op {
   OpType type = OpType::kCompute;
   Phase phase = Phase::kForward;
   // kCompute
   ComputeKind compute = ComputeKind::kGemm;
-  double flops = 0;          // floating-point operations
-  double bytes = 0;          // HBM bytes read + written
-  double gemm_count = 1;     // number of equal GEMMs the flops split into (for the small-GEMM efficiency falloff)
+  double flops = 0;       // floating-point operations
+  double bytes = 0;       // HBM bytes read + written
+  double gemm_count = 1;  // number of equal GEMMs the flops split into (for the small-GEMM efficiency falloff)
   // kCollective
   Coll coll = Coll::kAllReduce;
   Dim dim = Dim::kTp;
   uint64_t comm_bytes = 0;
-  bool async = false;        // issued on a separate communication stream; completion awaited by a kWait
+  bool async = false;  // issued on a separate communication stream; completion awaited by a kWait
   uint32_t tag = 0;
+  // kAllToAll: multiplier (0 < x <= 1) on the part of comm_bytes this rank sends to GPUs of other nodes. Below 1
+  // with node-limited MoE routing and per-node deduplication (DeepEP style: a token crosses the network once per
+  // destination node and is forwarded inside it). 1 = every (token, expert) pair travels separately.
+  double internode_scale = 1;
   // kSend / kRecv
-  int32_t peer_delta = 0;    // +1 next stage, -1 previous stage (wraps for interleaved schedules)
-  uint32_t microbatch = 0;
-  uint32_t chunk = 0;        // virtual stage (interleaved) of the activation
+  int32_t peer_delta = 0;   // +1 next stage, -1 previous stage (wraps for interleaved schedules)
+  uint32_t microbatch = 0;  // set on every op of a microbatch's pass (for timelines), 0 on per-step ops
+  uint32_t chunk = 0;       // model chunk 0 .. chunks_per_stage-1 of the op; kSend/kRecv: the receiver's chunk
 };
 
 // How global ranks map to parallel coordinates (Megatron order, fastest first): tp, cp, dp, pp. Expert parallelism
 // reuses the dp x cp ranks of a stage: ep groups are contiguous blocks of the (cp, dp) grid; edp = the ranks holding
-// the same experts.
+// the same experts. General form (Megatron's expert grid): the tp*cp*dp ranks of a stage, in rank order, are
+// factored as etp x ep x edp (etp fastest), where etp = expert_tp (0 = tp). With etp = tp this is the rule above;
+// with etp = 1 the ep groups are blocks of ep consecutive ranks of the stage (they may span tp).
 struct RankLayout {
   uint32_t tp = 1, cp = 1, dp = 1, pp = 1, ep = 1;
+  uint32_t expert_tp = 0;  // tensor parallelism inside experts; 0 = tp
+  uint32_t etp() const { return expert_tp == 0 ? tp : expert_tp; }
   uint32_t world() const { return tp * cp * dp * pp; }
   // Ranks of the `dim` group that contains `rank`, in ring order. Deterministic; O(group size).
   std::vector<uint32_t> Group(uint32_t rank, Dim dim) const;
@@ -81,14 +95,23 @@ struct MemoryEstimate {  // per GPU, bytes
 
 struct StepProgram {
   RankLayout layout;
-  std::vector<std::vector<Op>> stages;   // stages[s] = ordered ops of the representative of pipeline stage s
-  uint32_t microbatches = 0;             // per pipeline per step
-  uint64_t tokens_per_step = 0;          // global batch x sequence length
-  double model_flops_per_step = 0;       // whole cluster, no recompute (MFU convention)
-  double hardware_flops_per_step = 0;    // whole cluster, including recompute (HFU)
-  std::string flop_convention;           // human-readable statement of the convention used
-  MemoryEstimate memory;                 // worst stage
+  // Model chunks (virtual stages) per pipeline rank: vpp for "interleaved", 2 for "dualpipe" (V-shaped), else 1.
+  uint32_t chunks_per_stage = 1;
+  std::vector<uint32_t> layers_per_stage;    // transformer layers held by each pipeline rank (all chunks, MTP incl.)
+  std::vector<std::vector<Op>> stages;       // stages[s] = ordered ops of the representative of pipeline stage s
+  uint32_t microbatches = 0;                 // per pipeline per step
+  uint64_t tokens_per_step = 0;              // global batch x sequence length
+  double model_flops_per_step = 0;           // whole cluster, no recompute (MFU convention)
+  double hardware_flops_per_step = 0;        // whole cluster, including recompute (HFU)
+  std::string flop_convention;               // human-readable statement of the convention used
+  MemoryEstimate memory;                     // worst stage
+  std::vector<MemoryEstimate> stage_memory;  // per pipeline stage
   std::string precision = "bf16";
+  std::string schedule;      // "1f1b", "interleaved", "dualpipe", "gpipe"
+  double params_total = 0;   // model parameters (MTP modules included)
+  double params_active = 0;  // parameters touched per token (MoE: top_k routed + shared experts)
+  // MoE only: the max over mean of tokens received per EP rank, averaged over MoE layers (1 = balanced).
+  double moe_load_imbalance = 1;
 };
 
 }  // namespace clustersim::wl

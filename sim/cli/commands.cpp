@@ -1,1 +1,180 @@
+// clustersim subcommands; see commands.h.
+#include "sim/cli/commands.h"
 
+#include <fmt/format.h>
+
+#include <cctype>
+#include <fstream>
+#include <iostream>
+#include <span>
+
+#include "common/embedded.h"
+#include "common/error.h"
+#include "results/projection.h"
+#include "results/report.h"
+#include "sim/accelerator.h"
+#include "sim/collectives.h"
+#include "sim/scenario_loader.h"
+#include "sim/simulation.h"
+#include "topologies/dot.h"
+#include "topologies/fabric.h"
+#include "workloads/model.h"
+
+namespace clustersim {
+extern const EmbeddedFile kExampleScenarios[];
+extern const std::size_t kExampleScenarios_count;
+}  // namespace clustersim
+
+namespace clustersim::cli {
+namespace {
+
+std::span<const EmbeddedFile> Examples() { return {kExampleScenarios, kExampleScenarios_count}; }
+
+v1::Scenario Load(const std::string& path) {
+  sim::LoadedScenario loaded;
+  if (path.empty()) {
+    bool found = false;
+    for (const EmbeddedFile& f : Examples()) {
+      if (f.name != "default.textproto") continue;
+      loaded = sim::ParseScenario(std::string(f.content), "textproto", "<embedded default>");
+      found = true;
+    }
+    if (!found) throw SimulationError("the embedded default scenario is missing from this build");
+  } else {
+    loaded = sim::LoadScenarioFile(path);
+  }
+  v1::Scenario s = sim::ResolveScenario(loaded);
+  *s.mutable_facility() = ResolveFacility(s.facility(), loaded.file);
+  return s;
+}
+
+// Projects the simulated step to the scenario's token budget (facility.training_tokens), if any.
+void AddProjection(v1::RunResult& r) {
+  const v1::Scenario& s = r.scenario();
+  if (s.facility().training_tokens() <= 0) return;
+  ProjectionInputs in;
+  in.step_time_s = r.step_time_s();
+  in.tokens_per_step = r.tokens_per_s() * r.step_time_s();
+  in.num_gpus = s.cluster().num_gpus();
+  in.it_avg_w = r.power().it_total_avg_w();
+  in.facility = s.facility();
+  in.embodied_kgco2e_per_gpu = s.accelerator().embodied_kgco2e();
+  in.price_usd_per_gpu = s.accelerator().price_usd();
+  in.network_embodied_kgco2e =
+      static_cast<double>(r.topology().switches()) * s.cluster().parts().switch_embodied_kgco2e();
+  in.network_price_usd = r.topology().network_cost_usd();
+  *r.mutable_projection() = Project(in, s.name());
+}
+
+}  // namespace
+
+uint64_t ParseSize(const std::string& text, const std::string& field) {
+  size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  double v = 0;
+  try {
+    v = i > 0 ? std::stod(text.substr(0, i)) : -1;
+  } catch (const std::exception&) {
+    v = -1;
+  }
+  const std::string unit = text.substr(i);
+  double mult = 1;
+  if (unit == "K" || unit == "KiB" || unit == "k") mult = 1024.0;
+  else if (unit == "M" || unit == "MiB") mult = 1024.0 * 1024;
+  else if (unit == "G" || unit == "GiB") mult = 1024.0 * 1024 * 1024;
+  else if (unit == "B" || unit.empty()) mult = 1;
+  else v = -1;
+  if (!(v > 0)) throw InputError::Field("", 0, field, "\"" + text + "\"", "must be a positive size like 4096, 64K, 1M, 1G");
+  return static_cast<uint64_t>(v * mult);
+}
+
+int Run(const RunOptions& o) {
+  const v1::Scenario s = Load(o.scenario);
+  v1::RunResult r = sim::SimulateStep(s);
+  r.set_clustersim_version(CLUSTERSIM_VERSION);
+  AddProjection(r);
+  if (!o.out_dir.empty()) results::WriteRunOutputs(o.out_dir, r);
+  std::cout << (o.json ? results::ToJson(r) : results::SummaryText(r));
+  return 0;
+}
+
+int List() {
+  AcceleratorCatalog cat;
+  std::cout << "Accelerators (sim/catalog):\n";
+  for (const std::string& n : cat.Names()) {
+    const v1::Accelerator* a = cat.Find(n);
+    std::cout << fmt::format("  {:<18} bf16 {:>6.0f} TFLOP/s  fp8 {:>6.0f}  HBM {:>4.0f} GB  scale-up {:>4.0f} GB/s x {:<4}"
+                             "  TDP {:>5.0f} W  [{}]\n",
+                             n, a->bf16_tflops(), a->fp8_tflops(), a->hbm_gb(), a->scale_up_bandwidth_gbyte_per_s(),
+                             a->scale_up_domain_size(), a->tdp_w(), a->confidence());
+  }
+  std::cout << "Topologies (cluster.scale_out.topology):\n";
+  for (const auto& k : topo::ListFabricKinds()) std::cout << fmt::format("  {:<16} {}\n", k.name, k.description);
+  std::cout << "Model presets (workload.model.preset):\n";
+  for (const auto& m : wl::ListModelPresets()) std::cout << "  " << m << "\n";
+  std::cout << "Collective algorithms (collectives.*):\n";
+  for (auto k : {sim::CollectiveKind::kAllReduce, sim::CollectiveKind::kAllGather, sim::CollectiveKind::kAllToAll}) {
+    std::cout << "  " << sim::ToString(k) << (k == sim::CollectiveKind::kAllGather ? " / reduce_scatter" : "") << ":\n";
+    for (const auto& a : sim::ListAlgorithms(k)) std::cout << fmt::format("    {:<18} {}\n", a.name, a.description);
+  }
+  std::cout << "Example scenarios (workloads/scenarios, embedded):\n";
+  for (const EmbeddedFile& f : Examples()) std::cout << "  " << f.name << "\n";
+  return 0;
+}
+
+int Topo(const TopoOptions& o) {
+  const v1::Scenario s = Load(o.scenario);
+  const auto fabric = topo::BuildFabric(sim::FabricParamsOf(s));
+  const topo::Inventory inv = fabric->ComputeInventory();
+  std::cout << fmt::format("fabric {} for {} GPUs ({} nodes, {} NICs)\n", fabric->params().topology, inv.gpus,
+                           inv.nodes, inv.nics);
+  std::cout << fmt::format("  switches: {} scale-out", inv.switches);
+  for (size_t t = 0; t < inv.switches_per_tier.size(); ++t)
+    std::cout << fmt::format(" | tier {}: {}", t + 1, inv.switches_per_tier[t]);
+  std::cout << fmt::format(" | scale-up: {}\n", inv.scale_up_switches);
+  std::cout << "  links:";
+  for (size_t k = 0; k < inv.links_per_kind.size(); ++k)
+    if (inv.links_per_kind[k] > 0)
+      std::cout << fmt::format(" {} {}", topo::ToString(static_cast<topo::LinkKind>(k)), inv.links_per_kind[k]);
+  std::cout << fmt::format("\n  switch-to-switch links {}, endpoint links {}, transceivers {}\n", inv.switch_links,
+                           inv.endpoint_links, inv.transceivers);
+  std::cout << fmt::format("  bisection bandwidth {:.1f} Tb/s, diameter {} switch hops\n",
+                           inv.bisection_bandwidth_gbps / 1e3, inv.diameter_hops);
+  const v1::NetworkParts& p = s.cluster().parts();
+  const double cost = inv.switches * p.switch_price_usd() + inv.transceivers * p.transceiver_price_usd() +
+                      inv.nics * p.nic_price_usd() + (inv.switch_links + inv.endpoint_links) * p.cable_price_usd();
+  const double power = inv.switches * p.switch_power_w() + inv.transceivers * p.transceiver_power_w() +
+                       inv.nics * p.nic_power_w();
+  std::cout << fmt::format("  network cost ${:.3g} (${:.0f} per GPU), network power {:.3g} kW\n", cost,
+                           cost / static_cast<double>(inv.gpus), power / 1e3);
+  if (!o.dot_file.empty()) {
+    std::ofstream out(o.dot_file);
+    if (!out) throw InputError(o.dot_file + ": cannot write the Graphviz file");
+    topo::WriteDot(*fabric, out);
+  }
+  return 0;
+}
+
+int Coll(const CollOptions& o) {
+  const v1::Scenario s = Load(o.scenario);
+  sim::CollectiveBenchSpec spec;
+  spec.collective = o.collective;
+  spec.algorithm = o.algorithm;
+  for (const std::string& t : o.sizes) spec.sizes_bytes.push_back(ParseSize(t, "--sizes"));
+  spec.group_size = o.group;
+  spec.group_stride = o.stride;
+  spec.all_groups = o.all_groups;
+  const auto rows = sim::SimulateCollective(s, spec);
+  std::cout << fmt::format("# {} on {} x {} ({}), group {} ranks stride {}{}\n", spec.collective,
+                           s.cluster().num_gpus(), s.accelerator().name(), s.cluster().scale_out().topology(),
+                           rows.empty() ? 0 : rows[0].ranks, spec.group_stride,
+                           spec.all_groups ? ", all groups at once" : "");
+  std::cout << fmt::format("# {:>14} {:>18} {:>12} {:>12} {:>12} {:>10}\n", "size(B)", "algorithm", "time(us)",
+                           "algbw(GB/s)", "busbw(GB/s)", "flows");
+  for (const auto& r : rows)
+    std::cout << fmt::format("  {:>14} {:>18} {:>12.2f} {:>12.2f} {:>12.2f} {:>10}\n", r.bytes, r.algorithm,
+                             r.time_s * 1e6, r.algbw_gbyte_per_s, r.busbw_gbyte_per_s, r.flows);
+  return 0;
+}
+
+}  // namespace clustersim::cli

@@ -1,0 +1,130 @@
+// Result rendering; see report.h.
+#include "results/report.h"
+
+#include <fmt/format.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "common/error.h"
+
+namespace clustersim::results {
+
+namespace {
+
+std::string Seconds(double s) {
+  if (s >= 1) return fmt::format("{:.3f} s", s);
+  if (s >= 1e-3) return fmt::format("{:.3f} ms", s * 1e3);
+  return fmt::format("{:.1f} us", s * 1e6);
+}
+
+std::string Power(double w) {
+  if (w >= 1e6) return fmt::format("{:.2f} MW", w / 1e6);
+  if (w >= 1e3) return fmt::format("{:.2f} kW", w / 1e3);
+  return fmt::format("{:.0f} W", w);
+}
+
+std::string Energy(double j) {
+  const double kwh = j / 3.6e6;
+  if (kwh >= 1e3) return fmt::format("{:.2f} MWh", kwh / 1e3);
+  if (kwh >= 1) return fmt::format("{:.2f} kWh", kwh);
+  return fmt::format("{:.1f} kJ", j / 1e3);
+}
+
+}  // namespace
+
+std::string SummaryText(const v1::RunResult& r) {
+  const v1::Scenario& s = r.scenario();
+  const v1::Parallelism& p = s.workload().parallelism();
+  std::string o;
+  o += fmt::format("clustersim {} | {}\n", r.clustersim_version(), s.name());
+  o += fmt::format("  cluster   {} x {} on {} ({} GPUs/node, scale-up {} x {:.0f} GB/s, NIC {:.0f} Gb/s)\n",
+                   s.cluster().num_gpus(), s.accelerator().name(), s.cluster().scale_out().topology(),
+                   s.cluster().scale_up().gpus_per_node(), s.cluster().scale_up().domain_size(),
+                   s.cluster().scale_up().bandwidth_gbyte_per_s(), s.cluster().scale_out().nic_bandwidth_gbps());
+  o += fmt::format("  workload  {} ({}), TP{} CP{} PP{} DP{} EP{}, micro-batch {}, global batch {}, {}\n",
+                   s.workload().model().name(), s.workload().precision(), p.tp(), p.cp(), p.pp(), p.dp(), p.ep(),
+                   p.micro_batch_size(), p.global_batch_size(), p.schedule());
+  const v1::TimeBreakdown& b = r.breakdown();
+  o += fmt::format("  step time {}\n", Seconds(r.step_time_s()));
+  o += fmt::format("    compute {} | exposed comm: TP {}, CP {}, PP {}, DP {}, EP {} | pipeline bubble {}\n",
+                   Seconds(b.compute_s()), Seconds(b.exposed_tp_comm_s()), Seconds(b.exposed_cp_comm_s()),
+                   Seconds(b.exposed_pp_comm_s()), Seconds(b.exposed_dp_comm_s()), Seconds(b.exposed_ep_comm_s()),
+                   Seconds(b.pipeline_bubble_s()));
+  o += fmt::format("  throughput {:.0f} tokens/s ({:.0f} per GPU), {:.0f} model TFLOP/s per GPU\n", r.tokens_per_s(),
+                   r.tokens_per_s_per_gpu(), r.model_tflops_per_gpu());
+  o += fmt::format("  MFU {:.1f}%  HFU {:.1f}%  GPU utilization {:.1f}%\n", 100 * r.mfu(), 100 * r.hfu(),
+                   100 * r.gpu_utilization());
+  const v1::PowerSummary& pw = r.power();
+  o += fmt::format("  power     facility {} avg / {} peak (GPU avg {} each, network {}, PUE {:.2f})\n",
+                   Power(pw.facility_avg_w()), Power(pw.facility_peak_w()), Power(pw.gpu_avg_w()),
+                   Power(pw.network_total_avg_w()), s.facility().pue());
+  o += fmt::format("  energy    {} per step, {:.2f} J per token\n", Energy(pw.energy_per_step_j()),
+                   pw.energy_per_token_j());
+  const v1::MemorySummary& m = r.memory();
+  o += fmt::format("  memory    {:.1f} GB of {:.0f} GB per GPU (weights {:.1f}, grads {:.1f}, optimizer {:.1f}, "
+                   "activations {:.1f})\n",
+                   m.total_gb(), m.capacity_gb(), m.weights_gb(), m.gradients_gb(), m.optimizer_gb(),
+                   m.activations_gb());
+  if (r.has_projection() && r.projection().training_tokens() > 0) {
+    const v1::Projection& pr = r.projection();
+    o += fmt::format("  run       {:.3g} tokens: {:.1f} days, {:.3g} GPU-hours, {:.3g} MWh, {:.3g} tCO2e "
+                     "(+{:.3g} embodied), ${:.3g}\n",
+                     pr.training_tokens(), pr.wall_clock_days(), pr.gpu_hours(), pr.energy_mwh(),
+                     pr.operational_tco2e(), pr.embodied_tco2e(), pr.cost_usd());
+  }
+  const v1::SimStats& st = r.sim();
+  o += fmt::format("  simulated {} SimGrid hosts, {} links, {} flows in {} phase solves; {:.2f} s wall, {:.0f} MiB\n",
+                   st.simgrid_hosts(), st.simgrid_links(), st.flows(), st.phase_solves(), st.wall_s(),
+                   st.peak_rss_mib());
+  return o;
+}
+
+std::string ToJson(const v1::RunResult& r) {
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.add_whitespace = true;
+  opts.preserve_proto_field_names = true;
+  opts.always_print_primitive_fields = true;
+  std::string out;
+  const auto st = google::protobuf::util::MessageToJsonString(r, &out, opts);
+  if (!st.ok()) throw SimulationError("cannot render result as JSON: " + std::string(st.message()));
+  return out;
+}
+
+v1::RunResult FromJson(const std::string& json, const std::string& file) {
+  v1::RunResult r;
+  google::protobuf::util::JsonParseOptions opts;
+  opts.ignore_unknown_fields = false;
+  const auto st = google::protobuf::util::JsonStringToMessage(json, &r, opts);
+  if (!st.ok()) throw InputError(file + ": not a clustersim result: " + std::string(st.message()));
+  return r;
+}
+
+void WriteFileAtomic(const std::string& path, const std::string& content) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw SimulationError("cannot write " + tmp);
+    out << content;
+    out.flush();
+    if (!out) throw SimulationError("write failed: " + tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp);
+    throw SimulationError("cannot rename " + tmp + " to " + path + ": " + ec.message());
+  }
+}
+
+void WriteRunOutputs(const std::string& dir, const v1::RunResult& r) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw InputError(dir + ": cannot create output directory: " + ec.message());
+  WriteFileAtomic(dir + "/result.json", ToJson(r));
+  WriteFileAtomic(dir + "/summary.txt", SummaryText(r));
+}
+
+}  // namespace clustersim::results

@@ -1,0 +1,23 @@
+// Human and machine-readable renderings of a RunResult: the terminal summary, JSON (Protobuf's JSON mapping of
+// results.proto, so it round-trips), and files written atomically into an output directory (no partial files: each
+// is written to a temporary name and renamed once complete).
+#pragma once
+
+#include <string>
+
+#include "results.pb.h"
+
+namespace clustersim::results {
+
+// Short summary for the terminal: step time, breakdown, throughput, MFU, power, energy, memory.
+std::string SummaryText(const v1::RunResult& r);
+// Pretty-printed JSON with proto field names; deterministic for a given result.
+std::string ToJson(const v1::RunResult& r);
+// Parses JSON written by ToJson (unknown fields rejected). Throws InputError naming `file`.
+v1::RunResult FromJson(const std::string& json, const std::string& file);
+// Writes `content` to `path` atomically (temporary file + rename). Throws SimulationError on I/O failure.
+void WriteFileAtomic(const std::string& path, const std::string& content);
+// Creates `dir` if needed and writes result.json and summary.txt there.
+void WriteRunOutputs(const std::string& dir, const v1::RunResult& r);
+
+}  // namespace clustersim::results

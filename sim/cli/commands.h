@@ -1,0 +1,39 @@
+// The clustersim subcommands. Each returns the process exit status; errors are thrown (InputError -> 2 in main).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace clustersim::cli {
+
+struct RunOptions {
+  std::string scenario;  // empty = the embedded default
+  std::string out_dir;   // empty = no files
+  bool json = false;     // print JSON instead of the summary
+};
+int Run(const RunOptions& o);
+
+int List();
+
+struct TopoOptions {
+  std::string scenario;
+  std::string dot_file;
+};
+int Topo(const TopoOptions& o);
+
+struct CollOptions {
+  std::string scenario;
+  std::string collective = "all_reduce";
+  std::string algorithm = "auto";
+  std::vector<std::string> sizes{"1M", "16M", "256M", "1G"};
+  uint32_t group = 0;
+  uint32_t stride = 1;
+  bool all_groups = false;
+};
+int Coll(const CollOptions& o);
+
+// Parses "1G", "256M", "64K", "4096" (binary units) into bytes; throws InputError naming `field`.
+uint64_t ParseSize(const std::string& text, const std::string& field);
+
+}  // namespace clustersim::cli

@@ -1,0 +1,414 @@
+// Collective algorithms; see collectives.h for the contract and docs/collectives.md for the model.
+#include "sim/collectives.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <map>
+
+#include "common/error.h"
+
+namespace clustersim::sim {
+namespace {
+
+// NVLink SHARP all-reduce moves each byte once up and once down through the switch, but its achievable rate is lower
+// than a ring's: calibrated once on nccl_allreduce_dgx_h100_intranode_nvls (algbw 275 of 450 GB/s per direction,
+// 0.61) against the ring efficiency that nccl_ring_dgx_h100_intranode fixes (370 of 450, 0.82). See
+// docs/collectives.md.
+constexpr double kNvlsEfficiency = 0.61;
+
+struct Ctx {
+  const std::vector<uint32_t>& group;
+  double bytes;
+  const GroupShape& shape;
+  const v1::Collectives& params;
+  uint32_t n() const { return static_cast<uint32_t>(group.size()); }
+  uint32_t Node(uint32_t gpu) const { return gpu / shape.gpus_per_node; }
+  uint32_t Domain(uint32_t gpu) const { return gpu / shape.scale_up_domain; }
+  bool SingleDomain() const {
+    for (uint32_t g : group)
+      if (Domain(g) != Domain(group[0])) return false;
+    return true;
+  }
+  // Members per node when every node holds the same number of members (0 otherwise).
+  uint32_t PerNode() const {
+    std::map<uint32_t, uint32_t> count;
+    for (uint32_t g : group) count[Node(g)]++;
+    const uint32_t c = count.begin()->second;
+    for (const auto& [node, k] : count)
+      if (k != c) return 0;
+    return c;
+  }
+};
+
+// Ring orders for `channels` rings: node blocks in group order, each block rotated by the channel index so every
+// channel crosses between nodes through a different GPU (and so a different NIC / rail), as NCCL does.
+std::vector<std::vector<uint32_t>> RingOrders(const Ctx& c, uint32_t channels) {
+  std::vector<std::vector<uint32_t>> blocks;
+  for (uint32_t g : c.group) {
+    if (blocks.empty() || c.Node(blocks.back().front()) != c.Node(g)) blocks.emplace_back();
+    blocks.back().push_back(g);
+  }
+  std::vector<std::vector<uint32_t>> orders(channels);
+  for (uint32_t ch = 0; ch < channels; ++ch) {
+    orders[ch].reserve(c.n());
+    for (const auto& b : blocks)
+      for (size_t i = 0; i < b.size(); ++i) orders[ch].push_back(b[(i + ch) % b.size()]);
+  }
+  return orders;
+}
+
+uint32_t Channels(const Ctx& c) {
+  if (c.params.channels() > 0) return c.params.channels();
+  const uint32_t per_node = c.PerNode();
+  const bool multi_node = c.Node(c.group.front()) != c.Node(c.group.back()) || per_node != c.n();
+  return (multi_node && per_node > 1) ? per_node : 1;
+}
+
+// One ring step: every member sends `chunk` to its successor, split over the channels.
+PhaseStep RingStep(const Ctx& c, double chunk, uint32_t repeat) {
+  const uint32_t ch = Channels(c);
+  PhaseStep s;
+  s.repeat = repeat;
+  for (const auto& order : RingOrders(c, ch))
+    for (size_t i = 0; i < order.size(); ++i) s.flows.push_back({order[i], order[(i + 1) % order.size()], chunk / ch});
+  return s;
+}
+
+CollectivePlan Ring(CollectiveKind kind, const Ctx& c) {
+  CollectivePlan p;
+  p.algorithm = "ring";
+  const uint32_t n = c.n();
+  const double chunk = c.bytes / n;
+  uint32_t steps = n - 1;
+  if (kind == CollectiveKind::kAllReduce) steps = 2 * (n - 1);
+  p.steps.push_back(RingStep(c, chunk, steps));
+  return p;
+}
+
+// Double binary tree (NCCL): two complementary trees each carry half the data; reduce up then broadcast down,
+// pipelined, so each phase moves the tree's share once per edge.
+CollectivePlan Tree(const Ctx& c) {
+  CollectivePlan p;
+  p.algorithm = "tree";
+  const uint32_t n = c.n();
+  PhaseStep up, down;
+  const double depth = std::ceil(std::log2(static_cast<double>(n)));
+  up.alpha_steps = down.alpha_steps = depth;
+  for (uint32_t t = 0; t < 2; ++t) {
+    for (uint32_t i = 1; i < n; ++i) {
+      // Tree t: heap order on the group rotated by t * n / 2 so interior nodes of one tree are leaves of the other.
+      const uint32_t child = c.group[(i + t * (n / 2)) % n];
+      const uint32_t parent = c.group[((i - 1) / 2 + t * (n / 2)) % n];
+      up.flows.push_back({child, parent, c.bytes / 2});
+      down.flows.push_back({parent, child, c.bytes / 2});
+    }
+  }
+  p.steps.push_back(std::move(up));
+  p.steps.push_back(std::move(down));
+  return p;
+}
+
+// Recursive halving (reduce-scatter) then doubling (all-gather); needs a power-of-two group.
+CollectivePlan HalvingDoubling(CollectiveKind kind, const Ctx& c) {
+  const uint32_t n = c.n();
+  if ((n & (n - 1)) != 0)
+    throw InputError("collectives: halving_doubling needs a power-of-two group, got " + std::to_string(n) + " ranks");
+  CollectivePlan p;
+  p.algorithm = "halving_doubling";
+  std::vector<PhaseStep> rs;
+  double size = c.bytes;
+  for (uint32_t dist = n / 2; dist >= 1; dist /= 2) {
+    size /= 2;
+    PhaseStep s;
+    for (uint32_t i = 0; i < n; ++i) s.flows.push_back({c.group[i], c.group[i ^ dist], size});
+    rs.push_back(std::move(s));
+  }
+  if (kind == CollectiveKind::kReduceScatter || kind == CollectiveKind::kAllReduce)
+    for (auto& s : rs) p.steps.push_back(s);
+  if (kind == CollectiveKind::kAllGather || kind == CollectiveKind::kAllReduce)
+    for (auto it = rs.rbegin(); it != rs.rend(); ++it) p.steps.push_back(*it);
+  return p;
+}
+
+// Hierarchical: intra-node reduce-scatter over the scale-up domain, inter-node collective per local index (rail)
+// on 1/L of the data, intra-node all-gather.
+CollectivePlan Hierarchical(CollectiveKind kind, const Ctx& c) {
+  const uint32_t L = c.PerNode();
+  CollectivePlan p;
+  p.algorithm = "hierarchical";
+  if (L <= 1 || L == c.n()) {
+    CollectivePlan r = Ring(kind, c);
+    r.algorithm = "hierarchical";
+    return r;
+  }
+  std::map<uint32_t, std::vector<uint32_t>> by_node;
+  for (uint32_t g : c.group) by_node[c.Node(g)].push_back(g);
+  const uint32_t nodes = static_cast<uint32_t>(by_node.size());
+  auto intra = [&](double chunk, uint32_t repeat) {
+    PhaseStep s;
+    s.repeat = repeat;
+    for (const auto& [node, members] : by_node)
+      for (uint32_t i = 0; i < L; ++i) s.flows.push_back({members[i], members[(i + 1) % L], chunk});
+    return s;
+  };
+  auto inter = [&](double chunk, uint32_t repeat) {
+    PhaseStep s;
+    s.repeat = repeat;
+    std::vector<const std::vector<uint32_t>*> order;
+    for (const auto& [node, members] : by_node) order.push_back(&members);
+    for (uint32_t i = 0; i < L; ++i)
+      for (uint32_t k = 0; k < nodes; ++k) s.flows.push_back({(*order[k])[i], (*order[(k + 1) % nodes])[i], chunk});
+    return s;
+  };
+  const double S = c.bytes;
+  if (kind == CollectiveKind::kAllReduce) {
+    p.steps.push_back(intra(S / L, L - 1));                             // reduce-scatter in the node
+    p.steps.push_back(inter(S / L / nodes, 2 * (nodes - 1)));           // ring all-reduce of S/L across nodes
+    p.steps.push_back(intra(S / L, L - 1));                             // all-gather in the node
+  } else if (kind == CollectiveKind::kReduceScatter) {
+    p.steps.push_back(inter(S / L / nodes, nodes - 1));
+    p.steps.push_back(intra(S / (L * nodes), L - 1));
+  } else {
+    p.steps.push_back(intra(S / (L * nodes), L - 1));
+    p.steps.push_back(inter(S / L / nodes, nodes - 1));
+  }
+  return p;
+}
+
+// NVLink SHARP: every GPU pushes its buffer to the switch once and pulls the reduced result once.
+CollectivePlan Nvls(CollectiveKind kind, const Ctx& c) {
+  if (!c.shape.in_network_reduction || !c.SingleDomain())
+    throw InputError("collectives: nvls needs a group inside one scale-up domain with in-network reduction");
+  CollectivePlan p;
+  p.algorithm = "nvls";
+  const double scale_up_eff = c.params.scale_up_protocol_efficiency();
+  const double inflate = scale_up_eff / kNvlsEfficiency;  // links run at the ring efficiency; NVLS is slower
+  const uint32_t n = c.n();
+  double per_gpu = c.bytes;
+  if (kind != CollectiveKind::kAllReduce) per_gpu = c.bytes * (n - 1) / n;
+  PhaseStep s;
+  for (uint32_t i = 0; i < n; ++i) s.flows.push_back({c.group[i], c.group[(i + 1) % n], per_gpu * inflate});
+  p.steps.push_back(std::move(s));
+  return p;
+}
+
+CollectivePlan DirectAllToAll(const Ctx& c) {
+  CollectivePlan p;
+  p.algorithm = "direct";
+  const uint32_t n = c.n();
+  PhaseStep s;
+  s.flows.reserve(static_cast<size_t>(n) * (n - 1));
+  for (uint32_t i = 0; i < n; ++i)
+    for (uint32_t j = 0; j < n; ++j)
+      if (i != j) s.flows.push_back({c.group[i], c.group[j], c.bytes / n});
+  p.steps.push_back(std::move(s));
+  return p;
+}
+
+// PXN (DeepEP / NCCL PXN): data for GPU (node b, local j) first moves over NVLink to the local GPU j of the sender's
+// node, then over rail j to node b; the two halves are pipelined. Inter-node flows are aggregated per
+// (source GPU, destination node), the granularity the fabric distinguishes.
+CollectivePlan PxnAllToAll(const Ctx& c) {
+  const uint32_t L = c.PerNode();
+  if (L <= 1) {
+    CollectivePlan d = DirectAllToAll(c);
+    d.algorithm = "pxn";
+    return d;
+  }
+  CollectivePlan p;
+  p.algorithm = "pxn";
+  std::map<uint32_t, std::vector<uint32_t>> by_node;
+  for (uint32_t g : c.group) by_node[c.Node(g)].push_back(g);
+  const uint32_t nodes = static_cast<uint32_t>(by_node.size());
+  const double per_dst = c.bytes / c.n();
+  PhaseStep nvlink, rdma;
+  nvlink.pipeline_group = rdma.pipeline_group = 1;
+  for (const auto& [node, members] : by_node) {
+    for (uint32_t i = 0; i < L; ++i) {
+      for (uint32_t j = 0; j < L; ++j) {
+        if (i == j) continue;
+        // Local destination j itself plus, for forwarding, everything bound to local index j on other nodes.
+        nvlink.flows.push_back({members[i], members[j], per_dst * (1 + (nodes - 1))});
+      }
+    }
+    for (const auto& [other, omembers] : by_node) {
+      if (other == node) continue;
+      for (uint32_t j = 0; j < L; ++j) rdma.flows.push_back({members[j], omembers[j], per_dst * L});
+    }
+  }
+  p.steps.push_back(std::move(nvlink));
+  if (!rdma.flows.empty()) p.steps.push_back(std::move(rdma));
+  return p;
+}
+
+CollectivePlan Broadcast(const Ctx& c) {
+  // Pipelined ring broadcast: every link of the chain carries the buffer once.
+  CollectivePlan p;
+  p.algorithm = "ring";
+  PhaseStep s;
+  for (uint32_t i = 0; i + 1 < c.n(); ++i) s.flows.push_back({c.group[i], c.group[i + 1], c.bytes});
+  p.steps.push_back(std::move(s));
+  return p;
+}
+
+using Planner = std::function<CollectivePlan(CollectiveKind, const Ctx&)>;
+struct Entry {
+  AlgorithmInfo info;
+  Planner plan;
+};
+
+const std::vector<Entry>& Registry(CollectiveKind kind) {
+  static const std::vector<Entry> reduce{
+      {{"ring", "NCCL ring with one channel per GPU of the node, each crossing nodes on its own rail"}, Ring},
+      {{"tree", "NCCL double binary tree, reduce up then broadcast down, pipelined"},
+       [](CollectiveKind, const Ctx& c) { return Tree(c); }},
+      {{"halving_doubling", "recursive halving reduce-scatter + doubling all-gather (power-of-two groups)"},
+       HalvingDoubling},
+      {{"hierarchical", "intra-node reduce-scatter, inter-node ring per rail on 1/L of the data, intra-node gather"},
+       Hierarchical},
+      {{"nvls", "NVLink SHARP in-switch reduction inside one scale-up domain"}, Nvls},
+  };
+  static const std::vector<Entry> gather{
+      {{"ring", "ring with one channel per GPU of the node"}, Ring},
+      {{"halving_doubling", "recursive halving/doubling (power-of-two groups)"}, HalvingDoubling},
+      {{"hierarchical", "inter-node per rail, then intra-node (order reversed for all-gather)"}, Hierarchical},
+      {{"nvls", "NVLink SHARP multicast/reduction inside one scale-up domain"}, Nvls},
+  };
+  static const std::vector<Entry> a2a{
+      {{"direct", "every rank sends its share straight to every other rank"},
+       [](CollectiveKind, const Ctx& c) { return DirectAllToAll(c); }},
+      {{"pxn", "forward over NVLink to the GPU on the destination's rail, then one rail flow per node pair"},
+       [](CollectiveKind, const Ctx& c) { return PxnAllToAll(c); }},
+  };
+  static const std::vector<Entry> bcast{
+      {{"ring", "pipelined chain"}, [](CollectiveKind, const Ctx& c) { return Broadcast(c); }},
+  };
+  static const std::vector<Entry> sendrecv{
+      {{"direct", "one flow"}, [](CollectiveKind, const Ctx& c) {
+         CollectivePlan p;
+         p.algorithm = "direct";
+         PhaseStep s;
+         s.flows.push_back({c.group.at(0), c.group.at(1), c.bytes});
+         p.steps.push_back(std::move(s));
+         return p;
+       }},
+  };
+  switch (kind) {
+    case CollectiveKind::kAllReduce:
+      return reduce;
+    case CollectiveKind::kReduceScatter:
+    case CollectiveKind::kAllGather:
+      return gather;
+    case CollectiveKind::kAllToAll:
+      return a2a;
+    case CollectiveKind::kBroadcast:
+      return bcast;
+    case CollectiveKind::kSendRecv:
+      return sendrecv;
+  }
+  return reduce;
+}
+
+// NCCL-like automatic choice.
+std::string AutoAlgorithm(CollectiveKind kind, const Ctx& c) {
+  if (kind == CollectiveKind::kAllToAll) return c.PerNode() > 1 && !c.SingleDomain() ? "pxn" : "direct";
+  if (kind == CollectiveKind::kBroadcast) return "ring";
+  if (kind == CollectiveKind::kSendRecv) return "direct";
+  if (c.SingleDomain()) {
+    if (c.shape.in_network_reduction && kind == CollectiveKind::kAllReduce && c.n() > 2 && c.bytes >= (1 << 20))
+      return "nvls";
+    return "ring";
+  }
+  return "ring";
+}
+
+std::string ConfiguredName(CollectiveKind kind, const v1::Collectives& p) {
+  switch (kind) {
+    case CollectiveKind::kAllReduce:
+      return p.all_reduce();
+    case CollectiveKind::kAllGather:
+      return p.all_gather();
+    case CollectiveKind::kReduceScatter:
+      return p.reduce_scatter();
+    case CollectiveKind::kAllToAll:
+      return p.all_to_all();
+    default:
+      return "auto";
+  }
+}
+
+}  // namespace
+
+const char* ToString(CollectiveKind k) {
+  switch (k) {
+    case CollectiveKind::kAllReduce:
+      return "all_reduce";
+    case CollectiveKind::kReduceScatter:
+      return "reduce_scatter";
+    case CollectiveKind::kAllGather:
+      return "all_gather";
+    case CollectiveKind::kAllToAll:
+      return "all_to_all";
+    case CollectiveKind::kBroadcast:
+      return "broadcast";
+    case CollectiveKind::kSendRecv:
+      return "send_recv";
+  }
+  return "?";
+}
+
+std::vector<AlgorithmInfo> ListAlgorithms(CollectiveKind kind) {
+  std::vector<AlgorithmInfo> out;
+  for (const auto& e : Registry(kind)) out.push_back(e.info);
+  return out;
+}
+
+void FillCollectiveDefaults(v1::Collectives& c) {
+  if (c.all_reduce().empty()) c.set_all_reduce("auto");
+  if (c.all_gather().empty()) c.set_all_gather("auto");
+  if (c.reduce_scatter().empty()) c.set_reduce_scatter("auto");
+  if (c.all_to_all().empty()) c.set_all_to_all("auto");
+  // Per-step software latency of NCCL's Simple protocol, a few microseconds (nccl-tests small-message times).
+  if (c.step_latency_ns() == 0) c.set_step_latency_ns(3000);
+  // Scale-out: nccl_allreduce_2node_h100_8x400g reaches 380 of 400 GB/s bus bandwidth (0.95).
+  if (c.protocol_efficiency() == 0) c.set_protocol_efficiency(0.95);
+  // Scale-up: nccl_ring_dgx_h100_intranode reaches 370 of 450 GB/s per direction (0.82).
+  if (c.scale_up_protocol_efficiency() == 0) c.set_scale_up_protocol_efficiency(0.82);
+}
+
+double BusBandwidthFactor(CollectiveKind kind, uint32_t n) {
+  if (n <= 1) return 1;
+  switch (kind) {
+    case CollectiveKind::kAllReduce:
+      return 2.0 * (n - 1) / n;
+    case CollectiveKind::kReduceScatter:
+    case CollectiveKind::kAllGather:
+    case CollectiveKind::kAllToAll:
+      return static_cast<double>(n - 1) / n;
+    default:
+      return 1;
+  }
+}
+
+CollectivePlan PlanCollective(CollectiveKind kind, const std::string& algorithm, const std::vector<uint32_t>& group,
+                              double bytes, const GroupShape& shape, const v1::Collectives& params) {
+  if (group.size() < 2) return CollectivePlan{"none", {}, 0};
+  const Ctx c{group, bytes, shape, params};
+  std::string name = algorithm.empty() || algorithm == "auto" ? ConfiguredName(kind, params) : algorithm;
+  if (name.empty() || name == "auto") name = AutoAlgorithm(kind, c);
+  for (const auto& e : Registry(kind)) {
+    if (e.info.name != name) continue;
+    CollectivePlan p = e.plan(kind, c);
+    p.bytes_sent_total = 0;
+    for (const auto& s : p.steps)
+      for (const auto& f : s.flows) p.bytes_sent_total += f.bytes * s.repeat;
+    return p;
+  }
+  std::string known;
+  for (const auto& e : Registry(kind)) known += (known.empty() ? "" : ", ") + e.info.name;
+  throw InputError(std::string("collectives: unknown ") + ToString(kind) + " algorithm \"" + name +
+                   "\"; known: auto, " + known);
+}
+
+}  // namespace clustersim::sim

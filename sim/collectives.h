@@ -1,0 +1,70 @@
+// Collective algorithms: decompose a collective over a group of GPUs into phases of concurrent point-to-point flows,
+// the way NCCL/HCCL move data (rings with channels, double binary trees, recursive halving-doubling, hierarchical
+// intra-node/inter-node schemes, NVLink-SHARP in-switch reduction, direct and PXN all-to-all).
+//
+// A plan is per group; the sim layer replicates it over every group of the same parallel dimension to solve the
+// concurrent traffic of the whole cluster on the SimGrid platform.
+//
+// Sizes follow nccl-tests: all_reduce/reduce_scatter `bytes` = input per rank; all_gather `bytes` = output per rank;
+// all_to_all `bytes` = sent per rank in total (its own share included).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "scenario.pb.h"
+
+namespace clustersim::sim {
+
+enum class CollectiveKind : uint8_t { kAllReduce, kReduceScatter, kAllGather, kAllToAll, kBroadcast, kSendRecv };
+const char* ToString(CollectiveKind k);
+
+struct AlgorithmInfo {
+  std::string name;
+  std::string description;
+};
+// Algorithms registered for a collective kind (names accepted in scenario.collectives and `clustersim coll`).
+std::vector<AlgorithmInfo> ListAlgorithms(CollectiveKind kind);
+// Fills zero/empty fields of the collectives block with the documented defaults.
+void FillCollectiveDefaults(v1::Collectives& c);
+
+struct Flow {
+  uint32_t src = 0;
+  uint32_t dst = 0;
+  double bytes = 0;
+};
+
+// One phase: flows that run concurrently, repeated `repeat` times back to back (ring steps are identical phases).
+struct PhaseStep {
+  std::vector<Flow> flows;
+  uint32_t repeat = 1;
+  // Software latency steps charged per repetition (alpha), in units of collectives.step_latency_ns.
+  double alpha_steps = 1;
+  // Steps with the same non-zero pipeline_group overlap: their times combine by max, not sum (e.g. the NVLink and
+  // RDMA halves of a PXN all-to-all, which DeepEP pipelines).
+  uint32_t pipeline_group = 0;
+};
+
+struct CollectivePlan {
+  std::string algorithm;
+  std::vector<PhaseStep> steps;
+  double bytes_sent_total = 0;      // over all flows and repetitions (byte conservation checks)
+};
+
+// Where group members sit, so algorithms can tell intra-node from inter-node hops.
+struct GroupShape {
+  uint32_t gpus_per_node = 8;
+  uint32_t scale_up_domain = 8;
+  bool in_network_reduction = false;  // NVLS available in the scale-up domain
+};
+
+// Plans `kind` over `group` (global GPU ids, in ring order) with `algorithm` ("auto" chooses as NCCL would by size
+// and group shape). Throws InputError for an unknown algorithm or one that cannot run on this group.
+CollectivePlan PlanCollective(CollectiveKind kind, const std::string& algorithm, const std::vector<uint32_t>& group,
+                              double bytes, const GroupShape& shape, const v1::Collectives& params);
+
+// nccl-tests bus-bandwidth factor: busbw = algbw * factor (all_reduce 2(n-1)/n; rs/ag/a2a (n-1)/n; broadcast 1).
+double BusBandwidthFactor(CollectiveKind kind, uint32_t n);
+
+}  // namespace clustersim::sim

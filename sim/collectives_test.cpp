@@ -1,0 +1,128 @@
+// Unit tests of the collective decompositions (no SimGrid): byte conservation and traffic volumes per algorithm.
+#include "sim/collectives.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <numeric>
+
+#include "common/error.h"
+
+namespace clustersim::sim {
+namespace {
+
+v1::Collectives Defaults() {
+  v1::Collectives c;
+  FillCollectiveDefaults(c);
+  return c;
+}
+
+std::vector<uint32_t> Range(uint32_t first, uint32_t n, uint32_t stride = 1) {
+  std::vector<uint32_t> g(n);
+  for (uint32_t i = 0; i < n; ++i) g[i] = first + i * stride;
+  return g;
+}
+
+// Bytes each rank sends and receives over the whole plan.
+std::pair<std::map<uint32_t, double>, std::map<uint32_t, double>> Volumes(const CollectivePlan& p) {
+  std::map<uint32_t, double> sent, recv;
+  for (const auto& s : p.steps)
+    for (const auto& f : s.flows) {
+      sent[f.src] += f.bytes * s.repeat;
+      recv[f.dst] += f.bytes * s.repeat;
+    }
+  return {sent, recv};
+}
+
+TEST(Collectives, RingAllReduceSendsTwiceNMinusOneOverNPerRank) {
+  const GroupShape shape{8, 8, false};
+  for (uint32_t n : {2u, 8u, 16u, 64u}) {
+    const double S = 1 << 20;
+    const auto p = PlanCollective(CollectiveKind::kAllReduce, "ring", Range(0, n, 8), S, shape, Defaults());
+    EXPECT_EQ(p.algorithm, "ring");
+    const auto [sent, recv] = Volumes(p);
+    for (const auto& [rank, b] : sent) EXPECT_NEAR(b, 2.0 * (n - 1) / n * S, 1e-6 * S) << "n=" << n;
+    for (const auto& [rank, b] : recv) EXPECT_NEAR(b, 2.0 * (n - 1) / n * S, 1e-6 * S);
+    EXPECT_NEAR(p.bytes_sent_total, n * 2.0 * (n - 1) / n * S, 1e-6 * S * n);
+  }
+}
+
+TEST(Collectives, RingUsesOneChannelPerLocalGpuAcrossNodes) {
+  // 16 GPUs on 2 nodes: 8 channels, each crossing nodes through a different local GPU (rail).
+  const GroupShape shape{8, 8, false};
+  const auto p = PlanCollective(CollectiveKind::kAllGather, "ring", Range(0, 16), 16 << 20, shape, Defaults());
+  std::map<uint32_t, int> boundary_senders;
+  for (const auto& f : p.steps.at(0).flows)
+    if (f.src / 8 != f.dst / 8) boundary_senders[f.src % 8]++;
+  EXPECT_EQ(boundary_senders.size(), 8u);
+}
+
+TEST(Collectives, ByteConservationForEveryAlgorithm) {
+  const GroupShape shape{8, 8, true};
+  struct Case {
+    CollectiveKind kind;
+    const char* algo;
+    std::vector<uint32_t> group;
+  };
+  const std::vector<Case> cases = {
+      {CollectiveKind::kAllReduce, "ring", Range(0, 32)},
+      {CollectiveKind::kAllReduce, "tree", Range(0, 32)},
+      {CollectiveKind::kAllReduce, "halving_doubling", Range(0, 32)},
+      {CollectiveKind::kAllReduce, "hierarchical", Range(0, 32)},
+      {CollectiveKind::kAllReduce, "nvls", Range(0, 8)},
+      {CollectiveKind::kReduceScatter, "hierarchical", Range(0, 32)},
+      {CollectiveKind::kAllGather, "ring", Range(0, 24)},
+      {CollectiveKind::kAllToAll, "direct", Range(0, 16)},
+      {CollectiveKind::kAllToAll, "pxn", Range(0, 32)},
+  };
+  for (const auto& c : cases) {
+    const auto p = PlanCollective(c.kind, c.algo, c.group, 8 << 20, shape, Defaults());
+    const auto [sent, recv] = Volumes(p);
+    const double s = std::accumulate(sent.begin(), sent.end(), 0.0, [](double a, auto& kv) { return a + kv.second; });
+    const double r = std::accumulate(recv.begin(), recv.end(), 0.0, [](double a, auto& kv) { return a + kv.second; });
+    EXPECT_NEAR(s, r, 1e-6 * s) << c.algo;
+    EXPECT_NEAR(s, p.bytes_sent_total, 1e-6 * s) << c.algo;
+    EXPECT_GT(s, 0) << c.algo;
+  }
+}
+
+TEST(Collectives, DirectAllToAllSendsNMinusOneOverN) {
+  const GroupShape shape{8, 8, false};
+  const double S = 64 << 20;
+  const auto p = PlanCollective(CollectiveKind::kAllToAll, "direct", Range(0, 16), S, shape, Defaults());
+  const auto [sent, recv] = Volumes(p);
+  for (const auto& [rank, b] : sent) EXPECT_NEAR(b, S * 15 / 16, 1);
+}
+
+TEST(Collectives, PxnForwardsThroughTheRailGpu) {
+  const GroupShape shape{8, 8, false};
+  const auto p = PlanCollective(CollectiveKind::kAllToAll, "pxn", Range(0, 32), 32 << 20, shape, Defaults());
+  ASSERT_EQ(p.steps.size(), 2u);
+  for (const auto& f : p.steps[1].flows) EXPECT_EQ(f.src % 8, f.dst % 8) << "inter-node flows stay on their rail";
+  for (const auto& f : p.steps[0].flows) EXPECT_EQ(f.src / 8, f.dst / 8) << "first phase stays in the node";
+}
+
+TEST(Collectives, AutoPicksNvlsInsideAnNvlsDomainAndRingAcrossNodes) {
+  const GroupShape nvls{8, 8, true};
+  EXPECT_EQ(PlanCollective(CollectiveKind::kAllReduce, "auto", Range(0, 8), 1 << 30, nvls, Defaults()).algorithm,
+            "nvls");
+  EXPECT_EQ(PlanCollective(CollectiveKind::kAllReduce, "auto", Range(0, 16), 1 << 30, nvls, Defaults()).algorithm,
+            "ring");
+}
+
+TEST(Collectives, RejectsUnknownAndImpossibleAlgorithms) {
+  const GroupShape shape{8, 8, false};
+  EXPECT_THROW(PlanCollective(CollectiveKind::kAllReduce, "bogus", Range(0, 8), 1024, shape, Defaults()), InputError);
+  EXPECT_THROW(PlanCollective(CollectiveKind::kAllReduce, "halving_doubling", Range(0, 6), 1024, shape, Defaults()),
+               InputError);
+  EXPECT_THROW(PlanCollective(CollectiveKind::kAllReduce, "nvls", Range(0, 8), 1024, shape, Defaults()), InputError);
+}
+
+TEST(Collectives, BusBandwidthFactorsFollowNcclTests) {
+  EXPECT_DOUBLE_EQ(BusBandwidthFactor(CollectiveKind::kAllReduce, 8), 2.0 * 7 / 8);
+  EXPECT_DOUBLE_EQ(BusBandwidthFactor(CollectiveKind::kAllGather, 8), 7.0 / 8);
+  EXPECT_DOUBLE_EQ(BusBandwidthFactor(CollectiveKind::kBroadcast, 8), 1.0);
+}
+
+}  // namespace
+}  // namespace clustersim::sim

@@ -1,0 +1,116 @@
+// CommCostModel; see comm_cost.h.
+#include "sim/comm_cost.h"
+
+#include <algorithm>
+#include <unordered_map>
+
+namespace clustersim::sim {
+
+CommCostModel::CommCostModel(PhaseSolver& solver, const topo::Fabric& fabric, const wl::RankLayout& layout,
+                             const v1::Collectives& params, uint64_t max_flows_per_phase, bool in_network_reduction)
+    : solver_(solver), fabric_(fabric), layout_(layout), params_(params), max_flows_(max_flows_per_phase) {
+  shape_.gpus_per_node = fabric.params().gpus_per_node;
+  shape_.scale_up_domain = fabric.params().scale_up_domain;
+  shape_.in_network_reduction = in_network_reduction;
+}
+
+const std::vector<std::vector<uint32_t>>& CommCostModel::Instances(wl::Dim dim) {
+  auto it = instances_.find(static_cast<int>(dim));
+  if (it != instances_.end()) return it->second;
+  std::vector<std::vector<uint32_t>> groups;
+  const uint32_t world = layout_.world();
+  std::vector<bool> seen(world, false);
+  for (uint32_t r = 0; r < world; ++r) {
+    if (seen[r]) continue;
+    std::vector<uint32_t> g = layout_.Group(r, dim);
+    for (uint32_t m : g) seen[m] = true;
+    groups.push_back(std::move(g));
+  }
+  return instances_.emplace(static_cast<int>(dim), std::move(groups)).first->second;
+}
+
+double CommCostModel::SolvePlan(const CollectivePlan& plan, const std::vector<std::vector<uint32_t>>& instances,
+                                const std::vector<uint32_t>& rep, CommCost& out) {
+  std::unordered_map<uint32_t, uint32_t> pos;
+  for (uint32_t i = 0; i < rep.size(); ++i) pos.emplace(rep[i], i);
+  const double alpha_s = params_.step_latency_ns() * 1e-9;
+  double total = 0;
+  std::map<uint32_t, double> pipelined;  // pipeline group -> max time
+  std::vector<Flow> flows;
+  for (const PhaseStep& step : plan.steps) {
+    bool local = true;
+    for (const Flow& f : step.flows)
+      if (fabric_.DomainOf(f.src) != fabric_.DomainOf(f.dst)) local = false;
+    size_t groups = local ? 1 : instances.size();
+    const size_t per = std::max<size_t>(1, step.flows.size());
+    if (groups * per > max_flows_) {
+      groups = std::max<size_t>(1, max_flows_ / per);
+      out.sampled = true;
+    }
+    flows.clear();
+    flows.reserve(groups * step.flows.size());
+    // The representative's own group first, then others in order.
+    for (const Flow& f : step.flows) flows.push_back(f);
+    for (size_t k = 0, added = 1; k < instances.size() && added < groups; ++k) {
+      const auto& g = instances[k];
+      if (g == rep) continue;
+      for (const Flow& f : step.flows) flows.push_back({g[pos.at(f.src)], g[pos.at(f.dst)], f.bytes});
+      ++added;
+    }
+    out.groups_solved = std::max<uint32_t>(out.groups_solved, static_cast<uint32_t>(groups));
+    out.flows += flows.size();
+    const double t = solver_.Solve(flows) * step.repeat + alpha_s * step.alpha_steps * step.repeat;
+    if (step.pipeline_group == 0) {
+      total += t;
+    } else {
+      double& m = pipelined[step.pipeline_group];
+      m = std::max(m, t);
+    }
+  }
+  for (const auto& [g, t] : pipelined) total += t;
+  return total;
+}
+
+const CommCost& CommCostModel::Collective(CollectiveKind kind, wl::Dim dim, uint32_t rank, double bytes) {
+  const auto key = std::make_tuple(static_cast<int>(kind), static_cast<int>(dim), 0u, bytes);
+  auto it = cache_.find(key);
+  if (it != cache_.end()) return it->second;
+  CommCost c;
+  const std::vector<uint32_t> group = layout_.Group(rank, dim);
+  c.group_size = static_cast<uint32_t>(group.size());
+  if (group.size() >= 2 && bytes > 0) {
+    const CollectivePlan plan = PlanCollective(kind, "auto", group, bytes, shape_, params_);
+    c.algorithm = plan.algorithm;
+    const auto& inst = Instances(dim);
+    c.groups_total = static_cast<uint32_t>(inst.size());
+    c.time_s = SolvePlan(plan, inst, group, c);
+  }
+  return cache_.emplace(key, std::move(c)).first->second;
+}
+
+const CommCost& CommCostModel::PipelineTransfer(uint32_t from_stage, int32_t delta, double bytes) {
+  const auto key = std::make_tuple(static_cast<int>(CollectiveKind::kSendRecv), static_cast<int>(wl::Dim::kPp),
+                                   from_stage * 2 + (delta > 0 ? 1u : 0u), bytes);
+  auto it = cache_.find(key);
+  if (it != cache_.end()) return it->second;
+  CommCost c;
+  c.algorithm = "p2p";
+  c.group_size = 2;
+  const uint32_t pp = layout_.pp;
+  const uint32_t stage_size = layout_.tp * layout_.cp * layout_.dp;
+  const uint32_t to_stage = static_cast<uint32_t>((static_cast<int64_t>(from_stage) + delta + pp) % pp);
+  if (pp > 1 && bytes > 0 && to_stage != from_stage) {
+    std::vector<Flow> flows;
+    size_t n = std::min<size_t>(stage_size, max_flows_);
+    c.sampled = n < stage_size;
+    flows.reserve(n);
+    for (uint32_t i = 0; i < n; ++i) flows.push_back({from_stage * stage_size + i, to_stage * stage_size + i, bytes});
+    c.groups_total = stage_size;
+    c.groups_solved = static_cast<uint32_t>(n);
+    c.flows = flows.size();
+    c.time_s = solver_.Solve(flows) + params_.step_latency_ns() * 1e-9;
+  }
+  return cache_.emplace(key, std::move(c)).first->second;
+}
+
+}  // namespace clustersim::sim

@@ -1,0 +1,62 @@
+// CommCostModel: the time of a collective or pipeline transfer of the representative rank, with every other group of
+// the same parallel dimension running the same operation at the same time on the full fabric.
+//
+// Each distinct (operation, dimension, size) is planned by the collectives layer, replicated over every group of the
+// cluster, solved on SimGrid phase by phase (identical ring steps solved once and repeated), and cached: recurring
+// phases are never solved twice. Groups whose traffic stays inside one scale-up domain cannot interfere with each
+// other, so only one of them is solved. When the replicated phase would exceed `max_flows_per_phase`, a prefix of the
+// groups (contiguous, so whole leaves/pods) is solved instead and the cost is marked as sampled.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "sim/collectives.h"
+#include "sim/phase_solver.h"
+#include "topologies/fabric.h"
+#include "workloads/step_program.h"
+
+namespace clustersim::sim {
+
+struct CommCost {
+  double time_s = 0;
+  std::string algorithm;
+  uint64_t flows = 0;       // flows solved on SimGrid for this entry
+  uint32_t group_size = 0;
+  uint32_t groups_solved = 0;
+  uint32_t groups_total = 0;
+  bool sampled = false;
+};
+
+class CommCostModel {
+ public:
+  CommCostModel(PhaseSolver& solver, const topo::Fabric& fabric, const wl::RankLayout& layout,
+                const v1::Collectives& params, uint64_t max_flows_per_phase, bool in_network_reduction);
+
+  // Collective `kind` of `bytes` over the `dim` group containing `rank`.
+  const CommCost& Collective(CollectiveKind kind, wl::Dim dim, uint32_t rank, double bytes);
+  // Pipeline transfer of `bytes` from every rank of stage `from_stage` to the same position of stage
+  // (from_stage + delta) mod pp.
+  const CommCost& PipelineTransfer(uint32_t from_stage, int32_t delta, double bytes);
+
+  const std::map<std::tuple<int, int, uint32_t, double>, CommCost>& entries() const { return cache_; }
+
+ private:
+  double SolvePlan(const CollectivePlan& plan, const std::vector<std::vector<uint32_t>>& instances,
+                   const std::vector<uint32_t>& rep, CommCost& out);
+  const std::vector<std::vector<uint32_t>>& Instances(wl::Dim dim);
+
+  PhaseSolver& solver_;
+  const topo::Fabric& fabric_;
+  wl::RankLayout layout_;
+  v1::Collectives params_;
+  uint64_t max_flows_;
+  GroupShape shape_;
+  std::map<std::tuple<int, int, uint32_t, double>, CommCost> cache_;
+  std::map<int, std::vector<std::vector<uint32_t>>> instances_;
+};
+
+}  // namespace clustersim::sim

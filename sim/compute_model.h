@@ -1,0 +1,82 @@
+// Compute timing of one kernel-level operation on one accelerator: a roofline with a calibrated efficiency and a
+// fixed per-kernel overhead (docs/accelerators.md, "Timing model").
+//
+//   seconds = max(flops / (peak x eff(kind, flops / gemm_count)),  bytes / (hbm_bandwidth x memory_efficiency))
+//             + kKernelOverheadS x max(1, gemm_count)
+//
+//   GEMM, router:  eff = gemm_efficiency x f / (f + f_half),  f = flops per GEMM,
+//                  f_half = gemm_half_efficiency_gflop x 1e9 x peak / bf16_peak
+//                  (f_half is given at the bf16 peak; scaling it with the peak makes it a fixed time cost, so a
+//                  faster precision loses more to small GEMMs);
+//   attention:     eff = attention_efficiency x f / (f + f_half(bf16)), at the bf16 peak (or the fp32 peak in fp32
+//                  runs): FP8/FP4 recipes (TransformerEngine) keep dot-product attention in BF16;
+//   elementwise, optimizer, embedding: vector units at kVectorPeakFraction x bf16 peak, eff = 1; in practice these
+//                  are memory-bound.
+//
+// Precision: "bf16" and "fp16" use bf16_tflops; "fp8" uses fp8_tflops, falling back to bf16 when the chip has no
+// FP8 (A100, Ascend: the run executes in BF16); "fp4" falls back to fp8 then bf16; "fp32" needs fp32_tflops > 0
+// (the TF32 tensor-core peak on NVIDIA) and throws InputError otherwise.
+//
+// Units: FLOPs, bytes, seconds. Thread-safe after construction; Seconds() does no allocation.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "scenario.pb.h"
+#include "workloads/step_program.h"
+
+namespace clustersim {
+
+class ComputeModel {
+ public:
+  // GPU-side gap per kernel (launch latency, prologue/epilogue, tail) when kernels run back to back without CUDA
+  // graphs; measured gaps on A100/H100 are 2-5 us.
+  static constexpr double kKernelOverheadS = 3e-6;
+  // Non-tensor (vector) throughput as a fraction of the dense bf16 tensor peak: A100 39/312, H100 134/989 (BF16
+  // FMA on CUDA cores) are both ~1/8.
+  static constexpr double kVectorPeakFraction = 0.125;
+
+  // `accelerator` must be resolved (AcceleratorCatalog::Resolve). Throws InputError for an unknown precision
+  // ("workload.precision") or fp32 on a chip without an fp32 peak ("accelerator.fp32_tflops"). `file` is used
+  // in messages.
+  ComputeModel(const v1::Accelerator& accelerator, std::string_view precision, const std::string& file = "");
+
+  struct Timing {
+    double seconds = 0;          // total, overhead included
+    double compute_s = 0;        // flops / (peak x eff)
+    double memory_s = 0;         // bytes / (bandwidth x memory_efficiency)
+    double overhead_s = 0;       // kernel overheads
+    bool compute_bound = false;  // compute_s >= memory_s
+  };
+  // Time of `flops` FLOPs moving `bytes` HBM bytes, split into `gemm_count` equal kernels (values < 1 count as 1).
+  // An operation with no flops and no bytes takes 0 s. Negative or non-finite inputs throw SimulationError.
+  Timing Evaluate(wl::ComputeKind kind, double flops, double bytes, double gemm_count) const;
+  double Seconds(wl::ComputeKind kind, double flops, double bytes, double gemm_count) const {
+    return Evaluate(kind, flops, bytes, gemm_count).seconds;
+  }
+
+  // Achieved fraction of the kind's peak for one kernel of `flops_per_kernel` FLOPs (see the header comment); 0
+  // for a kernel of no FLOPs.
+  double Efficiency(wl::ComputeKind kind, double flops_per_kernel) const;
+  // FLOP/s used for GEMMs in this precision (after fallback), and the peak MFU is computed against.
+  double peak_flops() const { return peak_flops_; }
+  double attention_peak_flops() const { return attention_peak_flops_; }
+  double hbm_bytes_per_s() const { return hbm_bytes_per_s_; }
+  const std::string& precision() const { return precision_; }                      // as requested
+  const std::string& effective_precision() const { return effective_precision_; }  // after fallback
+
+ private:
+  std::string precision_;
+  std::string effective_precision_;
+  double peak_flops_ = 0;
+  double attention_peak_flops_ = 0;
+  double vector_peak_flops_ = 0;
+  double hbm_bytes_per_s_ = 0;  // effective: bandwidth x memory_efficiency
+  double gemm_efficiency_ = 0;
+  double attention_efficiency_ = 0;
+  double gemm_half_flops_ = 0;       // at this precision's peak
+  double attention_half_flops_ = 0;  // at the attention peak
+};
+
+}  // namespace clustersim

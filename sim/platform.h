@@ -1,0 +1,49 @@
+// SimGrid platform built from a topology Fabric: one SimGrid host per GPU and one SimGrid link per direction of
+// every fabric link, in a single custom NetZone whose routes come from Fabric::Route (no route tables, so a
+// 131,072-GPU fabric builds in seconds; see docs/architecture.md and ../shared/notes/simgrid-3.32-at-scale.md).
+//
+// Only usable inside the process that owns the SimGrid engine (see sim/child_process.h). Link bandwidths are scaled by
+// the protocol efficiency of their class, so SimGrid's max-min sharing sees achievable, not line-rate, capacities.
+// A GPU-to-NIC PCIe link that can never be the bottleneck (its bandwidth is at least the NIC's) is not created in
+// SimGrid; its latency is still charged on the route. With PlatformOptions::spray, Clos switch-to-switch cables are
+// bundled per switch (leaf tier) and per pod (next tier), see PlatformOptions.
+#pragma once
+
+#include <simgrid/s4u.hpp>
+
+#include <cstdint>
+#include <vector>
+
+#include "topologies/fabric.h"
+
+namespace clustersim::sim {
+
+struct PlatformOptions {
+  double host_speed_flops = 1e15;     // SimGrid host speed (FLOP/s) used by executions
+  double scale_up_efficiency = 1.0;   // applied to kScaleUp links
+  double scale_out_efficiency = 1.0;  // applied to every other link
+  // Adaptive routing / packet spraying: the up-links of a switch (and, one tier higher, of all switches of its pod)
+  // are interchangeable, so they become one SimGrid link of their summed capacity per direction. Routes then load
+  // them perfectly evenly, and equal flows finish together (few simulation events). When false, every cable is its
+  // own SimGrid link and ECMP hash collisions show up (slower to simulate at scale).
+  bool spray = true;
+};
+
+class FabricZone;
+
+class Platform {
+ public:
+  // Builds and seals the platform in `engine`'s root. The fabric must outlive the Platform.
+  Platform(simgrid::s4u::Engine& engine, const topo::Fabric& fabric, const PlatformOptions& options);
+  simgrid::s4u::Host* host(uint32_t gpu) const { return hosts_[gpu]; }
+  uint32_t num_hosts() const { return static_cast<uint32_t>(hosts_.size()); }
+  uint64_t num_links() const { return links_created_; }
+  const topo::Fabric& fabric() const { return fabric_; }
+
+ private:
+  const topo::Fabric& fabric_;
+  std::vector<simgrid::s4u::Host*> hosts_;
+  uint64_t links_created_ = 0;
+};
+
+}  // namespace clustersim::sim

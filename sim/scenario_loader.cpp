@@ -1,0 +1,313 @@
+// Scenario loading and validation; see scenario_loader.h.
+#include "sim/scenario_loader.h"
+
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "common/error.h"
+#include "sim/accelerator.h"
+#include "sim/collectives.h"
+#include "sim/power_model.h"
+#include "topologies/fabric.h"
+#include "workloads/model.h"
+#include "workloads/plan.h"
+
+namespace clustersim::sim {
+namespace {
+
+namespace pb = google::protobuf;
+
+class FirstErrorCollector : public pb::io::ErrorCollector {
+ public:
+  void AddError(int line, pb::io::ColumnNumber column, const std::string& message) override {
+    if (line_ >= 0) return;
+    line_ = line + 1;  // protobuf lines are 0-based
+    column_ = column + 1;
+    message_ = message;
+  }
+  void AddWarning(int, pb::io::ColumnNumber, const std::string&) override {}
+  int line_ = -1;
+  int column_ = 0;
+  std::string message_;
+};
+
+// Records the line of every field written in the text, keyed by its dotted path ("a.b[2].c" for repeated messages,
+// "a.b" for the first element and for scalars).
+void CollectLines(const pb::Message& msg, const pb::TextFormat::ParseInfoTree* tree, const std::string& prefix,
+                  FieldLines& out) {
+  const pb::Reflection* refl = msg.GetReflection();
+  std::vector<const pb::FieldDescriptor*> fields;
+  refl->ListFields(msg, &fields);
+  for (const pb::FieldDescriptor* f : fields) {
+    const std::string path = prefix.empty() ? f->name() : prefix + "." + f->name();
+    const int n = f->is_repeated() ? refl->FieldSize(msg, f) : 1;
+    for (int i = 0; i < n; ++i) {
+      const int index = f->is_repeated() ? i : -1;
+      pb::TextFormat::ParseLocation loc = tree->GetLocation(f, index);
+      const std::string key = (f->is_repeated() && i > 0) ? path + "[" + std::to_string(i) + "]" : path;
+      if (loc.line >= 0) out.emplace(key, loc.line + 1);
+      if (f->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE) {
+        const pb::TextFormat::ParseInfoTree* sub = tree->GetTreeForNested(f, index);
+        if (sub == nullptr) continue;
+        const pb::Message& child = f->is_repeated() ? refl->GetRepeatedMessage(msg, f, i) : refl->GetMessage(msg, f);
+        CollectLines(child, sub, key, out);
+      }
+    }
+  }
+}
+
+std::string FormatOf(const std::string& path) {
+  auto ends = [&](const char* ext) {
+    const std::string e(ext);
+    return path.size() >= e.size() && path.compare(path.size() - e.size(), e.size(), e) == 0;
+  };
+  if (ends(".json")) return "json";
+  return "textproto";
+}
+
+std::string Num(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+// Rules are checked in the order fields appear in the schema so the first message is predictable.
+class Validator {
+ public:
+  explicit Validator(const LoadedScenario& l) : l_(l) {}
+
+  [[noreturn]] void Fail(const std::string& field, const std::string& value, const std::string& rule) const {
+    throw InputError::Field(l_.file, LineOf(l_, field), field, value, rule);
+  }
+  void NonNegative(const std::string& field, double v) const {
+    if (!(v >= 0) || !std::isfinite(v)) Fail(field, Num(v), "must be >= 0 (0 means default)");
+  }
+  void Positive(const std::string& field, double v) const {
+    if (!(v > 0) || !std::isfinite(v)) Fail(field, Num(v), "must be > 0");
+  }
+  void Fraction(const std::string& field, double v) const {
+    if (v == 0) return;
+    if (!(v > 0 && v <= 1)) Fail(field, Num(v), "must be in (0, 1] (0 means default)");
+  }
+  void OneOf(const std::string& field, const std::string& v, const std::vector<std::string>& allowed) const {
+    if (v.empty()) return;
+    for (const auto& a : allowed)
+      if (a == v) return;
+    std::string list;
+    for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+    Fail(field, "\"" + v + "\"", "must be one of: " + list);
+  }
+
+ private:
+  const LoadedScenario& l_;
+};
+
+// Re-throws an InputError raised by a lower layer with the line of the field it names, when known. Lower layers use
+// the format "file: field = value: rule".
+[[noreturn]] void RethrowWithLine(const InputError& e, const LoadedScenario& l) {
+  const std::string msg = e.what();
+  const std::string prefix = l.file + ": ";
+  if (!l.lines.empty() && msg.rfind(prefix, 0) == 0) {
+    const size_t eq = msg.find(" = ", prefix.size());
+    if (eq != std::string::npos) {
+      const std::string field = msg.substr(prefix.size(), eq - prefix.size());
+      const int line = LineOf(l, field);
+      if (line > 0) throw InputError(l.file + ":" + std::to_string(line) + ": " + msg.substr(prefix.size()));
+    }
+  }
+  throw e;
+}
+
+}  // namespace
+
+int LineOf(const LoadedScenario& loaded, const std::string& field_path) {
+  // Fall back to the closest enclosing message that has a line.
+  std::string p = field_path;
+  while (!p.empty()) {
+    auto it = loaded.lines.find(p);
+    if (it != loaded.lines.end()) return it->second;
+    const size_t dot = p.rfind('.');
+    if (dot == std::string::npos) break;
+    p.resize(dot);
+  }
+  return 0;
+}
+
+LoadedScenario ParseScenario(const std::string& text, const std::string& format, const std::string& name) {
+  LoadedScenario out;
+  out.file = name;
+  if (format == "json") {
+    pb::util::JsonParseOptions opts;
+    opts.ignore_unknown_fields = false;
+    const auto status = pb::util::JsonStringToMessage(text, &out.scenario, opts);
+    if (!status.ok()) throw InputError(name + ": invalid scenario JSON: " + std::string(status.message()));
+    return out;
+  }
+  pb::TextFormat::Parser parser;
+  FirstErrorCollector errors;
+  pb::TextFormat::ParseInfoTree tree;
+  parser.RecordErrorsTo(&errors);
+  parser.WriteLocationsTo(&tree);
+  if (!parser.ParseFromString(text, &out.scenario)) {
+    throw InputError(name + ":" + std::to_string(errors.line_) + ":" + std::to_string(errors.column_) +
+                     ": invalid scenario: " + errors.message_);
+  }
+  CollectLines(out.scenario, &tree, "", out.lines);
+  return out;
+}
+
+LoadedScenario LoadScenarioFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path + ": cannot open scenario file (missing or unreadable)");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ParseScenario(ss.str(), FormatOf(path), path);
+}
+
+v1::Scenario ResolveScenario(const LoadedScenario& loaded) {
+  const Validator v(loaded);
+  v1::Scenario s = loaded.scenario;
+  try {
+    // Accelerator: built-in chip with overrides, or custom silicon.
+    if (s.accelerator().name().empty())
+      v.Fail("accelerator.name", "\"\"", "required: a built-in chip (see `clustersim list`) or a custom name");
+    AcceleratorCatalog catalog;
+    *s.mutable_accelerator() = catalog.Resolve(s.accelerator(), loaded.file);
+    const v1::Accelerator& acc = s.accelerator();
+
+    // Cluster.
+    v1::Cluster& c = *s.mutable_cluster();
+    if (c.num_gpus() == 0) v.Fail("cluster.num_gpus", "0", "must be > 0");
+    v1::ScaleUp& su = *c.mutable_scale_up();
+    v.NonNegative("cluster.scale_up.bandwidth_gbyte_per_s", su.bandwidth_gbyte_per_s());
+    v.NonNegative("cluster.scale_up.latency_ns", su.latency_ns());
+    v.OneOf("cluster.scale_up.kind", su.kind(), {"nvswitch", "nvl72", "hccs", "cloudmatrix384", "ici", "none"});
+    if (su.kind().empty()) su.set_kind(acc.scale_up_kind().empty() ? "nvswitch" : acc.scale_up_kind());
+    if (su.domain_size() == 0) su.set_domain_size(std::max(1u, acc.scale_up_domain_size()));
+    if (su.bandwidth_gbyte_per_s() == 0) su.set_bandwidth_gbyte_per_s(acc.scale_up_bandwidth_gbyte_per_s());
+    if (su.latency_ns() == 0) su.set_latency_ns(500);
+    if (su.gpus_per_node() == 0) su.set_gpus_per_node(std::min(8u, su.domain_size()));
+    if (c.num_gpus() % su.gpus_per_node() != 0)
+      v.Fail("cluster.num_gpus", std::to_string(c.num_gpus()),
+             "must be a multiple of cluster.scale_up.gpus_per_node (" + std::to_string(su.gpus_per_node()) + ")");
+    if (su.domain_size() % su.gpus_per_node() != 0 && su.gpus_per_node() % su.domain_size() != 0)
+      v.Fail("cluster.scale_up.domain_size", std::to_string(su.domain_size()),
+             "must be a multiple or a divisor of gpus_per_node (" + std::to_string(su.gpus_per_node()) + ")");
+    if (su.domain_size() > c.num_gpus()) su.set_domain_size(c.num_gpus());
+
+    v1::ScaleOut& so = *c.mutable_scale_out();
+    std::vector<std::string> kinds;
+    for (const auto& k : topo::ListFabricKinds()) kinds.push_back(k.name);
+    if (so.topology().empty()) so.set_topology("fat_tree");
+    v.OneOf("cluster.scale_out.topology", so.topology(), kinds);
+    v.NonNegative("cluster.scale_out.nic_bandwidth_gbps", so.nic_bandwidth_gbps());
+    v.NonNegative("cluster.scale_out.link_latency_ns", so.link_latency_ns());
+    v.NonNegative("cluster.scale_out.switch_latency_ns", so.switch_latency_ns());
+    for (int i = 0; i < so.oversubscription_size(); ++i) {
+      const double r = so.oversubscription(i);
+      if (!(r >= 1) || !std::isfinite(r))
+        v.Fail("cluster.scale_out.oversubscription", Num(r),
+               "each tier's ratio must be >= 1 (1 = non-blocking; down:up bandwidth)");
+    }
+    v.OneOf("cluster.scale_out.routing", so.routing(), {"spray", "ecmp", "static"});
+    if (so.routing().empty()) so.set_routing("spray");
+    if (so.nic_bandwidth_gbps() == 0) so.set_nic_bandwidth_gbps(acc.nic_bandwidth_gbps());
+    if (so.nics_per_gpu() == 0) so.set_nics_per_gpu(std::max(1u, acc.nics_per_gpu()));
+    if (so.link_latency_ns() == 0) so.set_link_latency_ns(100);
+    if (so.switch_latency_ns() == 0) so.set_switch_latency_ns(300);
+    if (so.switch_radix() == 0) so.set_switch_radix(64);
+    if (so.topology() != "none" && so.nic_bandwidth_gbps() <= 0)
+      v.Fail("cluster.scale_out.nic_bandwidth_gbps", Num(so.nic_bandwidth_gbps()),
+             "must be > 0 (the accelerator gives none)");
+
+    const v1::NetworkParts& parts = c.parts();
+    v.NonNegative("cluster.parts.switch_power_w", parts.switch_power_w());
+    v.NonNegative("cluster.parts.switch_price_usd", parts.switch_price_usd());
+    v.NonNegative("cluster.parts.transceiver_power_w", parts.transceiver_power_w());
+    v.NonNegative("cluster.parts.transceiver_price_usd", parts.transceiver_price_usd());
+    v.NonNegative("cluster.parts.nic_power_w", parts.nic_power_w());
+    v.NonNegative("cluster.parts.nic_price_usd", parts.nic_price_usd());
+    v.NonNegative("cluster.parts.cable_price_usd", parts.cable_price_usd());
+    v.NonNegative("cluster.parts.switch_embodied_kgco2e", parts.switch_embodied_kgco2e());
+    v1::NetworkParts& mparts = *c.mutable_parts();
+    // Prices and embodied carbon: 64-port 400G switch class (QM9700 / SN5600 class) and 400G optics, estimates
+    // (docs/energy-carbon.md). Power defaults live with the power model (NetworkPowerDefaults) and are filled here
+    // from it so that the resolved scenario shows them.
+    if (parts.switch_power_w() == 0) mparts.set_switch_power_w(NetworkPowerDefaults::kSwitchW);
+    if (parts.transceiver_power_w() == 0) mparts.set_transceiver_power_w(NetworkPowerDefaults::kTransceiverW);
+    if (parts.nic_power_w() == 0) mparts.set_nic_power_w(NetworkPowerDefaults::kNicW);
+    if (parts.switch_price_usd() == 0) mparts.set_switch_price_usd(40000);
+    if (parts.transceiver_price_usd() == 0) mparts.set_transceiver_price_usd(800);
+    if (parts.nic_price_usd() == 0) mparts.set_nic_price_usd(2000);
+    if (parts.cable_price_usd() == 0) mparts.set_cable_price_usd(100);
+    if (parts.switch_embodied_kgco2e() == 0) mparts.set_switch_embodied_kgco2e(1000);
+
+    // Workload.
+    v1::Workload& w = *s.mutable_workload();
+    *w.mutable_model() = wl::ResolveModel(w.model(), loaded.file);
+    if (w.precision().empty()) w.set_precision("bf16");
+    v1::Parallelism& p = *w.mutable_parallelism();
+    if (p.tp() == 0) p.set_tp(1);
+    if (p.cp() == 0) p.set_cp(1);
+    if (p.pp() == 0) p.set_pp(1);
+    if (p.ep() == 0) p.set_ep(1);
+    if (p.vpp() == 0) p.set_vpp(1);
+    if (p.expert_tp() == 0) p.set_expert_tp(1);
+    if (p.micro_batch_size() == 0) p.set_micro_batch_size(1);
+    if (p.recompute().empty()) p.set_recompute("none");
+    if (p.schedule().empty()) p.set_schedule(p.vpp() > 1 ? "interleaved" : "1f1b");
+    if (w.steps() == 0) w.set_steps(1);
+    wl::ValidatePlan(w, c.num_gpus(), loaded.file);
+    if (p.dp() == 0) p.set_dp(c.num_gpus() / (p.tp() * p.cp() * p.pp()));
+    if (w.moe_routing().distribution().empty()) w.mutable_moe_routing()->set_distribution("balanced");
+
+    // Collectives.
+    v1::Collectives& co = *s.mutable_collectives();
+    const auto algo_names = [](CollectiveKind k) {
+      std::vector<std::string> names{"auto"};
+      for (const auto& a : ListAlgorithms(k)) names.push_back(a.name);
+      return names;
+    };
+    v.OneOf("collectives.all_reduce", co.all_reduce(), algo_names(CollectiveKind::kAllReduce));
+    v.OneOf("collectives.all_gather", co.all_gather(), algo_names(CollectiveKind::kAllGather));
+    v.OneOf("collectives.reduce_scatter", co.reduce_scatter(), algo_names(CollectiveKind::kReduceScatter));
+    v.OneOf("collectives.all_to_all", co.all_to_all(), algo_names(CollectiveKind::kAllToAll));
+    v.NonNegative("collectives.step_latency_ns", co.step_latency_ns());
+    v.Fraction("collectives.protocol_efficiency", co.protocol_efficiency());
+    v.Fraction("collectives.scale_up_protocol_efficiency", co.scale_up_protocol_efficiency());
+    FillCollectiveDefaults(co);
+
+    // Facility.
+    v1::Facility& f = *s.mutable_facility();
+    if (f.pue() != 0 && !(f.pue() >= 1 && f.pue() < 5)) v.Fail("facility.pue", Num(f.pue()), "must be in [1, 5)");
+    v.NonNegative("facility.grid_carbon_g_per_kwh", f.grid_carbon_g_per_kwh());
+    v.NonNegative("facility.electricity_usd_per_kwh", f.electricity_usd_per_kwh());
+    v.NonNegative("facility.gpu_hour_usd", f.gpu_hour_usd());
+    v.NonNegative("facility.amortization_years", f.amortization_years());
+    v.NonNegative("facility.training_tokens", f.training_tokens());
+    // Region presets and the remaining defaults belong to the results layer (results/projection.h,
+    // ResolveFacility), which the CLI applies right after this; the power model only needs the PUE.
+    if (f.pue() == 0) f.set_pue(1.2);
+
+    // Options.
+    v1::SimOptions& o = *s.mutable_options();
+    v.OneOf("options.fidelity", o.fidelity(), {"symmetric", "full"});
+    if (o.fidelity().empty()) o.set_fidelity("symmetric");
+    v.NonNegative("options.memory_limit_gb", o.memory_limit_gb());
+    if (o.max_flows_per_phase() == 0) o.set_max_flows_per_phase(2'000'000);
+    for (int i = 0; i < o.trace_ranks_size(); ++i)
+      if (o.trace_ranks(i) >= c.num_gpus())
+        v.Fail("options.trace_ranks", std::to_string(o.trace_ranks(i)),
+               "must be a rank below cluster.num_gpus (" + std::to_string(c.num_gpus()) + ")");
+  } catch (const InputError& e) {
+    RethrowWithLine(e, loaded);
+  }
+  return s;
+}
+
+}  // namespace clustersim::sim

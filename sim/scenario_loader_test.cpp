@@ -1,0 +1,149 @@
+// Loader tests: valid scenarios in both formats, and one test per rejection rule. Every rejection must be an
+// InputError whose message names the file, the field (or the parser's complaint), the value and the line when the
+// input is text format.
+#include "sim/scenario_loader.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "common/error.h"
+
+namespace clustersim::sim {
+namespace {
+
+const char* kBase = R"(name: "t"
+accelerator { name: "H100-SXM" }
+cluster {
+  num_gpus: 64
+  scale_out { topology: "fat_tree" nic_bandwidth_gbps: 400 }
+}
+workload {
+  model { preset: "llama3_8b" seq_len: 4096 }
+  parallelism { tp: 8 pp: 2 global_batch_size: 64 }
+}
+)";
+
+std::string Replace(std::string s, const std::string& from, const std::string& to) {
+  const size_t p = s.find(from);
+  EXPECT_NE(p, std::string::npos) << from;
+  if (p != std::string::npos) s.replace(p, from.size(), to);
+  return s;
+}
+
+// Resolves `text` and returns the error message ("" if it loaded).
+std::string ErrorOf(const std::string& text, const std::string& format = "textproto") {
+  try {
+    ResolveScenario(ParseScenario(text, format, "s.textproto"));
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ScenarioLoader, BaseScenarioResolvesWithDefaults) {
+  const v1::Scenario s = ResolveScenario(ParseScenario(kBase, "textproto", "s.textproto"));
+  EXPECT_EQ(s.cluster().scale_up().gpus_per_node(), 8u);
+  EXPECT_GT(s.accelerator().bf16_tflops(), 900);
+  EXPECT_EQ(s.workload().parallelism().dp(), 4u);
+  EXPECT_EQ(s.collectives().all_reduce(), "auto");
+  EXPECT_GT(s.workload().model().hidden(), 0u);
+  EXPECT_DOUBLE_EQ(s.facility().pue(), 1.2);
+}
+
+TEST(ScenarioLoader, JsonIsAccepted) {
+  const std::string json = R"({"name": "j", "accelerator": {"name": "H100-SXM"},
+    "cluster": {"num_gpus": 16},
+    "workload": {"model": {"preset": "llama3_8b"}, "parallelism": {"tp": 8, "global_batch_size": 16}}})";
+  EXPECT_EQ(ErrorOf(json, "json"), "");
+}
+
+TEST(ScenarioLoader, RejectsMissingFile) {
+  EXPECT_THROW(LoadScenarioFile("/nonexistent/scenario.textproto"), InputError);
+}
+
+TEST(ScenarioLoader, RejectsSyntaxErrorWithLine) {
+  const std::string e = ErrorOf(Replace(kBase, "num_gpus: 64", "num_gpus: sixty-four"));
+  EXPECT_NE(e.find("s.textproto:4:"), std::string::npos) << e;
+}
+
+TEST(ScenarioLoader, RejectsUnknownFieldInText) {
+  const std::string e = ErrorOf(Replace(kBase, "num_gpus: 64", "num_gpus: 64\n  gpus_per_rack: 4"));
+  EXPECT_NE(e.find("gpus_per_rack"), std::string::npos) << e;
+  EXPECT_NE(e.find("s.textproto:5"), std::string::npos) << e;
+}
+
+TEST(ScenarioLoader, RejectsUnknownFieldInJson) {
+  const std::string e = ErrorOf(R"({"name": "j", "bogus_field": 1})", "json");
+  EXPECT_NE(e.find("bogus_field"), std::string::npos) << e;
+}
+
+TEST(ScenarioLoader, RejectsMissingAcceleratorName) {
+  const std::string e = ErrorOf(Replace(kBase, R"(accelerator { name: "H100-SXM" })", ""));
+  EXPECT_NE(e.find("accelerator.name"), std::string::npos) << e;
+}
+
+TEST(ScenarioLoader, RejectsZeroGpus) {
+  const std::string e = ErrorOf(Replace(kBase, "num_gpus: 64", "num_gpus: 0"));
+  EXPECT_NE(e.find("cluster.num_gpus = 0"), std::string::npos) << e;
+}
+
+TEST(ScenarioLoader, RejectsNegativeBandwidthWithLine) {
+  const std::string e = ErrorOf(Replace(kBase, "nic_bandwidth_gbps: 400", "nic_bandwidth_gbps: -400"));
+  EXPECT_NE(e.find("s.textproto:5: cluster.scale_out.nic_bandwidth_gbps = -400"), std::string::npos) << e;
+  EXPECT_NE(e.find(">= 0"), std::string::npos) << e;
+}
+
+TEST(ScenarioLoader, RejectsOversubscriptionBelowOne) {
+  const std::string e = ErrorOf(Replace(kBase, "nic_bandwidth_gbps: 400", "oversubscription: 0.5"));
+  EXPECT_NE(e.find("cluster.scale_out.oversubscription = 0.5"), std::string::npos) << e;
+}
+
+TEST(ScenarioLoader, RejectsUnknownTopology) {
+  const std::string e = ErrorOf(Replace(kBase, R"(topology: "fat_tree")", R"(topology: "hypercube")"));
+  EXPECT_NE(e.find("cluster.scale_out.topology = \"hypercube\""), std::string::npos) << e;
+}
+
+TEST(ScenarioLoader, RejectsGpuCountNotMultipleOfNode) {
+  const std::string e = ErrorOf(Replace(kBase, "num_gpus: 64", "num_gpus: 60"));
+  EXPECT_NE(e.find("cluster.num_gpus = 60"), std::string::npos) << e;
+}
+
+TEST(ScenarioLoader, RejectsParallelismThatDoesNotDivideTheGpus) {
+  const std::string e = ErrorOf(Replace(kBase, "tp: 8 pp: 2", "tp: 8 pp: 3"));
+  EXPECT_NE(e.find("workload.parallelism"), std::string::npos) << e;
+  EXPECT_NE(e.find("s.textproto:9"), std::string::npos) << e;
+}
+
+TEST(ScenarioLoader, RejectsUnknownModelPreset) {
+  const std::string e = ErrorOf(Replace(kBase, "llama3_8b", "llama9_1t"));
+  EXPECT_NE(e.find("llama9_1t"), std::string::npos) << e;
+}
+
+TEST(ScenarioLoader, RejectsUnknownCollectiveAlgorithm) {
+  const std::string e = ErrorOf(std::string(kBase) + "collectives { all_reduce: \"butterfly\" }\n");
+  EXPECT_NE(e.find("collectives.all_reduce = \"butterfly\""), std::string::npos) << e;
+}
+
+TEST(ScenarioLoader, RejectsPueBelowOne) {
+  const std::string e = ErrorOf(std::string(kBase) + "facility { pue: 0.9 }\n");
+  EXPECT_NE(e.find("facility.pue = 0.9"), std::string::npos) << e;
+}
+
+TEST(ScenarioLoader, RejectsUnknownFidelity) {
+  const std::string e = ErrorOf(std::string(kBase) + "options { fidelity: \"exact\" }\n");
+  EXPECT_NE(e.find("options.fidelity"), std::string::npos) << e;
+}
+
+TEST(ScenarioLoader, RejectsTraceRankOutsideTheCluster) {
+  const std::string e = ErrorOf(std::string(kBase) + "options { trace_ranks: 64 }\n");
+  EXPECT_NE(e.find("options.trace_ranks = 64"), std::string::npos) << e;
+}
+
+TEST(ScenarioLoader, RejectsNegativeAcceleratorOverride) {
+  const std::string e = ErrorOf(Replace(kBase, R"(name: "H100-SXM")", R"(name: "H100-SXM" tdp_w: -5)"));
+  EXPECT_NE(e.find("accelerator.tdp_w"), std::string::npos) << e;
+}
+
+}  // namespace
+}  // namespace clustersim::sim

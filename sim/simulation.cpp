@@ -1,0 +1,383 @@
+// Simulation entry points; see simulation.h.
+#include "sim/simulation.h"
+
+#include <malloc.h>
+#include <sys/resource.h>
+#include <xbt/log.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <simgrid/s4u.hpp>
+
+#include "common/error.h"
+#include "sim/child_process.h"
+#include "sim/comm_cost.h"
+#include "sim/compute_model.h"
+#include "sim/phase_solver.h"
+#include "sim/platform.h"
+#include "sim/power_model.h"
+#include "sim/step_executor.h"
+#include "workloads/generator.h"
+
+namespace clustersim::sim {
+
+namespace sg4 = simgrid::s4u;
+
+namespace {
+
+double PeakRssMib() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;
+}
+
+// SimGrid settings for RDMA/NVLink fabrics (../shared/notes/simgrid-3.32-at-scale.md): CM02 gives
+// size/bandwidth + latency exactly, no TCP corrections, no cross-traffic; raw contexts without guard pages.
+std::unique_ptr<sg4::Engine> MakeEngine() {
+  mallopt(M_MMAP_MAX, 1 << 24);  // actor stacks from mmap (lazily touched) instead of the heap
+  int argc = 1;
+  char arg0[] = "clustersim";
+  char* argv[] = {arg0, nullptr};
+  auto e = std::make_unique<sg4::Engine>(&argc, argv);
+  xbt_log_control_set("root.thres:critical");
+  sg4::Engine::set_config("network/model:CM02");
+  sg4::Engine::set_config("network/crosstraffic:0");
+  sg4::Engine::set_config("network/TCP-gamma:0");
+  sg4::Engine::set_config("contexts/guard-size:0");
+  return e;
+}
+
+PlatformOptions PlatformOptionsOf(const v1::Scenario& s, double peak_flops) {
+  PlatformOptions o;
+  o.host_speed_flops = peak_flops;
+  o.scale_up_efficiency = s.collectives().scale_up_protocol_efficiency();
+  o.scale_out_efficiency = s.collectives().protocol_efficiency();
+  o.spray = s.cluster().scale_out().routing() == "spray";
+  return o;
+}
+
+PowerState ToPowerState(Activity a) {
+  switch (a) {
+    case Activity::kComputeBound:
+      return PowerState::kComputeBound;
+    case Activity::kMemoryBound:
+      return PowerState::kMemoryBound;
+    case Activity::kComm:
+    case Activity::kAsyncComm:
+      return PowerState::kCommunicating;
+    default:
+      return PowerState::kIdle;
+  }
+}
+
+v1::TopologySummary Summarize(const topo::Fabric& f, const v1::Scenario& s, double network_w) {
+  const topo::Inventory inv = f.ComputeInventory();
+  v1::TopologySummary t;
+  t.set_topology(f.params().topology);
+  t.set_gpus(inv.gpus);
+  t.set_nodes(inv.nodes);
+  for (uint64_t n : inv.switches_per_tier) t.add_switches_per_tier(n);
+  t.set_switches(inv.switches);
+  uint64_t links = 0;
+  for (uint64_t n : inv.links_per_kind) links += n;
+  t.set_links(links);
+  t.set_switch_links(inv.switch_links);
+  t.set_transceivers(inv.transceivers);
+  t.set_bisection_bandwidth_gbps(inv.bisection_bandwidth_gbps);
+  t.set_diameter_hops(inv.diameter_hops);
+  const v1::NetworkParts& p = s.cluster().parts();
+  t.set_network_cost_usd(inv.switches * p.switch_price_usd() + inv.transceivers * p.transceiver_price_usd() +
+                         inv.nics * p.nic_price_usd() + (inv.switch_links + inv.endpoint_links) * p.cable_price_usd());
+  t.set_network_power_w(network_w);
+  return t;
+}
+
+const char* DimName(wl::Dim d) { return wl::ToString(d); }
+
+}  // namespace
+
+topo::FabricParams FabricParamsOf(const v1::Scenario& s) {
+  const v1::Cluster& c = s.cluster();
+  topo::FabricParams p;
+  p.topology = c.scale_out().topology();
+  p.num_gpus = c.num_gpus();
+  p.gpus_per_node = c.scale_up().gpus_per_node();
+  p.scale_up_domain = c.scale_up().domain_size();
+  p.scale_up_bandwidth_gbps = c.scale_up().bandwidth_gbyte_per_s() * 8;
+  p.scale_up_latency_ns = c.scale_up().latency_ns();
+  p.nics_per_gpu = c.scale_out().nics_per_gpu();
+  p.nic_bandwidth_gbps = c.scale_out().nic_bandwidth_gbps();
+  p.link_latency_ns = c.scale_out().link_latency_ns();
+  p.switch_latency_ns = c.scale_out().switch_latency_ns();
+  p.switch_radix = c.scale_out().switch_radix();
+  p.tiers = c.scale_out().tiers();
+  p.oversubscription.assign(c.scale_out().oversubscription().begin(), c.scale_out().oversubscription().end());
+  p.planes = c.scale_out().planes();  // 0 = the generator default (one plane per NIC port of a node)
+  p.dragonfly_routers_per_group = c.scale_out().dragonfly_routers_per_group();
+  p.dragonfly_hosts_per_router = c.scale_out().dragonfly_hosts_per_router();
+  p.dragonfly_global_links_per_router = c.scale_out().dragonfly_global_links_per_router();
+  p.torus_dims.assign(c.scale_out().torus_dims().begin(), c.scale_out().torus_dims().end());
+  p.ecmp = c.scale_out().routing() != "static";  // "spray" bundles links in the platform; routes still hash
+  p.seed = s.seed();
+  return p;
+}
+
+v1::RunResult SimulateStep(const v1::Scenario& s) {
+  const std::string bytes = RunInChild([&s]() {
+    const auto wall0 = std::chrono::steady_clock::now();
+    const v1::Cluster& c = s.cluster();
+    const std::unique_ptr<topo::Fabric> fabric = topo::BuildFabric(FabricParamsOf(s));
+    const wl::StepProgram program =
+        wl::BuildStepProgram(s.workload(), c.num_gpus(), c.scale_up().gpus_per_node(), s.seed());
+    const ComputeModel compute(s.accelerator(), s.workload().precision(), s.name());
+
+    auto engine = MakeEngine();
+    Platform platform(*engine, *fabric, PlatformOptionsOf(s, compute.peak_flops()));
+    PhaseSolver solver(*engine, platform);
+    CommCostModel costs(solver, *fabric, program.layout, s.collectives(), s.options().max_flows_per_phase(),
+                        s.accelerator().scale_up_in_network_reduction());
+    StepExecutor executor(*engine, platform, program, compute, costs);
+    executor.PrecomputeCosts();
+    const StepTimeline tl = executor.Run();
+
+    v1::RunResult r;
+    r.set_seed(s.seed());
+    *r.mutable_scenario() = s;
+    const double T = tl.step_time_s;
+    if (!(T > 0)) throw SimulationError("step time is not positive; the program has no work");
+    r.set_step_time_s(T);
+    const double gpus = c.num_gpus();
+    r.set_tokens_per_s(program.tokens_per_step / T);
+    r.set_tokens_per_s_per_gpu(program.tokens_per_step / T / gpus);
+    r.set_model_tflops_per_gpu(program.model_flops_per_step / T / gpus / 1e12);
+    r.set_hardware_tflops_per_gpu(program.hardware_flops_per_step / T / gpus / 1e12);
+    r.set_mfu(program.model_flops_per_step / (T * gpus * compute.peak_flops()));
+    r.set_hfu(program.hardware_flops_per_step / (T * gpus * compute.peak_flops()));
+    r.set_flop_convention(program.flop_convention);
+
+    // Breakdown on the critical stage: the one with the most compute (ties: the first).
+    size_t crit = 0;
+    std::vector<double> busy(tl.stages.size(), 0);
+    for (size_t st = 0; st < tl.stages.size(); ++st) {
+      for (const Interval& iv : tl.stages[st].main)
+        if (iv.activity == Activity::kComputeBound || iv.activity == Activity::kMemoryBound)
+          busy[st] += iv.end_s - iv.start_s;
+      if (busy[st] > busy[crit]) crit = st;
+    }
+    v1::TimeBreakdown& b = *r.mutable_breakdown();
+    double accounted = 0;
+    for (const Interval& iv : tl.stages[crit].main) {
+      const double d = iv.end_s - iv.start_s;
+      accounted += d;
+      switch (iv.activity) {
+        case Activity::kComputeBound:
+        case Activity::kMemoryBound:
+          b.set_compute_s(b.compute_s() + d);
+          break;
+        case Activity::kWaitRecv:
+          b.set_pipeline_bubble_s(b.pipeline_bubble_s() + d);
+          break;
+        case Activity::kWaitAsync:
+          b.set_exposed_dp_comm_s(b.exposed_dp_comm_s() + d);
+          break;
+        case Activity::kComm:
+          switch (iv.dim) {
+            case wl::Dim::kTp:
+              b.set_exposed_tp_comm_s(b.exposed_tp_comm_s() + d);
+              break;
+            case wl::Dim::kCp:
+            case wl::Dim::kTpCp:
+              b.set_exposed_cp_comm_s(b.exposed_cp_comm_s() + d);
+              break;
+            case wl::Dim::kPp:
+              b.set_exposed_pp_comm_s(b.exposed_pp_comm_s() + d);
+              break;
+            case wl::Dim::kDp:
+            case wl::Dim::kEdp:
+              b.set_exposed_dp_comm_s(b.exposed_dp_comm_s() + d);
+              break;
+            case wl::Dim::kEp:
+              b.set_exposed_ep_comm_s(b.exposed_ep_comm_s() + d);
+              break;
+          }
+          break;
+        case Activity::kAsyncComm:
+          break;
+      }
+    }
+    b.set_pipeline_bubble_s(b.pipeline_bubble_s() + std::max(0.0, T - accounted));
+    double util = 0;
+    for (size_t st = 0; st < tl.stages.size(); ++st) {
+      v1::StageTimeline* stage = r.add_stages();
+      stage->set_stage(static_cast<uint32_t>(st));
+      stage->set_busy_compute_s(busy[st]);
+      double comm = 0;
+      for (const Interval& iv : tl.stages[st].main)
+        if (iv.activity == Activity::kComm) comm += iv.end_s - iv.start_s;
+      stage->set_comm_s(comm);
+      stage->set_idle_s(std::max(0.0, T - busy[st] - comm));
+      util += busy[st] / T;
+    }
+    r.set_gpu_utilization(util / static_cast<double>(tl.stages.size()));
+    r.add_critical_path("stage " + std::to_string(crit) + " (most compute): compute " + std::to_string(b.compute_s()) +
+                        " s of " + std::to_string(T) + " s");
+
+    // Communication table.
+    for (const auto& [key, cost] : costs.entries()) {
+      v1::CommStat* cs = r.add_comms();
+      const auto kind = static_cast<CollectiveKind>(std::get<0>(key));
+      const auto dim = static_cast<wl::Dim>(std::get<1>(key));
+      cs->set_kind(DimName(dim));
+      cs->set_collective(ToString(kind));
+      cs->set_algorithm(cost.algorithm);
+      cs->set_bytes_per_rank(static_cast<uint64_t>(std::get<3>(key)));
+      cs->set_group_size(cost.group_size);
+      cs->set_time_s(cost.time_s);
+      if (cost.time_s > 0)
+        cs->set_bus_bandwidth_gbyte_per_s(std::get<3>(key) / cost.time_s *
+                                          BusBandwidthFactor(kind, cost.group_size) / 1e9);
+      cs->set_flows_simulated(cost.flows);
+    }
+
+    // Power and energy: each stage representative stands for its tp x cp x dp peers.
+    const PowerModel power(s.accelerator());
+    const topo::Inventory inv = fabric->ComputeInventory();
+    NetworkInventory ninv{inv.switches, inv.transceivers, inv.nics};
+    const double network_w = NetworkPowerW(ninv, c.parts());
+    EnergyConfig ec;
+    ec.step_time_s = T;
+    ec.num_gpus = c.num_gpus();
+    ec.gpus_per_node = c.scale_up().gpus_per_node();
+    ec.network_w = network_w;
+    ec.pue = s.facility().pue();
+    ec.tokens_per_step = static_cast<double>(program.tokens_per_step);
+    EnergyAccumulator acc(power, ec);
+    const uint64_t mult = static_cast<uint64_t>(program.layout.tp) * program.layout.cp * program.layout.dp;
+    std::vector<GpuInterval> ivs;
+    for (const StageTimeline& st : tl.stages) {
+      ivs.clear();
+      for (const Interval& iv : st.main)
+        ivs.push_back({ToPowerState(iv.activity), iv.start_s - tl.start_s, iv.end_s - tl.start_s});
+      for (const Interval& iv : st.stream)
+        ivs.push_back({ToPowerState(iv.activity), iv.start_s - tl.start_s, iv.end_s - tl.start_s});
+      acc.AddTimeline(ivs, mult);
+    }
+    *r.mutable_power() = acc.Summary();
+    for (const v1::PowerSample& ps : acc.Samples(100)) *r.add_power_timeline() = ps;
+
+    v1::MemorySummary& m = *r.mutable_memory();
+    m.set_weights_gb(program.memory.weights / 1e9);
+    m.set_gradients_gb(program.memory.gradients / 1e9);
+    m.set_optimizer_gb(program.memory.optimizer / 1e9);
+    m.set_activations_gb(program.memory.activations / 1e9);
+    m.set_total_gb(program.memory.total() / 1e9);
+    m.set_capacity_gb(s.accelerator().hbm_gb());
+
+    *r.mutable_topology() = Summarize(*fabric, s, network_w);
+    v1::SimStats& st = *r.mutable_sim();
+    st.set_simgrid_hosts(platform.num_hosts());
+    st.set_simgrid_links(platform.num_links());
+    st.set_flows(solver.flows_solved());
+    st.set_phase_solves(solver.solves());
+    st.set_actors(solver.actors_created() + 2 * tl.stages.size());
+    st.set_wall_s(std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count());
+    st.set_peak_rss_mib(PeakRssMib());
+    std::string out;
+    r.SerializeToString(&out);
+    return out;
+  });
+  v1::RunResult r;
+  if (!r.ParseFromString(bytes)) throw SimulationError("could not decode the simulation result");
+  return r;
+}
+
+std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const CollectiveBenchSpec& spec) {
+  CollectiveKind kind = CollectiveKind::kAllReduce;
+  bool found = false;
+  for (CollectiveKind k : {CollectiveKind::kAllReduce, CollectiveKind::kReduceScatter, CollectiveKind::kAllGather,
+                           CollectiveKind::kAllToAll, CollectiveKind::kBroadcast}) {
+    if (spec.collective == ToString(k)) {
+      kind = k;
+      found = true;
+    }
+  }
+  if (!found)
+    throw InputError("coll: collective = \"" + spec.collective +
+                     "\": must be one of all_reduce, reduce_scatter, all_gather, all_to_all, broadcast");
+  const uint32_t n = s.cluster().num_gpus();
+  const uint32_t stride = std::max(1u, spec.group_stride);
+  const uint32_t gs = spec.group_size == 0 ? n / stride : spec.group_size;
+  if (gs < 2 || static_cast<uint64_t>(gs) * stride > n)
+    throw InputError("coll: group = " + std::to_string(gs) + " x stride " + std::to_string(stride) +
+                     ": must hold at least 2 ranks and fit in cluster.num_gpus (" + std::to_string(n) + ")");
+  const std::string bytes = RunInChild([&]() {
+    const std::unique_ptr<topo::Fabric> fabric = topo::BuildFabric(FabricParamsOf(s));
+    auto engine = MakeEngine();
+    Platform platform(*engine, *fabric, PlatformOptionsOf(s, 1e15));
+    PhaseSolver solver(*engine, platform);
+    GroupShape shape{s.cluster().scale_up().gpus_per_node(), s.cluster().scale_up().domain_size(),
+                     s.accelerator().scale_up_in_network_reduction()};
+    std::vector<std::vector<uint32_t>> groups;
+    const uint32_t span = gs * stride;
+    const uint32_t blocks = spec.all_groups ? n / span : 1;
+    for (uint32_t b = 0; b < blocks; ++b)
+      for (uint32_t o = 0; o < (spec.all_groups ? stride : 1); ++o) {
+        std::vector<uint32_t> g;
+        for (uint32_t k = 0; k < gs; ++k) g.push_back(b * span + o + k * stride);
+        groups.push_back(std::move(g));
+      }
+    v1::RunResult holder;  // rows travel as CommStat entries
+    const double alpha_s = s.collectives().step_latency_ns() * 1e-9;
+    for (uint64_t size : spec.sizes_bytes) {
+      const CollectivePlan plan =
+          PlanCollective(kind, spec.algorithm, groups[0], static_cast<double>(size), shape, s.collectives());
+      std::map<uint32_t, uint32_t> pos;
+      for (uint32_t i = 0; i < gs; ++i) pos[groups[0][i]] = i;
+      double total = 0;
+      std::map<uint32_t, double> pipelined;
+      uint64_t flows_count = 0;
+      for (const PhaseStep& step : plan.steps) {
+        std::vector<Flow> flows;
+        for (const auto& g : groups)
+          for (const Flow& f : step.flows) flows.push_back({g[pos[f.src]], g[pos[f.dst]], f.bytes});
+        flows_count += flows.size();
+        const double t = solver.Solve(flows) * step.repeat + alpha_s * step.alpha_steps * step.repeat;
+        if (step.pipeline_group == 0)
+          total += t;
+        else
+          pipelined[step.pipeline_group] = std::max(pipelined[step.pipeline_group], t);
+      }
+      for (const auto& [g, t] : pipelined) total += t;
+      v1::CommStat* cs = holder.add_comms();
+      cs->set_collective(ToString(kind));
+      cs->set_algorithm(plan.algorithm);
+      cs->set_bytes_per_rank(size);
+      cs->set_group_size(gs);
+      cs->set_time_s(total);
+      cs->set_flows_simulated(flows_count);
+    }
+    std::string out;
+    holder.SerializeToString(&out);
+    return out;
+  });
+  v1::RunResult holder;
+  if (!holder.ParseFromString(bytes)) throw SimulationError("could not decode the collective result");
+  std::vector<CollectiveBenchRow> rows;
+  for (const v1::CommStat& cs : holder.comms()) {
+    CollectiveBenchRow row;
+    row.collective = cs.collective();
+    row.algorithm = cs.algorithm();
+    row.ranks = cs.group_size();
+    row.bytes = cs.bytes_per_rank();
+    row.time_s = cs.time_s();
+    row.algbw_gbyte_per_s = cs.time_s() > 0 ? static_cast<double>(cs.bytes_per_rank()) / cs.time_s() / 1e9 : 0;
+    row.busbw_gbyte_per_s = row.algbw_gbyte_per_s * BusBandwidthFactor(kind, cs.group_size());
+    row.flows = cs.flows_simulated();
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+}  // namespace clustersim::sim

@@ -1,0 +1,43 @@
+// The simulation entry points. Each call validates nothing (pass a scenario from ResolveScenario), forks a SimGrid
+// process (sim/child_process.h), and returns what it produced; calls are independent and may be repeated.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "results.pb.h"
+#include "scenario.pb.h"
+#include "topologies/fabric.h"
+
+namespace clustersim::sim {
+
+// Topology parameters of a resolved scenario.
+topo::FabricParams FabricParamsOf(const v1::Scenario& scenario);
+
+// One training step of the scenario's workload on its cluster.
+v1::RunResult SimulateStep(const v1::Scenario& resolved);
+
+// Collective microbenchmark (`clustersim coll`): one collective over a group, all other groups of the same shape
+// idle (group = the first `group_size` GPUs, or every GPU when 0).
+struct CollectiveBenchRow {
+  std::string collective;
+  std::string algorithm;
+  uint32_t ranks = 0;
+  uint64_t bytes = 0;
+  double time_s = 0;
+  double algbw_gbyte_per_s = 0;
+  double busbw_gbyte_per_s = 0;
+  uint64_t flows = 0;
+};
+struct CollectiveBenchSpec {
+  std::string collective = "all_reduce";
+  std::string algorithm = "auto";
+  std::vector<uint64_t> sizes_bytes;
+  uint32_t group_size = 0;      // 0 = every GPU
+  uint32_t group_stride = 1;    // members g*stride for g < group_size (e.g. 8: one GPU per node)
+  bool all_groups = false;      // run every disjoint group of this shape at once (congestion)
+};
+std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& resolved, const CollectiveBenchSpec& spec);
+
+}  // namespace clustersim::sim

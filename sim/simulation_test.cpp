@@ -1,0 +1,101 @@
+// End-to-end tests of the SimGrid path: closed-form collective times on a non-blocking fabric, oversubscription
+// slow-down, a small training step, and determinism. Each simulation runs in its own child process.
+#include "sim/simulation.h"
+
+#include <gtest/gtest.h>
+
+#include "sim/scenario_loader.h"
+
+namespace clustersim::sim {
+namespace {
+
+v1::Scenario Cluster(const std::string& extra_scale_out, uint32_t gpus, const std::string& workload = "") {
+  const std::string text = "name: \"t\"\naccelerator { name: \"H100-SXM\" }\ncluster { num_gpus: " +
+                           std::to_string(gpus) + " scale_out { topology: \"fat_tree\" nic_bandwidth_gbps: 400 " +
+                           extra_scale_out + " } }\n" +
+                           (workload.empty() ? "workload { model { preset: \"llama3_8b\" seq_len: 4096 } parallelism "
+                                               "{ tp: 8 global_batch_size: " +
+                                                   std::to_string(gpus / 8) + " } }\n"
+                                             : workload);
+  return ResolveScenario(ParseScenario(text, "textproto", "test.textproto"));
+}
+
+TEST(Simulation, RingAllReduceMatchesClosedFormOnNonBlockingFabric) {
+  // 8 ranks, one per node (stride 8), 256 MiB: t = 2(n-1)/n * S / B_eff + 2(n-1) * (alpha + path latency).
+  const v1::Scenario s = Cluster("", 64);
+  CollectiveBenchSpec spec;
+  spec.collective = "all_reduce";
+  spec.algorithm = "ring";
+  spec.sizes_bytes = {256ull << 20};
+  spec.group_size = 8;
+  spec.group_stride = 8;
+  const auto rows = SimulateCollective(s, spec);
+  ASSERT_EQ(rows.size(), 1u);
+  const double n = 8, S = 256.0 * (1 << 20);
+  const double B = 400e9 / 8 * s.collectives().protocol_efficiency();
+  const double bw_term = 2 * (n - 1) / n * S / B;
+  EXPECT_GT(rows[0].time_s, bw_term);
+  // Latency terms are microseconds against ~10 ms of transfer: within 1%.
+  EXPECT_NEAR(rows[0].time_s, bw_term, 0.01 * bw_term);
+  EXPECT_NEAR(rows[0].busbw_gbyte_per_s, B / 1e9, 0.01 * B / 1e9);
+}
+
+TEST(Simulation, IntraNodeRingReachesScaleUpBandwidth) {
+  const v1::Scenario s = Cluster("", 8);
+  CollectiveBenchSpec spec;
+  spec.collective = "all_gather";
+  spec.algorithm = "ring";
+  spec.sizes_bytes = {1ull << 30};
+  const auto rows = SimulateCollective(s, spec);
+  // 7 ring steps of S/8 at the achievable scale-up rate, each paying alpha and two 500 ns NVLink hops.
+  const double B = s.cluster().scale_up().bandwidth_gbyte_per_s() * 1e9 * s.collectives().scale_up_protocol_efficiency();
+  const double S = 1 << 30;
+  const double t = 7 * (S / 8 / B + s.collectives().step_latency_ns() * 1e-9 + 2 * 500e-9);
+  EXPECT_NEAR(rows.at(0).time_s, t, 1e-3 * t);
+  EXPECT_NEAR(rows.at(0).busbw_gbyte_per_s, B / 1e9, 0.02 * B / 1e9);
+}
+
+TEST(Simulation, AllToAllSlowsByTheOversubscriptionRatio) {
+  // 128 GPUs on 16-port switches: a leaf has 8 GPUs down when non-blocking, 12 down / 4 up at 3:1.
+  CollectiveBenchSpec spec;
+  spec.collective = "all_to_all";
+  spec.algorithm = "direct";
+  spec.sizes_bytes = {64ull << 20};
+  const auto flat = SimulateCollective(Cluster("switch_radix: 16", 128), spec);
+  const auto over = SimulateCollective(Cluster("switch_radix: 16 oversubscription: 3", 128), spec);
+  const double ratio = over.at(0).time_s / flat.at(0).time_s;
+  EXPECT_GT(ratio, 0.85 * 3) << ratio;
+  EXPECT_LT(ratio, 1.10 * 3) << ratio;
+}
+
+TEST(Simulation, SmallTrainingStepIsPlausibleAndAccountsForItsTime) {
+  const v1::Scenario s = Cluster("", 32,
+                                 "workload { model { preset: \"llama3_8b\" seq_len: 4096 } parallelism { tp: 8 pp: 2 "
+                                 "global_batch_size: 32 } }\n");
+  const v1::RunResult r = SimulateStep(s);
+  EXPECT_GT(r.step_time_s(), 0);
+  EXPECT_GT(r.mfu(), 0.15);
+  EXPECT_LT(r.mfu(), 0.75);
+  const v1::TimeBreakdown& b = r.breakdown();
+  const double sum = b.compute_s() + b.exposed_tp_comm_s() + b.exposed_cp_comm_s() + b.exposed_pp_comm_s() +
+                     b.exposed_dp_comm_s() + b.exposed_ep_comm_s() + b.pipeline_bubble_s() + b.other_s();
+  EXPECT_NEAR(sum, r.step_time_s(), 1e-6 * r.step_time_s());
+  EXPECT_GT(b.exposed_tp_comm_s(), 0);
+  EXPECT_GT(r.power().gpu_avg_w(), s.accelerator().idle_w());
+  EXPECT_LE(r.power().gpu_peak_w(), s.accelerator().tdp_w() + 1e-9);
+  EXPECT_GT(r.sim().flows(), 0u);
+}
+
+TEST(Simulation, SameInputSameOutput) {
+  const v1::Scenario s = Cluster("", 32,
+                                 "workload { model { preset: \"llama3_8b\" seq_len: 2048 } parallelism { tp: 4 pp: 2 "
+                                 "global_batch_size: 32 } }\n");
+  v1::RunResult a = SimulateStep(s);
+  v1::RunResult b = SimulateStep(s);
+  a.clear_sim();
+  b.clear_sim();
+  EXPECT_EQ(a.SerializeAsString(), b.SerializeAsString());
+}
+
+}  // namespace
+}  // namespace clustersim::sim

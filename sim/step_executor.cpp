@@ -1,0 +1,174 @@
+// StepExecutor; see step_executor.h.
+#include "sim/step_executor.h"
+
+#include <simgrid/s4u.hpp>
+
+#include <deque>
+#include <map>
+#include <memory>
+
+#include "common/error.h"
+
+namespace clustersim::sim {
+
+namespace sg4 = simgrid::s4u;
+
+CollectiveKind ToCollectiveKind(wl::Coll c) {
+  switch (c) {
+    case wl::Coll::kAllReduce:
+      return CollectiveKind::kAllReduce;
+    case wl::Coll::kReduceScatter:
+      return CollectiveKind::kReduceScatter;
+    case wl::Coll::kAllGather:
+      return CollectiveKind::kAllGather;
+    case wl::Coll::kAllToAll:
+      return CollectiveKind::kAllToAll;
+    case wl::Coll::kBroadcast:
+      return CollectiveKind::kBroadcast;
+  }
+  return CollectiveKind::kAllReduce;
+}
+
+namespace {
+
+bool IsMemoryBound(wl::ComputeKind k) {
+  return k == wl::ComputeKind::kElementwise || k == wl::ComputeKind::kOptimizer;
+}
+
+struct Inbox {
+  std::deque<double> arrivals;  // simulated time at which each message is fully received, FIFO
+  sg4::SemaphorePtr available = sg4::Semaphore::create(0);
+};
+
+struct AsyncItem {
+  double seconds = 0;
+  uint32_t tag = 0;
+  wl::Dim dim = wl::Dim::kDp;
+  wl::Phase phase = wl::Phase::kGradSync;
+};
+
+struct StageState {
+  Inbox from_prev;  // messages sent by stage s-1 (peer_delta -1 on the receive)
+  Inbox from_next;  // messages sent by stage s+1
+  std::deque<AsyncItem> work;
+  sg4::SemaphorePtr work_available = sg4::Semaphore::create(0);
+  std::map<uint32_t, int> outstanding;  // tag -> async collectives not finished
+  sg4::MutexPtr mutex = sg4::Mutex::create();
+  sg4::ConditionVariablePtr done = sg4::ConditionVariable::create();
+};
+
+}  // namespace
+
+StepExecutor::StepExecutor(sg4::Engine& engine, Platform& platform, const wl::StepProgram& program,
+                           const ComputeModel& compute, CommCostModel& costs)
+    : engine_(engine), platform_(platform), program_(program), compute_(compute), costs_(costs) {}
+
+void StepExecutor::PrecomputeCosts() {
+  const wl::RankLayout& layout = program_.layout;
+  for (uint32_t s = 0; s < program_.stages.size(); ++s) {
+    const uint32_t rep = layout.StageRepresentative(s);
+    for (const wl::Op& op : program_.stages[s]) {
+      if (op.type == wl::OpType::kCollective)
+        costs_.Collective(ToCollectiveKind(op.coll), op.dim, rep, static_cast<double>(op.comm_bytes));
+      else if (op.type == wl::OpType::kSend)
+        costs_.PipelineTransfer(s, op.peer_delta, static_cast<double>(op.comm_bytes));
+    }
+  }
+}
+
+StepTimeline StepExecutor::Run() {
+  const wl::RankLayout& layout = program_.layout;
+  const uint32_t pp = static_cast<uint32_t>(program_.stages.size());
+  StepTimeline out;
+  out.stages.resize(pp);
+  out.start_s = sg4::Engine::get_clock();
+  std::vector<std::unique_ptr<StageState>> state;
+  for (uint32_t s = 0; s < pp; ++s) state.push_back(std::make_unique<StageState>());
+
+  for (uint32_t s = 0; s < pp; ++s) {
+    sg4::Host* host = platform_.host(layout.StageRepresentative(s));
+    StageState* st = state[s].get();
+    StageTimeline* tl = &out.stages[s];
+
+    // Communication stream: runs async collectives one after the other.
+    sg4::Actor::create("stream" + std::to_string(s), host, [st, tl]() {
+      for (;;) {
+        st->work_available->acquire();
+        const AsyncItem item = st->work.front();
+        st->work.pop_front();
+        const double t0 = sg4::Engine::get_clock();
+        sg4::this_actor::sleep_for(item.seconds);
+        tl->stream.push_back({t0, sg4::Engine::get_clock(), Activity::kAsyncComm, item.dim, item.phase});
+        const std::unique_lock lock(*st->mutex);
+        if (--st->outstanding[item.tag] == 0) st->done->notify_all();
+      }
+    })->daemonize();
+
+    sg4::Actor::create("stage" + std::to_string(s), host, [this, s, pp, st, tl, &state, &layout]() {
+      const double speed = sg4::this_actor::get_host()->get_speed();
+      auto record = [tl](double t0, Activity a, wl::Dim d, wl::Phase ph) {
+        const double t1 = sg4::Engine::get_clock();
+        if (t1 > t0) tl->main.push_back({t0, t1, a, d, ph});
+      };
+      for (const wl::Op& op : program_.stages[s]) {
+        const double t0 = sg4::Engine::get_clock();
+        switch (op.type) {
+          case wl::OpType::kCompute: {
+            const double secs = compute_.Seconds(op.compute, op.flops, op.bytes, op.gemm_count);
+            if (secs > 0) sg4::this_actor::execute(secs * speed);
+            record(t0, IsMemoryBound(op.compute) ? Activity::kMemoryBound : Activity::kComputeBound, wl::Dim::kTp,
+                   op.phase);
+            break;
+          }
+          case wl::OpType::kCollective: {
+            const CommCost& c = costs_.Collective(ToCollectiveKind(op.coll), op.dim, layout.StageRepresentative(s),
+                                                  static_cast<double>(op.comm_bytes));
+            if (op.async) {
+              const std::unique_lock lock(*st->mutex);
+              st->outstanding[op.tag]++;
+              st->work.push_back({c.time_s, op.tag, op.dim, op.phase});
+              st->work_available->release();
+            } else {
+              if (c.time_s > 0) sg4::this_actor::sleep_for(c.time_s);
+              record(t0, Activity::kComm, op.dim, op.phase);
+            }
+            break;
+          }
+          case wl::OpType::kSend: {
+            const CommCost& c = costs_.PipelineTransfer(s, op.peer_delta, static_cast<double>(op.comm_bytes));
+            const uint32_t to = static_cast<uint32_t>((static_cast<int64_t>(s) + op.peer_delta + pp) % pp);
+            Inbox& box = op.peer_delta > 0 ? state[to]->from_prev : state[to]->from_next;
+            box.arrivals.push_back(t0 + c.time_s);
+            box.available->release();
+            break;
+          }
+          case wl::OpType::kRecv: {
+            Inbox& box = op.peer_delta < 0 ? st->from_prev : st->from_next;
+            box.available->acquire();
+            const double arrival = box.arrivals.front();
+            box.arrivals.pop_front();
+            const double now = sg4::Engine::get_clock();
+            if (arrival > now) sg4::this_actor::sleep_for(arrival - now);
+            record(t0, Activity::kWaitRecv, wl::Dim::kPp, op.phase);
+            break;
+          }
+          case wl::OpType::kWait: {
+            std::unique_lock lock(*st->mutex);
+            while (st->outstanding[op.tag] > 0) st->done->wait(lock);
+            lock.unlock();
+            record(t0, Activity::kWaitAsync, wl::Dim::kDp, op.phase);
+            break;
+          }
+        }
+      }
+      tl->end_s = sg4::Engine::get_clock();
+    });
+  }
+  engine_.run();
+  double end = out.start_s;
+  for (const StageTimeline& tl : out.stages) end = std::max(end, tl.end_s);
+  out.step_time_s = end - out.start_s;
+  return out;
+}
+
+}  // namespace clustersim::sim

@@ -1,0 +1,71 @@
+// StepExecutor: replays a StepProgram on the SimGrid platform.
+//
+// One actor per pipeline stage runs the representative rank's operations on its GPU host: compute as SimGrid
+// executions timed by the ComputeModel, blocking collectives for the time the CommCostModel solved on the full
+// fabric, pipeline receives that block until the matching send (issued by the neighbouring stage's actor) has
+// arrived, and asynchronous collectives (gradient reduction overlapped with backward) on a second actor per stage
+// that plays the communication stream. Dependencies and overlap are therefore ordered as the framework orders them.
+//
+// Output: a timeline of intervals per stage (compute / communication / waiting), from which step time, breakdown,
+// utilisation and power are derived. Only usable inside the SimGrid process.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "sim/comm_cost.h"
+#include "sim/compute_model.h"
+#include "sim/platform.h"
+#include "workloads/step_program.h"
+
+namespace clustersim::sim {
+
+enum class Activity : uint8_t {
+  kComputeBound,   // GPU computing, compute-bound kernel
+  kMemoryBound,    // GPU computing, memory-bound kernel
+  kComm,           // blocked in a collective or pipeline transfer (GPU mostly idle, links busy)
+  kWaitRecv,       // waiting for a pipeline receive (bubble)
+  kWaitAsync,      // waiting for asynchronous collectives to finish (exposed async communication)
+  kAsyncComm,      // communication-stream activity (may overlap compute)
+};
+
+struct Interval {
+  double start_s = 0;
+  double end_s = 0;
+  Activity activity = Activity::kComputeBound;
+  wl::Dim dim = wl::Dim::kTp;   // for communication intervals
+  wl::Phase phase = wl::Phase::kForward;
+};
+
+struct StageTimeline {
+  std::vector<Interval> main;     // the compute stream, intervals never overlap
+  std::vector<Interval> stream;   // the communication stream (async collectives)
+  double end_s = 0;
+};
+
+struct StepTimeline {
+  double start_s = 0;             // engine clock when the step began (phase solves come first)
+  double step_time_s = 0;
+  std::vector<StageTimeline> stages;
+};
+
+// Runs one step. `costs` must already hold every communication the program needs, or be able to solve them:
+// PrecomputeCosts() walks the program and solves them before the actors start.
+class StepExecutor {
+ public:
+  StepExecutor(simgrid::s4u::Engine& engine, Platform& platform, const wl::StepProgram& program,
+               const ComputeModel& compute, CommCostModel& costs);
+  void PrecomputeCosts();
+  StepTimeline Run();
+
+ private:
+  simgrid::s4u::Engine& engine_;
+  Platform& platform_;
+  const wl::StepProgram& program_;
+  const ComputeModel& compute_;
+  CommCostModel& costs_;
+};
+
+CollectiveKind ToCollectiveKind(wl::Coll c);
+
+}  // namespace clustersim::sim

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages clustersim needs, only those that are missing. Uses sudo when not root.
+set -euo pipefail
+pkgs=(cmake g++ make pkg-config libsimgrid-dev libboost-graph-dev libprotobuf-dev protobuf-compiler libgtest-dev
+      libcli11-dev libfmt-dev zlib1g-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi

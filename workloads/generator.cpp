@@ -1,0 +1,748 @@
+#include "workloads/generator.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/error.h"
+#include "workloads/flops.h"
+#include "workloads/memory.h"
+#include "workloads/model.h"
+#include "workloads/moe_routing.h"
+#include "workloads/plan.h"
+#include "workloads/schedule.h"
+
+namespace clustersim::wl {
+namespace {
+
+// Tags of async collectives (per stage program).
+constexpr uint32_t kTagA2AForward = 1;
+constexpr uint32_t kTagA2ABackward = 2;
+constexpr uint32_t kTagGrad = 3;
+constexpr uint32_t kTagZero3Forward = 4;   // and 5 (alternating layers)
+constexpr uint32_t kTagZero3Backward = 6;  // and 7
+constexpr uint32_t kTagParamBase = 16;     // + chunk: ZeRO-1/2 parameter all-gather awaited by the next step
+
+constexpr double kBucketParams = 40e6;  // Megatron-LM default DDP bucket: max(40M, 1M x data-parallel size)
+
+uint64_t Bytes(double b) { return b <= 0 ? 0 : static_cast<uint64_t>(std::llround(b)); }
+
+Op ComputeOp(Phase phase, ComputeKind kind, double flops, double bytes, double gemm_count) {
+  Op op;
+  op.type = OpType::kCompute;
+  op.phase = phase;
+  op.compute = kind;
+  op.flops = flops;
+  op.bytes = bytes;
+  op.gemm_count = gemm_count;
+  return op;
+}
+
+Op CollOp(Phase phase, Coll c, Dim d, double bytes) {
+  Op op;
+  op.type = OpType::kCollective;
+  op.phase = phase;
+  op.coll = c;
+  op.dim = d;
+  op.comm_bytes = Bytes(bytes);
+  return op;
+}
+
+Op WaitOp(Phase phase, uint32_t tag) {
+  Op op;
+  op.type = OpType::kWait;
+  op.phase = phase;
+  op.tag = tag;
+  return op;
+}
+
+// The backward counterpart of a forward op: compute twice the work (input and weight gradients), all-gather and
+// reduce-scatter swapped.
+Op Mirror(Op op) {
+  op.phase = Phase::kBackward;
+  if (op.type == OpType::kCompute) {
+    op.flops *= 2;
+    op.bytes *= 2;
+    if (op.compute == ComputeKind::kGemm || op.compute == ComputeKind::kRouter) op.gemm_count *= 2;
+  } else if (op.type == OpType::kCollective) {
+    if (op.coll == Coll::kAllGather) {
+      op.coll = Coll::kReduceScatter;
+    } else if (op.coll == Coll::kReduceScatter) {
+      op.coll = Coll::kAllGather;
+    }
+  }
+  return op;
+}
+
+// Operations of one transformer layer (or embedding / output block), forward and backward.
+struct LayerOps {
+  std::vector<Op> fwd, bwd, rec;  // rec: recompute ops run at the start of the layer's backward
+  double dense_params = 0;        // per GPU, before ZeRO sharding
+  double expert_params = 0;
+  double act_bytes = 0;  // activations kept per microbatch
+};
+
+// Builds a forward op list and its backward mirror together: each forward op pushes its backward counterpart,
+// and the backward list is reversed at the end.
+class OpBuilder {
+ public:
+  OpBuilder(uint32_t tp, bool sp) : tp_(tp), sp_(sp) {}
+
+  void Compute(ComputeKind k, double flops, double bytes, double gemm_count = 1) {
+    Push(ComputeOp(Phase::kForward, k, flops, bytes, gemm_count));
+  }
+  void Collective(Coll c, Dim d, double bytes, double internode_scale = 1) {
+    Op op = CollOp(Phase::kForward, c, d, bytes);
+    op.internode_scale = internode_scale;
+    Push(op);
+  }
+  // A collective of the forward pass only (no backward counterpart).
+  void ForwardOnly(Coll c, Dim d, double bytes) { f_.push_back(CollOp(Phase::kForward, c, d, bytes)); }
+  // Entering a tensor-parallel region: sequence-parallel all-gather; backward: reduce-scatter (SP) or all-reduce.
+  void TpEnter(double bytes) {
+    if (tp_ <= 1) return;
+    if (sp_) f_.push_back(CollOp(Phase::kForward, Coll::kAllGather, Dim::kTp, bytes));
+    b_rev_.push_back(CollOp(Phase::kBackward, sp_ ? Coll::kReduceScatter : Coll::kAllReduce, Dim::kTp, bytes));
+  }
+  // Leaving it: reduce-scatter (SP) or all-reduce; backward: all-gather (SP) or nothing.
+  void TpExit(double bytes) {
+    if (tp_ <= 1) return;
+    f_.push_back(CollOp(Phase::kForward, sp_ ? Coll::kReduceScatter : Coll::kAllReduce, Dim::kTp, bytes));
+    if (sp_) b_rev_.push_back(CollOp(Phase::kBackward, Coll::kAllGather, Dim::kTp, bytes));
+  }
+  // An async collective awaited by the next Wait(); the backward runs the mirrored collective async at the Wait's
+  // position and waits at this one's.
+  void Async(Coll c, Dim d, double bytes, double internode_scale) {
+    Op op = CollOp(Phase::kForward, c, d, bytes);
+    op.internode_scale = internode_scale;
+    op.async = true;
+    op.tag = kTagA2AForward;
+    f_.push_back(op);
+    b_rev_.push_back(WaitOp(Phase::kBackward, kTagA2ABackward));
+    pending_ = op;
+  }
+  void Wait() {
+    f_.push_back(WaitOp(Phase::kForward, kTagA2AForward));
+    Op b = Mirror(pending_);
+    b.tag = kTagA2ABackward;
+    b_rev_.push_back(b);
+  }
+  void BeginRecompute() { rec_begin_ = f_.size(); }
+  void EndRecompute() { rec_end_ = f_.size(); }
+
+  LayerOps Finish(Recompute recompute) {
+    LayerOps l;
+    l.fwd = std::move(f_);
+    l.bwd.assign(b_rev_.rbegin(), b_rev_.rend());
+    for (size_t i = rec_begin_; i < rec_end_; ++i) {
+      Op op = l.fwd[i];
+      const bool attention = op.type == OpType::kCompute && op.compute == ComputeKind::kAttention;
+      if (recompute == Recompute::kFull || (recompute == Recompute::kSelective && attention)) {
+        op.phase = Phase::kRecompute;
+        if (op.tag == kTagA2AForward) op.tag = kTagA2ABackward;
+        l.rec.push_back(op);
+      }
+    }
+    return l;
+  }
+
+ private:
+  void Push(const Op& op) {
+    f_.push_back(op);
+    b_rev_.push_back(Mirror(op));
+  }
+  uint32_t tp_;
+  bool sp_;
+  std::vector<Op> f_, b_rev_;
+  Op pending_;
+  size_t rec_begin_ = 0, rec_end_ = 0;
+};
+
+struct VirtualStageInfo {
+  uint32_t first_layer = 0, num_layers = 0;  // transformer layers [first, first + num) (MTP modules: >= layers)
+  bool first = false, last = false;          // holds the embedding / the output layer and loss
+};
+
+class Generator {
+ public:
+  Generator(const v1::Workload& w, uint32_t num_gpus, uint32_t gpus_per_node, uint64_t seed)
+      : plan_(ResolvePlan(w, num_gpus, "")),
+        m_(ResolveModel(w.model(), "")),
+        routing_(w.moe_routing()),
+        gpus_per_node_(gpus_per_node),
+        seed_(seed) {
+    if (gpus_per_node == 0) throw InputError::Field("", 0, "cluster.scale_up.gpus_per_node", "0", "must be > 0");
+    att_ = Attention(m_);
+    t_ = plan_.tp;
+    sp_ = plan_.sequence_parallel && t_ > 1;
+    h_ = m_.hidden();
+    rows_ = double(plan_.micro_batch_size) * m_.seq_len() / plan_.cp;
+    rows_sp_ = sp_ ? rows_ / t_ : rows_;
+    act_ = rows_sp_ * h_ * 2;
+    act_full_ = rows_ * h_ * 2;
+    kv_heads_rank_ = att_.kv_heads >= t_ ? double(att_.kv_heads) / t_ : 1.0;
+    etp_ = plan_.expert_tp;
+    layout_.tp = plan_.tp;
+    layout_.cp = plan_.cp;
+    layout_.dp = plan_.dp;
+    layout_.pp = plan_.pp;
+    layout_.ep = plan_.ep;
+    layout_.expert_tp = etp_;
+    dense_dim_ = plan_.cp > 1 ? Dim::kDpCp : Dim::kDp;
+    dense_shards_ = plan_.dp * plan_.cp;
+    expert_shards_ = layout_.GroupSize(Dim::kEdp);
+    bucket_params_ = std::max(kBucketParams, 1e6 * dense_shards_);
+    overlap_a2a_ = plan_.overlap_moe_a2a && m_.kind() == "moe" && plan_.ep > 1;
+  }
+
+  StepProgram Build();
+
+ private:
+  // Layer construction.
+  void AddAttention(OpBuilder& b) const;
+  void AddDenseMlp(OpBuilder& b, double ffn) const;
+  void AddMoe(OpBuilder& b, uint32_t layer);
+  LayerOps BuildLayer(uint32_t layer);
+  LayerOps BuildEmbedding() const;
+  LayerOps BuildOutput() const;
+  void PlaceLayers();
+
+  // Emission.
+  struct RankState {
+    std::vector<double> grad_acc_dense, grad_acc_expert;
+    std::vector<std::vector<std::pair<Dim, double>>> buckets;  // per chunk: (dim, params)
+    std::vector<bool> first_forward_done;
+  };
+  int32_t ForwardDelta(uint32_t chunk) const { return (plan_.schedule == Schedule::kDualPipe && chunk == 1) ? -1 : 1; }
+  void Append(std::vector<Op>& out, const std::vector<Op>& ops, uint32_t mb, uint32_t chunk) const {
+    for (Op op : ops) {
+      op.microbatch = mb;
+      op.chunk = chunk;
+      out.push_back(op);
+    }
+  }
+  void EmitP2P(std::vector<Op>& out, OpType type, Phase phase, int32_t delta, uint32_t mb, uint32_t chunk) const;
+  void Zero3Gather(std::vector<Op>& out, const std::vector<uint32_t>& layers, size_t i, Phase phase, uint32_t mb,
+                   uint32_t chunk) const;
+  void EmitForward(std::vector<Op>& out, uint32_t rank, const Task& task, RankState& st) const;
+  void EmitBackward(std::vector<Op>& out, uint32_t rank, const Task& task, bool last_of_chunk, RankState& st) const;
+  void GradBucket(std::vector<Op>& out, RankState& st, uint32_t chunk, Dim dim, double params) const;
+  void BuildStage(uint32_t rank, StepProgram& prog) const;
+  std::vector<uint32_t> ChunkLayers(uint32_t v) const;  // indices into layers_ (incl. embedding/output blocks)
+
+  Plan plan_;
+  v1::Model m_;
+  v1::MoeRouting routing_;
+  uint32_t gpus_per_node_;
+  uint64_t seed_;
+  AttentionShape att_;
+  RankLayout layout_;
+  uint32_t t_ = 1, etp_ = 1;
+  bool sp_ = false, overlap_a2a_ = false;
+  double h_ = 0, rows_ = 0, rows_sp_ = 0, act_ = 0, act_full_ = 0, kv_heads_rank_ = 1;
+  Dim dense_dim_ = Dim::kDp;
+  uint32_t dense_shards_ = 1, expert_shards_ = 1;
+  double bucket_params_ = kBucketParams;
+
+  std::vector<LayerOps> layers_;  // transformer layers, MTP modules, then embedding, then output block
+  uint32_t embedding_index_ = 0, output_index_ = 0;
+  std::vector<VirtualStageInfo> vstages_;
+  double imbalance_sum_ = 0;
+  uint32_t moe_layers_ = 0;
+};
+
+void Generator::AddAttention(OpBuilder& b) const {
+  const double rows = rows_, t = t_, h = h_;
+  const double heads = double(att_.heads) / t;
+  b.TpEnter(act_full_);
+  if (att_.mla) {
+    const double ql = m_.mla_q_lora_rank(), kvl = m_.mla_kv_lora_rank(), rope = m_.mla_qk_rope_head_dim();
+    const double down = (ql > 0 ? ql : 0) + kvl + rope;  // replicated across tensor-parallel ranks
+    b.Compute(ComputeKind::kGemm, 2 * rows * h * down, 2 * (h * down + rows * h + rows * down), 2);
+    const double up_q = ql > 0 ? ql * heads * att_.qk_head_dim : h * heads * att_.qk_head_dim;
+    const double up_kv = kvl * heads * (m_.mla_qk_nope_head_dim() + att_.v_head_dim);
+    const double out = heads * (att_.qk_head_dim * 2 + att_.v_head_dim);
+    b.Compute(ComputeKind::kGemm, 2 * rows * (up_q + up_kv), 2 * (up_q + up_kv + rows * (down + out)), 2);
+  } else {
+    const double out = heads * att_.qk_head_dim + kv_heads_rank_ * (att_.qk_head_dim + att_.v_head_dim);
+    b.Compute(ComputeKind::kGemm, 2 * rows * h * out, 2 * (h * out + rows * h + rows * out));
+  }
+  const double kv_width = (att_.mla ? heads : kv_heads_rank_) * (att_.qk_head_dim + att_.v_head_dim);
+  if (plan_.cp > 1) b.Collective(Coll::kAllGather, Dim::kCp, 2 * rows * plan_.cp * kv_width);
+  const double keys = m_.seq_len();
+  b.Compute(ComputeKind::kAttention, 2 * rows * keys * heads * (att_.qk_head_dim + att_.v_head_dim),
+            2 * rows * heads * (att_.qk_head_dim + 2 * att_.v_head_dim) + 2 * keys * kv_width);
+  const double o = heads * att_.v_head_dim;
+  b.Compute(ComputeKind::kGemm, 2 * rows * o * h, 2 * (o * h + rows * o + rows * h));
+  b.TpExit(act_full_);
+  b.Compute(ComputeKind::kElementwise, 0, 6 * act_);  // dropout, residual add, norm
+}
+
+void Generator::AddDenseMlp(OpBuilder& b, double ffn) const {
+  const double rows = rows_, h = h_, f = ffn / t_;
+  const double first = m_.gated_mlp() ? 2 : 1;
+  b.TpEnter(act_full_);
+  b.Compute(ComputeKind::kGemm, 2 * rows * h * f * first, 2 * (h * f * first + rows * h + rows * f * first));
+  b.Compute(ComputeKind::kElementwise, 0, 2 * rows * f * (first + 1));
+  b.Compute(ComputeKind::kGemm, 2 * rows * f * h, 2 * (f * h + rows * f + rows * h));
+  b.TpExit(act_full_);
+  b.Compute(ComputeKind::kElementwise, 0, 6 * act_);
+}
+
+void Generator::AddMoe(OpBuilder& b, uint32_t layer) {
+  const double h = h_, tokens = rows_sp_;  // tokens this rank routes
+  const uint32_t experts = m_.routed_experts(), k = m_.top_k();
+  RoutingInput in;
+  in.experts = experts;
+  in.top_k = k;
+  in.ep = plan_.ep;
+  in.tokens_per_rank = static_cast<uint64_t>(tokens);
+  in.ep_ranks_per_node = std::clamp<uint32_t>(gpus_per_node_ / etp_, 1, plan_.ep);
+  in.skewed = routing_.distribution() == "skewed";
+  in.imbalance = routing_.imbalance() > 0 ? routing_.imbalance() : 1;
+  in.max_nodes_per_token = routing_.max_nodes_per_token();
+  const RoutingResult r = RouteTokens(in, MixSeed(seed_, layer));
+  imbalance_sum_ += r.mean_rank_tokens > 0 ? double(r.max_rank_tokens) / r.mean_rank_tokens : 1;
+  ++moe_layers_;
+
+  const double recv = double(r.max_rank_tokens);  // pairs received by the most loaded EP rank
+  b.Compute(ComputeKind::kRouter, 2 * tokens * h * experts, 2 * tokens * h + 2 * h * experts + 4 * tokens * experts);
+  b.Compute(ComputeKind::kElementwise, 0, 4 * tokens * k * h);  // permute
+  const double dispatch_elem = plan_.fp8 ? 1 + 4.0 / 128 : 2;   // fp8 dispatch carries a scale per 128 values
+  const bool a2a = plan_.ep > 1;
+  if (a2a && overlap_a2a_) {
+    b.Async(Coll::kAllToAll, Dim::kEp, recv * h * dispatch_elem, r.internode_scale);
+  } else if (a2a) {
+    b.Collective(Coll::kAllToAll, Dim::kEp, recv * h * dispatch_elem, r.internode_scale);
+  }
+  const double first = m_.gated_mlp() ? 2 : 1;
+  if (m_.shared_experts() > 0) {
+    const double f = double(m_.shared_experts()) * m_.expert_ffn_hidden() / t_;
+    b.TpEnter(act_full_);
+    b.Compute(ComputeKind::kGemm, 2 * rows_ * h * f * first, 2 * (h * f * first + rows_ * h + rows_ * f * first));
+    b.Compute(ComputeKind::kElementwise, 0, 2 * rows_ * f * (first + 1));
+    b.Compute(ComputeKind::kGemm, 2 * rows_ * f * h, 2 * (f * h + rows_ * f + rows_ * h));
+    b.TpExit(act_full_);
+  }
+  if (a2a && overlap_a2a_) b.Wait();
+  const double te = recv * (etp_ > 1 ? t_ : 1);  // pairs this rank's expert GEMMs process
+  const double f = double(m_.expert_ffn_hidden()) / etp_;
+  const double local = double(experts) / plan_.ep;
+  if (etp_ > 1) b.Collective(Coll::kAllGather, Dim::kTp, te * h * 2);
+  b.Compute(ComputeKind::kGemm, 2 * te * h * f * first, 2 * (local * h * f * first + te * h + te * f * first), local);
+  b.Compute(ComputeKind::kElementwise, 0, 2 * te * f * (first + 1));
+  b.Compute(ComputeKind::kGemm, 2 * te * f * h, 2 * (local * f * h + te * f + te * h), local);
+  if (etp_ > 1) b.Collective(Coll::kReduceScatter, Dim::kTp, te * h * 2);
+  if (a2a && overlap_a2a_) {
+    b.Async(Coll::kAllToAll, Dim::kEp, recv * h * 2, r.internode_scale);
+    b.Wait();
+  } else if (a2a) {
+    b.Collective(Coll::kAllToAll, Dim::kEp, recv * h * 2, r.internode_scale);
+  }
+  b.Compute(ComputeKind::kElementwise, 0, 4 * tokens * k * h + 6 * act_);  // unpermute, residual, norm
+}
+
+LayerOps Generator::BuildLayer(uint32_t layer) {
+  const bool mtp = layer >= m_.layers();
+  const bool moe = mtp ? MtpIsMoe(m_) : IsMoeLayer(m_, layer);
+  OpBuilder b(t_, sp_);
+  const LayerParams lp = CountLayerParams(m_, moe);
+  double dense = (lp.attention + lp.mlp) / t_ + lp.norms + lp.router;
+  if (mtp) {
+    // Multi-token prediction: embedding of the shifted tokens (shared table), norms, projection 2h -> h.
+    b.Compute(ComputeKind::kEmbedding, 0, 2 * act_full_ / t_ + 4 * act_);
+    b.TpExit(act_full_);
+    b.TpEnter(act_full_);
+    b.Compute(ComputeKind::kGemm, 2 * rows_ * 2 * h_ * h_ / t_,
+              2 * (2 * h_ * h_ / t_ + 2 * rows_ * h_ + rows_ * h_ / t_));
+    b.TpExit(act_full_);
+    dense += 2 * h_ * h_ / t_ + 3 * h_;
+  }
+  b.BeginRecompute();
+  AddAttention(b);
+  if (moe) {
+    AddMoe(b, layer);
+  } else {
+    AddDenseMlp(b, m_.ffn_hidden());
+  }
+  b.EndRecompute();
+  LayerOps l;
+  if (mtp) {
+    // The module's own output layer and loss (the weights are the model's, shared).
+    LayerOps out = BuildOutput();
+    l = b.Finish(plan_.recompute);
+    l.fwd.insert(l.fwd.end(), out.fwd.begin(), out.fwd.end());
+    l.bwd.insert(l.bwd.begin(), out.bwd.begin(), out.bwd.end());
+    l.act_bytes += out.act_bytes;
+  } else {
+    l = b.Finish(plan_.recompute);
+  }
+  l.dense_params = dense;
+  l.expert_params = lp.routed_experts / (double(plan_.ep) * etp_);
+  ActivationShape shape;
+  shape.micro_batch = plan_.micro_batch_size;
+  shape.seq = m_.seq_len() / plan_.cp;
+  shape.keys = m_.seq_len();
+  shape.tp = t_;
+  shape.sequence_parallel = sp_;
+  shape.recompute = plan_.recompute;
+  shape.expert_tp = etp_;
+  shape.fused_attention = true;
+  l.act_bytes += LayerActivationBytes(m_, moe, shape);
+  return l;
+}
+
+LayerOps Generator::BuildEmbedding() const {
+  OpBuilder b(t_, sp_);
+  b.Compute(ComputeKind::kEmbedding, 0, 2 * act_full_ / t_ + rows_ * 4);  // vocabulary-parallel lookup
+  b.TpExit(act_full_);
+  LayerOps l = b.Finish(Recompute::kNone);
+  l.dense_params = double(m_.vocab()) * h_ / t_ + (m_.gated_mlp() ? 0.0 : double(m_.seq_len()) * h_);
+  l.act_bytes = act_;
+  return l;
+}
+
+LayerOps Generator::BuildOutput() const {
+  OpBuilder b(t_, sp_);
+  const double v = double(m_.vocab()) / t_;
+  b.Compute(ComputeKind::kElementwise, 0, 4 * act_);  // final norm
+  b.TpEnter(act_full_);
+  b.Compute(ComputeKind::kGemm, 2 * rows_ * h_ * v, 2 * (h_ * v + rows_ * h_) + 4 * rows_ * v);
+  b.Compute(ComputeKind::kElementwise, 0, 8 * rows_ * v);             // fp32 softmax cross-entropy
+  if (t_ > 1) b.ForwardOnly(Coll::kAllReduce, Dim::kTp, 12 * rows_);  // max, sum of exponentials, target logit
+  LayerOps l = b.Finish(Recompute::kNone);
+  l.dense_params = double(m_.vocab()) * h_ / t_ + (m_.gated_mlp() ? h_ : 2 * h_);
+  l.act_bytes = 4 * rows_ * v;
+  return l;
+}
+
+void Generator::PlaceLayers() {
+  const uint32_t pp = plan_.pp, chunks = plan_.chunks(), nv = pp * chunks, layers = m_.layers();
+  vstages_.assign(nv, {});
+  std::vector<uint32_t> count(nv, layers / nv);
+  uint32_t rem = layers % nv;
+  // Extra layers go to the middle virtual stages first (the first holds the embedding, the last the output layer),
+  // then to the first.
+  for (uint32_t v = 1; v + 1 < nv && rem > 0; ++v, --rem) ++count[v];
+  if (rem > 0) {
+    ++count[0];
+    --rem;
+  }
+  if (rem > 0) ++count[nv - 1];
+  uint32_t next = 0;
+  for (uint32_t v = 0; v < nv; ++v) {
+    vstages_[v].first_layer = next;
+    vstages_[v].num_layers = count[v];
+    next += count[v];
+  }
+  vstages_.front().first = true;
+  vstages_.back().last = true;
+  vstages_.back().num_layers += m_.mtp_depth();
+}
+
+std::vector<uint32_t> Generator::ChunkLayers(uint32_t v) const {
+  std::vector<uint32_t> ids;
+  const VirtualStageInfo& vs = vstages_[v];
+  if (vs.first) ids.push_back(embedding_index_);
+  for (uint32_t i = 0; i < vs.num_layers; ++i) ids.push_back(vs.first_layer + i);
+  if (vs.last) ids.push_back(output_index_);
+  return ids;
+}
+
+void Generator::EmitP2P(std::vector<Op>& out, OpType type, Phase phase, int32_t delta, uint32_t mb,
+                        uint32_t chunk) const {
+  Op op;
+  op.type = type;
+  op.phase = phase;
+  op.peer_delta = delta;
+  op.microbatch = mb;
+  op.chunk = chunk;
+  op.comm_bytes = Bytes(act_);
+  out.push_back(op);
+}
+
+// ZeRO-3: all-gathers the parameters of layers[i] (blocking), or with overlap_param_gather prefetches layers[i+1]
+// and waits for layers[i] (issued one step earlier, or now for i = 0).
+void Generator::Zero3Gather(std::vector<Op>& out, const std::vector<uint32_t>& layers, size_t i, Phase phase,
+                            uint32_t mb, uint32_t chunk) const {
+  const uint32_t tag_base = phase == Phase::kForward ? kTagZero3Forward : kTagZero3Backward;
+  auto issue = [&](size_t j, bool async) {
+    const LayerOps& l = layers_[layers[j]];
+    const uint32_t tag = tag_base + static_cast<uint32_t>(j & 1);
+    for (int part = 0; part < 2; ++part) {
+      const double params = part == 0 ? l.dense_params : l.expert_params;
+      const uint32_t shards = part == 0 ? dense_shards_ : expert_shards_;
+      if (params <= 0 || shards <= 1) continue;
+      Op op = CollOp(phase, Coll::kAllGather, part == 0 ? dense_dim_ : Dim::kEdp, params * kWeightBytesPerParam);
+      op.async = async;
+      op.tag = async ? tag : 0;
+      op.microbatch = mb;
+      op.chunk = chunk;
+      out.push_back(op);
+    }
+  };
+  if (!plan_.overlap_param_gather) {
+    issue(i, false);
+    return;
+  }
+  if (i == 0) issue(0, true);
+  if (i + 1 < layers.size()) issue(i + 1, true);
+  Op w = WaitOp(phase, tag_base + static_cast<uint32_t>(i & 1));
+  w.microbatch = mb;
+  w.chunk = chunk;
+  out.push_back(w);
+}
+
+void Generator::EmitForward(std::vector<Op>& out, uint32_t rank, const Task& task, RankState& st) const {
+  const uint32_t v = VirtualStage(plan_.schedule, plan_.pp, rank, task.chunk);
+  const VirtualStageInfo& vs = vstages_[v];
+  const bool zero12_overlap = plan_.overlap_param_gather && (plan_.zero_stage == 1 || plan_.zero_stage == 2);
+  if (zero12_overlap && !st.first_forward_done[task.chunk]) {
+    Op w = WaitOp(Phase::kForward, kTagParamBase + task.chunk);
+    w.chunk = task.chunk;
+    out.push_back(w);
+  }
+  st.first_forward_done[task.chunk] = true;
+  if (!vs.first) {
+    const StageChunk prev = StageOfVirtual(plan_.schedule, plan_.pp, v - 1);
+    if (prev.rank != rank)
+      EmitP2P(out, OpType::kRecv, Phase::kForward, -ForwardDelta(prev.chunk), task.microbatch, task.chunk);
+  }
+  const std::vector<uint32_t> ids = ChunkLayers(v);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (plan_.zero_stage == 3) Zero3Gather(out, ids, i, Phase::kForward, task.microbatch, task.chunk);
+    Append(out, layers_[ids[i]].fwd, task.microbatch, task.chunk);
+  }
+  if (!vs.last) {
+    const StageChunk next = StageOfVirtual(plan_.schedule, plan_.pp, v + 1);
+    if (next.rank != rank) {
+      EmitP2P(out, OpType::kSend, Phase::kForward, ForwardDelta(task.chunk), task.microbatch, next.chunk);
+    }
+  }
+}
+
+void Generator::GradBucket(std::vector<Op>& out, RankState& st, uint32_t chunk, Dim dim, double params) const {
+  const uint32_t shards = dim == Dim::kEdp ? expert_shards_ : dense_shards_;
+  if (params <= 0 || shards <= 1) return;
+  st.buckets[chunk].push_back({dim, params});
+  if (!plan_.overlap_grad_reduce) return;  // issued after the last backward, see BuildStage
+  Op op = CollOp(Phase::kGradSync, plan_.zero_stage == 0 ? Coll::kAllReduce : Coll::kReduceScatter, dim,
+                 params * kGradBytesPerParam);
+  op.async = true;
+  op.tag = kTagGrad;
+  op.chunk = chunk;
+  out.push_back(op);
+}
+
+void Generator::EmitBackward(std::vector<Op>& out, uint32_t rank, const Task& task, bool last_of_chunk,
+                             RankState& st) const {
+  const uint32_t v = VirtualStage(plan_.schedule, plan_.pp, rank, task.chunk);
+  const VirtualStageInfo& vs = vstages_[v];
+  if (!vs.last) {
+    const StageChunk next = StageOfVirtual(plan_.schedule, plan_.pp, v + 1);
+    if (next.rank != rank) {
+      EmitP2P(out, OpType::kRecv, Phase::kBackward, ForwardDelta(task.chunk), task.microbatch, task.chunk);
+    }
+  }
+  const std::vector<uint32_t> fwd_ids = ChunkLayers(v);
+  const std::vector<uint32_t> ids(fwd_ids.rbegin(), fwd_ids.rend());
+  const bool buckets = last_of_chunk && plan_.zero_stage < 3;
+  double& acc_dense = st.grad_acc_dense[task.chunk];
+  double& acc_expert = st.grad_acc_expert[task.chunk];
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const LayerOps& l = layers_[ids[i]];
+    if (plan_.zero_stage == 3) Zero3Gather(out, ids, i, Phase::kBackward, task.microbatch, task.chunk);
+    Append(out, l.rec, task.microbatch, task.chunk);
+    Append(out, l.bwd, task.microbatch, task.chunk);
+    if (plan_.zero_stage == 3) {
+      for (int part = 0; part < 2; ++part) {
+        const double params = part == 0 ? l.dense_params : l.expert_params;
+        const uint32_t shards = part == 0 ? dense_shards_ : expert_shards_;
+        if (params <= 0 || shards <= 1) continue;
+        Op op = CollOp(Phase::kGradSync, Coll::kReduceScatter, part == 0 ? dense_dim_ : Dim::kEdp,
+                       params * kGradBytesPerParam);
+        op.async = plan_.overlap_grad_reduce;
+        op.tag = op.async ? kTagGrad : 0;
+        op.microbatch = task.microbatch;
+        op.chunk = task.chunk;
+        out.push_back(op);
+      }
+    }
+    if (buckets) {
+      acc_dense += l.dense_params;
+      acc_expert += l.expert_params;
+      if (acc_dense >= bucket_params_) {
+        GradBucket(out, st, task.chunk, dense_dim_, acc_dense);
+        acc_dense = 0;
+      }
+      if (acc_expert >= bucket_params_) {
+        GradBucket(out, st, task.chunk, Dim::kEdp, acc_expert);
+        acc_expert = 0;
+      }
+    }
+  }
+  if (buckets) {
+    GradBucket(out, st, task.chunk, dense_dim_, acc_dense);
+    GradBucket(out, st, task.chunk, Dim::kEdp, acc_expert);
+    acc_dense = acc_expert = 0;
+  }
+  if (!vs.first) {
+    const StageChunk prev = StageOfVirtual(plan_.schedule, plan_.pp, v - 1);
+    if (prev.rank != rank) {
+      EmitP2P(out, OpType::kSend, Phase::kBackward, -ForwardDelta(prev.chunk), task.microbatch, prev.chunk);
+    }
+  }
+}
+
+// Interleaves the ops of an overlapped forward/backward pair, switching stream after each async all-to-all so
+// that one stream's all-to-all runs while the other computes.
+void MergePair(const std::vector<Op>& f, const std::vector<Op>& b, std::vector<Op>& out) {
+  size_t i = 0, j = 0;
+  bool forward = true;
+  while (i < f.size() || j < b.size()) {
+    const std::vector<Op>& src = forward ? f : b;
+    size_t& k = forward ? i : j;
+    while (k < src.size()) {
+      const Op& op = src[k++];
+      out.push_back(op);
+      if (op.type == OpType::kCollective && op.async && op.coll == Coll::kAllToAll) break;
+    }
+    forward = !forward;
+  }
+}
+
+void Generator::BuildStage(uint32_t rank, StepProgram& prog) const {
+  const uint32_t chunks = plan_.chunks();
+  const std::vector<Task> tasks = BuildTaskOrder(plan_.schedule, plan_.pp, chunks, plan_.microbatches, rank);
+  std::vector<size_t> last_backward(chunks, 0);
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    if (!tasks[i].forward) last_backward[tasks[i].chunk] = i;
+  }
+  RankState st;
+  st.grad_acc_dense.assign(chunks, 0);
+  st.grad_acc_expert.assign(chunks, 0);
+  st.buckets.assign(chunks, {});
+  st.first_forward_done.assign(chunks, false);
+
+  // Per-chunk totals: parameters and activations.
+  double dense = 0, expert = 0, layer_count = 0;
+  std::vector<double> chunk_act(chunks, 0);
+  size_t ops_per_round = 0;
+  for (uint32_t c = 0; c < chunks; ++c) {
+    const uint32_t v = VirtualStage(plan_.schedule, plan_.pp, rank, c);
+    for (uint32_t id : ChunkLayers(v)) {
+      const LayerOps& l = layers_[id];
+      dense += l.dense_params;
+      expert += l.expert_params;
+      chunk_act[c] += l.act_bytes;
+      ops_per_round += l.fwd.size() + l.bwd.size() + l.rec.size() + 8;
+    }
+    layer_count += vstages_[v].num_layers;
+  }
+  prog.layers_per_stage[rank] = static_cast<uint32_t>(layer_count);
+
+  std::vector<Op>& out = prog.stages[rank];
+  out.reserve(ops_per_round * plan_.microbatches + 64);
+  std::vector<Op> fbuf, bbuf;
+  double in_flight = 0, peak = 0;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const Task& task = tasks[i];
+    if (task.forward) {
+      in_flight += chunk_act[task.chunk];
+      peak = std::max(peak, in_flight);
+    } else {
+      in_flight -= chunk_act[task.chunk];
+    }
+    if (task.forward && task.pair_with_next && overlap_a2a_ && i + 1 < tasks.size()) {
+      const Task& next = tasks[i + 1];
+      fbuf.clear();
+      bbuf.clear();
+      EmitForward(fbuf, rank, task, st);
+      EmitBackward(bbuf, rank, next, last_backward[next.chunk] == i + 1, st);
+      MergePair(fbuf, bbuf, out);
+      in_flight -= chunk_act[next.chunk];
+      ++i;
+    } else if (task.forward) {
+      EmitForward(out, rank, task, st);
+    } else {
+      EmitBackward(out, rank, task, last_backward[task.chunk] == i, st);
+    }
+  }
+
+  // Gradient synchronization, optimizer, parameter all-gather.
+  const Coll grad_coll = plan_.zero_stage == 0 ? Coll::kAllReduce : Coll::kReduceScatter;
+  if (plan_.overlap_grad_reduce) {
+    out.push_back(WaitOp(Phase::kGradSync, kTagGrad));
+  } else if (plan_.zero_stage < 3) {
+    for (uint32_t c = 0; c < chunks; ++c) {
+      for (const auto& [dim, params] : st.buckets[c]) {
+        Op op = CollOp(Phase::kGradSync, grad_coll, dim, params * kGradBytesPerParam);
+        op.chunk = c;
+        out.push_back(op);
+      }
+    }
+  }
+  const double shard = plan_.zero_stage >= 1 ? dense / dense_shards_ + expert / expert_shards_ : dense + expert;
+  out.push_back(ComputeOp(Phase::kOptimizer, ComputeKind::kOptimizer, 0,
+                          shard * (kWeightBytesPerParam + kGradBytesPerParam + kOptimizerBytesPerParam), 1));
+  if (plan_.zero_stage == 1 || plan_.zero_stage == 2) {
+    for (uint32_t c = 0; c < chunks; ++c) {
+      for (const auto& [dim, params] : st.buckets[c]) {
+        Op op = CollOp(Phase::kOptimizer, Coll::kAllGather, dim, params * kWeightBytesPerParam);
+        op.chunk = c;
+        op.async = plan_.overlap_param_gather;
+        op.tag = op.async ? kTagParamBase + c : 0;
+        out.push_back(op);
+      }
+    }
+  }
+
+  MemoryEstimate mem = ModelStateMemory(dense, expert, dense_shards_, expert_shards_, plan_.zero_stage);
+  mem.activations = peak;
+  prog.stage_memory[rank] = mem;
+}
+
+StepProgram Generator::Build() {
+  PlaceLayers();
+  const uint32_t total_layers = m_.layers() + m_.mtp_depth();
+  layers_.reserve(total_layers + 2);
+  for (uint32_t l = 0; l < total_layers; ++l) layers_.push_back(BuildLayer(l));
+  embedding_index_ = static_cast<uint32_t>(layers_.size());
+  layers_.push_back(BuildEmbedding());
+  output_index_ = static_cast<uint32_t>(layers_.size());
+  layers_.push_back(BuildOutput());
+  // A tied output layer on the embedding's own rank and chunk shares its weights.
+  if (m_.tied_embeddings() && vstages_.size() == 1) layers_[output_index_].dense_params = 0;
+
+  StepProgram prog;
+  prog.layout = layout_;
+  prog.chunks_per_stage = plan_.chunks();
+  prog.stages.resize(plan_.pp);
+  prog.layers_per_stage.assign(plan_.pp, 0);
+  prog.stage_memory.assign(plan_.pp, {});
+  prog.microbatches = plan_.microbatches;
+  prog.tokens_per_step = uint64_t{plan_.global_batch_size} * m_.seq_len();
+  const StepFlops flops = ComputeStepFlops(m_, plan_.global_batch_size, plan_.recompute);
+  prog.model_flops_per_step = flops.model;
+  prog.hardware_flops_per_step = flops.hardware;
+  prog.flop_convention = kFlopConvention;
+  prog.precision = plan_.fp8 ? "fp8" : "bf16";
+  prog.schedule = ToString(plan_.schedule);
+  const ParamCount pc = CountParams(m_);
+  prog.params_total = pc.total + pc.mtp;
+  prog.params_active = pc.active + pc.mtp_active;
+  prog.moe_load_imbalance = moe_layers_ > 0 ? imbalance_sum_ / moe_layers_ : 1;
+  for (uint32_t s = 0; s < plan_.pp; ++s) BuildStage(s, prog);
+  for (const MemoryEstimate& m : prog.stage_memory) {
+    if (m.total() > prog.memory.total()) prog.memory = m;
+  }
+  return prog;
+}
+
+}  // namespace
+
+StepProgram BuildStepProgram(const v1::Workload& workload, uint32_t num_gpus, uint32_t gpus_per_node, uint64_t seed) {
+  Generator g(workload, num_gpus, gpus_per_node, seed);
+  return g.Build();
+}
+
+}  // namespace clustersim::wl

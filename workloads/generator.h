@@ -1,0 +1,20 @@
+// Step program generator: turns a workload (model + parallelism plan) into the StepProgram of step_program.h, the
+// ordered operations of one representative rank per pipeline stage for one training step. What each parallelism
+// emits, the schedules and the approximations are documented in docs/workloads.md ("Step programs").
+//
+// Cost: O(stages x chunks x microbatches x layers-per-chunk x ~15 ops); no strings per op. Deterministic: the
+// same inputs give the same program (MoE routing draws from `seed`).
+#pragma once
+
+#include <cstdint>
+
+#include "scenario.pb.h"
+#include "workloads/step_program.h"
+
+namespace clustersim::wl {
+
+// `workload` may name a model preset (it is resolved here); the plan is validated with ResolvePlan and errors are
+// InputError naming the field. gpus_per_node (> 0) places expert-parallel ranks on nodes for node-limited routing.
+StepProgram BuildStepProgram(const v1::Workload& workload, uint32_t num_gpus, uint32_t gpus_per_node, uint64_t seed);
+
+}  // namespace clustersim::wl

@@ -1,0 +1,520 @@
+#include "workloads/generator.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <numeric>
+
+#include "common/error.h"
+#include "workloads/memory.h"
+#include "workloads/model.h"
+#include "workloads/test_list_scheduler.h"
+
+namespace clustersim::wl {
+namespace {
+
+// GPT-style model with a tiny vocabulary so that pipeline stages are uniform: 8 layers, h 1024, 16 heads.
+v1::Workload Dense(uint32_t tp, uint32_t pp, uint32_t dp, uint32_t microbatches) {
+  v1::Workload w;
+  v1::Model* m = w.mutable_model();
+  m->set_layers(8);
+  m->set_hidden(1024);
+  m->set_heads(16);
+  m->set_vocab(64);
+  m->set_seq_len(1024);
+  m->set_tied_embeddings(true);
+  v1::Parallelism* p = w.mutable_parallelism();
+  p->set_tp(tp);
+  p->set_pp(pp);
+  p->set_dp(dp);
+  p->set_global_batch_size(dp * microbatches);
+  return w;
+}
+
+v1::Workload Moe(uint32_t pp, uint32_t dp, uint32_t ep, uint32_t microbatches) {
+  v1::Workload w = Dense(1, pp, dp, microbatches);
+  v1::Model* m = w.mutable_model();
+  m->set_routed_experts(8);
+  m->set_top_k(2);
+  m->set_expert_ffn_hidden(1024);
+  m->set_shared_experts(1);
+  w.mutable_parallelism()->set_ep(ep);
+  return w;
+}
+
+uint32_t Gpus(const v1::Workload& w) {
+  const v1::Parallelism& p = w.parallelism();
+  return std::max(1u, p.tp()) * std::max(1u, p.cp()) * std::max(1u, p.pp()) * std::max(1u, p.dp());
+}
+
+StepProgram Build(const v1::Workload& w, uint64_t seed = 1) { return BuildStepProgram(w, Gpus(w), 8, seed); }
+
+double FlopTime(const Op& op) { return op.type == OpType::kCompute ? op.flops * 1e-12 : 0; }
+
+double SumBytes(const StepProgram& p, uint32_t stage, Dim dim, Coll coll) {
+  double s = 0;
+  for (const Op& op : p.stages[stage]) {
+    if (op.type == OpType::kCollective && op.dim == dim && op.coll == coll) s += double(op.comm_bytes);
+  }
+  return s;
+}
+
+int Count(const StepProgram& p, uint32_t stage, const std::function<bool(const Op&)>& pred) {
+  int n = 0;
+  for (const Op& op : p.stages[stage]) n += pred(op) ? 1 : 0;
+  return n;
+}
+
+TEST(PipelineBubble, OneFOneBMatchesFormula) {
+  for (auto [pp, m] : {std::pair{4u, 8u}, std::pair{4u, 16u}, std::pair{8u, 8u}, std::pair{2u, 1u}}) {
+    SCOPED_TRACE(::testing::Message() << "pp " << pp << " m " << m);
+    const StepProgram p = Build(Dense(1, pp, 1, m));
+    const testing::ScheduleResult r = testing::RunListSchedule(p, FlopTime);
+    ASSERT_FALSE(r.deadlock);
+    EXPECT_EQ(r.unmatched_sends, 0u);
+    const double expected = double(pp - 1) / (m + pp - 1);
+    for (uint32_t s = 0; s < pp; ++s) EXPECT_NEAR(r.bubble(s), expected, 0.01) << "stage " << s;
+  }
+}
+
+TEST(PipelineBubble, GpipeMatchesFormula) {
+  v1::Workload w = Dense(1, 4, 1, 8);
+  w.mutable_parallelism()->set_schedule("gpipe");
+  const testing::ScheduleResult r = testing::RunListSchedule(Build(w), FlopTime);
+  ASSERT_FALSE(r.deadlock);
+  EXPECT_NEAR(r.bubble(0), 3.0 / 11, 0.01);
+}
+
+TEST(PipelineBubble, InterleavedDividesBubbleByVpp) {
+  v1::Workload w = Dense(1, 4, 1, 8);
+  w.mutable_parallelism()->set_schedule("interleaved");
+  w.mutable_parallelism()->set_vpp(2);
+  const StepProgram p = Build(w);
+  EXPECT_EQ(p.chunks_per_stage, 2u);
+  const testing::ScheduleResult r = testing::RunListSchedule(p, FlopTime);
+  ASSERT_FALSE(r.deadlock);
+  EXPECT_EQ(r.unmatched_sends, 0u);
+  const double expected = 3.0 / (2 * 8 + 3);  // (p-1) / (v m + p - 1)
+  for (uint32_t s = 0; s < 4; ++s) EXPECT_NEAR(r.bubble(s), expected, 0.01) << "stage " << s;
+}
+
+TEST(PipelineBubble, DualPipeHalvesTheBubble) {
+  v1::Workload w = Dense(1, 4, 1, 8);
+  w.mutable_parallelism()->set_schedule("dualpipe");
+  const StepProgram p = Build(w);
+  EXPECT_EQ(p.chunks_per_stage, 2u);
+  const testing::ScheduleResult r = testing::RunListSchedule(p, FlopTime);
+  ASSERT_FALSE(r.deadlock);
+  EXPECT_EQ(r.unmatched_sends, 0u);
+  const double one_f_one_b = 3.0 / 11;
+  // Measured 0.187 vs 0.273 (the ideal halving, 1.5 / 9.5 = 0.158, needs the zero-bubble B/W split).
+  for (uint32_t s = 0; s < 4; ++s) EXPECT_LT(r.bubble(s), 0.75 * one_f_one_b) << "stage " << s;
+}
+
+TEST(PipelineBubble, EveryScheduleCompletesWithMoeOverlap) {
+  const char* schedules[] = {"1f1b", "gpipe", "interleaved", "dualpipe"};
+  for (const char* s : schedules) {
+    for (bool overlap : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << s << " overlap " << overlap);
+      v1::Workload w = Moe(4, 2, 2, 8);
+      w.mutable_parallelism()->set_schedule(s);
+      if (std::string(s) == "interleaved") w.mutable_parallelism()->set_vpp(2);
+      w.mutable_parallelism()->set_overlap_moe_a2a(overlap);
+      w.mutable_parallelism()->set_overlap_grad_reduce(true);
+      const StepProgram p = Build(w);
+      auto time = [](const Op& op) {
+        return op.type == OpType::kCompute ? op.flops * 1e-12 : double(op.comm_bytes) * 1e-10;
+      };
+      const testing::ScheduleResult r = testing::RunListSchedule(p, time);
+      EXPECT_FALSE(r.deadlock);
+      EXPECT_EQ(r.unmatched_sends, 0u);
+    }
+  }
+}
+
+TEST(PipelineBubble, NoDeadlockAcrossShapes) {
+  size_t fifo_dualpipe = 0;
+  for (uint32_t pp : {1u, 2u, 3u, 4u, 8u}) {
+    for (uint32_t m : {1u, 2u, 5u, 8u, 16u, 24u}) {
+      for (const char* s : {"1f1b", "gpipe", "interleaved", "dualpipe"}) {
+        const std::string sched = s;
+        if (sched == "interleaved" && m % pp != 0) continue;
+        if (sched == "dualpipe" && m < 2 * pp) continue;
+        SCOPED_TRACE(::testing::Message() << s << " pp " << pp << " m " << m);
+        v1::Workload w = Moe(pp, 2, 2, m);
+        w.mutable_model()->set_layers(16);
+        w.mutable_model()->set_hidden(256);
+        w.mutable_model()->set_seq_len(128);
+        w.mutable_model()->set_expert_ffn_hidden(256);
+        w.mutable_parallelism()->set_schedule(sched);
+        if (sched == "interleaved") w.mutable_parallelism()->set_vpp(2);
+        w.mutable_parallelism()->set_overlap_moe_a2a(true);
+        const testing::ScheduleResult r = testing::RunListSchedule(Build(w), FlopTime);
+        ASSERT_FALSE(r.deadlock);
+        ASSERT_EQ(r.unmatched_sends, 0u);
+        if (sched != "dualpipe") {
+          // Messages between two neighbours in one direction are received in the order they were sent.
+          EXPECT_EQ(r.fifo_mismatches, 0u);
+        } else {
+          fifo_dualpipe += r.fifo_mismatches;
+        }
+      }
+    }
+  }
+  std::printf("dualpipe: %zu receives out of first-in-first-out order\n", fifo_dualpipe);
+}
+
+// Data-parallel traffic of one rank (tp = pp = 1, one microbatch): parameters P, 2 bytes each.
+TEST(DataParallel, ZeroTrafficVolumes) {
+  double bus[4] = {0, 0, 0, 0};
+  for (uint32_t zero : {0u, 1u, 2u, 3u}) {
+    SCOPED_TRACE(zero);
+    v1::Workload w = Dense(1, 1, 4, 1);
+    w.mutable_parallelism()->set_zero_stage(zero);
+    const StepProgram p = Build(w);
+    const double grad_bytes = 2 * CountParams(ResolveModel(w.model(), "")).total;
+    const double ar = SumBytes(p, 0, Dim::kDp, Coll::kAllReduce);
+    const double rs = SumBytes(p, 0, Dim::kDp, Coll::kReduceScatter);
+    const double ag = SumBytes(p, 0, Dim::kDp, Coll::kAllGather);
+    const double n = 4;
+    bus[zero] = ar * 2 * (n - 1) / n + (rs + ag) * (n - 1) / n;
+    if (zero == 0) {
+      EXPECT_NEAR(ar / grad_bytes, 1.0, 1e-4);  // all-reduce of the gradients: 2x their size in bus terms
+      EXPECT_EQ(rs + ag, 0);
+    } else if (zero < 3) {
+      EXPECT_EQ(ar, 0);
+      EXPECT_NEAR(rs / grad_bytes, 1.0, 1e-4);  // gradient reduce-scatter
+      EXPECT_NEAR(ag / grad_bytes, 1.0, 1e-4);  // parameter all-gather after the optimizer
+    } else {
+      EXPECT_NEAR(ag / grad_bytes, 2.0, 1e-4);  // parameters gathered before forward and before backward
+      EXPECT_NEAR(rs / grad_bytes, 1.0, 1e-4);
+    }
+  }
+  EXPECT_NEAR(bus[1] / bus[0], 1.0, 1e-6);
+  EXPECT_NEAR(bus[3] / bus[0], 1.5, 1e-6);  // ZeRO-3: 3x parameters vs 2x
+}
+
+TEST(DataParallel, OverlappedBucketsAreAsyncAndAwaitedBeforeTheOptimizer) {
+  v1::Workload w = Dense(1, 1, 4, 2);
+  w.mutable_model()->set_hidden(2048);  // about 400M parameters: several 40M buckets
+  w.mutable_model()->set_heads(16);
+  w.mutable_parallelism()->set_zero_stage(1);
+  w.mutable_parallelism()->set_overlap_grad_reduce(true);
+  w.mutable_parallelism()->set_overlap_param_gather(true);
+  const StepProgram p = Build(w);
+  const std::vector<Op>& ops = p.stages[0];
+  size_t optimizer = 0, wait = 0, last_backward = 0, buckets = 0;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const Op& op = ops[i];
+    if (op.type == OpType::kCompute && op.compute == ComputeKind::kOptimizer) optimizer = i;
+    if (op.type == OpType::kWait && op.phase == Phase::kGradSync) wait = i;
+    if (op.type == OpType::kCompute && op.phase == Phase::kBackward) last_backward = i;
+    if (op.type == OpType::kCollective && op.coll == Coll::kReduceScatter && op.dim == Dim::kDp) {
+      EXPECT_TRUE(op.async);
+      EXPECT_EQ(op.phase, Phase::kGradSync);
+      ++buckets;
+    }
+  }
+  EXPECT_GE(buckets, 5u);
+  EXPECT_GT(wait, 0u);
+  EXPECT_LT(wait, optimizer);
+  EXPECT_GT(last_backward, 0u);
+  // The parameter all-gather runs async after the optimizer; the next step's first forward waits for it.
+  EXPECT_EQ(ops.front().type, OpType::kWait);
+  const uint32_t tag = ops.front().tag;
+  EXPECT_GT(Count(p, 0, [&](const Op& op) { return op.async && op.coll == Coll::kAllGather && op.tag == tag; }), 0);
+}
+
+TEST(TensorParallel, SequenceParallelCollectivesAndBytes) {
+  for (bool sp : {false, true}) {
+    SCOPED_TRACE(sp);
+    v1::Workload w = Dense(2, 1, 1, 1);
+    w.mutable_parallelism()->set_sequence_parallel(sp);
+    const StepProgram p = Build(w);
+    const int layers = 8;
+    auto tp_ops = [&](Phase phase, Coll c) {
+      return Count(p, 0, [&](const Op& op) {
+        return op.type == OpType::kCollective && op.dim == Dim::kTp && op.phase == phase && op.coll == c;
+      });
+    };
+    if (sp) {
+      // Per layer: all-gather before and reduce-scatter after attention and MLP; embedding reduce-scatter, output
+      // layer all-gather; the loss statistics all-reduce. Backward swaps them.
+      EXPECT_EQ(tp_ops(Phase::kForward, Coll::kAllGather), 2 * layers + 1);
+      EXPECT_EQ(tp_ops(Phase::kForward, Coll::kReduceScatter), 2 * layers + 1);
+      EXPECT_EQ(tp_ops(Phase::kBackward, Coll::kAllGather), 2 * layers + 1);
+      EXPECT_EQ(tp_ops(Phase::kBackward, Coll::kReduceScatter), 2 * layers + 1);
+    } else {
+      EXPECT_EQ(tp_ops(Phase::kForward, Coll::kAllReduce), 2 * layers + 2);
+      EXPECT_EQ(tp_ops(Phase::kBackward, Coll::kAllReduce), 2 * layers + 1);
+      EXPECT_EQ(tp_ops(Phase::kForward, Coll::kAllGather), 0);
+    }
+    for (const Op& op : p.stages[0]) {
+      if (op.type == OpType::kCollective && op.dim == Dim::kTp && op.coll != Coll::kAllReduce) {
+        EXPECT_EQ(op.comm_bytes, 1024u * 1024 * 2);  // s b h x 2 bytes
+      }
+    }
+  }
+}
+
+TEST(ContextParallel, KeyValueAllGatherAndPipelineBytes) {
+  v1::Workload w = Dense(2, 2, 1, 2);
+  w.mutable_parallelism()->set_cp(2);
+  w.mutable_parallelism()->set_sequence_parallel(true);
+  const StepProgram p = Build(w);
+  // K and V of the full sequence for this rank's 8 heads of 64: 2 x 1024 x 8 x 128 bytes.
+  const uint64_t kv = 2ull * 1024 * 8 * 64 * 2;
+  int ag = 0, rs = 0;
+  for (const Op& op : p.stages[0]) {
+    if (op.type != OpType::kCollective || op.dim != Dim::kCp) continue;
+    EXPECT_EQ(op.comm_bytes, kv);
+    ag += op.coll == Coll::kAllGather;
+    rs += op.coll == Coll::kReduceScatter;
+  }
+  EXPECT_EQ(ag, 4 * 2);  // 4 layers on the stage x 2 microbatches
+  EXPECT_EQ(rs, 4 * 2);
+  // Pipeline activations: micro_batch x seq / cp x hidden x 2 bytes / tp (sequence parallel).
+  for (const Op& op : p.stages[0]) {
+    if (op.type == OpType::kSend) {
+      EXPECT_EQ(op.comm_bytes, 1024u / 2 * 1024 * 2 / 2);
+    }
+  }
+  EXPECT_EQ(Count(p, 0, [](const Op& op) { return op.type == OpType::kSend; }), 2);
+  EXPECT_EQ(Count(p, 1, [](const Op& op) { return op.type == OpType::kSend; }), 2);
+  // Dense gradients are reduced over data x context parallel ranks (here dp = 1, cp = 2).
+  EXPECT_GT(SumBytes(p, 0, Dim::kDpCp, Coll::kAllReduce), 0);
+}
+
+// The compute FLOPs of the representatives, times the ranks sharing their work, are the hardware FLOPs.
+TEST(Flops, OpsAddUpToHardwareFlops) {
+  for (const char* rec : {"none", "selective", "full"}) {
+    SCOPED_TRACE(rec);
+    v1::Workload w = Dense(2, 2, 2, 4);
+    w.mutable_model()->set_vocab(50000);
+    w.mutable_parallelism()->set_cp(2);
+    w.mutable_parallelism()->set_recompute(rec);
+    const StepProgram p = Build(w);
+    double flops = 0, recompute = 0;
+    for (const auto& stage : p.stages) {
+      for (const Op& op : stage) {
+        if (op.type != OpType::kCompute) continue;
+        flops += op.flops;
+        if (op.phase == Phase::kRecompute) recompute += op.flops;
+      }
+    }
+    const double ranks = 2 * 2 * 2;  // tp x cp x dp
+    EXPECT_NEAR(flops * ranks / p.hardware_flops_per_step, 1.0, 1e-9);
+    EXPECT_NEAR(recompute * ranks, p.hardware_flops_per_step - p.model_flops_per_step,
+                1e-9 * p.hardware_flops_per_step);
+    if (std::string(rec) == "none") {
+      EXPECT_EQ(recompute, 0);
+    }
+  }
+}
+
+TEST(Recompute, OpsAreMarkedAndPlacedBeforeBackward) {
+  v1::Workload w = Dense(1, 1, 1, 1);
+  w.mutable_parallelism()->set_recompute("selective");
+  const StepProgram p = Build(w);
+  int selective = 0;
+  for (const Op& op : p.stages[0]) {
+    if (op.phase == Phase::kRecompute) {
+      EXPECT_EQ(op.compute, ComputeKind::kAttention);
+      ++selective;
+    }
+  }
+  EXPECT_EQ(selective, 8);
+}
+
+TEST(Moe, AllToAllSizedByTheMostLoadedRank) {
+  v1::Workload w = Moe(1, 4, 4, 2);
+  const StepProgram p = Build(w);
+  // Balanced: each EP rank receives its own tokens x top_k: 1024 x 2 pairs of 1024 x 2 bytes.
+  int a2a = 0, expert_gemms = 0;
+  for (const Op& op : p.stages[0]) {
+    if (op.type == OpType::kCollective && op.coll == Coll::kAllToAll) {
+      EXPECT_EQ(op.dim, Dim::kEp);
+      EXPECT_EQ(op.comm_bytes, 1024u * 2 * 1024 * 2);
+      ++a2a;
+    }
+    if (op.type == OpType::kCompute && op.compute == ComputeKind::kGemm && op.gemm_count == 2 &&
+        op.phase == Phase::kForward) {
+      ++expert_gemms;  // 8 experts / 4 EP ranks = 2 local experts
+    }
+  }
+  EXPECT_EQ(expert_gemms, 8 * 2 * 2);  // 8 layers x (fc1, fc2) x 2 microbatches
+  EXPECT_EQ(a2a, 8 * 4 * 2);           // 8 layers x (dispatch, combine) x (forward, backward) x 2 microbatches
+  EXPECT_DOUBLE_EQ(p.moe_load_imbalance, 1.0);
+  // Expert gradients are reduced over the expert-data-parallel group (4 x 1 / 4 = 1 here: none), dense over dp.
+  EXPECT_EQ(SumBytes(p, 0, Dim::kEdp, Coll::kAllReduce), 0);
+  EXPECT_GT(SumBytes(p, 0, Dim::kDp, Coll::kAllReduce), 0);
+
+  w.mutable_parallelism()->set_ep(2);  // edp = 2
+  const StepProgram q = Build(w);
+  const LayerParams lp = CountLayerParams(ResolveModel(w.model(), ""), true);
+  EXPECT_NEAR(SumBytes(q, 0, Dim::kEdp, Coll::kAllReduce), 8 * 2 * lp.routed_experts / 2, 1);
+
+  v1::Workload skewed = Moe(1, 4, 4, 2);
+  skewed.mutable_moe_routing()->set_distribution("skewed");
+  skewed.mutable_moe_routing()->set_imbalance(3);
+  const StepProgram s = Build(skewed);
+  EXPECT_GT(s.moe_load_imbalance, 1.2);
+  uint64_t max_a2a = 0;
+  for (const Op& op : s.stages[0]) {
+    if (op.type == OpType::kCollective && op.coll == Coll::kAllToAll) max_a2a = std::max(max_a2a, op.comm_bytes);
+  }
+  EXPECT_GT(max_a2a, 1024u * 2 * 1024 * 2);
+}
+
+TEST(Moe, OverlapInterleavesForwardAndBackwardOfAPair) {
+  v1::Workload w = Moe(2, 2, 2, 4);
+  w.mutable_parallelism()->set_overlap_moe_a2a(true);
+  const StepProgram p = Build(w);
+  // Find a forward async all-to-all followed by backward compute before its wait.
+  const std::vector<Op>& ops = p.stages[0];
+  bool interleaved = false;
+  for (size_t i = 0; i < ops.size() && !interleaved; ++i) {
+    if (!(ops[i].async && ops[i].coll == Coll::kAllToAll && ops[i].phase == Phase::kForward)) continue;
+    for (size_t j = i + 1; j < ops.size(); ++j) {
+      if (ops[j].type == OpType::kWait && ops[j].tag == ops[i].tag) break;
+      if (ops[j].type == OpType::kCompute && ops[j].phase == Phase::kBackward) {
+        interleaved = true;
+        break;
+      }
+    }
+  }
+  EXPECT_TRUE(interleaved);
+}
+
+TEST(Moe, NodeLimitedRoutingScalesInternodeBytes) {
+  v1::Workload w = Moe(1, 32, 8, 1);
+  w.mutable_parallelism()->set_tp(1);
+  w.mutable_moe_routing()->set_max_nodes_per_token(2);
+  const StepProgram p = BuildStepProgram(w, 32, 2, 3);  // 8 EP ranks over 4 nodes of 2
+  bool scaled = false;
+  for (const Op& op : p.stages[0]) {
+    if (op.coll == Coll::kAllToAll && op.type == OpType::kCollective) {
+      EXPECT_LE(op.internode_scale, 1.0);
+      EXPECT_GT(op.internode_scale, 0.0);
+      scaled |= op.internode_scale < 0.95;
+    }
+  }
+  EXPECT_TRUE(scaled);
+}
+
+bool SameOp(const Op& a, const Op& b) {
+  return a.type == b.type && a.phase == b.phase && a.compute == b.compute && a.flops == b.flops && a.bytes == b.bytes &&
+         a.gemm_count == b.gemm_count && a.coll == b.coll && a.dim == b.dim && a.comm_bytes == b.comm_bytes &&
+         a.async == b.async && a.tag == b.tag && a.internode_scale == b.internode_scale &&
+         a.peer_delta == b.peer_delta && a.microbatch == b.microbatch && a.chunk == b.chunk;
+}
+
+bool SamePrograms(const StepProgram& a, const StepProgram& b) {
+  if (a.stages.size() != b.stages.size()) return false;
+  for (size_t s = 0; s < a.stages.size(); ++s) {
+    if (a.stages[s].size() != b.stages[s].size()) return false;
+    for (size_t i = 0; i < a.stages[s].size(); ++i) {
+      if (!SameOp(a.stages[s][i], b.stages[s][i])) return false;
+    }
+  }
+  return a.model_flops_per_step == b.model_flops_per_step && a.memory.total() == b.memory.total();
+}
+
+TEST(Determinism, SameSeedSameProgram) {
+  v1::Workload w = Moe(2, 4, 4, 4);
+  w.mutable_moe_routing()->set_distribution("skewed");
+  w.mutable_moe_routing()->set_imbalance(2);
+  w.mutable_parallelism()->set_overlap_moe_a2a(true);
+  EXPECT_TRUE(SamePrograms(Build(w, 11), Build(w, 11)));
+  EXPECT_FALSE(SamePrograms(Build(w, 11), Build(w, 12)));
+}
+
+TEST(Layers, UnevenSplitsPutExtraLayersInTheMiddle) {
+  v1::Workload w;
+  w.mutable_model()->set_preset("llama3_405b");
+  w.mutable_model()->set_layers(126);
+  w.mutable_parallelism()->set_tp(8);
+  w.mutable_parallelism()->set_pp(16);
+  w.mutable_parallelism()->set_global_batch_size(16);
+  w.mutable_model()->set_seq_len(512);  // keep the test light
+  const StepProgram p = BuildStepProgram(w, 128, 8, 1);
+  ASSERT_EQ(p.layers_per_stage.size(), 16u);
+  EXPECT_EQ(p.layers_per_stage.front(), 7u);
+  EXPECT_EQ(p.layers_per_stage.back(), 7u);
+  EXPECT_EQ(p.layers_per_stage[5], 8u);
+  EXPECT_EQ(std::accumulate(p.layers_per_stage.begin(), p.layers_per_stage.end(), 0u), 126u);
+}
+
+TEST(Layers, DeepSeekInterleavedWithMtp) {
+  v1::Workload w;
+  w.mutable_model()->set_preset("deepseek_v3_671b");
+  w.mutable_model()->set_seq_len(256);
+  v1::Parallelism* par = w.mutable_parallelism();
+  par->set_tp(2);
+  par->set_pp(8);
+  par->set_vpp(4);
+  par->set_ep(8);
+  par->set_sequence_parallel(true);
+  par->set_schedule("interleaved");
+  par->set_global_batch_size(64);
+  const StepProgram p = BuildStepProgram(w, 128, 8, 1);
+  EXPECT_EQ(std::accumulate(p.layers_per_stage.begin(), p.layers_per_stage.end(), 0u), 62u);  // 61 + MTP
+  EXPECT_NEAR(p.params_total / 1e9, 671 + 11.7, 1.0);
+  EXPECT_GT(p.memory.total(), 0);
+}
+
+TEST(Memory, ActivationsInFlight) {
+  const v1::Workload w = Dense(1, 4, 1, 8);
+  const StepProgram p = Build(w);
+  ActivationShape shape;
+  shape.micro_batch = 1;
+  shape.seq = 1024;
+  shape.fused_attention = true;
+  const double layer = LayerActivationBytes(ResolveModel(w.model(), ""), false, shape);
+  const double embedding = 1024.0 * 1024 * 2;
+  // 1F1B: the first stage holds pp microbatches of its 2 layers; the last one microbatch (+ fp32 logits).
+  EXPECT_DOUBLE_EQ(p.stage_memory[0].activations, 4 * (2 * layer + embedding));
+  EXPECT_DOUBLE_EQ(p.stage_memory[3].activations, 2 * layer + 4.0 * 1024 * 64);
+  EXPECT_DOUBLE_EQ(p.memory.activations, p.stage_memory[0].activations);
+
+  v1::Workload g = w;
+  g.mutable_parallelism()->set_schedule("gpipe");
+  EXPECT_DOUBLE_EQ(Build(g).stage_memory[1].activations, 8 * 2 * layer);
+
+  v1::Workload il = w;
+  il.mutable_parallelism()->set_schedule("interleaved");
+  il.mutable_parallelism()->set_vpp(2);
+  // Korthikanti: L (1 + (p-1)/(p v)) layers' worth on the first stage: 8 x (1 + 3/8) = 11; at the peak 8 of them
+  // are in the chunk holding the embedding (after the first backward, of chunk 1, the next forward is chunk 0's).
+  EXPECT_NEAR(Build(il).stage_memory[0].activations, 11 * layer + 8 * embedding, 1);
+
+  // Model states: 16 bytes per parameter without ZeRO.
+  EXPECT_NEAR(p.stage_memory[1].weights + p.stage_memory[1].gradients + p.stage_memory[1].optimizer,
+              16 * 2 * CountLayerParams(ResolveModel(w.model(), ""), false).total(), 1);
+}
+
+TEST(Errors, InvalidInputIsReported) {
+  v1::Workload w = Dense(1, 4, 1, 8);
+  EXPECT_THROW(BuildStepProgram(w, 4, 0, 1), InputError);
+  EXPECT_THROW(BuildStepProgram(w, 6, 8, 1), InputError);
+}
+
+TEST(Program, Headline) {
+  v1::Workload w;
+  w.mutable_model()->set_preset("llama3_70b");
+  w.mutable_parallelism()->set_tp(8);
+  w.mutable_parallelism()->set_pp(4);
+  w.mutable_parallelism()->set_global_batch_size(16);
+  w.mutable_parallelism()->set_sequence_parallel(true);
+  const StepProgram p = BuildStepProgram(w, 64, 8, 1);
+  EXPECT_EQ(p.microbatches, 8u);
+  EXPECT_EQ(p.tokens_per_step, 16u * 8192);
+  EXPECT_EQ(p.layout.dp, 2u);
+  EXPECT_EQ(p.schedule, "1f1b");
+  EXPECT_NE(p.flop_convention.find("Eq. 3"), std::string::npos);
+  EXPECT_NEAR(p.model_flops_per_step / p.tokens_per_step, 481.5e9, 1e9);
+  EXPECT_NEAR(p.params_total / 1e9, 70.55, 0.1);
+}
+
+}  // namespace
+}  // namespace clustersim::wl

@@ -1,0 +1,47 @@
+// Per-GPU memory estimate (bytes): model states under mixed precision and ZeRO, and the activations stored for the
+// backward pass, after Korthikanti et al., "Reducing Activation Recomputation in Large Transformer Models"
+// (MLSys 2023, arXiv:2205.05198), section 4 / Table 2. Formulas in docs/workloads.md ("Memory").
+#pragma once
+
+#include <cstdint>
+
+#include "scenario.pb.h"
+#include "workloads/plan.h"
+#include "workloads/step_program.h"
+
+namespace clustersim::wl {
+
+// Bytes per parameter: bf16 weights and gradients, fp32 master weights and Adam m, v.
+inline constexpr double kWeightBytesPerParam = 2;
+inline constexpr double kGradBytesPerParam = 2;
+inline constexpr double kOptimizerBytesPerParam = 12;
+
+// Model states of one GPU. dense_params / expert_params: parameters held by the GPU before ZeRO sharding (after
+// tensor/expert parallelism); dense_shards / expert_shards: the ZeRO sharding group sizes (dp x cp, and the
+// expert-data-parallel size). ZeRO-1 shards the optimizer states, ZeRO-2 also gradients, ZeRO-3 also weights.
+MemoryEstimate ModelStateMemory(double dense_params, double expert_params, uint32_t dense_shards,
+                                uint32_t expert_shards, uint32_t zero_stage);
+
+struct ActivationShape {
+  uint64_t micro_batch = 1;  // b
+  uint64_t seq = 0;          // s: tokens of a sequence held by this context-parallel rank (seq_len / cp)
+  uint64_t keys = 0;         // key length attended to (seq_len); 0 = seq
+  uint32_t tp = 1;           // t
+  bool sequence_parallel = false;
+  Recompute recompute = Recompute::kNone;
+  uint32_t expert_tp = 1;
+  double expert_tokens = 0;  // MoE: (token, expert) pairs this GPU's experts process per microbatch; 0 = average
+  // A fused (FlashAttention-style) kernel keeps no s x s scores: the 5 a s / h term is not stored (its fp32 row
+  // statistics, 4 a s b / t bytes, are). False reproduces the paper's unfused attention.
+  bool fused_attention = false;
+};
+
+// Activation bytes one transformer layer keeps for the backward pass, for one microbatch, on one GPU. For a GPT
+// layer (no GQA, MLP 4h) it is Korthikanti's s b h (34 + 5 a s / h) without parallelism, s b h (10 + 24/t +
+// 5 a s / (h t)) with tensor parallelism, (34 + 5 a s / h) s b h / t with sequence parallelism, 34 s b h / t with
+// selective recompute (and sequence parallelism), 2 s b h (/ t with sequence parallelism) with full recompute.
+// With fused_attention the "none" figures lose the 5 a s / h term (and equal the selective ones but for the row
+// statistics).
+double LayerActivationBytes(const v1::Model& m, bool moe_layer, const ActivationShape& shape);
+
+}  // namespace clustersim::wl

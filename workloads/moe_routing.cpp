@@ -1,0 +1,203 @@
+#include "workloads/moe_routing.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <stdexcept>
+
+#include "common/error.h"
+
+namespace clustersim::wl {
+namespace {
+
+double Uniform(uint64_t* state) { return double(SplitMix64(state) >> 11) * 0x1.0p-53; }
+
+// Fisher-Yates with splitmix64.
+void Shuffle(std::vector<uint32_t>* v, uint64_t* state) {
+  for (size_t i = v->size(); i > 1; --i) {
+    const size_t j = SplitMix64(state) % i;
+    std::swap((*v)[i - 1], (*v)[j]);
+  }
+}
+
+// max/mean of Zipf weights (i+1)^-alpha over n items.
+double ZipfMaxOverMean(uint32_t n, double alpha) {
+  double sum = 0;
+  for (uint32_t i = 0; i < n; ++i) sum += std::pow(double(i + 1), -alpha);
+  return n / sum;
+}
+
+std::vector<double> PopularityWeights(const RoutingInput& in, uint64_t* state) {
+  const uint32_t n = in.experts;
+  std::vector<double> w(n, 1.0);
+  if (!in.skewed || in.imbalance <= 1 || n == 1) return w;
+  double lo = 0, hi = 1;
+  while (ZipfMaxOverMean(n, hi) < in.imbalance && hi < 1e3) hi *= 2;
+  for (int it = 0; it < 100; ++it) {
+    const double mid = 0.5 * (lo + hi);
+    (ZipfMaxOverMean(n, mid) < in.imbalance ? lo : hi) = mid;
+  }
+  std::vector<uint32_t> order(n);
+  std::iota(order.begin(), order.end(), 0u);
+  Shuffle(&order, state);
+  for (uint32_t i = 0; i < n; ++i) w[order[i]] = std::pow(double(i + 1), -hi);
+  return w;
+}
+
+// Largest-remainder apportionment of `total` over weights, each count capped at `cap`; ties broken by a seeded
+// permutation. Conserves `total` exactly (total <= cap x n is required).
+std::vector<uint64_t> Apportion(uint64_t total, const std::vector<double>& w, uint64_t cap, uint64_t* state) {
+  const size_t n = w.size();
+  const double sum = std::accumulate(w.begin(), w.end(), 0.0);
+  std::vector<uint64_t> c(n);
+  std::vector<double> frac(n);
+  uint64_t given = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double exact = double(total) * w[i] / sum;
+    c[i] = std::min<uint64_t>(cap, static_cast<uint64_t>(std::floor(exact)));
+    frac[i] = exact - double(c[i]);
+    given += c[i];
+  }
+  std::vector<uint32_t> order(n);
+  std::iota(order.begin(), order.end(), 0u);
+  Shuffle(&order, state);
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return frac[a] > frac[b]; });
+  while (given < total) {
+    bool progressed = false;
+    for (uint32_t i : order) {
+      if (given == total) break;
+      if (c[i] < cap) {
+        ++c[i];
+        ++given;
+        progressed = true;
+      }
+    }
+    if (!progressed) throw std::invalid_argument("RouteTokens: more pairs than expert capacity");
+  }
+  return c;
+}
+
+// Draws `k` distinct indices among those with weight > 0, proportionally to weight. `w` is consumed.
+void DrawWithoutReplacement(std::vector<double>* w, uint32_t k, uint64_t* state, std::vector<uint32_t>* picked) {
+  picked->clear();
+  double total = std::accumulate(w->begin(), w->end(), 0.0);
+  for (uint32_t p = 0; p < k && total > 0; ++p) {
+    double u = Uniform(state) * total;
+    size_t chosen = w->size();
+    for (size_t i = 0; i < w->size(); ++i) {
+      if ((*w)[i] <= 0) continue;
+      chosen = i;
+      if (u < (*w)[i]) break;
+      u -= (*w)[i];
+    }
+    if (chosen == w->size()) break;
+    picked->push_back(static_cast<uint32_t>(chosen));
+    total -= (*w)[chosen];
+    (*w)[chosen] = 0;
+  }
+}
+
+}  // namespace
+
+uint64_t SplitMix64(uint64_t* state) {
+  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+uint64_t MixSeed(uint64_t seed, uint64_t salt) {
+  uint64_t s = seed ^ (salt * 0xD1B54A32D192ED03ull);
+  return SplitMix64(&s);
+}
+
+void ValidateMoeRouting(const v1::MoeRouting& r, const v1::Model& m, const std::string& file) {
+  const std::string& d = r.distribution();
+  if (!d.empty() && d != "balanced" && d != "skewed") {
+    throw InputError::Field(file, 0, "workload.moe_routing.distribution", "\"" + d + "\"",
+                            "must be \"balanced\" or \"skewed\"");
+  }
+  const double limit = m.top_k() > 0 ? double(m.routed_experts()) / m.top_k() : 1;
+  if (d == "skewed") {
+    if (!(r.imbalance() >= 1 && r.imbalance() <= limit)) {
+      throw InputError::Field(file, 0, "workload.moe_routing.imbalance", std::to_string(r.imbalance()),
+                              "distribution \"skewed\" needs 1 <= imbalance <= routed_experts / top_k = " +
+                                  std::to_string(limit) + " (an expert receives each token at most once)");
+    }
+  } else if (r.imbalance() != 0 && r.imbalance() != 1) {
+    throw InputError::Field(file, 0, "workload.moe_routing.imbalance", std::to_string(r.imbalance()),
+                            "applies only to distribution \"skewed\"");
+  }
+}
+
+RoutingResult RouteTokens(const RoutingInput& in, uint64_t seed) {
+  if (in.experts == 0 || in.ep == 0 || in.experts % in.ep != 0 || in.top_k == 0 || in.top_k > in.experts) {
+    throw std::invalid_argument("RouteTokens: inconsistent experts / ep / top_k");
+  }
+  uint64_t state = seed;
+  RoutingResult r;
+  const std::vector<double> w = PopularityWeights(in, &state);
+  const uint64_t tokens = in.tokens_per_rank * in.ep;
+  r.tokens_per_expert = Apportion(tokens * in.top_k, w, tokens, &state);
+  const uint32_t per_rank = in.experts / in.ep;
+  r.tokens_per_rank.assign(in.ep, 0);
+  for (uint32_t e = 0; e < in.experts; ++e) r.tokens_per_rank[e / per_rank] += r.tokens_per_expert[e];
+  r.max_rank_tokens = *std::max_element(r.tokens_per_rank.begin(), r.tokens_per_rank.end());
+  r.mean_rank_tokens = double(tokens * in.top_k) / in.ep;
+
+  // Node statistics by sampling tokens from every rank in turn.
+  const uint32_t rpn = std::clamp<uint32_t>(in.ep_ranks_per_node, 1, in.ep);
+  const uint32_t nodes = (in.ep + rpn - 1) / rpn;
+  auto node_of_expert = [&](uint32_t e) { return (e / per_rank) / rpn; };
+  std::vector<double> node_w(nodes, 0.0);
+  for (uint32_t e = 0; e < in.experts; ++e) node_w[node_of_expert(e)] += w[e];
+  const bool limited = in.max_nodes_per_token > 0 && in.max_nodes_per_token < nodes;
+  std::vector<double> scratch_nodes, scratch_experts;
+  std::vector<uint32_t> picked_nodes, picked, candidates;
+  std::vector<uint8_t> hit(nodes);
+  double sum_dest = 0, sum_remote = 0, sum_pairs = 0;
+  const uint32_t samples = std::max<uint32_t>(in.sample_tokens, 1);
+  for (uint32_t t = 0; t < samples; ++t) {
+    const uint32_t own = (t % in.ep) / rpn;
+    candidates.clear();
+    if (limited) {
+      scratch_nodes = node_w;
+      DrawWithoutReplacement(&scratch_nodes, in.max_nodes_per_token, &state, &picked_nodes);
+      std::fill(hit.begin(), hit.end(), 0);
+      for (uint32_t n : picked_nodes) hit[n] = 1;
+      for (uint32_t e = 0; e < in.experts; ++e) {
+        if (hit[node_of_expert(e)]) candidates.push_back(e);
+      }
+      // Too few experts on the chosen nodes for top_k: widen to every node.
+      if (candidates.size() < in.top_k) candidates.clear();
+    }
+    if (candidates.empty()) {
+      candidates.resize(in.experts);
+      std::iota(candidates.begin(), candidates.end(), 0u);
+    }
+    scratch_experts.resize(candidates.size());
+    for (size_t i = 0; i < candidates.size(); ++i) scratch_experts[i] = w[candidates[i]];
+    DrawWithoutReplacement(&scratch_experts, in.top_k, &state, &picked);
+    std::fill(hit.begin(), hit.end(), 0);
+    uint32_t dest = 0, remote = 0, pairs = 0;
+    for (uint32_t i : picked) {
+      const uint32_t n = node_of_expert(candidates[i]);
+      if (n != own) ++pairs;
+      if (!hit[n]) {
+        hit[n] = 1;
+        ++dest;
+        if (n != own) ++remote;
+      }
+    }
+    sum_dest += dest;
+    sum_remote += remote;
+    sum_pairs += pairs;
+  }
+  r.mean_dest_nodes = sum_dest / samples;
+  r.mean_remote_nodes = sum_remote / samples;
+  r.mean_remote_pairs = sum_pairs / samples;
+  r.internode_scale = (in.max_nodes_per_token > 0 && sum_pairs > 0) ? sum_remote / sum_pairs : 1.0;
+  return r;
+}
+
+}  // namespace clustersim::wl

@@ -1,0 +1,58 @@
+// MoE token routing: how many (token, expert) pairs each expert and each expert-parallel rank receives in one
+// MoE layer for one microbatch, drawn deterministically from a seed.
+//
+//   balanced: every expert gets tokens x top_k / experts (the remainder spread over experts picked by the seed).
+//   skewed:   expert popularity follows a Zipf law w_i ~ (i+1)^-alpha over a seeded permutation of the experts,
+//             alpha solved so that max/mean tokens per expert = imbalance (1 <= imbalance <= experts / top_k, the
+//             most an expert can receive being every token once). Counts are rounded by largest remainder, so
+//             the pairs are conserved exactly.
+//   node-limited routing (max_nodes_per_token = M > 0): each token's experts lie on at most M nodes (DeepSeek-V3
+//             style). Estimated by sampling tokens (seeded): a token picks M nodes by popularity, then top_k
+//             experts among them. With it the dispatch is deduplicated per node (DeepEP style), which scales the
+//             bytes a rank sends to other nodes by internode_scale = distinct remote nodes / remote pairs.
+// Experts are placed in contiguous blocks: EP rank r holds experts [r E/ep, (r+1) E/ep); EP rank r sits on node
+// r / ep_ranks_per_node.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "scenario.pb.h"
+
+namespace clustersim::wl {
+
+// Checks workload.moe_routing against a resolved MoE model; InputError naming "workload.moe_routing.<field>".
+void ValidateMoeRouting(const v1::MoeRouting& r, const v1::Model& m, const std::string& file);
+
+struct RoutingInput {
+  uint32_t experts = 1;
+  uint32_t top_k = 1;
+  uint32_t ep = 1;                 // expert-parallel ranks; must divide experts
+  uint64_t tokens_per_rank = 0;    // tokens each EP rank routes (it sends tokens_per_rank x top_k pairs)
+  uint32_t ep_ranks_per_node = 1;  // EP ranks sharing a node (>= 1)
+  bool skewed = false;
+  double imbalance = 1;              // skewed: target max/mean tokens per expert
+  uint32_t max_nodes_per_token = 0;  // 0 = unlimited
+  uint32_t sample_tokens = 256;      // tokens sampled for the node statistics
+};
+
+struct RoutingResult {
+  std::vector<uint64_t> tokens_per_expert;  // pairs received by each expert, whole EP group
+  std::vector<uint64_t> tokens_per_rank;    // pairs received by each EP rank (sum over its experts)
+  uint64_t max_rank_tokens = 0;             // the slowest (most loaded) EP rank
+  double mean_rank_tokens = 0;
+  double mean_dest_nodes = 0;    // distinct destination nodes per token (sampled)
+  double mean_remote_nodes = 0;  // distinct destination nodes other than the token's own, per token
+  double mean_remote_pairs = 0;  // (token, expert) pairs on other nodes, per token
+  double internode_scale = 1;    // see the header comment; 1 without node-limited routing
+};
+
+// Deterministic in (in, seed). Throws std::invalid_argument on inconsistent input (validated plans never do).
+RoutingResult RouteTokens(const RoutingInput& in, uint64_t seed);
+
+// Seeded helpers shared with the generator.
+uint64_t SplitMix64(uint64_t* state);
+uint64_t MixSeed(uint64_t seed, uint64_t salt);
+
+}  // namespace clustersim::wl

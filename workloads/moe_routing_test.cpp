@@ -1,0 +1,93 @@
+#include "workloads/moe_routing.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <numeric>
+
+namespace clustersim::wl {
+namespace {
+
+RoutingInput Input(bool skewed, double imbalance) {
+  RoutingInput in;
+  in.experts = 256;
+  in.top_k = 8;
+  in.ep = 64;
+  in.tokens_per_rank = 4096;
+  in.ep_ranks_per_node = 8;
+  in.skewed = skewed;
+  in.imbalance = imbalance;
+  return in;
+}
+
+uint64_t Sum(const std::vector<uint64_t>& v) { return std::accumulate(v.begin(), v.end(), uint64_t{0}); }
+
+TEST(MoeRouting, TokensAreConserved) {
+  for (bool skewed : {false, true}) {
+    const RoutingInput in = Input(skewed, 3.0);
+    const RoutingResult r = RouteTokens(in, 42);
+    const uint64_t pairs = in.tokens_per_rank * in.ep * in.top_k;
+    EXPECT_EQ(Sum(r.tokens_per_expert), pairs);
+    EXPECT_EQ(Sum(r.tokens_per_rank), pairs);
+    EXPECT_DOUBLE_EQ(r.mean_rank_tokens, double(pairs) / in.ep);
+    // No expert receives a token twice.
+    EXPECT_LE(*std::max_element(r.tokens_per_expert.begin(), r.tokens_per_expert.end()), in.tokens_per_rank * in.ep);
+  }
+}
+
+TEST(MoeRouting, BalancedIsEven) {
+  RoutingInput in = Input(false, 1);
+  in.tokens_per_rank = 1001;  // pairs not divisible by the experts: the remainder is spread by the seed
+  const RoutingResult r = RouteTokens(in, 1);
+  const auto [lo, hi] = std::minmax_element(r.tokens_per_expert.begin(), r.tokens_per_expert.end());
+  EXPECT_LE(*hi - *lo, 1u);
+  EXPECT_LE(double(r.max_rank_tokens), r.mean_rank_tokens + 4);
+}
+
+TEST(MoeRouting, SkewedHonorsImbalance) {
+  for (double target : {1.5, 3.0, 10.0}) {
+    SCOPED_TRACE(target);
+    const RoutingResult r = RouteTokens(Input(true, target), 7);
+    const double mean = double(Sum(r.tokens_per_expert)) / r.tokens_per_expert.size();
+    const double max = double(*std::max_element(r.tokens_per_expert.begin(), r.tokens_per_expert.end()));
+    EXPECT_NEAR(max / mean, target, 0.01 * target);
+    EXPECT_GT(double(r.max_rank_tokens), r.mean_rank_tokens);  // some EP rank is overloaded
+  }
+}
+
+TEST(MoeRouting, DeterministicForASeed) {
+  RoutingInput in = Input(true, 4.0);
+  in.max_nodes_per_token = 4;
+  const RoutingResult a = RouteTokens(in, 123), b = RouteTokens(in, 123), c = RouteTokens(in, 124);
+  EXPECT_EQ(a.tokens_per_expert, b.tokens_per_expert);
+  EXPECT_EQ(a.internode_scale, b.internode_scale);
+  EXPECT_EQ(a.mean_dest_nodes, b.mean_dest_nodes);
+  EXPECT_NE(a.tokens_per_expert, c.tokens_per_expert);  // another seed permutes the popular experts
+}
+
+TEST(MoeRouting, NodeLimitedRoutingReducesDestinationNodes) {
+  RoutingInput in = Input(false, 1);  // 64 EP ranks on 8 nodes, 32 experts per node
+  const RoutingResult free = RouteTokens(in, 5);
+  EXPECT_DOUBLE_EQ(free.internode_scale, 1.0);  // no deduplication without node-limited routing
+  EXPECT_GT(free.mean_dest_nodes, 4.0);         // 8 experts over 8 nodes: about 5.3 distinct nodes
+  in.max_nodes_per_token = 4;                   // DeepSeek-V3: at most 4 nodes per token
+  const RoutingResult limited = RouteTokens(in, 5);
+  EXPECT_LE(limited.mean_dest_nodes, 4.0);
+  EXPECT_LT(limited.mean_dest_nodes, free.mean_dest_nodes);
+  EXPECT_LT(limited.internode_scale, 0.7);  // about 3.5 remote nodes for about 7 remote pairs
+  EXPECT_GT(limited.internode_scale, 0.3);
+  EXPECT_NEAR(limited.internode_scale, limited.mean_remote_nodes / limited.mean_remote_pairs, 1e-12);
+}
+
+TEST(MoeRouting, SingleNodeHasNoRemoteTraffic) {
+  RoutingInput in = Input(false, 1);
+  in.ep = 8;
+  in.max_nodes_per_token = 2;
+  const RoutingResult r = RouteTokens(in, 9);
+  EXPECT_DOUBLE_EQ(r.mean_dest_nodes, 1.0);
+  EXPECT_DOUBLE_EQ(r.mean_remote_pairs, 0.0);
+  EXPECT_DOUBLE_EQ(r.internode_scale, 1.0);
+}
+
+}  // namespace
+}  // namespace clustersim::wl

@@ -1,0 +1,206 @@
+#include "workloads/plan.h"
+
+#include "common/error.h"
+#include "workloads/model.h"
+#include "workloads/moe_routing.h"
+
+namespace clustersim::wl {
+namespace {
+
+std::string S(uint64_t v) { return std::to_string(v); }
+std::string Quote(const std::string& s) { return "\"" + s + "\""; }
+
+[[noreturn]] void Fail(const std::string& file, const char* field, const std::string& value, const std::string& rule) {
+  throw InputError::Field(file, 0, std::string("workload.parallelism.") + field, value, rule);
+}
+
+uint32_t OrOne(uint32_t v) { return v == 0 ? 1 : v; }
+
+}  // namespace
+
+const char* ToString(Recompute r) {
+  switch (r) {
+    case Recompute::kNone:
+      return "none";
+    case Recompute::kSelective:
+      return "selective";
+    case Recompute::kFull:
+      return "full";
+  }
+  return "?";
+}
+
+const char* ToString(Schedule s) {
+  switch (s) {
+    case Schedule::k1F1B:
+      return "1f1b";
+    case Schedule::kInterleaved:
+      return "interleaved";
+    case Schedule::kDualPipe:
+      return "dualpipe";
+    case Schedule::kGPipe:
+      return "gpipe";
+  }
+  return "?";
+}
+
+uint32_t Plan::chunks() const {
+  if (schedule == Schedule::kInterleaved) return vpp;
+  if (schedule == Schedule::kDualPipe) return 2;
+  return 1;
+}
+
+Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& file) {
+  const v1::Model m = ResolveModel(w.model(), file);
+  const v1::Parallelism& p = w.parallelism();
+  Plan r;
+  r.tp = OrOne(p.tp());
+  r.cp = OrOne(p.cp());
+  r.pp = OrOne(p.pp());
+  r.ep = OrOne(p.ep());
+  r.vpp = OrOne(p.vpp());
+  r.expert_tp = OrOne(p.expert_tp());
+  r.micro_batch_size = OrOne(p.micro_batch_size());
+  r.global_batch_size = p.global_batch_size();
+  r.zero_stage = p.zero_stage();
+  r.sequence_parallel = p.sequence_parallel();
+  r.overlap_grad_reduce = p.overlap_grad_reduce();
+  r.overlap_param_gather = p.overlap_param_gather();
+  r.overlap_moe_a2a = p.overlap_moe_a2a();
+
+  // GPU count.
+  if (num_gpus == 0) throw InputError::Field(file, 0, "cluster.num_gpus", "0", "must be > 0");
+  const uint64_t model_parallel = uint64_t{r.tp} * r.cp * r.pp;
+  if (p.dp() == 0) {
+    if (num_gpus % model_parallel != 0) {
+      Fail(file, "dp", "0 (derived)",
+           "tp x cp x pp = " + S(model_parallel) + " must divide cluster.num_gpus = " + S(num_gpus));
+    }
+    r.dp = static_cast<uint32_t>(num_gpus / model_parallel);
+  } else {
+    r.dp = p.dp();
+    if (model_parallel * r.dp != num_gpus) {
+      Fail(file, "dp", S(r.dp),
+           "tp x cp x pp x dp = " + S(model_parallel * r.dp) + " must equal cluster.num_gpus = " + S(num_gpus));
+    }
+  }
+
+  // Strings.
+  const std::string& sched = p.schedule();
+  if (sched.empty()) {
+    r.schedule = r.vpp > 1 ? Schedule::kInterleaved : Schedule::k1F1B;
+  } else if (sched == "1f1b") {
+    r.schedule = Schedule::k1F1B;
+  } else if (sched == "interleaved") {
+    r.schedule = Schedule::kInterleaved;
+  } else if (sched == "dualpipe") {
+    r.schedule = Schedule::kDualPipe;
+  } else if (sched == "gpipe") {
+    r.schedule = Schedule::kGPipe;
+  } else {
+    Fail(file, "schedule", Quote(sched), "must be one of \"1f1b\", \"interleaved\", \"dualpipe\", \"gpipe\"");
+  }
+  const std::string& rec = p.recompute();
+  if (rec.empty() || rec == "none") {
+    r.recompute = Recompute::kNone;
+  } else if (rec == "selective") {
+    r.recompute = Recompute::kSelective;
+  } else if (rec == "full") {
+    r.recompute = Recompute::kFull;
+  } else {
+    Fail(file, "recompute", Quote(rec), "must be one of \"none\", \"selective\", \"full\"");
+  }
+  if (w.precision().empty() || w.precision() == "bf16") {
+    r.fp8 = false;
+  } else if (w.precision() == "fp8") {
+    r.fp8 = true;
+  } else {
+    throw InputError::Field(file, 0, "workload.precision", Quote(w.precision()), "must be \"bf16\" or \"fp8\"");
+  }
+  if (r.zero_stage > 3) Fail(file, "zero_stage", S(r.zero_stage), "must be 0, 1, 2 or 3");
+
+  // Tensor parallelism.
+  if (m.heads() % r.tp != 0) Fail(file, "tp", S(r.tp), "must divide model heads (" + S(m.heads()) + ")");
+  if (m.kv_heads() % r.tp != 0 && r.tp % m.kv_heads() != 0) {
+    Fail(file, "tp", S(r.tp),
+         "must divide model kv_heads (" + S(m.kv_heads()) + ") or be a multiple of it (KV heads replicated)");
+  }
+  const bool has_dense_mlp = m.kind() == "dense" || m.dense_layers() > 0;
+  if (has_dense_mlp && m.ffn_hidden() % r.tp != 0) {
+    Fail(file, "tp", S(r.tp), "must divide model ffn_hidden (" + S(m.ffn_hidden()) + ")");
+  }
+  const bool moe = m.kind() == "moe";
+  if (moe && r.tp > 1 && !r.sequence_parallel) {
+    Fail(file, "sequence_parallel", "false", "must be true for a MoE model with tp > 1 (as in Megatron-LM)");
+  }
+  if (r.expert_tp != 1 && r.expert_tp != r.tp) {
+    Fail(file, "expert_tp", S(r.expert_tp), "must be 1 or tp (" + S(r.tp) + ")");
+  }
+  if (moe && m.expert_ffn_hidden() % r.expert_tp != 0) {
+    Fail(file, "expert_tp", S(r.expert_tp), "must divide model expert_ffn_hidden (" + S(m.expert_ffn_hidden()) + ")");
+  }
+
+  // Context parallelism and sequence sharding.
+  if (r.cp > 1 && m.seq_len() % (2 * r.cp) != 0) {
+    Fail(file, "cp", S(r.cp),
+         "2 x cp must divide model seq_len (" + S(m.seq_len()) + "): load-balanced causal split into 2 x cp chunks");
+  }
+  if (r.sequence_parallel && r.tp > 1 && (m.seq_len() / r.cp) % r.tp != 0) {
+    Fail(file, "sequence_parallel", "true",
+         "tp (" + S(r.tp) + ") must divide the sequence per context-parallel rank (" + S(m.seq_len() / r.cp) + ")");
+  }
+
+  // Pipeline.
+  if (r.vpp > 1 && r.schedule != Schedule::kInterleaved) {
+    Fail(file, "vpp", S(r.vpp), "vpp > 1 needs schedule \"interleaved\"");
+  }
+  if (r.schedule == Schedule::kInterleaved && r.vpp < 2) {
+    Fail(file, "vpp", S(r.vpp), "schedule \"interleaved\" needs vpp > 1");
+  }
+  if (uint64_t{r.pp} * r.chunks() > m.layers()) {
+    Fail(file, "pp", S(r.pp),
+         "pp x model chunks per stage (" + S(r.chunks()) + ") must not exceed model layers (" + S(m.layers()) +
+             "): every virtual stage needs a layer");
+  }
+
+  // Batch.
+  if (r.global_batch_size == 0) Fail(file, "global_batch_size", "0", "must be > 0");
+  const uint64_t per_step = uint64_t{r.dp} * r.micro_batch_size;
+  if (r.global_batch_size % per_step != 0) {
+    Fail(file, "global_batch_size", S(r.global_batch_size),
+         "must be divisible by dp x micro_batch_size = " + S(per_step));
+  }
+  r.microbatches = static_cast<uint32_t>(r.global_batch_size / per_step);
+  if (r.schedule == Schedule::kInterleaved && r.microbatches % r.pp != 0) {
+    Fail(file, "global_batch_size", S(r.global_batch_size),
+         "schedule \"interleaved\" needs microbatches per pipeline (" + S(r.microbatches) + ") divisible by pp (" +
+             S(r.pp) + ")");
+  }
+  if (r.schedule == Schedule::kDualPipe && r.microbatches < 2 * r.pp) {
+    Fail(file, "global_batch_size", S(r.global_batch_size),
+         "schedule \"dualpipe\" needs microbatches per pipeline (" + S(r.microbatches) + ") >= 2 x pp (" + S(2 * r.pp) +
+             ")");
+  }
+
+  // Expert parallelism.
+  if (r.ep > 1 && !moe) Fail(file, "ep", S(r.ep), "ep > 1 needs a MoE model");
+  if (moe) {
+    if (m.routed_experts() % r.ep != 0) {
+      Fail(file, "ep", S(r.ep), "must divide model routed_experts (" + S(m.routed_experts()) + ")");
+    }
+    const uint64_t stage = uint64_t{r.tp} * r.cp * r.dp;
+    if (stage % (uint64_t{r.ep} * r.expert_tp) != 0) {
+      Fail(file, "ep", S(r.ep),
+           "ep x expert_tp (" + S(uint64_t{r.ep} * r.expert_tp) + ") must divide tp x cp x dp (" + S(stage) +
+               "): expert parallelism is carved out of a pipeline stage");
+    }
+    ValidateMoeRouting(w.moe_routing(), m, file);
+  }
+  return r;
+}
+
+void ValidatePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& file) {
+  (void)ResolvePlan(w, num_gpus, file);
+}
+
+}  // namespace clustersim::wl

@@ -1,0 +1,252 @@
+#include "workloads/plan.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "common/error.h"
+
+namespace clustersim::wl {
+namespace {
+
+// A small dense model: 8 layers, 16 heads (8 KV heads), seq 1024; 64 GPUs as tp 2 x pp 2 x dp 16.
+v1::Workload Base() {
+  v1::Workload w;
+  v1::Model* m = w.mutable_model();
+  m->set_layers(8);
+  m->set_hidden(1024);
+  m->set_heads(16);
+  m->set_kv_heads(8);
+  m->set_ffn_hidden(4096);
+  m->set_vocab(32000);
+  m->set_seq_len(1024);
+  v1::Parallelism* p = w.mutable_parallelism();
+  p->set_tp(2);
+  p->set_pp(2);
+  p->set_global_batch_size(64);
+  return w;
+}
+
+v1::Workload Moe() {
+  v1::Workload w = Base();
+  w.mutable_model()->set_routed_experts(16);
+  w.mutable_model()->set_top_k(2);
+  w.mutable_model()->set_expert_ffn_hidden(512);
+  w.mutable_parallelism()->set_sequence_parallel(true);
+  return w;
+}
+
+std::string Err(const v1::Workload& w, uint32_t gpus = 64) {
+  try {
+    ValidatePlan(w, gpus, "plan.textproto");
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+#define EXPECT_ERROR(w, text)                                                     \
+  do {                                                                            \
+    const std::string e_ = Err(w);                                                \
+    EXPECT_NE(e_.find(text), std::string::npos) << "error was: \"" << e_ << "\""; \
+  } while (0)
+
+TEST(Plan, DefaultsAndDerivedDp) {
+  const Plan p = ResolvePlan(Base(), 64, "");
+  EXPECT_EQ(p.dp, 16u);
+  EXPECT_EQ(p.cp, 1u);
+  EXPECT_EQ(p.micro_batch_size, 1u);
+  EXPECT_EQ(p.microbatches, 4u);
+  EXPECT_EQ(p.schedule, Schedule::k1F1B);
+  EXPECT_EQ(p.recompute, Recompute::kNone);
+  EXPECT_FALSE(p.fp8);
+  EXPECT_EQ(p.chunks(), 1u);
+  EXPECT_EQ(Err(Moe()), "");
+}
+
+TEST(Plan, GpuCountMustFactor) {
+  v1::Workload w = Base();
+  w.mutable_parallelism()->set_dp(8);
+  EXPECT_ERROR(w,
+               "plan.textproto: workload.parallelism.dp = 8: tp x cp x pp x dp = 32 must equal cluster.num_gpus = 64");
+  EXPECT_NE(Err(Base(), 66).find("workload.parallelism.dp = 0 (derived): tp x cp x pp = 4 must divide"),
+            std::string::npos);
+}
+
+TEST(Plan, TpDividesHeads) {
+  v1::Workload w = Base();
+  w.mutable_parallelism()->set_tp(32);
+  w.mutable_parallelism()->set_dp(1);
+  EXPECT_ERROR(w, "workload.parallelism.tp = 32: must divide model heads (16)");
+}
+
+TEST(Plan, TpAndKvHeads) {
+  v1::Workload w = Base();
+  w.mutable_model()->set_kv_heads(4);
+  w.mutable_parallelism()->set_tp(8);  // 8 is a multiple of 4: KV heads replicated, allowed
+  EXPECT_EQ(Err(w), "");
+  w.mutable_model()->set_heads(12);
+  w.mutable_model()->set_hidden(1152);
+  w.mutable_model()->set_kv_heads(6);
+  w.mutable_parallelism()->set_tp(4);  // neither divides the other
+  EXPECT_ERROR(w, "workload.parallelism.tp = 4: must divide model kv_heads (6) or be a multiple of it");
+}
+
+TEST(Plan, TpDividesFfn) {
+  v1::Workload w = Base();
+  w.mutable_model()->set_ffn_hidden(4097);
+  EXPECT_ERROR(w, "workload.parallelism.tp = 2: must divide model ffn_hidden (4097)");
+}
+
+TEST(Plan, LayersCoverEveryVirtualStage) {
+  v1::Workload w = Base();
+  w.mutable_parallelism()->set_pp(16);
+  w.mutable_parallelism()->set_tp(1);
+  EXPECT_ERROR(w, "workload.parallelism.pp = 16: pp x model chunks per stage (1) must not exceed model layers (8)");
+  // Uneven splits are allowed (Llama 3 405B: 126 layers on 16 stages).
+  w.mutable_model()->set_layers(9);
+  w.mutable_parallelism()->set_pp(4);
+  EXPECT_EQ(Err(w), "");
+}
+
+TEST(Plan, InterleavedNeedsVpp) {
+  v1::Workload w = Base();
+  w.mutable_parallelism()->set_schedule("interleaved");
+  EXPECT_ERROR(w, "workload.parallelism.vpp = 1: schedule \"interleaved\" needs vpp > 1");
+  w.mutable_parallelism()->set_vpp(2);
+  EXPECT_EQ(Err(w), "");
+  w.mutable_parallelism()->set_vpp(8);  // 2 x 8 = 16 virtual stages > 8 layers
+  EXPECT_ERROR(w, "workload.parallelism.pp = 2: pp x model chunks per stage (8)");
+}
+
+TEST(Plan, VppNeedsInterleaved) {
+  v1::Workload w = Base();
+  w.mutable_parallelism()->set_vpp(2);
+  EXPECT_EQ(ResolvePlan(w, 64, "").schedule, Schedule::kInterleaved);  // implied when no schedule is named
+  w.mutable_parallelism()->set_schedule("1f1b");
+  EXPECT_ERROR(w, "workload.parallelism.vpp = 2: vpp > 1 needs schedule \"interleaved\"");
+}
+
+TEST(Plan, InterleavedNeedsMicrobatchesDivisibleByPp) {
+  v1::Workload w = Base();
+  w.mutable_parallelism()->set_schedule("interleaved");
+  w.mutable_parallelism()->set_vpp(2);
+  w.mutable_parallelism()->set_global_batch_size(48);  // 3 microbatches per pipeline
+  EXPECT_ERROR(w, "needs microbatches per pipeline (3) divisible by pp (2)");
+}
+
+TEST(Plan, DualPipeNeedsTwicePpMicrobatches) {
+  v1::Workload w = Base();
+  w.mutable_parallelism()->set_schedule("dualpipe");
+  w.mutable_parallelism()->set_global_batch_size(48);
+  EXPECT_ERROR(w, "schedule \"dualpipe\" needs microbatches per pipeline (3) >= 2 x pp (4)");
+}
+
+TEST(Plan, ScheduleName) {
+  v1::Workload w = Base();
+  w.mutable_parallelism()->set_schedule("zb-v");
+  EXPECT_ERROR(w, "workload.parallelism.schedule = \"zb-v\": must be one of");
+}
+
+TEST(Plan, RecomputeName) {
+  v1::Workload w = Base();
+  w.mutable_parallelism()->set_recompute("partial");
+  EXPECT_ERROR(w, "workload.parallelism.recompute = \"partial\": must be one of \"none\", \"selective\", \"full\"");
+}
+
+TEST(Plan, ZeroStage) {
+  v1::Workload w = Base();
+  w.mutable_parallelism()->set_zero_stage(4);
+  EXPECT_ERROR(w, "workload.parallelism.zero_stage = 4: must be 0, 1, 2 or 3");
+}
+
+TEST(Plan, Precision) {
+  v1::Workload w = Base();
+  w.set_precision("fp4");
+  EXPECT_ERROR(w, "workload.precision = \"fp4\": must be \"bf16\" or \"fp8\"");
+  w.set_precision("fp8");
+  EXPECT_TRUE(ResolvePlan(w, 64, "").fp8);
+}
+
+TEST(Plan, GlobalBatchRequiredAndDivisible) {
+  v1::Workload w = Base();
+  w.mutable_parallelism()->set_global_batch_size(0);
+  EXPECT_ERROR(w, "workload.parallelism.global_batch_size = 0: must be > 0");
+  w.mutable_parallelism()->set_global_batch_size(40);
+  EXPECT_ERROR(w, "workload.parallelism.global_batch_size = 40: must be divisible by dp x micro_batch_size = 16");
+  w.mutable_parallelism()->set_global_batch_size(64);
+  w.mutable_parallelism()->set_micro_batch_size(8);
+  EXPECT_ERROR(w, "must be divisible by dp x micro_batch_size = 128");
+}
+
+TEST(Plan, ContextParallelNeedsTwoCpChunks) {
+  v1::Workload w = Base();
+  w.mutable_model()->set_seq_len(1020);
+  w.mutable_parallelism()->set_cp(4);
+  EXPECT_ERROR(w, "workload.parallelism.cp = 4: 2 x cp must divide model seq_len (1020)");
+}
+
+TEST(Plan, SequenceParallelNeedsTpToDivideSequence) {
+  v1::Workload w = Base();
+  w.mutable_model()->set_seq_len(1025);
+  w.mutable_parallelism()->set_sequence_parallel(true);
+  EXPECT_ERROR(w, "workload.parallelism.sequence_parallel = true: tp (2) must divide the sequence");
+}
+
+TEST(Plan, ExpertParallelNeedsMoe) {
+  v1::Workload w = Base();
+  w.mutable_parallelism()->set_ep(2);
+  EXPECT_ERROR(w, "workload.parallelism.ep = 2: ep > 1 needs a MoE model");
+}
+
+TEST(Plan, EpDividesExperts) {
+  v1::Workload w = Moe();
+  w.mutable_parallelism()->set_ep(3);
+  EXPECT_ERROR(w, "workload.parallelism.ep = 3: must divide model routed_experts (16)");
+}
+
+TEST(Plan, EpCarvedFromStage) {
+  v1::Workload w = Moe();
+  w.mutable_parallelism()->set_ep(16);
+  w.mutable_parallelism()->set_expert_tp(2);  // ep x expert_tp = 32 = tp x cp x dp
+  EXPECT_EQ(Err(w), "");
+  w.mutable_parallelism()->set_pp(4);  // stage = 16 ranks
+  EXPECT_ERROR(w, "workload.parallelism.ep = 16: ep x expert_tp (32) must divide tp x cp x dp (16)");
+  w.mutable_parallelism()->set_expert_tp(1);  // experts span tensor-parallel ranks
+  EXPECT_EQ(Err(w), "");
+}
+
+TEST(Plan, ExpertTpIsOneOrTp) {
+  v1::Workload w = Moe();
+  w.mutable_parallelism()->set_tp(4);
+  w.mutable_parallelism()->set_expert_tp(2);
+  EXPECT_ERROR(w, "workload.parallelism.expert_tp = 2: must be 1 or tp (4)");
+}
+
+TEST(Plan, MoeWithTpNeedsSequenceParallel) {
+  v1::Workload w = Moe();
+  w.mutable_parallelism()->set_sequence_parallel(false);
+  EXPECT_ERROR(w, "workload.parallelism.sequence_parallel = false: must be true for a MoE model with tp > 1");
+}
+
+TEST(Plan, MoeRoutingRules) {
+  v1::Workload w = Moe();
+  w.mutable_moe_routing()->set_distribution("zipf");
+  EXPECT_ERROR(w, "workload.moe_routing.distribution = \"zipf\"");
+  w.mutable_moe_routing()->set_distribution("skewed");
+  w.mutable_moe_routing()->set_imbalance(9);  // > 16 experts / top 2
+  EXPECT_ERROR(w, "workload.moe_routing.imbalance");
+  w.mutable_moe_routing()->set_imbalance(2);
+  EXPECT_EQ(Err(w), "");
+  w.mutable_moe_routing()->set_distribution("balanced");
+  EXPECT_ERROR(w, "applies only to distribution \"skewed\"");
+}
+
+TEST(Plan, ModelErrorsComeThrough) {
+  v1::Workload w = Base();
+  w.mutable_model()->set_preset("nope");
+  EXPECT_ERROR(w, "workload.model.preset = \"nope\"");
+}
+
+}  // namespace
+}  // namespace clustersim::wl
