@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "common/error.h"
+
 namespace clustersim::sim {
 
 CommCostModel::CommCostModel(PhaseSolver& solver, const topo::Fabric& fabric, const wl::RankLayout& layout,
@@ -75,6 +77,7 @@ const CommCost& CommCostModel::Collective(CollectiveKind kind, wl::Dim dim, uint
   const auto key = std::make_tuple(static_cast<int>(kind), static_cast<int>(dim), 0u, bytes);
   auto it = cache_.find(key);
   if (it != cache_.end()) return it->second;
+  if (frozen_) throw SimulationError("communication cost requested after the solve phase: collective");
   CommCost c;
   const std::vector<uint32_t> group = layout_.Group(rank, dim);
   c.group_size = static_cast<uint32_t>(group.size());
@@ -93,6 +96,7 @@ const CommCost& CommCostModel::PipelineTransfer(uint32_t from_stage, int32_t del
                                    from_stage * 2 + (delta > 0 ? 1u : 0u), bytes);
   auto it = cache_.find(key);
   if (it != cache_.end()) return it->second;
+  if (frozen_) throw SimulationError("communication cost requested after the solve phase: pipeline transfer");
   CommCost c;
   c.algorithm = "p2p";
   c.group_size = 2;

@@ -43,6 +43,9 @@ class CommCostModel {
   const CommCost& PipelineTransfer(uint32_t from_stage, int32_t delta, double bytes);
 
   const std::map<std::tuple<int, int, uint32_t, double>, CommCost>& entries() const { return cache_; }
+  // After Freeze(), a request that is not cached throws SimulationError instead of solving (solves must happen in
+  // the controller actor before the step starts, not in the middle of it).
+  void Freeze() { frozen_ = true; }
 
  private:
   double SolvePlan(const CollectivePlan& plan, const std::vector<std::vector<uint32_t>>& instances,
@@ -57,6 +60,7 @@ class CommCostModel {
   GroupShape shape_;
   std::map<std::tuple<int, int, uint32_t, double>, CommCost> cache_;
   std::map<int, std::vector<std::vector<uint32_t>>> instances_;
+  bool frozen_ = false;
 };
 
 }  // namespace clustersim::sim

@@ -1,14 +1,20 @@
 // PhaseSolver: runs one phase of concurrent flows on the SimGrid platform and reports how long it took.
 //
-// Each GPU that sends or receives gets one actor that posts all its sends (Mailbox::put_async) and receives
-// (get_async) and waits for them; SimGrid's max-min fairness shares every link among the flows crossing it. One
-// actor per host is used because SimGrid 3.32's host-to-host Comm::sendto_async is quadratic in the number of
-// flows (detached comms are removed from a global list by linear scan).
+// Each GPU that takes part in a phase is served by a persistent worker actor on its host that posts the GPU's sends
+// (Mailbox::put_async) and receives (get_async) and waits for them; SimGrid's max-min fairness shares every link
+// among the flows crossing it. Workers are created on first use and reused by every later phase, because creating
+// and destroying actors (stack mappings, page faults) costs more than the flows themselves at 100k GPUs. Host-to-host
+// Comm::sendto_async is not used: in SimGrid 3.32 it is quadratic in the number of flows (detached comms are removed
+// from a global list by linear scan).
 //
-// Only usable inside the SimGrid process (sim/child_process.h), between engine runs.
+// Solve() must be called from inside a SimGrid actor (the controller): it blocks in simulated time until the phase
+// ends. Workers are daemons, so an engine run ends when the controller ends; call WorkersGone() after such a run.
 #pragma once
 
+#include <simgrid/s4u.hpp>
+
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "sim/collectives.h"
@@ -18,21 +24,31 @@ namespace clustersim::sim {
 
 class PhaseSolver {
  public:
-  PhaseSolver(simgrid::s4u::Engine& engine, Platform& platform);
+  explicit PhaseSolver(Platform& platform);
+  ~PhaseSolver();
+  PhaseSolver(const PhaseSolver&) = delete;
+  PhaseSolver& operator=(const PhaseSolver&) = delete;
+
   // Starts every flow at once and returns the simulated seconds until the last one completes (0 for no flows).
-  // Flows with src == dst are ignored.
+  // Flows with src == dst or no bytes are ignored. Call from a SimGrid actor.
   double Solve(const std::vector<Flow>& flows);
+  // The engine run that hosted the workers has ended (daemons are killed): forget them.
+  void WorkersGone();
 
   uint64_t flows_solved() const { return flows_solved_; }
   uint64_t solves() const { return solves_; }
   uint64_t actors_created() const { return actors_created_; }
 
- private:
-  simgrid::s4u::Mailbox* MailboxOf(uint32_t gpu);
+  struct Worker;
 
-  simgrid::s4u::Engine& engine_;
+ private:
+  Worker& WorkerOf(uint32_t gpu);
+
   Platform& platform_;
-  std::vector<simgrid::s4u::Mailbox*> mailboxes_;
+  std::vector<std::unique_ptr<Worker>> workers_;  // by GPU, created on first use
+  std::vector<uint32_t> touched_;                 // GPUs in the current phase
+  simgrid::s4u::SemaphorePtr phase_done_;
+  uint32_t pending_ = 0;                          // workers still busy in the current phase
   uint64_t flows_solved_ = 0;
   uint64_t solves_ = 0;
   uint64_t actors_created_ = 0;

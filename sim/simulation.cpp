@@ -36,7 +36,11 @@ double PeakRssMib() {
 // SimGrid settings for RDMA/NVLink fabrics (../shared/notes/simgrid-3.32-at-scale.md): CM02 gives
 // size/bandwidth + latency exactly, no TCP corrections, no cross-traffic; raw contexts without guard pages.
 std::unique_ptr<sg4::Engine> MakeEngine() {
-  mallopt(M_MMAP_MAX, 1 << 24);  // actor stacks from mmap (lazily touched) instead of the heap
+  // Actor stacks (8 MiB, calloc'ed by SimGrid) must come from mmap, which zeroes lazily: from the heap they would be
+  // touched in full. Raise the mmap count limit, and pin the threshold so glibc's dynamic threshold does not climb
+  // to the stack size after the first phase's actors are freed.
+  mallopt(M_MMAP_MAX, 1 << 24);
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   int argc = 1;
   char arg0[] = "clustersim";
   char* argv[] = {arg0, nullptr};
@@ -135,11 +139,11 @@ v1::RunResult SimulateStep(const v1::Scenario& s) {
 
     auto engine = MakeEngine();
     Platform platform(*engine, *fabric, PlatformOptionsOf(s, compute.peak_flops()));
-    PhaseSolver solver(*engine, platform);
+    PhaseSolver solver(platform);
     CommCostModel costs(solver, *fabric, program.layout, s.collectives(), s.options().max_flows_per_phase(),
                         s.accelerator().scale_up_in_network_reduction());
     StepExecutor executor(*engine, platform, program, compute, costs);
-    executor.PrecomputeCosts();
+    executor.PrecomputeCosts(solver);
     const StepTimeline tl = executor.Run();
 
     v1::RunResult r;
@@ -195,6 +199,7 @@ v1::RunResult SimulateStep(const v1::Scenario& s) {
               b.set_exposed_pp_comm_s(b.exposed_pp_comm_s() + d);
               break;
             case wl::Dim::kDp:
+            case wl::Dim::kDpCp:
             case wl::Dim::kEdp:
               b.set_exposed_dp_comm_s(b.exposed_dp_comm_s() + d);
               break;
@@ -316,7 +321,7 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
     const std::unique_ptr<topo::Fabric> fabric = topo::BuildFabric(FabricParamsOf(s));
     auto engine = MakeEngine();
     Platform platform(*engine, *fabric, PlatformOptionsOf(s, 1e15));
-    PhaseSolver solver(*engine, platform);
+    PhaseSolver solver(platform);
     GroupShape shape{s.cluster().scale_up().gpus_per_node(), s.cluster().scale_up().domain_size(),
                      s.accelerator().scale_up_in_network_reduction()};
     std::vector<std::vector<uint32_t>> groups;
@@ -330,6 +335,7 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
       }
     v1::RunResult holder;  // rows travel as CommStat entries
     const double alpha_s = s.collectives().step_latency_ns() * 1e-9;
+    sg4::Actor::create("controller", platform.host(0), [&]() {
     for (uint64_t size : spec.sizes_bytes) {
       const CollectivePlan plan =
           PlanCollective(kind, spec.algorithm, groups[0], static_cast<double>(size), shape, s.collectives());
@@ -358,6 +364,8 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
       cs->set_time_s(total);
       cs->set_flows_simulated(flows_count);
     }
+    });
+    engine->run();
     std::string out;
     holder.SerializeToString(&out);
     return out;

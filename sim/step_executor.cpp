@@ -6,6 +6,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <tuple>
 
 #include "common/error.h"
 
@@ -35,10 +36,18 @@ bool IsMemoryBound(wl::ComputeKind k) {
   return k == wl::ComputeKind::kElementwise || k == wl::ComputeKind::kOptimizer;
 }
 
+// Pipeline messages a stage has been sent, matched on (phase, micro-batch, receiver's chunk, direction) as the
+// workloads layer specifies (FIFO order per neighbour is not enough for DualPipe, where activations of one chunk and
+// gradients of another travel the same way).
 struct Inbox {
-  std::deque<double> arrivals;  // simulated time at which each message is fully received, FIFO
-  sg4::SemaphorePtr available = sg4::Semaphore::create(0);
+  std::map<std::tuple<int, uint32_t, uint32_t, int>, std::deque<double>> arrivals;  // -> arrival times
+  sg4::MutexPtr mutex = sg4::Mutex::create();
+  sg4::ConditionVariablePtr posted = sg4::ConditionVariable::create();
 };
+
+std::tuple<int, uint32_t, uint32_t, int> MessageKey(const wl::Op& op, int from_direction) {
+  return {static_cast<int>(op.phase), op.microbatch, op.chunk, from_direction};
+}
 
 struct AsyncItem {
   double seconds = 0;
@@ -48,8 +57,7 @@ struct AsyncItem {
 };
 
 struct StageState {
-  Inbox from_prev;  // messages sent by stage s-1 (peer_delta -1 on the receive)
-  Inbox from_next;  // messages sent by stage s+1
+  Inbox inbox;
   std::deque<AsyncItem> work;
   sg4::SemaphorePtr work_available = sg4::Semaphore::create(0);
   std::map<uint32_t, int> outstanding;  // tag -> async collectives not finished
@@ -63,17 +71,22 @@ StepExecutor::StepExecutor(sg4::Engine& engine, Platform& platform, const wl::St
                            const ComputeModel& compute, CommCostModel& costs)
     : engine_(engine), platform_(platform), program_(program), compute_(compute), costs_(costs) {}
 
-void StepExecutor::PrecomputeCosts() {
-  const wl::RankLayout& layout = program_.layout;
-  for (uint32_t s = 0; s < program_.stages.size(); ++s) {
-    const uint32_t rep = layout.StageRepresentative(s);
-    for (const wl::Op& op : program_.stages[s]) {
-      if (op.type == wl::OpType::kCollective)
-        costs_.Collective(ToCollectiveKind(op.coll), op.dim, rep, static_cast<double>(op.comm_bytes));
-      else if (op.type == wl::OpType::kSend)
-        costs_.PipelineTransfer(s, op.peer_delta, static_cast<double>(op.comm_bytes));
+void StepExecutor::PrecomputeCosts(PhaseSolver& solver) {
+  sg4::Actor::create("controller", platform_.host(0), [this]() {
+    const wl::RankLayout& layout = program_.layout;
+    for (uint32_t s = 0; s < program_.stages.size(); ++s) {
+      const uint32_t rep = layout.StageRepresentative(s);
+      for (const wl::Op& op : program_.stages[s]) {
+        if (op.type == wl::OpType::kCollective)
+          costs_.Collective(ToCollectiveKind(op.coll), op.dim, rep, static_cast<double>(op.comm_bytes));
+        else if (op.type == wl::OpType::kSend)
+          costs_.PipelineTransfer(s, op.peer_delta, static_cast<double>(op.comm_bytes));
+      }
     }
-  }
+  });
+  engine_.run();
+  solver.WorkersGone();
+  costs_.Freeze();
 }
 
 StepTimeline StepExecutor::Run() {
@@ -137,16 +150,25 @@ StepTimeline StepExecutor::Run() {
           case wl::OpType::kSend: {
             const CommCost& c = costs_.PipelineTransfer(s, op.peer_delta, static_cast<double>(op.comm_bytes));
             const uint32_t to = static_cast<uint32_t>((static_cast<int64_t>(s) + op.peer_delta + pp) % pp);
-            Inbox& box = op.peer_delta > 0 ? state[to]->from_prev : state[to]->from_next;
-            box.arrivals.push_back(t0 + c.time_s);
-            box.available->release();
+            Inbox& box = state[to]->inbox;
+            const std::unique_lock lock(*box.mutex);
+            box.arrivals[MessageKey(op, -op.peer_delta)].push_back(t0 + c.time_s);
+            box.posted->notify_all();
             break;
           }
           case wl::OpType::kRecv: {
-            Inbox& box = op.peer_delta < 0 ? st->from_prev : st->from_next;
-            box.available->acquire();
-            const double arrival = box.arrivals.front();
-            box.arrivals.pop_front();
+            Inbox& box = st->inbox;
+            const auto key = MessageKey(op, op.peer_delta);
+            std::unique_lock lock(*box.mutex);
+            auto it = box.arrivals.find(key);
+            while (it == box.arrivals.end() || it->second.empty()) {
+              box.posted->wait(lock);
+              it = box.arrivals.find(key);
+            }
+            const double arrival = it->second.front();
+            it->second.pop_front();
+            if (it->second.empty()) box.arrivals.erase(it);
+            lock.unlock();
             const double now = sg4::Engine::get_clock();
             if (arrival > now) sg4::this_actor::sleep_for(arrival - now);
             record(t0, Activity::kWaitRecv, wl::Dim::kPp, op.phase);

@@ -49,13 +49,13 @@ struct StepTimeline {
   std::vector<StageTimeline> stages;
 };
 
-// Runs one step. `costs` must already hold every communication the program needs, or be able to solve them:
-// PrecomputeCosts() walks the program and solves them before the actors start.
+// Runs one step. PrecomputeCosts() walks the program and solves every communication it needs on the fabric; it runs
+// its own engine run (a controller actor) before the stage actors start, then freezes the cost model.
 class StepExecutor {
  public:
   StepExecutor(simgrid::s4u::Engine& engine, Platform& platform, const wl::StepProgram& program,
                const ComputeModel& compute, CommCostModel& costs);
-  void PrecomputeCosts();
+  void PrecomputeCosts(PhaseSolver& solver);
   StepTimeline Run();
 
  private:

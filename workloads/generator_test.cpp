@@ -133,7 +133,6 @@ TEST(PipelineBubble, EveryScheduleCompletesWithMoeOverlap) {
 }
 
 TEST(PipelineBubble, NoDeadlockAcrossShapes) {
-  size_t fifo_dualpipe = 0;
   for (uint32_t pp : {1u, 2u, 3u, 4u, 8u}) {
     for (uint32_t m : {1u, 2u, 5u, 8u, 16u, 24u}) {
       for (const char* s : {"1f1b", "gpipe", "interleaved", "dualpipe"}) {
@@ -152,16 +151,14 @@ TEST(PipelineBubble, NoDeadlockAcrossShapes) {
         const testing::ScheduleResult r = testing::RunListSchedule(Build(w), FlopTime);
         ASSERT_FALSE(r.deadlock);
         ASSERT_EQ(r.unmatched_sends, 0u);
+        // Messages between two neighbours in one direction are received in the order they were sent, except with
+        // DualPipeV, where chunk-1 activations and chunk-0 gradients share a direction: match on the key there.
         if (sched != "dualpipe") {
-          // Messages between two neighbours in one direction are received in the order they were sent.
           EXPECT_EQ(r.fifo_mismatches, 0u);
-        } else {
-          fifo_dualpipe += r.fifo_mismatches;
         }
       }
     }
   }
-  std::printf("dualpipe: %zu receives out of first-in-first-out order\n", fifo_dualpipe);
 }
 
 // Data-parallel traffic of one rank (tp = pp = 1, one microbatch): parameters P, 2 bytes each.
