@@ -31,6 +31,7 @@ class FabricZone : public kr::NetZoneImpl {
     }
     const uint32_t links = fabric_.num_links();
     dir_links_.assign(static_cast<size_t>(links) * 2, nullptr);
+    dir_s4u_.assign(static_cast<size_t>(links) * 2, nullptr);
     dir_latency_s_.assign(static_cast<size_t>(links) * 2, 0.0);
     const topo::FabricParams& fp = fabric_.params();
     const double nic_total_gbps = fp.nic_bandwidth_gbps * fp.nics_per_gpu;
@@ -43,14 +44,14 @@ class FabricZone : public kr::NetZoneImpl {
         b.first += fabric_.link(id).bandwidth_gbps;
         b.second = std::max(b.second, fabric_.link(id).latency_ns * 1e-9);
       }
-    std::map<int64_t, std::array<simgrid::kernel::resource::StandardLinkImpl*, 2>> bundle_links;
+    std::map<int64_t, std::array<sg4::Link*, 2>> bundle_links;
     for (const auto& [key, cap] : bundles) {
       for (int d = 0; d < 2; ++d) {
         sg4::Link* l = create_link("b" + std::to_string(key) + (d == 0 ? "u" : "d"),
                                    std::vector<double>{cap.first * 1e9 / 8 * opt.scale_out_efficiency});
         l->set_latency(cap.second);
         l->seal();
-        bundle_links[key][d] = l->get_impl();
+        bundle_links[key][d] = l;
         ++links_created;
       }
     }
@@ -62,8 +63,10 @@ class FabricZone : public kr::NetZoneImpl {
         // Direction 0 of a bundle is "up" (from the lower-tier switch); map the edge's stored orientation onto it.
         const bool source_is_lower =
             fabric_.graph()[fabric_.link_source(id)].tier < fabric_.graph()[fabric_.link_target(id)].tier;
-        dir_links_[2 * id] = bundle_links[bundle[id]][source_is_lower ? 0 : 1];
-        dir_links_[2 * id + 1] = bundle_links[bundle[id]][source_is_lower ? 1 : 0];
+        dir_s4u_[2 * id] = bundle_links[bundle[id]][source_is_lower ? 0 : 1];
+        dir_s4u_[2 * id + 1] = bundle_links[bundle[id]][source_is_lower ? 1 : 0];
+        dir_links_[2 * id] = dir_s4u_[2 * id]->get_impl();
+        dir_links_[2 * id + 1] = dir_s4u_[2 * id + 1]->get_impl();
         continue;
       }
       if (e.kind == topo::LinkKind::kPcie && e.bandwidth_gbps >= nic_total_gbps) continue;  // never a bottleneck
@@ -74,6 +77,7 @@ class FabricZone : public kr::NetZoneImpl {
         l->set_latency(lat);
         l->seal();
         dir_links_[2 * id + d] = l->get_impl();
+        dir_s4u_[2 * id + d] = l;
         ++links_created;
       }
     }
@@ -109,6 +113,20 @@ class FabricZone : public kr::NetZoneImpl {
     return key;
   }
 
+  std::vector<std::string> RouteNames(uint32_t s, uint32_t d, double* latency) const {
+    std::vector<topo::Hop> hops;
+    std::vector<std::string> names;
+    *latency = 0;
+    if (s == d) return names;
+    fabric_.Route(s, d, 0, hops);
+    for (const topo::Hop& h : hops) {
+      const size_t k = 2 * static_cast<size_t>(h.link) + (h.forward ? 0 : 1);
+      if (dir_s4u_[k] != nullptr) names.push_back(dir_s4u_[k]->get_name());
+      *latency += dir_latency_s_[k];
+    }
+    return names;
+  }
+
   void get_local_route(const kr::NetPoint* src, const kr::NetPoint* dst, kr::Route* into, double* latency) override {
     hops_.clear();
     const auto s = static_cast<uint32_t>(src->id());
@@ -124,7 +142,8 @@ class FabricZone : public kr::NetZoneImpl {
 
  private:
   const topo::Fabric& fabric_;
-  std::vector<simgrid::kernel::resource::StandardLinkImpl*> dir_links_;
+  std::vector<simgrid::kernel::resource::StandardLinkImpl*> dir_links_;  // per link direction; null = not simulated
+  std::vector<sg4::Link*> dir_s4u_;
   std::vector<double> dir_latency_s_;
   std::vector<topo::Hop> hops_;
 };
@@ -136,6 +155,11 @@ Platform::Platform(sg4::Engine& engine, const topo::Fabric& fabric, const Platfo
   zone->Build(options, hosts_, links_created_);
   zone->seal();
   engine.seal_platform();
+  zone_ = zone;
+}
+
+std::vector<std::string> Platform::GraphRouteLinkNames(uint32_t src, uint32_t dst, double* latency_s) const {
+  return zone_->RouteNames(src, dst, latency_s);
 }
 
 }  // namespace clustersim::sim

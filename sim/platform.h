@@ -39,9 +39,13 @@ class Platform {
   uint32_t num_hosts() const { return static_cast<uint32_t>(hosts_.size()); }
   uint64_t num_links() const { return links_created_; }
   const topo::Fabric& fabric() const { return fabric_; }
+  // The SimGrid links (by name) and latency that the graph route from `src` to `dst` maps to, as the zone hands them
+  // to SimGrid; for tests that compare it with what SimGrid itself resolves (Host::route_to).
+  std::vector<std::string> GraphRouteLinkNames(uint32_t src, uint32_t dst, double* latency_s) const;
 
  private:
   const topo::Fabric& fabric_;
+  FabricZone* zone_ = nullptr;
   std::vector<simgrid::s4u::Host*> hosts_;
   uint64_t links_created_ = 0;
 };

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <simgrid/s4u.hpp>
@@ -100,6 +101,25 @@ v1::TopologySummary Summarize(const topo::Fabric& f, const v1::Scenario& s, doub
 
 const char* DimName(wl::Dim d) { return wl::ToString(d); }
 
+// Rejects a plan whose worst pipeline stage needs more memory per GPU than the accelerator's HBM, saying by how much
+// and where it goes.
+void CheckMemoryFits(const wl::StepProgram& program, const v1::Scenario& s) {
+  const double capacity = s.accelerator().hbm_gb() * 1e9;
+  size_t worst = 0;
+  for (size_t i = 0; i < program.stage_memory.size(); ++i)
+    if (program.stage_memory[i].total() > program.stage_memory[worst].total()) worst = i;
+  const wl::MemoryEstimate& m = program.stage_memory.empty() ? program.memory : program.stage_memory[worst];
+  if (m.total() <= capacity) return;
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "needs %.1f GB per GPU on pipeline stage %zu (weights %.1f, gradients %.1f, optimizer %.1f, "
+                "activations %.1f) but %s has %.0f GB: over by %.1f GB; use more pipeline/tensor parallelism, a "
+                "higher zero_stage, or activation recompute",
+                m.total() / 1e9, worst, m.weights / 1e9, m.gradients / 1e9, m.optimizer / 1e9, m.activations / 1e9,
+                s.accelerator().name().c_str(), capacity / 1e9, (m.total() - capacity) / 1e9);
+  throw InputError::Field(s.name(), 0, "workload.parallelism", "(memory)", buf);
+}
+
 }  // namespace
 
 topo::FabricParams FabricParamsOf(const v1::Scenario& s) {
@@ -136,6 +156,7 @@ v1::RunResult SimulateStep(const v1::Scenario& s) {
     const wl::StepProgram program =
         wl::BuildStepProgram(s.workload(), c.num_gpus(), c.scale_up().gpus_per_node(), s.seed());
     const ComputeModel compute(s.accelerator(), s.workload().precision(), s.name());
+    CheckMemoryFits(program, s);
 
     auto engine = MakeEngine();
     Platform platform(*engine, *fabric, PlatformOptionsOf(s, compute.peak_flops()));
@@ -386,6 +407,60 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
     rows.push_back(row);
   }
   return rows;
+}
+
+RouteCheck CompareRoutes(const v1::Scenario& s, uint32_t pairs) {
+  const std::string bytes = RunInChild([&]() {
+    const std::unique_ptr<topo::Fabric> fabric = topo::BuildFabric(FabricParamsOf(s));
+    auto engine = MakeEngine();
+    Platform platform(*engine, *fabric, PlatformOptionsOf(s, 1e15));
+    const uint32_t n = fabric->num_gpus();
+    std::vector<std::pair<uint32_t, uint32_t>> todo;
+    if (n <= 64) {
+      for (uint32_t a = 0; a < n; ++a)
+        for (uint32_t b = 0; b < n; ++b)
+          if (a != b) todo.emplace_back(a, b);
+    } else {
+      uint64_t x = s.seed() + 0x9e3779b97f4a7c15ULL;
+      auto next = [&x]() {  // splitmix64
+        uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+      };
+      while (todo.size() < pairs) {
+        const auto a = static_cast<uint32_t>(next() % n), b = static_cast<uint32_t>(next() % n);
+        if (a != b) todo.emplace_back(a, b);
+      }
+    }
+    RouteCheck rc;
+    std::vector<sg4::Link*> links;
+    for (const auto& [a, b] : todo) {
+      double graph_lat = 0, sg_lat = 0;
+      const std::vector<std::string> expected = platform.GraphRouteLinkNames(a, b, &graph_lat);
+      links.clear();
+      platform.host(a)->route_to(platform.host(b), links, &sg_lat);
+      std::vector<std::string> got;
+      for (const sg4::Link* l : links) got.push_back(l->get_name());
+      ++rc.pairs;
+      if (got != expected || std::abs(graph_lat - sg_lat) > 1e-12) {
+        if (rc.mismatches++ == 0) {
+          rc.first_mismatch = "gpu" + std::to_string(a) + " -> gpu" + std::to_string(b) + ": graph [";
+          for (const auto& e : expected) rc.first_mismatch += e + " ";
+          rc.first_mismatch += "] simgrid [";
+          for (const auto& g : got) rc.first_mismatch += g + " ";
+          rc.first_mismatch += "]";
+        }
+      }
+    }
+    return std::to_string(rc.pairs) + "\n" + std::to_string(rc.mismatches) + "\n" + rc.first_mismatch;
+  });
+  RouteCheck rc;
+  const size_t p1 = bytes.find('\n'), p2 = bytes.find('\n', p1 + 1);
+  rc.pairs = std::stoull(bytes.substr(0, p1));
+  rc.mismatches = std::stoull(bytes.substr(p1 + 1, p2 - p1 - 1));
+  rc.first_mismatch = bytes.substr(p2 + 1);
+  return rc;
 }
 
 }  // namespace clustersim::sim

@@ -40,4 +40,14 @@ struct CollectiveBenchSpec {
 };
 std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& resolved, const CollectiveBenchSpec& spec);
 
+// Compares, for `pairs` GPU pairs drawn deterministically (every pair when the cluster has at most 64 GPUs), the
+// route SimGrid resolves on the platform (Host::route_to: links and latency) with the fabric graph's route mapped to
+// SimGrid links. Returns the number of pairs checked and a description of the first mismatch ("" if none).
+struct RouteCheck {
+  uint64_t pairs = 0;
+  uint64_t mismatches = 0;
+  std::string first_mismatch;
+};
+RouteCheck CompareRoutes(const v1::Scenario& resolved, uint32_t pairs);
+
 }  // namespace clustersim::sim

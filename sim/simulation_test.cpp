@@ -99,3 +99,38 @@ TEST(Simulation, SameInputSameOutput) {
 
 }  // namespace
 }  // namespace clustersim::sim
+
+namespace clustersim::sim {
+namespace {
+
+// The routes SimGrid resolves on the platform are the graph's routes, link for link, on every fabric kind, small
+// (every pair) and mid-size (sampled pairs).
+TEST(Simulation, SimGridRoutesMatchGraphRoutes) {
+  struct Case {
+    const char* scale_out;
+    uint32_t gpus;
+  };
+  const Case cases[] = {
+      {"topology: \"fat_tree\"", 64},
+      {"topology: \"fat_tree\" switch_radix: 16", 512},
+      {"topology: \"fat_tree\" switch_radix: 16 oversubscription: 3 routing: \"ecmp\"", 512},
+      {"topology: \"rail_optimized\" switch_radix: 16", 512},
+      {"topology: \"rail_only\" switch_radix: 16", 512},
+      {"topology: \"multi_plane\" switch_radix: 16", 1024},
+      {"topology: \"dragonfly\"", 1024},
+      {"topology: \"torus\" torus_dims: 8 torus_dims: 8 torus_dims: 8", 512},
+  };
+  for (const Case& c : cases) {
+    const std::string text = std::string("accelerator { name: \"H100-SXM\" }\ncluster { num_gpus: ") +
+                             std::to_string(c.gpus) + " scale_out { " + c.scale_out +
+                             " } }\nworkload { model { preset: \"llama3_8b\" } parallelism { tp: 8 "
+                             "global_batch_size: " + std::to_string(c.gpus / 8) + " } }\n";
+    const v1::Scenario s = ResolveScenario(ParseScenario(text, "textproto", "routes.textproto"));
+    const RouteCheck rc = CompareRoutes(s, 2000);
+    EXPECT_GT(rc.pairs, 0u) << c.scale_out;
+    EXPECT_EQ(rc.mismatches, 0u) << c.scale_out << ": " << rc.first_mismatch;
+  }
+}
+
+}  // namespace
+}  // namespace clustersim::sim
