@@ -9,8 +9,14 @@
 namespace clustersim::sim {
 
 CommCostModel::CommCostModel(PhaseSolver& solver, const topo::Fabric& fabric, const wl::RankLayout& layout,
-                             const v1::Collectives& params, uint64_t max_flows_per_phase, bool in_network_reduction)
-    : solver_(solver), fabric_(fabric), layout_(layout), params_(params), max_flows_(max_flows_per_phase) {
+                             const v1::Collectives& params, uint64_t max_flows_per_phase, bool in_network_reduction,
+                             bool reuse_shapes)
+    : solver_(solver),
+      fabric_(fabric),
+      layout_(layout),
+      params_(params),
+      max_flows_(max_flows_per_phase),
+      reuse_shapes_(reuse_shapes) {
   shape_.gpus_per_node = fabric.params().gpus_per_node;
   shape_.scale_up_domain = fabric.params().scale_up_domain;
   shape_.in_network_reduction = in_network_reduction;
@@ -29,6 +35,52 @@ const std::vector<std::vector<uint32_t>>& CommCostModel::Instances(wl::Dim dim) 
     groups.push_back(std::move(g));
   }
   return instances_.emplace(static_cast<int>(dim), std::move(groups)).first->second;
+}
+
+double CommCostModel::MaxRouteLatency(const std::vector<Flow>& flows) {
+  double worst = 0;
+  for (const Flow& f : flows) {
+    if (f.src == f.dst) continue;
+    hops_.clear();
+    fabric_.Route(f.src, f.dst, 0, hops_);
+    double lat = 0;
+    for (const topo::Hop& h : hops_) lat += fabric_.link(h.link).latency_ns * 1e-9;
+    worst = std::max(worst, lat);
+  }
+  return worst;
+}
+
+double CommCostModel::SolveScaled(const std::vector<Flow>& flows, uint64_t& solved) {
+  if (flows.empty()) return 0;
+  const double unit = flows.front().bytes;
+  if (!(unit > 0) || !reuse_shapes_) {
+    solved += flows.size();
+    return solver_.Solve(flows);
+  }
+  uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a over (src, dst, relative size)
+  auto mix = [&h](uint64_t v) {
+    for (int i = 0; i < 8; ++i) {
+      h ^= (v >> (8 * i)) & 0xff;
+      h *= 0x100000001b3ULL;
+    }
+  };
+  for (const Flow& f : flows) {
+    mix(f.src);
+    mix(f.dst);
+    mix(static_cast<uint64_t>(std::llround(f.bytes / unit * 1e6)));
+  }
+  auto it = shapes_.find(h);
+  if (it != shapes_.end()) {
+    ++phases_reused_;
+    return it->second.latency_s + it->second.seconds_per_unit * unit;
+  }
+  const double t = solver_.Solve(flows);
+  solved += flows.size();
+  ShapeFit fit;
+  fit.latency_s = std::min(t, MaxRouteLatency(flows));
+  fit.seconds_per_unit = (t - fit.latency_s) / unit;
+  shapes_.emplace(h, fit);
+  return t;
 }
 
 double CommCostModel::SolvePlan(const CollectivePlan& plan, const std::vector<std::vector<uint32_t>>& instances,
@@ -60,8 +112,7 @@ double CommCostModel::SolvePlan(const CollectivePlan& plan, const std::vector<st
       ++added;
     }
     out.groups_solved = std::max<uint32_t>(out.groups_solved, static_cast<uint32_t>(groups));
-    out.flows += flows.size();
-    const double t = solver_.Solve(flows) * step.repeat + alpha_s * step.alpha_steps * step.repeat;
+    const double t = SolveScaled(flows, out.flows) * step.repeat + alpha_s * step.alpha_steps * step.repeat;
     if (step.pipeline_group == 0) {
       total += t;
     } else {
@@ -111,8 +162,7 @@ const CommCost& CommCostModel::PipelineTransfer(uint32_t from_stage, int32_t del
     for (uint32_t i = 0; i < n; ++i) flows.push_back({from_stage * stage_size + i, to_stage * stage_size + i, bytes});
     c.groups_total = stage_size;
     c.groups_solved = static_cast<uint32_t>(n);
-    c.flows = flows.size();
-    c.time_s = solver_.Solve(flows) + params_.step_latency_ns() * 1e-9;
+    c.time_s = SolveScaled(flows, c.flows) + params_.step_latency_ns() * 1e-9;
   }
   return cache_.emplace(key, std::move(c)).first->second;
 }

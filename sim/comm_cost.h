@@ -6,6 +6,12 @@
 // phases are never solved twice. Groups whose traffic stays inside one scale-up domain cannot interfere with each
 // other, so only one of them is solved. When the replicated phase would exceed `max_flows_per_phase`, a prefix of the
 // groups (contiguous, so whole leaves/pods) is solved instead and the cost is marked as sampled.
+//
+// Phases are also cached by shape: every flow of a planned phase scales with the collective's size, so a phase with
+// the same (src, dst, relative size) flows as one already solved is not solved again; its time is taken from the
+// affine law t(S) = L + S / R that the fluid model obeys (L = the longest route latency among the phase's flows,
+// R fitted from the solved point). Reduce-scatter and all-gather rings of one group, and gradient buckets of
+// different sizes, thus cost one SimGrid solve together.
 #pragma once
 
 #include <cstdint>
@@ -33,8 +39,11 @@ struct CommCost {
 
 class CommCostModel {
  public:
+  // `reuse_shapes` = false solves every phase on SimGrid, even when a phase of the same shape was solved (used by
+  // options.fidelity "full" and by the tests that bound the error of reuse).
   CommCostModel(PhaseSolver& solver, const topo::Fabric& fabric, const wl::RankLayout& layout,
-                const v1::Collectives& params, uint64_t max_flows_per_phase, bool in_network_reduction);
+                const v1::Collectives& params, uint64_t max_flows_per_phase, bool in_network_reduction,
+                bool reuse_shapes = true);
 
   // Collective `kind` of `bytes` over the `dim` group containing `rank`.
   const CommCost& Collective(CollectiveKind kind, wl::Dim dim, uint32_t rank, double bytes);
@@ -50,6 +59,10 @@ class CommCostModel {
  private:
   double SolvePlan(const CollectivePlan& plan, const std::vector<std::vector<uint32_t>>& instances,
                    const std::vector<uint32_t>& rep, CommCost& out);
+  // Solves `flows` on SimGrid, or derives the time from a solved phase of the same shape. Adds the flows actually
+  // solved to `solved`.
+  double SolveScaled(const std::vector<Flow>& flows, uint64_t& solved);
+  double MaxRouteLatency(const std::vector<Flow>& flows);
   const std::vector<std::vector<uint32_t>>& Instances(wl::Dim dim);
 
   PhaseSolver& solver_;
@@ -61,6 +74,19 @@ class CommCostModel {
   std::map<std::tuple<int, int, uint32_t, double>, CommCost> cache_;
   std::map<int, std::vector<std::vector<uint32_t>>> instances_;
   bool frozen_ = false;
+  bool reuse_shapes_ = true;
+  struct ShapeFit {
+    double latency_s = 0;      // L
+    double seconds_per_unit = 0;  // 1 / R, per unit of the reference flow's bytes
+  };
+  std::map<uint64_t, ShapeFit> shapes_;
+  std::vector<topo::Hop> hops_;
+
+ public:
+  uint64_t phases_reused() const { return phases_reused_; }
+
+ private:
+  uint64_t phases_reused_ = 0;
 };
 
 }  // namespace clustersim::sim

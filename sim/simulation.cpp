@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <memory>
 #include <simgrid/s4u.hpp>
@@ -161,8 +162,10 @@ v1::RunResult SimulateStep(const v1::Scenario& s) {
     auto engine = MakeEngine();
     Platform platform(*engine, *fabric, PlatformOptionsOf(s, compute.peak_flops()));
     PhaseSolver solver(platform);
-    CommCostModel costs(solver, *fabric, program.layout, s.collectives(), s.options().max_flows_per_phase(),
-                        s.accelerator().scale_up_in_network_reduction());
+    const bool full = s.options().fidelity() == "full";
+    CommCostModel costs(solver, *fabric, program.layout, s.collectives(),
+                        full ? std::numeric_limits<uint64_t>::max() : s.options().max_flows_per_phase(),
+                        s.accelerator().scale_up_in_network_reduction(), /*reuse_shapes=*/!full);
     StepExecutor executor(*engine, platform, program, compute, costs);
     executor.PrecomputeCosts(solver);
     const StepTimeline tl = executor.Run();

@@ -1,0 +1,253 @@
+// Result comparison; see compare.h.
+#include "results/compare.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <functional>
+
+#include "common/error.h"
+
+namespace clustersim::results {
+
+namespace {
+
+using Results = std::vector<v1::RunResult>;
+
+// Builds metric rows from accessor functions over all results.
+class MetricBuilder {
+ public:
+  explicit MetricBuilder(const Results& rs) : rs_(rs) {}
+
+  void Section(std::string name) { section_ = std::move(name); }
+
+  void Text(const std::string& label, const std::function<std::string(const v1::RunResult&)>& text) {
+    Metric m{section_, label, {}, {}, false};
+    for (const v1::RunResult& r : rs_) m.text.push_back(text(r));
+    out_.push_back(std::move(m));
+  }
+
+  void Number(const std::string& label, const std::function<double(const v1::RunResult&)>& value,
+              const std::function<std::string(double)>& format, bool indent = false) {
+    Metric m{section_, label, {}, {}, indent};
+    for (const v1::RunResult& r : rs_) {
+      const double v = value(r);
+      m.value.push_back(v);
+      m.text.push_back(format(v));
+    }
+    out_.push_back(std::move(m));
+  }
+
+  // A breakdown term: left out when zero in every result.
+  void Term(const std::string& label, const std::function<double(const v1::RunResult&)>& value) {
+    const bool any = std::any_of(rs_.begin(), rs_.end(), [&](const v1::RunResult& r) { return value(r) != 0; });
+    if (any) Number(label, value, FormatSeconds, true);
+  }
+
+  std::vector<Metric> Take() { return std::move(out_); }
+
+ private:
+  const Results& rs_;
+  std::string section_;
+  std::vector<Metric> out_;
+};
+
+std::string Percent(double f) { return fmt::format("{:.1f}%", 100 * f); }
+std::string Fixed0(double v) { return fmt::format("{:.0f}", v); }
+
+std::string ParallelismText(const v1::RunResult& r) {
+  const v1::Parallelism& p = r.scenario().workload().parallelism();
+  std::string s = fmt::format("TP{} CP{} PP{} DP{} EP{}", p.tp(), p.cp(), p.pp(), p.dp(), p.ep());
+  if (p.vpp() > 1) s += fmt::format(" VPP{}", p.vpp());
+  return s;
+}
+
+// Pads `s` to `width` display columns (UTF-8 continuation bytes do not count).
+std::string Pad(const std::string& s, size_t width, bool right) {
+  size_t cols = 0;
+  for (const char c : s)
+    if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++cols;
+  const std::string fill(width > cols ? width - cols : 0, ' ');
+  return right ? fill + s : s + fill;
+}
+
+size_t Columns(const std::string& s) {
+  size_t cols = 0;
+  for (const char c : s)
+    if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++cols;
+  return cols;
+}
+
+}  // namespace
+
+std::string FormatSeconds(double s) {
+  if (s >= 1) return fmt::format("{:.3f} s", s);
+  if (s >= 1e-3) return fmt::format("{:.3f} ms", s * 1e3);
+  return fmt::format("{:.1f} us", s * 1e6);
+}
+
+std::string FormatPower(double w) {
+  if (w >= 1e6) return fmt::format("{:.2f} MW", w / 1e6);
+  if (w >= 1e3) return fmt::format("{:.2f} kW", w / 1e3);
+  return fmt::format("{:.0f} W", w);
+}
+
+std::string FormatEnergy(double j) {
+  const double kwh = j / 3.6e6;
+  if (kwh >= 1e3) return fmt::format("{:.2f} MWh", kwh / 1e3);
+  if (kwh >= 1) return fmt::format("{:.2f} kWh", kwh);
+  return fmt::format("{:.1f} kJ", j / 1e3);
+}
+
+std::string FormatUsd(double usd) {
+  if (usd >= 1e9) return fmt::format("${:.2f}B", usd / 1e9);
+  if (usd >= 1e6) return fmt::format("${:.2f}M", usd / 1e6);
+  if (usd >= 1e3) return fmt::format("${:.1f}k", usd / 1e3);
+  return fmt::format("${:.0f}", usd);
+}
+
+std::vector<std::string> DefaultLabels(size_t n) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < n; ++i)
+    out.push_back(i < 26 ? std::string(1, static_cast<char>('A' + i)) : "#" + std::to_string(i + 1));
+  return out;
+}
+
+std::vector<Metric> CompareMetrics(const Results& rs) {
+  using R = const v1::RunResult&;
+  MetricBuilder b(rs);
+  b.Section("Scenario");
+  b.Text("Scenario", [](R r) { return r.scenario().name(); });
+  b.Text("Cluster", [](R r) {
+    return fmt::format("{} x {}", r.scenario().cluster().num_gpus(), r.scenario().accelerator().name());
+  });
+  b.Text("Topology", [](R r) { return r.scenario().cluster().scale_out().topology(); });
+  b.Text("Model", [](R r) {
+    return fmt::format("{} ({})", r.scenario().workload().model().name(), r.scenario().workload().precision());
+  });
+  b.Text("Parallelism", ParallelismText);
+  b.Text("Batch", [](R r) {
+    const v1::Parallelism& p = r.scenario().workload().parallelism();
+    return fmt::format("micro {} / global {}, {}", p.micro_batch_size(), p.global_batch_size(), p.schedule());
+  });
+
+  b.Section("Step time");
+  b.Number("Step time", [](R r) { return r.step_time_s(); }, FormatSeconds);
+  b.Term("Compute", [](R r) { return r.breakdown().compute_s(); });
+  b.Term("Exposed TP comm", [](R r) { return r.breakdown().exposed_tp_comm_s(); });
+  b.Term("Exposed CP comm", [](R r) { return r.breakdown().exposed_cp_comm_s(); });
+  b.Term("Exposed PP comm", [](R r) { return r.breakdown().exposed_pp_comm_s(); });
+  b.Term("Exposed DP comm", [](R r) { return r.breakdown().exposed_dp_comm_s(); });
+  b.Term("Exposed EP comm", [](R r) { return r.breakdown().exposed_ep_comm_s(); });
+  b.Term("Pipeline bubble", [](R r) { return r.breakdown().pipeline_bubble_s(); });
+  b.Term("Other", [](R r) { return r.breakdown().other_s(); });
+
+  b.Section("Throughput");
+  b.Number("Tokens/s", [](R r) { return r.tokens_per_s(); }, Fixed0);
+  b.Number("Tokens/s per GPU", [](R r) { return r.tokens_per_s_per_gpu(); }, Fixed0);
+  b.Number("Model TFLOP/s per GPU", [](R r) { return r.model_tflops_per_gpu(); }, Fixed0);
+  b.Number("MFU", [](R r) { return r.mfu(); }, Percent);
+  b.Number("HFU", [](R r) { return r.hfu(); }, Percent);
+  b.Number("GPU utilization", [](R r) { return r.gpu_utilization(); }, Percent);
+
+  b.Section("Power and energy");
+  b.Number("GPU avg power (each)", [](R r) { return r.power().gpu_avg_w(); }, FormatPower);
+  b.Number("Facility avg power", [](R r) { return r.power().facility_avg_w(); }, FormatPower);
+  b.Number("Facility peak power", [](R r) { return r.power().facility_peak_w(); }, FormatPower);
+  b.Number("Network power", [](R r) { return r.power().network_total_avg_w(); }, FormatPower);
+  b.Number("Energy per step", [](R r) { return r.power().energy_per_step_j(); }, FormatEnergy);
+  b.Number("Energy per token", [](R r) { return r.power().energy_per_token_j(); },
+           [](double j) { return fmt::format("{:.2f} J", j); });
+
+  b.Section("Memory and network");
+  b.Number("Memory per GPU", [](R r) { return r.memory().total_gb(); },
+           [](double gb) { return fmt::format("{:.1f} GB", gb); });
+  b.Number("Network cost", [](R r) { return r.topology().network_cost_usd(); }, FormatUsd);
+  b.Number("Switches", [](R r) { return static_cast<double>(r.topology().switches()); }, Fixed0);
+
+  const bool projected = std::any_of(rs.begin(), rs.end(), [](R r) { return r.projection().training_tokens() > 0; });
+  if (projected) {
+    b.Section("Projection (full run)");
+    b.Number("Training tokens", [](R r) { return r.projection().training_tokens(); },
+             [](double t) { return fmt::format("{:.3g}", t); });
+    b.Number("Wall-clock time", [](R r) { return r.projection().wall_clock_days(); },
+             [](double d) { return fmt::format("{:.1f} days", d); });
+    b.Number("GPU-hours", [](R r) { return r.projection().gpu_hours(); },
+             [](double h) { return fmt::format("{:.3g}", h); });
+    b.Number("Energy", [](R r) { return r.projection().energy_mwh(); },
+             [](double mwh) { return fmt::format("{:.3g} MWh", mwh); });
+    b.Number("Operational emissions", [](R r) { return r.projection().operational_tco2e(); },
+             [](double t) { return fmt::format("{:.3g} tCO2e", t); });
+    b.Number("Embodied emissions", [](R r) { return r.projection().embodied_tco2e(); },
+             [](double t) { return fmt::format("{:.3g} tCO2e", t); });
+    b.Number("Cost", [](R r) { return r.projection().cost_usd(); }, FormatUsd);
+  }
+  return b.Take();
+}
+
+std::string RatioText(const Metric& m, size_t i) {
+  if (m.value.empty() || i >= m.value.size()) return "-";
+  const double a = m.value[0];
+  const double v = m.value[i];
+  if (a == 0) return v == 0 ? "1.00x" : "-";
+  return fmt::format("{:.2f}x", v / a);
+}
+
+std::string CompareTable(const Results& rs, const std::vector<std::string>& labels) {
+  if (rs.empty()) throw InputError("compare: no results given: pass at least one result.json");
+  if (!labels.empty() && labels.size() != rs.size())
+    throw InputError(fmt::format("compare: {} labels for {} results: give one label per result or none",
+                                 labels.size(), rs.size()));
+  const std::vector<std::string> names = labels.empty() ? DefaultLabels(rs.size()) : labels;
+  const std::vector<Metric> metrics = CompareMetrics(rs);
+
+  // Cells: metric label, one value per result, one ratio per result after the first.
+  std::vector<std::vector<std::string>> rows;
+  std::vector<bool> is_section;
+  std::vector<std::string> head{"Metric"};
+  for (const std::string& n : names) head.push_back(n);
+  for (size_t i = 1; i < rs.size(); ++i) head.push_back(names[i] + "/" + names[0]);
+  std::string section;
+  for (const Metric& m : metrics) {
+    if (m.section != section) {
+      section = m.section;
+      rows.push_back({section});
+      is_section.push_back(true);
+    }
+    std::vector<std::string> row{(m.indent ? "  " : "") + m.label};
+    for (const std::string& t : m.text) row.push_back(t);
+    for (size_t i = 1; i < rs.size(); ++i) row.push_back(RatioText(m, i));
+    rows.push_back(std::move(row));
+    is_section.push_back(false);
+  }
+  std::vector<size_t> width(head.size(), 0);
+  for (size_t c = 0; c < head.size(); ++c) width[c] = Columns(head[c]);
+  for (size_t k = 0; k < rows.size(); ++k)
+    if (!is_section[k])
+      for (size_t c = 0; c < rows[k].size(); ++c) width[c] = std::max(width[c], Columns(rows[k][c]));
+
+  std::string out;
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string l;
+    for (size_t c = 0; c < cells.size(); ++c) {
+      if (c > 0) l += "  ";
+      l += Pad(cells[c], width[c], c > 0);
+    }
+    while (!l.empty() && l.back() == ' ') l.pop_back();
+    out += l + "\n";
+  };
+  line(head);
+  size_t total = 0;
+  for (const size_t w : width) total += w;
+  total += 2 * (width.size() - 1);
+  out += std::string(total, '-') + "\n";
+  for (size_t k = 0; k < rows.size(); ++k) {
+    if (is_section[k])
+      out += "[" + rows[k][0] + "]\n";
+    else
+      line(rows[k]);
+  }
+  return out;
+}
+
+}  // namespace clustersim::results
