@@ -109,7 +109,7 @@ std::string FormatUsd(double usd) {
 std::vector<std::string> DefaultLabels(size_t n) {
   std::vector<std::string> out;
   for (size_t i = 0; i < n; ++i)
-    out.push_back(i < 26 ? std::string(1, static_cast<char>('A' + i)) : "#" + std::to_string(i + 1));
+    out.push_back(i < 26 ? std::string(1, static_cast<char>('A' + i)) : fmt::format("#{}", i + 1));
   return out;
 }
 

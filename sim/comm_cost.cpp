@@ -57,17 +57,18 @@ double CommCostModel::SolveScaled(const std::vector<Flow>& flows, uint64_t& solv
     solved += flows.size();
     return solver_.Solve(flows);
   }
-  uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a over (src, dst, relative size)
-  auto mix = [&h](uint64_t v) {
-    for (int i = 0; i < 8; ++i) {
-      h ^= (v >> (8 * i)) & 0xff;
-      h *= 0x100000001b3ULL;
-    }
+  // Order-independent hash of the set of (src, dst, relative size): the same traffic issued from another stage's
+  // representative lists the groups in another order but is the same phase.
+  auto splitmix = [](uint64_t z) {
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
   };
+  uint64_t h = flows.size();
   for (const Flow& f : flows) {
-    mix(f.src);
-    mix(f.dst);
-    mix(static_cast<uint64_t>(std::llround(f.bytes / unit * 1e6)));
+    const uint64_t rel = static_cast<uint64_t>(std::llround(f.bytes / unit * 1e6));
+    h += splitmix((static_cast<uint64_t>(f.src) << 32 | f.dst) ^ splitmix(rel));
   }
   auto it = shapes_.find(h);
   if (it != shapes_.end()) {

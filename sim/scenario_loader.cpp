@@ -148,17 +148,23 @@ LoadedScenario ParseScenario(const std::string& text, const std::string& format,
     if (!status.ok()) throw InputError(name + ": invalid scenario JSON: " + std::string(status.message()));
     return out;
   }
+  out.lines = ParseTextMessage(text, &out.scenario, name);
+  return out;
+}
+
+FieldLines ParseTextMessage(const std::string& text, pb::Message* msg, const std::string& name) {
   pb::TextFormat::Parser parser;
   FirstErrorCollector errors;
   pb::TextFormat::ParseInfoTree tree;
   parser.RecordErrorsTo(&errors);
   parser.WriteLocationsTo(&tree);
-  if (!parser.ParseFromString(text, &out.scenario)) {
-    throw InputError(name + ":" + std::to_string(errors.line_) + ":" + std::to_string(errors.column_) +
-                     ": invalid scenario: " + errors.message_);
+  if (!parser.ParseFromString(text, msg)) {
+    throw InputError(name + ":" + std::to_string(errors.line_) + ":" + std::to_string(errors.column_) + ": invalid " +
+                     msg->GetDescriptor()->name() + ": " + errors.message_);
   }
-  CollectLines(out.scenario, &tree, "", out.lines);
-  return out;
+  FieldLines lines;
+  CollectLines(*msg, &tree, "", lines);
+  return lines;
 }
 
 LoadedScenario LoadScenarioFile(const std::string& path) {

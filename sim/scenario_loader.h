@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 
+#include <google/protobuf/message.h>
+
 #include "scenario.pb.h"
 
 namespace clustersim::sim {
@@ -27,6 +29,10 @@ struct LoadedScenario {
 LoadedScenario LoadScenarioFile(const std::string& path);
 // Parses text of the given format ("textproto" or "json"); `name` is used in messages.
 LoadedScenario ParseScenario(const std::string& text, const std::string& format, const std::string& name);
+
+// Parses text-format `text` into `msg` (unknown fields rejected) and returns the line of every field written, keyed
+// by dotted path. Throws InputError "name:line:column: ..." on a syntax error.
+FieldLines ParseTextMessage(const std::string& text, google::protobuf::Message* msg, const std::string& name);
 
 // Validates and fills defaults. Throws InputError naming the first broken rule.
 v1::Scenario ResolveScenario(const LoadedScenario& loaded);

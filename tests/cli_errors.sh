@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Bad input must give exit status 2, a message naming the field and the rule on stderr, and no output file.
-# Usage: cli_errors.sh CLUSTERSIM WORKDIR
+# Usage: cli_errors.sh CLUSTERSIM WORKDIR DATADIR
 set -u
 cs=$1
 dir=$2
+data=$3
 rm -rf "$dir" && mkdir -p "$dir"
 fail=0
 check() {  # name, expected stderr regex, args...
@@ -42,5 +43,7 @@ check unknown_field "unknown.textproto:2.*gpus_per_rack" run "$dir/unknown.textp
 check zero_gpus "zero.json: cluster.num_gpus = 0: must be > 0" run "$dir/zero.json" --out "$dir/out"
 check unknown_option "unknown|not expected|extras" run --bogus-option
 check bad_size "--sizes = \"12Q\"" coll --sizes 12Q
+check bad_case "bad_case.textproto:4: expected.quantity = \"speed\": unknown quantity" validate "$data/bad_case.textproto"
+check missing_case "nonexistent.textproto: cannot open validation case" validate "$dir/nonexistent.textproto"
 if [ $fail -eq 0 ]; then echo "all bad-input checks passed"; fi
 exit $fail

@@ -33,6 +33,14 @@ struct CollOptions {
 };
 int Coll(const CollOptions& o);
 
+struct ValidateOptions {
+  std::vector<std::string> paths;  // case files or directories
+  bool report_only = false;        // exit 0 even when cases miss
+  std::string markdown;            // write the Markdown report (docs/validation.md) here
+  std::string known_misses;        // file listing "case_id quantity" lines expected to miss
+};
+int Validate(const ValidateOptions& o);
+
 // Parses "1G", "256M", "64K", "4096" (binary units) into bytes; throws InputError naming `field`.
 uint64_t ParseSize(const std::string& text, const std::string& field);
 

@@ -38,6 +38,14 @@ int main(int argc, char** argv) {
   coll_cmd->add_option("--stride", coll.stride, "Distance between group members (8 = one GPU per node)");
   coll_cmd->add_flag("--all-groups", coll.all_groups, "Run every disjoint group of this shape at once");
 
+  cli::ValidateOptions val;
+  auto* val_cmd = app.add_subcommand("validate", "Run validation cases against published measurements");
+  val_cmd->add_option("paths", val.paths, "Case files or directories (default: tests/validation)");
+  val_cmd->add_flag("--report-only", val.report_only, "Exit 0 even if some cases miss their tolerance");
+  val_cmd->add_option("--markdown", val.markdown, "Write the Markdown report (docs/validation.md) to this file");
+  val_cmd->add_option("--known-misses", val.known_misses,
+                      "File of 'case quantity' lines expected to miss: fail only if the set of misses changes");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -50,6 +58,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("list")) return cli::List();
     if (*topo_cmd) return cli::Topo(topo);
     if (*coll_cmd) return cli::Coll(coll);
+    if (*val_cmd) return cli::Validate(val);
   } catch (const InputError& e) {
     std::cerr << "clustersim: error: " << e.what() << "\n";
     return 2;

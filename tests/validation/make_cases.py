@@ -226,7 +226,8 @@ def sc21_table1(case):
         notes += " " + model_note + "."
     e = case["expected"]
     expected = [expect("hardware_tflops_per_gpu", e["achieved_tflops_per_gpu"], HW_FLOPS_NOTE),
-                expect("hfu_pct", e["pct_of_peak"], "published percentage of the 312 TFLOP/s peak (recompute-inclusive)")]
+                expect("hfu_pct", e["pct_of_peak"],
+                       "published percentage of the 312 TFLOP/s peak (recompute-inclusive)")]
     calibration = pp > 1  # docs/accelerators.md: the A100 factors were fitted on the pp > 1 rows.
     sc = scenario(case["id"], f"Megatron SC21 Table 1: {inp['model']['params_b']}B GPT on {n} A100", "A100-80GB",
                   selene_cluster(n), workload)
@@ -367,8 +368,12 @@ def nvidia_recipe(case):
     if moe:
         workload["moe_routing"] = {"distribution": "balanced"}
     collectives = {"all_to_all": "pxn"} if qwen else None
-    framework = ("NeMo 24.12" if case["id"].startswith("nemo") else "Megatron-Bridge" if case["id"].startswith("mbridge")
-                 else "Megatron-Core (Megatron-MoE-ModelZoo)")
+    if case["id"].startswith("nemo"):
+        framework = "NeMo 24.12"
+    elif case["id"].startswith("mbridge"):
+        framework = "Megatron-Bridge"
+    else:
+        framework = "Megatron-Core (Megatron-MoE-ModelZoo)"
     notes = (f"{framework} on DGX H100 ({n} GPUs), parallelism as published (tp {tp}, pp {pp}, cp {cp}, vpp {vpp}"
              + (f", ep {par['ep']}" if moe else "") + f", dp {dp}, mbs {par['microbatch']}, gbs "
              f"{par['global_batch_seqs']}, seq {seq}), precision {precision}. Assumed (not in cases.yaml): sequence "
@@ -393,7 +398,9 @@ def nvidia_recipe(case):
                     expect("model_tflops_per_gpu", e["model_tflops_per_gpu"], MBRIDGE_NOTE)]
     else:
         expected = [expect("step_time_s", e["step_time_s"], "primary comparison (with 1F1B A2A overlap)"),
-                    expect("model_tflops_per_gpu", e["tflops_per_gpu"], MBRIDGE_NOTE.replace("Megatron-Bridge/", ""))]
+                    expect("model_tflops_per_gpu", e["tflops_per_gpu"],
+                           "MCore halves the causal attention FLOPs, clustersim counts the full s x s matrix: model "
+                           "TFLOP/s may differ by that convention; the step time is the primary comparison")]
     category = "training_moe" if moe else "training_dense"
     sc = scenario(case["id"], f"{framework}: {case['id']}", "H100-SXM", dgx_h100_cluster(n), workload, collectives)
     return [case_file(case, category, notes, expected, case["id"] in CALIBRATION_HOPPER, sc)]
@@ -451,7 +458,8 @@ def nccl(case):
         notes = ("GPU <-> NIC peer-to-peer bandwidth of a DGX H100 (CX-7 NDR 400 via PCIe Gen5 x16, one NIC per "
                  "GPU), expressed as a 2-rank broadcast (a send/recv) of 1 GiB between GPU 0 of two nodes "
                  "(stride 8): the path is GPU -> PCIe -> NIC -> leaf -> NIC -> PCIe -> GPU, bounded by one NIC. "
-                 "Not an nccl-tests figure (MLPerf system documentation); an approximation of the measurement.") + common
+                 "Not an nccl-tests figure (MLPerf system documentation); an approximation of the measurement."
+                 + common)
         n = 16
     else:
         raise ValueError(cid)
@@ -461,6 +469,11 @@ def nccl(case):
 
 def fp8_token_bytes(hidden):
     return hidden + hidden // 128 * 4  # e4m3 values + one fp32 scale per 128 channels
+
+
+def nodes_text(num_gpus):
+    nodes = num_gpus // 8
+    return f"{nodes} node" + ("s" if nodes > 1 else "")
 
 
 def deepep(case):
@@ -487,7 +500,7 @@ def deepep(case):
             expected = [expect("time_us", e[f"{phase}_latency_us"],
                                f"DeepEP also reports {rdma} GB/s 'RDMA' = these bytes / time (not compared: no band)")]
             notes = (f"DeepEP V1 low-latency {phase} (pure RDMA kernels, IBGDA) over EP {ep} on H800 "
-                     f"({n // 8} node(s) of 8, CX-7 400 Gb/s per GPU), as one all_to_all over the {ep} EP ranks "
+                     f"({nodes_text(n)} of 8, CX-7 400 Gb/s per GPU), as one all_to_all over the {ep} EP ranks "
                      "placed as in the benchmark (8 per node, contiguous). Low-latency kernels send every token once "
                      "per selected expert (no de-duplication), so tokens x top_k is the exact volume: "
                      f"{arithmetic}. Compared quantity: the kernel latency as time_us. clustersim has no "
@@ -501,14 +514,15 @@ def deepep(case):
             expected = [expect("algbw_gbyte_per_s", e[key],
                                "DeepEP 'bottleneck bandwidth' = bytes received (incl. the rank's own) / time, "
                                "compared as nccl-tests algbw (size per rank / time)")]
-            notes = (f"DeepEP V1 normal-mode {phase} over EP {ep} on H800 ({n // 8} node(s) of 8 GPUs, NVLink "
+            notes = (f"DeepEP V1 normal-mode {phase} over EP {ep} on H800 ({nodes_text(n)} of 8 GPUs, NVLink "
                      "~160 GB/s achievable, CX-7 400 Gb/s IB per GPU), as one all_to_all over the EP ranks. Sizing "
                      f"tokens x hidden x top_k: {arithmetic}. DeepEP's own accounting differs: it counts each token "
                      "once per destination rank (intranode, 'NVL' bytes) or once per destination node (internode, "
                      "'RDMA' bytes, local node included), so its byte counts are smaller than tokens x top_k; since "
                      "both are bandwidths (bytes / time of the same exchange pattern) the bandwidth is compared, as "
                      "algbw: DeepEP's figure includes the locally delivered share, like nccl-tests algbw (busbw would "
-                     "exclude it). "
+                     "exclude it). For a uniform exchange the remote share is the same counted per rank ((ep - 8) / "
+                     "ep) or per node ((nodes - 1) / nodes), so the two accountings give the same bandwidth. "
                      + (f"Algorithm pxn (RDMA to the same-rail GPU of the destination node, then NVLink), which is "
                         "how DeepEP's normal internode kernels move data. " if internode else
                         "Intranode: NVLink only, algorithm direct. ")

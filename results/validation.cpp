@@ -1,0 +1,287 @@
+// Validation runner; see validation.h.
+#include "results/validation.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "common/error.h"
+#include "results/projection.h"
+#include "sim/scenario_loader.h"
+#include "sim/simulation.h"
+#include "topologies/fabric.h"
+
+namespace clustersim::results {
+namespace {
+
+const std::set<std::string>& TrainingQuantities() {
+  static const std::set<std::string> q{"step_time_s",         "tokens_per_s_per_gpu", "model_tflops_per_gpu",
+                                       "hardware_tflops_per_gpu", "mfu_pct",           "hfu_pct"};
+  return q;
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+v1::Scenario ResolveCaseScenario(const v1::ValidationCase& c, const std::string& file, const sim::FieldLines& lines) {
+  sim::LoadedScenario loaded;
+  loaded.scenario = c.scenario();
+  loaded.file = file;
+  const std::string prefix = "scenario.";
+  for (const auto& [path, line] : lines)
+    if (path.rfind(prefix, 0) == 0) loaded.lines.emplace(path.substr(prefix.size()), line);
+  v1::Scenario s = sim::ResolveScenario(loaded);
+  *s.mutable_facility() = ResolveFacility(s.facility(), file);
+  return s;
+}
+
+}  // namespace
+
+std::vector<std::string> ExpandCaseFiles(const std::vector<std::string>& paths) {
+  std::vector<std::string> out;
+  for (const std::string& p : paths) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(p, ec)) {
+      std::vector<std::string> dir;
+      for (const auto& e : std::filesystem::directory_iterator(p))
+        if (e.path().extension() == ".textproto") dir.push_back(e.path().string());
+      std::sort(dir.begin(), dir.end());
+      out.insert(out.end(), dir.begin(), dir.end());
+    } else {
+      out.push_back(p);
+    }
+  }
+  return out;
+}
+
+v1::ValidationCase LoadCase(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError(path + ": cannot open validation case (missing or unreadable)");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  v1::ValidationCase c;
+  const sim::FieldLines lines = sim::ParseTextMessage(ss.str(), &c, path);
+  auto line_of = [&lines](const std::string& f) {
+    auto it = lines.find(f);
+    return it == lines.end() ? 0 : it->second;
+  };
+  if (c.id().empty()) throw InputError::Field(path, 0, "id", "\"\"", "required (the case id in cases.yaml)");
+  if (c.expected_size() == 0) throw InputError::Field(path, 0, "expected", "(none)", "at least one expectation");
+  static const std::set<std::string> known = [] {
+    std::set<std::string> k = TrainingQuantities();
+    for (const char* q : {"busbw_gbyte_per_s", "algbw_gbyte_per_s", "time_us", "endpoints", "switches",
+                          "switch_links", "tco2e", "energy_mwh"})
+      k.insert(q);
+    return k;
+  }();
+  for (int i = 0; i < c.expected_size(); ++i) {
+    const v1::Expectation& e = c.expected(i);
+    const std::string field = i == 0 ? "expected" : "expected[" + std::to_string(i) + "]";
+    if (known.count(e.quantity()) == 0)
+      throw InputError::Field(path, line_of(field), field + ".quantity", "\"" + e.quantity() + "\"",
+                              "unknown quantity (see docs/validation.md)");
+    if (!(e.value() != 0) || !std::isfinite(e.value()))
+      throw InputError::Field(path, line_of(field), field + ".value", std::to_string(e.value()), "must be non-zero");
+    if (e.tolerance_pct() < 0 || e.tolerance_abs() < 0 || (e.tolerance_pct() == 0 && e.tolerance_abs() == 0 &&
+                                                          e.quantity() != "endpoints" && e.quantity() != "switches" &&
+                                                          e.quantity() != "switch_links"))
+      throw InputError::Field(path, line_of(field), field + ".tolerance_pct", std::to_string(e.tolerance_pct()),
+                              "a positive tolerance_pct or tolerance_abs is required (counts are exact)");
+  }
+  const bool has_scenario = c.has_scenario();
+  if (!has_scenario && !c.has_carbon())
+    throw InputError::Field(path, 0, "scenario", "(none)", "a case needs a scenario (or a carbon block)");
+  return c;
+}
+
+std::vector<ValidationRow> RunCase(const v1::ValidationCase& c, const std::string& file) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::map<std::string, double> sim;
+  std::string error;
+  try {
+    if (c.has_carbon()) {
+      const v1::CarbonCase& k = c.carbon();
+      const DeviceHoursCarbon r =
+          CarbonFromDeviceHours(k.gpu_hours(), k.power_w_per_gpu(), k.pue() > 0 ? k.pue() : 1.0, k.kgco2e_per_kwh());
+      sim["tco2e"] = r.tco2e;
+      sim["energy_mwh"] = r.energy_mwh;
+    } else {
+      std::ifstream in(file);
+      std::ostringstream ss;
+      ss << in.rdbuf();
+      v1::ValidationCase reparsed;
+      const sim::FieldLines lines = sim::ParseTextMessage(ss.str(), &reparsed, file);
+      const v1::Scenario s = ResolveCaseScenario(c, file, lines);
+      bool need_step = false, need_topo = false;
+      for (const auto& e : c.expected()) {
+        if (TrainingQuantities().count(e.quantity())) need_step = true;
+        if (e.quantity() == "endpoints" || e.quantity() == "switches" || e.quantity() == "switch_links")
+          need_topo = true;
+      }
+      if (c.has_collective()) {
+        sim::CollectiveBenchSpec spec;
+        spec.collective = c.collective().collective();
+        spec.algorithm = c.collective().algorithm().empty() ? "auto" : c.collective().algorithm();
+        spec.sizes_bytes = {c.collective().size_bytes()};
+        spec.group_size = c.collective().group_size();
+        spec.group_stride = std::max(1u, c.collective().group_stride());
+        spec.all_groups = c.collective().all_groups();
+        const auto rows = sim::SimulateCollective(s, spec);
+        sim["busbw_gbyte_per_s"] = rows.at(0).busbw_gbyte_per_s;
+        sim["algbw_gbyte_per_s"] = rows.at(0).algbw_gbyte_per_s;
+        sim["time_us"] = rows.at(0).time_s * 1e6;
+      }
+      if (need_topo) {
+        const auto fabric = topo::BuildFabric(sim::FabricParamsOf(s));
+        const topo::Inventory inv = fabric->ComputeInventory();
+        sim["endpoints"] = static_cast<double>(fabric->ScaleOutEndpoints());
+        sim["switches"] = static_cast<double>(inv.switches);
+        sim["switch_links"] = static_cast<double>(inv.switch_links);
+      }
+      if (need_step) {
+        const v1::RunResult r = sim::SimulateStep(s);
+        sim["step_time_s"] = r.step_time_s();
+        sim["tokens_per_s_per_gpu"] = r.tokens_per_s_per_gpu();
+        sim["model_tflops_per_gpu"] = r.model_tflops_per_gpu();
+        sim["hardware_tflops_per_gpu"] = r.hardware_tflops_per_gpu();
+        sim["mfu_pct"] = 100 * r.mfu();
+        sim["hfu_pct"] = 100 * r.hfu();
+      }
+    }
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::vector<ValidationRow> rows;
+  for (const v1::Expectation& e : c.expected()) {
+    ValidationRow r;
+    r.case_id = c.id();
+    r.category = c.category();
+    r.quantity = e.quantity();
+    r.source = c.source();
+    r.calibration = c.calibration();
+    r.measured = e.value();
+    r.tolerance_pct = e.tolerance_pct();
+    r.tolerance_abs = e.tolerance_abs();
+    r.wall_s = wall;
+    auto it = sim.find(e.quantity());
+    if (!error.empty() || it == sim.end()) {
+      r.note = error.empty() ? "quantity not produced by this case" : "did not run: " + error;
+      r.pass = false;
+      r.error_pct = std::nan("");
+    } else {
+      r.simulated = it->second;
+      r.error_pct = (r.simulated - r.measured) / r.measured * 100;
+      const double abs_err = std::abs(r.simulated - r.measured);
+      r.pass = (r.tolerance_abs > 0 && abs_err <= r.tolerance_abs + 1e-9) ||
+               (r.tolerance_pct > 0 && std::abs(r.error_pct) <= r.tolerance_pct + 1e-9) ||
+               (r.tolerance_abs == 0 && r.tolerance_pct == 0 && abs_err < 0.5);
+      r.note = !e.note().empty() ? e.note() : c.notes();
+    }
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+std::string RenderTable(const std::vector<ValidationRow>& rows) {
+  std::string o = fmt::format("{:<44} {:<24} {:>12} {:>12} {:>8} {:>8}  {}\n", "case", "quantity", "measured",
+                              "simulated", "error%", "tol", "result");
+  for (const ValidationRow& r : rows) {
+    const std::string tol = r.tolerance_abs > 0 ? fmt::format("±{:g}", r.tolerance_abs)
+                                                : (r.tolerance_pct > 0 ? fmt::format("{:g}%", r.tolerance_pct) : "exact");
+    o += fmt::format("{:<44} {:<24} {:>12.4g} {:>12.4g} {:>8} {:>8}  {}{}\n", r.case_id, r.quantity, r.measured,
+                     r.simulated, std::isnan(r.error_pct) ? "-" : fmt::format("{:+.1f}", r.error_pct), tol,
+                     r.pass ? "pass" : "MISS", r.calibration ? " (fit)" : "");
+  }
+  return o;
+}
+
+namespace {
+struct CategoryStats {
+  std::vector<double> abs_err;
+  int pass = 0, miss = 0, fit = 0;
+};
+std::map<std::string, CategoryStats> Stats(const std::vector<ValidationRow>& rows, int which) {
+  // which: 0 all, 1 calibration only, 2 held-out only
+  std::map<std::string, CategoryStats> m;
+  for (const ValidationRow& r : rows) {
+    if ((which == 1 && !r.calibration) || (which == 2 && r.calibration)) continue;
+    CategoryStats& s = m[r.category];
+    if (!std::isnan(r.error_pct)) s.abs_err.push_back(std::abs(r.error_pct));
+    (r.pass ? s.pass : s.miss)++;
+    if (r.calibration) s.fit++;
+  }
+  return m;
+}
+}  // namespace
+
+std::string RenderSummary(const std::vector<ValidationRow>& rows) {
+  std::string o = fmt::format("{:<22} {:>6} {:>6} {:>12} {:>10}   (held-out: median / max |error|)\n", "category",
+                              "pass", "miss", "median|err|%", "max|err|%");
+  const auto all = Stats(rows, 0);
+  const auto held = Stats(rows, 2);
+  int pass = 0, miss = 0;
+  for (const auto& [cat, s] : all) {
+    pass += s.pass;
+    miss += s.miss;
+    const auto h = held.find(cat);
+    std::string hs = "-";
+    if (h != held.end() && !h->second.abs_err.empty())
+      hs = fmt::format("{:.1f}% / {:.1f}%", Median(h->second.abs_err),
+                       *std::max_element(h->second.abs_err.begin(), h->second.abs_err.end()));
+    o += fmt::format("{:<22} {:>6} {:>6} {:>12.1f} {:>10.1f}   {}\n", cat, s.pass, s.miss, Median(s.abs_err),
+                     s.abs_err.empty() ? 0.0 : *std::max_element(s.abs_err.begin(), s.abs_err.end()), hs);
+  }
+  o += fmt::format("total: {} pass, {} miss\n", pass, miss);
+  return o;
+}
+
+std::string RenderMarkdown(const std::vector<ValidationRow>& rows) {
+  std::string o;
+  o += "## Summary\n\n| category | quantities | pass | miss | median abs error | max abs error | held-out median / max |\n";
+  o += "|---|---|---|---|---|---|---|\n";
+  const auto all = Stats(rows, 0);
+  const auto held = Stats(rows, 2);
+  for (const auto& [cat, s] : all) {
+    const auto h = held.find(cat);
+    std::string hs = "-";
+    if (h != held.end() && !h->second.abs_err.empty())
+      hs = fmt::format("{:.1f}% / {:.1f}%", Median(h->second.abs_err),
+                       *std::max_element(h->second.abs_err.begin(), h->second.abs_err.end()));
+    o += fmt::format("| {} | {} | {} | {} | {:.1f}% | {:.1f}% | {} |\n", cat, s.pass + s.miss, s.pass, s.miss,
+                     Median(s.abs_err), s.abs_err.empty() ? 0.0 : *std::max_element(s.abs_err.begin(), s.abs_err.end()),
+                     hs);
+  }
+  o += "\n## Every case\n\n| case | quantity | measured | simulated | error | tolerance | result | fit |\n";
+  o += "|---|---|---|---|---|---|---|---|\n";
+  for (const ValidationRow& r : rows) {
+    const std::string tol = r.tolerance_abs > 0 ? fmt::format("±{:g}", r.tolerance_abs)
+                                                : (r.tolerance_pct > 0 ? fmt::format("{:g}%", r.tolerance_pct) : "exact");
+    o += fmt::format("| {} | {} | {:.4g} | {:.4g} | {} | {} | {} | {} |\n", r.case_id, r.quantity, r.measured,
+                     r.simulated, std::isnan(r.error_pct) ? "-" : fmt::format("{:+.1f}%", r.error_pct), tol,
+                     r.pass ? "pass" : "**miss**", r.calibration ? "yes" : "");
+  }
+  o += "\n## Misses\n\n";
+  bool any = false;
+  for (const ValidationRow& r : rows) {
+    if (r.pass) continue;
+    any = true;
+    o += fmt::format("- `{}` {}: measured {:.4g}, simulated {:.4g}{}. {}\n", r.case_id, r.quantity, r.measured,
+                     r.simulated, std::isnan(r.error_pct) ? "" : fmt::format(" ({:+.1f}%)", r.error_pct), r.note);
+  }
+  if (!any) o += "None.\n";
+  return o;
+}
+
+}  // namespace clustersim::results
