@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 
 #include "common/error.h"
@@ -99,6 +100,25 @@ std::string FormatEnergy(double j) {
   return fmt::format("{:.1f} kJ", j / 1e3);
 }
 
+std::string FormatCount(double v) {
+  if (!std::isfinite(v)) return fmt::format("{}", v);
+  if (std::fabs(v) < 100) return fmt::format("{:.3g}", v);
+  const std::string digits = fmt::format("{:.0f}", std::fabs(v));
+  std::string out = v < 0 ? "-" : "";
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+std::string FormatTokens(double n) {
+  if (n >= 1e12) return fmt::format("{:.3g} T", n / 1e12);
+  if (n >= 1e9) return fmt::format("{:.3g} B", n / 1e9);
+  if (n >= 1e6) return fmt::format("{:.3g} M", n / 1e6);
+  return FormatCount(n);
+}
+
 std::string FormatUsd(double usd) {
   if (usd >= 1e9) return fmt::format("${:.2f}B", usd / 1e9);
   if (usd >= 1e6) return fmt::format("${:.2f}M", usd / 1e6);
@@ -143,7 +163,7 @@ std::vector<Metric> CompareMetrics(const Results& rs) {
   b.Term("Other", [](R r) { return r.breakdown().other_s(); });
 
   b.Section("Throughput");
-  b.Number("Tokens/s", [](R r) { return r.tokens_per_s(); }, Fixed0);
+  b.Number("Tokens/s", [](R r) { return r.tokens_per_s(); }, FormatCount);
   b.Number("Tokens/s per GPU", [](R r) { return r.tokens_per_s_per_gpu(); }, Fixed0);
   b.Number("Model TFLOP/s per GPU", [](R r) { return r.model_tflops_per_gpu(); }, Fixed0);
   b.Number("MFU", [](R r) { return r.mfu(); }, Percent);
@@ -163,23 +183,21 @@ std::vector<Metric> CompareMetrics(const Results& rs) {
   b.Number("Memory per GPU", [](R r) { return r.memory().total_gb(); },
            [](double gb) { return fmt::format("{:.1f} GB", gb); });
   b.Number("Network cost", [](R r) { return r.topology().network_cost_usd(); }, FormatUsd);
-  b.Number("Switches", [](R r) { return static_cast<double>(r.topology().switches()); }, Fixed0);
+  b.Number("Switches", [](R r) { return static_cast<double>(r.topology().switches()); }, FormatCount);
 
   const bool projected = std::any_of(rs.begin(), rs.end(), [](R r) { return r.projection().training_tokens() > 0; });
   if (projected) {
     b.Section("Projection (full run)");
-    b.Number("Training tokens", [](R r) { return r.projection().training_tokens(); },
-             [](double t) { return fmt::format("{:.3g}", t); });
+    b.Number("Training tokens", [](R r) { return r.projection().training_tokens(); }, FormatTokens);
     b.Number("Wall-clock time", [](R r) { return r.projection().wall_clock_days(); },
              [](double d) { return fmt::format("{:.1f} days", d); });
-    b.Number("GPU-hours", [](R r) { return r.projection().gpu_hours(); },
-             [](double h) { return fmt::format("{:.3g}", h); });
+    b.Number("GPU-hours", [](R r) { return r.projection().gpu_hours(); }, FormatCount);
     b.Number("Energy", [](R r) { return r.projection().energy_mwh(); },
-             [](double mwh) { return fmt::format("{:.3g} MWh", mwh); });
+             [](double mwh) { return FormatCount(mwh) + " MWh"; });
     b.Number("Operational emissions", [](R r) { return r.projection().operational_tco2e(); },
-             [](double t) { return fmt::format("{:.3g} tCO2e", t); });
+             [](double t) { return FormatCount(t) + " tCO2e"; });
     b.Number("Embodied emissions", [](R r) { return r.projection().embodied_tco2e(); },
-             [](double t) { return fmt::format("{:.3g} tCO2e", t); });
+             [](double t) { return FormatCount(t) + " tCO2e"; });
     b.Number("Cost", [](R r) { return r.projection().cost_usd(); }, FormatUsd);
   }
   return b.Take();

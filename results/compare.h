@@ -42,5 +42,10 @@ std::string FormatSeconds(double s);
 std::string FormatPower(double w);
 std::string FormatEnergy(double j);
 std::string FormatUsd(double usd);
+// Below 100: three significant digits ("72", "0.25"); from 100: a whole number with thousands separators
+// ("5,715,214").
+std::string FormatCount(double v);
+// Token counts: "15 T", "2.5 B", "300 M", below a million as FormatCount.
+std::string FormatTokens(double n);
 
 }  // namespace clustersim::results

@@ -765,8 +765,8 @@ std::string Cards(const v1::RunResult& r) {
               fmt::format("compute {:.0f}% of the step",
                           r.step_time_s() > 0 ? 100 * r.breakdown().compute_s() / r.step_time_s() : 0));
   const double tps = r.tokens_per_s();
-  out += Card("Throughput", tps >= 1e6 ? fmt::format("{:.2f} M tok/s", tps / 1e6) : fmt::format("{:.0f} tok/s", tps),
-              fmt::format("{:.0f} tokens/s per GPU", r.tokens_per_s_per_gpu()));
+  out += Card("Tokens per second", tps >= 1e6 ? fmt::format("{:.2f} M", tps / 1e6) : FormatCount(tps),
+              fmt::format("{:.0f} per GPU", r.tokens_per_s_per_gpu()));
   out += Card("MFU", fmt::format("{:.1f}%", 100 * r.mfu()),
               fmt::format("{:.0f} model TFLOP/s per GPU", r.model_tflops_per_gpu()));
   out += Card("Facility power", FormatPower(r.power().facility_avg_w()),
@@ -775,8 +775,8 @@ std::string Cards(const v1::RunResult& r) {
               fmt::format("{} per step", FormatEnergy(r.power().energy_per_step_j())));
   if (r.projection().training_tokens() > 0)
     out += Card("Full run", fmt::format("{:.1f} days", r.projection().wall_clock_days()),
-                fmt::format("{:.3g} tokens, {}, {:.3g} tCO2e", r.projection().training_tokens(),
-                            FormatUsd(r.projection().cost_usd()), r.projection().operational_tco2e()));
+                fmt::format("{} tokens, {}, {} tCO2e", FormatTokens(r.projection().training_tokens()),
+                            FormatUsd(r.projection().cost_usd()), FormatCount(r.projection().operational_tco2e())));
   return out + "</div>\n";
 }
 
@@ -972,7 +972,7 @@ std::string HtmlReport(const Results& rs, std::span<const TraceEvent> timeline_o
                  "Every distinct collective of the step as simulated on the fabric: kind, operation, bytes per rank, "
                  "group size and algorithm.",
                  CommsChart(first) + "<details><summary>Table</summary>\n" + CommsTable(first) + "</details>\n");
-  h += Section("Memory per GPU", "Model state and activations held by the most loaded GPU, against its HBM.",
+  h += Section("Memory per GPU", "Per-GPU estimate of model states (under ZeRO sharding) and stored activations, against the HBM capacity.",
                MemoryChart(rs, single ? std::vector<std::string>{s.accelerator().name()} : labels));
   h += Section("Cluster, network and simulation", "", InventoryTable(rs, labels));
 
