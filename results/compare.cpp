@@ -72,11 +72,28 @@ std::string Pad(const std::string& s, size_t width, bool right) {
   return right ? fill + s : s + fill;
 }
 
+// Text cells longer than this are shortened in the plain-text table (the full names head the table).
+constexpr size_t kMaxTextColumns = 40;
+
 size_t Columns(const std::string& s) {
   size_t cols = 0;
   for (const char c : s)
     if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++cols;
   return cols;
+}
+
+// Cuts `s` to `max` display columns, ending with "..." when shortened (never inside a UTF-8 sequence).
+std::string Truncate(const std::string& s, size_t max) {
+  if (Columns(s) <= max) return s;
+  std::string out;
+  size_t cols = 0;
+  for (const char c : s) {
+    const bool starts = (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    if (starts && cols == max - 3) break;
+    if (starts) ++cols;
+    out += c;
+  }
+  return out + "...";
 }
 
 }  // namespace
@@ -164,7 +181,7 @@ std::vector<Metric> CompareMetrics(const Results& rs) {
 
   b.Section("Throughput");
   b.Number("Tokens/s", [](R r) { return r.tokens_per_s(); }, FormatCount);
-  b.Number("Tokens/s per GPU", [](R r) { return r.tokens_per_s_per_gpu(); }, Fixed0);
+  b.Number("Tokens/s per GPU", [](R r) { return r.tokens_per_s_per_gpu(); }, FormatCount);
   b.Number("Model TFLOP/s per GPU", [](R r) { return r.model_tflops_per_gpu(); }, Fixed0);
   b.Number("MFU", [](R r) { return r.mfu(); }, Percent);
   b.Number("HFU", [](R r) { return r.hfu(); }, Percent);
@@ -208,7 +225,8 @@ std::string RatioText(const Metric& m, size_t i) {
   const double a = m.value[0];
   const double v = m.value[i];
   if (a == 0) return v == 0 ? "1.00x" : "-";
-  return fmt::format("{:.2f}x", v / a);
+  const double ratio = v / a;
+  return std::fabs(ratio) >= 0.1 ? fmt::format("{:.2f}x", ratio) : fmt::format("{:.2g}x", ratio);
 }
 
 std::string CompareTable(const Results& rs, const std::vector<std::string>& labels) {
@@ -233,7 +251,7 @@ std::string CompareTable(const Results& rs, const std::vector<std::string>& labe
       is_section.push_back(true);
     }
     std::vector<std::string> row{(m.indent ? "  " : "") + m.label};
-    for (const std::string& t : m.text) row.push_back(t);
+    for (const std::string& t : m.text) row.push_back(m.value.empty() ? Truncate(t, kMaxTextColumns) : t);
     for (size_t i = 1; i < rs.size(); ++i) row.push_back(RatioText(m, i));
     rows.push_back(std::move(row));
     is_section.push_back(false);
@@ -245,6 +263,8 @@ std::string CompareTable(const Results& rs, const std::vector<std::string>& labe
       for (size_t c = 0; c < rows[k].size(); ++c) width[c] = std::max(width[c], Columns(rows[k][c]));
 
   std::string out;
+  for (size_t i = 0; i < rs.size(); ++i) out += names[i] + ": " + rs[i].scenario().name() + "\n";
+  out += "\n";
   auto line = [&](const std::vector<std::string>& cells) {
     std::string l;
     for (size_t c = 0; c < cells.size(); ++c) {

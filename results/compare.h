@@ -25,12 +25,13 @@ struct Metric {
 // are left out; the projection section appears only when some result has a training-token budget.
 std::vector<Metric> CompareMetrics(const std::vector<v1::RunResult>& results);
 
-// value[i] / value[0] as "0.42x"; "-" for text rows, when i is out of range, or when value[0] is 0 (and "1.00x" if
+// value[i] / value[0] as "0.42x" (two decimals; two significant digits below 0.1, "0.017x"); "-" for text rows, when i is out of range, or when value[0] is 0 (and "1.00x" if
 // both are 0).
 std::string RatioText(const Metric& m, size_t i);
 
-// Plain-text table: one row per metric, one column per result headed by its label, then one ratio column per result
-// after the first ("B/A"). `labels` must be empty (labels "A", "B", ... are used) or hold one label per result.
+// Plain-text table: first one line per result naming its scenario ("A: <name>"), then one row per metric, one column
+// per result headed by its label, then one ratio column per result after the first ("B/A"). Text cells are cut to 40
+// columns. `labels` must be empty (labels "A", "B", ... are used) or hold one label per result.
 // Throws InputError if `results` is empty or the label count does not match.
 std::string CompareTable(const std::vector<v1::RunResult>& results, const std::vector<std::string>& labels);
 

@@ -43,7 +43,7 @@ section p.note { color: var(--muted); margin: 0 0 12px; font-size: 13px; }
 .card .d { color: var(--muted); font-size: 12px; }
 table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
 th, td { padding: 5px 10px; border-bottom: 1px solid #edf0f3; text-align: right; vertical-align: top; }
-th:first-child, td:first-child { text-align: left; }
+th:first-child, td:first-child { text-align: left; white-space: nowrap; }
 thead th { font-weight: 600; color: var(--muted); border-bottom: 2px solid var(--line); font-size: 13px; }
 tr.section th { text-align: left; background: #f7f9fb; color: var(--accent); font-size: 12px; text-transform: uppercase;
   letter-spacing: 0.05em; padding-top: 9px; }
@@ -92,9 +92,13 @@ constexpr std::array<Category, 8> kCategories = {{
 constexpr size_t kWait = 6;
 constexpr size_t kOther = 7;
 
+// Category of a timeline category or CommStat.kind; the combined dimensions are grouped as the breakdown groups
+// them (tpcp with CP, dpcp and expert data parallel with DP).
 size_t CategoryIndex(const std::string& key) {
   for (size_t i = 0; i < kCategories.size(); ++i)
     if (key == kCategories[i].key) return i;
+  if (key == "tpcp") return 2;
+  if (key == "dpcp" || key == "edp") return 4;
   return kOther;
 }
 
@@ -420,6 +424,7 @@ std::string TimelineChart(std::span<const TraceEvent> events, double step_time_s
 
   Svg s(W, H, "Timeline of the first pipeline stages");
   std::vector<std::array<double, C>> smooth(cols);
+  std::vector<unsigned> mask(cols);
   const double x0 = left, x1 = left + static_cast<double>(cols), yb = H - 46;
   XAxis(s, x0, x1, top, yb, end, unit, "Time in the step");
   for (size_t st = 0; st < stages; ++st) {
@@ -431,12 +436,24 @@ std::string TimelineChart(std::span<const TraceEvent> events, double step_time_s
       const double h = lane_h[track];
       s.Rect(x0, y, x1 - x0, h, "#e4e8ed");
       const std::array<double, C>* lane = &acc[(st * 2 + track) * cols];
-      // Shares smoothed over 5 columns: without it, operations shorter than a column alias into a saw-tooth.
+      // Shares averaged over up to 5 columns holding the same set of activities: without it, operations shorter
+      // than a column alias into a saw-tooth; restricting it to equal sets keeps the edges of phases sharp.
+      for (size_t k = 0; k < cols; ++k) {
+        unsigned m = 0;
+        for (size_t c = 0; c < C; ++c)
+          if (lane[k][c] > 0.02 * dt) m |= 1u << c;
+        mask[k] = m;
+      }
       for (size_t k = 0; k < cols; ++k) {
         const size_t lo = k >= 2 ? k - 2 : 0, hi = std::min(cols, k + 3);
         smooth[k] = {};
-        for (size_t j = lo; j < hi; ++j)
-          for (size_t c = 0; c < C; ++c) smooth[k][c] += lane[j][c] / static_cast<double>(hi - lo);
+        double used_cols = 0;
+        for (size_t j = lo; j < hi; ++j) {
+          if (mask[j] != mask[k]) continue;
+          used_cols += 1;
+          for (size_t c = 0; c < C; ++c) smooth[k][c] += lane[j][c];
+        }
+        for (size_t c = 0; c < C; ++c) smooth[k][c] /= used_cols;
       }
       // Quantised stacked heights per column (cumulative rounding keeps the total exact to a pixel).
       auto heights = [&](size_t k) {

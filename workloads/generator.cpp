@@ -387,6 +387,7 @@ LayerOps Generator::BuildLayer(uint32_t layer) {
   shape.recompute = plan_.recompute;
   shape.expert_tp = etp_;
   shape.fused_attention = true;
+  shape.fp8 = plan_.fp8;
   l.act_bytes += LayerActivationBytes(m_, moe, shape);
   return l;
 }

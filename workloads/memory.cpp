@@ -45,8 +45,14 @@ double LayerActivationBytes(const v1::Model& m, bool moe_layer, const Activation
     bytes += 2 * rows * fs * (first_out + 1) / t;        // shared experts
     const double pairs = c.expert_tokens > 0 ? c.expert_tokens : rows * m.top_k() * etp / r;
     bytes += 4 * pairs * h + 2 * pairs * fe * (first_out + 1) / etp;  // routed: input, output, inner
+    if (c.fp8) bytes -= pairs * h + pairs * fe / etp;                   // FP8 copies of the expert GEMM inputs
   } else {
     bytes += 2 * rows * double(m.ffn_hidden()) * (first_out + 1) / t;
+  }
+  if (c.fp8) {
+    // QKV and MLP-in inputs (sharded like the norm outputs), output-projection and MLP-out inputs: half the bytes.
+    const double ffn = moe_layer ? double(m.shared_experts()) * m.expert_ffn_hidden() : double(m.ffn_hidden());
+    bytes -= 2 * rows * h / r + rows * double(a.o_width()) / t + rows * ffn / t;
   }
   return bytes;
 }

@@ -34,6 +34,9 @@ struct ActivationShape {
   // A fused (FlashAttention-style) kernel keeps no s x s scores: the 5 a s / h term is not stored (its fp32 row
   // statistics, 4 a s b / t bytes, are). False reproduces the paper's unfused attention.
   bool fused_attention = false;
+  // FP8 training (TransformerEngine): the inputs of the linear layers are kept for the backward pass as their FP8
+  // casts, 1 byte per element instead of 2 (QKV, output-projection and both MLP GEMM inputs, routed experts too).
+  bool fp8 = false;
 };
 
 // Activation bytes one transformer layer keeps for the backward pass, for one microbatch, on one GPU. For a GPT

@@ -77,3 +77,34 @@ TEST(ModelStates, SixteenBytesPerParamSplitByZero) {
 
 }  // namespace
 }  // namespace clustersim::wl
+
+namespace clustersim::wl {
+namespace {
+
+// FP8 keeps the linear-layer inputs as 1-byte casts: a GPT layer (MLP 4h) with sequence parallelism and selective
+// recompute stores 34 s b h / t in BF16 and (34 - 2 - 1 - 4) s b h / t = 27 s b h / t in FP8.
+TEST(Memory, Fp8StoresLinearInputsInOneByte) {
+  v1::Model m;
+  m.set_hidden(4096);
+  m.set_ffn_hidden(4 * 4096);
+  m.set_heads(32);
+  m.set_kv_heads(32);
+  m.set_layers(2);
+  m.set_vocab(1000);
+  m.set_seq_len(2048);
+  ActivationShape c;
+  c.micro_batch = 1;
+  c.seq = 2048;
+  c.tp = 8;
+  c.sequence_parallel = true;
+  c.recompute = Recompute::kSelective;
+  c.fused_attention = true;
+  const double bf16 = LayerActivationBytes(m, false, c);
+  c.fp8 = true;
+  const double fp8 = LayerActivationBytes(m, false, c);
+  const double sbh_t = 2048.0 * 4096 / 8;
+  EXPECT_NEAR(bf16 - fp8, 7 * sbh_t, 1e-6 * bf16);
+}
+
+}  // namespace
+}  // namespace clustersim::wl
