@@ -169,7 +169,8 @@ std::vector<Metric> CompareMetrics(const Results& rs) {
   });
 
   b.Section("Step time");
-  b.Number("Step time", [](R r) { return r.step_time_s(); }, FormatSeconds);
+  b.Number(
+      "Step time", [](R r) { return r.step_time_s(); }, FormatSeconds);
   b.Term("Compute", [](R r) { return r.breakdown().compute_s(); });
   b.Term("Exposed TP comm", [](R r) { return r.breakdown().exposed_tp_comm_s(); });
   b.Term("Exposed CP comm", [](R r) { return r.breakdown().exposed_cp_comm_s(); });
@@ -180,42 +181,64 @@ std::vector<Metric> CompareMetrics(const Results& rs) {
   b.Term("Other", [](R r) { return r.breakdown().other_s(); });
 
   b.Section("Throughput");
-  b.Number("Tokens/s", [](R r) { return r.tokens_per_s(); }, FormatCount);
-  b.Number("Tokens/s per GPU", [](R r) { return r.tokens_per_s_per_gpu(); }, FormatCount);
-  b.Number("Model TFLOP/s per GPU", [](R r) { return r.model_tflops_per_gpu(); }, Fixed0);
-  b.Number("MFU", [](R r) { return r.mfu(); }, Percent);
-  b.Number("HFU", [](R r) { return r.hfu(); }, Percent);
-  b.Number("GPU utilization", [](R r) { return r.gpu_utilization(); }, Percent);
+  b.Number(
+      "Tokens/s", [](R r) { return r.tokens_per_s(); }, FormatCount);
+  b.Number(
+      "Tokens/s per GPU", [](R r) { return r.tokens_per_s_per_gpu(); }, FormatCount);
+  b.Number(
+      "Model TFLOP/s per GPU", [](R r) { return r.model_tflops_per_gpu(); }, Fixed0);
+  b.Number(
+      "MFU", [](R r) { return r.mfu(); }, Percent);
+  b.Number(
+      "HFU", [](R r) { return r.hfu(); }, Percent);
+  b.Number(
+      "GPU utilization", [](R r) { return r.gpu_utilization(); }, Percent);
 
   b.Section("Power and energy");
-  b.Number("GPU avg power (each)", [](R r) { return r.power().gpu_avg_w(); }, FormatPower);
-  b.Number("Facility avg power", [](R r) { return r.power().facility_avg_w(); }, FormatPower);
-  b.Number("Facility peak power", [](R r) { return r.power().facility_peak_w(); }, FormatPower);
-  b.Number("Network power", [](R r) { return r.power().network_total_avg_w(); }, FormatPower);
-  b.Number("Energy per step", [](R r) { return r.power().energy_per_step_j(); }, FormatEnergy);
-  b.Number("Energy per token", [](R r) { return r.power().energy_per_token_j(); },
-           [](double j) { return fmt::format("{:.2f} J", j); });
+  b.Number(
+      "GPU avg power (each)", [](R r) { return r.power().gpu_avg_w(); }, FormatPower);
+  b.Number(
+      "Facility avg power", [](R r) { return r.power().facility_avg_w(); }, FormatPower);
+  b.Number(
+      "Facility peak power", [](R r) { return r.power().facility_peak_w(); }, FormatPower);
+  b.Number(
+      "Network power", [](R r) { return r.power().network_total_avg_w(); }, FormatPower);
+  b.Number(
+      "Energy per step", [](R r) { return r.power().energy_per_step_j(); }, FormatEnergy);
+  b.Number(
+      "Energy per token", [](R r) { return r.power().energy_per_token_j(); },
+      [](double j) { return fmt::format("{:.2f} J", j); });
 
   b.Section("Memory and network");
-  b.Number("Memory per GPU", [](R r) { return r.memory().total_gb(); },
-           [](double gb) { return fmt::format("{:.1f} GB", gb); });
-  b.Number("Network cost", [](R r) { return r.topology().network_cost_usd(); }, FormatUsd);
-  b.Number("Switches", [](R r) { return static_cast<double>(r.topology().switches()); }, FormatCount);
+  b.Number(
+      "Memory per GPU", [](R r) { return r.memory().total_gb(); },
+      [](double gb) { return fmt::format("{:.1f} GB", gb); });
+  b.Number(
+      "Network cost", [](R r) { return r.topology().network_cost_usd(); }, FormatUsd);
+  b.Number(
+      "Switches", [](R r) { return static_cast<double>(r.topology().switches()); }, FormatCount);
 
   const bool projected = std::any_of(rs.begin(), rs.end(), [](R r) { return r.projection().training_tokens() > 0; });
   if (projected) {
     b.Section("Projection (full run)");
-    b.Number("Training tokens", [](R r) { return r.projection().training_tokens(); }, FormatTokens);
-    b.Number("Wall-clock time", [](R r) { return r.projection().wall_clock_days(); },
-             [](double d) { return fmt::format("{:.1f} days", d); });
-    b.Number("GPU-hours", [](R r) { return r.projection().gpu_hours(); }, FormatCount);
-    b.Number("Energy", [](R r) { return r.projection().energy_mwh(); },
-             [](double mwh) { return FormatCount(mwh) + " MWh"; });
-    b.Number("Operational emissions", [](R r) { return r.projection().operational_tco2e(); },
-             [](double t) { return FormatCount(t) + " tCO2e"; });
-    b.Number("Embodied emissions", [](R r) { return r.projection().embodied_tco2e(); },
-             [](double t) { return FormatCount(t) + " tCO2e"; });
-    b.Number("Cost", [](R r) { return r.projection().cost_usd(); }, FormatUsd);
+    b.Number(
+        "Training tokens", [](R r) { return r.projection().training_tokens(); }, FormatTokens);
+    b.Number(
+        "Wall-clock time", [](R r) { return r.projection().wall_clock_days(); },
+        [](double d) { return fmt::format("{:.1f} days", d); });
+    b.Number(
+        "GPU-hours", [](R r) { return r.projection().gpu_hours(); }, FormatCount);
+    b.Number(
+        "Energy", [](R r) { return r.projection().energy_mwh(); },
+        [](double mwh) { return FormatCount(mwh) + " MWh"; });
+    b.Number(
+        "Operational emissions", [](R r) { return r.projection().operational_tco2e(); },
+        [](double t) { return FormatCount(t) + " tCO2e"; });
+    b.Number(
+        "Embodied emissions", [](R r) { return r.projection().embodied_tco2e(); },
+        [](double t) { return FormatCount(t) + " tCO2e"; });
+    b.Number(
+        "Cost", [](R r) { return r.projection().cost_usd(); }, FormatUsd);
   }
   return b.Take();
 }
@@ -232,8 +255,8 @@ std::string RatioText(const Metric& m, size_t i) {
 std::string CompareTable(const Results& rs, const std::vector<std::string>& labels) {
   if (rs.empty()) throw InputError("compare: no results given: pass at least one result.json");
   if (!labels.empty() && labels.size() != rs.size())
-    throw InputError(fmt::format("compare: {} labels for {} results: give one label per result or none",
-                                 labels.size(), rs.size()));
+    throw InputError(
+        fmt::format("compare: {} labels for {} results: give one label per result or none", labels.size(), rs.size()));
   const std::vector<std::string> names = labels.empty() ? DefaultLabels(rs.size()) : labels;
   const std::vector<Metric> metrics = CompareMetrics(rs);
 

@@ -14,19 +14,19 @@ namespace clustersim::results {
 
 // One row of the comparison: a metric across all results.
 struct Metric {
-  std::string section;              // "Scenario", "Step time", "Throughput", "Power and energy", ...
-  std::string label;                // "Step time", "Exposed TP comm", ...
-  std::vector<std::string> text;    // formatted value per result (same order as the results)
-  std::vector<double> value;        // raw value per result (SI units as in results.proto); empty for text rows
-  bool indent = false;              // a part of the row above (breakdown terms)
+  std::string section;            // "Scenario", "Step time", "Throughput", "Power and energy", ...
+  std::string label;              // "Step time", "Exposed TP comm", ...
+  std::vector<std::string> text;  // formatted value per result (same order as the results)
+  std::vector<double> value;      // raw value per result (SI units as in results.proto); empty for text rows
+  bool indent = false;            // a part of the row above (breakdown terms)
 };
 
 // The metrics of CompareTable, one entry per row, in display order. Breakdown terms that are zero in every result
 // are left out; the projection section appears only when some result has a training-token budget.
 std::vector<Metric> CompareMetrics(const std::vector<v1::RunResult>& results);
 
-// value[i] / value[0] as "0.42x" (two decimals; two significant digits below 0.1, "0.017x"); "-" for text rows, when i is out of range, or when value[0] is 0 (and "1.00x" if
-// both are 0).
+// value[i] / value[0] as "0.42x" (two decimals; two significant digits below 0.1, "0.017x"); "-" for text rows, when i
+// is out of range, or when value[0] is 0 (and "1.00x" if both are 0).
 std::string RatioText(const Metric& m, size_t i);
 
 // Plain-text table: first one line per result naming its scenario ("A: <name>"), then one row per metric, one column

@@ -111,8 +111,8 @@ TEST(CompareMetrics, SameFormatsAsTheSummary) {
 }
 
 TEST(CompareTable, LayoutLabelsAndRatioColumns) {
-  const std::string t = CompareTable({Sample("first", 2, 0.4, 2), Sample("second", 3, 0.3, 1), Sample("third", 1, 0.5, 4)},
-                                     {"base", "new", "alt"});
+  const std::string t = CompareTable(
+      {Sample("first", 2, 0.4, 2), Sample("second", 3, 0.3, 1), Sample("third", 1, 0.5, 4)}, {"base", "new", "alt"});
   EXPECT_EQ(t.rfind("base: first\nnew: second\nalt: third\n", 0), 0u) << t;
   EXPECT_NE(t.find("new/base"), std::string::npos);
   EXPECT_NE(t.find("alt/base"), std::string::npos);

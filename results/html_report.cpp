@@ -191,8 +191,8 @@ class Svg {
   void Rect(double x, double y, double w, double h, const char* fill, const std::string& title = "",
             double radius = 0) {
     if (w <= 0 || h <= 0) return;
-    out_ += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"", F1(x), F1(y), F1(w), F1(h),
-                        fill);
+    out_ +=
+        fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"", F1(x), F1(y), F1(w), F1(h), fill);
     if (radius > 0) out_ += fmt::format(" rx=\"{}\"", F1(radius));
     if (title.empty()) {
       out_ += "/>\n";
@@ -216,8 +216,8 @@ class Svg {
   }
   // Text rotated 90 degrees counter-clockwise around (x, y), centred there (vertical axis titles).
   void VText(double x, double y, const std::string& text, const char* cls = nullptr) {
-    out_ += fmt::format("<text x=\"{0}\" y=\"{1}\" text-anchor=\"middle\" transform=\"rotate(-90 {0} {1})\"", F1(x),
-                        F1(y));
+    out_ +=
+        fmt::format("<text x=\"{0}\" y=\"{1}\" text-anchor=\"middle\" transform=\"rotate(-90 {0} {1})\"", F1(x), F1(y));
     if (cls != nullptr) out_ += fmt::format(" class=\"{}\"", cls);
     out_ += ">" + HtmlEscape(text) + "</text>\n";
   }
@@ -291,8 +291,8 @@ std::array<double, 8> BreakdownValues(const v1::RunResult& r) {
 
 const char* BreakdownLabel(size_t c) {
   static constexpr std::array<const char*, 8> kLabels = {
-      "Compute", "Exposed TP comm", "Exposed CP comm", "Exposed PP comm", "Exposed DP comm", "Exposed EP comm",
-      "Pipeline bubble", "Other"};
+      "Compute",         "Exposed TP comm", "Exposed CP comm", "Exposed PP comm",
+      "Exposed DP comm", "Exposed EP comm", "Pipeline bubble", "Other"};
   return kLabels[c];
 }
 
@@ -479,8 +479,8 @@ std::string TimelineChart(std::span<const TraceEvent> events, double step_time_s
         int yy = static_cast<int>(y);
         for (size_t c = 0; c < C; ++c) {
           if (hs[c] <= 0) continue;
-          paths[c] += fmt::format("M{} {}h{}v{}h-{}z", static_cast<int>(x0) + static_cast<int>(k), yy, e - k, hs[c],
-                                  e - k);
+          paths[c] +=
+              fmt::format("M{} {}h{}v{}h-{}z", static_cast<int>(x0) + static_cast<int>(k), yy, e - k, hs[c], e - k);
           yy += hs[c];
         }
         k = e;
@@ -508,11 +508,12 @@ std::string PowerChart(const v1::RunResult& r) {
   const char* kGpu = "#4e79a7";
   const char* kHost = "#a0cbe8";
   const char* kNet = "#f1ce63";
-  std::string out = Legend({{"GPUs", kGpu},
-                            {"Hosts (CPU, memory, fans)", kHost},
-                            {"Network", kNet},
-                            {fmt::format("Facility (IT x PUE {:.2f})", r.scenario().facility().pue()), "#1f2933", "line"},
-                            {"Facility average", "#1f2933", "dash"}});
+  std::string out =
+      Legend({{"GPUs", kGpu},
+              {"Hosts (CPU, memory, fans)", kHost},
+              {"Network", kNet},
+              {fmt::format("Facility (IT x PUE {:.2f})", r.scenario().facility().pue()), "#1f2933", "line"},
+              {"Facility average", "#1f2933", "dash"}});
 
   const double W = 1100, H = 330, left = 70, right = 150, top = 12, bottom = 46;
   const double x0 = left, x1 = W - right, y0 = top, y1 = H - bottom;
@@ -632,8 +633,9 @@ std::string CommsChart(const v1::RunResult& r) {
     s.Rect(a0, y + 3, wa, row_h - 6, color, fmt::format("{}: bus bandwidth {:.1f} GB/s", label, bw), 2);
     s.Text(a0 + wa + 5, y + row_h / 2 + 4, fmt::format("{:.1f}", bw), "start", "muted small");
     const double wb = (b1 - b0) * t / t_max;
-    const std::string range =
-        row.t_max > row.t_min ? fmt::format(" (from {} to {})", FormatSeconds(row.t_min), FormatSeconds(row.t_max)) : "";
+    const std::string range = row.t_max > row.t_min
+                                  ? fmt::format(" (from {} to {})", FormatSeconds(row.t_min), FormatSeconds(row.t_max))
+                                  : "";
     s.Rect(b0, y + 3, wb, row_h - 6, color, fmt::format("{}: {} per occurrence{}", label, FormatSeconds(t), range), 2);
     s.Text(b0 + wb + 5, y + row_h / 2 + 4, FormatSeconds(t), "start", "muted small");
   }
@@ -672,8 +674,8 @@ std::string MemoryChart(const Results& rs, const std::vector<std::string>& label
     }
     const double cap = x0 + (x1 - x0) * m.capacity_gb() / axis_max;
     s.Line(cap, y - 4, cap, y + bar + 4, "#c0392b", 2, "4 3");
-    s.Text(std::max(x, cap) + 8, y + bar / 2 + 4,
-           fmt::format("{:.1f} of {:.0f} GB", m.total_gb(), m.capacity_gb()), "start", "title");
+    s.Text(std::max(x, cap) + 8, y + bar / 2 + 4, fmt::format("{:.1f} of {:.0f} GB", m.total_gb(), m.capacity_gb()),
+           "start", "title");
   }
   return out + s.Done();
 }
@@ -771,9 +773,10 @@ std::string SummaryTable(const Results& rs, const std::vector<std::string>& labe
 }
 
 std::string Card(const std::string& key, const std::string& value, const std::string& detail) {
-  return fmt::format("<div class=\"card\"><div class=\"k\">{}</div><div class=\"v\">{}</div><div class=\"d\">{}</div>"
-                     "</div>\n",
-                     HtmlEscape(key), HtmlEscape(value), HtmlEscape(detail));
+  return fmt::format(
+      "<div class=\"card\"><div class=\"k\">{}</div><div class=\"v\">{}</div><div class=\"d\">{}</div>"
+      "</div>\n",
+      HtmlEscape(key), HtmlEscape(value), HtmlEscape(detail));
 }
 
 std::string Cards(const v1::RunResult& r) {
@@ -941,8 +944,8 @@ std::string HtmlReport(const Results& rs, std::span<const TraceEvent> timeline_o
          HtmlEscape(fmt::format("{} x {} on {} | {} ({}) | TP{} CP{} PP{} DP{} EP{} | global batch {} | seed {}",
                                 Grouped(s.cluster().num_gpus()), s.accelerator().name(),
                                 s.cluster().scale_out().topology(), s.workload().model().name(),
-                                s.workload().precision(), p.tp(), p.cp(), p.pp(), p.dp(), p.ep(),
-                                p.global_batch_size(), first.seed())) +
+                                s.workload().precision(), p.tp(), p.cp(), p.pp(), p.dp(), p.ep(), p.global_batch_size(),
+                                first.seed())) +
          "</p>\n";
   } else {
     h += fmt::format("<h1><span class=\"brand\">clustersim</span> comparison of {} results</h1>\n", rs.size());
@@ -989,8 +992,10 @@ std::string HtmlReport(const Results& rs, std::span<const TraceEvent> timeline_o
                  "Every distinct collective of the step as simulated on the fabric: kind, operation, bytes per rank, "
                  "group size and algorithm.",
                  CommsChart(first) + "<details><summary>Table</summary>\n" + CommsTable(first) + "</details>\n");
-  h += Section("Memory per GPU", "Per-GPU estimate of model states (under ZeRO sharding) and stored activations, against the HBM capacity.",
-               MemoryChart(rs, single ? std::vector<std::string>{s.accelerator().name()} : labels));
+  h += Section(
+      "Memory per GPU",
+      "Per-GPU estimate of model states (under ZeRO sharding) and stored activations, against the HBM capacity.",
+      MemoryChart(rs, single ? std::vector<std::string>{s.accelerator().name()} : labels));
   h += Section("Cluster, network and simulation", "", InventoryTable(rs, labels));
 
   std::string scen;

@@ -40,8 +40,8 @@ std::vector<TraceEvent> TraceEventsOf(const Repeated& timeline) {
   std::vector<TraceEvent> out;
   out.reserve(static_cast<size_t>(timeline.size()));
   for (const auto& e : timeline)
-    out.push_back({e.stage(), std::string(e.name()), std::string(e.category()), e.start_s(), e.duration_s(),
-                   e.track()});
+    out.push_back(
+        {e.stage(), std::string(e.name()), std::string(e.category()), e.start_s(), e.duration_s(), e.track()});
   return out;
 }
 

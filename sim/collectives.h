@@ -57,10 +57,14 @@ struct GroupShape {
   uint32_t gpus_per_node = 8;
   uint32_t scale_up_domain = 8;
   bool in_network_reduction = false;  // NVLS available in the scale-up domain
+  // Achievable per-GPU bandwidths (bytes/s) the automatic choice estimates with; 0 = unknown (auto picks ring).
+  double scale_out_bytes_per_s = 0;
+  double scale_up_bytes_per_s = 0;
 };
 
 // Plans `kind` over `group` (global GPU ids, in ring order) with `algorithm` ("auto" chooses as NCCL would by size
-// and group shape). Throws InputError for an unknown algorithm or one that cannot run on this group.
+// and group shape: an alpha-beta estimate of ring, double binary tree and hierarchical all-reduce picks the
+// fastest; see docs/collectives.md). Throws InputError for an unknown algorithm or one that cannot run on this group.
 CollectivePlan PlanCollective(CollectiveKind kind, const std::string& algorithm, const std::vector<uint32_t>& group,
                               double bytes, const GroupShape& shape, const v1::Collectives& params);
 

@@ -347,7 +347,10 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
     Platform platform(*engine, *fabric, PlatformOptionsOf(s, 1e15));
     PhaseSolver solver(platform);
     GroupShape shape{s.cluster().scale_up().gpus_per_node(), s.cluster().scale_up().domain_size(),
-                     s.accelerator().scale_up_in_network_reduction()};
+                     s.accelerator().scale_up_in_network_reduction(),
+                     s.cluster().scale_out().nic_bandwidth_gbps() * s.cluster().scale_out().nics_per_gpu() * 1e9 / 8 *
+                         s.collectives().protocol_efficiency(),
+                     s.cluster().scale_up().bandwidth_gbyte_per_s() * 1e9 * s.collectives().scale_up_protocol_efficiency()};
     std::vector<std::vector<uint32_t>> groups;
     const uint32_t span = gs * stride;
     const uint32_t blocks = spec.all_groups ? n / span : 1;
