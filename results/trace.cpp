@@ -44,8 +44,12 @@ void AppendJsonString(std::string& out, const std::string& s) {
   out += '"';
 }
 
-// Microseconds with nanosecond resolution.
-std::string Micros(double s) { return fmt::format("{:.3f}", s * 1e6); }
+// Whole nanoseconds. Start and end of an event are rounded separately and the duration is their difference, so events
+// that touch in the timeline still touch (and never overlap by a rounding step) in the trace.
+int64_t Nanos(double s) { return std::llround(s * 1e9); }
+
+// Microseconds with nanosecond resolution from whole nanoseconds (>= 0), printed exactly.
+std::string Micros(int64_t ns) { return fmt::format("{}.{:03}", ns / 1000, ns % 1000); }
 
 // A JSON number; JSON has no NaN or infinity, so those become null.
 std::string JsonNumber(double v) { return std::isfinite(v) ? fmt::format("{:.9g}", v) : "null"; }
@@ -100,13 +104,22 @@ std::string ChromeTrace(std::span<const TraceEvent> events, const v1::RunResult&
     AppendMetadata(out, "thread_name", pid, 2, "name", "\"communication\"");
     AppendMetadata(out, "thread_sort_index", pid, 2, "sort_index", "1");
   }
-  for (const TraceEvent& e : sorted) {
+  int64_t prev_end = 0;  // end of the previous event on the same track, ns
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    const TraceEvent& e = sorted[i];
+    const bool same_track = i > 0 && sorted[i - 1].stage == e.stage && sorted[i - 1].track == e.track;
+    int64_t start = Nanos(e.start_s);
+    int64_t end = Nanos(e.start_s + e.duration_s);
+    // An event that touches the previous one may land a nanosecond early after rounding: snap it to the end.
+    if (same_track && start < prev_end && prev_end - start <= 1) start = prev_end;
+    end = std::max(end, start);
+    prev_end = same_track ? std::max(prev_end, end) : end;
     out += "{\"name\":";
     AppendJsonString(out, e.name);
     out += ",\"cat\":";
     AppendJsonString(out, e.category);
     out += fmt::format(",\"ph\":\"X\",\"pid\":{},\"tid\":{},\"ts\":{},\"dur\":{}}},\n", e.stage + 1, e.track + 1,
-                       Micros(e.start_s), Micros(e.duration_s));
+                       Micros(start), Micros(end - start));
   }
   if (!r.power_timeline().empty()) {
     const uint32_t pid = stages.empty() ? 1 : *stages.rbegin() + 2;
@@ -117,7 +130,7 @@ std::string ChromeTrace(std::span<const TraceEvent> events, const v1::RunResult&
         out += fmt::format(
             "{{\"name\":\"power (MW)\",\"ph\":\"C\",\"pid\":{},\"ts\":{},\"args\":{{\"facility\":{},\"gpus\":{},"
             "\"hosts\":{},\"network\":{}}}}},\n",
-            pid, Micros(p.t_s()), JsonNumber(p.facility_w() / 1e6), JsonNumber(p.gpus_w() / 1e6),
+            pid, Micros(Nanos(p.t_s())), JsonNumber(p.facility_w() / 1e6), JsonNumber(p.gpus_w() / 1e6),
             JsonNumber(p.hosts_w() / 1e6), JsonNumber(p.network_w() / 1e6));
   }
   if (out.ends_with(",\n")) out.erase(out.size() - 2, 1);  // no trailing comma after the last event

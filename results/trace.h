@@ -11,7 +11,8 @@
 //     extra process "Cluster power" after the stages;
 //   - "displayTimeUnit": "ms" and "otherData" with the scenario name, version and step time.
 // Output is deterministic: events are sorted by (stage, track, start, longer first, name) whatever the input order,
-// and numbers are printed with fixed precision (nanoseconds).
+// and times are whole nanoseconds printed exactly (ts and ts + dur of an event are its start and end rounded to the
+// nanosecond, so back-to-back events stay back to back and events of a track never overlap by a rounding step).
 #pragma once
 
 #include <cstdint>

@@ -97,9 +97,40 @@ TEST(ChromeTrace, CompleteEventsAreValidAndDoNotOverlapOnATrack) {
   for (const auto& [key, evs] : tracks) {
     for (size_t i = 1; i < evs.size(); ++i) {
       EXPECT_LE(evs[i - 1].first, evs[i].first) << "events of a track are in start order";
-      EXPECT_LE(evs[i - 1].first + evs[i - 1].second, evs[i].first + 1e-3) << "events of a track overlap";
+      // Compare in whole nanoseconds: the trace prints exact nanosecond multiples.
+      EXPECT_LE(std::llround(evs[i - 1].first * 1e3) + std::llround(evs[i - 1].second * 1e3),
+                std::llround(evs[i].first * 1e3))
+          << "events of a track overlap";
     }
   }
+}
+
+// Intervals as the simulation records them: each starts where the previous ended, at times that are not whole
+// nanoseconds. Rounding start and duration separately would make neighbours overlap by a nanosecond, which Perfetto
+// rejects (slices on a track must nest).
+TEST(ChromeTrace, BackToBackEventsNeverOverlapAfterRounding) {
+  std::vector<TraceEvent> in;
+  double t = 0.0726498884;
+  for (int i = 0; i < 2000; ++i) {
+    const double d = (i % 3 == 0 ? 346.2665 : 1178.9671) * 1e-6 + i * 1.7e-13;
+    in.push_back({0, i % 2 ? "tp comm (forward)" : "forward", i % 2 ? "tp" : "compute", t, d, 0});
+    t += d;
+  }
+  const Struct root = Parse(ChromeTrace(in, v1::RunResult()));
+  int64_t prev_end = -1;
+  size_t n = 0;
+  for (const Value& v : Field(root, "traceEvents").list_value().values()) {
+    const Struct& e = v.struct_value();
+    if (Field(e, "ph").string_value() != "X") continue;
+    const int64_t ts = std::llround(Field(e, "ts").number_value() * 1e3);
+    const int64_t dur = std::llround(Field(e, "dur").number_value() * 1e3);
+    if (prev_end >= 0) {
+      EXPECT_EQ(ts, prev_end) << "event " << n << " must start where the previous one ended";
+    }
+    prev_end = ts + dur;
+    ++n;
+  }
+  EXPECT_EQ(n, in.size());
 }
 
 TEST(ChromeTrace, TimesAreMicroseconds) {

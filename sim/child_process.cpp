@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 
@@ -27,6 +28,8 @@ bool WriteAll(int fd, const char* data, size_t n) {
 }  // namespace
 
 std::string RunInChild(const std::function<std::string()>& work) {
+  // Unflushed stdio buffers would be inherited by the child and could be written twice.
+  std::fflush(nullptr);
   int fds[2];
   if (::pipe(fds) != 0) throw SimulationError(std::string("pipe failed: ") + std::strerror(errno));
   const pid_t pid = ::fork();

@@ -47,8 +47,10 @@ class FabricZone : public kr::NetZoneImpl {
     std::map<int64_t, std::array<sg4::Link*, 2>> bundle_links;
     for (const auto& [key, cap] : bundles) {
       for (int d = 0; d < 2; ++d) {
-        sg4::Link* l = create_link("b" + std::to_string(key) + (d == 0 ? "u" : "d"),
-                                   std::vector<double>{cap.first * 1e9 / 8 * opt.scale_out_efficiency});
+        std::string name = "b";
+        name += std::to_string(key);
+        name += d == 0 ? 'u' : 'd';
+        sg4::Link* l = create_link(name, std::vector<double>{cap.first * 1e9 / 8 * opt.scale_out_efficiency});
         l->set_latency(cap.second);
         l->seal();
         bundle_links[key][d] = l;
@@ -73,7 +75,10 @@ class FabricZone : public kr::NetZoneImpl {
       const double eff = e.kind == topo::LinkKind::kScaleUp ? opt.scale_up_efficiency : opt.scale_out_efficiency;
       const double bytes_per_s = e.bandwidth_gbps * 1e9 / 8 * eff;
       for (int d = 0; d < 2; ++d) {
-        sg4::Link* l = create_link("l" + std::to_string(id) + (d == 0 ? "f" : "b"), std::vector<double>{bytes_per_s});
+        std::string name = "l";
+        name += std::to_string(id);
+        name += d == 0 ? 'f' : 'b';
+        sg4::Link* l = create_link(name, std::vector<double>{bytes_per_s});
         l->set_latency(lat);
         l->seal();
         dir_links_[2 * id + d] = l->get_impl();

@@ -7,11 +7,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <limits>
 #include <map>
 #include <memory>
 #include <simgrid/s4u.hpp>
+#include <string>
 
 #include "common/error.h"
 #include "sim/child_process.h"
@@ -101,6 +103,85 @@ v1::TopologySummary Summarize(const topo::Fabric& f, const v1::Scenario& s, doub
 }
 
 const char* DimName(wl::Dim d) { return wl::ToString(d); }
+
+const char* PhaseName(wl::Phase p) {
+  switch (p) {
+    case wl::Phase::kForward:
+      return "forward";
+    case wl::Phase::kBackward:
+      return "backward";
+    case wl::Phase::kRecompute:
+      return "recompute";
+    case wl::Phase::kOptimizer:
+      return "optimizer";
+    case wl::Phase::kGradSync:
+      return "grad sync";
+  }
+  return "other";
+}
+
+// Trace category of a communication dimension, grouped as the breakdown groups them.
+const char* DimCategory(wl::Dim d) {
+  switch (d) {
+    case wl::Dim::kTp:
+      return "tp";
+    case wl::Dim::kCp:
+    case wl::Dim::kTpCp:
+      return "cp";
+    case wl::Dim::kPp:
+      return "pp";
+    case wl::Dim::kEp:
+      return "ep";
+    case wl::Dim::kDp:
+    case wl::Dim::kDpCp:
+    case wl::Dim::kEdp:
+      return "dp";
+  }
+  return "dp";
+}
+
+// Appends one stage's intervals on one track to r.timeline (times from the step start t0), merging back-to-back
+// intervals that carry the same name.
+void AppendTimeline(v1::RunResult& r, uint32_t stage, uint32_t track, const std::vector<Interval>& ivs, double t0) {
+  v1::TraceEvent* last = nullptr;
+  std::string name;
+  for (const Interval& iv : ivs) {
+    const char* category = "compute";
+    switch (iv.activity) {
+      case Activity::kComputeBound:
+      case Activity::kMemoryBound:
+        name = PhaseName(iv.phase);
+        break;
+      case Activity::kComm:
+      case Activity::kAsyncComm:
+        category = DimCategory(iv.dim);
+        name = std::string(DimName(iv.dim)) + " comm (" + PhaseName(iv.phase) + ")";
+        break;
+      case Activity::kWaitRecv:
+        category = "wait";
+        name = std::string("pipeline wait (") + PhaseName(iv.phase) + ")";
+        break;
+      case Activity::kWaitAsync:
+        category = "wait";
+        name = std::string("async comm wait (") + PhaseName(iv.phase) + ")";
+        break;
+    }
+    const double start = iv.start_s - t0;
+    const double end = iv.end_s - t0;
+    if (last != nullptr && last->name() == name &&
+        std::abs(start - (last->start_s() + last->duration_s())) <= 1e-12 * std::max(1.0, end)) {
+      last->set_duration_s(end - last->start_s());
+      continue;
+    }
+    last = r.add_timeline();
+    last->set_stage(stage);
+    last->set_name(name);
+    last->set_category(category);
+    last->set_start_s(start);
+    last->set_duration_s(end - start);
+    last->set_track(track);
+  }
+}
 
 // Rejects a plan whose worst pipeline stage needs more memory per GPU than the accelerator's HBM, saying by how much
 // and where it goes.
@@ -250,6 +331,10 @@ v1::RunResult SimulateStep(const v1::Scenario& s) {
       util += busy[st] / T;
     }
     r.set_gpu_utilization(util / static_cast<double>(tl.stages.size()));
+    for (size_t st = 0; st < tl.stages.size(); ++st) {
+      AppendTimeline(r, static_cast<uint32_t>(st), 0, tl.stages[st].main, tl.start_s);
+      AppendTimeline(r, static_cast<uint32_t>(st), 1, tl.stages[st].stream, tl.start_s);
+    }
     r.add_critical_path("stage " + std::to_string(crit) + " (most compute): compute " + std::to_string(b.compute_s()) +
                         " s of " + std::to_string(T) + " s");
 
@@ -342,15 +427,13 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
     throw InputError("coll: group = " + std::to_string(gs) + " x stride " + std::to_string(stride) +
                      ": must hold at least 2 ranks and fit in cluster.num_gpus (" + std::to_string(n) + ")");
   const std::string bytes = RunInChild([&]() {
+    const auto wall0 = std::chrono::steady_clock::now();
     const std::unique_ptr<topo::Fabric> fabric = topo::BuildFabric(FabricParamsOf(s));
     auto engine = MakeEngine();
     Platform platform(*engine, *fabric, PlatformOptionsOf(s, 1e15));
     PhaseSolver solver(platform);
     GroupShape shape{s.cluster().scale_up().gpus_per_node(), s.cluster().scale_up().domain_size(),
-                     s.accelerator().scale_up_in_network_reduction(),
-                     s.cluster().scale_out().nic_bandwidth_gbps() * s.cluster().scale_out().nics_per_gpu() * 1e9 / 8 *
-                         s.collectives().protocol_efficiency(),
-                     s.cluster().scale_up().bandwidth_gbyte_per_s() * 1e9 * s.collectives().scale_up_protocol_efficiency()};
+                     s.accelerator().scale_up_in_network_reduction()};
     std::vector<std::vector<uint32_t>> groups;
     const uint32_t span = gs * stride;
     const uint32_t blocks = spec.all_groups ? n / span : 1;
@@ -393,6 +476,8 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
     }
     });
     engine->run();
+    holder.mutable_sim()->set_wall_s(std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count());
+    holder.mutable_sim()->set_peak_rss_mib(PeakRssMib());
     std::string out;
     holder.SerializeToString(&out);
     return out;
@@ -410,6 +495,8 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
     row.algbw_gbyte_per_s = cs.time_s() > 0 ? static_cast<double>(cs.bytes_per_rank()) / cs.time_s() / 1e9 : 0;
     row.busbw_gbyte_per_s = row.algbw_gbyte_per_s * BusBandwidthFactor(kind, cs.group_size());
     row.flows = cs.flows_simulated();
+    row.wall_s = holder.sim().wall_s();
+    row.peak_rss_mib = holder.sim().peak_rss_mib();
     rows.push_back(row);
   }
   return rows;

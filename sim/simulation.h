@@ -29,6 +29,8 @@ struct CollectiveBenchRow {
   double algbw_gbyte_per_s = 0;
   double busbw_gbyte_per_s = 0;
   uint64_t flows = 0;
+  double wall_s = 0;         // of the whole SimGrid process (platform build included), same for every row
+  double peak_rss_mib = 0;
 };
 struct CollectiveBenchSpec {
   std::string collective = "all_reduce";

@@ -12,8 +12,12 @@
 
 #include "common/embedded.h"
 #include "common/error.h"
+#include "results/compare.h"
+#include "results/csv.h"
+#include "results/html_report.h"
 #include "results/projection.h"
 #include "results/report.h"
+#include "results/trace.h"
 #include "results/validation.h"
 #include "sim/accelerator.h"
 #include "sim/collectives.h"
@@ -96,8 +100,30 @@ int Run(const RunOptions& o) {
   v1::RunResult r = sim::SimulateStep(s);
   r.set_clustersim_version(CLUSTERSIM_VERSION);
   AddProjection(r);
-  if (!o.out_dir.empty()) results::WriteRunOutputs(o.out_dir, r);
+  if (!o.out_dir.empty()) {
+    results::WriteRunOutputs(o.out_dir, r);
+    const std::vector<results::TraceEvent> timeline = results::TraceEventsOf(r.timeline());
+    results::WriteFileAtomic(o.out_dir + "/trace.json", results::ChromeTrace(timeline, r));
+    results::WriteFileAtomic(o.out_dir + "/report.html", results::HtmlReport({r}, timeline));
+    results::WriteFileAtomic(o.out_dir + "/step.csv", results::StepCsv({r}));
+    results::WriteFileAtomic(o.out_dir + "/comms.csv", results::CommsCsv(r));
+  }
   std::cout << (o.json ? results::ToJson(r) : results::SummaryText(r));
+  return 0;
+}
+
+int Compare(const CompareOptions& o) {
+  std::vector<v1::RunResult> rs;
+  for (const std::string& file : o.results) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw InputError(file + ": cannot read the result file");
+    const std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    rs.push_back(results::FromJson(json, file));
+  }
+  std::cout << results::CompareTable(rs, o.labels);
+  if (!o.html.empty())
+    results::WriteFileAtomic(o.html, results::HtmlReport(rs, results::TraceEventsOf(rs.front().timeline()), o.labels));
+  if (!o.csv.empty()) results::WriteFileAtomic(o.csv, results::StepCsv(rs));
   return 0;
 }
 

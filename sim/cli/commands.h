@@ -33,6 +33,14 @@ struct CollOptions {
 };
 int Coll(const CollOptions& o);
 
+struct CompareOptions {
+  std::vector<std::string> results;  // result.json files; the first is the baseline of the ratios
+  std::vector<std::string> labels;   // one per result, or empty ("A", "B", ...)
+  std::string html;                  // write the HTML comparison report here
+  std::string csv;                   // write the step CSV (one row per result) here
+};
+int Compare(const CompareOptions& o);
+
 struct ValidateOptions {
   std::vector<std::string> paths;  // case files or directories
   bool report_only = false;        // exit 0 even when cases miss

@@ -17,7 +17,9 @@ int main(int argc, char** argv) {
   auto* run_cmd = app.add_subcommand("run", "Simulate one training step and print a summary");
   run_cmd->add_option("scenario", run.scenario,
                       "Scenario file (.textproto or .json); default: the embedded 8,192-GPU H100 Llama-3-70B scenario");
-  run_cmd->add_option("--out", run.out_dir, "Write result.json and summary.txt into this directory");
+  run_cmd->add_option("--out", run.out_dir,
+                      "Write result.json, summary.txt, report.html, trace.json (Perfetto), step.csv and comms.csv "
+                      "into this directory");
   run_cmd->add_flag("--json", run.json, "Print the result as JSON instead of the summary");
 
   app.add_subcommand("list", "List built-in accelerators, topologies, model presets, algorithms and examples");
@@ -37,6 +39,15 @@ int main(int argc, char** argv) {
   coll_cmd->add_option("-g,--group", coll.group, "Ranks in the group (0 = all GPUs)");
   coll_cmd->add_option("--stride", coll.stride, "Distance between group members (8 = one GPU per node)");
   coll_cmd->add_flag("--all-groups", coll.all_groups, "Run every disjoint group of this shape at once");
+
+  cli::CompareOptions cmp;
+  auto* cmp_cmd = app.add_subcommand("compare", "Compare results side by side (ratios to the first)");
+  cmp_cmd->add_option("results", cmp.results, "result.json files written by `clustersim run --out`")
+      ->required()
+      ->expected(1, -1);
+  cmp_cmd->add_option("-l,--labels", cmp.labels, "One short label per result (default A, B, ...)")->delimiter(',');
+  cmp_cmd->add_option("--html", cmp.html, "Write a self-contained HTML comparison report to this file");
+  cmp_cmd->add_option("--csv", cmp.csv, "Write one CSV row per result to this file");
 
   cli::ValidateOptions val;
   auto* val_cmd = app.add_subcommand("validate", "Run validation cases against published measurements");
@@ -58,6 +69,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("list")) return cli::List();
     if (*topo_cmd) return cli::Topo(topo);
     if (*coll_cmd) return cli::Coll(coll);
+    if (*cmp_cmd) return cli::Compare(cmp);
     if (*val_cmd) return cli::Validate(val);
   } catch (const InputError& e) {
     std::cerr << "clustersim: error: " << e.what() << "\n";
