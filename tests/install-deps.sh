@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages clustersim needs, only those that are missing. Uses sudo when not root.
+# --test adds what the test suite needs beyond the build: Chromium (the HTML report is rendered headless and
+# checked) and python3 (the screenshot check decodes the PNG).
 set -euo pipefail
 pkgs=(cmake g++ make pkg-config libsimgrid-dev libboost-graph-dev libprotobuf-dev protobuf-compiler libgtest-dev
       libcli11-dev libfmt-dev zlib1g-dev)
+if [ "${1:-}" = "--test" ]; then
+  pkgs+=(chromium python3)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
