@@ -2,6 +2,7 @@
 #include "sim/simulation.h"
 
 #include <malloc.h>
+#include <unistd.h>
 #include <sys/resource.h>
 #include <xbt/log.h>
 
@@ -230,7 +231,33 @@ topo::FabricParams FabricParamsOf(const v1::Scenario& s) {
   return p;
 }
 
+double EstimateRunMemoryGb(const v1::Scenario& s) {
+  const double gpus = s.cluster().num_gpus();
+  const double flows = std::min<double>(s.options().max_flows_per_phase(), gpus * 16);
+  return 0.15 + (22.0 * 1024 * gpus + 1.5 * 1024 * flows) / 1e9;
+}
+
+namespace {
+void GuardMemory(const v1::Scenario& s) {
+  double limit_gb = s.options().memory_limit_gb();
+  if (limit_gb <= 0) {
+    const double pages = static_cast<double>(sysconf(_SC_PHYS_PAGES));
+    const double page = static_cast<double>(sysconf(_SC_PAGE_SIZE));
+    limit_gb = 0.9 * pages * page / 1e9;
+  }
+  const double need = EstimateRunMemoryGb(s);
+  if (need <= limit_gb) return;
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "the simulation would need about %.1f GB of memory and the limit is %.1f GB; reduce "
+                "options.max_flows_per_phase or run on a larger machine (options.memory_limit_gb sets the limit)",
+                need, limit_gb);
+  throw InputError::Field(s.name(), 0, "cluster.num_gpus", std::to_string(s.cluster().num_gpus()), buf);
+}
+}  // namespace
+
 v1::RunResult SimulateStep(const v1::Scenario& s) {
+  GuardMemory(s);
   const std::string bytes = RunInChild([&s]() {
     const auto wall0 = std::chrono::steady_clock::now();
     const v1::Cluster& c = s.cluster();
@@ -433,7 +460,10 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
     Platform platform(*engine, *fabric, PlatformOptionsOf(s, 1e15));
     PhaseSolver solver(platform);
     GroupShape shape{s.cluster().scale_up().gpus_per_node(), s.cluster().scale_up().domain_size(),
-                     s.accelerator().scale_up_in_network_reduction()};
+                     s.accelerator().scale_up_in_network_reduction(),
+                     s.cluster().scale_out().nic_bandwidth_gbps() * s.cluster().scale_out().nics_per_gpu() * 1e9 / 8 *
+                         s.collectives().protocol_efficiency(),
+                     s.cluster().scale_up().bandwidth_gbyte_per_s() * 1e9 * s.collectives().scale_up_protocol_efficiency()};
     std::vector<std::vector<uint32_t>> groups;
     const uint32_t span = gs * stride;
     const uint32_t blocks = spec.all_groups ? n / span : 1;

@@ -15,8 +15,15 @@ namespace clustersim::sim {
 // Topology parameters of a resolved scenario.
 topo::FabricParams FabricParamsOf(const v1::Scenario& scenario);
 
-// One training step of the scenario's workload on its cluster.
+// One training step of the scenario's workload on its cluster. Before forking the SimGrid process it estimates the
+// memory the run needs (EstimateRunMemoryGb) and throws InputError, saying how much, if that exceeds
+// options.memory_limit_gb (default: 90% of this machine's physical memory) rather than being killed mid-run.
 v1::RunResult SimulateStep(const v1::Scenario& resolved);
+
+// Coarse upper estimate of the SimGrid process's peak memory, in GB, fitted on the benchmark runs
+// (docs/performance.md): a fixed 0.15 GB, 22 KiB per GPU (host, links, worker actor) and 1.5 KiB per flow of the
+// largest phase (bounded by options.max_flows_per_phase).
+double EstimateRunMemoryGb(const v1::Scenario& resolved);
 
 // Collective microbenchmark (`clustersim coll`): one collective over a group, all other groups of the same shape
 // idle (group = the first `group_size` GPUs, or every GPU when 0).

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
+#include "common/error.h"
 #include "sim/scenario_loader.h"
 
 namespace clustersim::sim {
@@ -155,6 +158,54 @@ workload { model { preset: "llama3_8b" seq_len: 4096 }
   EXPECT_NEAR(a.step_time_s(), b.step_time_s(), 0.02 * b.step_time_s());
   EXPECT_NEAR(a.breakdown().exposed_dp_comm_s() + a.breakdown().exposed_tp_comm_s(),
               b.breakdown().exposed_dp_comm_s() + b.breakdown().exposed_tp_comm_s(), 0.02 * b.step_time_s());
+}
+
+}  // namespace
+}  // namespace clustersim::sim
+
+namespace clustersim::sim {
+namespace {
+
+// A run estimated to need more memory than options.memory_limit_gb is refused before it starts, saying how much.
+TEST(Simulation, MemoryGuardRefusesRunsThatWouldNotFit) {
+  const std::string text = R"(accelerator { name: "H100-SXM" }
+cluster { num_gpus: 1024 }
+workload { model { preset: "llama3_8b" } parallelism { tp: 8 global_batch_size: 128 } }
+options { memory_limit_gb: 0.1 }
+)";
+  const v1::Scenario s = ResolveScenario(ParseScenario(text, "textproto", "guard.textproto"));
+  EXPECT_GT(EstimateRunMemoryGb(s), 0.1);
+  try {
+    SimulateStep(s);
+    FAIL() << "expected the memory guard to refuse the run";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("would need about"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace clustersim::sim
+
+namespace clustersim::sim {
+namespace {
+
+// The same workload on H100, H800, B200 and Ascend 910B (workloads/scenarios/compare_*.textproto): step time and
+// energy per step order as the specs imply. B200 has ~2.3x H100's dense BF16 at 1.4x the power; H800 is an H100 with
+// less than half the NVLink bandwidth, so TP8 traffic costs more; the 910B has about a third of H100's BF16 peak at
+// ~60% of its power, so it is slowest and, running ~3x longer, spends the most energy.
+TEST(Simulation, ChipComparisonOrdersAsTheSpecsImply) {
+  std::map<std::string, v1::RunResult> r;
+  for (const char* chip : {"h100sxm", "h800", "b200", "ascend910b"}) {
+    const std::string path = std::string(CLUSTERSIM_SOURCE_DIR) + "/workloads/scenarios/compare_" + chip + ".textproto";
+    r[chip] = SimulateStep(ResolveScenario(LoadScenarioFile(path)));
+  }
+  EXPECT_LT(r["b200"].step_time_s(), r["h100sxm"].step_time_s());
+  EXPECT_LT(r["h100sxm"].step_time_s(), r["h800"].step_time_s());
+  EXPECT_LT(r["h800"].step_time_s(), r["ascend910b"].step_time_s());
+  EXPECT_GT(r["h800"].breakdown().exposed_tp_comm_s(), r["h100sxm"].breakdown().exposed_tp_comm_s());
+  EXPECT_LT(r["b200"].power().energy_per_step_j(), r["h100sxm"].power().energy_per_step_j());
+  EXPECT_LT(r["h100sxm"].power().energy_per_step_j(), r["h800"].power().energy_per_step_j());
+  EXPECT_LT(r["h800"].power().energy_per_step_j(), r["ascend910b"].power().energy_per_step_j());
 }
 
 }  // namespace
