@@ -130,13 +130,7 @@ std::vector<ValidationRow> RunCase(const v1::ValidationCase& c, const std::strin
           need_topo = true;
       }
       if (c.has_collective()) {
-        sim::CollectiveBenchSpec spec;
-        spec.collective = c.collective().collective();
-        spec.algorithm = c.collective().algorithm().empty() ? "auto" : c.collective().algorithm();
-        spec.sizes_bytes = {c.collective().size_bytes()};
-        spec.group_size = c.collective().group_size();
-        spec.group_stride = std::max(1u, c.collective().group_stride());
-        spec.all_groups = c.collective().all_groups();
+        const sim::CollectiveBenchSpec spec = sim::BenchSpecOf(c.collective());
         const auto rows = sim::SimulateCollective(s, spec);
         sim["busbw_gbyte_per_s"] = rows.at(0).busbw_gbyte_per_s;
         sim["algbw_gbyte_per_s"] = rows.at(0).algbw_gbyte_per_s;

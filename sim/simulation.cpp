@@ -434,6 +434,17 @@ v1::RunResult SimulateStep(const v1::Scenario& s) {
   return r;
 }
 
+CollectiveBenchSpec BenchSpecOf(const v1::CollectiveCase& c) {
+  CollectiveBenchSpec spec;
+  spec.collective = c.collective();
+  spec.algorithm = c.algorithm().empty() ? "auto" : c.algorithm();
+  spec.sizes_bytes = {c.size_bytes()};
+  spec.group_size = c.group_size();
+  spec.group_stride = std::max(1u, c.group_stride());
+  spec.all_groups = c.all_groups();
+  return spec;
+}
+
 std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const CollectiveBenchSpec& spec) {
   CollectiveKind kind = CollectiveKind::kAllReduce;
   bool found = false;

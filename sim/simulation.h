@@ -8,6 +8,7 @@
 
 #include "results.pb.h"
 #include "scenario.pb.h"
+#include "validation.pb.h"
 #include "topologies/fabric.h"
 
 namespace clustersim::sim {
@@ -48,6 +49,8 @@ struct CollectiveBenchSpec {
   bool all_groups = false;      // run every disjoint group of this shape at once (congestion)
 };
 std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& resolved, const CollectiveBenchSpec& spec);
+// The microbenchmark a validation or benchmark file's `collective` block describes (one size).
+CollectiveBenchSpec BenchSpecOf(const v1::CollectiveCase& c);
 
 // Compares, for `pairs` GPU pairs drawn deterministically (every pair when the cluster has at most 64 GPUs), the
 // route SimGrid resolves on the platform (Host::route_to: links and latency) with the fabric graph's route mapped to

@@ -74,13 +74,7 @@ int main(int argc, char** argv) {
       r.gpus = s.cluster().num_gpus();
       const auto t0 = std::chrono::steady_clock::now();
       if (c.has_collective()) {
-        sim::CollectiveBenchSpec spec;
-        spec.collective = c.collective().collective();
-        spec.algorithm = c.collective().algorithm().empty() ? "auto" : c.collective().algorithm();
-        spec.sizes_bytes = {c.collective().size_bytes()};
-        spec.group_size = c.collective().group_size();
-        spec.group_stride = std::max(1u, c.collective().group_stride());
-        spec.all_groups = c.collective().all_groups();
+        const sim::CollectiveBenchSpec spec = sim::BenchSpecOf(c.collective());
         const auto res = sim::SimulateCollective(s, spec);
         r.kind = "collective/" + res.at(0).algorithm;
         r.simulated_s = res.at(0).time_s;
