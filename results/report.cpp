@@ -68,6 +68,14 @@ std::string SummaryText(const v1::RunResult& r) {
                    "activations {:.1f})\n",
                    m.total_gb(), m.capacity_gb(), m.weights_gb(), m.gradients_gb(), m.optimizer_gb(),
                    m.activations_gb());
+  if (r.link_usage_size() > 0) {
+    o += "  links    ";
+    for (const v1::LinkClassUsage& u : r.link_usage())
+      o += fmt::format(" {} {:.0f}% (max {:.0f}%)", u.kind(), 100 * u.avg_utilization(), 100 * u.max_utilization());
+    o += "\n";
+    if (r.hottest_links_size() > 0)
+      o += fmt::format("  hottest   {} at {:.0f}%\n", r.hottest_links(0).name(), 100 * r.hottest_links(0).utilization());
+  }
   if (r.has_projection() && r.projection().training_tokens() > 0) {
     const v1::Projection& pr = r.projection();
     o += fmt::format("  run       {:.3g} tokens: {:.1f} days, {:.3g} GPU-hours, {:.3g} MWh, {:.3g} tCO2e "

@@ -88,7 +88,7 @@ double CommCostModel::SolveScaled(const std::vector<Flow>& flows, uint64_t& solv
 }
 
 double CommCostModel::SolvePlan(const CollectivePlan& plan, const std::vector<std::vector<uint32_t>>& instances,
-                                const std::vector<uint32_t>& rep, CommCost& out) {
+                                const std::vector<uint32_t>& rep, CommCost& out, double occurrences) {
   std::unordered_map<uint32_t, uint32_t> pos;
   for (uint32_t i = 0; i < rep.size(); ++i) pos.emplace(rep[i], i);
   const double alpha_s = params_.step_latency_ns() * 1e-9;
@@ -117,6 +117,19 @@ double CommCostModel::SolvePlan(const CollectivePlan& plan, const std::vector<st
     }
     out.groups_solved = std::max<uint32_t>(out.groups_solved, static_cast<uint32_t>(groups));
     const double t = SolveScaled(flows, out.flows) * step.repeat + alpha_s * step.alpha_steps * step.repeat;
+    if (observer_ != nullptr) {
+      const double w = occurrences * step.repeat;
+      if (groups >= instances.size()) {
+        observer_->OnPhase(flows, w);
+      } else {  // the groups not solved carry the same traffic on their own links
+        std::vector<Flow> one;
+        for (const auto& g : instances) {
+          one.clear();
+          for (const Flow& f : step.flows) one.push_back({g[pos.at(f.src)], g[pos.at(f.dst)], f.bytes});
+          observer_->OnPhase(one, w);
+        }
+      }
+    }
     if (step.pipeline_group == 0) {
       total += t;
     } else {
@@ -128,7 +141,8 @@ double CommCostModel::SolvePlan(const CollectivePlan& plan, const std::vector<st
   return total;
 }
 
-const CommCost& CommCostModel::Collective(CollectiveKind kind, wl::Dim dim, uint32_t rank, double bytes) {
+const CommCost& CommCostModel::Collective(CollectiveKind kind, wl::Dim dim, uint32_t rank, double bytes,
+                                          double occurrences) {
   const auto key = std::make_tuple(static_cast<int>(kind), static_cast<int>(dim), 0u, bytes);
   auto it = cache_.find(key);
   if (it != cache_.end()) return it->second;
@@ -141,12 +155,13 @@ const CommCost& CommCostModel::Collective(CollectiveKind kind, wl::Dim dim, uint
     c.algorithm = plan.algorithm;
     const auto& inst = Instances(dim);
     c.groups_total = static_cast<uint32_t>(inst.size());
-    c.time_s = SolvePlan(plan, inst, group, c);
+    c.time_s = SolvePlan(plan, inst, group, c, occurrences);
   }
   return cache_.emplace(key, std::move(c)).first->second;
 }
 
-const CommCost& CommCostModel::PipelineTransfer(uint32_t from_stage, int32_t delta, double bytes) {
+const CommCost& CommCostModel::PipelineTransfer(uint32_t from_stage, int32_t delta, double bytes,
+                                                double occurrences) {
   const auto key = std::make_tuple(static_cast<int>(CollectiveKind::kSendRecv), static_cast<int>(wl::Dim::kPp),
                                    from_stage * 2 + (delta > 0 ? 1u : 0u), bytes);
   auto it = cache_.find(key);
@@ -167,6 +182,7 @@ const CommCost& CommCostModel::PipelineTransfer(uint32_t from_stage, int32_t del
     c.groups_total = stage_size;
     c.groups_solved = static_cast<uint32_t>(n);
     c.time_s = SolveScaled(flows, c.flows) + params_.step_latency_ns() * 1e-9;
+    if (observer_ != nullptr) observer_->OnPhase(flows, occurrences * static_cast<double>(stage_size) / n);
   }
   return cache_.emplace(key, std::move(c)).first->second;
 }

@@ -37,6 +37,15 @@ struct CommCost {
   bool sampled = false;
 };
 
+// Receives every phase the cost model accounts for, with the number of times it occurs per step, so metrics (link
+// load) attach without branches in the model.
+class PhaseObserver {
+ public:
+  virtual ~PhaseObserver() = default;
+  // `flows` run `weight` times per step (weight already covers repetitions and groups not solved).
+  virtual void OnPhase(const std::vector<Flow>& flows, double weight) = 0;
+};
+
 class CommCostModel {
  public:
   // `reuse_shapes` = false solves every phase on SimGrid, even when a phase of the same shape was solved (used by
@@ -45,11 +54,13 @@ class CommCostModel {
                 const v1::Collectives& params, uint64_t max_flows_per_phase, bool in_network_reduction,
                 bool reuse_shapes = true);
 
-  // Collective `kind` of `bytes` over the `dim` group containing `rank`.
-  const CommCost& Collective(CollectiveKind kind, wl::Dim dim, uint32_t rank, double bytes);
+  // Collective `kind` of `bytes` over the `dim` group containing `rank`. `occurrences` (per step, for the
+  // observer) is taken from the first request of an entry.
+  const CommCost& Collective(CollectiveKind kind, wl::Dim dim, uint32_t rank, double bytes, double occurrences = 1);
   // Pipeline transfer of `bytes` from every rank of stage `from_stage` to the same position of stage
   // (from_stage + delta) mod pp.
-  const CommCost& PipelineTransfer(uint32_t from_stage, int32_t delta, double bytes);
+  const CommCost& PipelineTransfer(uint32_t from_stage, int32_t delta, double bytes, double occurrences = 1);
+  void SetObserver(PhaseObserver* observer) { observer_ = observer; }
 
   const std::map<std::tuple<int, int, uint32_t, double>, CommCost>& entries() const { return cache_; }
   // After Freeze(), a request that is not cached throws SimulationError instead of solving (solves must happen in
@@ -58,7 +69,7 @@ class CommCostModel {
 
  private:
   double SolvePlan(const CollectivePlan& plan, const std::vector<std::vector<uint32_t>>& instances,
-                   const std::vector<uint32_t>& rep, CommCost& out);
+                   const std::vector<uint32_t>& rep, CommCost& out, double occurrences);
   // Solves `flows` on SimGrid, or derives the time from a solved phase of the same shape. Adds the flows actually
   // solved to `solved`.
   double SolveScaled(const std::vector<Flow>& flows, uint64_t& solved);
@@ -75,6 +86,7 @@ class CommCostModel {
   std::map<int, std::vector<std::vector<uint32_t>>> instances_;
   bool frozen_ = false;
   bool reuse_shapes_ = true;
+  PhaseObserver* observer_ = nullptr;
   struct ShapeFit {
     double latency_s = 0;      // L
     double seconds_per_unit = 0;  // 1 / R, per unit of the reference flow's bytes

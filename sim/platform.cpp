@@ -45,6 +45,11 @@ class FabricZone : public kr::NetZoneImpl {
         b.second = std::max(b.second, fabric_.link(id).latency_ns * 1e-9);
       }
     std::map<int64_t, std::array<sg4::Link*, 2>> bundle_links;
+    std::map<int64_t, std::array<int32_t, 2>> bundle_index;
+    std::map<int64_t, uint32_t> bundle_member;  // a member link of each bundle, for its name
+    for (uint32_t id = 0; id < links; ++id)
+      if (bundle[id] >= 0) bundle_member.emplace(bundle[id], id);
+    dir_index_.assign(static_cast<size_t>(links) * 2, -1);
     for (const auto& [key, cap] : bundles) {
       for (int d = 0; d < 2; ++d) {
         std::string name = "b";
@@ -54,6 +59,14 @@ class FabricZone : public kr::NetZoneImpl {
         l->set_latency(cap.second);
         l->seal();
         bundle_links[key][d] = l;
+        bundle_index[key][d] = static_cast<int32_t>(infos_.size());
+        const uint32_t member = bundle_member.at(key);
+        const uint32_t lower = Lower(member);
+        infos_.push_back({fabric_.link(member).kind,
+                          std::string(topo::ToString(fabric_.link(member).kind)) + " up-links of " +
+                              (fabric_.link(member).kind == topo::LinkKind::kSpineToCore ? "the pod of " : "") +
+                              Describe(lower) + (d == 0 ? " (bundle, up)" : " (bundle, down)"),
+                          cap.first * 1e9 / 8 * opt.scale_out_efficiency});
         ++links_created;
       }
     }
@@ -69,6 +82,8 @@ class FabricZone : public kr::NetZoneImpl {
         dir_s4u_[2 * id + 1] = bundle_links[bundle[id]][source_is_lower ? 1 : 0];
         dir_links_[2 * id] = dir_s4u_[2 * id]->get_impl();
         dir_links_[2 * id + 1] = dir_s4u_[2 * id + 1]->get_impl();
+        dir_index_[2 * id] = bundle_index[bundle[id]][source_is_lower ? 0 : 1];
+        dir_index_[2 * id + 1] = bundle_index[bundle[id]][source_is_lower ? 1 : 0];
         continue;
       }
       if (e.kind == topo::LinkKind::kPcie && e.bandwidth_gbps >= nic_total_gbps) continue;  // never a bottleneck
@@ -83,10 +98,35 @@ class FabricZone : public kr::NetZoneImpl {
         l->seal();
         dir_links_[2 * id + d] = l->get_impl();
         dir_s4u_[2 * id + d] = l;
+        dir_index_[2 * id + d] = static_cast<int32_t>(infos_.size());
+        const uint32_t from = d == 0 ? fabric_.link_source(id) : fabric_.link_target(id);
+        const uint32_t to = d == 0 ? fabric_.link_target(id) : fabric_.link_source(id);
+        infos_.push_back({e.kind, std::string(topo::ToString(e.kind)) + " " + Describe(from) + " -> " + Describe(to),
+                          bytes_per_s});
         ++links_created;
       }
     }
   }
+
+  uint32_t Lower(uint32_t id) const {
+    const uint32_t a = fabric_.link_source(id), b = fabric_.link_target(id);
+    return fabric_.graph()[a].tier < fabric_.graph()[b].tier ? a : b;
+  }
+  std::string Describe(uint32_t v) const {
+    const topo::VertexProps& p = fabric_.graph()[v];
+    return std::string(topo::ToString(p.kind)) + " " + std::to_string(p.kind == topo::VertexKind::kGpu ? v : p.index);
+  }
+
+  void AddRouteLoad(uint32_t s, uint32_t d, double bytes, std::vector<double>& load) {
+    if (s == d) return;
+    hops_.clear();
+    fabric_.Route(s, d, 0, hops_);
+    for (const topo::Hop& h : hops_) {
+      const int32_t i = dir_index_[2 * static_cast<size_t>(h.link) + (h.forward ? 0 : 1)];
+      if (i >= 0) load[static_cast<size_t>(i)] += bytes;
+    }
+  }
+  const std::vector<Platform::LinkInfo>& infos() const { return infos_; }
 
   // Bundle key per link (-1 = not bundled). Leaf-to-spine cables are keyed by their leaf; spine-to-core cables by the
   // pod of their spine, a pod being a connected component of the leaf-to-spine graph (in a 2-tier Clos the whole
@@ -149,6 +189,8 @@ class FabricZone : public kr::NetZoneImpl {
   const topo::Fabric& fabric_;
   std::vector<simgrid::kernel::resource::StandardLinkImpl*> dir_links_;  // per link direction; null = not simulated
   std::vector<sg4::Link*> dir_s4u_;
+  std::vector<int32_t> dir_index_;          // per link direction: index into infos_, -1 = not simulated
+  std::vector<Platform::LinkInfo> infos_;
   std::vector<double> dir_latency_s_;
   std::vector<topo::Hop> hops_;
 };
@@ -165,6 +207,12 @@ Platform::Platform(sg4::Engine& engine, const topo::Fabric& fabric, const Platfo
 
 std::vector<std::string> Platform::GraphRouteLinkNames(uint32_t src, uint32_t dst, double* latency_s) const {
   return zone_->RouteNames(src, dst, latency_s);
+}
+
+const std::vector<Platform::LinkInfo>& Platform::links() const { return zone_->infos(); }
+
+void Platform::AddRouteLoad(uint32_t src, uint32_t dst, double bytes, std::vector<double>& load) const {
+  zone_->AddRouteLoad(src, dst, bytes, load);
 }
 
 }  // namespace clustersim::sim

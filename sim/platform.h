@@ -43,6 +43,16 @@ class Platform {
   // to SimGrid; for tests that compare it with what SimGrid itself resolves (Host::route_to).
   std::vector<std::string> GraphRouteLinkNames(uint32_t src, uint32_t dst, double* latency_s) const;
 
+  // Every SimGrid link created, indexed 0..num_links()-1: its class, a readable name and its capacity.
+  struct LinkInfo {
+    topo::LinkKind kind;
+    std::string name;
+    double capacity_bytes_per_s = 0;
+  };
+  const std::vector<LinkInfo>& links() const;
+  // Adds `bytes` to load[i] for every SimGrid link i on the route src -> dst (load has num_links() entries).
+  void AddRouteLoad(uint32_t src, uint32_t dst, double bytes, std::vector<double>& load) const;
+
  private:
   const topo::Fabric& fabric_;
   FabricZone* zone_ = nullptr;

@@ -105,6 +105,53 @@ v1::TopologySummary Summarize(const topo::Fabric& f, const v1::Scenario& s, doub
 
 const char* DimName(wl::Dim d) { return wl::ToString(d); }
 
+// Bytes each SimGrid link carries per step, from every phase the cost model accounts for.
+class LinkLoad : public PhaseObserver {
+ public:
+  explicit LinkLoad(const Platform& platform) : platform_(platform), bytes_(platform.links().size(), 0.0) {}
+  void OnPhase(const std::vector<Flow>& flows, double weight) override {
+    for (const Flow& f : flows) platform_.AddRouteLoad(f.src, f.dst, f.bytes * weight, bytes_);
+  }
+  // Fills link_usage (per class) and hottest_links (top five) of `r` for a step of `step_s` seconds.
+  void Report(double step_s, v1::RunResult& r) const {
+    const auto& links = platform_.links();
+    std::map<int, std::tuple<uint64_t, double, double, double>> per_kind;  // count, bytes, capacity, max util
+    std::vector<std::pair<double, size_t>> util(links.size());
+    for (size_t i = 0; i < links.size(); ++i) {
+      const double u = bytes_[i] / (links[i].capacity_bytes_per_s * step_s);
+      util[i] = {u, i};
+      auto& [count, bytes, cap, max_u] = per_kind[static_cast<int>(links[i].kind)];
+      ++count;
+      bytes += bytes_[i];
+      cap += links[i].capacity_bytes_per_s;
+      max_u = std::max(max_u, u);
+    }
+    for (const auto& [kind, t] : per_kind) {
+      v1::LinkClassUsage* u = r.add_link_usage();
+      u->set_kind(topo::ToString(static_cast<topo::LinkKind>(kind)));
+      u->set_links(std::get<0>(t));
+      u->set_bytes_per_step(std::get<1>(t));
+      u->set_avg_utilization(std::get<1>(t) / (std::get<2>(t) * step_s));
+      u->set_max_utilization(std::get<3>(t));
+    }
+    const size_t top = std::min<size_t>(5, util.size());
+    std::partial_sort(util.begin(), util.begin() + static_cast<long>(top), util.end(),
+                      [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+    for (size_t k = 0; k < top; ++k) {
+      v1::HotLink* h = r.add_hottest_links();
+      const auto& info = links[util[k].second];
+      h->set_name(info.name);
+      h->set_kind(topo::ToString(info.kind));
+      h->set_utilization(util[k].first);
+      h->set_bytes_per_step(bytes_[util[k].second]);
+    }
+  }
+
+ private:
+  const Platform& platform_;
+  std::vector<double> bytes_;
+};
+
 const char* PhaseName(wl::Phase p) {
   switch (p) {
     case wl::Phase::kForward:
@@ -274,6 +321,8 @@ v1::RunResult SimulateStep(const v1::Scenario& s) {
     CommCostModel costs(solver, *fabric, program.layout, s.collectives(),
                         full ? std::numeric_limits<uint64_t>::max() : s.options().max_flows_per_phase(),
                         s.accelerator().scale_up_in_network_reduction(), /*reuse_shapes=*/!full);
+    LinkLoad link_load(platform);
+    costs.SetObserver(&link_load);
     StepExecutor executor(*engine, platform, program, compute, costs);
     executor.PrecomputeCosts(solver);
     const StepTimeline tl = executor.Run();
@@ -417,6 +466,7 @@ v1::RunResult SimulateStep(const v1::Scenario& s) {
     m.set_capacity_gb(s.accelerator().hbm_gb());
 
     *r.mutable_topology() = Summarize(*fabric, s, network_w);
+    link_load.Report(T, r);
     v1::SimStats& st = *r.mutable_sim();
     st.set_simgrid_hosts(platform.num_hosts());
     st.set_simgrid_links(platform.num_links());

@@ -87,6 +87,17 @@ TEST(Simulation, SmallTrainingStepIsPlausibleAndAccountsForItsTime) {
   EXPECT_GT(r.power().gpu_avg_w(), s.accelerator().idle_w());
   EXPECT_LE(r.power().gpu_peak_w(), s.accelerator().tdp_w() + 1e-9);
   EXPECT_GT(r.sim().flows(), 0u);
+  // Link usage: every class present is within [0, 1] of its achievable capacity, the hottest links come first.
+  ASSERT_GT(r.link_usage_size(), 0);
+  for (const v1::LinkClassUsage& u : r.link_usage()) {
+    EXPECT_GE(u.avg_utilization(), 0) << u.kind();
+    EXPECT_LE(u.max_utilization(), 1.0 + 1e-6) << u.kind();
+    EXPECT_LE(u.avg_utilization(), u.max_utilization() + 1e-12) << u.kind();
+  }
+  ASSERT_EQ(r.hottest_links_size(), 5);
+  for (int i = 1; i < r.hottest_links_size(); ++i)
+    EXPECT_GE(r.hottest_links(i - 1).utilization(), r.hottest_links(i).utilization());
+  EXPECT_GT(r.hottest_links(0).utilization(), 0);
 }
 
 TEST(Simulation, SameInputSameOutput) {

@@ -72,15 +72,29 @@ StepExecutor::StepExecutor(sg4::Engine& engine, Platform& platform, const wl::St
     : engine_(engine), platform_(platform), program_(program), compute_(compute), costs_(costs) {}
 
 void StepExecutor::PrecomputeCosts(PhaseSolver& solver) {
-  sg4::Actor::create("controller", platform_.host(0), [this]() {
-    const wl::RankLayout& layout = program_.layout;
+  // Occurrences per step, for the cost model's observer: a collective's phase covers every group of the cluster
+  // (all stages), so its weight is its average count per stage; a pipeline transfer covers one stage pair.
+  const wl::RankLayout& layout = program_.layout;
+  const uint32_t pp = static_cast<uint32_t>(program_.stages.size());
+  std::map<std::tuple<int, int, uint64_t>, double> coll_count;
+  std::map<std::tuple<uint32_t, int, uint64_t>, double> send_count;
+  for (uint32_t s = 0; s < pp; ++s)
+    for (const wl::Op& op : program_.stages[s]) {
+      if (op.type == wl::OpType::kCollective)
+        coll_count[{static_cast<int>(op.coll), static_cast<int>(op.dim), op.comm_bytes}] += 1.0 / pp;
+      else if (op.type == wl::OpType::kSend)
+        send_count[{s, op.peer_delta, op.comm_bytes}] += 1;
+    }
+  sg4::Actor::create("controller", platform_.host(0), [this, &layout, &coll_count, &send_count]() {
     for (uint32_t s = 0; s < program_.stages.size(); ++s) {
       const uint32_t rep = layout.StageRepresentative(s);
       for (const wl::Op& op : program_.stages[s]) {
         if (op.type == wl::OpType::kCollective)
-          costs_.Collective(ToCollectiveKind(op.coll), op.dim, rep, static_cast<double>(op.comm_bytes));
+          costs_.Collective(ToCollectiveKind(op.coll), op.dim, rep, static_cast<double>(op.comm_bytes),
+                            coll_count[{static_cast<int>(op.coll), static_cast<int>(op.dim), op.comm_bytes}]);
         else if (op.type == wl::OpType::kSend)
-          costs_.PipelineTransfer(s, op.peer_delta, static_cast<double>(op.comm_bytes));
+          costs_.PipelineTransfer(s, op.peer_delta, static_cast<double>(op.comm_bytes),
+                                  send_count[{s, op.peer_delta, op.comm_bytes}]);
       }
     }
   });
