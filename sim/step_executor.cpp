@@ -3,6 +3,9 @@
 
 #include <simgrid/s4u.hpp>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <deque>
 #include <map>
 #include <memory>
@@ -85,10 +88,18 @@ void StepExecutor::PrecomputeCosts(PhaseSolver& solver) {
       else if (op.type == wl::OpType::kSend)
         send_count[{s, op.peer_delta, op.comm_bytes}] += 1;
     }
-  sg4::Actor::create("controller", platform_.host(0), [this, &layout, &coll_count, &send_count]() {
+  // Progress on stderr for long runs, only when it is a terminal.
+  const bool progress = isatty(STDERR_FILENO) != 0;
+  const size_t total = coll_count.size() + send_count.size();
+  sg4::Actor::create("controller", platform_.host(0), [this, &layout, &coll_count, &send_count, progress, total]() {
+    size_t shown = 0;
     for (uint32_t s = 0; s < program_.stages.size(); ++s) {
       const uint32_t rep = layout.StageRepresentative(s);
       for (const wl::Op& op : program_.stages[s]) {
+        if (progress && costs_.entries().size() != shown) {
+          shown = costs_.entries().size();
+          std::fprintf(stderr, "\rclustersim: communication phases %zu/%zu ", shown, total);
+        }
         if (op.type == wl::OpType::kCollective)
           costs_.Collective(ToCollectiveKind(op.coll), op.dim, rep, static_cast<double>(op.comm_bytes),
                             coll_count[{static_cast<int>(op.coll), static_cast<int>(op.dim), op.comm_bytes}]);
@@ -99,6 +110,7 @@ void StepExecutor::PrecomputeCosts(PhaseSolver& solver) {
     }
   });
   engine_.run();
+  if (progress) std::fprintf(stderr, "\rclustersim: communication phases %zu/%zu, simulating the step\n", total, total);
   solver.WorkersGone();
   costs_.Freeze();
 }
