@@ -37,7 +37,24 @@ PhaseSolver::Worker& PhaseSolver::WorkerOf(uint32_t gpu) {
   return *workers_[gpu];
 }
 
-double PhaseSolver::Solve(const std::vector<Flow>& flows) {
+double PhaseSolver::Solve(const std::vector<Flow>& input) {
+  // Flows between the same pair of GPUs follow the same route; they are merged into one flow of their summed size
+  // (ring channels that cross a node the same way, for instance). Every link then carries the same bytes, and the
+  // phase's completion time is unchanged when the merged flows share their links only with each other; when other
+  // flows also cross those links, the merged flow gets one max-min share instead of several, which can only shift
+  // bandwidth between flows that all must finish before the phase ends (docs/collectives.md).
+  merged_.assign(input.begin(), input.end());
+  std::sort(merged_.begin(), merged_.end(),
+            [](const Flow& a, const Flow& b) { return a.src != b.src ? a.src < b.src : a.dst < b.dst; });
+  size_t out = 0;
+  for (size_t i = 0; i < merged_.size(); ++i) {
+    if (out > 0 && merged_[out - 1].src == merged_[i].src && merged_[out - 1].dst == merged_[i].dst)
+      merged_[out - 1].bytes += merged_[i].bytes;
+    else
+      merged_[out++] = merged_[i];
+  }
+  merged_.resize(out);
+  const std::vector<Flow>& flows = merged_;
   touched_.clear();
   for (const Flow& f : flows) {
     if (f.src == f.dst || f.bytes <= 0) continue;

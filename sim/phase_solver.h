@@ -47,6 +47,7 @@ class PhaseSolver {
   Platform& platform_;
   std::vector<std::unique_ptr<Worker>> workers_;  // by GPU, created on first use
   std::vector<uint32_t> touched_;                 // GPUs in the current phase
+  std::vector<Flow> merged_;                      // the phase's flows, one per (src, dst) pair
   simgrid::s4u::SemaphorePtr phase_done_;
   uint32_t pending_ = 0;                          // workers still busy in the current phase
   uint64_t flows_solved_ = 0;
