@@ -642,6 +642,44 @@ std::string CommsChart(const v1::RunResult& r) {
   return out + s.Done();
 }
 
+// Link utilization by tier (average and maximum over the links of each class) and the hottest links.
+std::string LinkChart(const v1::RunResult& r) {
+  const double n = static_cast<double>(r.link_usage_size());
+  const double row_h = 24, top = 28, label_w = 200;
+  const double W = 1100, H = top + row_h * n + 46;
+  const double a0 = label_w, a1 = W - 230;
+  const Unit pct{0.01, "%"};
+  double max_u = 0;
+  for (const v1::LinkClassUsage& u : r.link_usage()) max_u = std::max(max_u, u.max_utilization());
+  const double axis = AxisMax(std::max(max_u, 0.01), pct, a1 - a0);
+  Svg s(W, H, "Link utilization by tier");
+  XAxis(s, a0, a1, top, H - 46, std::max(max_u, 0.01), pct, "Utilization of achievable capacity over the step");
+  for (int i = 0; i < r.link_usage_size(); ++i) {
+    const v1::LinkClassUsage& u = r.link_usage(i);
+    const double y = top + row_h * i;
+    s.Text(label_w - 10, y + row_h / 2 + 4, fmt::format("{} ({} links)", u.kind(), u.links()), "end", "small");
+    const double wmax = (a1 - a0) * u.max_utilization() / axis, wavg = (a1 - a0) * u.avg_utilization() / axis;
+    s.Rect(a0, y + 4, wmax, row_h - 8, "#c9d6e8", fmt::format("{}: max {:.1f}%", u.kind(), 100 * u.max_utilization()),
+           2);
+    s.Rect(a0, y + 4, wavg, row_h - 8, "#4e79a7", fmt::format("{}: average {:.1f}%", u.kind(), 100 * u.avg_utilization()),
+           2);
+    s.Text(a0 + wmax + 5, y + row_h / 2 + 4,
+           fmt::format("avg {:.1f}% / max {:.1f}%", 100 * u.avg_utilization(), 100 * u.max_utilization()), "start",
+           "muted small");
+  }
+  std::string out = Legend({{"Average over the class", "#4e79a7"}, {"Most utilised link of the class", "#c9d6e8"}});
+  out += s.Done();
+  if (r.hottest_links_size() > 0) {
+    out += "<table><thead><tr><th>Hottest links</th><th>Class</th><th>Utilization</th><th>Bytes per step</th></tr>"
+           "</thead><tbody>\n";
+    for (const v1::HotLink& h : r.hottest_links())
+      out += fmt::format("<tr><td>{}</td><td>{}</td><td>{:.1f}%</td><td>{}</td></tr>\n", HtmlEscape(h.name()),
+                         HtmlEscape(h.kind()), 100 * h.utilization(), Bytes(static_cast<uint64_t>(h.bytes_per_step())));
+    out += "</tbody></table>\n";
+  }
+  return out;
+}
+
 std::string MemoryChart(const Results& rs, const std::vector<std::string>& labels) {
   const std::array<const char*, 4> colors = {"#4e79a7", "#f28e2b", "#59a14f", "#b07aa1"};
   const std::array<const char*, 4> names = {"Weights", "Gradients", "Optimizer state", "Activations"};
@@ -992,6 +1030,11 @@ std::string HtmlReport(const Results& rs, std::span<const TraceEvent> timeline_o
                  "Every distinct collective of the step as simulated on the fabric: kind, operation, bytes per rank, "
                  "group size and algorithm.",
                  CommsChart(first) + "<details><summary>Table</summary>\n" + CommsTable(first) + "</details>\n");
+  if (first.link_usage_size() > 0)
+    h += Section("Link utilization" + which,
+                 "Bytes every class of links carried over the step, divided by its achievable capacity x step time "
+                 "(Clos up-links count as one bundle per switch with adaptive routing).",
+                 LinkChart(first));
   h += Section(
       "Memory per GPU",
       "Per-GPU estimate of model states (under ZeRO sharding) and stored activations, against the HBM capacity.",
