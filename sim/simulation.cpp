@@ -407,7 +407,12 @@ v1::RunResult SimulateStep(const v1::Scenario& s) {
       util += busy[st] / T;
     }
     r.set_gpu_utilization(util / static_cast<double>(tl.stages.size()));
+    // Timeline: every stage, or only the stages of options.trace_ranks (each rank is played by its stage's
+    // representative, so a rank's timeline is its stage's).
+    std::vector<bool> traced(tl.stages.size(), s.options().trace_ranks_size() == 0);
+    for (uint32_t rank : s.options().trace_ranks()) traced[program.layout.PpIndex(rank)] = true;
     for (size_t st = 0; st < tl.stages.size(); ++st) {
+      if (!traced[st]) continue;
       AppendTimeline(r, static_cast<uint32_t>(st), 0, tl.stages[st].main, tl.start_s);
       AppendTimeline(r, static_cast<uint32_t>(st), 1, tl.stages[st].stream, tl.start_s);
     }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 
 #include "common/error.h"
 #include "sim/scenario_loader.h"
@@ -217,6 +218,29 @@ TEST(Simulation, ChipComparisonOrdersAsTheSpecsImply) {
   EXPECT_LT(r["b200"].power().energy_per_step_j(), r["h100sxm"].power().energy_per_step_j());
   EXPECT_LT(r["h100sxm"].power().energy_per_step_j(), r["h800"].power().energy_per_step_j());
   EXPECT_LT(r["h800"].power().energy_per_step_j(), r["ascend910b"].power().energy_per_step_j());
+}
+
+}  // namespace
+}  // namespace clustersim::sim
+
+namespace clustersim::sim {
+namespace {
+
+// options.trace_ranks keeps the timeline of the listed ranks' stages only.
+TEST(Simulation, TraceRanksSelectTheTimelineStages) {
+  const std::string base = R"(accelerator { name: "H100-SXM" }
+cluster { num_gpus: 32 }
+workload { model { preset: "llama3_8b" seq_len: 2048 } parallelism { tp: 8 pp: 4 global_batch_size: 8 } }
+)";
+  const v1::RunResult all = SimulateStep(ResolveScenario(ParseScenario(base, "textproto", "a.textproto")));
+  const v1::RunResult one = SimulateStep(
+      ResolveScenario(ParseScenario(base + "options { trace_ranks: 17 trace_ranks: 18 }\n", "textproto", "b.textproto")));
+  std::set<uint32_t> stages_all, stages_one;
+  for (const auto& e : all.timeline()) stages_all.insert(e.stage());
+  for (const auto& e : one.timeline()) stages_one.insert(e.stage());
+  EXPECT_EQ(stages_all.size(), 4u);
+  EXPECT_EQ(stages_one, std::set<uint32_t>{2});  // ranks 17 and 18: stage 17 / (8 x 1 x 1) = 2
+  EXPECT_EQ(all.step_time_s(), one.step_time_s());
 }
 
 }  // namespace
