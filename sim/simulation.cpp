@@ -551,9 +551,12 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
       std::map<uint32_t, double> pipelined;
       uint64_t flows_count = 0;
       for (const PhaseStep& step : plan.steps) {
+        // Traffic that stays inside scale-up domains cannot meet other groups' traffic: one group is solved.
+        bool local = true;
+        for (const Flow& f : step.flows) local = local && fabric->DomainOf(f.src) == fabric->DomainOf(f.dst);
         std::vector<Flow> flows;
-        for (const auto& g : groups)
-          for (const Flow& f : step.flows) flows.push_back({g[pos[f.src]], g[pos[f.dst]], f.bytes});
+        for (size_t k = 0; k < (local ? 1 : groups.size()); ++k)
+          for (const Flow& f : step.flows) flows.push_back({groups[k][pos[f.src]], groups[k][pos[f.dst]], f.bytes});
         flows_count += flows.size();
         const double t = solver.Solve(flows) * step.repeat + alpha_s * step.alpha_steps * step.repeat;
         if (step.pipeline_group == 0)
