@@ -40,7 +40,7 @@ double PeakRssMib() {
 
 // SimGrid settings for RDMA/NVLink fabrics (../shared/notes/simgrid-3.32-at-scale.md): CM02 gives
 // size/bandwidth + latency exactly, no TCP corrections, no cross-traffic; raw contexts without guard pages.
-std::unique_ptr<sg4::Engine> MakeEngine() {
+std::unique_ptr<sg4::Engine> MakeEngine(uint64_t* events = nullptr) {
   // Actor stacks (8 MiB, calloc'ed by SimGrid) must come from mmap, which zeroes lazily: from the heap they would be
   // touched in full. Raise the mmap count limit, and pin the threshold so glibc's dynamic threshold does not climb
   // to the stack size after the first phase's actors are freed.
@@ -55,6 +55,7 @@ std::unique_ptr<sg4::Engine> MakeEngine() {
   sg4::Engine::set_config("network/crosstraffic:0");
   sg4::Engine::set_config("network/TCP-gamma:0");
   sg4::Engine::set_config("contexts/guard-size:0");
+  if (events != nullptr) sg4::Engine::on_time_advance_cb([events](double) { ++*events; });
   return e;
 }
 
@@ -314,7 +315,8 @@ v1::RunResult SimulateStep(const v1::Scenario& s) {
     const ComputeModel compute(s.accelerator(), s.workload().precision(), s.name());
     CheckMemoryFits(program, s);
 
-    auto engine = MakeEngine();
+    uint64_t events = 0;
+    auto engine = MakeEngine(&events);
     Platform platform(*engine, *fabric, PlatformOptionsOf(s, compute.peak_flops()));
     PhaseSolver solver(platform);
     const bool full = s.options().fidelity() == "full";
@@ -478,6 +480,7 @@ v1::RunResult SimulateStep(const v1::Scenario& s) {
     st.set_flows(solver.flows_solved());
     st.set_phase_solves(solver.solves());
     st.set_actors(solver.actors_created() + 2 * tl.stages.size());
+    st.set_events(events);
     st.set_wall_s(std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count());
     st.set_peak_rss_mib(PeakRssMib());
     std::string out;
@@ -522,7 +525,8 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
   const std::string bytes = RunInChild([&]() {
     const auto wall0 = std::chrono::steady_clock::now();
     const std::unique_ptr<topo::Fabric> fabric = topo::BuildFabric(FabricParamsOf(s));
-    auto engine = MakeEngine();
+    uint64_t events = 0;
+    auto engine = MakeEngine(&events);
     Platform platform(*engine, *fabric, PlatformOptionsOf(s, 1e15));
     PhaseSolver solver(platform);
     GroupShape shape{s.cluster().scale_up().gpus_per_node(), s.cluster().scale_up().domain_size(),
@@ -577,6 +581,7 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
     engine->run();
     holder.mutable_sim()->set_wall_s(std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count());
     holder.mutable_sim()->set_peak_rss_mib(PeakRssMib());
+    holder.mutable_sim()->set_events(events);
     std::string out;
     holder.SerializeToString(&out);
     return out;
@@ -596,6 +601,7 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
     row.flows = cs.flows_simulated();
     row.wall_s = holder.sim().wall_s();
     row.peak_rss_mib = holder.sim().peak_rss_mib();
+    row.events = holder.sim().events();
     rows.push_back(row);
   }
   return rows;

@@ -39,6 +39,7 @@ struct CollectiveBenchRow {
   uint64_t flows = 0;
   double wall_s = 0;         // of the whole SimGrid process (platform build included), same for every row
   double peak_rss_mib = 0;
+  uint64_t events = 0;       // SimGrid time advances of the whole process
 };
 struct CollectiveBenchSpec {
   std::string collective = "all_reduce";

@@ -29,7 +29,7 @@ struct Row {
   std::string kind;
   uint32_t gpus = 0;
   double wall_s = 0, rss_mib = 0, simulated_s = 0;
-  uint64_t flows = 0, solves = 0;
+  uint64_t flows = 0, solves = 0, events = 0;
   double target_wall_s = 0, target_rss_mib = 0;
 };
 
@@ -59,8 +59,8 @@ int main(int argc, char** argv) {
       files.push_back(e.path().string());
   std::sort(files.begin(), files.end());
   std::vector<Row> rows;
-  std::cout << fmt::format("{:<34} {:>7} {:>9} {:>9} {:>12} {:>9} {:>6} {:>10} {:>9}\n", "scenario", "GPUs", "wall(s)",
-                           "RSS(MiB)", "simulated(s)", "flows", "solves", "wall/tgt", "RSS/tgt");
+  std::cout << fmt::format("{:<34} {:>7} {:>9} {:>9} {:>12} {:>9} {:>6} {:>8} {:>10} {:>9}\n", "scenario", "GPUs", "wall(s)",
+                           "RSS(MiB)", "simulated(s)", "flows", "solves", "events", "wall/tgt", "RSS/tgt");
   try {
     for (const std::string& f : files) {
       v1::ValidationCase c;
@@ -80,6 +80,7 @@ int main(int argc, char** argv) {
         r.simulated_s = res.at(0).time_s;
         r.flows = res.at(0).flows;
         r.rss_mib = res.at(0).peak_rss_mib;
+        r.events = res.at(0).events;
         r.target_wall_s = 10;
         r.target_rss_mib = 4096;
       } else {
@@ -88,13 +89,14 @@ int main(int argc, char** argv) {
         r.simulated_s = res.step_time_s();
         r.flows = res.sim().flows();
         r.solves = res.sim().phase_solves();
+        r.events = res.sim().events();
         r.rss_mib = res.sim().peak_rss_mib();
         r.target_wall_s = 60;
         r.target_rss_mib = 8192;
       }
       r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::cout << fmt::format("{:<34} {:>7} {:>9.2f} {:>9.0f} {:>12.4g} {:>9} {:>6} {:>10.2f} {:>9.2f}\n", r.name,
-                               r.gpus, r.wall_s, r.rss_mib, r.simulated_s, r.flows, r.solves,
+      std::cout << fmt::format("{:<34} {:>7} {:>9.2f} {:>9.0f} {:>12.4g} {:>9} {:>6} {:>8} {:>10.2f} {:>9.2f}\n", r.name,
+                               r.gpus, r.wall_s, r.rss_mib, r.simulated_s, r.flows, r.solves, r.events,
                                r.wall_s / r.target_wall_s, r.rss_mib / r.target_rss_mib)
                 << std::flush;
       rows.push_back(r);
@@ -110,9 +112,9 @@ int main(int argc, char** argv) {
       const Row& r = rows[i];
       out << fmt::format(
           "  {{\"scenario\": \"{}\", \"kind\": \"{}\", \"gpus\": {}, \"wall_s\": {:.3f}, \"peak_rss_mib\": {:.0f}, "
-          "\"simulated_s\": {:.6g}, \"flows\": {}, \"phase_solves\": {}, \"wall_over_target\": {:.3f}, "
+          "\"simulated_s\": {:.6g}, \"flows\": {}, \"phase_solves\": {}, \"events\": {}, \"wall_over_target\": {:.3f}, "
           "\"rss_over_target\": {:.3f}}}{}\n",
-          r.name, r.kind, r.gpus, r.wall_s, r.rss_mib, r.simulated_s, r.flows, r.solves, r.wall_s / r.target_wall_s,
+          r.name, r.kind, r.gpus, r.wall_s, r.rss_mib, r.simulated_s, r.flows, r.solves, r.events, r.wall_s / r.target_wall_s,
           r.rss_mib / r.target_rss_mib, i + 1 < rows.size() ? "," : "");
     }
     out << "]\n";
