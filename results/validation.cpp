@@ -188,12 +188,18 @@ std::vector<ValidationRow> RunCase(const v1::ValidationCase& c, const std::strin
   return rows;
 }
 
+namespace {
+std::string ToleranceText(const ValidationRow& r) {
+  if (r.tolerance_abs > 0) return fmt::format("±{:g}", r.tolerance_abs);
+  return r.tolerance_pct > 0 ? fmt::format("{:g}%", r.tolerance_pct) : "exact";
+}
+}  // namespace
+
 std::string RenderTable(const std::vector<ValidationRow>& rows) {
   std::string o = fmt::format("{:<44} {:<24} {:>12} {:>12} {:>8} {:>8}  {}\n", "case", "quantity", "measured",
                               "simulated", "error%", "tol", "result");
   for (const ValidationRow& r : rows) {
-    const std::string tol = r.tolerance_abs > 0 ? fmt::format("±{:g}", r.tolerance_abs)
-                                                : (r.tolerance_pct > 0 ? fmt::format("{:g}%", r.tolerance_pct) : "exact");
+    const std::string tol = ToleranceText(r);
     o += fmt::format("{:<44} {:<24} {:>12.4g} {:>12.4g} {:>8} {:>8}  {}{}\n", r.case_id, r.quantity, r.measured,
                      r.simulated, std::isnan(r.error_pct) ? "-" : fmt::format("{:+.1f}", r.error_pct), tol,
                      r.pass ? "pass" : "MISS", r.calibration ? " (fit)" : "");
@@ -218,6 +224,13 @@ std::map<std::string, CategoryStats> Stats(const std::vector<ValidationRow>& row
   }
   return m;
 }
+// "median / max" of the held-out rows of a category, "-" when it has none.
+std::string HeldOutText(const std::map<std::string, CategoryStats>& held, const std::string& cat) {
+  const auto h = held.find(cat);
+  if (h == held.end() || h->second.abs_err.empty()) return "-";
+  return fmt::format("{:.1f}% / {:.1f}%", Median(h->second.abs_err),
+                     *std::max_element(h->second.abs_err.begin(), h->second.abs_err.end()));
+}
 }  // namespace
 
 std::string RenderSummary(const std::vector<ValidationRow>& rows) {
@@ -229,11 +242,7 @@ std::string RenderSummary(const std::vector<ValidationRow>& rows) {
   for (const auto& [cat, s] : all) {
     pass += s.pass;
     miss += s.miss;
-    const auto h = held.find(cat);
-    std::string hs = "-";
-    if (h != held.end() && !h->second.abs_err.empty())
-      hs = fmt::format("{:.1f}% / {:.1f}%", Median(h->second.abs_err),
-                       *std::max_element(h->second.abs_err.begin(), h->second.abs_err.end()));
+    const std::string hs = HeldOutText(held, cat);
     o += fmt::format("{:<22} {:>6} {:>6} {:>12.1f} {:>10.1f}   {}\n", cat, s.pass, s.miss, Median(s.abs_err),
                      s.abs_err.empty() ? 0.0 : *std::max_element(s.abs_err.begin(), s.abs_err.end()), hs);
   }
@@ -248,11 +257,7 @@ std::string RenderMarkdown(const std::vector<ValidationRow>& rows) {
   const auto all = Stats(rows, 0);
   const auto held = Stats(rows, 2);
   for (const auto& [cat, s] : all) {
-    const auto h = held.find(cat);
-    std::string hs = "-";
-    if (h != held.end() && !h->second.abs_err.empty())
-      hs = fmt::format("{:.1f}% / {:.1f}%", Median(h->second.abs_err),
-                       *std::max_element(h->second.abs_err.begin(), h->second.abs_err.end()));
+    const std::string hs = HeldOutText(held, cat);
     o += fmt::format("| {} | {} | {} | {} | {:.1f}% | {:.1f}% | {} |\n", cat, s.pass + s.miss, s.pass, s.miss,
                      Median(s.abs_err), s.abs_err.empty() ? 0.0 : *std::max_element(s.abs_err.begin(), s.abs_err.end()),
                      hs);
@@ -260,8 +265,7 @@ std::string RenderMarkdown(const std::vector<ValidationRow>& rows) {
   o += "\n## Every case\n\n| case | quantity | measured | simulated | error | tolerance | result | fit |\n";
   o += "|---|---|---|---|---|---|---|---|\n";
   for (const ValidationRow& r : rows) {
-    const std::string tol = r.tolerance_abs > 0 ? fmt::format("±{:g}", r.tolerance_abs)
-                                                : (r.tolerance_pct > 0 ? fmt::format("{:g}%", r.tolerance_pct) : "exact");
+    const std::string tol = ToleranceText(r);
     o += fmt::format("| {} | {} | {:.4g} | {:.4g} | {} | {} | {} | {} |\n", r.case_id, r.quantity, r.measured,
                      r.simulated, std::isnan(r.error_pct) ? "-" : fmt::format("{:+.1f}%", r.error_pct), tol,
                      r.pass ? "pass" : "**miss**", r.calibration ? "yes" : "");
