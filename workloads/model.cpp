@@ -73,7 +73,12 @@ void Validate(const v1::Model& m, const std::string& file) {
       Fail(file, "mla_qk_rope_head_dim", std::to_string(m.mla_qk_rope_head_dim()), "needs mla_kv_lora_rank > 0");
     }
     const bool explicit_dims = m.mla_qk_nope_head_dim() > 0 || m.mla_v_head_dim() > 0;
-    if (explicit_dims) {
+    if (m.head_dim() > 0 && explicit_dims) {
+      Fail(file, "head_dim", std::to_string(m.head_dim()),
+           "give the head dimension either as head_dim or as mla_qk_nope_head_dim/mla_v_head_dim, not both");
+    } else if (m.head_dim() > 0) {
+      // Explicit head width (Qwen3): hidden need not be heads x head_dim.
+    } else if (explicit_dims) {
       if (m.mla_qk_nope_head_dim() == 0 || m.mla_v_head_dim() == 0) {
         Fail(file, m.mla_qk_nope_head_dim() == 0 ? "mla_qk_nope_head_dim" : "mla_v_head_dim", "0",
              "explicit head dimensions of standard attention need both mla_qk_nope_head_dim and mla_v_head_dim");
@@ -167,6 +172,9 @@ AttentionShape Attention(const v1::Model& m) {
     a.kv_heads = m.heads();
     a.qk_head_dim = m.mla_qk_nope_head_dim() + m.mla_qk_rope_head_dim();
     a.v_head_dim = m.mla_v_head_dim();
+  } else if (m.head_dim() > 0) {
+    a.qk_head_dim = m.head_dim();
+    a.v_head_dim = m.head_dim();
   } else if (m.mla_qk_nope_head_dim() > 0) {
     a.qk_head_dim = m.mla_qk_nope_head_dim();
     a.v_head_dim = m.mla_v_head_dim() > 0 ? m.mla_v_head_dim() : m.mla_qk_nope_head_dim();

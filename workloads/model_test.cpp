@@ -217,3 +217,25 @@ TEST(ModelValidation, MlaNeedsHeadDims) {
 
 }  // namespace
 }  // namespace clustersim::wl
+
+namespace clustersim::wl {
+namespace {
+
+// head_dim gives the head width when it is not hidden / heads (Qwen3: 64 x 128 = 8192 > hidden 4096), and cannot be
+// combined with the explicit per-role dimensions.
+TEST(Model, HeadDimSetsTheAttentionWidth) {
+  v1::Model q;
+  q.set_preset("qwen3_235b_a22b");
+  const v1::Model m = ResolveModel(q, "m.textproto");
+  EXPECT_EQ(m.head_dim(), 128u);
+  const AttentionShape a = Attention(m);
+  EXPECT_EQ(a.qk_head_dim, 128u);
+  EXPECT_EQ(a.v_head_dim, 128u);
+  v1::Model both = q;
+  both.set_mla_qk_nope_head_dim(128);
+  both.set_mla_v_head_dim(128);
+  EXPECT_THROW(ResolveModel(both, "m.textproto"), InputError);
+}
+
+}  // namespace
+}  // namespace clustersim::wl
