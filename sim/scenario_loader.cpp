@@ -268,6 +268,10 @@ v1::Scenario ResolveScenario(const LoadedScenario& loaded) {
     if (p.recompute().empty()) p.set_recompute("none");
     if (p.schedule().empty()) p.set_schedule(p.vpp() > 1 ? "interleaved" : "1f1b");
     if (w.steps() == 0) w.set_steps(1);
+    if (w.steps() > 1)
+      v.Fail("workload.steps", std::to_string(w.steps()),
+             "only 1 is supported for now: one step is simulated (with overlap_param_gather, the ZeRO-1/2 parameter "
+             "all-gather that runs under the next step's forward is assumed hidden)");
     wl::ValidatePlan(w, c.num_gpus(), loaded.file);
     if (p.dp() == 0) p.set_dp(c.num_gpus() / (p.tp() * p.cp() * p.pp()));
     if (w.moe_routing().distribution().empty()) w.mutable_moe_routing()->set_distribution("balanced");

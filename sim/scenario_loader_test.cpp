@@ -140,6 +140,11 @@ TEST(ScenarioLoader, RejectsTraceRankOutsideTheCluster) {
   EXPECT_NE(e.find("options.trace_ranks = 64"), std::string::npos) << e;
 }
 
+TEST(ScenarioLoader, RejectsMoreThanOneStep) {
+  const std::string e = ErrorOf(Replace(kBase, "global_batch_size: 64 }", "global_batch_size: 64 }\n  steps: 3"));
+  EXPECT_NE(e.find("workload.steps = 3"), std::string::npos) << e;
+}
+
 TEST(ScenarioLoader, RejectsNegativeAcceleratorOverride) {
   const std::string e = ErrorOf(Replace(kBase, R"(name: "H100-SXM")", R"(name: "H100-SXM" tdp_w: -5)"));
   EXPECT_NE(e.find("accelerator.tdp_w"), std::string::npos) << e;
