@@ -1,6 +1,8 @@
 // Result comparison; see compare.h.
 #include "results/compare.h"
 
+#include "results/report.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -97,25 +99,6 @@ std::string Truncate(const std::string& s, size_t max) {
 }
 
 }  // namespace
-
-std::string FormatSeconds(double s) {
-  if (s >= 1) return fmt::format("{:.3f} s", s);
-  if (s >= 1e-3) return fmt::format("{:.3f} ms", s * 1e3);
-  return fmt::format("{:.1f} us", s * 1e6);
-}
-
-std::string FormatPower(double w) {
-  if (w >= 1e6) return fmt::format("{:.2f} MW", w / 1e6);
-  if (w >= 1e3) return fmt::format("{:.2f} kW", w / 1e3);
-  return fmt::format("{:.0f} W", w);
-}
-
-std::string FormatEnergy(double j) {
-  const double kwh = j / 3.6e6;
-  if (kwh >= 1e3) return fmt::format("{:.2f} MWh", kwh / 1e3);
-  if (kwh >= 1) return fmt::format("{:.2f} kWh", kwh);
-  return fmt::format("{:.1f} kJ", j / 1e3);
-}
 
 std::string FormatCount(double v) {
   if (!std::isfinite(v)) return fmt::format("{}", v);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "results.pb.h"
+#include "results/report.h"
 
 namespace clustersim::results {
 
@@ -38,10 +39,7 @@ std::string CompareTable(const std::vector<v1::RunResult>& results, const std::v
 // Default labels "A", "B", ..., "Z", then "#27", "#28", ...
 std::vector<std::string> DefaultLabels(size_t n);
 
-// Display formats shared with SummaryText.
-std::string FormatSeconds(double s);
-std::string FormatPower(double w);
-std::string FormatEnergy(double j);
+// Display formats shared with SummaryText (FormatSeconds, FormatPower, FormatEnergy are in results/report.h).
 std::string FormatUsd(double usd);
 // Below 100: three significant digits ("72", "0.25"); from 100: a whole number with thousands separators
 // ("5,715,214").

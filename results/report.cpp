@@ -12,28 +12,24 @@
 
 namespace clustersim::results {
 
-namespace {
-
-std::string Seconds(double s) {
+std::string FormatSeconds(double s) {
   if (s >= 1) return fmt::format("{:.3f} s", s);
   if (s >= 1e-3) return fmt::format("{:.3f} ms", s * 1e3);
   return fmt::format("{:.1f} us", s * 1e6);
 }
 
-std::string Power(double w) {
+std::string FormatPower(double w) {
   if (w >= 1e6) return fmt::format("{:.2f} MW", w / 1e6);
   if (w >= 1e3) return fmt::format("{:.2f} kW", w / 1e3);
   return fmt::format("{:.0f} W", w);
 }
 
-std::string Energy(double j) {
+std::string FormatEnergy(double j) {
   const double kwh = j / 3.6e6;
   if (kwh >= 1e3) return fmt::format("{:.2f} MWh", kwh / 1e3);
   if (kwh >= 1) return fmt::format("{:.2f} kWh", kwh);
   return fmt::format("{:.1f} kJ", j / 1e3);
 }
-
-}  // namespace
 
 std::string SummaryText(const v1::RunResult& r) {
   const v1::Scenario& s = r.scenario();
@@ -48,40 +44,43 @@ std::string SummaryText(const v1::RunResult& r) {
                    s.workload().model().name(), s.workload().precision(), p.tp(), p.cp(), p.pp(), p.dp(), p.ep(),
                    p.micro_batch_size(), p.global_batch_size(), p.schedule());
   const v1::TimeBreakdown& b = r.breakdown();
-  o += fmt::format("  step time {}\n", Seconds(r.step_time_s()));
+  o += fmt::format("  step time {}\n", FormatSeconds(r.step_time_s()));
   o += fmt::format("    compute {} | exposed comm: TP {}, CP {}, PP {}, DP {}, EP {} | pipeline bubble {}\n",
-                   Seconds(b.compute_s()), Seconds(b.exposed_tp_comm_s()), Seconds(b.exposed_cp_comm_s()),
-                   Seconds(b.exposed_pp_comm_s()), Seconds(b.exposed_dp_comm_s()), Seconds(b.exposed_ep_comm_s()),
-                   Seconds(b.pipeline_bubble_s()));
+                   FormatSeconds(b.compute_s()), FormatSeconds(b.exposed_tp_comm_s()),
+                   FormatSeconds(b.exposed_cp_comm_s()), FormatSeconds(b.exposed_pp_comm_s()),
+                   FormatSeconds(b.exposed_dp_comm_s()), FormatSeconds(b.exposed_ep_comm_s()),
+                   FormatSeconds(b.pipeline_bubble_s()));
   o += fmt::format("  throughput {:.0f} tokens/s ({:.0f} per GPU), {:.0f} model TFLOP/s per GPU\n", r.tokens_per_s(),
                    r.tokens_per_s_per_gpu(), r.model_tflops_per_gpu());
   o += fmt::format("  MFU {:.1f}%  HFU {:.1f}%  GPU utilization {:.1f}%\n", 100 * r.mfu(), 100 * r.hfu(),
                    100 * r.gpu_utilization());
   const v1::PowerSummary& pw = r.power();
   o += fmt::format("  power     facility {} avg / {} peak (GPU avg {} each, network {}, PUE {:.2f})\n",
-                   Power(pw.facility_avg_w()), Power(pw.facility_peak_w()), Power(pw.gpu_avg_w()),
-                   Power(pw.network_total_avg_w()), s.facility().pue());
-  o += fmt::format("  energy    {} per step, {:.2f} J per token\n", Energy(pw.energy_per_step_j()),
+                   FormatPower(pw.facility_avg_w()), FormatPower(pw.facility_peak_w()), FormatPower(pw.gpu_avg_w()),
+                   FormatPower(pw.network_total_avg_w()), s.facility().pue());
+  o += fmt::format("  energy    {} per step, {:.2f} J per token\n", FormatEnergy(pw.energy_per_step_j()),
                    pw.energy_per_token_j());
   const v1::MemorySummary& m = r.memory();
-  o += fmt::format("  memory    {:.1f} GB of {:.0f} GB per GPU (weights {:.1f}, grads {:.1f}, optimizer {:.1f}, "
-                   "activations {:.1f})\n",
-                   m.total_gb(), m.capacity_gb(), m.weights_gb(), m.gradients_gb(), m.optimizer_gb(),
-                   m.activations_gb());
+  o += fmt::format(
+      "  memory    {:.1f} GB of {:.0f} GB per GPU (weights {:.1f}, grads {:.1f}, optimizer {:.1f}, "
+      "activations {:.1f})\n",
+      m.total_gb(), m.capacity_gb(), m.weights_gb(), m.gradients_gb(), m.optimizer_gb(), m.activations_gb());
   if (r.link_usage_size() > 0) {
     o += "  links    ";
     for (const v1::LinkClassUsage& u : r.link_usage())
       o += fmt::format(" {} {:.0f}% (max {:.0f}%)", u.kind(), 100 * u.avg_utilization(), 100 * u.max_utilization());
     o += "\n";
     if (r.hottest_links_size() > 0)
-      o += fmt::format("  hottest   {} at {:.0f}%\n", r.hottest_links(0).name(), 100 * r.hottest_links(0).utilization());
+      o +=
+          fmt::format("  hottest   {} at {:.0f}%\n", r.hottest_links(0).name(), 100 * r.hottest_links(0).utilization());
   }
   if (r.has_projection() && r.projection().training_tokens() > 0) {
     const v1::Projection& pr = r.projection();
-    o += fmt::format("  run       {:.3g} tokens: {:.1f} days, {:.3g} GPU-hours, {:.3g} MWh, {:.3g} tCO2e "
-                     "(+{:.3g} embodied), ${:.3g}\n",
-                     pr.training_tokens(), pr.wall_clock_days(), pr.gpu_hours(), pr.energy_mwh(),
-                     pr.operational_tco2e(), pr.embodied_tco2e(), pr.cost_usd());
+    o += fmt::format(
+        "  run       {:.3g} tokens: {:.1f} days, {:.3g} GPU-hours, {:.3g} MWh, {:.3g} tCO2e "
+        "(+{:.3g} embodied), ${:.3g}\n",
+        pr.training_tokens(), pr.wall_clock_days(), pr.gpu_hours(), pr.energy_mwh(), pr.operational_tco2e(),
+        pr.embodied_tco2e(), pr.cost_usd());
   }
   const v1::SimStats& st = r.sim();
   o += fmt::format("  simulated {} SimGrid hosts, {} links, {} flows in {} phase solves; {:.2f} s wall, {:.0f} MiB\n",

@@ -9,6 +9,12 @@
 
 namespace clustersim::results {
 
+// Display formats used by the summary, the compare table and the HTML report: "2.936 s" / "12.300 ms" / "5.0 us",
+// "11.79 MW" / "2.50 kW" / "540 W", "8.60 MWh" / "9.62 kWh" / "12.3 kJ".
+std::string FormatSeconds(double s);
+std::string FormatPower(double w);
+std::string FormatEnergy(double j);
+
 // Short summary for the terminal: step time, breakdown, throughput, MFU, power, energy, memory.
 std::string SummaryText(const v1::RunResult& r);
 // Pretty-printed JSON with proto field names; deterministic for a given result.
