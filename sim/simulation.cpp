@@ -82,28 +82,6 @@ PowerState ToPowerState(Activity a) {
   }
 }
 
-v1::TopologySummary Summarize(const topo::Fabric& f, const v1::Scenario& s, double network_w) {
-  const topo::Inventory inv = f.ComputeInventory();
-  v1::TopologySummary t;
-  t.set_topology(f.params().topology);
-  t.set_gpus(inv.gpus);
-  t.set_nodes(inv.nodes);
-  for (uint64_t n : inv.switches_per_tier) t.add_switches_per_tier(n);
-  t.set_switches(inv.switches);
-  uint64_t links = 0;
-  for (uint64_t n : inv.links_per_kind) links += n;
-  t.set_links(links);
-  t.set_switch_links(inv.switch_links);
-  t.set_transceivers(inv.transceivers);
-  t.set_bisection_bandwidth_gbps(inv.bisection_bandwidth_gbps);
-  t.set_diameter_hops(inv.diameter_hops);
-  const v1::NetworkParts& p = s.cluster().parts();
-  t.set_network_cost_usd(inv.switches * p.switch_price_usd() + inv.transceivers * p.transceiver_price_usd() +
-                         inv.nics * p.nic_price_usd() + (inv.switch_links + inv.endpoint_links) * p.cable_price_usd());
-  t.set_network_power_w(network_w);
-  return t;
-}
-
 const char* DimName(wl::Dim d) { return wl::ToString(d); }
 
 // Bytes each SimGrid link carries per step, from every phase the cost model accounts for.
@@ -252,6 +230,27 @@ void CheckMemoryFits(const wl::StepProgram& program, const v1::Scenario& s) {
 }
 
 }  // namespace
+
+v1::TopologySummary SummarizeTopology(const topo::Fabric& f, const topo::Inventory& inv, const v1::Scenario& s) {
+  v1::TopologySummary t;
+  t.set_topology(f.params().topology);
+  t.set_gpus(inv.gpus);
+  t.set_nodes(inv.nodes);
+  for (uint64_t n : inv.switches_per_tier) t.add_switches_per_tier(n);
+  t.set_switches(inv.switches);
+  uint64_t links = 0;
+  for (uint64_t n : inv.links_per_kind) links += n;
+  t.set_links(links);
+  t.set_switch_links(inv.switch_links);
+  t.set_transceivers(inv.transceivers);
+  t.set_bisection_bandwidth_gbps(inv.bisection_bandwidth_gbps);
+  t.set_diameter_hops(inv.diameter_hops);
+  const v1::NetworkParts& p = s.cluster().parts();
+  t.set_network_cost_usd(inv.switches * p.switch_price_usd() + inv.transceivers * p.transceiver_price_usd() +
+                         inv.nics * p.nic_price_usd() + (inv.switch_links + inv.endpoint_links) * p.cable_price_usd());
+  t.set_network_power_w(NetworkPowerW(NetworkInventory{inv.switches, inv.transceivers, inv.nics}, p));
+  return t;
+}
 
 topo::FabricParams FabricParamsOf(const v1::Scenario& s) {
   const v1::Cluster& c = s.cluster();
@@ -441,8 +440,8 @@ v1::RunResult SimulateStep(const v1::Scenario& s) {
     // Power and energy: each stage representative stands for its tp x cp x dp peers.
     const PowerModel power(s.accelerator());
     const topo::Inventory inv = fabric->ComputeInventory();
-    NetworkInventory ninv{inv.switches, inv.transceivers, inv.nics};
-    const double network_w = NetworkPowerW(ninv, c.parts());
+    *r.mutable_topology() = SummarizeTopology(*fabric, inv, s);
+    const double network_w = r.topology().network_power_w();
     EnergyConfig ec;
     ec.step_time_s = T;
     ec.num_gpus = c.num_gpus();
@@ -472,7 +471,6 @@ v1::RunResult SimulateStep(const v1::Scenario& s) {
     m.set_total_gb(program.memory.total() / 1e9);
     m.set_capacity_gb(s.accelerator().hbm_gb());
 
-    *r.mutable_topology() = Summarize(*fabric, s, network_w);
     link_load.Report(T, r);
     v1::SimStats& st = *r.mutable_sim();
     st.set_simgrid_hosts(platform.num_hosts());

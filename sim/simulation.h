@@ -15,6 +15,10 @@ namespace clustersim::sim {
 
 // Topology parameters of a resolved scenario.
 topo::FabricParams FabricParamsOf(const v1::Scenario& scenario);
+// Inventory roll-up of a fabric with the scenario's per-part prices and power: counts, bisection, diameter, network
+// cost (switches, optics, NICs, cables) and network power (NetworkPowerW).
+v1::TopologySummary SummarizeTopology(const topo::Fabric& fabric, const topo::Inventory& inventory,
+                                      const v1::Scenario& scenario);
 
 // One training step of the scenario's workload on its cluster. Before forking the SimGrid process it estimates the
 // memory the run needs (EstimateRunMemoryGb) and throws InputError, saying how much, if that exceeds

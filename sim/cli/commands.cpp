@@ -169,13 +169,9 @@ int Topo(const TopoOptions& o) {
                            inv.endpoint_links, inv.transceivers);
   std::cout << fmt::format("  bisection bandwidth {:.1f} Tb/s, diameter {} switch hops\n",
                            inv.bisection_bandwidth_gbps / 1e3, inv.diameter_hops);
-  const v1::NetworkParts& p = s.cluster().parts();
-  const double cost = inv.switches * p.switch_price_usd() + inv.transceivers * p.transceiver_price_usd() +
-                      inv.nics * p.nic_price_usd() + (inv.switch_links + inv.endpoint_links) * p.cable_price_usd();
-  const double power = inv.switches * p.switch_power_w() + inv.transceivers * p.transceiver_power_w() +
-                       inv.nics * p.nic_power_w();
-  std::cout << fmt::format("  network cost ${:.3g} (${:.0f} per GPU), network power {:.3g} kW\n", cost,
-                           cost / static_cast<double>(inv.gpus), power / 1e3);
+  const v1::TopologySummary t = sim::SummarizeTopology(*fabric, inv, s);
+  std::cout << fmt::format("  network cost ${:.3g} (${:.0f} per GPU), network power {:.3g} kW\n", t.network_cost_usd(),
+                           t.network_cost_usd() / static_cast<double>(inv.gpus), t.network_power_w() / 1e3);
   if (!o.dot_file.empty()) {
     std::ofstream out(o.dot_file);
     if (!out) throw InputError(o.dot_file + ": cannot write the Graphviz file");
