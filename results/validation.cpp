@@ -65,13 +65,16 @@ std::vector<std::string> ExpandCaseFiles(const std::vector<std::string>& paths) 
   return out;
 }
 
-v1::ValidationCase LoadCase(const std::string& path) {
+LoadedCase LoadCase(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw InputError(path + ": cannot open validation case (missing or unreadable)");
   std::ostringstream ss;
   ss << in.rdbuf();
-  v1::ValidationCase c;
-  const sim::FieldLines lines = sim::ParseTextMessage(ss.str(), &c, path);
+  LoadedCase loaded;
+  loaded.file = path;
+  v1::ValidationCase& c = loaded.spec;
+  loaded.lines = sim::ParseTextMessage(ss.str(), &c, path);
+  const sim::FieldLines& lines = loaded.lines;
   auto line_of = [&lines](const std::string& f) {
     auto it = lines.find(f);
     return it == lines.end() ? 0 : it->second;
@@ -102,10 +105,12 @@ v1::ValidationCase LoadCase(const std::string& path) {
   const bool has_scenario = c.has_scenario();
   if (!has_scenario && !c.has_carbon())
     throw InputError::Field(path, 0, "scenario", "(none)", "a case needs a scenario (or a carbon block)");
-  return c;
+  return loaded;
 }
 
-std::vector<ValidationRow> RunCase(const v1::ValidationCase& c, const std::string& file) {
+std::vector<ValidationRow> RunCase(const LoadedCase& loaded) {
+  const v1::ValidationCase& c = loaded.spec;
+  const std::string& file = loaded.file;
   const auto t0 = std::chrono::steady_clock::now();
   std::map<std::string, double> sim;
   std::string error;
@@ -117,12 +122,7 @@ std::vector<ValidationRow> RunCase(const v1::ValidationCase& c, const std::strin
       sim["tco2e"] = r.tco2e;
       sim["energy_mwh"] = r.energy_mwh;
     } else {
-      std::ifstream in(file);
-      std::ostringstream ss;
-      ss << in.rdbuf();
-      v1::ValidationCase reparsed;
-      const sim::FieldLines lines = sim::ParseTextMessage(ss.str(), &reparsed, file);
-      const v1::Scenario s = ResolveCaseScenario(c, file, lines);
+      const v1::Scenario s = ResolveCaseScenario(c, file, loaded.lines);
       bool need_step = false, need_topo = false;
       for (const auto& e : c.expected()) {
         if (TrainingQuantities().count(e.quantity())) need_step = true;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "sim/scenario_loader.h"
 #include "validation.pb.h"
 
 namespace clustersim::results {
@@ -31,10 +32,16 @@ struct ValidationRow {
 
 // Expands directories (every *.textproto inside, sorted) and keeps files as given.
 std::vector<std::string> ExpandCaseFiles(const std::vector<std::string>& paths);
+// A case file as read: the case, the line of every field written (for messages) and the file name.
+struct LoadedCase {
+  v1::ValidationCase spec;
+  sim::FieldLines lines;
+  std::string file;
+};
 // Reads and checks one case file; throws InputError naming the file, line and field.
-v1::ValidationCase LoadCase(const std::string& path);
+LoadedCase LoadCase(const std::string& path);
 // Runs one case; a case whose simulation fails yields rows with pass = false and the error in `note`.
-std::vector<ValidationRow> RunCase(const v1::ValidationCase& c, const std::string& file);
+std::vector<ValidationRow> RunCase(const LoadedCase& loaded);
 
 std::string RenderTable(const std::vector<ValidationRow>& rows);
 std::string RenderSummary(const std::vector<ValidationRow>& rows);

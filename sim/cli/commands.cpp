@@ -206,12 +206,12 @@ int Validate(const ValidateOptions& o) {
   const std::vector<std::string> files =
       results::ExpandCaseFiles(o.paths.empty() ? std::vector<std::string>{"tests/validation"} : o.paths);
   if (files.empty()) throw InputError("validate: no case files found in the given paths");
-  std::vector<std::pair<v1::ValidationCase, std::string>> cases;
-  for (const std::string& f : files) cases.emplace_back(results::LoadCase(f), f);  // all inputs checked first
+  std::vector<results::LoadedCase> cases;
+  for (const std::string& f : files) cases.push_back(results::LoadCase(f));  // all inputs checked first
   std::vector<results::ValidationRow> rows;
   for (size_t i = 0; i < cases.size(); ++i) {
-    std::cerr << fmt::format("[{}/{}] {}\n", i + 1, cases.size(), cases[i].first.id());
-    for (auto& r : results::RunCase(cases[i].first, cases[i].second)) rows.push_back(std::move(r));
+    std::cerr << fmt::format("[{}/{}] {}\n", i + 1, cases.size(), cases[i].spec.id());
+    for (auto& r : results::RunCase(cases[i])) rows.push_back(std::move(r));
   }
   std::cout << results::RenderTable(rows) << "\n" << results::RenderSummary(rows);
   if (!o.markdown.empty()) {
