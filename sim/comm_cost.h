@@ -61,6 +61,13 @@ class CommCostModel {
   // (from_stage + delta) mod pp.
   const CommCost& PipelineTransfer(uint32_t from_stage, int32_t delta, double bytes, double occurrences = 1);
   void SetObserver(PhaseObserver* observer) { observer_ = observer; }
+  // Solves `plan`, made for groups[0], with every group of `groups` running it at once (the collective
+  // microbenchmark); `out` receives the flows solved. Same phase rules as Collective(), no cache.
+  double SolveGroups(const CollectivePlan& plan, const std::vector<std::vector<uint32_t>>& groups, CommCost& out) {
+    return SolvePlan(plan, groups, groups.at(0), out, 1);
+  }
+  // Group shape (node, domain, NVLS, achievable bandwidths) the plans are made with.
+  const GroupShape& shape() const { return shape_; }
 
   const std::map<std::tuple<int, int, uint32_t, double>, CommCost>& entries() const { return cache_; }
   // After Freeze(), a request that is not cached throws SimulationError instead of solving (solves must happen in

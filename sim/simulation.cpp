@@ -2,8 +2,8 @@
 #include "sim/simulation.h"
 
 #include <malloc.h>
-#include <unistd.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <xbt/log.h>
 
 #include <algorithm>
@@ -114,8 +114,9 @@ class LinkLoad : public PhaseObserver {
       u->set_max_utilization(std::get<3>(t));
     }
     const size_t top = std::min<size_t>(5, util.size());
-    std::partial_sort(util.begin(), util.begin() + static_cast<long>(top), util.end(),
-                      [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+    std::partial_sort(
+        util.begin(), util.begin() + static_cast<long>(top), util.end(),
+        [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
     for (size_t k = 0; k < top; ++k) {
       v1::HotLink* h = r.add_hottest_links();
       const auto& info = links[util[k].second];
@@ -432,8 +433,8 @@ v1::RunResult SimulateStep(const v1::Scenario& s) {
       cs->set_group_size(cost.group_size);
       cs->set_time_s(cost.time_s);
       if (cost.time_s > 0)
-        cs->set_bus_bandwidth_gbyte_per_s(std::get<3>(key) / cost.time_s *
-                                          BusBandwidthFactor(kind, cost.group_size) / 1e9);
+        cs->set_bus_bandwidth_gbyte_per_s(std::get<3>(key) / cost.time_s * BusBandwidthFactor(kind, cost.group_size) /
+                                          1e9);
       cs->set_flows_simulated(cost.flows);
     }
 
@@ -527,11 +528,9 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
     auto engine = MakeEngine(&events);
     Platform platform(*engine, *fabric, PlatformOptionsOf(s, 1e15));
     PhaseSolver solver(platform);
-    GroupShape shape{s.cluster().scale_up().gpus_per_node(), s.cluster().scale_up().domain_size(),
-                     s.accelerator().scale_up_in_network_reduction(),
-                     s.cluster().scale_out().nic_bandwidth_gbps() * s.cluster().scale_out().nics_per_gpu() * 1e9 / 8 *
-                         s.collectives().protocol_efficiency(),
-                     s.cluster().scale_up().bandwidth_gbyte_per_s() * 1e9 * s.collectives().scale_up_protocol_efficiency()};
+    // No sampling and no shape reuse: every size of the sweep is solved with every group.
+    CommCostModel costs(solver, *fabric, wl::RankLayout{}, s.collectives(), std::numeric_limits<uint64_t>::max(),
+                        s.accelerator().scale_up_in_network_reduction(), /*reuse_shapes=*/false);
     std::vector<std::vector<uint32_t>> groups;
     const uint32_t span = gs * stride;
     const uint32_t blocks = spec.all_groups ? n / span : 1;
@@ -542,39 +541,21 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
         groups.push_back(std::move(g));
       }
     v1::RunResult holder;  // rows travel as CommStat entries
-    const double alpha_s = s.collectives().step_latency_ns() * 1e-9;
     sg4::Actor::create("controller", platform.host(0), [&]() {
-    for (uint64_t size : spec.sizes_bytes) {
-      const CollectivePlan plan =
-          PlanCollective(kind, spec.algorithm, groups[0], static_cast<double>(size), shape, s.collectives());
-      std::map<uint32_t, uint32_t> pos;
-      for (uint32_t i = 0; i < gs; ++i) pos[groups[0][i]] = i;
-      double total = 0;
-      std::map<uint32_t, double> pipelined;
-      uint64_t flows_count = 0;
-      for (const PhaseStep& step : plan.steps) {
-        // Traffic that stays inside scale-up domains cannot meet other groups' traffic: one group is solved.
-        bool local = true;
-        for (const Flow& f : step.flows) local = local && fabric->DomainOf(f.src) == fabric->DomainOf(f.dst);
-        std::vector<Flow> flows;
-        for (size_t k = 0; k < (local ? 1 : groups.size()); ++k)
-          for (const Flow& f : step.flows) flows.push_back({groups[k][pos[f.src]], groups[k][pos[f.dst]], f.bytes});
-        flows_count += flows.size();
-        const double t = solver.Solve(flows) * step.repeat + alpha_s * step.alpha_steps * step.repeat;
-        if (step.pipeline_group == 0)
-          total += t;
-        else
-          pipelined[step.pipeline_group] = std::max(pipelined[step.pipeline_group], t);
+      for (uint64_t size : spec.sizes_bytes) {
+        const CollectivePlan plan =
+            PlanCollective(kind, spec.algorithm, groups[0], static_cast<double>(size), costs.shape(), s.collectives());
+        CommCost cost;
+        const double total = costs.SolveGroups(plan, groups, cost);
+        const uint64_t flows_count = cost.flows;
+        v1::CommStat* cs = holder.add_comms();
+        cs->set_collective(ToString(kind));
+        cs->set_algorithm(plan.algorithm);
+        cs->set_bytes_per_rank(size);
+        cs->set_group_size(gs);
+        cs->set_time_s(total);
+        cs->set_flows_simulated(flows_count);
       }
-      for (const auto& [g, t] : pipelined) total += t;
-      v1::CommStat* cs = holder.add_comms();
-      cs->set_collective(ToString(kind));
-      cs->set_algorithm(plan.algorithm);
-      cs->set_bytes_per_rank(size);
-      cs->set_group_size(gs);
-      cs->set_time_s(total);
-      cs->set_flows_simulated(flows_count);
-    }
     });
     engine->run();
     holder.mutable_sim()->set_wall_s(std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count());
