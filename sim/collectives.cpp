@@ -30,6 +30,12 @@ struct Ctx {
       if (Domain(g) != Domain(group[0])) return false;
     return true;
   }
+  // Members grouped by node, in group order within a node.
+  std::map<uint32_t, std::vector<uint32_t>> ByNode() const {
+    std::map<uint32_t, std::vector<uint32_t>> m;
+    for (uint32_t g : group) m[Node(g)].push_back(g);
+    return m;
+  }
   // Members per node when every node holds the same number of members (0 otherwise).
   uint32_t PerNode() const {
     std::map<uint32_t, uint32_t> count;
@@ -142,8 +148,7 @@ CollectivePlan Hierarchical(CollectiveKind kind, const Ctx& c) {
     r.algorithm = "hierarchical";
     return r;
   }
-  std::map<uint32_t, std::vector<uint32_t>> by_node;
-  for (uint32_t g : c.group) by_node[c.Node(g)].push_back(g);
+  const std::map<uint32_t, std::vector<uint32_t>> by_node = c.ByNode();
   const uint32_t nodes = static_cast<uint32_t>(by_node.size());
   auto intra = [&](double chunk, uint32_t repeat) {
     PhaseStep s;
@@ -218,8 +223,7 @@ CollectivePlan PxnAllToAll(const Ctx& c) {
   }
   CollectivePlan p;
   p.algorithm = "pxn";
-  std::map<uint32_t, std::vector<uint32_t>> by_node;
-  for (uint32_t g : c.group) by_node[c.Node(g)].push_back(g);
+  const std::map<uint32_t, std::vector<uint32_t>> by_node = c.ByNode();
   const uint32_t nodes = static_cast<uint32_t>(by_node.size());
   const double per_dst = c.bytes / c.n();
   PhaseStep nvlink, rdma;
