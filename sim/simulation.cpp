@@ -82,7 +82,6 @@ PowerState ToPowerState(Activity a) {
   }
 }
 
-const char* DimName(wl::Dim d) { return wl::ToString(d); }
 
 // Bytes each SimGrid link carries per step, from every phase the cost model accounts for.
 class LinkLoad : public PhaseObserver {
@@ -183,7 +182,7 @@ void AppendTimeline(v1::RunResult& r, uint32_t stage, uint32_t track, const std:
       case Activity::kComm:
       case Activity::kAsyncComm:
         category = DimCategory(iv.dim);
-        name = std::string(DimName(iv.dim)) + " comm (" + PhaseName(iv.phase) + ")";
+        name = std::string(wl::ToString(iv.dim)) + " comm (" + PhaseName(iv.phase) + ")";
         break;
       case Activity::kWaitRecv:
         category = "wait";
@@ -426,7 +425,7 @@ v1::RunResult SimulateStep(const v1::Scenario& s) {
       v1::CommStat* cs = r.add_comms();
       const auto kind = static_cast<CollectiveKind>(std::get<0>(key));
       const auto dim = static_cast<wl::Dim>(std::get<1>(key));
-      cs->set_kind(DimName(dim));
+      cs->set_kind(wl::ToString(dim));
       cs->set_collective(ToString(kind));
       cs->set_algorithm(cost.algorithm);
       cs->set_bytes_per_rank(static_cast<uint64_t>(std::get<3>(key)));
