@@ -12,6 +12,7 @@
 
 #include "common/embedded.h"
 #include "common/error.h"
+#include "planning/run.h"
 #include "results/compare.h"
 #include "results/csv.h"
 #include "results/html_report.h"
@@ -27,51 +28,11 @@
 #include "topologies/fabric.h"
 #include "workloads/model.h"
 
-namespace clustersim {
-extern const EmbeddedFile kExampleScenarios[];
-extern const std::size_t kExampleScenarios_count;
-}  // namespace clustersim
-
 namespace clustersim::cli {
 namespace {
 
-std::span<const EmbeddedFile> Examples() { return {kExampleScenarios, kExampleScenarios_count}; }
-
-v1::Scenario Load(const std::string& path) {
-  sim::LoadedScenario loaded;
-  if (path.empty()) {
-    bool found = false;
-    for (const EmbeddedFile& f : Examples()) {
-      if (f.name != "default.textproto") continue;
-      loaded = sim::ParseScenario(std::string(f.content), "textproto", "<embedded default>");
-      found = true;
-    }
-    if (!found) throw SimulationError("the embedded default scenario is missing from this build");
-  } else {
-    loaded = sim::LoadScenarioFile(path);
-  }
-  v1::Scenario s = sim::ResolveScenario(loaded);
-  *s.mutable_facility() = ResolveFacility(s.facility(), loaded.file);
-  return s;
-}
-
-// Projects the simulated step to the scenario's token budget (facility.training_tokens), if any.
-void AddProjection(v1::RunResult& r) {
-  const v1::Scenario& s = r.scenario();
-  if (s.facility().training_tokens() <= 0) return;
-  ProjectionInputs in;
-  in.step_time_s = r.step_time_s();
-  in.tokens_per_step = r.tokens_per_s() * r.step_time_s();
-  in.num_gpus = s.cluster().num_gpus();
-  in.it_avg_w = r.power().it_total_avg_w();
-  in.facility = s.facility();
-  in.embodied_kgco2e_per_gpu = s.accelerator().embodied_kgco2e();
-  in.price_usd_per_gpu = s.accelerator().price_usd();
-  in.network_embodied_kgco2e =
-      static_cast<double>(r.topology().switches()) * s.cluster().parts().switch_embodied_kgco2e();
-  in.network_price_usd = r.topology().network_cost_usd();
-  *r.mutable_projection() = Project(in, s.name());
-}
+std::span<const EmbeddedFile> Examples() { return planning::ExampleScenarios(); }
+v1::Scenario Load(const std::string& path) { return planning::LoadScenario(path); }
 
 }  // namespace
 
@@ -97,9 +58,7 @@ uint64_t ParseSize(const std::string& text, const std::string& field) {
 
 int Run(const RunOptions& o) {
   const v1::Scenario s = Load(o.scenario);
-  v1::RunResult r = sim::SimulateStep(s);
-  r.set_clustersim_version(CLUSTERSIM_VERSION);
-  AddProjection(r);
+  v1::RunResult r = planning::RunStep(s);
   if (!o.out_dir.empty()) {
     results::WriteRunOutputs(o.out_dir, r);
     const std::vector<results::TraceEvent> timeline = results::TraceEventsOf(r.timeline());

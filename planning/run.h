@@ -1,0 +1,30 @@
+// Running scenarios end to end, shared by every command that simulates steps (run, sweep, plan, goal).
+//
+// planning is the top layer: it joins sim (SimulateStep) and results (projection) and owns the example scenarios
+// embedded in the build (workloads/scenarios/*.textproto).
+#pragma once
+
+#include <span>
+#include <string>
+
+#include "common/embedded.h"
+#include "results.pb.h"
+#include "scenario.pb.h"
+
+namespace clustersim::planning {
+
+// The example scenarios embedded in the build, sorted by file name ("default.textproto" is the default).
+std::span<const EmbeddedFile> ExampleScenarios();
+
+// Loads, validates and resolves a scenario file (facility included); an empty path is the embedded default.
+// Throws InputError naming the file, line and field.
+v1::Scenario LoadScenario(const std::string& path);
+
+// Simulates one step of a resolved scenario and adds the version stamp and, when facility.training_tokens > 0, the
+// projection to the whole run. Deterministic for a given scenario.
+v1::RunResult RunStep(const v1::Scenario& resolved);
+
+// Adds the projection of `r`'s step to its scenario's token budget (nothing when facility.training_tokens is 0).
+void AddProjection(v1::RunResult& r);
+
+}  // namespace clustersim::planning
