@@ -93,23 +93,67 @@ CollectivePlan Ring(CollectiveKind kind, const Ctx& c) {
 }
 
 // Double binary tree (NCCL): two complementary trees each carry half the data; reduce up then broadcast down,
-// pipelined, so each phase moves the tree's share once per edge.
+// pipelined, so each phase moves the tree's share once per edge. Tree t is the heap order on `members` rotated by
+// t * n / 2, so interior nodes of one tree are leaves of the other. Flows go from members[child] to members[parent]
+// (up) or back (down), `bytes` each; appended to `up` and `down`.
+void DoubleBinaryTree(uint32_t n, const std::function<uint32_t(uint32_t)>& member, double bytes, PhaseStep& up,
+                      PhaseStep& down) {
+  for (uint32_t t = 0; t < 2; ++t) {
+    for (uint32_t i = 1; i < n; ++i) {
+      const uint32_t child = member((i + t * (n / 2)) % n);
+      const uint32_t parent = member(((i - 1) / 2 + t * (n / 2)) % n);
+      up.flows.push_back({child, parent, bytes});
+      down.flows.push_back({parent, child, bytes});
+    }
+  }
+}
+
+// NCCL's tree across nodes: one channel per local GPU (so per NIC). In channel c the node's GPUs form a chain over
+// the scale-up fabric that ends at local GPU c (reduce) and starts there (broadcast); local GPU c joins the
+// channel's double binary tree over the nodes through its own NIC. Each channel carries S / L. The chain and the
+// inter-node tree are pipelined (their times combine by max); reduce and broadcast follow each other.
+CollectivePlan NodeTree(const Ctx& c, const std::map<uint32_t, std::vector<uint32_t>>& by_node, uint32_t L) {
+  CollectivePlan p;
+  p.algorithm = "tree";
+  std::vector<const std::vector<uint32_t>*> nodes;
+  for (const auto& [node, members] : by_node) nodes.push_back(&members);
+  const auto N = static_cast<uint32_t>(nodes.size());
+  const double per_channel = c.bytes / L;
+  PhaseStep chain_up, chain_down, tree_up, tree_down;
+  chain_up.pipeline_group = tree_up.pipeline_group = 1;
+  chain_down.pipeline_group = tree_down.pipeline_group = 2;
+  chain_up.alpha_steps = chain_down.alpha_steps = 0;
+  tree_up.alpha_steps = tree_down.alpha_steps = std::ceil(std::log2(static_cast<double>(N))) + (L - 1);
+  chain_up.blocks = chain_down.blocks = N;
+  tree_up.blocks = tree_down.blocks = L;
+  for (const auto* m : nodes)
+    for (uint32_t ch = 0; ch < L; ++ch)
+      for (uint32_t i = 1; i < L; ++i) {  // chain (ch+1) -> (ch+2) -> ... -> ch
+        const uint32_t from = (*m)[(ch + i) % L], to = (*m)[(ch + i + 1) % L];
+        chain_up.flows.push_back({from, to, per_channel});
+        chain_down.flows.push_back({to, from, per_channel});
+      }
+  for (uint32_t ch = 0; ch < L; ++ch)
+    DoubleBinaryTree(N, [&](uint32_t k) { return (*nodes[k])[ch]; }, per_channel / 2, tree_up, tree_down);
+  p.steps.push_back(std::move(chain_up));
+  p.steps.push_back(std::move(tree_up));
+  p.steps.push_back(std::move(tree_down));
+  p.steps.push_back(std::move(chain_down));
+  return p;
+}
+
 CollectivePlan Tree(const Ctx& c) {
+  const uint32_t L = c.PerNode();
+  if (L > 1) {
+    const auto by_node = c.ByNode();
+    if (by_node.size() > 1) return NodeTree(c, by_node, L);
+  }
   CollectivePlan p;
   p.algorithm = "tree";
   const uint32_t n = c.n();
   PhaseStep up, down;
-  const double depth = std::ceil(std::log2(static_cast<double>(n)));
-  up.alpha_steps = down.alpha_steps = depth;
-  for (uint32_t t = 0; t < 2; ++t) {
-    for (uint32_t i = 1; i < n; ++i) {
-      // Tree t: heap order on the group rotated by t * n / 2 so interior nodes of one tree are leaves of the other.
-      const uint32_t child = c.group[(i + t * (n / 2)) % n];
-      const uint32_t parent = c.group[((i - 1) / 2 + t * (n / 2)) % n];
-      up.flows.push_back({child, parent, c.bytes / 2});
-      down.flows.push_back({parent, child, c.bytes / 2});
-    }
-  }
+  up.alpha_steps = down.alpha_steps = std::ceil(std::log2(static_cast<double>(n)));
+  DoubleBinaryTree(n, [&](uint32_t k) { return c.group[k]; }, c.bytes / 2, up, down);
   p.steps.push_back(std::move(up));
   p.steps.push_back(std::move(down));
   return p;
@@ -319,7 +363,8 @@ const std::vector<Entry>& Registry(CollectiveKind kind) {
 // 262,142-step ring:
 //   ring          2(n-1) alpha + 2 S / (L B_out)                (all-reduce; L ranks per node, one channel each)
 //   hierarchical  2(L-1 + N-1) alpha + 2 S / (L B_out) + 2 S / B_up
-//   tree          4 ceil(log2 n) alpha + 2 S / B_out            (all-reduce only)
+//   tree          2 (ceil(log2 N) + L - 1) alpha + max(2 S / (L B_out), 2 S (L-1) / (L B_up))   (all-reduce only;
+//                 one channel per local GPU: chain in the node, double binary tree over the nodes)
 // Reduce-scatter and all-gather take half of each bandwidth term and of the ring's steps.
 std::string AutoAlgorithm(CollectiveKind kind, const Ctx& c) {
   if (kind == CollectiveKind::kAllToAll) return c.PerNode() > 1 && !c.SingleDomain() ? "pxn" : "direct";
@@ -341,7 +386,9 @@ std::string AutoAlgorithm(CollectiveKind kind, const Ctx& c) {
   if (c.PerNode() > 1 && N > 1)
     options.emplace_back(f * (L - 1 + N - 1) * alpha + f * S / (L * b_out) + f * S / b_up, "hierarchical");
   if (kind == CollectiveKind::kAllReduce && n > 2)
-    options.emplace_back(4 * std::ceil(std::log2(n)) * alpha + 2 * S / b_out, "tree");
+    options.emplace_back(2 * (std::ceil(std::log2(N)) + L - 1) * alpha +
+                             std::max(2 * S / (L * b_out), 2 * S * (L - 1) / (L * b_up)),
+                         "tree");
   return std::min_element(options.begin(), options.end())->second;
 }
 

@@ -2,6 +2,8 @@
 #include "sim/comm_cost.h"
 
 #include <algorithm>
+#include <cstring>
+#include <functional>
 #include <unordered_map>
 
 #include "common/error.h"
@@ -10,13 +12,14 @@ namespace clustersim::sim {
 
 CommCostModel::CommCostModel(PhaseSolver& solver, const topo::Fabric& fabric, const wl::RankLayout& layout,
                              const v1::Collectives& params, uint64_t max_flows_per_phase, bool in_network_reduction,
-                             bool reuse_shapes)
+                             bool reuse_shapes, bool reduce_symmetry)
     : solver_(solver),
       fabric_(fabric),
       layout_(layout),
       params_(params),
       max_flows_(max_flows_per_phase),
-      reuse_shapes_(reuse_shapes) {
+      reuse_shapes_(reuse_shapes),
+      reduce_symmetry_(reduce_symmetry) {
   shape_.gpus_per_node = fabric.params().gpus_per_node;
   shape_.scale_up_domain = fabric.params().scale_up_domain;
   shape_.in_network_reduction = in_network_reduction;
@@ -53,7 +56,7 @@ double CommCostModel::MaxRouteLatency(const std::vector<Flow>& flows) {
   return worst;
 }
 
-double CommCostModel::SolveScaled(const std::vector<Flow>& flows, uint64_t& solved) {
+double CommCostModel::SolveScaled(const std::vector<Flow>& flows, uint64_t& solved, uint64_t salt) {
   if (flows.empty()) return 0;
   const double unit = flows.front().bytes;
   if (!(unit > 0) || !reuse_shapes_) {
@@ -68,7 +71,7 @@ double CommCostModel::SolveScaled(const std::vector<Flow>& flows, uint64_t& solv
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
   };
-  uint64_t h = flows.size();
+  uint64_t h = flows.size() ^ splitmix(salt);
   for (const Flow& f : flows) {
     const uint64_t rel = static_cast<uint64_t>(std::llround(f.bytes / unit * 1e6));
     h += splitmix((static_cast<uint64_t>(f.src) << 32 | f.dst) ^ splitmix(rel));
@@ -87,6 +90,148 @@ double CommCostModel::SolveScaled(const std::vector<Flow>& flows, uint64_t& solv
   return t;
 }
 
+namespace {
+
+uint64_t Mix(uint64_t h, uint64_t v) {
+  v += 0x9e3779b97f4a7c15ULL + h;
+  v = (v ^ (v >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  v = (v ^ (v >> 27)) * 0x94d049bb133111ebULL;
+  return v ^ (v >> 31);
+}
+
+uint64_t Bits(double d) {
+  uint64_t u;
+  std::memcpy(&u, &d, sizeof u);
+  return u;
+}
+
+}  // namespace
+
+void CommCostModel::EnsureLinkScratch() {
+  const size_t links = solver_.platform().num_links();
+  if (owner_.size() == links) return;
+  owner_.assign(links, -1);
+  local_.assign(links, 0);
+  users_.assign(links, 0);
+  pattern_.assign(links, 0);
+  reference_.assign(links, 0);
+}
+
+bool CommCostModel::IndependentClasses(size_t units, const FlowsOf& flows_of, std::vector<size_t>& reps) {
+  const Platform& platform = solver_.platform();
+  EnsureLinkScratch();
+  std::vector<int32_t> used;  // links owned so far, to reset owner_
+  std::unordered_map<uint64_t, size_t> classes;
+  reps.clear();
+  bool independent = true;
+  const auto& infos = platform.links();
+  for (size_t k = 0; k < units && independent; ++k) {
+    flows_of(k, unit_flows_);
+    uint64_t h = unit_flows_.size();
+    const size_t first_local = used.size();
+    for (const Flow& f : unit_flows_) {
+      platform.RouteHops(f.src, f.dst, route_);
+      h = Mix(h, Bits(f.bytes));
+      h = Mix(h, route_.size());
+      for (const auto& [link, latency] : route_) {
+        h = Mix(h, Bits(latency));
+        if (link < 0) continue;
+        const auto l = static_cast<size_t>(link);
+        if (owner_[l] >= 0 && static_cast<size_t>(owner_[l]) != k) {
+          independent = false;
+          break;
+        }
+        if (owner_[l] < 0) {
+          owner_[l] = static_cast<int32_t>(k);
+          local_[l] = static_cast<int32_t>(used.size() - first_local);
+          used.push_back(link);
+        }
+        // The link's number within the unit (first-use order) captures which flows share it.
+        h = Mix(h, static_cast<uint64_t>(local_[l]));
+        h = Mix(h, Bits(infos[l].capacity_bytes_per_s));
+      }
+      if (!independent) break;
+    }
+    if (independent && classes.emplace(h, k).second) reps.push_back(k);
+  }
+  for (int32_t l : used) owner_[static_cast<size_t>(l)] = -1;
+  return independent;
+}
+
+bool CommCostModel::SymmetricUnits(size_t units, const FlowsOf& flows_of,
+                                   std::vector<std::pair<uint32_t, uint32_t>>& shared) {
+  const Platform& platform = solver_.platform();
+  EnsureLinkScratch();
+  std::vector<int32_t> all;  // every link touched, to reset the scratch arrays
+  std::vector<int32_t> mine;
+  bool ok = true;
+  // Pass 1: per link, the number of units using it and the set of flow positions they use it with.
+  for (size_t k = 0; k < units && ok; ++k) {
+    flows_of(k, unit_flows_);
+    mine.clear();
+    for (size_t j = 0; j < unit_flows_.size(); ++j) {
+      platform.RouteHops(unit_flows_[j].src, unit_flows_[j].dst, route_);
+      for (const auto& [link, latency] : route_) {
+        if (link < 0) continue;
+        const auto l = static_cast<size_t>(link);
+        if (owner_[l] != static_cast<int32_t>(k)) {
+          if (owner_[l] < 0 && users_[l] == 0) all.push_back(link);
+          owner_[l] = static_cast<int32_t>(k);
+          pattern_[l] = 0;
+          mine.push_back(link);
+        }
+        pattern_[l] = Mix(pattern_[l], j);
+      }
+    }
+    for (int32_t link : mine) {
+      const auto l = static_cast<size_t>(link);
+      if (users_[l]++ == 0) reference_[l] = pattern_[l];
+      else if (reference_[l] != pattern_[l]) ok = false;  // used through other flows by another unit
+    }
+  }
+  // Pass 2: every unit must be the same problem once each shared link is divided among its users.
+  const auto& infos = platform.links();
+  uint64_t first = 0;
+  std::vector<int32_t> used;
+  for (size_t k = 0; k < units && ok; ++k) {
+    flows_of(k, unit_flows_);
+    uint64_t h = unit_flows_.size();
+    used.clear();
+    for (const Flow& f : unit_flows_) {
+      platform.RouteHops(f.src, f.dst, route_);
+      h = Mix(h, Bits(f.bytes));
+      h = Mix(h, route_.size());
+      for (const auto& [link, latency] : route_) {
+        h = Mix(h, Bits(latency));
+        if (link < 0) continue;
+        const auto l = static_cast<size_t>(link);
+        if (owner_[l] != -2 - static_cast<int32_t>(k)) {
+          owner_[l] = -2 - static_cast<int32_t>(k);
+          local_[l] = static_cast<int32_t>(used.size());
+          used.push_back(link);
+        }
+        h = Mix(h, static_cast<uint64_t>(local_[l]));
+        h = Mix(h, Bits(infos[l].capacity_bytes_per_s / users_[l]));
+      }
+    }
+    if (k == 0) {
+      first = h;
+      shared.clear();
+      for (int32_t link : used)
+        if (users_[static_cast<size_t>(link)] > 1)
+          shared.emplace_back(static_cast<uint32_t>(link), users_[static_cast<size_t>(link)]);
+    } else if (h != first) {
+      ok = false;
+    }
+  }
+  for (int32_t link : all) {
+    const auto l = static_cast<size_t>(link);
+    owner_[l] = -1;
+    users_[l] = 0;
+  }
+  return ok && !shared.empty();
+}
+
 double CommCostModel::SolvePlan(const CollectivePlan& plan, const std::vector<std::vector<uint32_t>>& instances,
                                 const std::vector<uint32_t>& rep, CommCost& out, double occurrences) {
   std::unordered_map<uint32_t, uint32_t> pos;
@@ -94,38 +239,86 @@ double CommCostModel::SolvePlan(const CollectivePlan& plan, const std::vector<st
   const double alpha_s = params_.step_latency_ns() * 1e-9;
   double total = 0;
   std::map<uint32_t, double> pipelined;  // pipeline group -> max time
-  std::vector<Flow> flows;
+  std::vector<Flow> flows, one;
+  // Instance order: the representative's own group first, then the others in order.
+  std::vector<size_t> order;
+  order.reserve(instances.size() + 1);
+  for (size_t k = 0; k < instances.size(); ++k)
+    if (instances[k] == rep) order.insert(order.begin(), k);
+    else order.push_back(k);
+  if (order.empty() || instances[order[0]] != rep) order.insert(order.begin(), SIZE_MAX);  // rep not listed
+  std::vector<size_t> reps;
+  std::vector<std::pair<uint32_t, uint32_t>> shared;
   for (const PhaseStep& step : plan.steps) {
-    bool local = true;
-    for (const Flow& f : step.flows)
-      if (fabric_.DomainOf(f.src) != fabric_.DomainOf(f.dst)) local = false;
-    size_t groups = local ? 1 : instances.size();
-    const size_t per = std::max<size_t>(1, step.flows.size());
-    if (groups * per > max_flows_) {
-      groups = std::max<size_t>(1, max_flows_ / per);
-      out.sampled = true;
+    // Units: (instance, block) pairs; a unit's flows are one block of the step mapped onto one instance.
+    const size_t blocks = step.blocks > 1 && step.flows.size() % step.blocks == 0 ? step.blocks : 1;
+    const size_t per_block = step.flows.size() / blocks;
+    auto map_flows = [&](size_t i, size_t first, size_t count, std::vector<Flow>& f) {
+      f.clear();
+      const size_t k = order[i];
+      for (size_t j = first; j < first + count; ++j) {
+        const Flow& fl = step.flows[j];
+        if (k == SIZE_MAX) f.push_back(fl);
+        else f.push_back({instances[k][pos.at(fl.src)], instances[k][pos.at(fl.dst)], fl.bytes});
+      }
+    };
+    const FlowsOf unit_of = [&](size_t u, std::vector<Flow>& f) {
+      map_flows(u / blocks, (u % blocks) * per_block, per_block, f);
+    };
+    const size_t units = order.size() * blocks;
+    // Exact symmetry reductions (see comm_cost.h): units on disjoint links are separate max-min problems, solved
+    // once per class of identical ones; units that share links in the same pattern are solved as one, on those
+    // links' capacity divided among their users. Otherwise every instance is solved together.
+    enum class Mode { kAll, kClasses, kScaled } mode = Mode::kAll;
+    if (reduce_symmetry_ && units > 1 && step.flows.size() > 0) {
+      if (IndependentClasses(units, unit_of, reps)) mode = Mode::kClasses;
+      else if (SymmetricUnits(units, unit_of, shared)) mode = Mode::kScaled;
     }
     flows.clear();
-    flows.reserve(groups * step.flows.size());
-    // The representative's own group first, then others in order.
-    for (const Flow& f : step.flows) flows.push_back(f);
-    for (size_t k = 0, added = 1; k < instances.size() && added < groups; ++k) {
-      const auto& g = instances[k];
-      if (g == rep) continue;
-      for (const Flow& f : step.flows) flows.push_back({g[pos.at(f.src)], g[pos.at(f.dst)], f.bytes});
-      ++added;
+    size_t instances_solved = order.size();
+    if (mode == Mode::kClasses) {
+      for (size_t u : reps) {
+        unit_of(u, one);
+        flows.insert(flows.end(), one.begin(), one.end());
+      }
+      instances_solved = 0;
+    } else if (mode == Mode::kScaled) {
+      unit_of(0, flows);
+      instances_solved = 0;
+    } else {
+      const size_t per = std::max<size_t>(1, step.flows.size());
+      if (instances_solved * per > max_flows_) {
+        instances_solved = std::max<size_t>(1, max_flows_ / per);
+        out.sampled = true;
+      }
+      flows.reserve(instances_solved * step.flows.size());
+      for (size_t i = 0; i < instances_solved; ++i) {
+        map_flows(i, 0, step.flows.size(), one);
+        flows.insert(flows.end(), one.begin(), one.end());
+      }
     }
-    out.groups_solved = std::max<uint32_t>(out.groups_solved, static_cast<uint32_t>(groups));
-    const double t = SolveScaled(flows, out.flows) * step.repeat + alpha_s * step.alpha_steps * step.repeat;
+    if (mode != Mode::kAll) ++phases_reduced_;
+    out.groups_solved = std::max<uint32_t>(out.groups_solved, static_cast<uint32_t>(std::max<size_t>(1, instances_solved)));
+    double solved_t = 0;
+    if (mode == Mode::kScaled) {
+      uint64_t salt = 1;
+      for (const auto& [link, users] : shared) {
+        solver_.platform().SetCapacityFactor(link, 1.0 / users);
+        salt = Mix(Mix(salt, link), users);
+      }
+      solved_t = SolveScaled(flows, out.flows, salt);
+      for (const auto& [link, users] : shared) solver_.platform().SetCapacityFactor(link, 1.0);
+    } else {
+      solved_t = SolveScaled(flows, out.flows);
+    }
+    const double t = solved_t * step.repeat + alpha_s * step.alpha_steps * step.repeat;
     if (observer_ != nullptr) {
       const double w = occurrences * step.repeat;
-      if (groups >= instances.size()) {
+      if (mode == Mode::kAll && instances_solved >= order.size()) {
         observer_->OnPhase(flows, w);
-      } else {  // the groups not solved carry the same traffic on their own links
-        std::vector<Flow> one;
-        for (const auto& g : instances) {
-          one.clear();
-          for (const Flow& f : step.flows) one.push_back({g[pos.at(f.src)], g[pos.at(f.dst)], f.bytes});
+      } else {  // the instances not solved carry the same traffic on their own links
+        for (size_t i = 0; i < order.size(); ++i) {
+          map_flows(i, 0, step.flows.size(), one);
           observer_->OnPhase(one, w);
         }
       }

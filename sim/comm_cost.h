@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <tuple>
@@ -50,9 +51,11 @@ class CommCostModel {
  public:
   // `reuse_shapes` = false solves every phase on SimGrid, even when a phase of the same shape was solved (used by
   // options.fidelity "full" and by the tests that bound the error of reuse).
+  // `reduce_symmetry` = false disables the exact symmetry reductions (IndependentClasses, SymmetricUnits) and
+  // solves every instance of every phase together (used to test that the reductions change nothing).
   CommCostModel(PhaseSolver& solver, const topo::Fabric& fabric, const wl::RankLayout& layout,
                 const v1::Collectives& params, uint64_t max_flows_per_phase, bool in_network_reduction,
-                bool reuse_shapes = true);
+                bool reuse_shapes = true, bool reduce_symmetry = true);
 
   // Collective `kind` of `bytes` over the `dim` group containing `rank`. `occurrences` (per step, for the
   // observer) is taken from the first request of an entry.
@@ -79,7 +82,21 @@ class CommCostModel {
                    const std::vector<uint32_t>& rep, CommCost& out, double occurrences);
   // Solves `flows` on SimGrid, or derives the time from a solved phase of the same shape. Adds the flows actually
   // solved to `solved`.
-  double SolveScaled(const std::vector<Flow>& flows, uint64_t& solved);
+  // `salt` distinguishes phases solved on modified link capacities (symmetry reductions) in the shape cache.
+  double SolveScaled(const std::vector<Flow>& flows, uint64_t& solved, uint64_t salt = 0);
+  using FlowsOf = std::function<void(size_t, std::vector<Flow>&)>;
+  // Whether the `units` units whose flows `flows_of(i, out)` yields use pairwise disjoint SimGrid links (then each
+  // is its own max-min problem). If so, fills `reps` with the first unit of every class of identical problems (same
+  // flow sizes, same routes up to renaming of links, same capacities and latencies) and returns true. Returns false
+  // at the first link two units share. Cost: one route per flow, O(hops).
+  bool IndependentClasses(size_t units, const FlowsOf& flows_of, std::vector<size_t>& reps);
+  // Whether every link used by several units is used by each of them through the same flow positions, and every
+  // unit is the same problem once such a link's capacity is divided by its number of users. Then the max-min
+  // allocation is the same for every unit (it is unique and the units are interchangeable), and unit 0 solved alone
+  // on the divided capacities gives it exactly. Fills `shared` with unit 0's shared links (index, users). Two routes
+  // per flow.
+  bool SymmetricUnits(size_t units, const FlowsOf& flows_of, std::vector<std::pair<uint32_t, uint32_t>>& shared);
+  void EnsureLinkScratch();
   double MaxRouteLatency(const std::vector<Flow>& flows);
   const std::vector<std::vector<uint32_t>>& Instances(wl::Dim dim);
 
@@ -93,6 +110,7 @@ class CommCostModel {
   std::map<int, std::vector<std::vector<uint32_t>>> instances_;
   bool frozen_ = false;
   bool reuse_shapes_ = true;
+  bool reduce_symmetry_ = true;
   PhaseObserver* observer_ = nullptr;
   struct ShapeFit {
     double latency_s = 0;      // L
@@ -100,12 +118,23 @@ class CommCostModel {
   };
   std::map<uint64_t, ShapeFit> shapes_;
   std::vector<topo::Hop> hops_;
+  // Per SimGrid link scratch for the symmetry checks (all reset after each check).
+  std::vector<int32_t> owner_;       // unit using it, or -1
+  std::vector<int32_t> local_;       // its number within the unit
+  std::vector<uint32_t> users_;      // units using it
+  std::vector<uint64_t> pattern_;    // hash of the flow positions the current unit uses it with
+  std::vector<uint64_t> reference_;  // the same for its first user
+  std::vector<std::pair<int32_t, double>> route_;
+  std::vector<Flow> unit_flows_;
 
  public:
   uint64_t phases_reused() const { return phases_reused_; }
+  // Phases solved on one group per class of independent identical groups (see IndependentClasses).
+  uint64_t phases_reduced() const { return phases_reduced_; }
 
  private:
   uint64_t phases_reused_ = 0;
+  uint64_t phases_reduced_ = 0;
 };
 
 }  // namespace clustersim::sim

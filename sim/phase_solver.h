@@ -35,6 +35,7 @@ class PhaseSolver {
   // The engine run that hosted the workers has ended (daemons are killed): forget them.
   void WorkersGone();
 
+  Platform& platform() { return platform_; }
   uint64_t flows_solved() const { return flows_solved_; }
   uint64_t solves() const { return solves_; }
   uint64_t actors_created() const { return actors_created_; }

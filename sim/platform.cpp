@@ -60,6 +60,7 @@ class FabricZone : public kr::NetZoneImpl {
         l->seal();
         bundle_links[key][d] = l;
         bundle_index[key][d] = static_cast<int32_t>(infos_.size());
+        sg_links_.push_back(l);
         const uint32_t member = bundle_member.at(key);
         const uint32_t lower = Lower(member);
         infos_.push_back({fabric_.link(member).kind,
@@ -99,6 +100,7 @@ class FabricZone : public kr::NetZoneImpl {
         dir_links_[2 * id + d] = l->get_impl();
         dir_s4u_[2 * id + d] = l;
         dir_index_[2 * id + d] = static_cast<int32_t>(infos_.size());
+        sg_links_.push_back(l);
         const uint32_t from = d == 0 ? fabric_.link_source(id) : fabric_.link_target(id);
         const uint32_t to = d == 0 ? fabric_.link_target(id) : fabric_.link_source(id);
         infos_.push_back({e.kind, std::string(topo::ToString(e.kind)) + " " + Describe(from) + " -> " + Describe(to),
@@ -127,6 +129,19 @@ class FabricZone : public kr::NetZoneImpl {
     }
   }
   const std::vector<Platform::LinkInfo>& infos() const { return infos_; }
+  void SetCapacityFactor(uint32_t index, double factor) {
+    sg_links_.at(index)->set_bandwidth(infos_.at(index).capacity_bytes_per_s * factor);
+  }
+  void RouteHops(uint32_t s, uint32_t d, std::vector<std::pair<int32_t, double>>& out) {
+    out.clear();
+    if (s == d) return;
+    hops_.clear();
+    fabric_.Route(s, d, 0, hops_);
+    for (const topo::Hop& h : hops_) {
+      const size_t k = 2 * static_cast<size_t>(h.link) + (h.forward ? 0 : 1);
+      out.emplace_back(dir_index_[k], dir_latency_s_[k]);
+    }
+  }
 
   // Bundle key per link (-1 = not bundled). Leaf-to-spine cables are keyed by their leaf; spine-to-core cables by the
   // pod of their spine, a pod being a connected component of the leaf-to-spine graph (in a 2-tier Clos the whole
@@ -191,6 +206,7 @@ class FabricZone : public kr::NetZoneImpl {
   std::vector<sg4::Link*> dir_s4u_;
   std::vector<int32_t> dir_index_;          // per link direction: index into infos_, -1 = not simulated
   std::vector<Platform::LinkInfo> infos_;
+  std::vector<sg4::Link*> sg_links_;  // parallel to infos_
   std::vector<double> dir_latency_s_;
   std::vector<topo::Hop> hops_;
 };
@@ -213,6 +229,12 @@ const std::vector<Platform::LinkInfo>& Platform::links() const { return zone_->i
 
 void Platform::AddRouteLoad(uint32_t src, uint32_t dst, double bytes, std::vector<double>& load) const {
   zone_->AddRouteLoad(src, dst, bytes, load);
+}
+
+void Platform::SetCapacityFactor(uint32_t index, double factor) { zone_->SetCapacityFactor(index, factor); }
+
+void Platform::RouteHops(uint32_t src, uint32_t dst, std::vector<std::pair<int32_t, double>>& out) const {
+  zone_->RouteHops(src, dst, out);
 }
 
 }  // namespace clustersim::sim

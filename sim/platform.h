@@ -52,6 +52,14 @@ class Platform {
   const std::vector<LinkInfo>& links() const;
   // Adds `bytes` to load[i] for every SimGrid link i on the route src -> dst (load has num_links() entries).
   void AddRouteLoad(uint32_t src, uint32_t dst, double bytes, std::vector<double>& load) const;
+  // The hops of the route src -> dst as SimGrid sees it: (index into links(), or -1 for a hop with no SimGrid link,
+  // such as a PCIe link that cannot be a bottleneck; latency in seconds). `out` is cleared first. Not thread-safe
+  // (reuses a scratch buffer).
+  void RouteHops(uint32_t src, uint32_t dst, std::vector<std::pair<int32_t, double>>& out) const;
+  // Sets SimGrid link `index` (into links()) to `factor` times its built capacity (1 restores it). For symmetry
+  // reductions that solve one of several identical sub-problems on links they share (sim/comm_cost.h). Call from
+  // an actor, between phases.
+  void SetCapacityFactor(uint32_t index, double factor);
 
  private:
   const topo::Fabric& fabric_;

@@ -321,7 +321,8 @@ v1::RunResult SimulateStep(const v1::Scenario& s) {
     const bool full = s.options().fidelity() == "full";
     CommCostModel costs(solver, *fabric, program.layout, s.collectives(),
                         full ? std::numeric_limits<uint64_t>::max() : s.options().max_flows_per_phase(),
-                        s.accelerator().scale_up_in_network_reduction(), /*reuse_shapes=*/!full);
+                        s.accelerator().scale_up_in_network_reduction(), /*reuse_shapes=*/!full,
+                        /*reduce_symmetry=*/!full);
     LinkLoad link_load(platform);
     costs.SetObserver(&link_load);
     StepExecutor executor(*engine, platform, program, compute, costs);
@@ -529,7 +530,8 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
     PhaseSolver solver(platform);
     // No sampling and no shape reuse: every size of the sweep is solved with every group.
     CommCostModel costs(solver, *fabric, wl::RankLayout{}, s.collectives(), std::numeric_limits<uint64_t>::max(),
-                        s.accelerator().scale_up_in_network_reduction(), /*reuse_shapes=*/false);
+                        s.accelerator().scale_up_in_network_reduction(), /*reuse_shapes=*/false,
+                        /*reduce_symmetry=*/!spec.exact);
     std::vector<std::vector<uint32_t>> groups;
     const uint32_t span = gs * stride;
     const uint32_t blocks = spec.all_groups ? n / span : 1;

@@ -52,6 +52,7 @@ struct CollectiveBenchSpec {
   uint32_t group_size = 0;      // 0 = every GPU
   uint32_t group_stride = 1;    // members g*stride for g < group_size (e.g. 8: one GPU per node)
   bool all_groups = false;      // run every disjoint group of this shape at once (congestion)
+  bool exact = false;           // solve every group of every phase, without the symmetry reductions (for tests)
 };
 std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& resolved, const CollectiveBenchSpec& spec);
 // The microbenchmark a validation or benchmark file's `collective` block describes (one size).

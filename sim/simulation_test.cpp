@@ -72,6 +72,57 @@ TEST(Simulation, AllToAllSlowsByTheOversubscriptionRatio) {
   EXPECT_LT(ratio, 1.10 * 3) << ratio;
 }
 
+// The symmetry reductions of the cost model are exact: the same times as solving every group of every phase
+// together, with fewer flows. Independent groups (EP all-to-all inside leaves, a hierarchical all-reduce's intra-node
+// phases) and interchangeable channels sharing uplinks (NCCL tree channels on a fat-tree) are both exercised.
+TEST(Simulation, SymmetryReductionsAreExact) {
+  struct Case {
+    std::string collective, algorithm;
+    uint32_t group, stride;
+    bool all_groups;
+    std::string fabric;
+  };
+  const std::vector<Case> cases = {
+      {"all_to_all", "pxn", 32, 1, true, "switch_radix: 16"},
+      {"all_to_all", "direct", 8, 1, true, "switch_radix: 32 oversubscription: 3"},
+      {"all_reduce", "tree", 0, 1, false, "switch_radix: 16"},
+      {"all_reduce", "tree", 0, 1, false, "switch_radix: 16 oversubscription: 2"},
+      {"all_reduce", "hierarchical", 64, 1, true, "switch_radix: 16"},
+      {"all_gather", "ring", 16, 8, true, "switch_radix: 16"},
+  };
+  for (const Case& c : cases) {
+    const v1::Scenario s = Cluster(c.fabric, 256);
+    CollectiveBenchSpec spec;
+    spec.collective = c.collective;
+    spec.algorithm = c.algorithm;
+    spec.sizes_bytes = {64ull << 20};
+    spec.group_size = c.group;
+    spec.group_stride = c.stride;
+    spec.all_groups = c.all_groups;
+    const auto reduced = SimulateCollective(s, spec);
+    spec.exact = true;
+    const auto exact = SimulateCollective(s, spec);
+    const std::string what = c.collective + "/" + c.algorithm + " on " + c.fabric;
+    EXPECT_NEAR(reduced.at(0).time_s, exact.at(0).time_s, 1e-9 * exact.at(0).time_s) << what;
+    EXPECT_LT(reduced.at(0).flows, exact.at(0).flows) << what;
+  }
+}
+
+// NCCL's tree across nodes runs one channel per NIC, so a node's network traffic is split over its eight NICs:
+// reduce and broadcast each move S / 8 per NIC, t ~ 2 S / (8 B_nic) (the chain over NVLink is pipelined with it).
+TEST(Simulation, TreeAllReduceSpreadsChannelsOverTheNics) {
+  const v1::Scenario s = Cluster("", 64);
+  CollectiveBenchSpec spec;
+  spec.collective = "all_reduce";
+  spec.algorithm = "tree";
+  spec.sizes_bytes = {1ull << 30};
+  const auto rows = SimulateCollective(s, spec);
+  const double S = 1 << 30, B = 400e9 / 8 * s.collectives().protocol_efficiency();
+  const double t = 2 * S / (8 * B);
+  EXPECT_GT(rows.at(0).time_s, t);
+  EXPECT_NEAR(rows.at(0).time_s, t, 0.05 * t);
+}
+
 TEST(Simulation, SmallTrainingStepIsPlausibleAndAccountsForItsTime) {
   const v1::Scenario s = Cluster("", 32,
                                  "workload { model { preset: \"llama3_8b\" seq_len: 4096 } parallelism { tp: 8 pp: 2 "
