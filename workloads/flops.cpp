@@ -10,7 +10,8 @@ const char* const kFlopConvention =
     "experts, output layer and MTP modules; norms, activations, softmax, loss and optimizer not counted. "
     "model_flops_per_step = 3 x forward x global batch (backward = 2 x forward, no recompute; MFU). "
     "hardware_flops_per_step adds the recomputed forward: full = every transformer layer once more, "
-    "selective = attention QK^T and softmax x V once more (HFU). For GPT shapes hardware FLOPs with full "
+    "selective = the recomputed modules' matrix products once more (default core_attn: attention QK^T and "
+    "softmax x V; mla_up_proj, mlp, moe, shared_experts: their GEMMs) (HFU). For GPT shapes hardware FLOPs with full "
     "recompute equal Megatron-LM Eq. 3, 96 B s l h^2 (1 + s/(6h) + V/(16 l h)).";
 
 LayerFlops LayerForwardFlops(const v1::Model& m, bool moe_layer) {
@@ -38,6 +39,15 @@ LayerFlops LayerForwardFlops(const v1::Model& m, bool moe_layer) {
   return f;
 }
 
+double MlaUpProjFlops(const v1::Model& m) {
+  const AttentionShape a = Attention(m);
+  if (!a.mla) return 0;
+  const double s = m.seq_len(), q_lora = m.mla_q_lora_rank();
+  const double up_q = (q_lora > 0 ? q_lora : double(m.hidden())) * a.q_width();
+  const double up_kv = double(m.mla_kv_lora_rank()) * a.heads * (m.mla_qk_nope_head_dim() + a.v_head_dim);
+  return 2 * s * (up_q + up_kv);
+}
+
 double LogitsForwardFlops(const v1::Model& m) { return 2.0 * m.seq_len() * m.hidden() * m.vocab(); }
 
 double MtpForwardFlops(const v1::Model& m) {
@@ -53,7 +63,9 @@ double ForwardFlopsPerSequence(const v1::Model& m) {
   return f;
 }
 
-StepFlops ComputeStepFlops(const v1::Model& m, uint64_t sequences, Recompute recompute) {
+StepFlops ComputeStepFlops(const v1::Model& m, uint64_t sequences, Recompute recompute, uint32_t recompute_modules) {
+  const uint32_t modules = recompute_modules == 0 ? uint32_t{kRecomputeCoreAttn} : recompute_modules;
+  const double up_proj = (modules & kRecomputeMlaUpProj) ? MlaUpProjFlops(m) : 0;
   StepFlops r;
   const double fwd = ForwardFlopsPerSequence(m);
   r.model = 3 * fwd * double(sequences);
@@ -62,7 +74,13 @@ StepFlops ComputeStepFlops(const v1::Model& m, uint64_t sequences, Recompute rec
   for (uint32_t l = 0; l < layers; ++l) {
     const LayerFlops lf = LayerForwardFlops(m, l < m.layers() ? IsMoeLayer(m, l) : MtpIsMoe(m));
     if (recompute == Recompute::kFull) extra += lf.total();
-    if (recompute == Recompute::kSelective) extra += lf.attention_core;
+    if (recompute != Recompute::kSelective) continue;
+    const bool moe_layer = l < m.layers() ? IsMoeLayer(m, l) : MtpIsMoe(m);
+    if (modules & kRecomputeCoreAttn) extra += lf.attention_core;
+    extra += up_proj;
+    if (!moe_layer && (modules & kRecomputeMlp)) extra += lf.mlp;
+    if (moe_layer && (modules & kRecomputeMoe)) extra += lf.router + lf.experts + lf.mlp;
+    if (moe_layer && !(modules & kRecomputeMoe) && (modules & kRecomputeSharedExperts)) extra += lf.mlp;
   }
   r.hardware = r.model + extra * double(sequences);
   return r;

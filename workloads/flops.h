@@ -26,14 +26,22 @@ struct LayerFlops {           // forward FLOPs of one transformer layer for one 
 };
 LayerFlops LayerForwardFlops(const v1::Model& m, bool moe_layer);
 
+// The MLA up-projections (part of attention_proj): latents to per-head queries (or hidden to queries without a
+// query latent), keys and values; 0 for standard attention.
+double MlaUpProjFlops(const v1::Model& m);
+
 double LogitsForwardFlops(const v1::Model& m);       // output layer, per sequence: 2 s h V
 double MtpForwardFlops(const v1::Model& m);          // all MTP modules per sequence: projection, layer, logits
 double ForwardFlopsPerSequence(const v1::Model& m);  // layers + logits + MTP
 
 struct StepFlops {
   double model = 0;     // 3 x forward x sequences (backward = 2 x forward)
-  double hardware = 0;  // model + the recomputed forward (full: every layer; selective: attention_core)
+  double hardware = 0;  // model + the recomputed forward (full: every layer; selective: the recomputed modules)
 };
-StepFlops ComputeStepFlops(const v1::Model& resolved, uint64_t sequences, Recompute recompute);
+// recompute_modules: RecomputeModule bits for kSelective (0 = kRecomputeCoreAttn). Recomputed GEMMs count:
+// core_attn: attention_core; mla_up_proj: MlaUpProjFlops; mlp: the dense layers' mlp; moe: router, experts and
+// shared experts; shared_experts: the MoE layers' mlp; layernorm and moe_act recompute no matrix products.
+StepFlops ComputeStepFlops(const v1::Model& resolved, uint64_t sequences, Recompute recompute,
+                           uint32_t recompute_modules = 0);
 
 }  // namespace clustersim::wl

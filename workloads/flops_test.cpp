@@ -120,5 +120,32 @@ TEST(Flops, ConventionIsStated) {
   EXPECT_NE(std::string(kFlopConvention).find("Eq. 3"), std::string::npos);
 }
 
+// DeepSeek-V3 (seq 4096): the MLA up-projections are 2 s (q_lora x heads x 192 + kv_lora x heads x (128 + 128));
+// mla_up_proj recomputes them in all 61 layers and the MTP module, mlp the dense MLP of the 3 dense layers, and
+// without core_attn the attention core is not recomputed.
+TEST(Flops, RecomputeModulesAddTheirGemms) {
+  v1::Model pm;
+  pm.set_preset("deepseek_v3_671b");
+  pm.set_seq_len(4096);
+  const v1::Model m = ResolveModel(pm, "");
+  const double s = 4096;
+  EXPECT_DOUBLE_EQ(MlaUpProjFlops(m), 2 * s * (1536.0 * 128 * 192 + 512.0 * 128 * (128 + 128)));
+  const StepFlops none = ComputeStepFlops(m, 2, Recompute::kNone);
+  const StepFlops f = ComputeStepFlops(m, 2, Recompute::kSelective, kRecomputeMlaUpProj | kRecomputeMlp);
+  const double dense_mlp = LayerForwardFlops(m, false).mlp;
+  EXPECT_NEAR(f.hardware - none.hardware, 2 * (62 * MlaUpProjFlops(m) + 3 * dense_mlp), 1e-9 * f.hardware);
+  EXPECT_DOUBLE_EQ(f.model, none.model);
+  // moe: router, routed and shared experts of the 58 MoE layers and the MTP module; shared_experts: the shared ones.
+  const LayerFlops moe = LayerForwardFlops(m, true);
+  const StepFlops fm = ComputeStepFlops(m, 2, Recompute::kSelective, kRecomputeMoe | kRecomputeSharedExperts);
+  EXPECT_NEAR(fm.hardware - none.hardware, 2 * 59 * (moe.router + moe.experts + moe.mlp), 1e-9 * fm.hardware);
+  const StepFlops fs = ComputeStepFlops(m, 2, Recompute::kSelective, kRecomputeSharedExperts | kRecomputeLayernorm);
+  EXPECT_NEAR(fs.hardware - none.hardware, 2 * 59 * moe.mlp, 1e-9 * fs.hardware);
+  // The default module list is core_attn.
+  EXPECT_EQ(ComputeStepFlops(m, 2, Recompute::kSelective).hardware,
+            ComputeStepFlops(m, 2, Recompute::kSelective, kRecomputeCoreAttn).hardware);
+  EXPECT_EQ(MlaUpProjFlops(Preset("llama3_8b")), 0);
+}
+
 }  // namespace
 }  // namespace clustersim::wl

@@ -96,17 +96,17 @@ class OpBuilder {
     Push(op);
   }
   // A collective of the forward pass only (no backward counterpart).
-  void ForwardOnly(Coll c, Dim d, double bytes) { f_.push_back(CollOp(Phase::kForward, c, d, bytes)); }
+  void ForwardOnly(Coll c, Dim d, double bytes) { PushF(CollOp(Phase::kForward, c, d, bytes)); }
   // Entering a tensor-parallel region: sequence-parallel all-gather; backward: reduce-scatter (SP) or all-reduce.
   void TpEnter(double bytes) {
     if (tp_ <= 1) return;
-    if (sp_) f_.push_back(CollOp(Phase::kForward, Coll::kAllGather, Dim::kTp, bytes));
+    if (sp_) PushF(CollOp(Phase::kForward, Coll::kAllGather, Dim::kTp, bytes));
     b_rev_.push_back(CollOp(Phase::kBackward, sp_ ? Coll::kReduceScatter : Coll::kAllReduce, Dim::kTp, bytes));
   }
   // Leaving it: reduce-scatter (SP) or all-reduce; backward: all-gather (SP) or nothing.
   void TpExit(double bytes) {
     if (tp_ <= 1) return;
-    f_.push_back(CollOp(Phase::kForward, sp_ ? Coll::kReduceScatter : Coll::kAllReduce, Dim::kTp, bytes));
+    PushF(CollOp(Phase::kForward, sp_ ? Coll::kReduceScatter : Coll::kAllReduce, Dim::kTp, bytes));
     if (sp_) b_rev_.push_back(CollOp(Phase::kBackward, Coll::kAllGather, Dim::kTp, bytes));
   }
   // An async collective awaited by the next Wait(); the backward runs the mirrored collective async at the Wait's
@@ -116,27 +116,44 @@ class OpBuilder {
     op.internode_scale = internode_scale;
     op.async = true;
     op.tag = kTagA2AForward;
-    f_.push_back(op);
+    PushF(op);
     b_rev_.push_back(WaitOp(Phase::kBackward, kTagA2ABackward));
     pending_ = op;
   }
   void Wait() {
-    f_.push_back(WaitOp(Phase::kForward, kTagA2AForward));
+    PushF(WaitOp(Phase::kForward, kTagA2AForward));
     Op b = Mirror(pending_);
     b.tag = kTagA2ABackward;
     b_rev_.push_back(b);
   }
   void BeginRecompute() { rec_begin_ = f_.size(); }
   void EndRecompute() { rec_end_ = f_.size(); }
+  // The forward ops pushed from here on belong to these selective-recompute modules (RecomputeModule bits; 0: none).
+  void SetModule(uint32_t modules) { module_ = modules; }
+  // Work that only selective recompute of `module` re-runs, before the forward op pushed next (a norm that the
+  // forward fuses into a larger elementwise op).
+  void RecomputeOnly(uint32_t module, ComputeKind k, double flops, double bytes) {
+    extra_.push_back({f_.size(), module, ComputeOp(Phase::kRecompute, k, flops, bytes, 1)});
+  }
 
-  LayerOps Finish(Recompute recompute) {
+  // recompute_modules: Plan::recompute_modules (kSelective); the core attention op is always of kRecomputeCoreAttn.
+  LayerOps Finish(Recompute recompute, uint32_t recompute_modules = 0) {
     LayerOps l;
     l.fwd = std::move(f_);
     l.bwd.assign(b_rev_.rbegin(), b_rev_.rend());
+    const bool selective = recompute == Recompute::kSelective;
+    const uint32_t modules = recompute_modules == 0 ? uint32_t{kRecomputeCoreAttn} : recompute_modules;
+    size_t next_extra = 0;
     for (size_t i = rec_begin_; i < rec_end_; ++i) {
+      for (; next_extra < extra_.size() && extra_[next_extra].position <= i; ++next_extra) {
+        if (selective && extra_[next_extra].position == i && (extra_[next_extra].module & modules)) {
+          l.rec.push_back(extra_[next_extra].op);
+        }
+      }
       Op op = l.fwd[i];
       const bool attention = op.type == OpType::kCompute && op.compute == ComputeKind::kAttention;
-      if (recompute == Recompute::kFull || (recompute == Recompute::kSelective && attention)) {
+      const uint32_t op_modules = attention ? uint32_t{kRecomputeCoreAttn} : module_of_[i];
+      if (recompute == Recompute::kFull || (selective && (op_modules & modules))) {
         op.phase = Phase::kRecompute;
         if (op.tag == kTagA2AForward) op.tag = kTagA2ABackward;
         l.rec.push_back(op);
@@ -146,13 +163,25 @@ class OpBuilder {
   }
 
  private:
-  void Push(const Op& op) {
+  void PushF(const Op& op) {
     f_.push_back(op);
+    module_of_.push_back(module_);
+  }
+  void Push(const Op& op) {
+    PushF(op);
     b_rev_.push_back(Mirror(op));
   }
+  struct RecomputeOnlyOp {
+    size_t position;  // index in f_ of the op it precedes
+    uint32_t module;
+    Op op;
+  };
   uint32_t tp_;
   bool sp_;
   std::vector<Op> f_, b_rev_;
+  std::vector<uint32_t> module_of_;  // per op of f_: RecomputeModule bits
+  std::vector<RecomputeOnlyOp> extra_;
+  uint32_t module_ = 0;
   Op pending_;
   size_t rec_begin_ = 0, rec_end_ = 0;
 };
@@ -253,6 +282,7 @@ class Generator {
 void Generator::AddAttention(OpBuilder& b) const {
   const double rows = rows_, t = t_, h = h_;
   const double heads = double(att_.heads) / t;
+  b.RecomputeOnly(kRecomputeLayernorm, ComputeKind::kElementwise, 0, 2 * act_);  // input_layernorm: read, write
   b.TpEnter(act_full_);
   if (att_.mla) {
     const double ql = m_.mla_q_lora_rank(), kvl = m_.mla_kv_lora_rank(), rope = m_.mla_qk_rope_head_dim();
@@ -261,7 +291,9 @@ void Generator::AddAttention(OpBuilder& b) const {
     const double up_q = ql > 0 ? ql * heads * att_.qk_head_dim : h * heads * att_.qk_head_dim;
     const double up_kv = kvl * heads * (m_.mla_qk_nope_head_dim() + att_.v_head_dim);
     const double out = heads * (att_.qk_head_dim * 2 + att_.v_head_dim);
+    b.SetModule(kRecomputeMlaUpProj);
     b.Compute(ComputeKind::kGemm, 2 * rows * (up_q + up_kv), 2 * (up_q + up_kv + rows * (down + out)), 2);
+    b.SetModule(0);
   } else {
     const double out = heads * att_.qk_head_dim + kv_heads_rank_ * (att_.qk_head_dim + att_.v_head_dim);
     b.Compute(ComputeKind::kGemm, 2 * rows * h * out, 2 * (h * out + rows * h + rows * out));
@@ -280,11 +312,14 @@ void Generator::AddAttention(OpBuilder& b) const {
 void Generator::AddDenseMlp(OpBuilder& b, double ffn) const {
   const double rows = rows_, h = h_, f = ffn / t_;
   const double first = m_.gated_mlp() ? 2 : 1;
+  b.RecomputeOnly(kRecomputeLayernorm, ComputeKind::kElementwise, 0, 2 * act_);  // pre_mlp_layernorm
+  b.SetModule(kRecomputeMlp);
   b.TpEnter(act_full_);
   b.Compute(ComputeKind::kGemm, 2 * rows * h * f * first, 2 * (h * f * first + rows * h + rows * f * first));
   b.Compute(ComputeKind::kElementwise, 0, 2 * rows * f * (first + 1));
   b.Compute(ComputeKind::kGemm, 2 * rows * f * h, 2 * (f * h + rows * f + rows * h));
   b.TpExit(act_full_);
+  b.SetModule(0);
   b.Compute(ComputeKind::kElementwise, 0, 6 * act_);
 }
 
@@ -305,6 +340,8 @@ void Generator::AddMoe(OpBuilder& b, uint32_t layer) {
   ++moe_layers_;
 
   const double recv = double(r.max_rank_tokens);  // pairs received by the most loaded EP rank
+  b.RecomputeOnly(kRecomputeLayernorm, ComputeKind::kElementwise, 0, 2 * act_);  // pre_mlp_layernorm
+  b.SetModule(kRecomputeMoe);
   b.Compute(ComputeKind::kRouter, 2 * tokens * h * experts, 2 * tokens * h + 2 * h * experts + 4 * tokens * experts);
   b.Compute(ComputeKind::kElementwise, 0, 4 * tokens * k * h);  // permute
   const double dispatch_elem = plan_.fp8 ? 1 + 4.0 / 128 : 2;   // fp8 dispatch carries a scale per 128 values
@@ -317,11 +354,15 @@ void Generator::AddMoe(OpBuilder& b, uint32_t layer) {
   const double first = m_.gated_mlp() ? 2 : 1;
   if (m_.shared_experts() > 0) {
     const double f = double(m_.shared_experts()) * m_.expert_ffn_hidden() / t_;
+    b.SetModule(kRecomputeMoe | kRecomputeSharedExperts);
     b.TpEnter(act_full_);
     b.Compute(ComputeKind::kGemm, 2 * rows_ * h * f * first, 2 * (h * f * first + rows_ * h + rows_ * f * first));
+    b.SetModule(kRecomputeMoe | kRecomputeSharedExperts | kRecomputeMoeAct);
     b.Compute(ComputeKind::kElementwise, 0, 2 * rows_ * f * (first + 1));
+    b.SetModule(kRecomputeMoe | kRecomputeSharedExperts);
     b.Compute(ComputeKind::kGemm, 2 * rows_ * f * h, 2 * (f * h + rows_ * f + rows_ * h));
     b.TpExit(act_full_);
+    b.SetModule(kRecomputeMoe);
   }
   if (a2a && overlap_a2a_) b.Wait();
   const double te = recv * (etp_ > 1 ? t_ : 1);  // pairs this rank's expert GEMMs process
@@ -329,7 +370,9 @@ void Generator::AddMoe(OpBuilder& b, uint32_t layer) {
   const double local = double(experts) / plan_.ep;
   if (etp_ > 1) b.Collective(Coll::kAllGather, Dim::kTp, te * h * 2);
   b.Compute(ComputeKind::kGemm, 2 * te * h * f * first, 2 * (local * h * f * first + te * h + te * f * first), local);
+  b.SetModule(kRecomputeMoe | kRecomputeMoeAct);
   b.Compute(ComputeKind::kElementwise, 0, 2 * te * f * (first + 1));
+  b.SetModule(kRecomputeMoe);
   b.Compute(ComputeKind::kGemm, 2 * te * f * h, 2 * (local * f * h + te * f + te * h), local);
   if (etp_ > 1) b.Collective(Coll::kReduceScatter, Dim::kTp, te * h * 2);
   if (a2a && overlap_a2a_) {
@@ -338,6 +381,7 @@ void Generator::AddMoe(OpBuilder& b, uint32_t layer) {
   } else if (a2a) {
     b.Collective(Coll::kAllToAll, Dim::kEp, recv * h * 2, r.internode_scale);
   }
+  b.SetModule(0);
   b.Compute(ComputeKind::kElementwise, 0, 4 * tokens * k * h + 6 * act_);  // unpermute, residual, norm
 }
 
@@ -369,12 +413,12 @@ LayerOps Generator::BuildLayer(uint32_t layer) {
   if (mtp) {
     // The module's own output layer and loss (the weights are the model's, shared).
     LayerOps out = BuildOutput();
-    l = b.Finish(plan_.recompute);
+    l = b.Finish(plan_.recompute, plan_.recompute_modules);
     l.fwd.insert(l.fwd.end(), out.fwd.begin(), out.fwd.end());
     l.bwd.insert(l.bwd.begin(), out.bwd.begin(), out.bwd.end());
     l.act_bytes += out.act_bytes;
   } else {
-    l = b.Finish(plan_.recompute);
+    l = b.Finish(plan_.recompute, plan_.recompute_modules);
   }
   l.dense_params = dense;
   l.expert_params = lp.routed_experts / (double(plan_.ep) * etp_);
@@ -385,6 +429,7 @@ LayerOps Generator::BuildLayer(uint32_t layer) {
   shape.tp = t_;
   shape.sequence_parallel = sp_;
   shape.recompute = plan_.recompute;
+  shape.recompute_modules = plan_.recompute_modules;
   shape.expert_tp = etp_;
   shape.fused_attention = true;
   shape.fp8 = plan_.fp8;
@@ -722,7 +767,7 @@ StepProgram Generator::Build() {
   prog.stage_memory.assign(plan_.pp, {});
   prog.microbatches = plan_.microbatches;
   prog.tokens_per_step = uint64_t{plan_.global_batch_size} * m_.seq_len();
-  const StepFlops flops = ComputeStepFlops(m_, plan_.global_batch_size, plan_.recompute);
+  const StepFlops flops = ComputeStepFlops(m_, plan_.global_batch_size, plan_.recompute, plan_.recompute_modules);
   prog.model_flops_per_step = flops.model;
   prog.hardware_flops_per_step = flops.hardware;
   prog.flop_convention = kFlopConvention;

@@ -426,6 +426,69 @@ TEST(Determinism, SameSeedSameProgram) {
   EXPECT_FALSE(SamePrograms(Build(w, 11), Build(w, 12)));
 }
 
+// Selective recompute without recompute_modules is ["core_attn"]: the same program as naming it.
+TEST(Recompute, DefaultModuleListIsCoreAttention) {
+  v1::Workload moe = Moe(2, 4, 4, 4);
+  moe.mutable_parallelism()->set_overlap_moe_a2a(true);
+  for (v1::Workload w : {Dense(2, 2, 2, 4), moe}) {
+    w.mutable_parallelism()->set_recompute("selective");
+    v1::Workload named = w;
+    named.mutable_parallelism()->add_recompute_modules("core_attn");
+    const StepProgram a = Build(w), b = Build(named);
+    EXPECT_TRUE(SamePrograms(a, b));
+    EXPECT_EQ(a.hardware_flops_per_step, b.hardware_flops_per_step);
+    EXPECT_EQ(a.memory.activations, b.memory.activations);
+  }
+}
+
+// Each module re-runs its forward ops at the start of the layer's backward: the recompute FLOPs are the HFU extra,
+// and the activations shrink. 8 layers (2 dense, 6 MoE with a shared expert), 2 microbatches, tp 1.
+TEST(Recompute, ModulesRerunTheirForwardWork) {
+  v1::Workload base = Moe(1, 4, 4, 2);
+  base.mutable_model()->set_dense_layers(2);
+  base.mutable_model()->set_ffn_hidden(4096);
+  base.mutable_parallelism()->set_recompute("selective");
+  const StepProgram def = Build(base);
+  struct Expect {
+    const char* module;
+    int ops;  // recompute ops in the stage
+    bool (*is)(const Op&);
+  };
+  const Expect cases[] = {
+      {"layernorm", 2 * 8 * 2,
+       [](const Op& op) { return op.compute == ComputeKind::kElementwise && op.bytes == 2 * 1024.0 * 1024 * 2; }},
+      {"moe_act", 2 * 6 * 2, [](const Op& op) { return op.compute == ComputeKind::kElementwise; }},
+      {"mlp", 3 * 2 * 2, [](const Op& op) { return op.type == OpType::kCompute; }},
+      {"shared_experts", 3 * 6 * 2, [](const Op& op) { return op.type == OpType::kCompute; }},
+      {"moe", (5 + 3 + 2) * 6 * 2, [](const Op& op) { return op.type != OpType::kSend; }},
+  };
+  for (const Expect& c : cases) {
+    SCOPED_TRACE(c.module);
+    v1::Workload w = base;
+    w.mutable_parallelism()->add_recompute_modules(c.module);
+    const StepProgram p = Build(w);
+    double flops = 0, recompute = 0;
+    int ops = 0, matching = 0, a2a = 0;
+    for (const Op& op : p.stages[0]) {
+      if (op.type == OpType::kCompute) flops += op.flops;
+      if (op.phase != Phase::kRecompute) continue;
+      ++ops;
+      matching += c.is(op) ? 1 : 0;
+      a2a += op.type == OpType::kCollective && op.coll == Coll::kAllToAll ? 1 : 0;
+      if (op.type == OpType::kCompute) recompute += op.flops;
+    }
+    EXPECT_EQ(ops, c.ops);
+    EXPECT_EQ(matching, c.ops);
+    EXPECT_EQ(a2a, std::string(c.module) == "moe" ? 2 * 6 * 2 : 0);  // dispatch and combine re-run
+    const double ranks = 4;                                          // tp x cp x dp
+    EXPECT_NEAR(flops * ranks / p.hardware_flops_per_step, 1.0, 1e-9);
+    EXPECT_NEAR(recompute * ranks, p.hardware_flops_per_step - p.model_flops_per_step,
+                1e-9 * p.hardware_flops_per_step);
+    EXPECT_LT(p.memory.activations, def.memory.activations);
+    EXPECT_EQ(p.model_flops_per_step, def.model_flops_per_step);
+  }
+}
+
 TEST(Layers, UnevenSplitsPutExtraLayersInTheMiddle) {
   v1::Workload w;
   w.mutable_model()->set_preset("llama3_405b");

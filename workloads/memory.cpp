@@ -17,6 +17,65 @@ MemoryEstimate ModelStateMemory(double dense_params, double expert_params, uint3
   return e;
 }
 
+namespace {
+
+// Bytes of the terms above that the selective-recompute modules other than core_attn do not keep (Korthikanti et
+// al., section 4.1 per-layer accounting, extended as above for GQA/MLA, gated MLPs and MoE). A module keeps its
+// input; a tensor is removed at the size it is stored (FP8 casts: 1 byte per element).
+double RecomputedModuleBytes(const v1::Model& m, bool moe_layer, const ActivationShape& c, uint32_t modules) {
+  if ((modules & ~uint32_t{kRecomputeCoreAttn}) == 0) return 0;
+  const double h = m.hidden();
+  const double rows = double(c.micro_batch) * double(c.seq);
+  const double t = c.tp == 0 ? 1 : c.tp;
+  const double r = c.sequence_parallel ? t : 1;
+  const double lin = c.fp8 ? 1 : 2;  // bytes per element of a stored linear-layer input
+  const double first_out = m.gated_mlp() ? 2 : 1;
+  const AttentionShape a = Attention(m);
+  double removed = 0;
+  // layernorm (input_layernorm, pre_mlp_layernorm): their outputs, the QKV input and the MLP-in input (2 s b h each
+  // in Korthikanti's 34; the norms' inputs, the residual stream, stay stored).
+  const bool layernorm = modules & kRecomputeLayernorm;
+  if (layernorm) removed += 2 * lin * rows * h / r;
+  // mla_up_proj: the up-projected queries, keys and values (with RoPE applied) that the core attention reads, the
+  // 4 s b h of Q and K and the 2 s b h of V in Korthikanti's attention block; the low-rank latents stay.
+  if ((modules & kRecomputeMlaUpProj) && a.mla) {
+    removed += 2 * rows * double(a.q_width() + a.k_width() + a.v_width()) / t;
+  }
+  // A checkpointed block (mlp, moe) keeps its input as the bf16 norm output, not the FP8 cast counted above.
+  const double block_input_fp8 = c.fp8 && !layernorm ? rows * h / r : 0;
+  if (!moe_layer) {
+    // mlp: the dense MLP block but its input: the activation input (8 s b h for GPT) and the second GEMM input, the
+    // activation output (8 s b h).
+    if (modules & kRecomputeMlp) {
+      const double ffn = m.ffn_hidden();
+      removed += 2 * rows * ffn * first_out / t + lin * rows * ffn / t - block_input_fp8;
+    }
+    return removed;
+  }
+  const double fe = m.expert_ffn_hidden();
+  const double etp = c.expert_tp == 0 ? 1 : c.expert_tp;
+  const double fs = double(m.shared_experts()) * fe;
+  const double pairs = c.expert_tokens > 0 ? c.expert_tokens : rows * m.top_k() * etp / r;
+  const double shared_act_in = 2 * rows * fs * first_out / t, shared_act_out = lin * rows * fs / t;
+  const double routed_act_in = 2 * pairs * fe * first_out / etp, routed_act_out = lin * pairs * fe / etp;
+  if (modules & kRecomputeMoe) {
+    // moe: the whole MoE block but its input: router probabilities, shared experts, routed tokens in and out and the
+    // experts' inner activations.
+    removed += 4 * rows * double(m.routed_experts()) / r + shared_act_in + shared_act_out +
+               (c.fp8 ? 3 : 4) * pairs * h + routed_act_in + routed_act_out - block_input_fp8;
+    return removed;
+  }
+  const bool shared = modules & kRecomputeSharedExperts;
+  // shared_experts: the shared experts' activation input and output (their input is the MLP-in norm output).
+  if (shared) removed += shared_act_in + shared_act_out;
+  // moe_act: the activation function's output, the second GEMM input (the GeLU output of Korthikanti's MLP block),
+  // of the routed and the shared experts.
+  if (modules & kRecomputeMoeAct) removed += routed_act_out + (shared ? 0 : shared_act_out);
+  return removed;
+}
+
+}  // namespace
+
 double LayerActivationBytes(const v1::Model& m, bool moe_layer, const ActivationShape& c) {
   const double h = m.hidden();
   const double rows = double(c.micro_batch) * double(c.seq);  // s b
@@ -30,7 +89,10 @@ double LayerActivationBytes(const v1::Model& m, bool moe_layer, const Activation
   // projection input (sharded); softmax output, its dropout mask and output, 5 bytes per score (sharded).
   double bytes = 5 * rows * h / r + 2 * rows * double(a.q_width() + a.k_width() + a.v_width() + a.o_width()) / t;
   if (a.mla) bytes += 2 * rows * double(m.mla_q_lora_rank() + m.mla_kv_lora_rank() + m.mla_qk_rope_head_dim());
-  if (c.recompute == Recompute::kNone) {
+  const uint32_t modules = c.recompute != Recompute::kSelective ? 0u
+                           : c.recompute_modules == 0           ? uint32_t{kRecomputeCoreAttn}
+                                                                : c.recompute_modules;
+  if (!(modules & kRecomputeCoreAttn)) {
     bytes += c.fused_attention ? 4 * double(a.heads) * rows / t : 5 * double(a.heads) * rows * keys / t;
   }
 
@@ -54,7 +116,7 @@ double LayerActivationBytes(const v1::Model& m, bool moe_layer, const Activation
     const double ffn = moe_layer ? double(m.shared_experts()) * m.expert_ffn_hidden() : double(m.ffn_hidden());
     bytes -= 2 * rows * h / r + rows * double(a.o_width()) / t + rows * ffn / t;
   }
-  return bytes;
+  return bytes - RecomputedModuleBytes(m, moe_layer, c, modules);
 }
 
 }  // namespace clustersim::wl

@@ -29,6 +29,8 @@ struct ActivationShape {
   uint32_t tp = 1;           // t
   bool sequence_parallel = false;
   Recompute recompute = Recompute::kNone;
+  // RecomputeModule bits (Plan::recompute_modules) for kSelective; 0 = kRecomputeCoreAttn (the default module).
+  uint32_t recompute_modules = 0;
   uint32_t expert_tp = 1;
   double expert_tokens = 0;  // MoE: (token, expert) pairs this GPU's experts process per microbatch; 0 = average
   // A fused (FlashAttention-style) kernel keeps no s x s scores: the 5 a s / h term is not stored (its fp32 row
@@ -44,7 +46,8 @@ struct ActivationShape {
 // 5 a s / (h t)) with tensor parallelism, (34 + 5 a s / h) s b h / t with sequence parallelism, 34 s b h / t with
 // selective recompute (and sequence parallelism), 2 s b h (/ t with sequence parallelism) with full recompute.
 // With fused_attention the "none" figures lose the 5 a s / h term (and equal the selective ones but for the row
-// statistics).
+// statistics). Selective recompute drops what each module of `recompute_modules` recomputes (see memory.cpp, and
+// docs/workloads.md "Memory"); each module's input stays stored.
 double LayerActivationBytes(const v1::Model& m, bool moe_layer, const ActivationShape& shape);
 
 }  // namespace clustersim::wl

@@ -106,5 +106,93 @@ TEST(Memory, Fp8StoresLinearInputsInOneByte) {
   EXPECT_NEAR(bf16 - fp8, 7 * sbh_t, 1e-6 * bf16);
 }
 
+double WithModules(const v1::Model& m, bool moe_layer, ActivationShape c, uint32_t modules) {
+  c.recompute = Recompute::kSelective;
+  c.recompute_modules = modules;
+  return LayerActivationBytes(m, moe_layer, c);
+}
+
+ActivationShape Tp2Sp4096() {
+  ActivationShape c;
+  c.micro_batch = 1;
+  c.seq = 4096;
+  c.tp = 2;
+  c.sequence_parallel = true;
+  c.fused_attention = true;
+  return c;
+}
+
+v1::Model PresetAt4096(const char* name) {
+  v1::Model m;
+  m.set_preset(name);
+  m.set_seq_len(4096);
+  return ResolveModel(m, "");
+}
+
+// GPT-3 (Korthikanti's 34 s b h / t with selective recompute and sequence parallelism): layernorm drops the two norm
+// outputs (2 + 2), mlp the GeLU input and output (8 + 8); without core_attn the 5 a s / h scores are back.
+TEST(RecomputeModules, DenseTermsInKorthikantiUnits) {
+  v1::Model pm;
+  pm.set_preset("gpt3_175b");
+  const v1::Model m = ResolveModel(pm, "");
+  const double s = 2048, h = 12288, a = 96, t = 8, sbh_t = s * h / t;
+  ActivationShape c;
+  c.seq = 2048;
+  c.tp = 8;
+  c.sequence_parallel = true;
+  EXPECT_DOUBLE_EQ(WithModules(m, false, c, 0), 34 * sbh_t);
+  EXPECT_DOUBLE_EQ(WithModules(m, false, c, kRecomputeCoreAttn), 34 * sbh_t);
+  EXPECT_DOUBLE_EQ(WithModules(m, false, c, kRecomputeCoreAttn | kRecomputeLayernorm), 30 * sbh_t);
+  EXPECT_DOUBLE_EQ(WithModules(m, false, c, kRecomputeCoreAttn | kRecomputeMlp), 18 * sbh_t);
+  EXPECT_DOUBLE_EQ(WithModules(m, false, c, kRecomputeLayernorm), (30 + 5 * a * s / h) * sbh_t);
+  // MoE-only modules do nothing on a dense layer.
+  EXPECT_DOUBLE_EQ(WithModules(m, false, c, kRecomputeCoreAttn | kRecomputeMoeAct | kRecomputeMoe), 34 * sbh_t);
+
+  // FP8: the norm outputs are stored as 1-byte casts, so layernorm frees 2 s b h / t; the checkpointed MLP keeps its
+  // input in bf16 (1 byte more than the cast) and frees the GeLU input (8) and the 1-byte GeLU output cast (4).
+  c.fp8 = true;
+  const double base = WithModules(m, false, c, kRecomputeCoreAttn);
+  EXPECT_NEAR(base - WithModules(m, false, c, kRecomputeCoreAttn | kRecomputeLayernorm), 2 * sbh_t, 1e-9 * base);
+  EXPECT_NEAR(base - WithModules(m, false, c, kRecomputeCoreAttn | kRecomputeMlp), (8 + 4 - 1) * sbh_t, 1e-9 * base);
+}
+
+// Qwen3-235B-A22B MoE layer (h 4096, 128 experts, top 8, expert ffn 1536, gated, no shared experts), tp 2 + SP:
+// moe_act drops the routed experts' activation output, 2 x pairs x ffn; moe the whole block but its input.
+TEST(RecomputeModules, MoeTerms) {
+  const v1::Model m = PresetAt4096("qwen3_235b_a22b");
+  ASSERT_EQ(m.shared_experts(), 0u);
+  const ActivationShape c = Tp2Sp4096();
+  const double rows = 4096, h = 4096, fe = 1536, pairs = rows * 8 / 2;
+  const double base = WithModules(m, true, c, kRecomputeCoreAttn);
+  EXPECT_DOUBLE_EQ(base - WithModules(m, true, c, kRecomputeCoreAttn | kRecomputeMoeAct), 2 * pairs * fe);
+  const double router = 4 * rows * 128 / 2, routed = 4 * pairs * h + 2 * pairs * fe * 3;
+  EXPECT_DOUBLE_EQ(base - WithModules(m, true, c, kRecomputeCoreAttn | kRecomputeMoe), router + routed);
+  // moe includes moe_act; layernorm adds its own 2 x 2 s b h / t.
+  EXPECT_DOUBLE_EQ(
+      base - WithModules(m, true, c, kRecomputeCoreAttn | kRecomputeMoe | kRecomputeMoeAct | kRecomputeLayernorm),
+      router + routed + 4 * rows * h / 2);
+}
+
+// DeepSeek-V3: a shared expert of ffn 2048; shared_experts drops its activation input (2 x 2048, gated) and output,
+// moe_act the activation outputs of shared and routed experts. MLA (128 heads, q/k head dim 192, v 128):
+// mla_up_proj drops Q, K and V, 2 s b (q + k + v) / t, and keeps the latents; in the dense layers mlp drops the gated
+// MLP's inner activations, 2 s b (2 + 1) ffn / t.
+TEST(RecomputeModules, DeepSeekV3Terms) {
+  const v1::Model m = PresetAt4096("deepseek_v3_671b");
+  const ActivationShape c = Tp2Sp4096();
+  const double rows = 4096, t = 2, fe = 2048, pairs = rows * 8 / 2;
+  const double moe = WithModules(m, true, c, kRecomputeCoreAttn);
+  EXPECT_DOUBLE_EQ(moe - WithModules(m, true, c, kRecomputeCoreAttn | kRecomputeSharedExperts), 2 * rows * fe * 3 / t);
+  EXPECT_DOUBLE_EQ(moe - WithModules(m, true, c, kRecomputeCoreAttn | kRecomputeMoeAct),
+                   2 * rows * fe / t + 2 * pairs * fe);
+  for (bool moe_layer : {false, true}) {
+    const double base = WithModules(m, moe_layer, c, kRecomputeCoreAttn);
+    EXPECT_DOUBLE_EQ(base - WithModules(m, moe_layer, c, kRecomputeCoreAttn | kRecomputeMlaUpProj),
+                     2 * rows * 128 * (192 + 192 + 128) / t);
+  }
+  const double dense = WithModules(m, false, c, kRecomputeCoreAttn);
+  EXPECT_DOUBLE_EQ(dense - WithModules(m, false, c, kRecomputeCoreAttn | kRecomputeMlp), 2 * rows * 3 * 18432 / t);
+}
+
 }  // namespace
 }  // namespace clustersim::wl

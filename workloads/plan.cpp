@@ -16,6 +16,64 @@ std::string Quote(const std::string& s) { return "\"" + s + "\""; }
 
 uint32_t OrOne(uint32_t v) { return v == 0 ? 1 : v; }
 
+struct ModuleName {
+  const char* name;
+  RecomputeModule bit;
+};
+constexpr ModuleName kModuleNames[] = {
+    {"core_attn", kRecomputeCoreAttn},
+    {"layernorm", kRecomputeLayernorm},
+    {"moe_act", kRecomputeMoeAct},
+    {"mlp", kRecomputeMlp},
+    {"mla_up_proj", kRecomputeMlaUpProj},
+    {"moe", kRecomputeMoe},
+    {"shared_experts", kRecomputeSharedExperts},
+};
+
+// Sets r.recompute_modules from p.recompute_modules (r.recompute already resolved). Megatron-Core semantics: the
+// list replaces the default ["core_attn"] and needs recompute "selective".
+void ResolveRecomputeModules(const v1::Parallelism& p, const v1::Model& m, Plan& r, const std::string& file) {
+  if (p.recompute_modules().empty()) {
+    r.recompute_modules = r.recompute == Recompute::kSelective ? uint32_t{kRecomputeCoreAttn} : 0u;
+    return;
+  }
+  if (r.recompute != Recompute::kSelective) {
+    Fail(file, "recompute_modules", Quote(p.recompute_modules(0)),
+         std::string("needs recompute \"selective\" (recompute is \"") + ToString(r.recompute) + "\")");
+  }
+  const bool moe = m.kind() == "moe";
+  const bool has_dense_mlp = !moe || m.dense_layers() > 0;
+  const bool mla = Attention(m).mla;
+  r.recompute_modules = 0;
+  for (int i = 0; i < p.recompute_modules_size(); ++i) {
+    const std::string& name = p.recompute_modules(i);
+    const std::string field = "recompute_modules[" + S(uint64_t(i)) + "]";
+    uint32_t bit = 0;
+    for (const ModuleName& n : kModuleNames) {
+      if (name == n.name) bit = n.bit;
+    }
+    if (bit == 0) {
+      Fail(file, field.c_str(), Quote(name),
+           "must be one of \"core_attn\", \"layernorm\", \"moe_act\", \"mlp\", \"mla_up_proj\", \"moe\", "
+           "\"shared_experts\"");
+    }
+    if (r.recompute_modules & bit) Fail(file, field.c_str(), Quote(name), "listed twice");
+    if (bit == kRecomputeMlaUpProj && !mla) {
+      Fail(file, field.c_str(), Quote(name), "needs multi-head latent attention (model mla_kv_lora_rank > 0)");
+    }
+    if ((bit == kRecomputeMoe || bit == kRecomputeMoeAct) && !moe) {
+      Fail(file, field.c_str(), Quote(name), "needs a MoE model");
+    }
+    if (bit == kRecomputeSharedExperts && (!moe || m.shared_experts() == 0)) {
+      Fail(file, field.c_str(), Quote(name), "needs a MoE model with shared experts");
+    }
+    if (bit == kRecomputeMlp && !has_dense_mlp) {
+      Fail(file, field.c_str(), Quote(name), "needs dense MLP layers (\"mlp\" is the dense MLP; use \"moe\")");
+    }
+    r.recompute_modules |= bit;
+  }
+}
+
 }  // namespace
 
 const char* ToString(Recompute r) {
@@ -110,6 +168,7 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
   } else {
     Fail(file, "recompute", Quote(rec), "must be one of \"none\", \"selective\", \"full\"");
   }
+  ResolveRecomputeModules(p, m, r, file);
   if (w.precision().empty() || w.precision() == "bf16") {
     r.fp8 = false;
   } else if (w.precision() == "fp8") {

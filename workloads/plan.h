@@ -11,6 +11,19 @@
 namespace clustersim::wl {
 
 enum class Recompute : uint8_t { kNone, kSelective, kFull };
+// Modules recomputed by selective recompute (Megatron-Core `recompute_modules`), as bits of Plan::recompute_modules.
+// kCoreAttn: QK^T, softmax and x V; kLayernorm: input_layernorm and pre_mlp_layernorm; kMoeAct: the activation
+// function of routed and shared experts; kMlp: the dense MLP; kMlaUpProj: the MLA up-projections and RoPE; kMoe: the
+// whole MoE block (router, dispatch, experts, combine); kSharedExperts: the shared experts of a MoE layer.
+enum RecomputeModule : uint32_t {
+  kRecomputeCoreAttn = 1u << 0,
+  kRecomputeLayernorm = 1u << 1,
+  kRecomputeMoeAct = 1u << 2,
+  kRecomputeMlp = 1u << 3,
+  kRecomputeMlaUpProj = 1u << 4,
+  kRecomputeMoe = 1u << 5,
+  kRecomputeSharedExperts = 1u << 6,
+};
 enum class Schedule : uint8_t { k1F1B, kInterleaved, kDualPipe, kGPipe };
 const char* ToString(Recompute r);
 const char* ToString(Schedule s);
@@ -26,6 +39,8 @@ struct Plan {
   bool sequence_parallel = false;
   bool overlap_grad_reduce = false, overlap_param_gather = false, overlap_moe_a2a = false;
   Recompute recompute = Recompute::kNone;
+  // RecomputeModule bits: kRecomputeCoreAttn alone for "selective" without recompute_modules; 0 for "none"/"full".
+  uint32_t recompute_modules = 0;
   Schedule schedule = Schedule::k1F1B;
   bool fp8 = false;
   // Model chunks per pipeline rank as scheduled: vpp (interleaved), 2 (dualpipe, V-shaped), 1 otherwise.

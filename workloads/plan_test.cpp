@@ -154,6 +154,53 @@ TEST(Plan, RecomputeName) {
   EXPECT_ERROR(w, "workload.parallelism.recompute = \"partial\": must be one of \"none\", \"selective\", \"full\"");
 }
 
+TEST(Plan, RecomputeModulesDefaultToCoreAttention) {
+  v1::Workload w = Base();
+  EXPECT_EQ(ResolvePlan(w, 64, "").recompute_modules, 0u);
+  w.mutable_parallelism()->set_recompute("selective");
+  EXPECT_EQ(ResolvePlan(w, 64, "").recompute_modules, uint32_t{kRecomputeCoreAttn});
+  w.mutable_parallelism()->add_recompute_modules("layernorm");
+  w.mutable_parallelism()->add_recompute_modules("mlp");
+  EXPECT_EQ(ResolvePlan(w, 64, "").recompute_modules, uint32_t{kRecomputeLayernorm | kRecomputeMlp});
+  v1::Workload moe = Moe();
+  moe.mutable_model()->set_shared_experts(1);
+  moe.mutable_parallelism()->set_recompute("selective");
+  for (const char* name : {"core_attn", "moe_act", "moe", "shared_experts"}) {
+    moe.mutable_parallelism()->add_recompute_modules(name);
+  }
+  EXPECT_EQ(ResolvePlan(moe, 64, "").recompute_modules,
+            uint32_t{kRecomputeCoreAttn | kRecomputeMoeAct | kRecomputeMoe | kRecomputeSharedExperts});
+}
+
+TEST(Plan, RecomputeModulesRejected) {
+  v1::Workload w = Base();
+  w.mutable_parallelism()->add_recompute_modules("mlp");
+  EXPECT_ERROR(w, "workload.parallelism.recompute_modules = \"mlp\": needs recompute \"selective\"");
+  w.mutable_parallelism()->set_recompute("full");
+  EXPECT_ERROR(w,
+               "workload.parallelism.recompute_modules = \"mlp\": needs recompute \"selective\" (recompute is "
+               "\"full\")");
+  w.mutable_parallelism()->set_recompute("selective");
+  w.mutable_parallelism()->add_recompute_modules("attention");
+  EXPECT_ERROR(w,
+               "workload.parallelism.recompute_modules[1] = \"attention\": must be one of \"core_attn\", "
+               "\"layernorm\", \"moe_act\", \"mlp\", \"mla_up_proj\", \"moe\", \"shared_experts\"");
+  w.mutable_parallelism()->set_recompute_modules(1, "mlp");
+  EXPECT_ERROR(w, "workload.parallelism.recompute_modules[1] = \"mlp\": listed twice");
+  w.mutable_parallelism()->set_recompute_modules(1, "mla_up_proj");
+  EXPECT_ERROR(w, "recompute_modules[1] = \"mla_up_proj\": needs multi-head latent attention");
+  w.mutable_parallelism()->set_recompute_modules(1, "moe");
+  EXPECT_ERROR(w, "recompute_modules[1] = \"moe\": needs a MoE model");
+  w.mutable_parallelism()->set_recompute_modules(1, "moe_act");
+  EXPECT_ERROR(w, "recompute_modules[1] = \"moe_act\": needs a MoE model");
+  v1::Workload moe = Moe();
+  moe.mutable_parallelism()->set_recompute("selective");
+  moe.mutable_parallelism()->add_recompute_modules("shared_experts");
+  EXPECT_ERROR(moe, "recompute_modules[0] = \"shared_experts\": needs a MoE model with shared experts");
+  moe.mutable_parallelism()->set_recompute_modules(0, "mlp");
+  EXPECT_ERROR(moe, "recompute_modules[0] = \"mlp\": needs dense MLP layers");
+}
+
 TEST(Plan, ZeroStage) {
   v1::Workload w = Base();
   w.mutable_parallelism()->set_zero_stage(4);

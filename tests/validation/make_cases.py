@@ -361,6 +361,12 @@ def nvidia_recipe(case):
               "global_batch_size": int(par["global_batch_seqs"]), "zero_stage": 1, "recompute": recompute,
               "overlap_grad_reduce": True, "overlap_param_gather": True})
     qwen = case["id"].startswith("mcore_qwen3")
+    dsv3 = mtype == "deepseek_v3_moe"
+    # Megatron-Core --recompute-modules of the published recipes (the list replaces the default core_attn).
+    if qwen:
+        p["recompute_modules"] = ["layernorm", "moe_act"]
+    elif dsv3:
+        p["recompute_modules"] = ["mla_up_proj", "mlp"]
     if qwen:
         p["overlap_moe_a2a"] = True
     precision = "fp8" if str(inp["precision"]).startswith("fp8") else "bf16"
@@ -380,8 +386,13 @@ def nvidia_recipe(case):
              "parallelism with tp > 1, distributed optimizer (zero_stage 1) with overlapped gradient reduce-scatter "
              "and parameter all-gather (the frameworks' defaults)")
     if moe:
-        notes += (", selective recompute (the recipes recompute a few modules: Qwen3 'norm, act'; DeepSeek-V3 "
-                  "MLA up-projection / MLP), expert_tp 1, balanced routing ('dropless, forced balance')")
+        if qwen:
+            notes += (", selective recompute of the modules 'layernorm' and 'moe_act' (the recipe's 'recompute: norm, "
+                      "act' in cases.yaml, Megatron-Core --recompute-modules names)")
+        else:
+            notes += (", selective recompute of the modules 'mla_up_proj' and 'mlp' (Megatron-Bridge's DeepSeek-V3 "
+                      "1024 x H100 performance recipes set recompute_modules = [\"mla_up_proj\", \"mlp\"])")
+        notes += ", expert_tp 1, balanced routing ('dropless, forced balance')"
         if qwen:
             notes += (", 1F1B all-to-all overlap (overlap_moe_a2a: the 17.6 s figure is the overlapped one; without it "
                       "19.7 s) and the pxn all-to-all as a stand-in for the DeepEP dispatcher")
