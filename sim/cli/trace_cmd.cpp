@@ -1,0 +1,65 @@
+// `clustersim replay` / `clustersim export`; see trace_cmd.h.
+#include "sim/cli/trace_cmd.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "common/error.h"
+#include "results/report.h"
+#include "sim/scenario_loader.h"
+#include "sim/trace_replay.h"
+#include "workloads/chakra_trace.h"
+#include "workloads/generator.h"
+
+namespace clustersim::cli {
+
+namespace ct = wl::chakra;
+
+int Replay(const ReplayCmdOptions& o) {
+  const v1::Scenario s = sim::ResolveScenario(sim::LoadScenarioFile(o.scenario));
+  const ct::Trace trace = ct::LoadTrace(o.trace);
+  sim::ReplayOptions ro;
+  ro.replicas = o.replicas;
+  ro.dp_pg_regex = o.dp_pg;
+  ro.recorded_durations = o.recorded_durations;
+  const v1::RunResult r = sim::ReplayTrace(s, trace, ro);
+  if (!o.out_dir.empty()) results::WriteRunOutputs(o.out_dir, r);
+  if (o.json) {
+    std::cout << results::ToJson(r);
+  } else {
+    const uint32_t replicas = o.replicas == 0 ? s.cluster().num_gpus() / static_cast<uint32_t>(trace.ranks.size())
+                                              : o.replicas;
+    std::cout << fmt::format("trace {}: {} ranks, {} nodes, replayed as {} replica(s) on {} GPUs\n", o.trace,
+                             trace.ranks.size(), trace.nodes(), replicas, s.cluster().num_gpus());
+    std::cout << results::SummaryText(r);
+  }
+  return 0;
+}
+
+int Export(const ExportCmdOptions& o) {
+  const v1::Scenario s = sim::ResolveScenario(sim::LoadScenarioFile(o.scenario));
+  const wl::StepProgram p =
+      wl::BuildStepProgram(s.workload(), s.cluster().num_gpus(), s.cluster().scale_up().gpus_per_node(), s.seed());
+  ct::ExportOptions eo;
+  eo.replica_only = o.replica_only;
+  const std::vector<std::string> streams = ct::ExportTrace(p, eo);
+  std::error_code ec;
+  std::filesystem::create_directories(o.out_dir, ec);
+  if (ec) throw InputError(o.out_dir + ": cannot create the output directory: " + ec.message());
+  uint64_t total = 0;
+  for (uint32_t r = 0; r < streams.size(); ++r) {
+    const std::string bytes = o.gzip ? ct::GzipCompress(streams[r]) : streams[r];
+    total += bytes.size();
+    results::WriteFileAtomic((std::filesystem::path(o.out_dir) / ct::TraceFileName(o.prefix, r, o.gzip)).string(),
+                             bytes);
+  }
+  std::cout << fmt::format("wrote {} Chakra ET files ({}{}.<rank>.et{}, {:.1f} MB) for {} of {} ranks\n",
+                           streams.size(), (std::filesystem::path(o.out_dir) / "").string(), o.prefix,
+                           o.gzip ? ".gz" : "", static_cast<double>(total) / 1e6, streams.size(),
+                           p.layout.world());
+  return 0;
+}
+
+}  // namespace clustersim::cli
