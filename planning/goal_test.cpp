@@ -1,0 +1,94 @@
+// Goal seeking: bisection finds the smallest size meeting a monotone deadline, the Pareto front of a synthetic list,
+// and the sizes a real plan admits.
+#include "planning/goal.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "common/error.h"
+
+namespace clustersim::planning {
+namespace {
+
+v1::GoalPoint Point(double days, double mwh, double usd) {
+  v1::GoalPoint p;
+  p.set_wall_clock_days(days);
+  p.set_energy_mwh(mwh);
+  p.set_cost_usd(usd);
+  return p;
+}
+
+TEST(Goal, SmallestMeetingBisectsAMonotoneTest) {
+  std::vector<uint32_t> sizes;
+  for (uint32_t n = 8; n <= 8192; n += 8) sizes.push_back(n);  // 1024 sizes
+  for (uint32_t threshold : {8u, 16u, 1000u, 4000u, 8192u}) {
+    std::set<size_t> probed;
+    const auto i = SmallestMeeting(sizes, [&](size_t k) {
+      EXPECT_TRUE(probed.insert(k).second) << "size evaluated twice";
+      return sizes[k] >= threshold;
+    });
+    ASSERT_TRUE(i.has_value()) << threshold;
+    EXPECT_EQ(sizes[*i], (threshold + 7) / 8 * 8);
+    EXPECT_LE(probed.size(), 2 * 11u);  // doubling + bisection: O(log n)
+  }
+  EXPECT_FALSE(SmallestMeeting(sizes, [](size_t) { return false; }).has_value());
+  EXPECT_FALSE(SmallestMeeting({}, [](size_t) { return true; }).has_value());
+}
+
+TEST(Goal, SeekGoalFindsTheSmallestClusterMeetingTheDeadline) {
+  // Ideal strong scaling: days = 1000 / GPUs; energy constant; cost grows with the cluster (idle capex).
+  std::vector<uint32_t> sizes;
+  for (uint32_t n = 8; n <= 1024; n *= 2) sizes.push_back(n);
+  GoalSpec g;
+  g.deadline_days = 10;
+  g.fabrics = {"fat_tree", "rail_only"};
+  const GoalResult r = SeekGoal(sizes, g, [](uint32_t n, const std::string& fabric) {
+    v1::GoalPoint p = Point(1000.0 / n, 50, n * (fabric == "rail_only" ? 90.0 : 100.0));
+    p.set_num_gpus(n);
+    p.set_topology(fabric);
+    return p;
+  });
+  ASSERT_TRUE(r.smallest.has_value());
+  EXPECT_EQ(r.points[*r.smallest].num_gpus(), 128u);  // 1000 / 128 = 7.8 days; 64 GPUs take 15.6
+  EXPECT_EQ(r.points[*r.smallest].topology(), "rail_only");  // same size, cheaper fabric
+  EXPECT_EQ(r.points[*r.cheapest].topology(), "rail_only");
+  for (const v1::GoalPoint& p : r.points) EXPECT_EQ(p.meets_goal(), p.wall_clock_days() <= 10);
+  // A cost limit below the smallest cluster's cost: nothing meets.
+  g.max_cost_usd = 10000;
+  const GoalResult none = SeekGoal(sizes, g, [](uint32_t n, const std::string&) {
+    v1::GoalPoint p = Point(1000.0 / n, 50, n * 100.0);
+    p.set_num_gpus(n);
+    return p;
+  });
+  EXPECT_FALSE(none.smallest.has_value());
+}
+
+TEST(Goal, ParetoFrontOfASyntheticList) {
+  std::vector<v1::GoalPoint> pts{Point(10, 5, 100), Point(5, 6, 120), Point(12, 6, 130), Point(5, 6, 120),
+                                 Point(20, 4, 90), Point(11, 5, 100)};
+  MarkParetoFront(pts);
+  const std::vector<bool> want{true, true, false, true, true, false};  // (12,6,130) and (11,5,100) are dominated
+  for (size_t i = 0; i < pts.size(); ++i) EXPECT_EQ(pts[i].pareto(), want[i]) << i;
+}
+
+TEST(Goal, AdmissibleSizesFollowThePlanRules) {
+  sim::LoadedScenario l = sim::ParseScenario(R"(name: "g"
+accelerator { name: "H100-SXM" }
+cluster { num_gpus: 64 scale_out { topology: "fat_tree" nic_bandwidth_gbps: 400 } }
+workload {
+  model { preset: "llama3_8b" seq_len: 4096 }
+  parallelism { tp: 8 pp: 2 vpp: 2 micro_batch_size: 1 global_batch_size: 64 }
+}
+)", "textproto", "g.textproto");
+  // dp divides 64 and the interleaved schedule needs microbatches (64 / dp) divisible by pp = 2: dp <= 32.
+  EXPECT_EQ(AdmissibleSizes(l, 1u << 20), (std::vector<uint32_t>{16, 32, 64, 128, 256, 512}));
+  EXPECT_EQ(AdmissibleSizes(l, 100), (std::vector<uint32_t>{16, 32, 64}));
+  const v1::Scenario s = ResizedScenario(l, 256, "rail_only", 1e12);
+  EXPECT_EQ(s.workload().parallelism().dp(), 16u);
+  EXPECT_EQ(s.cluster().scale_out().topology(), "rail_only");
+  EXPECT_GT(s.reliability().gpu_failures_per_hour(), 0);
+}
+
+}  // namespace
+}  // namespace clustersim::planning

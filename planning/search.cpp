@@ -1,0 +1,348 @@
+// See search.h.
+#include "planning/search.h"
+
+#include <fmt/format.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <optional>
+
+#include "common/error.h"
+#include "planning/run.h"
+#include "sim/compute_model.h"
+#include "workloads/generator.h"
+#include "workloads/plan.h"
+
+namespace clustersim::planning {
+namespace {
+
+struct MemoryChoice {
+  uint32_t zero_stage;
+  const char* recompute;
+};
+// Memory-saving choices in order of increasing cost: the first that fits is taken for each plan shape. With one
+// replica of the dense parameters (dp x cp = 1) ZeRO has nothing to shard.
+constexpr std::array<MemoryChoice, 6> kShardedChoices{{{1, "none"},
+                                                       {1, "selective"},
+                                                       {3, "none"},
+                                                       {1, "full"},
+                                                       {3, "selective"},
+                                                       {3, "full"}}};
+constexpr std::array<MemoryChoice, 3> kReplicaChoices{{{0, "none"}, {0, "selective"}, {0, "full"}}};
+
+std::vector<uint32_t> Divisors(uint32_t n) {
+  std::vector<uint32_t> d;
+  for (uint32_t i = 1; i <= n; ++i)
+    if (n % i == 0) d.push_back(i);
+  return d;
+}
+
+double WorstStageBytes(const wl::StepProgram& p) {
+  double worst = p.memory.total();
+  for (const wl::MemoryEstimate& m : p.stage_memory) worst = std::max(worst, m.total());
+  return worst;
+}
+
+wl::StepProgram ProgramOf(const v1::Scenario& s) {
+  return wl::BuildStepProgram(s.workload(), s.cluster().num_gpus(), s.cluster().scale_up().gpus_per_node(),
+                              s.seed());
+}
+
+struct Scored {
+  v1::Parallelism plan;
+  double memory_gb = 0;
+  double estimate_s = 0;
+};
+
+// Every valid, fitting plan with its estimate.
+std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uint64_t* valid_out) {
+  const v1::Model& m = s.workload().model();
+  const uint32_t n = s.cluster().num_gpus();
+  const uint32_t domain = std::max(1u, s.cluster().scale_up().domain_size());
+  const uint32_t batch = s.workload().parallelism().global_batch_size();
+  const double hbm = s.accelerator().hbm_gb() * 1e9;
+  const bool moe = m.kind() == "moe";
+  const v1::Parallelism& given = s.workload().parallelism();
+  std::vector<Scored> out;
+  uint64_t valid = 0;
+  v1::Scenario c = s;
+  for (uint32_t tp = 1; tp <= domain && tp <= n; tp *= 2) {
+    for (uint32_t cp = 1; cp <= 16 && tp * cp <= n; cp *= 2) {
+      if (n % (tp * cp) != 0) continue;
+      for (uint32_t pp : Divisors(n / (tp * cp))) {
+        if (pp > m.layers() || m.layers() % pp != 0) continue;
+        const uint32_t dp = n / (tp * cp * pp);
+        std::vector<uint32_t> vpps{1};
+        for (uint32_t v = 2; pp > 1 && v <= o.max_vpp; ++v)
+          if ((m.layers() / pp) % v == 0) vpps.push_back(v);
+        std::vector<uint32_t> eps{1};
+        for (uint32_t ep = 2; moe && ep <= tp * cp * dp; ep *= 2)
+          if (m.routed_experts() % ep == 0 && (tp * cp * dp) % ep == 0) eps.push_back(ep);
+        for (uint32_t vpp : vpps) {
+          for (uint32_t mbs : o.micro_batch_sizes) {
+            if (batch % (uint64_t{dp} * mbs) != 0) continue;
+            for (uint32_t ep : eps) {
+              v1::Parallelism p;
+              p.set_tp(tp);
+              p.set_cp(cp);
+              p.set_pp(pp);
+              p.set_dp(dp);
+              p.set_ep(ep);
+              p.set_vpp(vpp);
+              p.set_expert_tp(1);
+              p.set_sequence_parallel(tp > 1);
+              p.set_micro_batch_size(mbs);
+              p.set_global_batch_size(batch);
+              p.set_schedule(vpp > 1 ? "interleaved" : "1f1b");
+              p.set_overlap_grad_reduce(true);
+              p.set_overlap_param_gather(true);
+              p.set_overlap_moe_a2a(given.overlap_moe_a2a());
+              bool counted = false;
+              const bool sharded = uint64_t{dp} * cp > 1;
+              const size_t choices = sharded ? kShardedChoices.size() : kReplicaChoices.size();
+              for (size_t i = 0; i < choices; ++i) {
+                const MemoryChoice& mc = sharded ? kShardedChoices[i] : kReplicaChoices[i];
+                p.set_zero_stage(mc.zero_stage);
+                p.set_recompute(mc.recompute);
+                *c.mutable_workload()->mutable_parallelism() = p;
+                try {
+                  wl::ValidatePlan(c.workload(), n, s.name());
+                } catch (const InputError&) {
+                  break;  // the search space's own combinations: a rejected shape is skipped, not reported
+                }
+                if (!counted) ++valid;
+                counted = true;
+                const wl::StepProgram prog = ProgramOf(c);
+                const double need = WorstStageBytes(prog);
+                if (need > hbm) continue;
+                out.push_back({p, need / 1e9, EstimateStepS(c, prog)});
+                break;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  if (valid_out != nullptr) *valid_out = valid;
+  return out;
+}
+
+double MetricOf(const v1::PlanChoice& c, PlanMetric by) {
+  switch (by) {
+    case PlanMetric::kTime:
+      return c.step_time_s();
+    case PlanMetric::kEnergy:
+      return c.energy_per_step_j();
+    case PlanMetric::kCost:
+      return c.cost_per_step_usd();
+  }
+  return 0;
+}
+
+v1::PlanChoice Simulate(const v1::Scenario& s, const v1::Parallelism& plan, double memory_gb, double estimate_s) {
+  v1::Scenario c = s;
+  *c.mutable_workload()->mutable_parallelism() = plan;
+  v1::RunResult r = RunStep(c);
+  v1::PlanChoice ch;
+  ch.set_label(PlanLabel(plan));
+  *ch.mutable_parallelism() = plan;
+  ch.set_memory_gb(memory_gb);
+  ch.set_estimated_step_time_s(estimate_s);
+  ch.set_simulated(true);
+  ch.set_step_time_s(r.step_time_s());
+  ch.set_tokens_per_s(r.tokens_per_s());
+  ch.set_mfu(r.mfu());
+  ch.set_energy_per_step_j(r.power().energy_per_step_j());
+  // Cost of one step: the projection's cost model with a budget of one step's tokens.
+  r.mutable_scenario()->mutable_facility()->set_training_tokens(r.tokens_per_s() * r.step_time_s());
+  AddProjection(r);
+  ch.set_cost_per_step_usd(r.projection().cost_usd());
+  return ch;
+}
+
+}  // namespace
+
+const char* ToString(PlanMetric m) {
+  switch (m) {
+    case PlanMetric::kTime:
+      return "time";
+    case PlanMetric::kEnergy:
+      return "energy";
+    case PlanMetric::kCost:
+      return "cost";
+  }
+  return "?";
+}
+
+PlanMetric ParsePlanMetric(const std::string& text, const std::string& field) {
+  if (text == "time") return PlanMetric::kTime;
+  if (text == "energy") return PlanMetric::kEnergy;
+  if (text == "cost") return PlanMetric::kCost;
+  throw InputError::Field("", 0, field, "\"" + text + "\"", "must be one of: time, energy, cost");
+}
+
+std::string PlanLabel(const v1::Parallelism& p) {
+  std::string l = fmt::format("tp{} cp{} pp{}", p.tp(), p.cp(), p.pp());
+  if (p.vpp() > 1) l += fmt::format(" vpp{}", p.vpp());
+  l += fmt::format(" dp{}", p.dp());
+  if (p.ep() > 1) l += fmt::format(" ep{}", p.ep());
+  l += fmt::format(" mbs{} zero{} rc={}", p.micro_batch_size(), p.zero_stage(), p.recompute());
+  return l;
+}
+
+double EstimateStepS(const v1::Scenario& s, const wl::StepProgram& prog) {
+  const ComputeModel cm(s.accelerator(), s.workload().precision(), s.name());
+  const v1::Cluster& cl = s.cluster();
+  const v1::Collectives& co = s.collectives();
+  const double up_bps = cl.scale_up().bandwidth_gbyte_per_s() * 1e9 * co.scale_up_protocol_efficiency();
+  double out_bps = cl.scale_out().nic_bandwidth_gbps() * cl.scale_out().nics_per_gpu() / 8 * 1e9 *
+                   co.protocol_efficiency();
+  if (cl.scale_out().topology() == "none" || !(out_bps > 0)) out_bps = up_bps;
+  const uint32_t domain = std::max(1u, cl.scale_up().domain_size());
+  const double latency_s = co.step_latency_ns() * 1e-9;
+  const wl::RankLayout& L = prog.layout;
+  double slowest = 0;
+  for (size_t st = 0; st < prog.stages.size(); ++st) {
+    const uint32_t rep = L.StageRepresentative(static_cast<uint32_t>(st));
+    struct GroupInfo {
+      bool known = false;
+      uint32_t size = 1;
+      bool intra = true;
+    };
+    std::array<GroupInfo, 8> groups{};
+    auto info = [&](wl::Dim d) -> const GroupInfo& {
+      GroupInfo& g = groups[static_cast<size_t>(d)];
+      if (!g.known) {
+        const std::vector<uint32_t> members = L.Group(rep, d);
+        g.known = true;
+        g.size = static_cast<uint32_t>(members.size());
+        for (uint32_t r : members) g.intra = g.intra && r / domain == rep / domain;
+      }
+      return g;
+    };
+    double compute = 0, blocking = 0, async = 0;
+    for (const wl::Op& op : prog.stages[st]) {
+      switch (op.type) {
+        case wl::OpType::kCompute:
+          compute += cm.Seconds(op.compute, op.flops, op.bytes, op.gemm_count);
+          break;
+        case wl::OpType::kSend: {
+          const uint32_t stage_size = L.tp * L.cp * L.dp;
+          const uint32_t peer = op.peer_delta > 0 ? (rep + stage_size) % L.world() : (rep + L.world() - stage_size) % L.world();
+          blocking += static_cast<double>(op.comm_bytes) / (peer / domain == rep / domain ? up_bps : out_bps) + latency_s;
+          break;
+        }
+        case wl::OpType::kCollective: {
+          const GroupInfo& g = info(op.dim);
+          if (g.size <= 1) break;
+          const double n = g.size;
+          double factor = (n - 1) / n, steps = n - 1;
+          if (op.coll == wl::Coll::kAllReduce) {
+            factor *= 2;
+            steps *= 2;
+          } else if (op.coll == wl::Coll::kBroadcast) {
+            factor = 1;
+          } else if (op.coll == wl::Coll::kAllToAll && !g.intra) {
+            factor *= op.internode_scale;
+          }
+          const double t = factor * static_cast<double>(op.comm_bytes) / (g.intra ? up_bps : out_bps) + steps * latency_s;
+          (op.async ? async : blocking) += t;
+          break;
+        }
+        case wl::OpType::kRecv:
+        case wl::OpType::kWait:
+          break;
+      }
+    }
+    slowest = std::max(slowest, compute + blocking + std::max(0.0, async - compute));
+  }
+  const double m = std::max(1u, prog.microbatches), p = L.pp, v = std::max(1u, prog.chunks_per_stage);
+  return slowest * (m + (p - 1) / v) / m;
+}
+
+double PlanMemoryGb(const v1::Scenario& s) { return WorstStageBytes(ProgramOf(s)) / 1e9; }
+
+std::vector<v1::Parallelism> EnumeratePlans(const v1::Scenario& s, const SearchOptions& o, uint64_t* valid) {
+  std::vector<v1::Parallelism> plans;
+  for (Scored& sc : Enumerate(s, o, valid)) plans.push_back(std::move(sc.plan));
+  return plans;
+}
+
+v1::PlanSearchResult SearchPlans(const v1::Scenario& s, const SearchOptions& o) {
+  if (o.top_k == 0) throw InputError::Field("", 0, "--top", "0", "must be >= 1");
+  uint64_t valid = 0;
+  std::vector<Scored> all = Enumerate(s, o, &valid);
+  if (all.empty())
+    throw InputError::Field(s.name(), 0, "workload", "(plan search)",
+                            "no parallelism plan of " + std::to_string(s.cluster().num_gpus()) +
+                                " GPUs and global_batch_size " +
+                                std::to_string(s.workload().parallelism().global_batch_size()) + " fits in memory");
+  std::stable_sort(all.begin(), all.end(), [](const Scored& a, const Scored& b) { return a.estimate_s < b.estimate_s; });
+  v1::PlanSearchResult r;
+  r.set_scenario(s.name());
+  r.set_ranked_by(ToString(o.by));
+  r.set_plans_valid(valid);
+  r.set_plans_fitting(all.size());
+  std::vector<v1::PlanChoice> sims;
+  for (size_t i = 0; i < all.size() && i < o.top_k; ++i)
+    sims.push_back(Simulate(s, all[i].plan, all[i].memory_gb, all[i].estimate_s));
+  std::stable_sort(sims.begin(), sims.end(), [&o](const v1::PlanChoice& a, const v1::PlanChoice& b) {
+    return MetricOf(a, o.by) < MetricOf(b, o.by);
+  });
+  for (size_t i = 0; i < sims.size(); ++i) {
+    sims[i].set_rank(static_cast<uint32_t>(i + 1));
+    *r.add_choices() = sims[i];
+  }
+  const wl::StepProgram given = ProgramOf(s);
+  const double need = WorstStageBytes(given);
+  if (need <= s.accelerator().hbm_gb() * 1e9)
+    *r.mutable_given() = Simulate(s, s.workload().parallelism(), need / 1e9, EstimateStepS(s, given));
+  return r;
+}
+
+std::string PlanTable(const v1::PlanSearchResult& r) {
+  std::string o = fmt::format("# {}: {} valid plans, {} fit in memory; {} simulated, ranked by {}\n", r.scenario(),
+                              r.plans_valid(), r.plans_fitting(), r.choices_size(), r.ranked_by());
+  o += fmt::format("{:>4}  {:<44} {:>10} {:>10} {:>12} {:>6} {:>8} {:>12} {:>11}\n", "rank", "plan", "est(s)",
+                   "step(s)", "tokens/s", "MFU", "mem(GB)", "energy/step", "cost/step($)");
+  auto row = [&o](const std::string& rank, const v1::PlanChoice& c) {
+    o += fmt::format("{:>4}  {:<44} {:>10.3f} {:>10.3f} {:>12.0f} {:>5.1f}% {:>8.1f} {:>10.1f}kJ {:>11.4g}\n", rank,
+                     c.label(), c.estimated_step_time_s(), c.step_time_s(), c.tokens_per_s(), 100 * c.mfu(),
+                     c.memory_gb(), c.energy_per_step_j() / 1e3, c.cost_per_step_usd());
+  };
+  for (const v1::PlanChoice& c : r.choices()) row(std::to_string(c.rank()), c);
+  if (r.has_given() && r.given().simulated()) row("given", r.given());
+  return o;
+}
+
+std::string PlanCsv(const v1::PlanSearchResult& r) {
+  std::string o =
+      "rank,plan,tp,cp,pp,vpp,dp,ep,micro_batch_size,zero_stage,recompute,memory_gb,estimated_step_time_s,"
+      "step_time_s,tokens_per_s,mfu,energy_per_step_j,cost_per_step_usd\n";
+  auto row = [&o](const std::string& rank, const v1::PlanChoice& c) {
+    const v1::Parallelism& p = c.parallelism();
+    o += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g}\n", rank,
+                     c.label(), p.tp(), p.cp(), p.pp(), p.vpp(), p.dp(), p.ep(), p.micro_batch_size(), p.zero_stage(),
+                     p.recompute(), c.memory_gb(), c.estimated_step_time_s(), c.step_time_s(), c.tokens_per_s(),
+                     c.mfu(), c.energy_per_step_j(), c.cost_per_step_usd());
+  };
+  for (const v1::PlanChoice& c : r.choices()) row(std::to_string(c.rank()), c);
+  if (r.has_given() && r.given().simulated()) row("given", r.given());
+  return o;
+}
+
+std::string PlanJson(const v1::PlanSearchResult& r) {
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.add_whitespace = true;
+  opts.preserve_proto_field_names = true;
+  opts.always_print_primitive_fields = true;
+  std::string out;
+  const auto st = google::protobuf::util::MessageToJsonString(r, &out, opts);
+  if (!st.ok()) throw SimulationError("cannot render the plan search as JSON: " + std::string(st.message()));
+  return out;
+}
+
+}  // namespace clustersim::planning

@@ -1,0 +1,58 @@
+// Parallelism search (`clustersim plan`): enumerates the TP/CP/PP/VPP/DP/EP/micro-batch/recompute/ZeRO plans of a
+// scenario's model, cluster and global batch that the plan validator accepts and that fit in memory, ranks them by an
+// analytic step-time estimate, simulates the best `top_k` with SimGrid (RunStep) and orders those by time, energy or
+// cost per step. The rules are in docs/capacity-planning.md ("Parallelism search").
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "results.pb.h"
+#include "scenario.pb.h"
+#include "workloads/step_program.h"
+
+namespace clustersim::planning {
+
+enum class PlanMetric : uint8_t { kTime, kEnergy, kCost };
+const char* ToString(PlanMetric m);
+// "time", "energy" or "cost"; throws InputError naming `field` otherwise.
+PlanMetric ParsePlanMetric(const std::string& text, const std::string& field);
+
+struct SearchOptions {
+  uint32_t top_k = 8;  // plans simulated (>= 1)
+  PlanMetric by = PlanMetric::kTime;
+  std::vector<uint32_t> micro_batch_sizes{1, 2, 4, 8};
+  uint32_t max_vpp = 8;  // largest interleaving depth tried
+};
+
+// Every plan of the search space for the resolved scenario's model, GPU count, global batch and precision that
+// ResolvePlan accepts and that fits in HBM, with the first memory-saving choice that fits for each shape
+// (docs/capacity-planning.md). `valid` (if given) receives the number of valid plans before the memory filter.
+// Deterministic order.
+std::vector<v1::Parallelism> EnumeratePlans(const v1::Scenario& resolved, const SearchOptions& options,
+                                            uint64_t* valid = nullptr);
+
+// Analytic step time (s) of `program` on the resolved scenario's cluster: per stage, compute through the compute
+// model, blocking collectives and pipeline sends at bus bandwidth (scale-up or scale-out by group placement),
+// asynchronous collectives where they exceed compute; the slowest stage stretched by the pipeline bubble
+// (m + (p - 1) / v) / m. No SimGrid.
+double EstimateStepS(const v1::Scenario& resolved, const wl::StepProgram& program);
+
+// Worst-stage memory per GPU (GB) of `resolved`'s plan, and whether it fits the accelerator's HBM.
+double PlanMemoryGb(const v1::Scenario& resolved);
+
+// The whole search (EnumeratePlans, EstimateStepS, RunStep of the top_k and of the scenario's own plan).
+// Deterministic. Throws InputError if no plan fits.
+v1::PlanSearchResult SearchPlans(const v1::Scenario& resolved, const SearchOptions& options);
+
+// Short label of a plan: "tp4 cp2 pp4 vpp5 dp2 ep1 mbs1 zero1 rc=none".
+std::string PlanLabel(const v1::Parallelism& p);
+
+// Renderings of a search: the terminal table, CSV (one row per plan, the given plan last) and JSON (Protobuf's JSON
+// mapping of PlanSearchResult).
+std::string PlanTable(const v1::PlanSearchResult& r);
+std::string PlanCsv(const v1::PlanSearchResult& r);
+std::string PlanJson(const v1::PlanSearchResult& r);
+
+}  // namespace clustersim::planning

@@ -1,0 +1,82 @@
+// Parallelism search on a public case: NeMo 24.12's Llama-3-70B on 64 H100 (tests/validation), whose scenario holds
+// the published plan (tp 4, cp 2, pp 4, vpp 5, dp 2, mbs 1). The search must find that plan or one within a few
+// percent of its simulated throughput.
+#include "planning/search.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "common/error.h"
+#include "planning/goal.h"
+#include "planning/run.h"
+#include "results/validation.h"
+#include "workloads/generator.h"
+#include "workloads/plan.h"
+
+namespace clustersim::planning {
+namespace {
+
+v1::Scenario PublicCase() {
+  const results::LoadedCase c =
+      results::LoadCase(std::string(CLUSTERSIM_SOURCE_DIR) + "/tests/validation/nemo2412_llama3_70b_64gpu_fp8.textproto");
+  sim::LoadedScenario l;
+  l.scenario = c.spec.scenario();
+  l.file = c.file;
+  return ResizedScenario(l, l.scenario.cluster().num_gpus(), "", 1e12);
+}
+
+TEST(PlanSearch, EnumeratedPlansAreValidFitAndIncludeThePublishedShape) {
+  const v1::Scenario s = PublicCase();
+  uint64_t valid = 0;
+  const std::vector<v1::Parallelism> plans = EnumeratePlans(s, {}, &valid);
+  ASSERT_GT(plans.size(), 10u);
+  EXPECT_GE(valid, plans.size());
+  bool published = false;
+  for (const v1::Parallelism& p : plans) {
+    v1::Scenario c = s;
+    *c.mutable_workload()->mutable_parallelism() = p;
+    EXPECT_NO_THROW(wl::ValidatePlan(c.workload(), 64, "t")) << PlanLabel(p);
+    EXPECT_LE(PlanMemoryGb(c), s.accelerator().hbm_gb()) << PlanLabel(p);
+    EXPECT_EQ(uint64_t{p.tp()} * p.cp() * p.pp() * p.dp(), 64u);
+    published |= PlanLabel(p) == "tp4 cp2 pp4 vpp5 dp2 mbs1 zero1 rc=none";
+  }
+  EXPECT_TRUE(published);
+}
+
+TEST(PlanSearch, EstimateTracksTheSimulation) {
+  const v1::Scenario s = PublicCase();
+  const wl::StepProgram prog = wl::BuildStepProgram(s.workload(), 64, 8, s.seed());
+  const double est = EstimateStepS(s, prog);
+  EXPECT_NEAR(est / RunStep(s).step_time_s(), 1, 0.25);
+}
+
+TEST(PlanSearch, TopChoiceMatchesThePublishedPlanThroughput) {
+  const v1::Scenario s = PublicCase();
+  SearchOptions o;
+  o.top_k = 4;
+  const v1::PlanSearchResult r = SearchPlans(s, o);
+  ASSERT_EQ(r.choices_size(), 4);
+  ASSERT_TRUE(r.given().simulated());
+  const v1::PlanChoice& top = r.choices(0);
+  EXPECT_EQ(top.rank(), 1u);
+  for (int i = 1; i < r.choices_size(); ++i) EXPECT_LE(top.step_time_s(), r.choices(i).step_time_s());
+  // The published configuration, or within 3% of its simulated throughput.
+  EXPECT_TRUE(top.label() == r.given().label() || top.tokens_per_s() >= 0.97 * r.given().tokens_per_s())
+      << top.label() << " " << top.tokens_per_s() << " vs published " << r.given().tokens_per_s();
+  // Rendering: the table lists every simulated plan and the given one; JSON names the ranking.
+  const std::string table = PlanTable(r);
+  EXPECT_NE(table.find(top.label()), std::string::npos);
+  EXPECT_NE(table.find("given"), std::string::npos);
+  EXPECT_NE(PlanJson(r).find("\"ranked_by\": \"time\""), std::string::npos);
+  const std::string csv = PlanCsv(r);
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 4 + 1);
+}
+
+TEST(PlanSearch, RejectsUnknownMetric) {
+  EXPECT_EQ(ParsePlanMetric("energy", "--by"), PlanMetric::kEnergy);
+  EXPECT_THROW(ParsePlanMetric("speed", "--by"), InputError);
+}
+
+}  // namespace
+}  // namespace clustersim::planning

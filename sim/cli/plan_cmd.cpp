@@ -1,0 +1,97 @@
+// clustersim plan, goal and goodput (see commands.h; docs/capacity-planning.md).
+#include <fmt/format.h>
+
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+
+#include "common/error.h"
+#include "planning/goal.h"
+#include "planning/goodput.h"
+#include "planning/run.h"
+#include "planning/search.h"
+#include "results/report.h"
+#include "sim/cli/commands.h"
+#include "sim/scenario_loader.h"
+
+namespace clustersim::cli {
+namespace {
+
+void MakeDir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw InputError(dir + ": cannot create the output directory: " + ec.message());
+}
+
+}  // namespace
+
+int Plan(const PlanCmdOptions& o) {
+  planning::SearchOptions so;
+  so.top_k = o.top;
+  so.by = planning::ParsePlanMetric(o.by, "--by");
+  if (o.top == 0) throw InputError::Field("", 0, "--top", "0", "must be >= 1");
+  const v1::Scenario s = planning::LoadScenario(o.scenario);
+  const v1::PlanSearchResult r = planning::SearchPlans(s, so);
+  if (!o.out_dir.empty()) {
+    MakeDir(o.out_dir);
+    results::WriteFileAtomic(o.out_dir + "/plan.csv", planning::PlanCsv(r));
+    results::WriteFileAtomic(o.out_dir + "/plan.json", planning::PlanJson(r));
+  }
+  std::cout << planning::PlanTable(r);
+  return 0;
+}
+
+int Goal(const GoalCmdOptions& o) {
+  planning::GoalSpec g;
+  g.training_tokens = o.tokens;
+  g.deadline_days = o.deadline_days;
+  g.max_energy_mwh = o.max_energy_gwh * 1e3;
+  g.max_cost_usd = o.max_cost_usd;
+  g.fabrics = o.fabrics;
+  g.max_gpus = o.max_gpus;
+  if (!(o.deadline_days > 0))
+    throw InputError::Field("", 0, "--deadline-days", fmt::format("{}", o.deadline_days), "must be > 0");
+  if (o.tokens < 0) throw InputError::Field("", 0, "--tokens", fmt::format("{}", o.tokens), "must be > 0");
+  if (o.max_energy_gwh < 0 || o.max_cost_usd < 0)
+    throw InputError::Field("", 0, "--max-energy-gwh/--max-cost-usd", "negative", "must be >= 0 (0 = no limit)");
+  const sim::LoadedScenario loaded = sim::LoadScenarioFile(o.scenario);
+  const planning::GoalResult r = planning::SeekGoal(loaded, g);
+  if (!o.out_dir.empty()) {
+    MakeDir(o.out_dir);
+    results::WriteFileAtomic(o.out_dir + "/goal.csv", planning::GoalCsv(r));
+  }
+  std::cout << planning::GoalTable(r, g);
+  return 0;
+}
+
+int Goodput(const GoodputCmdOptions& o) {
+  if (o.trials == 0) throw InputError::Field("", 0, "--trials", "0", "must be >= 1");
+  if (o.tokens < 0) throw InputError::Field("", 0, "--tokens", fmt::format("{}", o.tokens), "must be > 0");
+  v1::Scenario s = planning::LoadScenario(o.scenario);
+  if (o.tokens > 0) s.mutable_facility()->set_training_tokens(o.tokens);
+  if (!(s.facility().training_tokens() > 0))
+    throw InputError::Field(s.name(), 0, "facility.training_tokens", "0",
+                            "goodput needs a token budget (--tokens or facility.training_tokens)");
+  const v1::RunResult r = planning::RunStep(s);
+  const v1::Projection& pr = r.projection();
+  const v1::Goodput& g = pr.goodput();
+  const planning::FailureModel m = planning::FailureModelOf(r);
+  const planning::MonteCarloResult mc = planning::SimulateFailures(m, o.trials, o.seed);
+  std::cout << fmt::format("# {}: {:.3g} tokens on {} GPUs, step {:.3f} s, {:.2f} days without failures\n", s.name(),
+                           pr.training_tokens(), s.cluster().num_gpus(), r.step_time_s(), pr.wall_clock_days());
+  std::cout << fmt::format("  MTBF        {:.3g} h ({:.3g} interruptions per day)\n", g.mtbf_hours(),
+                           24 / g.mtbf_hours());
+  std::cout << fmt::format("  checkpoint  {:.1f} GB, {:.1f} s stall; restart {:.0f} s\n", g.checkpoint_gb(),
+                           g.checkpoint_s(), g.restart_s());
+  std::cout << fmt::format("  interval    {:.0f} s used (Young {:.0f} s, Daly {:.0f} s)\n", g.checkpoint_interval_s(),
+                           g.young_interval_s(), g.daly_interval_s());
+  std::cout << fmt::format("  {:<12} {:>10} {:>12} {:>14}\n", "", "goodput", "days", "interruptions");
+  std::cout << fmt::format("  {:<12} {:>9.2f}% {:>12.3f} {:>14.1f}\n", "analytic", 100 * g.goodput(),
+                           g.wall_clock_days(), g.expected_interruptions());
+  std::cout << fmt::format("  {:<12} {:>9.2f}% {:>12.3f} {:>14.1f}   ({} trials, seed {}, +-{:.3f} days)\n",
+                           "monte-carlo", 100 * mc.goodput, mc.mean_wall_s / 86400, mc.mean_interruptions, mc.trials,
+                           o.seed, mc.stddev_wall_s / std::sqrt(static_cast<double>(mc.trials)) / 86400);
+  return 0;
+}
+
+}  // namespace clustersim::cli
