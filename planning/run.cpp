@@ -2,6 +2,7 @@
 #include "planning/run.h"
 
 #include "common/error.h"
+#include "planning/goodput.h"
 #include "results/projection.h"
 #include "sim/scenario_loader.h"
 #include "sim/simulation.h"
@@ -28,8 +29,13 @@ v1::Scenario LoadScenario(const std::string& path) {
   } else {
     loaded = sim::LoadScenarioFile(path);
   }
+  return Resolve(loaded);
+}
+
+v1::Scenario Resolve(const sim::LoadedScenario& loaded) {
   v1::Scenario s = sim::ResolveScenario(loaded);
   *s.mutable_facility() = ResolveFacility(s.facility(), loaded.file);
+  *s.mutable_reliability() = ResolveReliability(s.reliability(), s.cluster().num_gpus());
   return s;
 }
 
@@ -48,6 +54,7 @@ void AddProjection(v1::RunResult& r) {
       static_cast<double>(r.topology().switches()) * s.cluster().parts().switch_embodied_kgco2e();
   in.network_price_usd = r.topology().network_cost_usd();
   *r.mutable_projection() = Project(in, s.name());
+  *r.mutable_projection()->mutable_goodput() = AnalyzeGoodput(r);
 }
 
 v1::RunResult RunStep(const v1::Scenario& resolved) {

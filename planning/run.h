@@ -10,6 +10,7 @@
 #include "common/embedded.h"
 #include "results.pb.h"
 #include "scenario.pb.h"
+#include "sim/scenario_loader.h"
 
 namespace clustersim::planning {
 
@@ -19,6 +20,9 @@ std::span<const EmbeddedFile> ExampleScenarios();
 // Loads, validates and resolves a scenario file (facility included); an empty path is the embedded default.
 // Throws InputError naming the file, line and field.
 v1::Scenario LoadScenario(const std::string& path);
+// The resolution LoadScenario applies to a parsed scenario: sim::ResolveScenario, then the facility and the
+// reliability defaults. Throws InputError naming the file, line and field.
+v1::Scenario Resolve(const sim::LoadedScenario& loaded);
 
 // Simulates one step of a resolved scenario and adds the version stamp and, when facility.training_tokens > 0, the
 // projection to the whole run. Deterministic for a given scenario.

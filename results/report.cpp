@@ -81,6 +81,14 @@ std::string SummaryText(const v1::RunResult& r) {
         "(+{:.3g} embodied), ${:.3g}\n",
         pr.training_tokens(), pr.wall_clock_days(), pr.gpu_hours(), pr.energy_mwh(), pr.operational_tco2e(),
         pr.embodied_tco2e(), pr.cost_usd());
+    if (pr.has_goodput() && pr.goodput().goodput() > 0) {
+      const v1::Goodput& g = pr.goodput();
+      o += fmt::format(
+          "  goodput   {:.1f}% with failures (MTBF {:.3g} h, {:.0f} interruptions, checkpoint {:.1f} s every {:.0f} s): "
+          "{:.1f} days, {:.3g} MWh, ${:.3g}\n",
+          100 * g.goodput(), g.mtbf_hours(), g.expected_interruptions(), g.checkpoint_s(), g.checkpoint_interval_s(),
+          g.wall_clock_days(), g.energy_mwh(), g.cost_usd());
+    }
   }
   const v1::SimStats& st = r.sim();
   o += fmt::format("  simulated {} SimGrid hosts, {} links, {} flows in {} phase solves; {:.2f} s wall, {:.0f} MiB\n",

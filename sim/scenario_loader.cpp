@@ -304,6 +304,21 @@ v1::Scenario ResolveScenario(const LoadedScenario& loaded) {
     // ResolveFacility), which the CLI applies right after this; the power model only needs the PUE.
     if (f.pue() == 0) f.set_pue(1.2);
 
+    // Reliability (defaults filled by planning::ResolveReliability, planning/goodput.h).
+    const v1::Reliability& rel = s.reliability();
+    v.OneOf("reliability.preset", rel.preset(), {"llama3", "none"});
+    v.NonNegative("reliability.gpu_failures_per_hour", rel.gpu_failures_per_hour());
+    v.NonNegative("reliability.hbm_failures_per_hour", rel.hbm_failures_per_hour());
+    v.NonNegative("reliability.host_failures_per_hour", rel.host_failures_per_hour());
+    v.NonNegative("reliability.nic_failures_per_hour", rel.nic_failures_per_hour());
+    v.NonNegative("reliability.switch_failures_per_hour", rel.switch_failures_per_hour());
+    v.NonNegative("reliability.link_failures_per_hour", rel.link_failures_per_hour());
+    v.NonNegative("reliability.software_failures_per_hour", rel.software_failures_per_hour());
+    v.NonNegative("reliability.checkpoint_gbyte_per_s", rel.checkpoint_gbyte_per_s());
+    v.NonNegative("reliability.checkpoint_stall_s", rel.checkpoint_stall_s());
+    v.NonNegative("reliability.restart_s", rel.restart_s());
+    v.NonNegative("reliability.checkpoint_interval_s", rel.checkpoint_interval_s());
+
     // Options.
     v1::SimOptions& o = *s.mutable_options();
     v.OneOf("options.fidelity", o.fidelity(), {"symmetric", "full"});

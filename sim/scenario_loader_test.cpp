@@ -130,6 +130,17 @@ TEST(ScenarioLoader, RejectsPueBelowOne) {
   EXPECT_NE(e.find("facility.pue = 0.9"), std::string::npos) << e;
 }
 
+TEST(ScenarioLoader, RejectsNegativeFailureRateWithLine) {
+  const std::string e = ErrorOf(std::string(kBase) + "reliability {\n  hbm_failures_per_hour: -1\n}\n");
+  EXPECT_NE(e.find("s.textproto:12: reliability.hbm_failures_per_hour = -1"), std::string::npos) << e;
+}
+
+TEST(ScenarioLoader, RejectsUnknownReliabilityPreset) {
+  const std::string e = ErrorOf(std::string(kBase) + "reliability { preset: \"llama2\" restart_s: 60 }\n");
+  EXPECT_NE(e.find("reliability.preset = \"llama2\""), std::string::npos) << e;
+  EXPECT_EQ(ErrorOf(std::string(kBase) + "reliability { preset: \"none\" checkpoint_stall_s: 5 }\n"), "");
+}
+
 TEST(ScenarioLoader, RejectsUnknownFidelity) {
   const std::string e = ErrorOf(std::string(kBase) + "options { fidelity: \"exact\" }\n");
   EXPECT_NE(e.find("options.fidelity"), std::string::npos) << e;

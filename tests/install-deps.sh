@@ -4,9 +4,9 @@
 # checked) and python3 (the screenshot check decodes the PNG).
 set -euo pipefail
 pkgs=(cmake g++ make pkg-config libsimgrid-dev libboost-graph-dev libprotobuf-dev protobuf-compiler libgtest-dev
-      libcli11-dev libfmt-dev zlib1g-dev)
+      libcli11-dev libfmt-dev zlib1g-dev libopenmpi-dev openmpi-bin)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(chromium python3)
+  pkgs+=(chromium python3 clang libclang-rt-14-dev)  # clang + libFuzzer: the Chakra reader fuzz test
 fi
 missing=()
 for p in "${pkgs[@]}"; do

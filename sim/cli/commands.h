@@ -49,6 +49,47 @@ struct ValidateOptions {
 };
 int Validate(const ValidateOptions& o);
 
+// clustersim sweep (sim/cli/sweep_cmd.cpp; docs/capacity-planning.md).
+struct SweepCmdOptions {
+  std::string sweep;        // sweep file (.textproto or .json)
+  std::string out_dir;      // empty = "<sweep file stem>-sweep" in the current directory
+  std::string shard;        // "I/N": run only this share of the points (Slurm job arrays); empty = all
+  bool gather = false;      // only assemble the table from the finished point files
+  uint32_t max_points = 0;  // stop after simulating this many points (0 = all)
+  bool mpi = false;         // force MPI (otherwise detected from the launcher's environment)
+  bool quiet = false;       // no progress lines
+};
+int Sweep(const SweepCmdOptions& o);
+
+// clustersim plan / goal / goodput (sim/cli/plan_cmd.cpp; docs/capacity-planning.md).
+struct PlanCmdOptions {
+  std::string scenario;    // empty = the embedded default
+  uint32_t top = 8;        // plans simulated
+  std::string by = "time"; // "time", "energy", "cost"
+  std::string out_dir;     // write plan.csv and plan.json here; empty = no files
+};
+int Plan(const PlanCmdOptions& o);
+
+struct GoalCmdOptions {
+  std::string scenario;
+  double tokens = 0;           // 0 = facility.training_tokens
+  double deadline_days = 0;
+  double max_energy_gwh = 0;   // 0 = no limit
+  double max_cost_usd = 0;     // 0 = no limit
+  std::vector<std::string> fabrics;
+  uint32_t max_gpus = 131072;
+  std::string out_dir;         // write goal.csv here
+};
+int Goal(const GoalCmdOptions& o);
+
+struct GoodputCmdOptions {
+  std::string scenario;
+  double tokens = 0;       // 0 = facility.training_tokens
+  uint32_t trials = 1000;  // Monte-Carlo runs
+  uint64_t seed = 1;
+};
+int Goodput(const GoodputCmdOptions& o);
+
 // Parses "1G", "256M", "64K", "4096" (binary units) into bytes; throws InputError naming `field`.
 uint64_t ParseSize(const std::string& text, const std::string& field);
 

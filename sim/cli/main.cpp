@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "sim/cli/commands.h"
+#include "sim/cli/trace_cmd.h"
 
 int main(int argc, char** argv) {
   using namespace clustersim;
@@ -57,6 +58,64 @@ int main(int argc, char** argv) {
   val_cmd->add_option("--known-misses", val.known_misses,
                       "File of 'case quantity' lines expected to miss: fail only if the set of misses changes");
 
+  cli::SweepCmdOptions swp;
+  auto* swp_cmd = app.add_subcommand("sweep", "Run every point of a sweep file into one table (CSV, JSON, HTML)");
+  swp_cmd->add_option("sweep", swp.sweep, "Sweep file (.textproto or .json), see docs/capacity-planning.md")
+      ->required();
+  swp_cmd->add_option("--out", swp.out_dir,
+                      "Output directory: points/, sweep.csv, sweep.json, report.html, timing.csv "
+                      "(default: <sweep stem>-sweep); finished points there are reused (resume)");
+  swp_cmd->add_option("--shard", swp.shard, "Run only share I of N (I/N, 0-based), e.g. a Slurm array task");
+  swp_cmd->add_flag("--gather", swp.gather, "Only assemble the table from the finished points of all shards");
+  swp_cmd->add_option("--max-points", swp.max_points, "Stop after simulating this many points (resume later)");
+  swp_cmd->add_flag("--mpi", swp.mpi, "Run as MPI ranks (detected under mpirun; needed under srun)");
+  swp_cmd->add_flag("-q,--quiet", swp.quiet, "No progress lines on stderr");
+
+  cli::ReplayCmdOptions rep;
+  auto* rep_cmd = app.add_subcommand("replay", "Replay a Chakra execution trace on a scenario's cluster (rescalable)");
+  rep_cmd->add_option("scenario", rep.scenario, "Scenario file: accelerator, cluster, fabric (workload ignored)")
+      ->required();
+  rep_cmd->add_option("trace", rep.trace, "Directory or prefix of <prefix>.<rank>.et[.gz] files")->required();
+  rep_cmd->add_option("--replicas", rep.replicas, "Copies of the traced ranks (default: num_gpus / ranks)");
+  rep_cmd->add_option("--dp-pg", rep.dp_pg, "Regex on pg_name: these groups grow across replicas (e.g. ^dp/)");
+  rep_cmd->add_flag("--recorded-durations", rep.recorded_durations, "Time compute nodes by duration_micros");
+  rep_cmd->add_option("--out", rep.out_dir, "Write result.json and summary.txt into this directory");
+  rep_cmd->add_flag("--json", rep.json, "Print the result as JSON instead of the summary");
+
+  cli::ExportCmdOptions exp;
+  auto* exp_cmd = app.add_subcommand("export", "Write a scenario's generated step as Chakra ET files, one per rank");
+  exp_cmd->add_option("scenario", exp.scenario, "Scenario file")->required();
+  exp_cmd->add_option("outdir", exp.out_dir, "Output directory")->required();
+  exp_cmd->add_option("--prefix", exp.prefix, "File prefix: <prefix>.<rank>.et (default clustersim)");
+  exp_cmd->add_flag("--replica-only", exp.replica_only, "Only the ranks of data-parallel replica 0");
+  exp_cmd->add_flag("--gzip", exp.gzip, "Write gzip-compressed .et.gz files");
+
+  cli::PlanCmdOptions plan;
+  auto* plan_cmd = app.add_subcommand("plan", "Search parallelism plans that fit in memory; simulate and rank the best");
+  plan_cmd->add_option("scenario", plan.scenario, "Scenario file: model, cluster, global batch; default: the embedded default");
+  plan_cmd->add_option("--top", plan.top, "Plans simulated (the best by the analytic estimate); default 8");
+  plan_cmd->add_option("--by", plan.by, "Ranking of the simulated plans: time, energy or cost per step");
+  plan_cmd->add_option("--out", plan.out_dir, "Write plan.csv and plan.json into this directory");
+
+  cli::GoalCmdOptions goal;
+  auto* goal_cmd = app.add_subcommand("goal", "Smallest cluster (or cheapest fabric) meeting a deadline and budgets");
+  goal_cmd->add_option("scenario", goal.scenario, "Scenario file (its plan is kept, dp re-derived)")->required();
+  goal_cmd->add_option("--tokens", goal.tokens, "Token budget (default: facility.training_tokens)");
+  goal_cmd->add_option("--deadline-days", goal.deadline_days, "Deadline in days (failures included)")->required();
+  goal_cmd->add_option("--max-energy-gwh", goal.max_energy_gwh, "Energy budget in GWh (facility, with failures)");
+  goal_cmd->add_option("--max-cost-usd", goal.max_cost_usd, "Cost budget in USD");
+  goal_cmd->add_option("--fabrics", goal.fabrics, "Scale-out topologies to compare, e.g. fat_tree,rail_only")
+      ->delimiter(',');
+  goal_cmd->add_option("--max-gpus", goal.max_gpus, "Largest cluster tried (default 131072)");
+  goal_cmd->add_option("--out", goal.out_dir, "Write goal.csv into this directory");
+
+  cli::GoodputCmdOptions gp;
+  auto* gp_cmd = app.add_subcommand("goodput", "Failures, checkpoints and goodput of the run: analytic vs Monte-Carlo");
+  gp_cmd->add_option("scenario", gp.scenario, "Scenario file; default: the embedded default");
+  gp_cmd->add_option("--tokens", gp.tokens, "Token budget (default: facility.training_tokens)");
+  gp_cmd->add_option("--trials", gp.trials, "Monte-Carlo runs (default 1000)");
+  gp_cmd->add_option("--seed", gp.seed, "Monte-Carlo seed (default 1)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -66,11 +125,17 @@ int main(int argc, char** argv) {
   }
   try {
     if (*run_cmd) return cli::Run(run);
+    if (*rep_cmd) return cli::Replay(rep);
+    if (*exp_cmd) return cli::Export(exp);
     if (app.got_subcommand("list")) return cli::List();
     if (*topo_cmd) return cli::Topo(topo);
     if (*coll_cmd) return cli::Coll(coll);
     if (*cmp_cmd) return cli::Compare(cmp);
     if (*val_cmd) return cli::Validate(val);
+    if (*plan_cmd) return cli::Plan(plan);
+    if (*goal_cmd) return cli::Goal(goal);
+    if (*gp_cmd) return cli::Goodput(gp);
+    if (*swp_cmd) return cli::Sweep(swp);
   } catch (const InputError& e) {
     std::cerr << "clustersim: error: " << e.what() << "\n";
     return 2;
