@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages clustersim needs, only those that are missing. Uses sudo when not root.
 # --test adds what the test suite needs beyond the build: Chromium (the HTML report is rendered headless and
-# checked) and python3 (the screenshot check decodes the PNG).
+# checked), python3 (the screenshot check decodes the PNG), and clang with libFuzzer (the Chakra reader fuzz test).
 set -euo pipefail
 pkgs=(cmake g++ make pkg-config libsimgrid-dev libboost-graph-dev libprotobuf-dev protobuf-compiler libgtest-dev
       libcli11-dev libfmt-dev zlib1g-dev libopenmpi-dev openmpi-bin)
