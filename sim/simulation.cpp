@@ -1,10 +1,8 @@
 // Simulation entry points; see simulation.h.
 #include "sim/simulation.h"
 
-#include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
-#include <xbt/log.h>
 
 #include <algorithm>
 #include <chrono>
@@ -20,11 +18,13 @@
 #include "sim/child_process.h"
 #include "sim/comm_cost.h"
 #include "sim/compute_model.h"
+#include "sim/engine.h"
 #include "sim/phase_solver.h"
 #include "sim/platform.h"
 #include "sim/power_model.h"
 #include "sim/step_executor.h"
 #include "workloads/generator.h"
+#include "workloads/moe_routing.h"
 
 namespace clustersim::sim {
 
@@ -36,36 +36,6 @@ double PeakRssMib() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   return static_cast<double>(ru.ru_maxrss) / 1024.0;
-}
-
-// SimGrid settings for RDMA/NVLink fabrics (../shared/notes/simgrid-3.32-at-scale.md): CM02 gives
-// size/bandwidth + latency exactly, no TCP corrections, no cross-traffic; raw contexts without guard pages.
-std::unique_ptr<sg4::Engine> MakeEngine(uint64_t* events = nullptr) {
-  // Actor stacks (8 MiB, calloc'ed by SimGrid) must come from mmap, which zeroes lazily: from the heap they would be
-  // touched in full. Raise the mmap count limit, and pin the threshold so glibc's dynamic threshold does not climb
-  // to the stack size after the first phase's actors are freed.
-  mallopt(M_MMAP_MAX, 1 << 24);
-  mallopt(M_MMAP_THRESHOLD, 1 << 20);
-  int argc = 1;
-  char arg0[] = "clustersim";
-  char* argv[] = {arg0, nullptr};
-  auto e = std::make_unique<sg4::Engine>(&argc, argv);
-  xbt_log_control_set("root.thres:critical");
-  sg4::Engine::set_config("network/model:CM02");
-  sg4::Engine::set_config("network/crosstraffic:0");
-  sg4::Engine::set_config("network/TCP-gamma:0");
-  sg4::Engine::set_config("contexts/guard-size:0");
-  if (events != nullptr) sg4::Engine::on_time_advance_cb([events](double) { ++*events; });
-  return e;
-}
-
-PlatformOptions PlatformOptionsOf(const v1::Scenario& s, double peak_flops) {
-  PlatformOptions o;
-  o.host_speed_flops = peak_flops;
-  o.scale_up_efficiency = s.collectives().scale_up_protocol_efficiency();
-  o.scale_out_efficiency = s.collectives().protocol_efficiency();
-  o.spray = s.cluster().scale_out().routing() == "spray";
-  return o;
 }
 
 PowerState ToPowerState(Activity a) {
@@ -499,8 +469,69 @@ CollectiveBenchSpec BenchSpecOf(const v1::CollectiveCase& c) {
   spec.group_size = c.group_size();
   spec.group_stride = std::max(1u, c.group_stride());
   spec.all_groups = c.all_groups();
+  if (c.has_moe()) {
+    const v1::MoeExchangeCase& m = c.moe();
+    spec.moe = {m.tokens(), m.top_k(), m.experts(), m.max_nodes_per_token(), m.token_bytes(), m.combine(), m.seed()};
+  }
   return spec;
 }
+
+namespace {
+
+// The routed traffic of a DeepEP normal-mode exchange (spec.moe) and DeepEP's logical byte counts per rank.
+struct MoeExchange {
+  bool active = false;
+  DeepEpNormalTraffic traffic;
+  uint64_t nominal_bytes = 0;     // tokens x top_k x token_bytes: the size the rows report (algbw)
+  double rdma_logical_bytes = 0;  // 0 within one node
+  double nvl_logical_bytes = 0;
+};
+
+MoeExchange PrepareMoeExchange(const v1::Scenario& s, const CollectiveBenchSpec& spec, uint32_t gs, uint32_t stride,
+                               CollectiveKind kind) {
+  MoeExchange x;
+  const MoeExchangeSpec& m = spec.moe;
+  if (m.tokens == 0) return x;
+  auto bad = [](const std::string& field, const std::string& value, const std::string& rule) {
+    return InputError("coll: moe." + field + " = " + value + ": " + rule);
+  };
+  if (kind != CollectiveKind::kAllToAll)
+    throw bad("tokens", std::to_string(m.tokens), "a MoE exchange is an all_to_all (collective = \"all_to_all\")");
+  if (spec.algorithm != "auto" && spec.algorithm != "deepep_normal")
+    throw bad("tokens", std::to_string(m.tokens),
+              "a MoE exchange runs algorithm \"deepep_normal\", not \"" + spec.algorithm + "\"");
+  if (m.top_k == 0 || m.experts == 0 || m.experts % gs != 0 || m.top_k > m.experts)
+    throw bad("experts", std::to_string(m.experts),
+              "must be a positive multiple of the group size (" + std::to_string(gs) + ") and >= top_k (" +
+                  std::to_string(m.top_k) + ")");
+  if (m.token_bytes == 0) throw bad("token_bytes", "0", "must be positive");
+  const uint32_t gpn = std::max(1u, s.cluster().scale_up().gpus_per_node());
+  const uint32_t per_node = std::clamp(gpn / stride, 1u, gs);
+  if (gs % per_node != 0)
+    throw bad("tokens", std::to_string(m.tokens),
+              "the group (" + std::to_string(gs) + " ranks) must fill whole nodes of " + std::to_string(per_node));
+  wl::RoutingInput in;
+  in.experts = m.experts;
+  in.top_k = m.top_k;
+  in.ep = gs;
+  in.tokens_per_rank = m.tokens;
+  in.ep_ranks_per_node = per_node;
+  in.max_nodes_per_token = m.max_nodes_per_token;
+  in.sample_tokens = m.tokens;  // as many tokens as one rank routes
+  const wl::RoutingResult r = wl::RouteTokens(in, m.seed != 0 ? m.seed : s.seed());
+  const uint32_t nodes = gs / per_node;
+  const double tb = static_cast<double>(m.token_bytes), tokens = m.tokens;
+  x.active = true;
+  x.nominal_bytes = static_cast<uint64_t>(m.tokens) * m.top_k * m.token_bytes;
+  x.traffic.combine = m.combine;
+  x.traffic.nvl_bytes_per_rank_pair = nodes * tokens * r.mean_dest_ranks / gs * tb;
+  x.traffic.rdma_bytes_per_node = nodes > 1 ? tokens * r.mean_remote_nodes / (nodes - 1) * tb : 0;
+  x.rdma_logical_bytes = nodes > 1 ? tokens * r.mean_dest_nodes * tb : 0;
+  x.nvl_logical_bytes = tokens * r.mean_dest_ranks * tb;
+  return x;
+}
+
+}  // namespace
 
 std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const CollectiveBenchSpec& spec) {
   CollectiveKind kind = CollectiveKind::kAllReduce;
@@ -521,6 +552,9 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
   if (gs < 2 || static_cast<uint64_t>(gs) * stride > n)
     throw InputError("coll: group = " + std::to_string(gs) + " x stride " + std::to_string(stride) +
                      ": must hold at least 2 ranks and fit in cluster.num_gpus (" + std::to_string(n) + ")");
+  std::vector<uint64_t> sizes = spec.sizes_bytes;
+  const MoeExchange moe = PrepareMoeExchange(s, spec, gs, stride, kind);
+  if (moe.active) sizes = {moe.nominal_bytes};
   const std::string bytes = RunInChild([&]() {
     const auto wall0 = std::chrono::steady_clock::now();
     const std::unique_ptr<topo::Fabric> fabric = topo::BuildFabric(FabricParamsOf(s));
@@ -543,9 +577,11 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
       }
     v1::RunResult holder;  // rows travel as CommStat entries
     sg4::Actor::create("controller", platform.host(0), [&]() {
-      for (uint64_t size : spec.sizes_bytes) {
+      for (uint64_t size : sizes) {
         const CollectivePlan plan =
-            PlanCollective(kind, spec.algorithm, groups[0], static_cast<double>(size), costs.shape(), s.collectives());
+            moe.active ? PlanDeepEpNormal(groups[0], costs.shape(), moe.traffic)
+                       : PlanCollective(kind, spec.algorithm, groups[0], static_cast<double>(size), costs.shape(),
+                                        s.collectives());
         CommCost cost;
         const double total = costs.SolveGroups(plan, groups, cost);
         const uint64_t flows_count = cost.flows;
@@ -582,6 +618,10 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
     row.wall_s = holder.sim().wall_s();
     row.peak_rss_mib = holder.sim().peak_rss_mib();
     row.events = holder.sim().events();
+    if (moe.active && cs.time_s() > 0) {
+      row.deepep_rdma_gbyte_per_s = moe.rdma_logical_bytes / cs.time_s() / 1e9;
+      row.deepep_nvl_gbyte_per_s = moe.nvl_logical_bytes / cs.time_s() / 1e9;
+    }
     rows.push_back(row);
   }
   return rows;

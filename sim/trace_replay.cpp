@@ -1,9 +1,7 @@
 // Trace replay; see trace_replay.h.
 #include "sim/trace_replay.h"
 
-#include <malloc.h>
 #include <sys/resource.h>
-#include <xbt/log.h>
 
 #include <algorithm>
 #include <chrono>
@@ -18,6 +16,7 @@
 #include "sim/child_process.h"
 #include "sim/comm_cost.h"
 #include "sim/compute_model.h"
+#include "sim/engine.h"
 #include "sim/phase_solver.h"
 #include "sim/platform.h"
 #include "sim/simulation.h"
@@ -29,24 +28,6 @@ namespace sg4 = simgrid::s4u;
 namespace ct = wl::chakra;
 
 namespace {
-
-// Same engine settings as SimulateStep (sim/simulation.cpp): CM02 without TCP corrections or cross-traffic, raw
-// contexts without guard pages, actor stacks from mmap.
-std::unique_ptr<sg4::Engine> MakeReplayEngine(uint64_t* events) {
-  mallopt(M_MMAP_MAX, 1 << 24);
-  mallopt(M_MMAP_THRESHOLD, 1 << 20);
-  int argc = 1;
-  char arg0[] = "clustersim";
-  char* argv[] = {arg0, nullptr};
-  auto e = std::make_unique<sg4::Engine>(&argc, argv);
-  xbt_log_control_set("root.thres:critical");
-  sg4::Engine::set_config("network/model:CM02");
-  sg4::Engine::set_config("network/crosstraffic:0");
-  sg4::Engine::set_config("network/TCP-gamma:0");
-  sg4::Engine::set_config("contexts/guard-size:0");
-  sg4::Engine::on_time_advance_cb([events](double) { ++*events; });
-  return e;
-}
 
 std::string FamilyOf(const std::string& name) {
   const size_t slash = name.rfind('/');
@@ -271,18 +252,14 @@ v1::RunResult ReplayTrace(const v1::Scenario& s, const ct::Trace& trace, const R
     const std::unique_ptr<topo::Fabric> fabric = topo::BuildFabric(FabricParamsOf(s));
     const ComputeModel compute(s.accelerator(), precision, s.name());
     uint64_t events = 0;
-    auto engine = MakeReplayEngine(&events);
-    PlatformOptions po;
-    po.host_speed_flops = compute.peak_flops();
-    po.scale_up_efficiency = s.collectives().scale_up_protocol_efficiency();
-    po.scale_out_efficiency = s.collectives().protocol_efficiency();
-    po.spray = s.cluster().scale_out().routing() == "spray";
-    Platform platform(*engine, *fabric, po);
+    auto engine = MakeEngine(&events);
+    Platform platform(*engine, *fabric, PlatformOptionsOf(s, compute.peak_flops()));
     PhaseSolver solver(platform);
     const bool full = s.options().fidelity() == "full";
     CommCostModel costs(solver, *fabric, wl::RankLayout{}, s.collectives(),
                         full ? std::numeric_limits<uint64_t>::max() : s.options().max_flows_per_phase(),
-                        s.accelerator().scale_up_in_network_reduction(), /*reuse_shapes=*/!full);
+                        s.accelerator().scale_up_in_network_reduction(), /*reuse_shapes=*/!full,
+                        /*reduce_symmetry=*/!full);
 
     // Families: groups (and send labels) that run side by side.
     std::map<std::pair<std::string, int>, std::vector<uint32_t>> coll_family;  // (family, grown) -> pgs
