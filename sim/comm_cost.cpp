@@ -291,9 +291,13 @@ double CommCostModel::SolvePlan(const CollectivePlan& plan, const std::vector<st
         instances_solved = std::max<size_t>(1, max_flows_ / per);
         out.sampled = true;
       }
-      flows.reserve(instances_solved * step.flows.size());
+      // A single instance over the limit is cut to a prefix of its blocks (the ranks of a pipeline transfer).
+      const size_t count = out.sampled && instances_solved == 1 && blocks > 1
+                               ? std::max<size_t>(1, max_flows_ / std::max<size_t>(1, per_block)) * per_block
+                               : step.flows.size();
+      flows.reserve(instances_solved * count);
       for (size_t i = 0; i < instances_solved; ++i) {
-        map_flows(i, 0, step.flows.size(), one);
+        map_flows(i, 0, std::min(count, step.flows.size()), one);
         flows.insert(flows.end(), one.begin(), one.end());
       }
     }
@@ -367,15 +371,22 @@ const CommCost& CommCostModel::PipelineTransfer(uint32_t from_stage, int32_t del
   const uint32_t stage_size = layout_.tp * layout_.cp * layout_.dp;
   const uint32_t to_stage = static_cast<uint32_t>((static_cast<int64_t>(from_stage) + delta + pp) % pp);
   if (pp > 1 && bytes > 0 && to_stage != from_stage) {
-    std::vector<Flow> flows;
-    size_t n = std::min<size_t>(stage_size, max_flows_);
-    c.sampled = n < stage_size;
-    flows.reserve(n);
-    for (uint32_t i = 0; i < n; ++i) flows.push_back({from_stage * stage_size + i, to_stage * stage_size + i, bytes});
+    // One phase of stage_size flows, one block per rank, so the symmetry reductions apply (SolvePlan).
+    CollectivePlan plan;
+    plan.algorithm = "p2p";
+    PhaseStep step;
+    step.blocks = stage_size;
+    std::vector<uint32_t> members;
+    members.reserve(2 * static_cast<size_t>(stage_size));
+    for (uint32_t i = 0; i < stage_size; ++i) {
+      step.flows.push_back({from_stage * stage_size + i, to_stage * stage_size + i, bytes});
+      members.push_back(from_stage * stage_size + i);
+    }
+    for (uint32_t i = 0; i < stage_size; ++i) members.push_back(to_stage * stage_size + i);
+    plan.steps.push_back(std::move(step));
     c.groups_total = stage_size;
-    c.groups_solved = static_cast<uint32_t>(n);
-    c.time_s = SolveScaled(flows, c.flows) + params_.step_latency_ns() * 1e-9;
-    if (observer_ != nullptr) observer_->OnPhase(flows, occurrences * static_cast<double>(stage_size) / n);
+    c.time_s = SolvePlan(plan, {members}, members, c, occurrences);
+    c.groups_solved = c.sampled ? c.groups_solved : stage_size;
   }
   return cache_.emplace(key, std::move(c)).first->second;
 }

@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "sim/scenario_loader.h"
+#include "workloads/moe_routing.h"
 
 namespace clustersim::sim {
 namespace {
@@ -105,6 +106,36 @@ TEST(Simulation, SymmetryReductionsAreExact) {
     const std::string what = c.collective + "/" + c.algorithm + " on " + c.fabric;
     EXPECT_NEAR(reduced.at(0).time_s, exact.at(0).time_s, 1e-9 * exact.at(0).time_s) << what;
     EXPECT_LT(reduced.at(0).flows, exact.at(0).flows) << what;
+  }
+}
+
+// Whole steps: the symmetry reductions and phase reuse against `fidelity: "full"` (every group of every phase solved,
+// no reuse) on an oversubscribed fabric, for a dense pipeline and a skewed-routing MoE: the same step and breakdown.
+TEST(Simulation, StepShortcutsMatchFullFidelity) {
+  const std::vector<std::string> cases = {
+      R"(accelerator { name: "H100-SXM" }
+cluster { num_gpus: 1024 scale_out { topology: "fat_tree" oversubscription: 2 } }
+workload { model { preset: "llama3_8b" seq_len: 4096 }
+  parallelism { tp: 4 pp: 4 global_batch_size: 512 zero_stage: 1 overlap_grad_reduce: true } }
+)",
+      R"(accelerator { name: "H100-SXM" }
+cluster { num_gpus: 256 scale_out { topology: "fat_tree" switch_radix: 32 oversubscription: 2 } }
+workload { model { preset: "mixtral_8x7b" seq_len: 4096 }
+  parallelism { tp: 2 pp: 2 ep: 8 sequence_parallel: true global_batch_size: 256 zero_stage: 1 overlap_grad_reduce: true }
+  moe_routing { distribution: "skewed" imbalance: 1.5 } }
+)"};
+  for (const std::string& base : cases) {
+    const v1::RunResult fast = SimulateStep(ResolveScenario(ParseScenario(base, "textproto", "fast.textproto")));
+    const v1::RunResult full = SimulateStep(
+        ResolveScenario(ParseScenario(base + "options { fidelity: \"full\" }\n", "textproto", "full.textproto")));
+    EXPECT_LT(fast.sim().flows() * 3, full.sim().flows()) << base;
+    EXPECT_NEAR(fast.step_time_s(), full.step_time_s(), 1e-6 * full.step_time_s()) << base;
+    EXPECT_NEAR(fast.breakdown().exposed_ep_comm_s() + fast.breakdown().exposed_dp_comm_s() +
+                    fast.breakdown().exposed_pp_comm_s() + fast.breakdown().exposed_tp_comm_s(),
+                full.breakdown().exposed_ep_comm_s() + full.breakdown().exposed_dp_comm_s() +
+                    full.breakdown().exposed_pp_comm_s() + full.breakdown().exposed_tp_comm_s(),
+                1e-6 * full.step_time_s())
+        << base;
   }
 }
 
@@ -292,6 +323,40 @@ workload { model { preset: "llama3_8b" seq_len: 2048 } parallelism { tp: 8 pp: 4
   EXPECT_EQ(stages_all.size(), 4u);
   EXPECT_EQ(stages_one, std::set<uint32_t>{2});  // ranks 17 and 18: stage 17 / (8 x 1 x 1) = 2
   EXPECT_EQ(all.step_time_s(), one.step_time_s());
+}
+
+TEST(Simulation, DeepEpExchangeReportsDeepEpsAccounting) {
+  // EP 16 on 2 nodes: DeepEP's bandwidths are its logical bytes (per destination node / per destination rank, from
+  // the same routing) over the simulated time; combine is the mirror image of dispatch.
+  const v1::Scenario s = Cluster("", 16);
+  CollectiveBenchSpec spec;
+  spec.collective = "all_to_all";
+  spec.group_size = 16;
+  spec.moe = {512, 8, 256, 2, 7392, false, 1};
+  const auto d = SimulateCollective(s, spec);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].algorithm, "deepep_normal");
+  EXPECT_EQ(d[0].bytes, 512ull * 8 * 7392);
+  wl::RoutingInput in;
+  in.experts = 256;
+  in.top_k = 8;
+  in.ep = 16;
+  in.tokens_per_rank = 512;
+  in.ep_ranks_per_node = 8;
+  in.max_nodes_per_token = 2;
+  in.sample_tokens = 512;
+  const wl::RoutingResult r = wl::RouteTokens(in, 1);
+  EXPECT_NEAR(d[0].deepep_rdma_gbyte_per_s * d[0].time_s * 1e9, 512 * r.mean_dest_nodes * 7392, 1);
+  EXPECT_NEAR(d[0].deepep_nvl_gbyte_per_s * d[0].time_s * 1e9, 512 * r.mean_dest_ranks * 7392, 1);
+  EXPECT_GT(r.mean_dest_nodes, 1.9);  // top-8 of 256 experts nearly always hits both nodes
+  spec.moe.combine = true;
+  const auto c = SimulateCollective(s, spec);
+  EXPECT_NEAR(c[0].time_s, d[0].time_s, 1e-3 * d[0].time_s);
+  spec.collective = "all_gather";
+  EXPECT_THROW(SimulateCollective(s, spec), InputError);
+  spec.collective = "all_to_all";
+  spec.moe.experts = 250;  // not a multiple of the group
+  EXPECT_THROW(SimulateCollective(s, spec), InputError);
 }
 
 }  // namespace
