@@ -83,8 +83,8 @@ LoadedCase LoadCase(const std::string& path) {
   if (c.expected_size() == 0) throw InputError::Field(path, 0, "expected", "(none)", "at least one expectation");
   static const std::set<std::string> known = [] {
     std::set<std::string> k = TrainingQuantities();
-    for (const char* q : {"busbw_gbyte_per_s", "algbw_gbyte_per_s", "time_us", "endpoints", "switches",
-                          "switch_links", "tco2e", "energy_mwh"})
+    for (const char* q : {"busbw_gbyte_per_s", "algbw_gbyte_per_s", "time_us", "deepep_rdma_gbyte_per_s",
+                          "deepep_nvl_gbyte_per_s", "endpoints", "switches", "switch_links", "tco2e", "energy_mwh"})
       k.insert(q);
     return k;
   }();
@@ -135,6 +135,12 @@ std::vector<ValidationRow> RunCase(const LoadedCase& loaded) {
         sim["busbw_gbyte_per_s"] = rows.at(0).busbw_gbyte_per_s;
         sim["algbw_gbyte_per_s"] = rows.at(0).algbw_gbyte_per_s;
         sim["time_us"] = rows.at(0).time_s * 1e6;
+        // DeepEP's accounting exists only for a MoE exchange; its RDMA figure only across nodes.
+        if (c.collective().has_moe()) {
+          const sim::CollectiveBenchRow& row = rows.at(0);
+          sim["deepep_nvl_gbyte_per_s"] = row.deepep_nvl_gbyte_per_s;
+          if (row.deepep_rdma_gbyte_per_s > 0) sim["deepep_rdma_gbyte_per_s"] = row.deepep_rdma_gbyte_per_s;
+        }
       }
       if (need_topo) {
         const auto fabric = topo::BuildFabric(sim::FabricParamsOf(s));

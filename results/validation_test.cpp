@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 
 #include "common/error.h"
@@ -58,6 +59,40 @@ TEST(Validation, CaseFilesAreChecked) {
   EXPECT_THROW(LoadCase(path), InputError);  // neither scenario nor carbon
   std::ofstream(path) << "id: \"x\"\nexpected { quantity: \"tco2e\" value: 1 tolerance_pct: 5 }\ncarbon { }\n";
   EXPECT_EQ(LoadCase(path).spec.id(), "x");
+}
+
+TEST(Validation, DeepEpQuantitiesComeFromTheMoeExchange) {
+  // 16 H800 on 2 nodes, a small DeepEP dispatch: both DeepEP figures are produced, each its logical bytes over the
+  // same simulated time, so their ratio is distinct ranks / distinct nodes per token (between 1 and top_k).
+  const std::string path = testing::TempDir() + "/deepep.textproto";
+  const std::string scenario =
+      "scenario { name: \"d\" accelerator { name: \"H800\" } cluster { num_gpus: 16 scale_out { topology: "
+      "\"fat_tree\" nic_bandwidth_gbps: 400 } } workload { model { preset: \"llama3_8b\" } parallelism { "
+      "micro_batch_size: 1 global_batch_size: 16 } } }\n";
+  const std::string expect =
+      "expected { quantity: \"deepep_rdma_gbyte_per_s\" value: 40 tolerance_pct: 10 }\n"
+      "expected { quantity: \"deepep_nvl_gbyte_per_s\" value: 100 tolerance_pct: 10 }\n"
+      "expected { quantity: \"time_us\" value: 100 tolerance_pct: 10 }\n";
+  std::ofstream(path) << "id: \"d\"\ncategory: \"collective\"\n" << scenario
+                      << "collective { collective: \"all_to_all\" group_size: 16 moe { tokens: 256 top_k: 8 "
+                         "experts: 256 max_nodes_per_token: 2 token_bytes: 7392 } }\n"
+                      << expect;
+  const auto rows = RunCase(LoadCase(path));
+  ASSERT_EQ(rows.size(), 3u);
+  for (const ValidationRow& r : rows) EXPECT_FALSE(std::isnan(r.error_pct)) << r.quantity << ": " << r.note;
+  const double rdma = rows[0].simulated, nvl = rows[1].simulated, time_us = rows[2].simulated;
+  EXPECT_GT(time_us, 0);
+  EXPECT_GT(nvl / rdma, 1.0);
+  EXPECT_LT(nvl / rdma, 8.0);
+  EXPECT_GT(rdma * time_us * 1e3, 256 * 1.9 * 7392);  // about 2 destination nodes per token
+  EXPECT_LE(rdma * time_us * 1e3, 256 * 2 * 7392 * (1 + 1e-9));
+  // Without a moe block the DeepEP quantities are not produced.
+  std::ofstream(path) << "id: \"p\"\ncategory: \"collective\"\n" << scenario
+                      << "collective { collective: \"all_to_all\" size_bytes: 1048576 group_size: 16 }\n" << expect;
+  const auto plain = RunCase(LoadCase(path));
+  EXPECT_TRUE(std::isnan(plain[0].error_pct));
+  EXPECT_EQ(plain[0].note, "quantity not produced by this case");
+  EXPECT_FALSE(std::isnan(plain[2].error_pct));
 }
 
 }  // namespace

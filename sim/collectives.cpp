@@ -17,6 +17,12 @@ namespace {
 // docs/collectives.md.
 constexpr double kNvlsEfficiency = 0.61;
 
+// DeepEP V1 low-latency kernels: a fixed per-kernel cost (launch, per-expert signalling, the receiving warps'
+// unpacking) in place of the step latency, the one parameter of the `deepep_ll` family. Fitted (least squares on the
+// time) on deepep_v1_lowlatency_ep16_h800 dispatch and combine: 118 - 80.6 and 195 - 155.2 us over the transfer
+// alone; EP 8, 32 and 64 are held out (docs/collectives.md, tests/validation/make_cases.py).
+constexpr double kDeepEpLlKernelNs = 38600;
+
 struct Ctx {
   const std::vector<uint32_t>& group;
   double bytes;
@@ -290,6 +296,16 @@ CollectivePlan PxnAllToAll(const Ctx& c) {
   return p;
 }
 
+// DeepEP V1 low-latency all-to-all: every (token, expert) message goes straight to the expert's rank, over NVLink
+// inside a node and RDMA (IBGDA) across nodes, without forwarding; the kernel's fixed cost is the step's latency.
+CollectivePlan DeepEpLowLatency(const Ctx& c) {
+  CollectivePlan p = DirectAllToAll(c);
+  p.algorithm = "deepep_ll";
+  const double step_ns = std::max(1.0, static_cast<double>(c.params.step_latency_ns()));
+  p.steps[0].alpha_steps = std::max(1.0, kDeepEpLlKernelNs / step_ns);
+  return p;
+}
+
 CollectivePlan Broadcast(const Ctx& c) {
   // Pipelined ring broadcast: every link of the chain carries the buffer once.
   CollectivePlan p;
@@ -328,6 +344,9 @@ const std::vector<Entry>& Registry(CollectiveKind kind) {
        [](CollectiveKind, const Ctx& c) { return DirectAllToAll(c); }},
       {{"pxn", "forward over NVLink to the GPU on the destination's rail, then one rail flow per node pair"},
        [](CollectiveKind, const Ctx& c) { return PxnAllToAll(c); }},
+      {{"deepep_ll", "DeepEP V1 low-latency kernels: direct per (token, expert), NVLink in the node, RDMA across, "
+                     "plus a fixed kernel cost"},
+       [](CollectiveKind, const Ctx& c) { return DeepEpLowLatency(c); }},
   };
   static const std::vector<Entry> bcast{
       {{"ring", "pipelined chain"}, [](CollectiveKind, const Ctx& c) { return Broadcast(c); }},
@@ -444,6 +463,36 @@ void FillCollectiveDefaults(v1::Collectives& c) {
   if (c.protocol_efficiency() == 0) c.set_protocol_efficiency(0.95);
   // Scale-up: nccl_ring_dgx_h100_intranode reaches 370 of 450 GB/s per direction (0.82).
   if (c.scale_up_protocol_efficiency() == 0) c.set_scale_up_protocol_efficiency(0.82);
+}
+
+CollectivePlan PlanDeepEpNormal(const std::vector<uint32_t>& group, const GroupShape& shape,
+                                const DeepEpNormalTraffic& traffic) {
+  const v1::Collectives unused;
+  const Ctx c{group, 0, shape, unused};
+  const uint32_t L = group.size() < 2 ? 0 : c.PerNode();
+  if (L == 0)
+    throw InputError("collectives: deepep_normal needs at least 2 ranks and the same number of ranks on every node");
+  CollectivePlan p;
+  p.algorithm = "deepep_normal";
+  const std::map<uint32_t, std::vector<uint32_t>> by_node = c.ByNode();
+  PhaseStep nvl, rdma;
+  nvl.pipeline_group = rdma.pipeline_group = 1;
+  auto add = [&traffic](PhaseStep& s, uint32_t from, uint32_t to, double bytes) {
+    if (bytes > 0) s.flows.push_back(traffic.combine ? Flow{to, from, bytes} : Flow{from, to, bytes});
+  };
+  for (const auto& [node, members] : by_node) {
+    for (uint32_t i = 0; i < L; ++i)
+      for (uint32_t j = 0; j < L; ++j)
+        if (i != j) add(nvl, members[i], members[j], traffic.nvl_bytes_per_rank_pair);
+    for (const auto& [other, omembers] : by_node)
+      if (other != node)
+        for (uint32_t i = 0; i < L; ++i) add(rdma, members[i], omembers[i], traffic.rdma_bytes_per_node);
+  }
+  if (!nvl.flows.empty()) p.steps.push_back(std::move(nvl));
+  if (!rdma.flows.empty()) p.steps.push_back(std::move(rdma));
+  for (const auto& s : p.steps)
+    for (const auto& f : s.flows) p.bytes_sent_total += f.bytes * s.repeat;
+  return p;
 }
 
 double BusBandwidthFactor(CollectiveKind kind, uint32_t n) {

@@ -72,6 +72,23 @@ struct GroupShape {
 CollectivePlan PlanCollective(CollectiveKind kind, const std::string& algorithm, const std::vector<uint32_t>& group,
                               double bytes, const GroupShape& shape, const v1::Collectives& params);
 
+// DeepEP V1 normal-mode (high-throughput) MoE dispatch, or its combine (the same flows reversed), from routing
+// statistics rather than a uniform size. Each token crosses the network once per destination node (RDMA from the
+// sender to the GPU with the sender's local index on that node; nothing for the sender's own node), then once per
+// destination rank over NVLink from that GPU (nothing when it is the destination itself). The RDMA and NVLink halves
+// are pipelined, as DeepEP's forwarding kernels do (time = max of the two). Flows, bytes each:
+//   RDMA   (node A, local i) -> (node B, local i), B != A   rdma_bytes_per_node
+//   NVLink (node B, local i) -> (node B, local j), j != i   nvl_bytes_per_rank_pair
+// The group must hold the same number of members on every node; throws InputError otherwise. Algorithm name
+// "deepep_normal"; not in the all-to-all registry, since a uniform size cannot express its de-duplication.
+struct DeepEpNormalTraffic {
+  double rdma_bytes_per_node = 0;      // per (sending rank, other node)
+  double nvl_bytes_per_rank_pair = 0;  // per (forwarding rank, other rank of its node)
+  bool combine = false;                // reverse every flow (combine gathers what dispatch scattered)
+};
+CollectivePlan PlanDeepEpNormal(const std::vector<uint32_t>& group, const GroupShape& shape,
+                                const DeepEpNormalTraffic& traffic);
+
 // nccl-tests bus-bandwidth factor: busbw = algbw * factor (all_reduce 2(n-1)/n; rs/ag/a2a (n-1)/n; broadcast 1).
 double BusBandwidthFactor(CollectiveKind kind, uint32_t n);
 

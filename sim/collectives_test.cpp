@@ -102,6 +102,49 @@ TEST(Collectives, PxnForwardsThroughTheRailGpu) {
   for (const auto& f : p.steps[0].flows) EXPECT_EQ(f.src / 8, f.dst / 8) << "first phase stays in the node";
 }
 
+TEST(Collectives, DeepEpNormalSendsOneRdmaCopyPerNodeThenForwardsOverNvlink) {
+  // 32 ranks on 4 nodes: each rank sends R to the same-rail GPU of the 3 other nodes and forwards V to its 7 peers.
+  const GroupShape shape{8, 8, false};
+  const double R = 1000, V = 300;
+  const auto p = PlanDeepEpNormal(Range(0, 32), shape, {R, V, false});
+  EXPECT_EQ(p.algorithm, "deepep_normal");
+  ASSERT_EQ(p.steps.size(), 2u);
+  for (const auto& s : p.steps) EXPECT_EQ(s.pipeline_group, 1u) << "NVLink and RDMA halves are pipelined";
+  for (const auto& f : p.steps[0].flows) {
+    EXPECT_EQ(f.src / 8, f.dst / 8) << "NVLink forwarding stays in the node";
+    EXPECT_DOUBLE_EQ(f.bytes, V);
+  }
+  for (const auto& f : p.steps[1].flows) {
+    EXPECT_NE(f.src / 8, f.dst / 8);
+    EXPECT_EQ(f.src % 8, f.dst % 8) << "RDMA goes to the sender's rail GPU";
+    EXPECT_DOUBLE_EQ(f.bytes, R);
+  }
+  const auto [sent, recv] = Volumes(p);
+  for (const auto& [rank, b] : sent) EXPECT_DOUBLE_EQ(b, 3 * R + 7 * V);
+  EXPECT_DOUBLE_EQ(p.bytes_sent_total, 32 * (3 * R + 7 * V));
+  // Combine reverses every flow; one node has no RDMA half.
+  const auto c = PlanDeepEpNormal(Range(0, 32), shape, {R, V, true});
+  ASSERT_EQ(c.steps.size(), 2u);
+  EXPECT_EQ(c.steps[1].flows[0].src, p.steps[1].flows[0].dst);
+  EXPECT_EQ(c.steps[1].flows[0].dst, p.steps[1].flows[0].src);
+  EXPECT_EQ(PlanDeepEpNormal(Range(0, 8), shape, {R, V, false}).steps.size(), 1u);
+  EXPECT_THROW(PlanDeepEpNormal(Range(0, 12), shape, {R, V, false}), InputError);  // 8 + 4 ranks per node
+}
+
+TEST(Collectives, DeepEpLowLatencyIsDirectPlusOneKernelCost) {
+  const GroupShape shape{8, 8, false};
+  const v1::Collectives params = Defaults();
+  const double S = 7 << 20;
+  const auto direct = PlanCollective(CollectiveKind::kAllToAll, "direct", Range(0, 16), S, shape, params);
+  const auto ll = PlanCollective(CollectiveKind::kAllToAll, "deepep_ll", Range(0, 16), S, shape, params);
+  EXPECT_EQ(ll.algorithm, "deepep_ll");
+  ASSERT_EQ(ll.steps.size(), 1u);
+  EXPECT_EQ(ll.steps[0].flows.size(), direct.steps[0].flows.size());
+  EXPECT_DOUBLE_EQ(ll.bytes_sent_total, direct.bytes_sent_total);
+  // The fitted kernel cost (38.6 us, docs/collectives.md) replaces the 3 us step latency.
+  EXPECT_NEAR(ll.steps[0].alpha_steps * params.step_latency_ns(), 38600, 1e-6);
+}
+
 TEST(Collectives, AutoPicksNvlsInsideAnNvlsDomainAndRingAcrossNodes) {
   const GroupShape nvls{8, 8, true};
   EXPECT_EQ(PlanCollective(CollectiveKind::kAllReduce, "auto", Range(0, 8), 1 << 30, nvls, Defaults()).algorithm,

@@ -52,7 +52,6 @@ PowerState ToPowerState(Activity a) {
   }
 }
 
-
 // Bytes each SimGrid link carries per step, from every phase the cost model accounts for.
 class LinkLoad : public PhaseObserver {
  public:
@@ -576,25 +575,40 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
         groups.push_back(std::move(g));
       }
     v1::RunResult holder;  // rows travel as CommStat entries
+    // An exception must not escape a SimGrid actor (the engine aborts): plan errors (an unknown algorithm, one that
+    // cannot run on this group) are caught here and re-thrown after the run.
+    std::string error;
+    bool input_error = false;
     sg4::Actor::create("controller", platform.host(0), [&]() {
-      for (uint64_t size : sizes) {
-        const CollectivePlan plan =
-            moe.active ? PlanDeepEpNormal(groups[0], costs.shape(), moe.traffic)
-                       : PlanCollective(kind, spec.algorithm, groups[0], static_cast<double>(size), costs.shape(),
-                                        s.collectives());
-        CommCost cost;
-        const double total = costs.SolveGroups(plan, groups, cost);
-        const uint64_t flows_count = cost.flows;
-        v1::CommStat* cs = holder.add_comms();
-        cs->set_collective(ToString(kind));
-        cs->set_algorithm(plan.algorithm);
-        cs->set_bytes_per_rank(size);
-        cs->set_group_size(gs);
-        cs->set_time_s(total);
-        cs->set_flows_simulated(flows_count);
+      try {
+        for (uint64_t size : sizes) {
+          const CollectivePlan plan = moe.active
+                                          ? PlanDeepEpNormal(groups[0], costs.shape(), moe.traffic)
+                                          : PlanCollective(kind, spec.algorithm, groups[0], static_cast<double>(size),
+                                                           costs.shape(), s.collectives());
+          CommCost cost;
+          const double total = costs.SolveGroups(plan, groups, cost);
+          const uint64_t flows_count = cost.flows;
+          v1::CommStat* cs = holder.add_comms();
+          cs->set_collective(ToString(kind));
+          cs->set_algorithm(plan.algorithm);
+          cs->set_bytes_per_rank(size);
+          cs->set_group_size(gs);
+          cs->set_time_s(total);
+          cs->set_flows_simulated(flows_count);
+        }
+      } catch (const InputError& e) {
+        error = e.what();
+        input_error = true;
+      } catch (const std::exception& e) {
+        error = e.what();
       }
     });
     engine->run();
+    if (!error.empty()) {
+      if (input_error) throw InputError(error);
+      throw SimulationError(error);
+    }
     holder.mutable_sim()->set_wall_s(std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count());
     holder.mutable_sim()->set_peak_rss_mib(PeakRssMib());
     holder.mutable_sim()->set_events(events);

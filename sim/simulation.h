@@ -44,6 +44,22 @@ struct CollectiveBenchRow {
   double wall_s = 0;         // of the whole SimGrid process (platform build included), same for every row
   double peak_rss_mib = 0;
   uint64_t events = 0;       // SimGrid time advances of the whole process
+  // DeepEP's accounting, with spec.moe only (0 otherwise): one copy per (token, destination node), the sender's own
+  // node included, over time_s (0 when the group sits in one node); one copy per (token, destination rank) received
+  // by a rank, over time_s. GB/s (1e9 bytes).
+  double deepep_rdma_gbyte_per_s = 0;
+  double deepep_nvl_gbyte_per_s = 0;
+};
+// A DeepEP-style MoE exchange (validation `moe` block, proto/validation.proto MoeExchangeCase): tokens > 0 makes the
+// all_to_all a DeepEP normal-mode dispatch or combine (PlanDeepEpNormal) over routed tokens.
+struct MoeExchangeSpec {
+  uint32_t tokens = 0;               // per EP rank; 0 = not a MoE exchange
+  uint32_t top_k = 0;
+  uint32_t experts = 0;              // a multiple of the group size
+  uint32_t max_nodes_per_token = 0;  // 0 = unlimited
+  uint64_t token_bytes = 0;          // bytes per token copy
+  bool combine = false;
+  uint64_t seed = 0;                 // 0 = the scenario's seed
 };
 struct CollectiveBenchSpec {
   std::string collective = "all_reduce";
@@ -53,6 +69,7 @@ struct CollectiveBenchSpec {
   uint32_t group_stride = 1;    // members g*stride for g < group_size (e.g. 8: one GPU per node)
   bool all_groups = false;      // run every disjoint group of this shape at once (congestion)
   bool exact = false;           // solve every group of every phase, without the symmetry reductions (for tests)
+  MoeExchangeSpec moe;          // sizes_bytes is ignored when moe.tokens > 0 (bytes = tokens x top_k x token_bytes)
 };
 std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& resolved, const CollectiveBenchSpec& spec);
 // The microbenchmark a validation or benchmark file's `collective` block describes (one size).

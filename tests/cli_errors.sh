@@ -43,6 +43,8 @@ check unknown_field "unknown.textproto:2.*gpus_per_rack" run "$dir/unknown.textp
 check zero_gpus "zero.json: cluster.num_gpus = 0: must be > 0" run "$dir/zero.json" --out "$dir/out"
 check unknown_option "unknown|not expected|extras" run --bogus-option
 check bad_size "--sizes = \"12Q\"" coll --sizes 12Q
+check bad_algorithm "unknown all_reduce algorithm \"bogus\"" coll -a bogus --sizes 1M
+check impossible_algorithm "halving_doubling needs a power-of-two group, got 12 ranks" coll -a halving_doubling -g 12 --sizes 1M
 check bad_case "bad_case.textproto:4: expected.quantity = \"speed\": unknown quantity" validate "$data/bad_case.textproto"
 check missing_case "nonexistent.textproto: cannot open validation case" validate "$dir/nonexistent.textproto"
 if [ $fail -eq 0 ]; then echo "all bad-input checks passed"; fi

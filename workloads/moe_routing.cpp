@@ -154,8 +154,8 @@ RoutingResult RouteTokens(const RoutingInput& in, uint64_t seed) {
   const bool limited = in.max_nodes_per_token > 0 && in.max_nodes_per_token < nodes;
   std::vector<double> scratch_nodes, scratch_experts;
   std::vector<uint32_t> picked_nodes, picked, candidates;
-  std::vector<uint8_t> hit(nodes);
-  double sum_dest = 0, sum_remote = 0, sum_pairs = 0;
+  std::vector<uint8_t> hit(nodes), rank_hit(in.ep);
+  double sum_dest = 0, sum_remote = 0, sum_pairs = 0, sum_ranks = 0;
   const uint32_t samples = std::max<uint32_t>(in.sample_tokens, 1);
   for (uint32_t t = 0; t < samples; ++t) {
     const uint32_t own = (t % in.ep) / rpn;
@@ -179,9 +179,15 @@ RoutingResult RouteTokens(const RoutingInput& in, uint64_t seed) {
     for (size_t i = 0; i < candidates.size(); ++i) scratch_experts[i] = w[candidates[i]];
     DrawWithoutReplacement(&scratch_experts, in.top_k, &state, &picked);
     std::fill(hit.begin(), hit.end(), 0);
+    std::fill(rank_hit.begin(), rank_hit.end(), 0);
     uint32_t dest = 0, remote = 0, pairs = 0;
     for (uint32_t i : picked) {
       const uint32_t n = node_of_expert(candidates[i]);
+      const uint32_t rank = candidates[i] / per_rank;
+      if (!rank_hit[rank]) {
+        rank_hit[rank] = 1;
+        ++sum_ranks;
+      }
       if (n != own) ++pairs;
       if (!hit[n]) {
         hit[n] = 1;
@@ -196,6 +202,7 @@ RoutingResult RouteTokens(const RoutingInput& in, uint64_t seed) {
   r.mean_dest_nodes = sum_dest / samples;
   r.mean_remote_nodes = sum_remote / samples;
   r.mean_remote_pairs = sum_pairs / samples;
+  r.mean_dest_ranks = sum_ranks / samples;
   r.internode_scale = (in.max_nodes_per_token > 0 && sum_pairs > 0) ? sum_remote / sum_pairs : 1.0;
   return r;
 }

@@ -45,6 +45,7 @@ struct RoutingResult {
   double mean_dest_nodes = 0;    // distinct destination nodes per token (sampled)
   double mean_remote_nodes = 0;  // distinct destination nodes other than the token's own, per token
   double mean_remote_pairs = 0;  // (token, expert) pairs on other nodes, per token
+  double mean_dest_ranks = 0;    // distinct destination EP ranks per token (sampled; DeepEP sends one copy per rank)
   double internode_scale = 1;    // see the header comment; 1 without node-limited routing
 };
 

@@ -89,5 +89,16 @@ TEST(MoeRouting, SingleNodeHasNoRemoteTraffic) {
   EXPECT_DOUBLE_EQ(r.internode_scale, 1.0);
 }
 
+TEST(MoeRouting, DistinctDestinationRanksMatchUniformDraws) {
+  // 8 of 256 experts drawn uniformly, 32 experts per rank: E[distinct ranks] = 8 (1 - C(224,8) / C(256,8)) = 5.2947.
+  RoutingInput in = Input(false, 1);
+  in.ep = 8;
+  in.ep_ranks_per_node = 8;
+  in.sample_tokens = 4096;
+  const RoutingResult r = RouteTokens(in, 3);
+  EXPECT_NEAR(r.mean_dest_ranks, 5.2947, 0.05);
+  EXPECT_DOUBLE_EQ(r.mean_dest_nodes, 1.0);
+}
+
 }  // namespace
 }  // namespace clustersim::wl

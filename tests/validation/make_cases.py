@@ -5,8 +5,9 @@ measurements in ../shared/validation/cases.yaml (relative to the repository root
 This script is the record of how the case files were made: every number that is not read from cases.yaml is set
 here with the reason next to it, and README.md in this folder explains the assumptions per family of cases.
 
-Usage: python3 tests/validation/make_cases.py [--check]
+Usage: python3 tests/validation/make_cases.py [--check] [--only PREFIX]
   --check  write nothing; exit 1 if a file on disk differs from what the script would write (or is missing/extra).
+  --only   restrict writing / checking to the case files whose id starts with PREFIX (e.g. deepep_).
 """
 import argparse
 import sys
@@ -487,6 +488,23 @@ def nodes_text(num_gpus):
     return f"{nodes} node" + ("s" if nodes > 1 else "")
 
 
+# DeepEP's benchmarks (deepseek-ai/DeepEP at de8cfca, 2025-06-05, the commit that published these tables;
+# tests/test_intranode.py, tests/test_internode.py, tests/test_low_latency.py):
+# - normal mode: 4096 tokens per rank, (256 // ep) * ep = 256 experts, top-8, top groups min(nodes, 4) (node-limited:
+#   a token's experts lie on at most that many nodes), scores uniform random. Bytes per token copy: fp8 = hidden x
+#   (1 + 4 / 128) (the test's fp8_factor), bf16 = 2 x hidden. Reported: 'RDMA' = tokens x distinct destination nodes
+#   (own node included) x bytes / kernel time, 'NVL' = tokens received by the rank (one copy per (token, rank)) x
+#   bytes / kernel time. The table's bottleneck figure is NVL within a node, RDMA across nodes.
+# - low latency: 128 tokens per rank, 288 experts, top-8, one message per (token, expert) with no de-duplication;
+#   message bytes fp8 = hidden + hidden / 128 x 4 + 16, bf16 = 2 x hidden. NVLink is used for same-node peers since
+#   DeepEP PR #173 (2025-05-23); the table was re-measured with it (README update of 2025-06-05).
+DEEPEP_NORMAL_EXPERTS = 256
+DEEPEP_LL_EXPERTS = 288
+# The one parameter of the low-latency family (kDeepEpLlKernelNs in sim/collectives.cpp) is fitted on EP 16 (dispatch
+# and combine), chosen before fitting as the first multi-node size; EP 8, 32 and 64 are held out.
+DEEPEP_LL_CALIBRATION = {"deepep_v1_lowlatency_ep16_h800", "deepep_v1_lowlatency_ep16_h800_combine"}
+
+
 def deepep(case):
     cid = case["id"]
     inp = case["inputs"]
@@ -494,56 +512,65 @@ def deepep(case):
     ep = int(inp["ep"])
     tokens, hidden, top_k = int(w["tokens_per_batch"]), int(w["hidden"]), int(w["top_k"])
     n = max(ep, 8)
+    nodes = n // 8
     low_latency = "lowlatency" in cid
     e = case["expected"]
-    fp8_tok = fp8_token_bytes(hidden)
     out = []
     for phase in ("dispatch", "combine"):
-        tok_bytes = fp8_tok if phase == "dispatch" else 2 * hidden
-        size = tokens * top_k * tok_bytes
-        arithmetic = (f"{tokens} tokens x top_k {top_k} x {tok_bytes} B per token "
-                      + (f"(fp8: {hidden} B + {hidden // 128} fp32 scales)" if phase == "dispatch" else "(bf16: 2 x "
-                         f"{hidden})") + f" = {size} B per rank")
+        case_id = cid if phase == "dispatch" else cid + "_combine"
+        calibration = False
         if low_latency:
-            coll = {"collective": "all_to_all", "algorithm": "direct", "size_bytes": size, "group_size": ep,
+            tok_bytes = hidden + hidden // 128 * 4 + 16 if phase == "dispatch" else 2 * hidden
+            size = tokens * top_k * tok_bytes
+            coll = {"collective": "all_to_all", "algorithm": "deepep_ll", "size_bytes": size, "group_size": ep,
                     "group_stride": 1}
             rdma = e[f"{phase}_rdma_GBps"]
             expected = [expect("time_us", e[f"{phase}_latency_us"],
                                f"DeepEP also reports {rdma} GB/s 'RDMA' = these bytes / time (not compared: no band)")]
-            notes = (f"DeepEP V1 low-latency {phase} (pure RDMA kernels, IBGDA) over EP {ep} on H800 "
-                     f"({nodes_text(n)} of 8, CX-7 400 Gb/s per GPU), as one all_to_all over the {ep} EP ranks "
-                     "placed as in the benchmark (8 per node, contiguous). Low-latency kernels send every token once "
-                     "per selected expert (no de-duplication), so tokens x top_k is the exact volume: "
-                     f"{arithmetic}. Compared quantity: the kernel latency as time_us. clustersim has no "
-                     "'pure RDMA' mode: intra-node pairs use NVLink (DeepEP V1 may also use NVLink within a node), "
-                     "algorithm 'direct' (every rank sends straight to every other rank).")
+            calibration = case_id in DEEPEP_LL_CALIBRATION
+            notes = (f"DeepEP V1 low-latency {phase} over EP {ep} on H800 ({nodes_text(n)} of 8, NVLink inside a "
+                     "node, CX-7 400 Gb/s per GPU across nodes), as one all_to_all over the EP ranks placed as in the "
+                     "benchmark (8 per node, contiguous). The low-latency kernels send one message per (token, "
+                     "expert), no de-duplication, straight to the expert's rank: NVLink for same-node peers (since "
+                     "DeepEP PR #173, with which the table was measured), RDMA (IBGDA) otherwise, no forwarding: "
+                     f"algorithm deepep_ll. Volume: {tokens} tokens x top_k {top_k} x {tok_bytes} B per message "
+                     + (f"(fp8: {hidden} B + {hidden // 128} fp32 scales + 16 B, as DeepEP's test counts)"
+                        if phase == "dispatch" else f"(bf16: 2 x {hidden})")
+                     + f" = {size} B per rank ({DEEPEP_LL_EXPERTS} experts, uniform random top-{top_k}). Compared: "
+                     "the kernel time as time_us; deepep_ll adds the family's one fitted kernel cost "
+                     "(kDeepEpLlKernelNs, fitted on EP 16).")
         else:
-            internode = ep > 8
-            coll = {"collective": "all_to_all", "algorithm": "pxn" if internode else "direct", "size_bytes": size,
-                    "group_size": ep, "group_stride": 1}
+            tok_bytes = fp8_token_bytes(hidden) if phase == "dispatch" else 2 * hidden
+            top_groups = int(w["top_groups"])
+            max_nodes = min(nodes, top_groups)
+            coll = {"collective": "all_to_all", "algorithm": "deepep_normal", "group_size": ep, "group_stride": 1,
+                    "moe": {"tokens": tokens, "top_k": top_k, "experts": DEEPEP_NORMAL_EXPERTS,
+                            "max_nodes_per_token": max_nodes, "token_bytes": tok_bytes,
+                            "combine": phase == "combine", "seed": 1}}
             key = f"{phase}_bottleneck_bw_GBps"
-            expected = [expect("algbw_gbyte_per_s", e[key],
-                               "DeepEP 'bottleneck bandwidth' = bytes received (incl. the rank's own) / time, "
-                               "compared as nccl-tests algbw (size per rank / time)")]
-            notes = (f"DeepEP V1 normal-mode {phase} over EP {ep} on H800 ({nodes_text(n)} of 8 GPUs, NVLink "
-                     "~160 GB/s achievable, CX-7 400 Gb/s IB per GPU), as one all_to_all over the EP ranks. Sizing "
-                     f"tokens x hidden x top_k: {arithmetic}. DeepEP's own accounting differs: it counts each token "
-                     "once per destination rank (intranode, 'NVL' bytes) or once per destination node (internode, "
-                     "'RDMA' bytes, local node included), so its byte counts are smaller than tokens x top_k; since "
-                     "both are bandwidths (bytes / time of the same exchange pattern) the bandwidth is compared, as "
-                     "algbw: DeepEP's figure includes the locally delivered share, like nccl-tests algbw (busbw would "
-                     "exclude it). For a uniform exchange the remote share is the same counted per rank ((ep - 8) / "
-                     "ep) or per node ((nodes - 1) / nodes), so the two accountings give the same bandwidth. "
-                     + (f"Algorithm pxn (RDMA to the same-rail GPU of the destination node, then NVLink), which is "
-                        "how DeepEP's normal internode kernels move data. " if internode else
-                        "Intranode: NVLink only, algorithm direct. ")
-                     + f"Case note: bottleneck link = {'NVLink' if not internode else 'RDMA'}.")
+            internode = nodes > 1
+            quantity = "deepep_rdma_gbyte_per_s" if internode else "deepep_nvl_gbyte_per_s"
+            accounting = ("DeepEP 'RDMA' = tokens x distinct destination nodes (own node included) x bytes per token "
+                          "/ kernel time" if internode else
+                          "DeepEP 'NVL' = tokens received by a rank (one copy per (token, rank), its own included) x "
+                          "bytes per token / kernel time")
+            expected = [expect(quantity, e[key], accounting)]
+            notes = (f"DeepEP V1 normal-mode {phase} over EP {ep} on H800 ({nodes_text(n)} of 8 GPUs, NVLink, CX-7 "
+                     f"400 Gb/s IB per GPU), as DeepEP's benchmark runs it: {tokens} tokens per rank routed to "
+                     f"top-{top_k} of {DEEPEP_NORMAL_EXPERTS} experts (uniform scores) on at most {max_nodes} "
+                     f"node(s) (top groups min(nodes, {top_groups})), {tok_bytes} B per token copy "
+                     + (f"(fp8: {hidden} B + {hidden // 128} fp32 scales)" if phase == "dispatch"
+                        else f"(bf16: 2 x {hidden})")
+                     + ". Routing by workloads/moe_routing (as the training steps route), traffic by algorithm "
+                     "deepep_normal: one RDMA copy per (token, destination node) to the sender's same-rail GPU there, "
+                     "then one NVLink copy per (token, destination rank) from that GPU, the two pipelined"
+                     + ("" if internode else " (one node: NVLink only)")
+                     + f". Compared with DeepEP's own accounting as {quantity}. Case note: bottleneck link = "
+                     + ("RDMA." if internode else "NVLink."))
         if phase == "combine":
             notes += " Combine is the reverse exchange (bf16), a separate file *_combine."
-        sc = coll_scenario(cid if phase == "dispatch" else cid + "_combine", f"DeepEP {phase}, EP {ep} on H800", "H800",
-                           n)
-        out.append(case_file(case, "collective", notes, expected, False, sc, collective=coll,
-                             case_id=cid if phase == "dispatch" else cid + "_combine"))
+        sc = coll_scenario(case_id, f"DeepEP {phase}, EP {ep} on H800", "H800", n)
+        out.append(case_file(case, "collective", notes, expected, calibration, sc, collective=coll, case_id=case_id))
     return out
 
 
@@ -667,6 +694,7 @@ def render(msg):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true")
+    ap.add_argument("--only", default="", help="write or check only the case files whose id starts with this prefix")
     args = ap.parse_args()
     data = yaml.safe_load(CASES_YAML.read_text())
     files = {}
@@ -676,7 +704,8 @@ def main():
             if name in files:
                 raise ValueError(f"duplicate case file {name}")
             files[name] = render(msg)
-    existing = {p.name for p in HERE.glob("*.textproto")}
+    files = {n: t for n, t in files.items() if n.startswith(args.only)}
+    existing = {p.name for p in HERE.glob(args.only + "*.textproto")}
     if args.check:
         bad = sorted(n for n, t in files.items() if not (HERE / n).exists() or (HERE / n).read_text() != t)
         extra = sorted(existing - set(files))
