@@ -356,6 +356,7 @@ const std::vector<Entry>& Registry(CollectiveKind kind) {
          CollectivePlan p;
          p.algorithm = "direct";
          PhaseStep s;
+         s.alpha_steps = P2pAlphaSteps(c.params);
          s.flows.push_back({c.group.at(0), c.group.at(1), c.bytes});
          p.steps.push_back(std::move(s));
          return p;
@@ -459,6 +460,9 @@ void FillCollectiveDefaults(v1::Collectives& c) {
   if (c.all_to_all().empty()) c.set_all_to_all("auto");
   // Per-step software latency of NCCL's Simple protocol, a few microseconds (nccl-tests small-message times).
   if (c.step_latency_ns() == 0) c.set_step_latency_ns(3000);
+  // Point-to-point software latency: deepseek_isca_latency_64B_ib_same_leaf measures 2.8 us one way for 64 B, of
+  // which the route (PCIe, NIC, leaf, NIC, PCIe) is 0.7 us in the fabric model.
+  if (c.p2p_latency_ns() == 0) c.set_p2p_latency_ns(2100);
   // Scale-out: nccl_allreduce_2node_h100_8x400g reaches 380 of 400 GB/s bus bandwidth (0.95).
   if (c.protocol_efficiency() == 0) c.set_protocol_efficiency(0.95);
   // Scale-up: nccl_ring_dgx_h100_intranode reaches 370 of 450 GB/s per direction (0.82).
@@ -493,6 +497,11 @@ CollectivePlan PlanDeepEpNormal(const std::vector<uint32_t>& group, const GroupS
   for (const auto& s : p.steps)
     for (const auto& f : s.flows) p.bytes_sent_total += f.bytes * s.repeat;
   return p;
+}
+
+double P2pAlphaSteps(const v1::Collectives& params) {
+  const double step = params.step_latency_ns();
+  return step > 0 ? params.p2p_latency_ns() / step : 0;
 }
 
 double BusBandwidthFactor(CollectiveKind kind, uint32_t n) {

@@ -89,6 +89,10 @@ struct DeepEpNormalTraffic {
 CollectivePlan PlanDeepEpNormal(const std::vector<uint32_t>& group, const GroupShape& shape,
                                 const DeepEpNormalTraffic& traffic);
 
+// The alpha (in units of collectives.step_latency_ns, for PhaseStep::alpha_steps) of one point-to-point message:
+// p2p_latency_ns / step_latency_ns.
+double P2pAlphaSteps(const v1::Collectives& params);
+
 // nccl-tests bus-bandwidth factor: busbw = algbw * factor (all_reduce 2(n-1)/n; rs/ag/a2a (n-1)/n; broadcast 1).
 double BusBandwidthFactor(CollectiveKind kind, uint32_t n);
 

@@ -376,6 +376,7 @@ const CommCost& CommCostModel::PipelineTransfer(uint32_t from_stage, int32_t del
     plan.algorithm = "p2p";
     PhaseStep step;
     step.blocks = stage_size;
+    step.alpha_steps = P2pAlphaSteps(params_);
     std::vector<uint32_t> members;
     members.reserve(2 * static_cast<size_t>(stage_size));
     for (uint32_t i = 0; i < stage_size; ++i) {

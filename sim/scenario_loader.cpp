@@ -288,6 +288,7 @@ v1::Scenario ResolveScenario(const LoadedScenario& loaded) {
     v.OneOf("collectives.reduce_scatter", co.reduce_scatter(), algo_names(CollectiveKind::kReduceScatter));
     v.OneOf("collectives.all_to_all", co.all_to_all(), algo_names(CollectiveKind::kAllToAll));
     v.NonNegative("collectives.step_latency_ns", co.step_latency_ns());
+    v.NonNegative("collectives.p2p_latency_ns", co.p2p_latency_ns());
     v.Fraction("collectives.protocol_efficiency", co.protocol_efficiency());
     v.Fraction("collectives.scale_up_protocol_efficiency", co.scale_up_protocol_efficiency());
     FillCollectiveDefaults(co);

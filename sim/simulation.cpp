@@ -536,7 +536,7 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
   CollectiveKind kind = CollectiveKind::kAllReduce;
   bool found = false;
   for (CollectiveKind k : {CollectiveKind::kAllReduce, CollectiveKind::kReduceScatter, CollectiveKind::kAllGather,
-                           CollectiveKind::kAllToAll, CollectiveKind::kBroadcast}) {
+                           CollectiveKind::kAllToAll, CollectiveKind::kBroadcast, CollectiveKind::kSendRecv}) {
     if (spec.collective == ToString(k)) {
       kind = k;
       found = true;
@@ -544,13 +544,15 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
   }
   if (!found)
     throw InputError("coll: collective = \"" + spec.collective +
-                     "\": must be one of all_reduce, reduce_scatter, all_gather, all_to_all, broadcast");
+                     "\": must be one of all_reduce, reduce_scatter, all_gather, all_to_all, broadcast, send_recv");
   const uint32_t n = s.cluster().num_gpus();
   const uint32_t stride = std::max(1u, spec.group_stride);
   const uint32_t gs = spec.group_size == 0 ? n / stride : spec.group_size;
   if (gs < 2 || static_cast<uint64_t>(gs) * stride > n)
     throw InputError("coll: group = " + std::to_string(gs) + " x stride " + std::to_string(stride) +
                      ": must hold at least 2 ranks and fit in cluster.num_gpus (" + std::to_string(n) + ")");
+  if (kind == CollectiveKind::kSendRecv && gs != 2)
+    throw InputError("coll: group = " + std::to_string(gs) + ": send_recv needs a group of 2 ranks (-g 2)");
   std::vector<uint64_t> sizes = spec.sizes_bytes;
   const MoeExchange moe = PrepareMoeExchange(s, spec, gs, stride, kind);
   if (moe.active) sizes = {moe.nominal_bytes};

@@ -382,6 +382,7 @@ v1::RunResult ReplayTrace(const v1::Scenario& s, const ct::Trace& trace, const R
                 CollectivePlan plan;
                 plan.algorithm = "p2p";
                 PhaseStep step;
+                step.alpha_steps = P2pAlphaSteps(s.collectives());
                 step.flows.push_back({r, n.peer, static_cast<double>(n.comm_bytes)});
                 plan.steps.push_back(std::move(step));
                 CommCost c;

@@ -81,7 +81,7 @@ TEST(TraceReplay, ReplicaOnlyExportRescaledByDpRegexMatchesFullExport) {
 }
 
 // Golden: two ranks; rank 0 computes G FLOPs then sends S bytes to rank 1, which receives and computes G FLOPs.
-// Step = 2 x compute(G) + transfer(S) where transfer = S / B_eff + route latency + one software step latency.
+// Step = 2 x compute(G) + transfer(S) where transfer = S / B_eff + route latency + the point-to-point latency.
 TEST(TraceReplay, GoldenTwoRankPipeline) {
   const v1::Scenario s = Make(16, "tp: 8 global_batch_size: 2");
   namespace pb = ::ChakraProtoMsg;
@@ -148,8 +148,8 @@ TEST(TraceReplay, GoldenTwoRankPipeline) {
   const double B = 400e9 / 8 * s.collectives().protocol_efficiency();
   // Route GPU0 -> GPU8 on a two-tier fat-tree: PCIe + NIC-leaf + leaf-NIC + PCIe links; latencies are < 5 us.
   const double transfer_bw = static_cast<double>(S) / B;
-  const double step_latency = s.collectives().step_latency_ns() * 1e-9;
-  const double lower = 2 * c + transfer_bw + step_latency;
+  const double p2p_latency = s.collectives().p2p_latency_ns() * 1e-9;
+  const double lower = 2 * c + transfer_bw + p2p_latency;
   EXPECT_GE(r.step_time_s(), lower * (1 - 1e-9));
   EXPECT_LE(r.step_time_s(), lower + 5e-6);
   EXPECT_NEAR(r.breakdown().compute_s(), c, 1e-12);

@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
   auto* coll_cmd = app.add_subcommand("coll", "Collective microbenchmark in nccl-tests conventions");
   coll_cmd->add_option("scenario", coll.scenario, "Scenario file for the cluster; default: the embedded default");
   coll_cmd->add_option("-c,--collective", coll.collective,
-                       "all_reduce, reduce_scatter, all_gather, all_to_all, broadcast");
+                       "all_reduce, reduce_scatter, all_gather, all_to_all, broadcast, send_recv (-g 2)");
   coll_cmd->add_option("-a,--algorithm", coll.algorithm, "Algorithm by name, or auto");
   coll_cmd->add_option("-s,--sizes", coll.sizes, "Sizes per rank, e.g. 1M 64M 1G")->expected(1, -1);
   coll_cmd->add_option("-g,--group", coll.group, "Ranks in the group (0 = all GPUs)");
