@@ -70,6 +70,37 @@ TEST(AcceleratorCatalog, ScaleUpBandwidthIsPerDirection) {
   EXPECT_DOUBLE_EQ(catalog.Find("H100-SXM")->host_power_per_gpu_w(), 575);
 }
 
+TEST(AcceleratorCatalog, CalibrationIsOnePerFamilyAndPhysicallyPlausible) {
+  // docs/validation-notes.md, "Calibration": one set of compute factors per family, fitted end to end with
+  // tests/validation/fit_calibration.py. The bands are what the hardware and software allow, not the fit itself.
+  const AcceleratorCatalog catalog;
+  const v1::Accelerator& h100 = *catalog.Find("H100-SXM");
+  for (const char* name : {"H200", "H800"}) {
+    const v1::Accelerator& a = *catalog.Find(name);
+    EXPECT_DOUBLE_EQ(a.gemm_efficiency(), h100.gemm_efficiency()) << name;
+    EXPECT_DOUBLE_EQ(a.gemm_half_efficiency_gflop(), h100.gemm_half_efficiency_gflop()) << name;
+    EXPECT_DOUBLE_EQ(a.attention_efficiency(), h100.attention_efficiency()) << name;
+    EXPECT_DOUBLE_EQ(a.memory_efficiency(), h100.memory_efficiency()) << name;
+  }
+  // Large-GEMM asymptotes below cuBLAS microbenchmarks (~0.8 of the A100 peak, ~0.7 of the H100 FP8 peak).
+  const v1::Accelerator& a100 = *catalog.Find("A100-80GB");
+  EXPECT_GT(a100.gemm_efficiency(), 0.65);
+  EXPECT_LE(a100.gemm_efficiency(), 0.82);
+  EXPECT_GT(h100.gemm_efficiency(), 0.5);
+  EXPECT_LE(h100.gemm_efficiency(), 0.7);
+  // A100 rows ran Megatron attention without FlashAttention (scores materialised in HBM: ~35-50 TFLOP/s, 0.11-0.16
+  // of the peak); Hopper rows run fused (FlashAttention-2/cuDNN) attention.
+  EXPECT_GE(a100.attention_efficiency(), 0.10);
+  EXPECT_LE(a100.attention_efficiency(), 0.20);
+  EXPECT_GE(h100.attention_efficiency(), 0.4);
+  // The GEMM-size falloff is a fixed cost of a few microseconds per GEMM: f_half / (eff x peak) in 3-30 us.
+  for (const v1::Accelerator* a : {&a100, &h100}) {
+    const double fixed_s = a->gemm_half_efficiency_gflop() * 1e9 / (a->gemm_efficiency() * a->bf16_tflops() * 1e12);
+    EXPECT_GT(fixed_s, 3e-6) << a->name();
+    EXPECT_LT(fixed_s, 30e-6) << a->name();
+  }
+}
+
 TEST(AcceleratorCatalog, FindIsCaseInsensitiveAndAcceptsAliases) {
   const AcceleratorCatalog catalog;
   const struct {

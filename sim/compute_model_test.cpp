@@ -173,5 +173,20 @@ TEST(ComputeModel, CalibratedA100GemmRate) {
   EXPECT_NEAR(rate / 1e12, 312 * eff * f / (f + 2e9), 1e-6);
 }
 
+TEST(ComputeModel, CalibratedA100AttentionIsUnfused) {
+  // Attention of one SC21 1.7B layer (micro-batch 16, s 2048, h 2304) on A100: the catalog's attention efficiency
+  // was fitted on Megatron rows without FlashAttention (docs/validation-notes.md), so the rate is that of
+  // materialised s x s scores (~35-60 TFLOP/s), well below a GEMM of the same size.
+  const v1::Accelerator a100 = Resolved("A100-80GB");
+  const ComputeModel m(a100, "bf16");
+  const double f = 4 * 16 * 2048.0 * 2048 * 2304;
+  const double rate = f / m.Evaluate(ComputeKind::kAttention, f, 0, 1).compute_s;
+  EXPECT_NEAR(rate / 1e12, 312 * a100.attention_efficiency() * f / (f + 2e9), 1e-6);
+  EXPECT_GT(rate / 1e12, 31);
+  EXPECT_LT(rate / 1e12, 63);
+  const double gemm_rate = f / m.Evaluate(ComputeKind::kGemm, f, 0, 1).compute_s;
+  EXPECT_GT(gemm_rate / rate, 3.5);
+}
+
 }  // namespace
 }  // namespace clustersim
