@@ -71,6 +71,8 @@ class CommCostModel {
   }
   // Group shape (node, domain, NVLS, achievable bandwidths) the plans are made with.
   const GroupShape& shape() const { return shape_; }
+  // The collectives parameters (algorithms by name, latencies, efficiencies) the plans are made with.
+  const v1::Collectives& params() const { return params_; }
 
   const std::map<std::tuple<int, int, uint32_t, double>, CommCost>& entries() const { return cache_; }
   // After Freeze(), a request that is not cached throws SimulationError instead of solving (solves must happen in

@@ -577,8 +577,13 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
         groups.push_back(std::move(g));
       }
     v1::RunResult holder;  // rows travel as CommStat entries
-    // An exception must not escape a SimGrid actor (the engine aborts): plan errors (an unknown algorithm, one that
-    // cannot run on this group) are caught here and re-thrown after the run.
+    // Plan errors (an unknown algorithm, one that cannot run on this group) depend on the group only: raise them here,
+    // on the process's own stack, before any actor runs. An exception must not escape a SimGrid actor (the engine
+    // aborts, and unwinding an actor's stack trips AddressSanitizer), so the actor below also catches and the error
+    // is re-thrown after the run.
+    if (!moe.active && !sizes.empty())
+      (void)PlanCollective(kind, spec.algorithm, groups[0], static_cast<double>(sizes.front()), costs.shape(),
+                           s.collectives());
     std::string error;
     bool input_error = false;
     sg4::Actor::create("controller", platform.host(0), [&]() {

@@ -88,6 +88,21 @@ void StepExecutor::PrecomputeCosts(PhaseSolver& solver) {
       else if (op.type == wl::OpType::kSend)
         send_count[{s, op.peer_delta, op.comm_bytes}] += 1;
     }
+  // A configured algorithm that cannot run on a group (halving-doubling on 3 ranks, NVLS across nodes) is bad
+  // input: plan each kind once here, on the process's own stack, since an exception must not cross a SimGrid actor.
+  for (const auto& [key, count] : coll_count) {
+    const std::vector<uint32_t> group =
+        layout.Group(layout.StageRepresentative(0), static_cast<wl::Dim>(std::get<1>(key)));
+    if (group.size() < 2) continue;
+    const CollectiveKind kind = ToCollectiveKind(static_cast<wl::Coll>(std::get<0>(key)));
+    try {
+      (void)PlanCollective(kind, "auto", group, 1.0, costs_.shape(), costs_.params());
+    } catch (const InputError& e) {
+      throw InputError(std::string("collectives (") + ToString(kind) + " over the " +
+                       wl::ToString(static_cast<wl::Dim>(std::get<1>(key))) + " group of " +
+                       std::to_string(group.size()) + " ranks): " + e.what());
+    }
+  }
   // Progress on stderr for long runs, only when it is a terminal.
   const bool progress = isatty(STDERR_FILENO) != 0;
   const size_t total = coll_count.size() + send_count.size();

@@ -32,6 +32,12 @@ cat >"$dir/unknown.textproto" <<'X'
 accelerator { name: "H100-SXM" }
 cluster { num_gpus: 16 gpus_per_rack: 2 }
 X
+cat >"$dir/hd.textproto" <<'X'
+accelerator { name: "H100-SXM" }
+cluster { num_gpus: 24 }
+workload { model { preset: "llama3_8b" seq_len: 4096 } parallelism { tp: 8 global_batch_size: 24 } }
+collectives { all_reduce: "halving_doubling" }
+X
 cat >"$dir/zero.json" <<'X'
 {"accelerator": {"name": "H100-SXM"}, "cluster": {"num_gpus": 0},
  "workload": {"model": {"preset": "llama3_8b"}, "parallelism": {"global_batch_size": 16}}}
@@ -43,6 +49,7 @@ check unknown_field "unknown.textproto:2.*gpus_per_rack" run "$dir/unknown.textp
 check zero_gpus "zero.json: cluster.num_gpus = 0: must be > 0" run "$dir/zero.json" --out "$dir/out"
 check unknown_option "unknown|not expected|extras" run --bogus-option
 check bad_size "--sizes = \"12Q\"" coll --sizes 12Q
+check impossible_scenario_algorithm "all_reduce over the dp group of 3 ranks.*power-of-two" run "$dir/hd.textproto" --out "$dir/out"
 check bad_algorithm "unknown all_reduce algorithm \"bogus\"" coll -a bogus --sizes 1M
 check impossible_algorithm "halving_doubling needs a power-of-two group, got 12 ranks" coll -a halving_doubling -g 12 --sizes 1M
 check bad_case "bad_case.textproto:4: expected.quantity = \"speed\": unknown quantity" validate "$data/bad_case.textproto"
