@@ -27,7 +27,19 @@ bool WriteAll(int fd, const char* data, size_t n) {
 
 }  // namespace
 
+void ChildChannel::Fail(const InputError& error) const {
+  const char status = 'I';
+  const std::string message = error.what();
+  const bool ok = WriteAll(fd_, &status, 1) && WriteAll(fd_, message.data(), message.size());
+  ::close(fd_);
+  ::_exit(ok ? 0 : 3);
+}
+
 std::string RunInChild(const std::function<std::string()>& work) {
+  return RunInChild([&work](const ChildChannel&) { return work(); });
+}
+
+std::string RunInChild(const std::function<std::string(const ChildChannel&)>& work) {
   // Unflushed stdio buffers would be inherited by the child and could be written twice.
   std::fflush(nullptr);
   int fds[2];
@@ -39,7 +51,8 @@ std::string RunInChild(const std::function<std::string()>& work) {
     char status = 'R';
     std::string payload;
     try {
-      payload = work();
+      const ChildChannel channel(fds[1]);
+      payload = work(channel);
     } catch (const InputError& e) {
       status = 'I';
       payload = e.what();

@@ -9,8 +9,22 @@
 #include <functional>
 #include <string>
 
+#include "common/error.h"
+
 namespace clustersim::sim {
 
 std::string RunInChild(const std::function<std::string()>& work);
+
+// The child's end of the result pipe, for code in the child that cannot throw (a SimGrid actor): Fail ends the child
+// at once and the parent re-throws the error as RunInChild does for a thrown one.
+class ChildChannel {
+ public:
+  explicit ChildChannel(int fd) : fd_(fd) {}
+  [[noreturn]] void Fail(const InputError& error) const;
+
+ private:
+  int fd_;
+};
+std::string RunInChild(const std::function<std::string(const ChildChannel&)>& work);
 
 }  // namespace clustersim::sim

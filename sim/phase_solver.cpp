@@ -1,13 +1,30 @@
 // PhaseSolver; see phase_solver.h.
 #include "sim/phase_solver.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <string>
 
 namespace clustersim::sim {
 
 namespace sg4 = simgrid::s4u;
+
+namespace {
+
+// Resident set size of this process, bytes (/proc/self/statm; 0 where it cannot be read).
+double ResidentBytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long size = 0, resident = 0;
+  const int n = std::fscanf(f, "%lu %lu", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGE_SIZE)) : 0;
+}
+
+}  // namespace
 
 struct PhaseSolver::Worker {
   std::vector<std::pair<sg4::Mailbox*, uint64_t>> sends;  // destination mailbox, bytes
@@ -67,6 +84,12 @@ double PhaseSolver::Solve(const std::vector<Flow>& input) {
     ++flows_solved_;
   }
   if (touched_.empty()) return 0;
+  if (limit_bytes_ > 0) {
+    uint64_t created = 0;
+    for (uint32_t gpu : touched_) created += workers_[gpu]->running ? 0 : 1;
+    const double need = ResidentBytes() + 2048.0 * static_cast<double>(flows.size()) + 16384.0 * created;
+    if (need > limit_bytes_) on_exceed_(need, flows.size());
+  }
   // Deterministic order of wake-ups (and so of comm creation): by GPU id.
   std::sort(touched_.begin(), touched_.end());
   const double t0 = sg4::Engine::get_clock();

@@ -14,6 +14,7 @@
 #include <simgrid/s4u.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -34,6 +35,13 @@ class PhaseSolver {
   double Solve(const std::vector<Flow>& flows);
   // The engine run that hosted the workers has ended (daemons are killed): forget them.
   void WorkersGone();
+  // Memory guard: before each phase, the process's resident memory plus what the phase adds (~2 KiB per flow,
+  // ~16 KiB per worker actor created) is compared with `limit_bytes`; above it, `on_exceed(estimate_bytes, flows)` is
+  // called, which must not return (it ends the process: see ChildChannel). 0 = no limit.
+  void SetMemoryLimit(double limit_bytes, std::function<void(double, uint64_t)> on_exceed) {
+    limit_bytes_ = limit_bytes;
+    on_exceed_ = std::move(on_exceed);
+  }
 
   Platform& platform() { return platform_; }
   uint64_t flows_solved() const { return flows_solved_; }
@@ -55,6 +63,8 @@ class PhaseSolver {
   uint64_t solves_ = 0;
   uint64_t actors_created_ = 0;
   int token_ = 0;  // payload address handed to SimGrid; simulated comms never copy it
+  double limit_bytes_ = 0;
+  std::function<void(double, uint64_t)> on_exceed_;
 };
 
 }  // namespace clustersim::sim

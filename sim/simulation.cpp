@@ -248,33 +248,53 @@ topo::FabricParams FabricParamsOf(const v1::Scenario& s) {
 }
 
 double EstimateRunMemoryGb(const v1::Scenario& s) {
-  const double gpus = s.cluster().num_gpus();
-  const double flows = std::min<double>(s.options().max_flows_per_phase(), gpus * 16);
-  return 0.15 + (22.0 * 1024 * gpus + 1.5 * 1024 * flows) / 1e9;
+  // The fabric graph, the SimGrid platform (hosts, links, bundles) and the step program: measured 0.72 GiB at
+  // 131,072 GPUs and 5.6 GiB at 1,048,576 (docs/performance.md), so 6 KiB per GPU plus a small base.
+  return 0.03 + 6.0 * 1024 * s.cluster().num_gpus() / 1e9;
 }
 
 namespace {
+
+double MemoryLimitGb(const v1::Scenario& s) {
+  if (s.options().memory_limit_gb() > 0) return s.options().memory_limit_gb();
+  const double pages = static_cast<double>(sysconf(_SC_PHYS_PAGES));
+  const double page = static_cast<double>(sysconf(_SC_PAGE_SIZE));
+  return 0.9 * pages * page / 1e9;
+}
+
 void GuardMemory(const v1::Scenario& s) {
-  double limit_gb = s.options().memory_limit_gb();
-  if (limit_gb <= 0) {
-    const double pages = static_cast<double>(sysconf(_SC_PHYS_PAGES));
-    const double page = static_cast<double>(sysconf(_SC_PAGE_SIZE));
-    limit_gb = 0.9 * pages * page / 1e9;
-  }
+  const double limit_gb = MemoryLimitGb(s);
   const double need = EstimateRunMemoryGb(s);
   if (need <= limit_gb) return;
   char buf[256];
   std::snprintf(buf, sizeof buf,
-                "the simulation would need about %.1f GB of memory and the limit is %.1f GB; reduce "
-                "options.max_flows_per_phase or run on a larger machine (options.memory_limit_gb sets the limit)",
+                "the simulation would need at least %.3g GB of memory and the limit is %.3g GB; run on a larger "
+                "machine (options.memory_limit_gb sets the limit)",
                 need, limit_gb);
   throw InputError::Field(s.name(), 0, "cluster.num_gpus", std::to_string(s.cluster().num_gpus()), buf);
 }
+
+// In the child: before each phase, the phase solver checks the memory the phase would take (see
+// PhaseSolver::SetMemoryLimit) and ends the process with this error rather than being killed.
+void GuardPhases(PhaseSolver& solver, const v1::Scenario& s, const ChildChannel& channel) {
+  const double limit_gb = MemoryLimitGb(s);
+  solver.SetMemoryLimit(limit_gb * 1e9, [&s, &channel, limit_gb](double need_bytes, uint64_t flows) {
+    char buf[384];
+    std::snprintf(buf, sizeof buf,
+                  "the simulation would reach about %.3g GB with a phase of %llu flows and the limit is %.3g GB "
+                  "(fabrics or plans that the symmetry reductions cannot shrink solve every group: "
+                  "docs/performance.md); reduce options.max_flows_per_phase or run on a larger machine "
+                  "(options.memory_limit_gb sets the limit)",
+                  need_bytes / 1e9, static_cast<unsigned long long>(flows), limit_gb);
+    channel.Fail(InputError::Field(s.name(), 0, "cluster.num_gpus", std::to_string(s.cluster().num_gpus()), buf));
+  });
+}
+
 }  // namespace
 
 v1::RunResult SimulateStep(const v1::Scenario& s) {
   GuardMemory(s);
-  const std::string bytes = RunInChild([&s]() {
+  const std::string bytes = RunInChild([&s](const ChildChannel& channel) {
     const auto wall0 = std::chrono::steady_clock::now();
     const v1::Cluster& c = s.cluster();
     const std::unique_ptr<topo::Fabric> fabric = topo::BuildFabric(FabricParamsOf(s));
@@ -287,6 +307,7 @@ v1::RunResult SimulateStep(const v1::Scenario& s) {
     auto engine = MakeEngine(&events);
     Platform platform(*engine, *fabric, PlatformOptionsOf(s, compute.peak_flops()));
     PhaseSolver solver(platform);
+    GuardPhases(solver, s, channel);
     const bool full = s.options().fidelity() == "full";
     CommCostModel costs(solver, *fabric, program.layout, s.collectives(),
                         full ? std::numeric_limits<uint64_t>::max() : s.options().max_flows_per_phase(),

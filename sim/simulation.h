@@ -20,14 +20,16 @@ topo::FabricParams FabricParamsOf(const v1::Scenario& scenario);
 v1::TopologySummary SummarizeTopology(const topo::Fabric& fabric, const topo::Inventory& inventory,
                                       const v1::Scenario& scenario);
 
-// One training step of the scenario's workload on its cluster. Before forking the SimGrid process it estimates the
-// memory the run needs (EstimateRunMemoryGb) and throws InputError, saying how much, if that exceeds
-// options.memory_limit_gb (default: 90% of this machine's physical memory) rather than being killed mid-run.
+// One training step of the scenario's workload on its cluster. Before forking the SimGrid process it compares a
+// lower bound of the memory the run needs (EstimateRunMemoryGb) with options.memory_limit_gb (default: 90% of this
+// machine's physical memory) and throws InputError, saying how much, if it is exceeded; inside the process, each
+// phase is checked against the same limit before it is solved, so a run that outgrows it ends with that InputError
+// instead of being killed.
 v1::RunResult SimulateStep(const v1::Scenario& resolved);
 
-// Coarse upper estimate of the SimGrid process's peak memory, in GB, fitted on the benchmark runs
-// (docs/performance.md): a fixed 0.15 GB, 22 KiB per GPU (host, links, worker actor) and 1.5 KiB per flow of the
-// largest phase (bounded by options.max_flows_per_phase).
+// Lower bound of the SimGrid process's peak memory, in GB: what the fabric, platform and step program take (6 KiB
+// per GPU, measured at 131k and 1M GPUs, docs/performance.md). Phases that the symmetry reductions cannot shrink add
+// ~2 KiB per flow and ~16 KiB per GPU; those are checked as the run goes.
 double EstimateRunMemoryGb(const v1::Scenario& resolved);
 
 // Collective microbenchmark (`clustersim coll`): one collective over a group, all other groups of the same shape

@@ -265,15 +265,34 @@ TEST(Simulation, MemoryGuardRefusesRunsThatWouldNotFit) {
   const std::string text = R"(accelerator { name: "H100-SXM" }
 cluster { num_gpus: 1024 }
 workload { model { preset: "llama3_8b" } parallelism { tp: 8 global_batch_size: 128 } }
-options { memory_limit_gb: 0.1 }
+options { memory_limit_gb: 0.01 }
 )";
   const v1::Scenario s = ResolveScenario(ParseScenario(text, "textproto", "guard.textproto"));
-  EXPECT_GT(EstimateRunMemoryGb(s), 0.1);
+  EXPECT_GT(EstimateRunMemoryGb(s), 0.01);
   try {
     SimulateStep(s);
     FAIL() << "expected the memory guard to refuse the run";
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("would need about"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("would need at least"), std::string::npos) << e.what();
+  }
+}
+
+// A run whose platform fits but whose phases do not (fidelity "full" solves every group, 16,384 worker actors) ends
+// with the guard's InputError from inside the SimGrid process, not with the process killed.
+TEST(Simulation, MemoryGuardStopsPhasesThatWouldNotFit) {
+  const std::string text = R"(accelerator { name: "H100-SXM" }
+cluster { num_gpus: 16384 }
+workload { model { preset: "llama3_8b" } parallelism { tp: 8 global_batch_size: 2048 } }
+options { memory_limit_gb: 0.2 fidelity: "full" }
+)";
+  const v1::Scenario s = ResolveScenario(ParseScenario(text, "textproto", "phases.textproto"));
+  EXPECT_LT(EstimateRunMemoryGb(s), 0.2);
+  try {
+    SimulateStep(s);
+    FAIL() << "expected the phase memory guard to stop the run";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("would reach about"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("cluster.num_gpus = 16384"), std::string::npos) << e.what();
   }
 }
 
