@@ -145,12 +145,26 @@ GoalResult SeekGoal(const sim::LoadedScenario& loaded, const GoalSpec& goal) {
     throw InputError::Field(loaded.file, 0, "workload.parallelism", "(goal)",
                             "no cluster size up to " + std::to_string(goal.max_gpus) + " GPUs admits the plan");
   return SeekGoal(sizes, goal, [&](uint32_t n, const std::string& fabric) {
-    const v1::Scenario s = ResizedScenario(loaded, n, fabric, tokens);
+    v1::Scenario s = ResizedScenario(loaded, n, fabric, tokens);
     v1::GoalPoint p;
     p.set_topology(s.cluster().scale_out().topology());
     p.set_num_gpus(n);
+    bool fits = true;
+    if (goal.replan_top_k > 0) {
+      SearchOptions so;
+      so.top_k = goal.replan_top_k;
+      try {
+        // The fastest simulated plan, the scenario's own (given) included, so re-planning never makes a size slower.
+        const v1::PlanSearchResult found = SearchPlans(s, so);
+        if (found.choices_size() > 0 && found.choices(0).simulated() &&
+            !(found.given().simulated() && found.given().step_time_s() <= found.choices(0).step_time_s()))
+          *s.mutable_workload()->mutable_parallelism() = found.choices(0).parallelism();
+      } catch (const InputError&) {
+        fits = false;  // no plan fits this many GPUs
+      }
+    }
     p.set_label(PlanLabel(s.workload().parallelism()));
-    if (PlanMemoryGb(s) > s.accelerator().hbm_gb()) {  // too few GPUs to shard the model states: never meets
+    if (!fits || PlanMemoryGb(s) > s.accelerator().hbm_gb()) {  // too few GPUs to shard the model states: never meets
       p.set_label(p.label() + " (out of memory)");
       p.set_wall_clock_days(std::numeric_limits<double>::infinity());
       p.set_energy_mwh(std::numeric_limits<double>::infinity());

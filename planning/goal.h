@@ -1,6 +1,6 @@
 // Goal seeking (`clustersim goal`): the smallest cluster (and, over several fabric kinds, the cheapest) that trains a
 // token budget within a deadline and optional energy and cost budgets, keeping the scenario's parallelism plan and
-// re-deriving only data parallelism at each size; and the Pareto front of (days, energy, cost) of every point
+// re-deriving only data parallelism at each size (or, with replan_top_k, searching the plan at each size); and the Pareto front of (days, energy, cost) of every point
 // evaluated. Rules in docs/capacity-planning.md ("Goal seeking").
 #pragma once
 
@@ -23,6 +23,9 @@ struct GoalSpec {
   double max_cost_usd = 0;           // 0 = no limit
   std::vector<std::string> fabrics;  // scale-out topologies to try; empty = the scenario's
   uint32_t max_gpus = 131072;        // largest cluster tried
+  // 0: keep the scenario's plan and re-derive data parallelism at each size. K > 0: run the parallelism search
+  // (planning/search.h, its K best estimates simulated) at each size and evaluate the fastest plan found.
+  uint32_t replan_top_k = 0;
 };
 
 // Whether a point meets the goal (days <= deadline, energy and cost within their limits when set).

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <set>
 
 #include "common/error.h"
@@ -88,6 +89,38 @@ workload {
   EXPECT_EQ(s.workload().parallelism().dp(), 16u);
   EXPECT_EQ(s.cluster().scale_out().topology(), "rail_only");
   EXPECT_GT(s.reliability().gpu_failures_per_hour(), 0);
+}
+
+// Re-planning at each size (--replan) evaluates the fastest plan the search finds there, which is never slower than
+// the scenario's own plan (the search simulates that plan too), so the smallest cluster meeting a deadline can only
+// shrink. Llama-3-8B's tp8 pp2 plan needs 128 GPUs for 1e11 tokens in 2 days; pure data parallelism with ZeRO-1
+// meets it with fewer.
+TEST(Goal, ReplanningFindsASmallerClusterThanTheFixedPlan) {
+  const sim::LoadedScenario l = sim::ParseScenario(R"(name: "g"
+accelerator { name: "H100-SXM" }
+cluster { num_gpus: 64 scale_out { topology: "fat_tree" nic_bandwidth_gbps: 400 } }
+workload {
+  model { preset: "llama3_8b" seq_len: 4096 }
+  parallelism { tp: 8 pp: 2 micro_batch_size: 1 global_batch_size: 128 }
+}
+)", "textproto", "g.textproto");
+  GoalSpec g;
+  g.training_tokens = 1e11;
+  g.deadline_days = 2;
+  g.max_gpus = 256;
+  const GoalResult fixed = SeekGoal(l, g);
+  g.replan_top_k = 2;
+  const GoalResult replanned = SeekGoal(l, g);
+  ASSERT_TRUE(fixed.smallest.has_value());
+  ASSERT_TRUE(replanned.smallest.has_value());
+  const v1::GoalPoint& a = fixed.points[*fixed.smallest];
+  const v1::GoalPoint& b = replanned.points[*replanned.smallest];
+  EXPECT_LE(b.num_gpus(), a.num_gpus());
+  EXPECT_NE(b.label(), a.label());
+  for (const v1::GoalPoint& p : replanned.points)
+    for (const v1::GoalPoint& q : fixed.points)
+      if (p.num_gpus() == q.num_gpus() && std::isfinite(q.step_time_s()) && q.step_time_s() > 0)
+        EXPECT_LE(p.step_time_s(), q.step_time_s() * (1 + 1e-9)) << p.label() << " vs " << q.label();
 }
 
 }  // namespace

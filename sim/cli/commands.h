@@ -78,6 +78,7 @@ struct GoalCmdOptions {
   double max_cost_usd = 0;     // 0 = no limit
   std::vector<std::string> fabrics;
   uint32_t max_gpus = 131072;
+  uint32_t replan = 0;         // > 0: search the plan at each size, simulating this many candidates
   std::string out_dir;         // write goal.csv here
 };
 int Goal(const GoalCmdOptions& o);

@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
 
   cli::GoalCmdOptions goal;
   auto* goal_cmd = app.add_subcommand("goal", "Smallest cluster (or cheapest fabric) meeting a deadline and budgets");
-  goal_cmd->add_option("scenario", goal.scenario, "Scenario file (its plan is kept, dp re-derived)")->required();
+  goal_cmd->add_option("scenario", goal.scenario, "Scenario file (its plan is kept, dp re-derived, unless --replan)")->required();
   goal_cmd->add_option("--tokens", goal.tokens, "Token budget (default: facility.training_tokens)");
   goal_cmd->add_option("--deadline-days", goal.deadline_days, "Deadline in days (failures included)")->required();
   goal_cmd->add_option("--max-energy-gwh", goal.max_energy_gwh, "Energy budget in GWh (facility, with failures)");
@@ -107,6 +107,8 @@ int main(int argc, char** argv) {
   goal_cmd->add_option("--fabrics", goal.fabrics, "Scale-out topologies to compare, e.g. fat_tree,rail_only")
       ->delimiter(',');
   goal_cmd->add_option("--max-gpus", goal.max_gpus, "Largest cluster tried (default 131072)");
+  goal_cmd->add_option("--replan", goal.replan,
+                       "Search the parallelism plan at each size, simulating this many candidates (0 = keep the plan)");
   goal_cmd->add_option("--out", goal.out_dir, "Write goal.csv into this directory");
 
   cli::GoodputCmdOptions gp;

@@ -49,6 +49,7 @@ int Goal(const GoalCmdOptions& o) {
   g.max_cost_usd = o.max_cost_usd;
   g.fabrics = o.fabrics;
   g.max_gpus = o.max_gpus;
+  g.replan_top_k = o.replan;
   if (!(o.deadline_days > 0))
     throw InputError::Field("", 0, "--deadline-days", fmt::format("{}", o.deadline_days), "must be > 0");
   if (o.tokens < 0) throw InputError::Field("", 0, "--tokens", fmt::format("{}", o.tokens), "must be > 0");
