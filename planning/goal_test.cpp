@@ -119,8 +119,9 @@ workload {
   EXPECT_NE(b.label(), a.label());
   for (const v1::GoalPoint& p : replanned.points)
     for (const v1::GoalPoint& q : fixed.points)
-      if (p.num_gpus() == q.num_gpus() && std::isfinite(q.step_time_s()) && q.step_time_s() > 0)
+      if (p.num_gpus() == q.num_gpus() && std::isfinite(q.step_time_s()) && q.step_time_s() > 0) {
         EXPECT_LE(p.step_time_s(), q.step_time_s() * (1 + 1e-9)) << p.label() << " vs " << q.label();
+      }
 }
 
 }  // namespace

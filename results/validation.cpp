@@ -23,7 +23,8 @@ namespace {
 
 const std::set<std::string>& TrainingQuantities() {
   static const std::set<std::string> q{"step_time_s",         "tokens_per_s_per_gpu", "model_tflops_per_gpu",
-                                       "hardware_tflops_per_gpu", "mfu_pct",           "hfu_pct"};
+                                       "model_tflops_per_gpu_causal", "hardware_tflops_per_gpu", "mfu_pct",
+                                       "hfu_pct"};
   return q;
 }
 
@@ -154,6 +155,7 @@ std::vector<ValidationRow> RunCase(const LoadedCase& loaded) {
         sim["step_time_s"] = r.step_time_s();
         sim["tokens_per_s_per_gpu"] = r.tokens_per_s_per_gpu();
         sim["model_tflops_per_gpu"] = r.model_tflops_per_gpu();
+        sim["model_tflops_per_gpu_causal"] = r.model_tflops_per_gpu_causal();
         sim["hardware_tflops_per_gpu"] = r.hardware_tflops_per_gpu();
         sim["mfu_pct"] = 100 * r.mfu();
         sim["hfu_pct"] = 100 * r.hfu();

@@ -23,6 +23,12 @@ constexpr double kNvlsEfficiency = 0.61;
 // alone; EP 8, 32 and 64 are held out (docs/collectives.md, tests/validation/make_cases.py).
 constexpr double kDeepEpLlKernelNs = 38600;
 
+// DeepEP V1 normal kernels forward over NVLink with a few SMs' worth of copy warps, below the rate NCCL's NVLink ring
+// reaches (scale_up_protocol_efficiency). Their NVLink efficiency, the one parameter of the `deepep_normal` NVLink
+// half, is fitted on deepep_v1_normal_ep8_h800 dispatch (153 GB/s of DeepEP's NVLink accounting against 186.6 at the
+// NCCL ring rate 0.82: 0.82 x 153 / 186.6); the combine and EP 16 and 32 are held out (docs/collectives.md).
+constexpr double kDeepEpNvlEfficiency = 0.672;
+
 struct Ctx {
   const std::vector<uint32_t>& group;
   double bytes;
@@ -470,9 +476,10 @@ void FillCollectiveDefaults(v1::Collectives& c) {
 }
 
 CollectivePlan PlanDeepEpNormal(const std::vector<uint32_t>& group, const GroupShape& shape,
-                                const DeepEpNormalTraffic& traffic) {
-  const v1::Collectives unused;
-  const Ctx c{group, 0, shape, unused};
+                                const v1::Collectives& params, const DeepEpNormalTraffic& traffic) {
+  const Ctx c{group, 0, shape, params};
+  const double scale_up_efficiency = params.scale_up_protocol_efficiency() > 0 ? params.scale_up_protocol_efficiency()
+                                                                               : kDeepEpNvlEfficiency;
   const uint32_t L = group.size() < 2 ? 0 : c.PerNode();
   if (L == 0)
     throw InputError("collectives: deepep_normal needs at least 2 ranks and the same number of ranks on every node");
@@ -484,10 +491,12 @@ CollectivePlan PlanDeepEpNormal(const std::vector<uint32_t>& group, const GroupS
   auto add = [&traffic](PhaseStep& s, uint32_t from, uint32_t to, double bytes) {
     if (bytes > 0) s.flows.push_back(traffic.combine ? Flow{to, from, bytes} : Flow{from, to, bytes});
   };
+  // NVLink links run at the ring efficiency; DeepEP's forwarding is slower (kDeepEpNvlEfficiency).
+  const double nvl_inflate = scale_up_efficiency / kDeepEpNvlEfficiency;
   for (const auto& [node, members] : by_node) {
     for (uint32_t i = 0; i < L; ++i)
       for (uint32_t j = 0; j < L; ++j)
-        if (i != j) add(nvl, members[i], members[j], traffic.nvl_bytes_per_rank_pair);
+        if (i != j) add(nvl, members[i], members[j], traffic.nvl_bytes_per_rank_pair * nvl_inflate);
     for (const auto& [other, omembers] : by_node)
       if (other != node)
         for (uint32_t i = 0; i < L; ++i) add(rdma, members[i], omembers[i], traffic.rdma_bytes_per_node);

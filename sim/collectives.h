@@ -78,7 +78,9 @@ CollectivePlan PlanCollective(CollectiveKind kind, const std::string& algorithm,
 // destination rank over NVLink from that GPU (nothing when it is the destination itself). The RDMA and NVLink halves
 // are pipelined, as DeepEP's forwarding kernels do (time = max of the two). Flows, bytes each:
 //   RDMA   (node A, local i) -> (node B, local i), B != A   rdma_bytes_per_node
-//   NVLink (node B, local i) -> (node B, local j), j != i   nvl_bytes_per_rank_pair
+//   NVLink (node B, local i) -> (node B, local j), j != i   nvl_bytes_per_rank_pair x the NVLink inflation
+// The NVLink flows are inflated by params.scale_up_protocol_efficiency / DeepEP's fitted NVLink efficiency (0.672,
+// docs/collectives.md): the platform's links run at the NCCL ring rate, DeepEP's forwarding kernels below it.
 // The group must hold the same number of members on every node; throws InputError otherwise. Algorithm name
 // "deepep_normal"; not in the all-to-all registry, since a uniform size cannot express its de-duplication.
 struct DeepEpNormalTraffic {
@@ -87,7 +89,7 @@ struct DeepEpNormalTraffic {
   bool combine = false;                // reverse every flow (combine gathers what dispatch scattered)
 };
 CollectivePlan PlanDeepEpNormal(const std::vector<uint32_t>& group, const GroupShape& shape,
-                                const DeepEpNormalTraffic& traffic);
+                                const v1::Collectives& params, const DeepEpNormalTraffic& traffic);
 
 // The alpha (in units of collectives.step_latency_ns, for PhaseStep::alpha_steps) of one point-to-point message:
 // p2p_latency_ns / step_latency_ns.

@@ -330,6 +330,7 @@ v1::RunResult SimulateStep(const v1::Scenario& s) {
     r.set_tokens_per_s_per_gpu(program.tokens_per_step / T / gpus);
     r.set_model_tflops_per_gpu(program.model_flops_per_step / T / gpus / 1e12);
     r.set_hardware_tflops_per_gpu(program.hardware_flops_per_step / T / gpus / 1e12);
+    r.set_model_tflops_per_gpu_causal(program.model_flops_causal_per_step / T / gpus / 1e12);
     r.set_mfu(program.model_flops_per_step / (T * gpus * compute.peak_flops()));
     r.set_hfu(program.hardware_flops_per_step / (T * gpus * compute.peak_flops()));
     r.set_flop_convention(program.flop_convention);
@@ -611,7 +612,7 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
       try {
         for (uint64_t size : sizes) {
           const CollectivePlan plan = moe.active
-                                          ? PlanDeepEpNormal(groups[0], costs.shape(), moe.traffic)
+                                          ? PlanDeepEpNormal(groups[0], costs.shape(), s.collectives(), moe.traffic)
                                           : PlanCollective(kind, spec.algorithm, groups[0], static_cast<double>(size),
                                                            costs.shape(), s.collectives());
           CommCost cost;

@@ -69,10 +69,11 @@ StepFlops ComputeStepFlops(const v1::Model& m, uint64_t sequences, Recompute rec
   StepFlops r;
   const double fwd = ForwardFlopsPerSequence(m);
   r.model = 3 * fwd * double(sequences);
-  double extra = 0;
+  double extra = 0, core = 0;
   const uint32_t layers = m.layers() + m.mtp_depth();
   for (uint32_t l = 0; l < layers; ++l) {
     const LayerFlops lf = LayerForwardFlops(m, l < m.layers() ? IsMoeLayer(m, l) : MtpIsMoe(m));
+    core += lf.attention_core;
     if (recompute == Recompute::kFull) extra += lf.total();
     if (recompute != Recompute::kSelective) continue;
     const bool moe_layer = l < m.layers() ? IsMoeLayer(m, l) : MtpIsMoe(m);
@@ -83,6 +84,7 @@ StepFlops ComputeStepFlops(const v1::Model& m, uint64_t sequences, Recompute rec
     if (moe_layer && !(modules & kRecomputeMoe) && (modules & kRecomputeSharedExperts)) extra += lf.mlp;
   }
   r.hardware = r.model + extra * double(sequences);
+  r.model_causal = r.model - 3 * 0.5 * core * double(sequences);
   return r;
 }
 

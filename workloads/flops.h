@@ -36,6 +36,10 @@ double ForwardFlopsPerSequence(const v1::Model& m);  // layers + logits + MTP
 
 struct StepFlops {
   double model = 0;     // 3 x forward x sequences (backward = 2 x forward)
+  // model with causal attention counted as half the s x s matrix (QK^T and softmax x V halved): the convention of
+  // Megatron-Core's num_floating_point_operations and Megatron-Bridge's reported TFLOP/s. For comparison with those
+  // reports only; MFU and HFU use `model` and `hardware`.
+  double model_causal = 0;
   double hardware = 0;  // model + the recomputed forward (full: every layer; selective: the recomputed modules)
 };
 // recompute_modules: RecomputeModule bits for kSelective (0 = kRecomputeCoreAttn). Recomputed GEMMs count:

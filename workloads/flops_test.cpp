@@ -77,6 +77,19 @@ TEST(Flops, PerTokenMatchesNemoReportedModelTflops) {
   EXPECT_NEAR(gpt3 / (771e12 / 716), 1.0, 0.01);
 }
 
+TEST(Flops, CausalConventionHalvesTheAttentionCoreAndMatchesMegatronBridgeReports) {
+  const v1::Model m = Preset("llama3_70b");
+  const StepFlops f = ComputeStepFlops(m, 4, Recompute::kSelective);
+  const double core = m.layers() * LayerForwardFlops(m, false).attention_core;
+  EXPECT_DOUBLE_EQ(f.model - f.model_causal, 3 * 0.5 * core * 4);
+  // Megatron-Bridge 25.11 Llama-3 70B on 64 H100 (cases.yaml): 719 model TFLOP/s per GPU at 1602 tokens/s per GPU.
+  EXPECT_NEAR(f.model_causal / (4 * 8192.0) / (719e12 / 1602), 1.0, 0.01);
+  // DeepSeek-V3 (Megatron-Bridge 25.09, 1024 H100): 338 TFLOP/s at 1297 tokens/s, MLA and the MTP layer included.
+  const v1::Model d = Preset("deepseek_v3_671b");
+  const StepFlops fd = ComputeStepFlops(d, 1, Recompute::kNone);
+  EXPECT_NEAR(fd.model_causal / 4096.0 / (338e12 / 1297), 1.0, 0.02);
+}
+
 TEST(Flops, SixNRuleForLlama70B) {
   v1::Model m = Preset("llama3_70b");
   m.set_seq_len(2048);

@@ -770,6 +770,7 @@ StepProgram Generator::Build() {
   const StepFlops flops = ComputeStepFlops(m_, plan_.global_batch_size, plan_.recompute, plan_.recompute_modules);
   prog.model_flops_per_step = flops.model;
   prog.hardware_flops_per_step = flops.hardware;
+  prog.model_flops_causal_per_step = flops.model_causal;
   prog.flop_convention = kFlopConvention;
   prog.precision = plan_.fp8 ? "fp8" : "bf16";
   prog.schedule = ToString(plan_.schedule);

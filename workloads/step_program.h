@@ -103,6 +103,7 @@ struct StepProgram {
   uint64_t tokens_per_step = 0;              // global batch x sequence length
   double model_flops_per_step = 0;           // whole cluster, no recompute (MFU convention)
   double hardware_flops_per_step = 0;        // whole cluster, including recompute (HFU)
+  double model_flops_causal_per_step = 0;    // model FLOPs with causal attention halved (StepFlops::model_causal)
   std::string flop_convention;               // human-readable statement of the convention used
   MemoryEstimate memory;                     // worst stage
   std::vector<MemoryEstimate> stage_memory;  // per pipeline stage

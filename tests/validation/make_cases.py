@@ -332,8 +332,9 @@ def korthikanti(case):
 CALIBRATION_HOPPER = {"nemo2412_gpt3_175b_128gpu_fp8", "nemo2412_gpt3_175b_512gpu_fp8",
                       "nemo2412_llama3_70b_64gpu_fp8", "mbridge2511_llama3_70b_h100_64gpu"}
 
-MBRIDGE_NOTE = ("Megatron-Bridge/MCore halve the causal attention FLOPs, clustersim counts the full s x s matrix: "
-                "model TFLOP/s may differ by that convention; tokens/s is the primary comparison")
+MBRIDGE_NOTE = ("Megatron-Bridge and Megatron-Core count causal attention as half the s x s matrix: compared with "
+                "clustersim's model FLOPs in that convention (model_tflops_per_gpu_causal); tokens/s is the primary "
+                "comparison")
 
 
 def nvidia_recipe(case):
@@ -373,13 +374,21 @@ def nvidia_recipe(case):
         p["recompute_modules"] = ["layernorm", "moe_act"]
     elif dsv3:
         p["recompute_modules"] = ["mla_up_proj", "mlp"]
-    if qwen:
+    if qwen or dsv3:
         p["overlap_moe_a2a"] = True
+    if dsv3:
+        # Megatron-Bridge scripts/performance/configs/deepseek/deepseek_llm_pretrain.py,
+        # deepseek_v3_h100_1024gpus_fp8_config: comm_overlap.overlap_grad_reduce = False.
+        p["overlap_grad_reduce"] = False
     precision = "fp8" if str(inp["precision"]).startswith("fp8") else "bf16"
     workload = {"model": model, "parallelism": p, "precision": precision}
     if moe:
         workload["moe_routing"] = {"distribution": "balanced"}
-    collectives = {"all_to_all": "pxn"} if qwen else None
+    if dsv3:
+        # DeepSeekV3ModelProvider: moe_router_num_groups 8, moe_router_group_topk 4; with ep 64 on 8 nodes a group is
+        # a node's 32 experts, so every token reaches at most 4 nodes (node-limited routing, per-node deduplication).
+        workload["moe_routing"]["max_nodes_per_token"] = 4
+    collectives = {"all_to_all": "pxn"} if qwen or dsv3 else None
     if case["id"].startswith("nemo"):
         framework = "NeMo 24.12"
     elif case["id"].startswith("mbridge"):
@@ -399,6 +408,13 @@ def nvidia_recipe(case):
             notes += (", selective recompute of the modules 'mla_up_proj' and 'mlp' (Megatron-Bridge's DeepSeek-V3 "
                       "1024 x H100 performance recipes set recompute_modules = [\"mla_up_proj\", \"mlp\"])")
         notes += ", expert_tp 1, balanced routing ('dropless, forced balance')"
+        if dsv3:
+            notes += (", the recipe's communication settings (Megatron-Bridge scripts/performance/configs/deepseek/"
+                      "deepseek_llm_pretrain.py, deepseek_v3_h100_1024gpus_fp8_config: enable_deepep, "
+                      "set_moe_a2a_overlap_overrides, overlap_grad_reduce = False): the pxn all-to-all as a stand-in "
+                      "for DeepEP, 1F1B all-to-all overlap, gradient reduce-scatter not overlapped, and DeepSeek-V3's "
+                      "group-limited routing (moe_router_num_groups 8, group_topk 4: at most 4 of the 8 nodes per "
+                      "token)")
         if qwen:
             notes += (", 1F1B all-to-all overlap (overlap_moe_a2a: the 17.6 s figure is the overlapped one; without it "
                       "19.7 s) and the pxn all-to-all as a stand-in for the DeepEP dispatcher")
@@ -412,12 +428,13 @@ def nvidia_recipe(case):
                            "NeMo 24.12 counts full (non-causal) attention like clustersim")]
     elif case["id"].startswith("mbridge"):
         expected = [expect("tokens_per_s_per_gpu", e["tokens_per_s_per_gpu"], "primary comparison"),
-                    expect("model_tflops_per_gpu", e["model_tflops_per_gpu"], MBRIDGE_NOTE)]
+                    expect("model_tflops_per_gpu_causal", e["model_tflops_per_gpu"], MBRIDGE_NOTE)]
     else:
         expected = [expect("step_time_s", e["step_time_s"], "primary comparison (with 1F1B A2A overlap)"),
-                    expect("model_tflops_per_gpu", e["tflops_per_gpu"],
-                           "MCore halves the causal attention FLOPs, clustersim counts the full s x s matrix: model "
-                           "TFLOP/s may differ by that convention; the step time is the primary comparison")]
+                    expect("model_tflops_per_gpu_causal", e["tflops_per_gpu"],
+                           "Megatron-Core counts causal attention as half the s x s matrix: compared with "
+                           "clustersim's model FLOPs in that convention (model_tflops_per_gpu_causal); the step time "
+                           "is the primary comparison")]
     category = "training_moe" if moe else "training_dense"
     sc = scenario(case["id"], f"{framework}: {case['id']}", "H100-SXM", dgx_h100_cluster(n), workload, collectives)
     return [case_file(case, category, notes, expected, case["id"] in CALIBRATION_HOPPER, sc)]
@@ -508,6 +525,9 @@ DEEPEP_LL_EXPERTS = 288
 # The one parameter of the low-latency family (kDeepEpLlKernelNs in sim/collectives.cpp) is fitted on EP 16 (dispatch
 # and combine), chosen before fitting as the first multi-node size; EP 8, 32 and 64 are held out.
 DEEPEP_LL_CALIBRATION = {"deepep_v1_lowlatency_ep16_h800", "deepep_v1_lowlatency_ep16_h800_combine"}
+# The one parameter of the normal family (kDeepEpNvlEfficiency, DeepEP's NVLink forwarding rate) is fitted on the one
+# NVLink-only row, EP 8 dispatch; its combine and EP 16 and 32 are held out.
+DEEPEP_NORMAL_CALIBRATION = {"deepep_v1_normal_ep8_h800"}
 
 
 def deepep(case):
@@ -560,6 +580,7 @@ def deepep(case):
                           "DeepEP 'NVL' = tokens received by a rank (one copy per (token, rank), its own included) x "
                           "bytes per token / kernel time")
             expected = [expect(quantity, e[key], accounting)]
+            calibration = case_id in DEEPEP_NORMAL_CALIBRATION
             notes = (f"DeepEP V1 normal-mode {phase} over EP {ep} on H800 ({nodes_text(n)} of 8 GPUs, NVLink, CX-7 "
                      f"400 Gb/s IB per GPU), as DeepEP's benchmark runs it: {tokens} tokens per rank routed to "
                      f"top-{top_k} of {DEEPEP_NORMAL_EXPERTS} experts (uniform scores) on at most {max_nodes} "
@@ -568,7 +589,8 @@ def deepep(case):
                         else f"(bf16: 2 x {hidden})")
                      + ". Routing by workloads/moe_routing (as the training steps route), traffic by algorithm "
                      "deepep_normal: one RDMA copy per (token, destination node) to the sender's same-rail GPU there, "
-                     "then one NVLink copy per (token, destination rank) from that GPU, the two pipelined"
+                     "then one NVLink copy per (token, destination rank) from that GPU at DeepEP's NVLink rate "
+                     "(kDeepEpNvlEfficiency, fitted on EP 8 dispatch), the two pipelined"
                      + ("" if internode else " (one node: NVLink only)")
                      + f". Compared with DeepEP's own accounting as {quantity}. Case note: bottleneck link = "
                      + ("RDMA." if internode else "NVLink."))
