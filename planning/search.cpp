@@ -2,7 +2,6 @@
 #include "planning/search.h"
 
 #include <fmt/format.h>
-#include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
 #include <array>
@@ -11,6 +10,7 @@
 
 #include "common/error.h"
 #include "planning/run.h"
+#include "results/report.h"
 #include "sim/compute_model.h"
 #include "workloads/generator.h"
 #include "workloads/plan.h"
@@ -334,15 +334,6 @@ std::string PlanCsv(const v1::PlanSearchResult& r) {
   return o;
 }
 
-std::string PlanJson(const v1::PlanSearchResult& r) {
-  google::protobuf::util::JsonPrintOptions opts;
-  opts.add_whitespace = true;
-  opts.preserve_proto_field_names = true;
-  opts.always_print_primitive_fields = true;
-  std::string out;
-  const auto st = google::protobuf::util::MessageToJsonString(r, &out, opts);
-  if (!st.ok()) throw SimulationError("cannot render the plan search as JSON: " + std::string(st.message()));
-  return out;
-}
+std::string PlanJson(const v1::PlanSearchResult& r) { return results::MessageJson(r, "the plan search"); }
 
 }  // namespace clustersim::planning

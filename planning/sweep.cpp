@@ -84,16 +84,7 @@ std::string HashOf(const v1::Scenario& s) {
   return fmt::format("{:016x}", h);
 }
 
-std::string PointJson(const pb::Message& m) {
-  pb::util::JsonPrintOptions opts;
-  opts.add_whitespace = true;
-  opts.preserve_proto_field_names = true;
-  opts.always_print_primitive_fields = true;
-  std::string out;
-  const auto status = pb::util::MessageToJsonString(m, &out, opts);
-  if (!status.ok()) throw SimulationError("cannot render sweep JSON: " + std::string(status.message()));
-  return out;
-}
+std::string PointJson(const pb::Message& m) { return results::MessageJson(m, "sweep JSON"); }
 
 // The result as it goes into the table: no timelines, no quantities that vary from run to run.
 v1::RunResult TableResult(const v1::RunResult& full) {

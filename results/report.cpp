@@ -97,16 +97,18 @@ std::string SummaryText(const v1::RunResult& r) {
   return o;
 }
 
-std::string ToJson(const v1::RunResult& r) {
+std::string MessageJson(const google::protobuf::Message& m, const std::string& what) {
   google::protobuf::util::JsonPrintOptions opts;
   opts.add_whitespace = true;
   opts.preserve_proto_field_names = true;
   opts.always_print_primitive_fields = true;
   std::string out;
-  const auto st = google::protobuf::util::MessageToJsonString(r, &out, opts);
-  if (!st.ok()) throw SimulationError("cannot render result as JSON: " + std::string(st.message()));
+  const auto st = google::protobuf::util::MessageToJsonString(m, &out, opts);
+  if (!st.ok()) throw SimulationError("cannot render " + what + " as JSON: " + std::string(st.message()));
   return out;
 }
+
+std::string ToJson(const v1::RunResult& r) { return MessageJson(r, "result"); }
 
 v1::RunResult FromJson(const std::string& json, const std::string& file) {
   v1::RunResult r;

@@ -17,7 +17,10 @@ std::string FormatEnergy(double j);
 
 // Short summary for the terminal: step time, breakdown, throughput, MFU, power, energy, memory.
 std::string SummaryText(const v1::RunResult& r);
-// Pretty-printed JSON with proto field names; deterministic for a given result.
+// Pretty-printed JSON of any message with proto field names and every primitive field; deterministic. `what` names
+// the message in the SimulationError thrown if it cannot be rendered.
+std::string MessageJson(const google::protobuf::Message& m, const std::string& what);
+// MessageJson of a run result.
 std::string ToJson(const v1::RunResult& r);
 // Parses JSON written by ToJson (unknown fields rejected). Throws InputError naming `file`.
 v1::RunResult FromJson(const std::string& json, const std::string& file);

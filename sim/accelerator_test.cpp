@@ -70,6 +70,15 @@ TEST(AcceleratorCatalog, ScaleUpBandwidthIsPerDirection) {
   EXPECT_DOUBLE_EQ(catalog.Find("H100-SXM")->host_power_per_gpu_w(), 575);
 }
 
+TEST(AcceleratorCatalog, AFalseOverrideSwitchesACatalogTrueOff) {
+  const AcceleratorCatalog catalog;
+  v1::Accelerator a;
+  a.set_name("H100-SXM");
+  EXPECT_TRUE(catalog.Resolve(a, "").scale_up_in_network_reduction());
+  a.set_scale_up_in_network_reduction(false);  // e.g. a DGX without NVLS enabled
+  EXPECT_FALSE(catalog.Resolve(a, "").scale_up_in_network_reduction());
+}
+
 TEST(AcceleratorCatalog, CalibrationIsOnePerFamilyAndPhysicallyPlausible) {
   // docs/validation-notes.md, "Calibration": one set of compute factors per family, fitted end to end with
   // tests/validation/fit_calibration.py. The bands are what the hardware and software allow, not the fit itself.

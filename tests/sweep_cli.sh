@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# clustersim sweep end to end: the table has one row per point; a sweep stopped early (--max-points) and resumed, and
-# a sweep run as two shards then gathered, give byte-identical tables; a bad value exits 2 naming the file, line,
-# axis and value, and writes nothing.
+# clustersim sweep end to end: the table has one row per point; a sweep stopped early (--max-points) and resumed, one
+# killed with SIGKILL and resumed, and one run as two shards then gathered give byte-identical tables; a bad value
+# exits 2 naming the file, line, axis and value, and writes nothing.
 # Usage: sweep_cli.sh CLUSTERSIM WORKDIR DATADIR
 set -u
 cs=$1
@@ -28,6 +28,22 @@ grep -q "5 of 8 points still to run" "$dir/part.err" || { echo "FAIL: partial me
 [ "$(grep -c '(cached)' "$dir/resume.err")" -eq 3 ] || { echo "FAIL: expected 3 cached points"; cat "$dir/resume.err"; fail=1; }
 grep -q "5 simulated, 3 cached" "$dir/resume.err" || { echo "FAIL: resume counts"; fail=1; }
 same "$dir/whole" "$dir/resumed"
+
+# Killed (SIGKILL) after its first point files are written, then resumed: the table is the same. Point files are
+# written atomically, so a kill can lose the point in progress but never leaves a partial file behind.
+"$cs" sweep "$data/small.textproto" --out "$dir/killed" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 1200); do
+  [ "$(ls "$dir/killed/points" 2>/dev/null | grep -c '\.json$')" -ge 2 ] && break
+  sleep 0.05
+done
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+done_before=$(ls "$dir/killed/points" 2>/dev/null | grep -c '\.json$')
+echo "killed with $done_before of 8 points written"
+"$cs" sweep "$data/small.textproto" --out "$dir/killed" >/dev/null 2>"$dir/killed.err" || { echo "FAIL: resume after kill"; cat "$dir/killed.err"; fail=1; }
+[ "$(grep -c '(cached)' "$dir/killed.err")" -ge "$done_before" ] || { echo "FAIL: finished points were recomputed"; fail=1; }
+same "$dir/whole" "$dir/killed"
 
 # Slurm job array style: two shards into one directory, then --gather.
 for i in 0 1; do

@@ -60,6 +60,17 @@ TEST(ModelPresets, NonZeroFieldsOverrideThePreset) {
   EXPECT_EQ(r.kv_heads(), 8u);
 }
 
+TEST(ModelPresets, AFalseBooleanSwitchesThePresetsTrueOff) {
+  v1::Model m;
+  m.set_preset("llama3_70b");
+  ASSERT_TRUE(ResolveModel(m, "").gated_mlp());
+  m.set_gated_mlp(false);
+  m.set_tied_embeddings(true);
+  const v1::Model r = ResolveModel(m, "");
+  EXPECT_FALSE(r.gated_mlp());
+  EXPECT_TRUE(r.tied_embeddings());
+}
+
 TEST(ModelDefaults, CustomModelGetsDefaults) {
   v1::Model m;
   m.set_layers(2);
