@@ -28,6 +28,10 @@ constexpr double kDeepEpLlKernelNs = 38600;
 // half, is fitted on deepep_v1_normal_ep8_h800 dispatch (153 GB/s of DeepEP's NVLink accounting against 186.6 at the
 // NCCL ring rate 0.82: 0.82 x 153 / 186.6); the combine and EP 16 and 32 are held out (docs/collectives.md).
 constexpr double kDeepEpNvlEfficiency = 0.672;
+// Likewise for the RDMA half: DeepEP's IBGDA/RDMA path reaches less of the NIC than NCCL's (protocol_efficiency).
+// Fitted on deepep_v1_normal_ep32_h800 dispatch, the one RDMA-bound dispatch row (58 GB/s of DeepEP's RDMA accounting
+// against 63.16 at 0.95: 0.95 x 58 / 63.16); its combine is held out.
+constexpr double kDeepEpRdmaEfficiency = 0.872;
 
 struct Ctx {
   const std::vector<uint32_t>& group;
@@ -480,6 +484,8 @@ CollectivePlan PlanDeepEpNormal(const std::vector<uint32_t>& group, const GroupS
   const Ctx c{group, 0, shape, params};
   const double scale_up_efficiency = params.scale_up_protocol_efficiency() > 0 ? params.scale_up_protocol_efficiency()
                                                                                : kDeepEpNvlEfficiency;
+  const double scale_out_efficiency = params.protocol_efficiency() > 0 ? params.protocol_efficiency()
+                                                                       : kDeepEpRdmaEfficiency;
   const uint32_t L = group.size() < 2 ? 0 : c.PerNode();
   if (L == 0)
     throw InputError("collectives: deepep_normal needs at least 2 ranks and the same number of ranks on every node");
@@ -491,15 +497,17 @@ CollectivePlan PlanDeepEpNormal(const std::vector<uint32_t>& group, const GroupS
   auto add = [&traffic](PhaseStep& s, uint32_t from, uint32_t to, double bytes) {
     if (bytes > 0) s.flows.push_back(traffic.combine ? Flow{to, from, bytes} : Flow{from, to, bytes});
   };
-  // NVLink links run at the ring efficiency; DeepEP's forwarding is slower (kDeepEpNvlEfficiency).
+  // The links run at NCCL's efficiencies; DeepEP's kernels reach less of them (kDeepEpNvlEfficiency,
+  // kDeepEpRdmaEfficiency): their flows carry proportionally more bytes.
   const double nvl_inflate = scale_up_efficiency / kDeepEpNvlEfficiency;
+  const double rdma_inflate = scale_out_efficiency / kDeepEpRdmaEfficiency;
   for (const auto& [node, members] : by_node) {
     for (uint32_t i = 0; i < L; ++i)
       for (uint32_t j = 0; j < L; ++j)
         if (i != j) add(nvl, members[i], members[j], traffic.nvl_bytes_per_rank_pair * nvl_inflate);
     for (const auto& [other, omembers] : by_node)
       if (other != node)
-        for (uint32_t i = 0; i < L; ++i) add(rdma, members[i], omembers[i], traffic.rdma_bytes_per_node);
+        for (uint32_t i = 0; i < L; ++i) add(rdma, members[i], omembers[i], traffic.rdma_bytes_per_node * rdma_inflate);
   }
   if (!nvl.flows.empty()) p.steps.push_back(std::move(nvl));
   if (!rdma.flows.empty()) p.steps.push_back(std::move(rdma));

@@ -77,10 +77,11 @@ CollectivePlan PlanCollective(CollectiveKind kind, const std::string& algorithm,
 // sender to the GPU with the sender's local index on that node; nothing for the sender's own node), then once per
 // destination rank over NVLink from that GPU (nothing when it is the destination itself). The RDMA and NVLink halves
 // are pipelined, as DeepEP's forwarding kernels do (time = max of the two). Flows, bytes each:
-//   RDMA   (node A, local i) -> (node B, local i), B != A   rdma_bytes_per_node
+//   RDMA   (node A, local i) -> (node B, local i), B != A   rdma_bytes_per_node x the RDMA inflation
 //   NVLink (node B, local i) -> (node B, local j), j != i   nvl_bytes_per_rank_pair x the NVLink inflation
-// The NVLink flows are inflated by params.scale_up_protocol_efficiency / DeepEP's fitted NVLink efficiency (0.672,
-// docs/collectives.md): the platform's links run at the NCCL ring rate, DeepEP's forwarding kernels below it.
+// The platform's links run at NCCL's rates, DeepEP's kernels below them: NVLink flows are inflated by
+// params.scale_up_protocol_efficiency / 0.672 and RDMA flows by params.protocol_efficiency / 0.872, DeepEP's fitted
+// efficiencies (docs/collectives.md).
 // The group must hold the same number of members on every node; throws InputError otherwise. Algorithm name
 // "deepep_normal"; not in the all-to-all registry, since a uniform size cannot express its de-duplication.
 struct DeepEpNormalTraffic {

@@ -108,8 +108,9 @@ TEST(Collectives, DeepEpNormalSendsOneRdmaCopyPerNodeThenForwardsOverNvlink) {
   const GroupShape shape{8, 8, false};
   v1::Collectives params;
   FillCollectiveDefaults(params);
-  const double R = 1000, V = 300, Vx = V * params.scale_up_protocol_efficiency() / 0.672;
-  const auto p = PlanDeepEpNormal(Range(0, 32), shape, params, {R, V, false});
+  const double R0 = 1000, V = 300, Vx = V * params.scale_up_protocol_efficiency() / 0.672;
+  const double R = R0 * params.protocol_efficiency() / 0.872;
+  const auto p = PlanDeepEpNormal(Range(0, 32), shape, params, {R0, V, false});
   EXPECT_EQ(p.algorithm, "deepep_normal");
   ASSERT_EQ(p.steps.size(), 2u);
   for (const auto& s : p.steps) EXPECT_EQ(s.pipeline_group, 1u) << "NVLink and RDMA halves are pipelined";
@@ -120,23 +121,26 @@ TEST(Collectives, DeepEpNormalSendsOneRdmaCopyPerNodeThenForwardsOverNvlink) {
   for (const auto& f : p.steps[1].flows) {
     EXPECT_NE(f.src / 8, f.dst / 8);
     EXPECT_EQ(f.src % 8, f.dst % 8) << "RDMA goes to the sender's rail GPU";
-    EXPECT_DOUBLE_EQ(f.bytes, R);
+    EXPECT_NEAR(f.bytes, R, 1e-9);
   }
   const auto [sent, recv] = Volumes(p);
   for (const auto& [rank, b] : sent) EXPECT_NEAR(b, 3 * R + 7 * Vx, 1e-6);
   for (const auto& [rank, b] : recv) EXPECT_NEAR(b, 3 * R + 7 * Vx, 1e-6);
   EXPECT_NEAR(p.bytes_sent_total, 32 * (3 * R + 7 * Vx), 1e-6);
-  // Links already at DeepEP's efficiency: no inflation.
+  // Links already at DeepEP's efficiencies: no inflation.
   v1::Collectives at_deepep = params;
   at_deepep.set_scale_up_protocol_efficiency(0.672);
-  EXPECT_NEAR(PlanDeepEpNormal(Range(0, 32), shape, at_deepep, {R, V, false}).steps[0].flows[0].bytes, V, 1e-9);
+  at_deepep.set_protocol_efficiency(0.872);
+  const auto plain = PlanDeepEpNormal(Range(0, 32), shape, at_deepep, {R0, V, false});
+  EXPECT_NEAR(plain.steps[0].flows[0].bytes, V, 1e-9);
+  EXPECT_NEAR(plain.steps[1].flows[0].bytes, R0, 1e-9);
   // Combine reverses every flow; one node has no RDMA half.
-  const auto c = PlanDeepEpNormal(Range(0, 32), shape, params, {R, V, true});
+  const auto c = PlanDeepEpNormal(Range(0, 32), shape, params, {R0, V, true});
   ASSERT_EQ(c.steps.size(), 2u);
   EXPECT_EQ(c.steps[1].flows[0].src, p.steps[1].flows[0].dst);
   EXPECT_EQ(c.steps[1].flows[0].dst, p.steps[1].flows[0].src);
-  EXPECT_EQ(PlanDeepEpNormal(Range(0, 8), shape, params, {R, V, false}).steps.size(), 1u);
-  EXPECT_THROW(PlanDeepEpNormal(Range(0, 12), shape, params, {R, V, false}), InputError);  // 8 + 4 ranks per node
+  EXPECT_EQ(PlanDeepEpNormal(Range(0, 8), shape, params, {R0, V, false}).steps.size(), 1u);
+  EXPECT_THROW(PlanDeepEpNormal(Range(0, 12), shape, params, {R0, V, false}), InputError);  // 8 + 4 ranks per node
 }
 
 TEST(Collectives, DeepEpLowLatencyIsDirectPlusOneKernelCost) {

@@ -525,9 +525,10 @@ DEEPEP_LL_EXPERTS = 288
 # The one parameter of the low-latency family (kDeepEpLlKernelNs in sim/collectives.cpp) is fitted on EP 16 (dispatch
 # and combine), chosen before fitting as the first multi-node size; EP 8, 32 and 64 are held out.
 DEEPEP_LL_CALIBRATION = {"deepep_v1_lowlatency_ep16_h800", "deepep_v1_lowlatency_ep16_h800_combine"}
-# The one parameter of the normal family (kDeepEpNvlEfficiency, DeepEP's NVLink forwarding rate) is fitted on the one
-# NVLink-only row, EP 8 dispatch; its combine and EP 16 and 32 are held out.
-DEEPEP_NORMAL_CALIBRATION = {"deepep_v1_normal_ep8_h800"}
+# The two parameters of the normal family, DeepEP's rates on each link type (kDeepEpNvlEfficiency,
+# kDeepEpRdmaEfficiency), are fitted on the dispatch row that each link bounds: EP 8 (NVLink only) and EP 32 (RDMA);
+# the combines and EP 16 are held out.
+DEEPEP_NORMAL_CALIBRATION = {"deepep_v1_normal_ep8_h800", "deepep_v1_normal_ep32_h800"}
 
 
 def deepep(case):
@@ -589,8 +590,9 @@ def deepep(case):
                         else f"(bf16: 2 x {hidden})")
                      + ". Routing by workloads/moe_routing (as the training steps route), traffic by algorithm "
                      "deepep_normal: one RDMA copy per (token, destination node) to the sender's same-rail GPU there, "
-                     "then one NVLink copy per (token, destination rank) from that GPU at DeepEP's NVLink rate "
-                     "(kDeepEpNvlEfficiency, fitted on EP 8 dispatch), the two pipelined"
+                     "then one NVLink copy per (token, destination rank) from that GPU, at DeepEP's NVLink and "
+                     "RDMA rates (kDeepEpNvlEfficiency, kDeepEpRdmaEfficiency, fitted on EP 8 and EP 32 dispatch), "
+                     "the two pipelined"
                      + ("" if internode else " (one node: NVLink only)")
                      + f". Compared with DeepEP's own accounting as {quantity}. Case note: bottleneck link = "
                      + ("RDMA." if internode else "NVLink."))
