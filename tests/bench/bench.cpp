@@ -44,19 +44,31 @@ std::string Slurp(const std::string& path) {
 
 int main(int argc, char** argv) {
   using namespace clustersim;
-  if (argc < 2) {
-    std::cerr << "usage: clustersim_bench DIR [--json FILE] [--filter REGEX]\n";
-    return 2;
+  const char* usage = "usage: clustersim_bench DIR [--json FILE] [--filter REGEX]\n";
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    std::cerr << usage;
+    return argc < 2 ? 2 : 0;
   }
   std::string dir = argv[1], json_out, filter = ".*";
-  for (int i = 2; i + 1 < argc; i += 2) {
-    if (std::string(argv[i]) == "--json") json_out = argv[i + 1];
-    if (std::string(argv[i]) == "--filter") filter = argv[i + 1];
+  for (int i = 2; i < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (i + 1 >= argc || (flag != "--json" && flag != "--filter")) {
+      std::cerr << "clustersim_bench: unknown or incomplete option \"" << flag << "\"\n" << usage;
+      return 2;
+    }
+    (flag == "--json" ? json_out : filter) = argv[i + 1];
   }
   std::vector<std::string> files;
-  for (const auto& e : std::filesystem::directory_iterator(dir))
-    if (e.path().extension() == ".textproto" && std::regex_search(e.path().filename().string(), std::regex(filter)))
-      files.push_back(e.path().string());
+  std::regex pattern;
+  try {
+    pattern = std::regex(filter);
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+      if (e.path().extension() == ".textproto" && std::regex_search(e.path().filename().string(), pattern))
+        files.push_back(e.path().string());
+  } catch (const std::exception& e) {
+    std::cerr << "clustersim_bench: " << dir << ": " << e.what() << "\n" << usage;
+    return 2;
+  }
   std::sort(files.begin(), files.end());
   std::vector<Row> rows;
   std::cout << fmt::format("{:<34} {:>7} {:>9} {:>9} {:>12} {:>9} {:>6} {:>8} {:>10} {:>9}\n", "scenario", "GPUs", "wall(s)",
