@@ -35,6 +35,13 @@ void ChildChannel::Fail(const InputError& error) const {
   ::_exit(ok ? 0 : 3);
 }
 
+void ChildChannel::Succeed(const std::string& payload) const {
+  const char status = 'R';
+  const bool ok = WriteAll(fd_, &status, 1) && WriteAll(fd_, payload.data(), payload.size());
+  ::close(fd_);
+  ::_exit(ok ? 0 : 3);
+}
+
 std::string RunInChild(const std::function<std::string()>& work) {
   return RunInChild([&work](const ChildChannel&) { return work(); });
 }

@@ -294,7 +294,7 @@ void GuardPhases(PhaseSolver& solver, const v1::Scenario& s, const ChildChannel&
 
 v1::RunResult SimulateStep(const v1::Scenario& s) {
   GuardMemory(s);
-  const std::string bytes = RunInChild([&s](const ChildChannel& channel) {
+  const std::string bytes = RunInChild([&s](const ChildChannel& channel) -> std::string {
     const auto wall0 = std::chrono::steady_clock::now();
     const v1::Cluster& c = s.cluster();
     const std::unique_ptr<topo::Fabric> fabric = topo::BuildFabric(FabricParamsOf(s));
@@ -475,7 +475,7 @@ v1::RunResult SimulateStep(const v1::Scenario& s) {
     st.set_peak_rss_mib(PeakRssMib());
     std::string out;
     r.SerializeToString(&out);
-    return out;
+    channel.Succeed(out);  // the engine, platform and actors die with the process
   });
   v1::RunResult r;
   if (!r.ParseFromString(bytes)) throw SimulationError("could not decode the simulation result");
@@ -578,7 +578,7 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
   std::vector<uint64_t> sizes = spec.sizes_bytes;
   const MoeExchange moe = PrepareMoeExchange(s, spec, gs, stride, kind);
   if (moe.active) sizes = {moe.nominal_bytes};
-  const std::string bytes = RunInChild([&]() {
+  const std::string bytes = RunInChild([&](const ChildChannel& channel) -> std::string {
     const auto wall0 = std::chrono::steady_clock::now();
     const std::unique_ptr<topo::Fabric> fabric = topo::BuildFabric(FabricParamsOf(s));
     uint64_t events = 0;
@@ -643,7 +643,7 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
     holder.mutable_sim()->set_events(events);
     std::string out;
     holder.SerializeToString(&out);
-    return out;
+    channel.Succeed(out);
   });
   v1::RunResult holder;
   if (!holder.ParseFromString(bytes)) throw SimulationError("could not decode the collective result");
