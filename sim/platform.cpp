@@ -62,12 +62,8 @@ class FabricZone : public kr::NetZoneImpl {
         bundle_index[key][d] = static_cast<int32_t>(infos_.size());
         sg_links_.push_back(l);
         const uint32_t member = bundle_member.at(key);
-        const uint32_t lower = Lower(member);
-        infos_.push_back({fabric_.link(member).kind,
-                          std::string(topo::ToString(fabric_.link(member).kind)) + " up-links of " +
-                              (fabric_.link(member).kind == topo::LinkKind::kSpineToCore ? "the pod of " : "") +
-                              Describe(lower) + (d == 0 ? " (bundle, up)" : " (bundle, down)"),
-                          cap.first * 1e9 / 8 * opt.scale_out_efficiency});
+        infos_.push_back(
+            {fabric_.link(member).kind, cap.first * 1e9 / 8 * opt.scale_out_efficiency, member, d == 0, true});
         ++links_created;
       }
     }
@@ -101,10 +97,7 @@ class FabricZone : public kr::NetZoneImpl {
         dir_s4u_[2 * id + d] = l;
         dir_index_[2 * id + d] = static_cast<int32_t>(infos_.size());
         sg_links_.push_back(l);
-        const uint32_t from = d == 0 ? fabric_.link_source(id) : fabric_.link_target(id);
-        const uint32_t to = d == 0 ? fabric_.link_target(id) : fabric_.link_source(id);
-        infos_.push_back({e.kind, std::string(topo::ToString(e.kind)) + " " + Describe(from) + " -> " + Describe(to),
-                          bytes_per_s});
+        infos_.push_back({e.kind, bytes_per_s, id, d == 0, false});
         ++links_created;
       }
     }
@@ -129,6 +122,16 @@ class FabricZone : public kr::NetZoneImpl {
     }
   }
   const std::vector<Platform::LinkInfo>& infos() const { return infos_; }
+  std::string Name(const Platform::LinkInfo& info) const {
+    const uint32_t id = info.fabric_link;
+    const std::string kind = topo::ToString(info.kind);
+    if (info.bundle)
+      return kind + " up-links of " + (info.kind == topo::LinkKind::kSpineToCore ? "the pod of " : "") +
+             Describe(Lower(id)) + (info.forward ? " (bundle, up)" : " (bundle, down)");
+    const uint32_t from = info.forward ? fabric_.link_source(id) : fabric_.link_target(id);
+    const uint32_t to = info.forward ? fabric_.link_target(id) : fabric_.link_source(id);
+    return kind + " " + Describe(from) + " -> " + Describe(to);
+  }
   void SetCapacityFactor(uint32_t index, double factor) {
     sg_links_.at(index)->set_bandwidth(infos_.at(index).capacity_bytes_per_s * factor);
   }
@@ -226,6 +229,8 @@ std::vector<std::string> Platform::GraphRouteLinkNames(uint32_t src, uint32_t ds
 }
 
 const std::vector<Platform::LinkInfo>& Platform::links() const { return zone_->infos(); }
+
+std::string Platform::LinkName(size_t index) const { return zone_->Name(zone_->infos().at(index)); }
 
 void Platform::AddRouteLoad(uint32_t src, uint32_t dst, double bytes, std::vector<double>& load) const {
   zone_->AddRouteLoad(src, dst, bytes, load);

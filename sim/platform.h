@@ -43,13 +43,18 @@ class Platform {
   // to SimGrid; for tests that compare it with what SimGrid itself resolves (Host::route_to).
   std::vector<std::string> GraphRouteLinkNames(uint32_t src, uint32_t dst, double* latency_s) const;
 
-  // Every SimGrid link created, indexed 0..num_links()-1: its class, a readable name and its capacity.
+  // Every SimGrid link created, indexed 0..num_links()-1: its class, capacity and the fabric link it stands for (a
+  // bundle: one member of the bundle); LinkName(i) renders a readable name on demand (not stored: 10^5-10^6 links).
   struct LinkInfo {
     topo::LinkKind kind;
-    std::string name;
     double capacity_bytes_per_s = 0;
+    uint32_t fabric_link = 0;
+    bool forward = true;  // fabric link source -> target (for a bundle: up)
+    bool bundle = false;
   };
   const std::vector<LinkInfo>& links() const;
+  // e.g. "nic_to_leaf nic 0 -> leaf 0", "leaf_to_spine up-links of leaf 3 (bundle, up)".
+  std::string LinkName(size_t index) const;
   // Adds `bytes` to load[i] for every SimGrid link i on the route src -> dst (load has num_links() entries).
   void AddRouteLoad(uint32_t src, uint32_t dst, double bytes, std::vector<double>& load) const;
   // The hops of the route src -> dst as SimGrid sees it: (index into links(), or -1 for a hop with no SimGrid link,

@@ -88,7 +88,7 @@ class LinkLoad : public PhaseObserver {
     for (size_t k = 0; k < top; ++k) {
       v1::HotLink* h = r.add_hottest_links();
       const auto& info = links[util[k].second];
-      h->set_name(info.name);
+      h->set_name(platform_.LinkName(util[k].second));
       h->set_kind(topo::ToString(info.kind));
       h->set_utilization(util[k].first);
       h->set_bytes_per_step(bytes_[util[k].second]);
