@@ -2,7 +2,13 @@
 #include "sim/engine.h"
 
 #include <malloc.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <xbt/log.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
 
 namespace clustersim::sim {
 
@@ -27,6 +33,28 @@ std::unique_ptr<sg4::Engine> MakeEngine(uint64_t* events) {
   sg4::Engine::set_config("contexts/guard-size:0");
   if (events != nullptr) sg4::Engine::on_time_advance_cb([events](double) { ++*events; });
   return e;
+}
+
+void PrepareHeap(uint64_t num_gpus) {
+  // About 12 KiB of heap per GPU at 131k (fabric, platform, solver), plus a fixed part; virtual until touched.
+  const uint64_t bytes = std::min((uint64_t{256} << 20) + num_gpus * 16384, uint64_t{32} << 30);
+  // Freed heap memory stays with the process (mallopt(3): -1 disables trimming), and while mmap is off the block
+  // comes from the heap (sbrk), whatever its size.
+  mallopt(M_TRIM_THRESHOLD, -1);
+  mallopt(M_MMAP_MAX, 0);
+  void* block = std::malloc(bytes);
+  mallopt(M_MMAP_MAX, 1 << 24);
+  if (block == nullptr) return;
+  const uintptr_t huge = uintptr_t{2} << 20;
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(block) + huge - 1) & ~(huge - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(block) + bytes) & ~(huge - 1);
+  if (end > begin) (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+  std::free(block);
+}
+
+void EndHeapReservation() {
+  mallopt(M_TRIM_THRESHOLD, 128 << 10);
+  malloc_trim(0);
 }
 
 PlatformOptions PlatformOptionsOf(const v1::Scenario& s, double peak_flops) {

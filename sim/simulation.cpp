@@ -296,6 +296,7 @@ v1::RunResult SimulateStep(const v1::Scenario& s) {
   GuardMemory(s);
   const std::string bytes = RunInChild([&s](const ChildChannel& channel) -> std::string {
     const auto wall0 = std::chrono::steady_clock::now();
+    PrepareHeap(s.cluster().num_gpus());
     const v1::Cluster& c = s.cluster();
     const std::unique_ptr<topo::Fabric> fabric = topo::BuildFabric(FabricParamsOf(s));
     const wl::StepProgram program =
@@ -306,6 +307,7 @@ v1::RunResult SimulateStep(const v1::Scenario& s) {
     uint64_t events = 0;
     auto engine = MakeEngine(&events);
     Platform platform(*engine, *fabric, PlatformOptionsOf(s, compute.peak_flops()));
+    EndHeapReservation();
     PhaseSolver solver(platform);
     GuardPhases(solver, s, channel);
     const bool full = s.options().fidelity() == "full";
@@ -580,10 +582,12 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
   if (moe.active) sizes = {moe.nominal_bytes};
   const std::string bytes = RunInChild([&](const ChildChannel& channel) -> std::string {
     const auto wall0 = std::chrono::steady_clock::now();
+    PrepareHeap(s.cluster().num_gpus());
     const std::unique_ptr<topo::Fabric> fabric = topo::BuildFabric(FabricParamsOf(s));
     uint64_t events = 0;
     auto engine = MakeEngine(&events);
     Platform platform(*engine, *fabric, PlatformOptionsOf(s, 1e15));
+    EndHeapReservation();
     PhaseSolver solver(platform);
     // No sampling and no shape reuse: every size of the sweep is solved with every group.
     CommCostModel costs(solver, *fabric, wl::RankLayout{}, s.collectives(), std::numeric_limits<uint64_t>::max(),

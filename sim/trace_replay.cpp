@@ -249,11 +249,13 @@ v1::RunResult ReplayTrace(const v1::Scenario& s, const ct::Trace& trace, const R
 
   const std::string bytes = RunInChild([&](const ChildChannel& channel) -> std::string {
     const auto wall0 = std::chrono::steady_clock::now();
+    PrepareHeap(s.cluster().num_gpus());
     const std::unique_ptr<topo::Fabric> fabric = topo::BuildFabric(FabricParamsOf(s));
     const ComputeModel compute(s.accelerator(), precision, s.name());
     uint64_t events = 0;
     auto engine = MakeEngine(&events);
     Platform platform(*engine, *fabric, PlatformOptionsOf(s, compute.peak_flops()));
+    EndHeapReservation();
     PhaseSolver solver(platform);
     const bool full = s.options().fidelity() == "full";
     CommCostModel costs(solver, *fabric, wl::RankLayout{}, s.collectives(),
