@@ -61,6 +61,8 @@ std::string FormatOf(const std::string& path) {
 std::string ReadFile(const std::string& path, const std::string& what) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path + ": cannot open " + what + " (missing or unreadable)");
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw InputError(path + ": is a directory, not a " + what);
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
@@ -233,6 +235,18 @@ SweepPlan ParseSweep(const std::string& text, const std::string& format, const s
   std::set<std::string> seen;
   for (const std::string& c : plan.columns)
     if (!seen.insert(c).second) fail("axes", Quoted(c), "two columns have the same name: set axes.name");
+  // Every "{name}" of the label template must name a column ("point" or an axis).
+  for (size_t open = sw.label().find('{'); open != std::string::npos; open = sw.label().find('{', open + 1)) {
+    const size_t close = sw.label().find('}', open);
+    const std::string ref = close == std::string::npos ? "" : sw.label().substr(open + 1, close - open - 1);
+    if (seen.count(ref) == 0) {
+      std::string names;
+      for (const std::string& c : plan.columns) names += (names.empty() ? "{" : ", {") + c + "}";
+      fail("label", Quoted(sw.label()),
+           (close == std::string::npos ? std::string("unclosed '{'") : "{" + ref + "} names no column") +
+               "; the template may use " + names);
+    }
+  }
   for (int p = 0; p < sw.points_size(); ++p) {
     const std::string key = Elem("points", p);
     const v1::SweepPoint& pt = sw.points(p);

@@ -106,6 +106,7 @@ LoadedCase LoadCase(const std::string& path) {
   const bool has_scenario = c.has_scenario();
   if (!has_scenario && !c.has_carbon())
     throw InputError::Field(path, 0, "scenario", "(none)", "a case needs a scenario (or a carbon block)");
+  if (has_scenario && !c.has_carbon()) ResolveCaseScenario(c, path, lines);  // cheap: bad input fails before any run
   return loaded;
 }
 
@@ -161,6 +162,10 @@ std::vector<ValidationRow> RunCase(const LoadedCase& loaded) {
         sim["hfu_pct"] = 100 * r.hfu();
       }
     }
+  } catch (const InputError& e) {
+    // Bad input in the case (a group larger than the cluster, an unknown collective): not a miss.
+    const std::string what = e.what();
+    throw what.rfind(file, 0) == 0 ? e : InputError(file + ": " + what);
   } catch (const std::exception& e) {
     error = e.what();
   }

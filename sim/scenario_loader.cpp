@@ -6,6 +6,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -170,6 +171,8 @@ FieldLines ParseTextMessage(const std::string& text, pb::Message* msg, const std
 LoadedScenario LoadScenarioFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path + ": cannot open scenario file (missing or unreadable)");
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw InputError(path + ": is a directory, not a scenario file");
   std::ostringstream ss;
   ss << in.rdbuf();
   return ParseScenario(ss.str(), FormatOf(path), path);

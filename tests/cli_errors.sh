@@ -54,5 +54,45 @@ check bad_algorithm "unknown all_reduce algorithm \"bogus\"" coll -a bogus --siz
 check impossible_algorithm "halving_doubling needs a power-of-two group, got 12 ranks" coll -a halving_doubling -g 12 --sizes 1M
 check bad_case "bad_case.textproto:4: expected.quantity = \"speed\": unknown quantity" validate "$data/bad_case.textproto"
 check missing_case "nonexistent.textproto: cannot open validation case" validate "$dir/nonexistent.textproto"
+absent() {  # name, path: the failed command must not have left this path behind
+  if [ -e "$2" ]; then echo "FAIL $1: $2 was left behind"; fail=1; fi
+}
+cat >"$dir/carbon.textproto" <<'X'
+id: "c" category: "energy_carbon"
+expected { quantity: "tco2e" value: 1 tolerance_pct: 5 }
+carbon { gpu_hours: 1 power_w_per_gpu: 1 kgco2e_per_kwh: 1 }
+X
+cat >"$dir/bad_scenario_case.textproto" <<'X'
+id: "s" category: "collective"
+scenario { accelerator { name: "H100-SXM" } cluster { num_gpus: 12 } workload { model { preset: "llama3_8b" } parallelism { global_batch_size: 12 } } }
+collective { collective: "all_reduce" size_bytes: 1048576 group_size: 8 }
+expected { quantity: "busbw_gbyte_per_s" value: 100 tolerance_pct: 5 }
+X
+cat >"$dir/bad_label.textproto" <<'X'
+name: "s" label: "{gpus} GPUs {nope}"
+scenario { accelerator { name: "H100-SXM" } cluster { num_gpus: 16 } workload { model { preset: "llama3_8b" } parallelism { tp: 8 global_batch_size: 16 } } }
+axes { field: "cluster.num_gpus" name: "gpus" values: ["16", "32"] }
+X
+check scenario_is_dir "$dir: is a directory, not a scenario file" run "$dir"
+check out_is_file "--out = \".*hd.textproto\": exists and is not a directory" run "$dir/hd.textproto" --out "$dir/hd.textproto"
+check unknown_command "command = \"frobnicate\": unknown; commands: run" frobnicate
+check zero_stride "--stride = 0: must be >= 1" coll --stride 0 -g 2 --sizes 1M
+check garbage_size "--sizes = \"1..5M\"" coll --sizes 1..5M
+check sub_byte_size "--sizes = \"0.5\"" coll --sizes 0.5
+check dot_too_large "--dot $dir/fabric.dot: fabric vertices = [0-9]+: Graphviz export is limited" topo --dot "$dir/fabric.dot"
+absent dot_too_large "$dir/fabric.dot"
+check compare_dir "$dir: is a directory, not a result file" compare "$dir"
+check html_no_dir "--html = \".*/nodir/x.html\": the directory .* does not exist" compare "$dir/x.json" --html "$dir/nodir/x.html"
+check bad_prefix "--prefix = \"a/b\": must be a plain file name prefix" export "$dir/hd.textproto" "$dir/out" --prefix a/b
+absent bad_prefix "$dir/out"
+check nan_tokens "--tokens = nan: must be a finite number > 0" goal "$data/plan/goal_small.textproto" --deadline-days 3 --tokens nan
+check nan_cost "--max-cost-usd = nan: must be a finite number >= 0" goal "$data/plan/goal_small.textproto" --deadline-days 3 --max-cost-usd nan
+check bad_fabric "--fabrics = \"warp\": must be one of: fat_tree" goal "$data/plan/goal_small.textproto" --deadline-days 3 --fabrics fat_tree,warp
+check goodput_nan_tokens "--tokens = nan: must be a finite number > 0" goodput "$data/plan/goal_small.textproto" --tokens nan
+check missing_known_misses "nonexistent.txt: cannot open the known-misses file" validate "$dir/carbon.textproto" --markdown "$dir/v.md" --known-misses "$dir/nonexistent.txt"
+absent missing_known_misses "$dir/v.md"
+check bad_case_scenario "bad_scenario_case.textproto:2: cluster.num_gpus = 12: must be a multiple" validate "$dir/bad_scenario_case.textproto"
+check bad_sweep_label "bad_label.textproto:1: label = .*\{nope\} names no column" sweep "$dir/bad_label.textproto" --out "$dir/out"
+absent bad_sweep_label "$dir/out"
 if [ $fail -eq 0 ]; then echo "all bad-input checks passed"; fi
 exit $fail

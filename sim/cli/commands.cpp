@@ -5,10 +5,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <filesystem>
 #include <iterator>
 #include <fstream>
 #include <iostream>
 #include <span>
+#include <sstream>
 
 #include "common/embedded.h"
 #include "common/error.h"
@@ -37,13 +40,19 @@ v1::Scenario Load(const std::string& path) { return planning::LoadScenario(path)
 }  // namespace
 
 uint64_t ParseSize(const std::string& text, const std::string& field) {
-  size_t i = 0;
-  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
-  double v = 0;
-  try {
-    v = i > 0 ? std::stod(text.substr(0, i)) : -1;
-  } catch (const std::exception&) {
-    v = -1;
+  // A number (digits with at most one decimal point) and a binary unit; the result must be 1 byte to 1 PiB.
+  size_t i = 0, dots = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
+    if (text[i] == '.') ++dots;
+    ++i;
+  }
+  double v = -1;
+  if (i > 0 && dots <= 1 && text.substr(0, i) != ".") {
+    try {
+      v = std::stod(text.substr(0, i));
+    } catch (const std::exception&) {
+      v = -1;
+    }
   }
   const std::string unit = text.substr(i);
   double mult = 1;
@@ -52,11 +61,48 @@ uint64_t ParseSize(const std::string& text, const std::string& field) {
   else if (unit == "G" || unit == "GiB") mult = 1024.0 * 1024 * 1024;
   else if (unit == "B" || unit.empty()) mult = 1;
   else v = -1;
-  if (!(v > 0)) throw InputError::Field("", 0, field, "\"" + text + "\"", "must be a positive size like 4096, 64K, 1M, 1G");
-  return static_cast<uint64_t>(v * mult);
+  const double bytes = v * mult;
+  if (!(v > 0) || !(bytes >= 1) || bytes > 1125899906842624.0)
+    throw InputError::Field("", 0, field, "\"" + text + "\"",
+                            "must be a positive size (1 byte to 1 PiB) like 4096, 64K, 1.5M, 1G");
+  return static_cast<uint64_t>(std::llround(bytes));
+}
+
+void CheckOutputDir(const std::string& dir, const std::string& option) {
+  namespace fs = std::filesystem;
+  if (dir.empty()) return;
+  std::error_code ec;
+  const fs::path p(dir);
+  if (fs::exists(p, ec)) {
+    if (!fs::is_directory(p, ec))
+      throw InputError::Field("", 0, option, "\"" + dir + "\"", "exists and is not a directory");
+    return;
+  }
+  // The nearest existing ancestor must be a directory, or the directory cannot be created.
+  for (fs::path a = p.parent_path(); !a.empty(); a = a.parent_path()) {
+    if (fs::exists(a, ec)) {
+      if (!fs::is_directory(a, ec))
+        throw InputError::Field("", 0, option, "\"" + dir + "\"",
+                                "cannot create the directory: " + a.string() + " is not a directory");
+      return;
+    }
+    if (a == a.parent_path()) return;
+  }
+}
+
+void CheckOutputFile(const std::string& file, const std::string& option) {
+  namespace fs = std::filesystem;
+  if (file.empty()) return;
+  std::error_code ec;
+  const fs::path p(file);
+  if (fs::is_directory(p, ec)) throw InputError::Field("", 0, option, "\"" + file + "\"", "is a directory: give a file path");
+  const fs::path parent = p.parent_path();
+  if (!parent.empty() && !fs::is_directory(parent, ec))
+    throw InputError::Field("", 0, option, "\"" + file + "\"", "the directory " + parent.string() + " does not exist");
 }
 
 int Run(const RunOptions& o) {
+  CheckOutputDir(o.out_dir, "--out");
   const v1::Scenario s = Load(o.scenario);
   v1::RunResult r = planning::RunStep(s);
   if (!o.out_dir.empty()) {
@@ -72,8 +118,13 @@ int Run(const RunOptions& o) {
 }
 
 int Compare(const CompareOptions& o) {
+  CheckOutputFile(o.html, "--html");
+  CheckOutputFile(o.csv, "--csv");
   std::vector<v1::RunResult> rs;
   for (const std::string& file : o.results) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(file, ec))
+      throw InputError(file + ": is a directory, not a result file (give DIR/result.json)");
     std::ifstream in(file, std::ios::binary);
     if (!in) throw InputError(file + ": cannot read the result file");
     const std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -111,6 +162,7 @@ int List() {
 }
 
 int Topo(const TopoOptions& o) {
+  CheckOutputFile(o.dot_file, "--dot");
   const v1::Scenario s = Load(o.scenario);
   const auto fabric = topo::BuildFabric(sim::FabricParamsOf(s));
   const topo::Inventory inv = fabric->ComputeInventory();
@@ -132,9 +184,15 @@ int Topo(const TopoOptions& o) {
   std::cout << fmt::format("  network cost ${:.3g} (${:.0f} per GPU), network power {:.3g} kW\n", t.network_cost_usd(),
                            t.network_cost_usd() / static_cast<double>(inv.gpus), t.network_power_w() / 1e3);
   if (!o.dot_file.empty()) {
+    std::ostringstream dot;  // rendered first: a fabric too large for Graphviz leaves no file behind
+    try {
+      topo::WriteDot(*fabric, dot);
+    } catch (const InputError& e) {
+      throw InputError("--dot " + o.dot_file + ": " + e.what());
+    }
     std::ofstream out(o.dot_file);
     if (!out) throw InputError(o.dot_file + ": cannot write the Graphviz file");
-    topo::WriteDot(*fabric, out);
+    out << dot.str();
   }
   return 0;
 }
@@ -144,6 +202,7 @@ int Coll(const CollOptions& o) {
   sim::CollectiveBenchSpec spec;
   spec.collective = o.collective;
   spec.algorithm = o.algorithm;
+  if (o.stride == 0) throw InputError::Field("", 0, "--stride", "0", "must be >= 1 (1 = adjacent ranks)");
   for (const std::string& t : o.sizes) spec.sizes_bytes.push_back(ParseSize(t, "--sizes"));
   spec.group_size = o.group;
   spec.group_stride = o.stride;
@@ -162,6 +221,23 @@ int Coll(const CollOptions& o) {
 }
 
 int Validate(const ValidateOptions& o) {
+  // Every input and output path is checked before any case runs.
+  CheckOutputFile(o.markdown, "--markdown");
+  std::vector<std::string> known;
+  if (!o.known_misses.empty()) {
+    std::error_code ec;
+    std::ifstream in(o.known_misses);
+    if (!in || std::filesystem::is_directory(o.known_misses, ec))
+      throw InputError(o.known_misses + ": cannot open the known-misses file (missing, unreadable or a directory)");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty() || line[0] == '#') continue;
+      const size_t hash = line.find(" #");
+      if (hash != std::string::npos) line.resize(hash);
+      while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+      known.push_back(line);
+    }
+  }
   const std::vector<std::string> files =
       results::ExpandCaseFiles(o.paths.empty() ? std::vector<std::string>{"tests/validation"} : o.paths);
   if (files.empty()) throw InputError("validate: no case files found in the given paths");
@@ -186,17 +262,6 @@ int Validate(const ValidateOptions& o) {
   for (const auto& r : rows)
     if (!r.pass) misses.push_back(r.case_id + " " + r.quantity);
   if (!o.known_misses.empty()) {
-    std::ifstream in(o.known_misses);
-    if (!in) throw InputError(o.known_misses + ": cannot open the known-misses file");
-    std::vector<std::string> known;
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.empty() || line[0] == '#') continue;
-      const size_t hash = line.find(" #");
-      if (hash != std::string::npos) line.resize(hash);
-      while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
-      known.push_back(line);
-    }
     std::sort(known.begin(), known.end());
     std::sort(misses.begin(), misses.end());
     std::vector<std::string> new_misses, now_passing;

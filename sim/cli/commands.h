@@ -94,4 +94,10 @@ int Goodput(const GoodputCmdOptions& o);
 // Parses "1G", "256M", "64K", "4096" (binary units) into bytes; throws InputError naming `field`.
 uint64_t ParseSize(const std::string& text, const std::string& field);
 
+// Fail fast, before anything is simulated, on an output path that cannot be written: an output directory that is
+// an existing file or lies under one (CheckOutputDir), an output file that is a directory or whose directory does
+// not exist (CheckOutputFile). Empty paths pass. Throw InputError naming `option` and the path.
+void CheckOutputDir(const std::string& dir, const std::string& option);
+void CheckOutputFile(const std::string& file, const std::string& option);
+
 }  // namespace clustersim::cli

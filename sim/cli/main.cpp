@@ -122,6 +122,14 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    if (app.get_subcommands().empty() && argc > 1 && argv[1][0] != '-') {  // a misspelt command
+      std::string names;
+      for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+        names += (names.empty() ? "" : ", ") + sub->get_name();
+      std::cerr << "clustersim: error: command = \"" << argv[1] << "\": unknown; commands: " << names
+                << " (see clustersim --help)\n";
+      return 2;
+    }
     std::cerr << "clustersim: error: " << e.what() << " (see clustersim --help)\n";
     return 2;
   }

@@ -13,6 +13,7 @@
 #include "results/report.h"
 #include "sim/cli/commands.h"
 #include "sim/scenario_loader.h"
+#include "topologies/fabric.h"
 
 namespace clustersim::cli {
 namespace {
@@ -23,6 +24,13 @@ void MakeDir(const std::string& dir) {
   if (ec) throw InputError(dir + ": cannot create the output directory: " + ec.message());
 }
 
+// --tokens: 0 = facility.training_tokens; otherwise a finite positive budget.
+void CheckTokens(double tokens) {
+  if (!(tokens >= 0) || !std::isfinite(tokens))
+    throw InputError::Field("", 0, "--tokens", fmt::format("{}", tokens),
+                            "must be a finite number > 0 (omit it to use facility.training_tokens)");
+}
+
 }  // namespace
 
 int Plan(const PlanCmdOptions& o) {
@@ -30,6 +38,7 @@ int Plan(const PlanCmdOptions& o) {
   so.top_k = o.top;
   so.by = planning::ParsePlanMetric(o.by, "--by");
   if (o.top == 0) throw InputError::Field("", 0, "--top", "0", "must be >= 1");
+  CheckOutputDir(o.out_dir, "--out");
   const v1::Scenario s = planning::LoadScenario(o.scenario);
   const v1::PlanSearchResult r = planning::SearchPlans(s, so);
   if (!o.out_dir.empty()) {
@@ -50,11 +59,24 @@ int Goal(const GoalCmdOptions& o) {
   g.fabrics = o.fabrics;
   g.max_gpus = o.max_gpus;
   g.replan_top_k = o.replan;
-  if (!(o.deadline_days > 0))
+  if (!(o.deadline_days > 0) || !std::isfinite(o.deadline_days))
     throw InputError::Field("", 0, "--deadline-days", fmt::format("{}", o.deadline_days), "must be > 0");
-  if (o.tokens < 0) throw InputError::Field("", 0, "--tokens", fmt::format("{}", o.tokens), "must be > 0");
-  if (o.max_energy_gwh < 0 || o.max_cost_usd < 0)
-    throw InputError::Field("", 0, "--max-energy-gwh/--max-cost-usd", "negative", "must be >= 0 (0 = no limit)");
+  CheckTokens(o.tokens);
+  if (!(o.max_energy_gwh >= 0) || !std::isfinite(o.max_energy_gwh))
+    throw InputError::Field("", 0, "--max-energy-gwh", fmt::format("{}", o.max_energy_gwh),
+                            "must be a finite number >= 0 (0 = no limit)");
+  if (!(o.max_cost_usd >= 0) || !std::isfinite(o.max_cost_usd))
+    throw InputError::Field("", 0, "--max-cost-usd", fmt::format("{}", o.max_cost_usd),
+                            "must be a finite number >= 0 (0 = no limit)");
+  if (o.max_gpus == 0) throw InputError::Field("", 0, "--max-gpus", "0", "must be >= 1");
+  std::string kinds;
+  for (const auto& k : topo::ListFabricKinds()) kinds += (kinds.empty() ? "" : ", ") + k.name;
+  for (const std::string& f : o.fabrics) {
+    bool known = f.empty();  // "" = the scenario's own fabric
+    for (const auto& k : topo::ListFabricKinds()) known = known || k.name == f;
+    if (!known) throw InputError::Field("", 0, "--fabrics", "\"" + f + "\"", "must be one of: " + kinds);
+  }
+  CheckOutputDir(o.out_dir, "--out");
   const sim::LoadedScenario loaded = sim::LoadScenarioFile(o.scenario);
   const planning::GoalResult r = planning::SeekGoal(loaded, g);
   if (!o.out_dir.empty()) {
@@ -67,11 +89,12 @@ int Goal(const GoalCmdOptions& o) {
 
 int Goodput(const GoodputCmdOptions& o) {
   if (o.trials == 0) throw InputError::Field("", 0, "--trials", "0", "must be >= 1");
-  if (o.tokens < 0) throw InputError::Field("", 0, "--tokens", fmt::format("{}", o.tokens), "must be > 0");
+  CheckTokens(o.tokens);
   v1::Scenario s = planning::LoadScenario(o.scenario);
   if (o.tokens > 0) s.mutable_facility()->set_training_tokens(o.tokens);
   if (!(s.facility().training_tokens() > 0))
-    throw InputError::Field(s.name(), 0, "facility.training_tokens", "0",
+    throw InputError::Field(o.scenario.empty() ? "(embedded default scenario)" : o.scenario, 0,
+                            "facility.training_tokens", "0",
                             "goodput needs a token budget (--tokens or facility.training_tokens)");
   const v1::RunResult r = planning::RunStep(s);
   const v1::Projection& pr = r.projection();

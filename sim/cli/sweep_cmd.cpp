@@ -55,6 +55,7 @@ int Sweep(const SweepCmdOptions& o) {
   const std::string out = o.out_dir.empty()
                               ? std::filesystem::path(o.sweep).stem().string() + "-sweep"
                               : o.out_dir;
+  CheckOutputDir(out, "--out");
   if (o.gather) {
     const auto points = planning::GatherPoints(plan, out);
     planning::WriteSweepTable(plan, points, out);

@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "results/report.h"
+#include "sim/cli/commands.h"
 #include "sim/scenario_loader.h"
 #include "sim/trace_replay.h"
 #include "workloads/chakra_trace.h"
@@ -18,6 +19,7 @@ namespace clustersim::cli {
 namespace ct = wl::chakra;
 
 int Replay(const ReplayCmdOptions& o) {
+  CheckOutputDir(o.out_dir, "--out");
   const v1::Scenario s = sim::ResolveScenario(sim::LoadScenarioFile(o.scenario));
   const ct::Trace trace = ct::LoadTrace(o.trace);
   sim::ReplayOptions ro;
@@ -39,6 +41,11 @@ int Replay(const ReplayCmdOptions& o) {
 }
 
 int Export(const ExportCmdOptions& o) {
+  // The prefix names files inside outdir: no separators, no hidden or parent-directory names.
+  if (o.prefix.empty() || o.prefix.find('/') != std::string::npos || o.prefix[0] == '.')
+    throw InputError::Field("", 0, "--prefix", "\"" + o.prefix + "\"",
+                            "must be a plain file name prefix (not empty, no '/', not starting with '.')");
+  CheckOutputDir(o.out_dir, "outdir");
   const v1::Scenario s = sim::ResolveScenario(sim::LoadScenarioFile(o.scenario));
   const wl::StepProgram p =
       wl::BuildStepProgram(s.workload(), s.cluster().num_gpus(), s.cluster().scale_up().gpus_per_node(), s.seed());
