@@ -57,8 +57,8 @@ void AddProjection(v1::RunResult& r) {
   *r.mutable_projection()->mutable_goodput() = AnalyzeGoodput(r);
 }
 
-v1::RunResult RunStep(const v1::Scenario& resolved) {
-  v1::RunResult r = sim::SimulateStep(resolved);
+v1::RunResult RunStep(const v1::Scenario& resolved, const std::string& source) {
+  v1::RunResult r = sim::SimulateStep(resolved, source);
   r.set_clustersim_version(CLUSTERSIM_VERSION);
   AddProjection(r);
   return r;

@@ -152,7 +152,7 @@ std::vector<ValidationRow> RunCase(const LoadedCase& loaded) {
         sim["switch_links"] = static_cast<double>(inv.switch_links);
       }
       if (need_step) {
-        const v1::RunResult r = sim::SimulateStep(s);
+        const v1::RunResult r = sim::SimulateStep(s, file);
         sim["step_time_s"] = r.step_time_s();
         sim["tokens_per_s_per_gpu"] = r.tokens_per_s_per_gpu();
         sim["model_tflops_per_gpu"] = r.model_tflops_per_gpu();

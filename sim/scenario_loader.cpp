@@ -14,6 +14,7 @@
 #include "sim/accelerator.h"
 #include "sim/collectives.h"
 #include "sim/power_model.h"
+#include "sim/simulation.h"
 #include "topologies/fabric.h"
 #include "workloads/model.h"
 #include "workloads/plan.h"
@@ -333,6 +334,13 @@ v1::Scenario ResolveScenario(const LoadedScenario& loaded) {
       if (o.trace_ranks(i) >= c.num_gpus())
         v.Fail("options.trace_ranks", std::to_string(o.trace_ranks(i)),
                "must be a rank below cluster.num_gpus (" + std::to_string(c.num_gpus()) + ")");
+
+    // The fabric must hold the cluster: BuildFabric's rules, checked from closed forms (cheap at any size).
+    try {
+      (void)topo::PlanInventory(FabricParamsOf(s));
+    } catch (const InputError& e) {
+      throw InputError(loaded.file + ": " + e.what());
+    }
   } catch (const InputError& e) {
     RethrowWithLine(e, loaded);
   }

@@ -181,7 +181,7 @@ void AppendTimeline(v1::RunResult& r, uint32_t stage, uint32_t track, const std:
 
 // Rejects a plan whose worst pipeline stage needs more memory per GPU than the accelerator's HBM, saying by how much
 // and where it goes.
-void CheckMemoryFits(const wl::StepProgram& program, const v1::Scenario& s) {
+void CheckMemoryFits(const wl::StepProgram& program, const v1::Scenario& s, const std::string& source) {
   const double capacity = s.accelerator().hbm_gb() * 1e9;
   size_t worst = 0;
   for (size_t i = 0; i < program.stage_memory.size(); ++i)
@@ -195,7 +195,7 @@ void CheckMemoryFits(const wl::StepProgram& program, const v1::Scenario& s) {
                 "higher zero_stage, or activation recompute",
                 m.total() / 1e9, worst, m.weights / 1e9, m.gradients / 1e9, m.optimizer / 1e9, m.activations / 1e9,
                 s.accelerator().name().c_str(), capacity / 1e9, (m.total() - capacity) / 1e9);
-  throw InputError::Field(s.name(), 0, "workload.parallelism", "(memory)", buf);
+  throw InputError::Field(source, 0, "workload.parallelism", "(memory)", buf);
 }
 
 }  // namespace
@@ -262,7 +262,7 @@ double MemoryLimitGb(const v1::Scenario& s) {
   return 0.9 * pages * page / 1e9;
 }
 
-void GuardMemory(const v1::Scenario& s) {
+void GuardMemory(const v1::Scenario& s, const std::string& source) {
   const double limit_gb = MemoryLimitGb(s);
   const double need = EstimateRunMemoryGb(s);
   if (need <= limit_gb) return;
@@ -271,7 +271,7 @@ void GuardMemory(const v1::Scenario& s) {
                 "the simulation would need at least %.3g GB of memory and the limit is %.3g GB; run on a larger "
                 "machine (options.memory_limit_gb sets the limit)",
                 need, limit_gb);
-  throw InputError::Field(s.name(), 0, "cluster.num_gpus", std::to_string(s.cluster().num_gpus()), buf);
+  throw InputError::Field(source, 0, "cluster.num_gpus", std::to_string(s.cluster().num_gpus()), buf);
 }
 
 // In the child: before each phase, the phase solver checks the memory the phase would take (see
@@ -292,9 +292,10 @@ void GuardPhases(PhaseSolver& solver, const v1::Scenario& s, const ChildChannel&
 
 }  // namespace
 
-v1::RunResult SimulateStep(const v1::Scenario& s) {
-  GuardMemory(s);
-  const std::string bytes = RunInChild([&s](const ChildChannel& channel) -> std::string {
+v1::RunResult SimulateStep(const v1::Scenario& s, const std::string& source_file) {
+  const std::string source = source_file.empty() ? s.name() : source_file;
+  GuardMemory(s, source);
+  const std::string bytes = RunInChild([&s, &source](const ChildChannel& channel) -> std::string {
     const auto wall0 = std::chrono::steady_clock::now();
     PrepareHeap(s.cluster().num_gpus());
     const v1::Cluster& c = s.cluster();
@@ -302,7 +303,7 @@ v1::RunResult SimulateStep(const v1::Scenario& s) {
     const wl::StepProgram program =
         wl::BuildStepProgram(s.workload(), c.num_gpus(), c.scale_up().gpus_per_node(), s.seed());
     const ComputeModel compute(s.accelerator(), s.workload().precision(), s.name());
-    CheckMemoryFits(program, s);
+    CheckMemoryFits(program, s, source);
 
     uint64_t events = 0;
     auto engine = MakeEngine(&events);

@@ -24,8 +24,8 @@ v1::TopologySummary SummarizeTopology(const topo::Fabric& fabric, const topo::In
 // lower bound of the memory the run needs (EstimateRunMemoryGb) with options.memory_limit_gb (default: 90% of this
 // machine's physical memory) and throws InputError, saying how much, if it is exceeded; inside the process, each
 // phase is checked against the same limit before it is solved, so a run that outgrows it ends with that InputError
-// instead of being killed.
-v1::RunResult SimulateStep(const v1::Scenario& resolved);
+// instead of being killed. `source` names the scenario in those errors (its file; default: the scenario's name).
+v1::RunResult SimulateStep(const v1::Scenario& resolved, const std::string& source = {});
 
 // Lower bound of the SimGrid process's peak memory, in GB: what the fabric, platform and step program take (6 KiB
 // per GPU, measured at 131k and 1M GPUs, docs/performance.md). Phases that the symmetry reductions cannot shrink add

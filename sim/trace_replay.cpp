@@ -218,7 +218,8 @@ v1::RunResult ReplayTrace(const v1::Scenario& s, const ct::Trace& trace, const R
   const uint32_t gpus = s.cluster().num_gpus();
   if (R == 0) throw InputError("replay: the trace has no ranks");
   if (R > gpus)
-    throw InputError::Field(s.name(), 0, "cluster.num_gpus", std::to_string(gpus),
+    throw InputError::Field(options.scenario_file.empty() ? s.name() : options.scenario_file, 0, "cluster.num_gpus",
+                            std::to_string(gpus),
                             "smaller than the trace's " + std::to_string(R) + " ranks");
   const uint32_t k = options.replicas == 0 ? gpus / R : options.replicas;
   if (static_cast<uint64_t>(k) * R > gpus)

@@ -30,6 +30,7 @@ struct ReplayOptions {
   uint32_t replicas = 0;        // 0 = cluster.num_gpus / traced ranks
   std::string dp_pg_regex;      // ECMAScript regex on pg_name; empty = no group grows
   bool recorded_durations = false;
+  std::string scenario_file;    // names the scenario in input errors; empty = the scenario's name
 };
 
 // Validates the options against the trace and the cluster (InputError naming the option), then replays in a forked

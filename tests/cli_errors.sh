@@ -94,5 +94,27 @@ absent missing_known_misses "$dir/v.md"
 check bad_case_scenario "bad_scenario_case.textproto:2: cluster.num_gpus = 12: must be a multiple" validate "$dir/bad_scenario_case.textproto"
 check bad_sweep_label "bad_label.textproto:1: label = .*\{nope\} names no column" sweep "$dir/bad_label.textproto" --out "$dir/out"
 absent bad_sweep_label "$dir/out"
+cat >"$dir/huge_batch.textproto" <<'X'
+accelerator { name: "H100-SXM" } cluster { num_gpus: 8 }
+workload { model { preset: "llama3_8b" } parallelism { tp: 8 global_batch_size: 2147483648 } }
+X
+cat >"$dir/huge_layers.textproto" <<'X'
+accelerator { name: "H100-SXM" } cluster { num_gpus: 8 }
+workload { model { preset: "llama3_8b" layers: 4294967295 } parallelism { tp: 8 global_batch_size: 8 } }
+X
+cat >"$dir/no_fit.textproto" <<'X'
+accelerator { name: "H100-SXM" } cluster { num_gpus: 8 }
+workload { model { preset: "llama3_405b" } parallelism { tp: 8 global_batch_size: 8 } }
+X
+check huge_batch "huge_batch.textproto:2: workload.parallelism.global_batch_size = 2147483648: gives 2147483648 micro-batches per pipeline" run "$dir/huge_batch.textproto" --out "$dir/out"
+check huge_layers "huge_layers.textproto:2: workload.model.layers = 4294967295: must be at most 4096" run "$dir/huge_layers.textproto" --out "$dir/out"
+check too_many_trials "--trials = 4000000000: must be 1 to 1,000,000" goodput "$data/plan/goal_small.textproto" --trials 4000000000
+check no_fit_names_file "no_fit.textproto: workload.parallelism = \(memory\): needs .* GB per GPU" run "$dir/no_fit.textproto" --out "$dir/out"
+cat >"$dir/small_fabric.textproto" <<'X'
+accelerator { name: "H100-SXM" }
+cluster { num_gpus: 1024 scale_out { topology: "fat_tree" switch_radix: 8 tiers: 2 } }
+workload { model { preset: "llama3_8b" } parallelism { tp: 8 global_batch_size: 128 } }
+X
+check small_fabric "small_fabric.textproto:2: cluster.scale_out.(switch_radix|tiers) = [0-9]+: a 2-tier fat_tree of 8-port switches holds at most 32" run "$dir/small_fabric.textproto" --out "$dir/out"
 if [ $fail -eq 0 ]; then echo "all bad-input checks passed"; fi
 exit $fail

@@ -51,6 +51,9 @@ void RequirePositive(const std::string& file, const char* field, uint32_t v) {
 
 void Validate(const v1::Model& m, const std::string& file) {
   RequirePositive(file, "layers", m.layers());
+  if (m.layers() > kMaxLayers)
+    Fail(file, "layers", std::to_string(m.layers()),
+         "must be at most " + std::to_string(kMaxLayers) + " (every layer is an operation of the simulated step)");
   RequirePositive(file, "hidden", m.hidden());
   RequirePositive(file, "heads", m.heads());
   RequirePositive(file, "vocab", m.vocab());
@@ -91,6 +94,10 @@ void Validate(const v1::Model& m, const std::string& file) {
       Fail(file, "kv_heads", std::to_string(m.kv_heads()), "must divide heads (" + std::to_string(m.heads()) + ")");
     }
   }
+  if (m.kind() == "moe" && m.dense_layers() >= m.layers()) {
+    Fail(file, "dense_layers", std::to_string(m.dense_layers()),
+         "must be < layers (" + std::to_string(m.layers()) + ")");
+  }
   const bool has_dense_mlp = m.kind() == "dense" || m.dense_layers() > 0;
   if (has_dense_mlp && m.ffn_hidden() == 0) Fail(file, "ffn_hidden", "0", "must be > 0 for a gated MLP");
   if (m.kind() == "moe") {
@@ -99,10 +106,6 @@ void Validate(const v1::Model& m, const std::string& file) {
     if (m.top_k() == 0 || m.top_k() > m.routed_experts()) {
       Fail(file, "top_k", std::to_string(m.top_k()),
            "must be in [1, routed_experts = " + std::to_string(m.routed_experts()) + "]");
-    }
-    if (m.dense_layers() >= m.layers()) {
-      Fail(file, "dense_layers", std::to_string(m.dense_layers()),
-           "must be < layers (" + std::to_string(m.layers()) + ")");
     }
   } else {
     if (m.routed_experts() > 0) Fail(file, "routed_experts", std::to_string(m.routed_experts()), "needs kind \"moe\"");

@@ -2,7 +2,7 @@
 // resolution against a scenario's `workload.model` block, derived shapes and parameter counts.
 //
 // Resolution (docs/workloads.md): the preset named in m.preset is the base and every non-zero field of m overrides
-// it (protobuf MergeFrom; a bool that is true in the preset cannot be switched off). Defaults are then filled
+// it (protobuf MergeFrom; booleans have presence, so `false` written in the scenario overrides a preset's true). Defaults are then filled
 // (name = preset, kind = "moe" if routed_experts > 0 else "dense", kv_heads = heads, ffn_hidden = 4 x hidden for a
 // non-gated MLP) and every rule is checked; errors are InputError naming "workload.model.<field>", the value and
 // the rule.
@@ -24,6 +24,9 @@
 #include "scenario.pb.h"
 
 namespace clustersim::wl {
+
+// The most transformer layers a model may have: every layer is an operation of the simulated step.
+inline constexpr uint32_t kMaxLayers = 4096;
 
 // Built-in preset names (file names without ".textproto"), sorted.
 std::vector<std::string> ListModelPresets();

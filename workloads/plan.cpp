@@ -229,6 +229,11 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
     Fail(file, "global_batch_size", S(r.global_batch_size),
          "must be divisible by dp x micro_batch_size = " + S(per_step));
   }
+  if (r.global_batch_size / per_step > kMaxMicrobatches) {
+    Fail(file, "global_batch_size", S(r.global_batch_size),
+         "gives " + S(r.global_batch_size / per_step) + " micro-batches per pipeline (global_batch_size / (dp x "
+         "micro_batch_size)); at most " + S(kMaxMicrobatches) + " are simulated: raise micro_batch_size or dp");
+  }
   r.microbatches = static_cast<uint32_t>(r.global_batch_size / per_step);
   if (r.schedule == Schedule::kInterleaved && r.microbatches % r.pp != 0) {
     Fail(file, "global_batch_size", S(r.global_batch_size),

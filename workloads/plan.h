@@ -47,6 +47,9 @@ struct Plan {
   uint32_t chunks() const;
 };
 
+// The most micro-batches per pipeline per step (global_batch_size / (dp x micro_batch_size)): each is simulated.
+inline constexpr uint64_t kMaxMicrobatches = 65536;
+
 // Resolves the model (ResolveModel) and the plan; validates both. `file` names the scenario in messages.
 Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& file);
 // ResolvePlan, discarding the result.

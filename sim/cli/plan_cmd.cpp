@@ -88,7 +88,9 @@ int Goal(const GoalCmdOptions& o) {
 }
 
 int Goodput(const GoodputCmdOptions& o) {
-  if (o.trials == 0) throw InputError::Field("", 0, "--trials", "0", "must be >= 1");
+  if (o.trials == 0 || o.trials > 1000000)
+    throw InputError::Field("", 0, "--trials", std::to_string(o.trials),
+                            "must be 1 to 1,000,000 (the Monte-Carlo error falls as 1/sqrt(trials))");
   CheckTokens(o.tokens);
   v1::Scenario s = planning::LoadScenario(o.scenario);
   if (o.tokens > 0) s.mutable_facility()->set_training_tokens(o.tokens);
@@ -96,7 +98,7 @@ int Goodput(const GoodputCmdOptions& o) {
     throw InputError::Field(o.scenario.empty() ? "(embedded default scenario)" : o.scenario, 0,
                             "facility.training_tokens", "0",
                             "goodput needs a token budget (--tokens or facility.training_tokens)");
-  const v1::RunResult r = planning::RunStep(s);
+  const v1::RunResult r = planning::RunStep(s, o.scenario.empty() ? "<embedded default>" : o.scenario);
   const v1::Projection& pr = r.projection();
   const v1::Goodput& g = pr.goodput();
   const planning::FailureModel m = planning::FailureModelOf(r);

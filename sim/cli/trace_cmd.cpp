@@ -26,6 +26,7 @@ int Replay(const ReplayCmdOptions& o) {
   ro.replicas = o.replicas;
   ro.dp_pg_regex = o.dp_pg;
   ro.recorded_durations = o.recorded_durations;
+  ro.scenario_file = o.scenario;
   const v1::RunResult r = sim::ReplayTrace(s, trace, ro);
   if (!o.out_dir.empty()) results::WriteRunOutputs(o.out_dir, r);
   if (o.json) {
