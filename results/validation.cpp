@@ -82,6 +82,14 @@ LoadedCase LoadCase(const std::string& path) {
   };
   if (c.id().empty()) throw InputError::Field(path, 0, "id", "\"\"", "required (the case id in cases.yaml)");
   if (c.expected_size() == 0) throw InputError::Field(path, 0, "expected", "(none)", "at least one expectation");
+  static const std::set<std::string> categories{"training_dense", "training_moe", "collective", "topology",
+                                                "energy_carbon"};
+  if (categories.count(c.category()) == 0)
+    throw InputError::Field(path, line_of("category"), "category", "\"" + c.category() + "\"",
+                            "must be training_dense, training_moe, collective, topology or energy_carbon");
+  if (c.has_collective() && c.collective().size_bytes() == 0 && !c.collective().has_moe())
+    throw InputError::Field(path, line_of("collective"), "collective.size_bytes", "0",
+                            "must be > 0 (bytes per rank, nccl-tests convention)");
   static const std::set<std::string> known = [] {
     std::set<std::string> k = TrainingQuantities();
     for (const char* q : {"busbw_gbyte_per_s", "algbw_gbyte_per_s", "time_us", "deepep_rdma_gbyte_per_s",
@@ -95,8 +103,9 @@ LoadedCase LoadCase(const std::string& path) {
     if (known.count(e.quantity()) == 0)
       throw InputError::Field(path, line_of(field), field + ".quantity", "\"" + e.quantity() + "\"",
                               "unknown quantity (see docs/validation.md)");
-    if (!(e.value() != 0) || !std::isfinite(e.value()))
-      throw InputError::Field(path, line_of(field), field + ".value", std::to_string(e.value()), "must be non-zero");
+    if (!(e.value() > 0) || !std::isfinite(e.value()))
+      throw InputError::Field(path, line_of(field), field + ".value", std::to_string(e.value()),
+                              "must be a positive measured value");
     if (e.tolerance_pct() < 0 || e.tolerance_abs() < 0 || (e.tolerance_pct() == 0 && e.tolerance_abs() == 0 &&
                                                           e.quantity() != "endpoints" && e.quantity() != "switches" &&
                                                           e.quantity() != "switch_links"))

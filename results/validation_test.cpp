@@ -58,6 +58,15 @@ TEST(Validation, CaseFilesAreChecked) {
   std::ofstream(path) << "id: \"x\"\nexpected { quantity: \"tco2e\" value: 1 tolerance_pct: 5 }\n";
   EXPECT_THROW(LoadCase(path), InputError);  // neither scenario nor carbon
   std::ofstream(path) << "id: \"x\"\nexpected { quantity: \"tco2e\" value: 1 tolerance_pct: 5 }\ncarbon { }\n";
+  EXPECT_THROW(LoadCase(path), InputError);  // no category
+  std::ofstream(path) << "id: \"x\" category: \"poetry\"\nexpected { quantity: \"tco2e\" value: 1 tolerance_pct: 5 }\n"
+                         "carbon { }\n";
+  EXPECT_THROW(LoadCase(path), InputError);  // unknown category
+  std::ofstream(path) << "id: \"x\" category: \"energy_carbon\"\nexpected { quantity: \"tco2e\" value: -1 "
+                         "tolerance_pct: 5 }\ncarbon { }\n";
+  EXPECT_THROW(LoadCase(path), InputError);  // a measured value is positive
+  std::ofstream(path) << "id: \"x\" category: \"energy_carbon\"\nexpected { quantity: \"tco2e\" value: 1 "
+                         "tolerance_pct: 5 }\ncarbon { }\n";
   EXPECT_EQ(LoadCase(path).spec.id(), "x");
 }
 

@@ -116,5 +116,19 @@ cluster { num_gpus: 1024 scale_out { topology: "fat_tree" switch_radix: 8 tiers:
 workload { model { preset: "llama3_8b" } parallelism { tp: 8 global_batch_size: 128 } }
 X
 check small_fabric "small_fabric.textproto:2: cluster.scale_out.(switch_radix|tiers) = [0-9]+: a 2-tier fat_tree of 8-port switches holds at most 32" run "$dir/small_fabric.textproto" --out "$dir/out"
+cat >"$dir/oversub_top.textproto" <<'X'
+accelerator { name: "H100-SXM" }
+cluster { num_gpus: 64 scale_out { topology: "fat_tree" oversubscription: [2, 3] } }
+workload { model { preset: "llama3_8b" } parallelism { tp: 8 global_batch_size: 64 } }
+X
+cat >"$dir/dense_routing.textproto" <<'X'
+accelerator { name: "H100-SXM" }
+cluster { num_gpus: 64 }
+workload { model { preset: "llama3_8b" } parallelism { tp: 8 global_batch_size: 64 } moe_routing { max_nodes_per_token: 2 } }
+X
+echo '{}' >"$dir/empty.json"
+check oversub_top "oversub_top.textproto:2: cluster.scale_out.oversubscription\[0\] = 2: a 1-tier fabric has no uplinks" run "$dir/oversub_top.textproto" --out "$dir/out"
+check dense_routing "dense_routing.textproto:3: workload.moe_routing = \(set\): routing needs a MoE model" run "$dir/dense_routing.textproto" --out "$dir/out"
+check not_a_result "empty.json: not a clustersim result" compare "$dir/empty.json" "$dir/empty.json"
 if [ $fail -eq 0 ]; then echo "all bad-input checks passed"; fi
 exit $fail

@@ -177,6 +177,15 @@ TreePlan MakePlan(TreeKind kind, const FabricParams& p) {
             (kind == TreeKind::kMultiPlane ? ", planes" : "") + " or oversubscription";
     Fail(kFieldRadix, Num(p.switch_radix), rule);
   }
+  // A ratio above 1 for a tier that has no uplinks (the top tier, or one the fabric does not have) would be ignored.
+  for (size_t i = t.shape.tiers == 0 ? 0 : t.shape.tiers - 1; i < p.oversubscription.size(); ++i) {
+    if (p.oversubscription[i] > 1) {
+      Fail(std::string(kFieldOversubscription) + "[" + std::to_string(i) + "]", Num(p.oversubscription[i]),
+           t.shape.tiers < 2 ? std::string("a 1-tier fabric has no uplinks to oversubscribe (set tiers: 2 or 3)")
+                             : "the fabric has " + Num(t.shape.tiers) + " tiers: ratios apply to tiers 0.." +
+                                   Num(t.shape.tiers - 2) + " (the top tier has no uplinks)");
+    }
+  }
   t.host = HostLayer::Make(p, true);
   const TreeShape& s = t.shape;
   const uint64_t vertices = t.host.first_switch_vertex + t.planes * (s.leaves + s.spines + s.cores);

@@ -4,6 +4,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/gzip_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/stubs/logging.h>
 
 #include <algorithm>
 #include <cmath>
@@ -144,6 +145,8 @@ void ReadRecords(const std::string& file, std::string_view bytes, RawRank& out) 
   }
   pb::GlobalMetadata meta;
   pb::Node node;
+  // A corrupt record is reported once, by Fail below; protobuf's own log line (invalid UTF-8, ...) is silenced.
+  const google::protobuf::LogSilencer quiet;
   uint64_t record = 0;
   std::unordered_map<uint64_t, uint32_t> index_of;
   std::vector<std::vector<uint64_t>> raw_deps;

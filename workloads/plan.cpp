@@ -259,6 +259,10 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
                "): expert parallelism is carved out of a pipeline stage");
     }
     ValidateMoeRouting(w.moe_routing(), m, file);
+  } else if (w.moe_routing().distribution() == "skewed" || w.moe_routing().imbalance() != 0 ||
+             w.moe_routing().max_nodes_per_token() != 0) {
+    throw InputError::Field(file, 0, "workload.moe_routing", "(set)",
+                            "routing needs a MoE model (routed_experts > 0): remove the block for a dense model");
   }
   return r;
 }

@@ -129,6 +129,9 @@ int Compare(const CompareOptions& o) {
     if (!in) throw InputError(file + ": cannot read the result file");
     const std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     rs.push_back(results::FromJson(json, file));
+    if (rs.back().clustersim_version().empty() || !rs.back().has_scenario())
+      throw InputError(file + ": not a clustersim result (no clustersim_version or scenario: give a result.json "
+                       "written by clustersim run)");
   }
   std::cout << results::CompareTable(rs, o.labels);
   if (!o.html.empty())
