@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
 
   cli::ReplayCmdOptions rep;
   auto* rep_cmd = app.add_subcommand("replay", "Replay a Chakra execution trace on a scenario's cluster (rescalable)");
-  rep_cmd->add_option("scenario", rep.scenario, "Scenario file: accelerator, cluster, fabric (workload ignored)")
+  rep_cmd->add_option("scenario", rep.scenario, "Scenario file: accelerator, cluster, fabric (its workload must be valid for the cluster but is not replayed)")
       ->required();
   rep_cmd->add_option("trace", rep.trace, "Directory or prefix of <prefix>.<rank>.et[.gz] files")->required();
   rep_cmd->add_option("--replicas", rep.replicas, "Copies of the traced ranks (default: num_gpus / ranks)");
