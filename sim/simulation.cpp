@@ -179,8 +179,8 @@ void AppendTimeline(v1::RunResult& r, uint32_t stage, uint32_t track, const std:
   }
 }
 
-// Rejects a plan whose worst pipeline stage needs more memory per GPU than the accelerator's HBM, saying by how much
-// and where it goes.
+}  // namespace
+
 void CheckMemoryFits(const wl::StepProgram& program, const v1::Scenario& s, const std::string& source) {
   const double capacity = s.accelerator().hbm_gb() * 1e9;
   size_t worst = 0;
@@ -197,8 +197,6 @@ void CheckMemoryFits(const wl::StepProgram& program, const v1::Scenario& s, cons
                 s.accelerator().name().c_str(), capacity / 1e9, (m.total() - capacity) / 1e9);
   throw InputError::Field(source, 0, "workload.parallelism", "(memory)", buf);
 }
-
-}  // namespace
 
 v1::TopologySummary SummarizeTopology(const topo::Fabric& f, const topo::Inventory& inv, const v1::Scenario& s) {
   v1::TopologySummary t;

@@ -10,6 +10,7 @@
 #include "scenario.pb.h"
 #include "validation.pb.h"
 #include "topologies/fabric.h"
+#include "workloads/step_program.h"
 
 namespace clustersim::sim {
 
@@ -26,6 +27,10 @@ v1::TopologySummary SummarizeTopology(const topo::Fabric& fabric, const topo::In
 // phase is checked against the same limit before it is solved, so a run that outgrows it ends with that InputError
 // instead of being killed. `source` names the scenario in those errors (its file; default: the scenario's name).
 v1::RunResult SimulateStep(const v1::Scenario& resolved, const std::string& source = {});
+
+// Rejects a plan whose worst pipeline stage needs more per-GPU memory than the accelerator's HBM (InputError naming
+// `source`, saying by how much and where it goes). SimulateStep checks it; exported traces are held to it too.
+void CheckMemoryFits(const wl::StepProgram& program, const v1::Scenario& resolved, const std::string& source);
 
 // Lower bound of the SimGrid process's peak memory, in GB: what the fabric, platform and step program take (6 KiB
 // per GPU, measured at 131k and 1M GPUs, docs/performance.md). Phases that the symmetry reductions cannot shrink add

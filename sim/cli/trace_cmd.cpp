@@ -10,6 +10,7 @@
 #include "results/report.h"
 #include "sim/cli/commands.h"
 #include "sim/scenario_loader.h"
+#include "sim/simulation.h"
 #include "sim/trace_replay.h"
 #include "workloads/chakra_trace.h"
 #include "workloads/generator.h"
@@ -50,6 +51,7 @@ int Export(const ExportCmdOptions& o) {
   const v1::Scenario s = sim::ResolveScenario(sim::LoadScenarioFile(o.scenario));
   const wl::StepProgram p =
       wl::BuildStepProgram(s.workload(), s.cluster().num_gpus(), s.cluster().scale_up().gpus_per_node(), s.seed());
+  sim::CheckMemoryFits(p, s, o.scenario);  // the same plans as `run` accepts
   ct::ExportOptions eo;
   eo.replica_only = o.replica_only;
   const std::vector<std::string> streams = ct::ExportTrace(p, eo);
