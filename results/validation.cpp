@@ -115,7 +115,16 @@ LoadedCase LoadCase(const std::string& path) {
   const bool has_scenario = c.has_scenario();
   if (!has_scenario && !c.has_carbon())
     throw InputError::Field(path, 0, "scenario", "(none)", "a case needs a scenario (or a carbon block)");
-  if (has_scenario && !c.has_carbon()) ResolveCaseScenario(c, path, lines);  // cheap: bad input fails before any run
+  if (has_scenario && !c.has_carbon()) {  // cheap: bad input fails before any case runs
+    const v1::Scenario s = ResolveCaseScenario(c, path, lines);
+    if (c.has_collective()) {
+      try {
+        sim::ValidateCollectiveSpec(s, sim::BenchSpecOf(c.collective()));
+      } catch (const InputError& e) {
+        throw InputError(path + ":" + std::to_string(line_of("collective")) + ": " + e.what());
+      }
+    }
+  }
   return loaded;
 }
 

@@ -555,13 +555,24 @@ MoeExchange PrepareMoeExchange(const v1::Scenario& s, const CollectiveBenchSpec&
 
 }  // namespace
 
-std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const CollectiveBenchSpec& spec) {
+namespace {
+
+// What SimulateCollective derives from its spec before forking; every input rule of the spec is checked here.
+struct CollectiveSetup {
   CollectiveKind kind = CollectiveKind::kAllReduce;
+  uint32_t stride = 1;
+  uint32_t gs = 0;
+  std::vector<uint64_t> sizes;
+  MoeExchange moe;
+};
+
+CollectiveSetup PrepareCollective(const v1::Scenario& s, const CollectiveBenchSpec& spec) {
+  CollectiveSetup c;
   bool found = false;
   for (CollectiveKind k : {CollectiveKind::kAllReduce, CollectiveKind::kReduceScatter, CollectiveKind::kAllGather,
                            CollectiveKind::kAllToAll, CollectiveKind::kBroadcast, CollectiveKind::kSendRecv}) {
     if (spec.collective == ToString(k)) {
-      kind = k;
+      c.kind = k;
       found = true;
     }
   }
@@ -569,16 +580,31 @@ std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const 
     throw InputError("coll: collective = \"" + spec.collective +
                      "\": must be one of all_reduce, reduce_scatter, all_gather, all_to_all, broadcast, send_recv");
   const uint32_t n = s.cluster().num_gpus();
-  const uint32_t stride = std::max(1u, spec.group_stride);
-  const uint32_t gs = spec.group_size == 0 ? n / stride : spec.group_size;
-  if (gs < 2 || static_cast<uint64_t>(gs) * stride > n)
-    throw InputError("coll: group = " + std::to_string(gs) + " x stride " + std::to_string(stride) +
+  c.stride = std::max(1u, spec.group_stride);
+  c.gs = spec.group_size == 0 ? n / c.stride : spec.group_size;
+  if (c.gs < 2 || static_cast<uint64_t>(c.gs) * c.stride > n)
+    throw InputError("coll: group = " + std::to_string(c.gs) + " x stride " + std::to_string(c.stride) +
                      ": must hold at least 2 ranks and fit in cluster.num_gpus (" + std::to_string(n) + ")");
-  if (kind == CollectiveKind::kSendRecv && gs != 2)
-    throw InputError("coll: group = " + std::to_string(gs) + ": send_recv needs a group of 2 ranks (-g 2)");
-  std::vector<uint64_t> sizes = spec.sizes_bytes;
-  const MoeExchange moe = PrepareMoeExchange(s, spec, gs, stride, kind);
-  if (moe.active) sizes = {moe.nominal_bytes};
+  if (c.kind == CollectiveKind::kSendRecv && c.gs != 2)
+    throw InputError("coll: group = " + std::to_string(c.gs) + ": send_recv needs a group of 2 ranks (-g 2)");
+  c.sizes = spec.sizes_bytes;
+  c.moe = PrepareMoeExchange(s, spec, c.gs, c.stride, c.kind);
+  if (c.moe.active) c.sizes = {c.moe.nominal_bytes};
+  return c;
+}
+
+}  // namespace
+
+void ValidateCollectiveSpec(const v1::Scenario& s, const CollectiveBenchSpec& spec) {
+  (void)PrepareCollective(s, spec);
+}
+
+std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const CollectiveBenchSpec& spec) {
+  const CollectiveSetup setup = PrepareCollective(s, spec);
+  const CollectiveKind kind = setup.kind;
+  const uint32_t n = s.cluster().num_gpus(), stride = setup.stride, gs = setup.gs;
+  const std::vector<uint64_t>& sizes = setup.sizes;
+  const MoeExchange& moe = setup.moe;
   const std::string bytes = RunInChild([&](const ChildChannel& channel) -> std::string {
     const auto wall0 = std::chrono::steady_clock::now();
     PrepareHeap(s.cluster().num_gpus());

@@ -79,6 +79,9 @@ struct CollectiveBenchSpec {
   MoeExchangeSpec moe;          // sizes_bytes is ignored when moe.tokens > 0 (bytes = tokens x top_k x token_bytes)
 };
 std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& resolved, const CollectiveBenchSpec& spec);
+// The input rules SimulateCollective checks before it simulates (collective name, group, MoE exchange), alone: for
+// callers that validate many specs before running any (clustersim validate).
+void ValidateCollectiveSpec(const v1::Scenario& resolved, const CollectiveBenchSpec& spec);
 // The microbenchmark a validation or benchmark file's `collective` block describes (one size).
 CollectiveBenchSpec BenchSpecOf(const v1::CollectiveCase& c);
 

@@ -132,5 +132,13 @@ check dense_routing "dense_routing.textproto:3: workload.moe_routing = \(set\): 
 check not_a_result "empty.json: not a clustersim result" compare "$dir/empty.json" "$dir/empty.json"
 check export_no_fit "no_fit.textproto: workload.parallelism = \(memory\): needs .* GB per GPU" export "$dir/no_fit.textproto" "$dir/out_export"
 absent export_no_fit "$dir/out_export"
+cat >"$dir/bad_group_case.textproto" <<'X'
+id: "s" category: "collective"
+scenario { accelerator { name: "H100-SXM" } cluster { num_gpus: 16 } workload { model { preset: "llama3_8b" } parallelism { tp: 8 global_batch_size: 16 } } }
+collective { collective: "all_reduce" size_bytes: 1048576 group_size: 64 }
+expected { quantity: "busbw_gbyte_per_s" value: 100 tolerance_pct: 5 }
+X
+check bad_group_case "bad_group_case.textproto:3: coll: group = 64 x stride 1: must hold at least 2 ranks and fit" validate "$dir/carbon.textproto" "$dir/bad_group_case.textproto" --markdown "$dir/v2.md"
+absent bad_group_case "$dir/v2.md"
 if [ $fail -eq 0 ]; then echo "all bad-input checks passed"; fi
 exit $fail
