@@ -181,6 +181,8 @@ void AppendTimeline(v1::RunResult& r, uint32_t stage, uint32_t track, const std:
 
 }  // namespace
 
+constexpr double kMaxStepTimeS = 1e7;
+
 void CheckMemoryFits(const wl::StepProgram& program, const v1::Scenario& s, const std::string& source) {
   const double capacity = s.accelerator().hbm_gb() * 1e9;
   size_t worst = 0;
@@ -480,6 +482,16 @@ v1::RunResult SimulateStep(const v1::Scenario& s, const std::string& source_file
   });
   v1::RunResult r;
   if (!r.ParseFromString(bytes)) throw SimulationError("could not decode the simulation result");
+  // No valid input gives a training step of months: such a result comes from an implausible value (a TFLOP/s or a
+  // bandwidth many orders of magnitude off), which is reported instead of printed.
+  if (!std::isfinite(r.step_time_s()) || r.step_time_s() > kMaxStepTimeS) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  "the simulated step takes %.3g s (more than %.0e s): check the accelerator's TFLOP/s and the "
+                  "bandwidths and latencies for implausible values",
+                  r.step_time_s(), kMaxStepTimeS);
+    throw InputError::Field(source, 0, "scenario", "(implausible)", buf);
+  }
   return r;
 }
 

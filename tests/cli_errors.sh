@@ -140,5 +140,11 @@ expected { quantity: "busbw_gbyte_per_s" value: 100 tolerance_pct: 5 }
 X
 check bad_group_case "bad_group_case.textproto:3: coll: group = 64 x stride 1: must hold at least 2 ranks and fit" validate "$dir/carbon.textproto" "$dir/bad_group_case.textproto" --markdown "$dir/v2.md"
 absent bad_group_case "$dir/v2.md"
+cat >"$dir/implausible.textproto" <<'X'
+accelerator { name: "H100-SXM" bf16_tflops: 1e-300 }
+cluster { num_gpus: 16 }
+workload { model { preset: "llama3_8b" } parallelism { tp: 8 global_batch_size: 16 } }
+X
+check implausible "implausible.textproto: scenario = \(implausible\): the simulated step takes 8.86e\+302 s" run "$dir/implausible.textproto" --out "$dir/out"
 if [ $fail -eq 0 ]; then echo "all bad-input checks passed"; fi
 exit $fail
