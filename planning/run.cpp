@@ -16,13 +16,15 @@ namespace clustersim::planning {
 
 std::span<const EmbeddedFile> ExampleScenarios() { return {kExampleScenarios, kExampleScenarios_count}; }
 
+std::string ScenarioSource(const std::string& path) { return path.empty() ? "<embedded default>" : path; }
+
 v1::Scenario LoadScenario(const std::string& path) {
   sim::LoadedScenario loaded;
   if (path.empty()) {
     bool found = false;
     for (const EmbeddedFile& f : ExampleScenarios()) {
       if (f.name != "default.textproto") continue;
-      loaded = sim::ParseScenario(std::string(f.content), "textproto", "<embedded default>");
+      loaded = sim::ParseScenario(std::string(f.content), "textproto", ScenarioSource(path));
       found = true;
     }
     if (!found) throw SimulationError("the embedded default scenario is missing from this build");

@@ -19,6 +19,8 @@ std::span<const EmbeddedFile> ExampleScenarios();
 
 // Loads, validates and resolves a scenario file (facility included); an empty path is the embedded default.
 // Throws InputError naming the file, line and field.
+// How messages name the scenario LoadScenario(path) reads: the path, or "<embedded default>" for "".
+std::string ScenarioSource(const std::string& path);
 v1::Scenario LoadScenario(const std::string& path);
 // The resolution LoadScenario applies to a parsed scenario: sim::ResolveScenario, then the facility and the
 // reliability defaults. Throws InputError naming the file, line and field.

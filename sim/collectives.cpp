@@ -482,10 +482,6 @@ void FillCollectiveDefaults(v1::Collectives& c) {
 CollectivePlan PlanDeepEpNormal(const std::vector<uint32_t>& group, const GroupShape& shape,
                                 const v1::Collectives& params, const DeepEpNormalTraffic& traffic) {
   const Ctx c{group, 0, shape, params};
-  const double scale_up_efficiency = params.scale_up_protocol_efficiency() > 0 ? params.scale_up_protocol_efficiency()
-                                                                               : kDeepEpNvlEfficiency;
-  const double scale_out_efficiency = params.protocol_efficiency() > 0 ? params.protocol_efficiency()
-                                                                       : kDeepEpRdmaEfficiency;
   const uint32_t L = group.size() < 2 ? 0 : c.PerNode();
   if (L == 0)
     throw InputError("collectives: deepep_normal needs at least 2 ranks and the same number of ranks on every node");
@@ -499,8 +495,8 @@ CollectivePlan PlanDeepEpNormal(const std::vector<uint32_t>& group, const GroupS
   };
   // The links run at NCCL's efficiencies; DeepEP's kernels reach less of them (kDeepEpNvlEfficiency,
   // kDeepEpRdmaEfficiency): their flows carry proportionally more bytes.
-  const double nvl_inflate = scale_up_efficiency / kDeepEpNvlEfficiency;
-  const double rdma_inflate = scale_out_efficiency / kDeepEpRdmaEfficiency;
+  const double nvl_inflate = params.scale_up_protocol_efficiency() / kDeepEpNvlEfficiency;
+  const double rdma_inflate = params.protocol_efficiency() / kDeepEpRdmaEfficiency;
   for (const auto& [node, members] : by_node) {
     for (uint32_t i = 0; i < L; ++i)
       for (uint32_t j = 0; j < L; ++j)

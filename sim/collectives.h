@@ -81,7 +81,7 @@ CollectivePlan PlanCollective(CollectiveKind kind, const std::string& algorithm,
 //   NVLink (node B, local i) -> (node B, local j), j != i   nvl_bytes_per_rank_pair x the NVLink inflation
 // The platform's links run at NCCL's rates, DeepEP's kernels below them: NVLink flows are inflated by
 // params.scale_up_protocol_efficiency / 0.672 and RDMA flows by params.protocol_efficiency / 0.872, DeepEP's fitted
-// efficiencies (docs/collectives.md).
+// efficiencies (docs/collectives.md); `params` has its defaults filled (FillCollectiveDefaults), as everywhere here.
 // The group must hold the same number of members on every node; throws InputError otherwise. Algorithm name
 // "deepep_normal"; not in the all-to-all registry, since a uniform size cannot express its de-duplication.
 struct DeepEpNormalTraffic {

@@ -104,7 +104,7 @@ void CheckOutputFile(const std::string& file, const std::string& option) {
 int Run(const RunOptions& o) {
   CheckOutputDir(o.out_dir, "--out");
   const v1::Scenario s = Load(o.scenario);
-  v1::RunResult r = planning::RunStep(s, o.scenario.empty() ? "<embedded default>" : o.scenario);
+  v1::RunResult r = planning::RunStep(s, planning::ScenarioSource(o.scenario));
   if (!o.out_dir.empty()) {
     results::WriteRunOutputs(o.out_dir, r);
     const std::vector<results::TraceEvent> timeline = results::TraceEventsOf(r.timeline());

@@ -1,6 +1,7 @@
 // clustersim plan, goal and goodput (see commands.h; docs/capacity-planning.md).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
@@ -69,12 +70,14 @@ int Goal(const GoalCmdOptions& o) {
     throw InputError::Field("", 0, "--max-cost-usd", fmt::format("{}", o.max_cost_usd),
                             "must be a finite number >= 0 (0 = no limit)");
   if (o.max_gpus == 0) throw InputError::Field("", 0, "--max-gpus", "0", "must be >= 1");
-  std::string kinds;
-  for (const auto& k : topo::ListFabricKinds()) kinds += (kinds.empty() ? "" : ", ") + k.name;
+  const std::vector<topo::FabricKindInfo> kinds = topo::ListFabricKinds();
   for (const std::string& f : o.fabrics) {
-    bool known = f.empty();  // "" = the scenario's own fabric
-    for (const auto& k : topo::ListFabricKinds()) known = known || k.name == f;
-    if (!known) throw InputError::Field("", 0, "--fabrics", "\"" + f + "\"", "must be one of: " + kinds);
+    const bool known = f.empty() ||  // "" = the scenario's own fabric
+                       std::any_of(kinds.begin(), kinds.end(), [&f](const auto& k) { return k.name == f; });
+    if (known) continue;
+    std::string names;
+    for (const auto& k : kinds) names += (names.empty() ? "" : ", ") + k.name;
+    throw InputError::Field("", 0, "--fabrics", "\"" + f + "\"", "must be one of: " + names);
   }
   CheckOutputDir(o.out_dir, "--out");
   const sim::LoadedScenario loaded = sim::LoadScenarioFile(o.scenario);
@@ -95,10 +98,10 @@ int Goodput(const GoodputCmdOptions& o) {
   v1::Scenario s = planning::LoadScenario(o.scenario);
   if (o.tokens > 0) s.mutable_facility()->set_training_tokens(o.tokens);
   if (!(s.facility().training_tokens() > 0))
-    throw InputError::Field(o.scenario.empty() ? "(embedded default scenario)" : o.scenario, 0,
+    throw InputError::Field(planning::ScenarioSource(o.scenario), 0,
                             "facility.training_tokens", "0",
                             "goodput needs a token budget (--tokens or facility.training_tokens)");
-  const v1::RunResult r = planning::RunStep(s, o.scenario.empty() ? "<embedded default>" : o.scenario);
+  const v1::RunResult r = planning::RunStep(s, planning::ScenarioSource(o.scenario));
   const v1::Projection& pr = r.projection();
   const v1::Goodput& g = pr.goodput();
   const planning::FailureModel m = planning::FailureModelOf(r);
