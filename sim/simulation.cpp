@@ -13,6 +13,7 @@
 #include <memory>
 #include <simgrid/s4u.hpp>
 #include <string>
+#include <tuple>
 
 #include "common/error.h"
 #include "sim/child_process.h"
@@ -415,9 +416,26 @@ v1::RunResult SimulateStep(const v1::Scenario& s, const std::string& source_file
     r.add_critical_path("stage " + std::to_string(crit) + " (most compute): compute " + std::to_string(b.compute_s()) +
                         " s of " + std::to_string(T) + " s");
 
-    // Communication table.
+    // Communication table. Occurrences per step: pipeline transfers per (stage, direction), collectives on the
+    // stage whose representative issues the most of them.
+    std::map<std::tuple<int, int, uint32_t, double>, uint32_t> occurrences;
+    for (uint32_t st = 0; st < program.stages.size(); ++st) {
+      std::map<std::tuple<int, int, uint32_t, double>, uint32_t> here;
+      for (const wl::Op& op : program.stages[st]) {
+        if (op.type == wl::OpType::kCollective) {
+          ++here[{static_cast<int>(ToCollectiveKind(op.coll)), static_cast<int>(op.dim), 0u,
+                  static_cast<double>(op.comm_bytes)}];
+        } else if (op.type == wl::OpType::kSend) {
+          ++here[{static_cast<int>(CollectiveKind::kSendRecv), static_cast<int>(wl::Dim::kPp),
+                  st * 2 + (op.peer_delta > 0 ? 1u : 0u), static_cast<double>(op.comm_bytes)}];
+        }
+      }
+      for (const auto& [k, n] : here) occurrences[k] = std::max(occurrences[k], n);
+    }
     for (const auto& [key, cost] : costs.entries()) {
       v1::CommStat* cs = r.add_comms();
+      const auto occ = occurrences.find(key);
+      cs->set_count_per_step(occ == occurrences.end() ? 0 : occ->second);
       const auto kind = static_cast<CollectiveKind>(std::get<0>(key));
       const auto dim = static_cast<wl::Dim>(std::get<1>(key));
       cs->set_kind(wl::ToString(dim));

@@ -170,6 +170,15 @@ TEST(Simulation, SmallTrainingStepIsPlausibleAndAccountsForItsTime) {
   EXPECT_GT(r.power().gpu_avg_w(), s.accelerator().idle_w());
   EXPECT_LE(r.power().gpu_peak_w(), s.accelerator().tdp_w() + 1e-9);
   EXPECT_GT(r.sim().flows(), 0u);
+  // Every communication entry occurs on some stage: TP collectives per layer and micro-batch, PP transfers per
+  // micro-batch (32 sequences on dp 2: 16 micro-batches per pipeline).
+  ASSERT_GT(r.comms_size(), 0);
+  for (const v1::CommStat& c : r.comms()) {
+    EXPECT_GT(c.count_per_step(), 0u) << c.kind() << " " << c.collective();
+    if (c.kind() == "pp") {
+      EXPECT_EQ(c.count_per_step(), 16u);
+    }
+  }
   // Link usage: every class present is within [0, 1] of its achievable capacity, the hottest links come first.
   ASSERT_GT(r.link_usage_size(), 0);
   for (const v1::LinkClassUsage& u : r.link_usage()) {
