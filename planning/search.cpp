@@ -105,6 +105,8 @@ std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uin
               for (size_t i = 0; i < choices; ++i) {
                 const MemoryChoice& mc = sharded ? kShardedChoices[i] : kReplicaChoices[i];
                 p.set_zero_stage(mc.zero_stage);
+                // The scenario's ZeRO-3 software applies to the ZeRO-3 candidates only.
+                p.set_zero3_implementation(mc.zero_stage == 3 ? given.zero3_implementation() : "");
                 p.set_recompute(mc.recompute);
                 *c.mutable_workload()->mutable_parallelism() = p;
                 try {
@@ -194,7 +196,7 @@ std::string PlanLabel(const v1::Parallelism& p) {
 }
 
 double EstimateStepS(const v1::Scenario& s, const wl::StepProgram& prog) {
-  const ComputeModel cm(s.accelerator(), s.workload().precision(), s.name());
+  const ComputeModel cm(s.accelerator(), s.workload().precision(), s.name(), prog.compute_efficiency);
   const v1::Cluster& cl = s.cluster();
   const v1::Collectives& co = s.collectives();
   const double up_bps = cl.scale_up().bandwidth_gbyte_per_s() * 1e9 * co.scale_up_protocol_efficiency();
@@ -248,7 +250,10 @@ double EstimateStepS(const v1::Scenario& s, const wl::StepProgram& prog) {
           } else if (op.coll == wl::Coll::kAllToAll && !g.intra) {
             factor *= op.internode_scale;
           }
-          const double t = factor * static_cast<double>(op.comm_bytes) / (g.intra ? up_bps : out_bps) + steps * latency_s;
+          const bool sharded_dp = op.dim == wl::Dim::kDp || op.dim == wl::Dim::kDpCp || op.dim == wl::Dim::kEdp;
+          const double eff = sharded_dp ? prog.sharded_dp_collective_efficiency : 1.0;
+          const double t =
+              factor * static_cast<double>(op.comm_bytes) / ((g.intra ? up_bps : out_bps) * eff) + steps * latency_s;
           (op.async ? async : blocking) += t;
           break;
         }

@@ -44,6 +44,30 @@ TEST(PlanSearch, EnumeratedPlansAreValidFitAndIncludeThePublishedShape) {
   EXPECT_TRUE(published);
 }
 
+// A scenario's zero3_implementation goes to the ZeRO-3 candidates only (a ZeRO-1 plan naming it would be invalid),
+// and the estimate runs ZeRO-3 at that implementation's rates.
+TEST(PlanSearch, Zero3ImplementationGoesToZero3CandidatesOnly) {
+  v1::Scenario s = PublicCase();
+  s.mutable_workload()->mutable_parallelism()->set_zero_stage(3);
+  s.mutable_workload()->mutable_parallelism()->set_zero3_implementation("deepspeed_2021");
+  uint64_t valid = 0;
+  const std::vector<v1::Parallelism> plans = EnumeratePlans(s, {}, &valid);
+  ASSERT_FALSE(plans.empty());
+  int zero3 = 0;
+  for (const v1::Parallelism& p : plans) {
+    EXPECT_EQ(p.zero3_implementation(), p.zero_stage() == 3 ? "deepspeed_2021" : "") << PlanLabel(p);
+    if (p.zero_stage() != 3 || ++zero3 > 4) continue;  // estimate a few
+    v1::Scenario c = s;
+    *c.mutable_workload()->mutable_parallelism() = p;
+    v1::Scenario n = c;
+    n.mutable_workload()->mutable_parallelism()->clear_zero3_implementation();
+    const double slow = EstimateStepS(c, wl::BuildStepProgram(c.workload(), 64, 8, c.seed()));
+    const double fast = EstimateStepS(n, wl::BuildStepProgram(n.workload(), 64, 8, n.seed()));
+    EXPECT_GT(slow, 1.2 * fast) << PlanLabel(p);  // compute / 0.7 dominates; pipeline transfers are not scaled
+  }
+  EXPECT_GT(zero3, 0);
+}
+
 TEST(PlanSearch, EstimateTracksTheSimulation) {
   const v1::Scenario s = PublicCase();
   const wl::StepProgram prog = wl::BuildStepProgram(s.workload(), 64, 8, s.seed());

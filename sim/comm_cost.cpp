@@ -348,13 +348,28 @@ const CommCost& CommCostModel::Collective(CollectiveKind kind, wl::Dim dim, uint
   const std::vector<uint32_t> group = layout_.Group(rank, dim);
   c.group_size = static_cast<uint32_t>(group.size());
   if (group.size() >= 2 && bytes > 0) {
-    const CollectivePlan plan = PlanCollective(kind, "auto", group, bytes, shape_, params_);
+    const auto inflate = inflation_.find(static_cast<int>(dim));
+    const double planned = inflate == inflation_.end() ? bytes : bytes * inflate->second;
+    const CollectivePlan plan = PlanCollective(kind, "auto", group, planned, shape_, params_);
     c.algorithm = plan.algorithm;
     const auto& inst = Instances(dim);
     c.groups_total = static_cast<uint32_t>(inst.size());
     c.time_s = SolvePlan(plan, inst, group, c, occurrences);
   }
   return cache_.emplace(key, std::move(c)).first->second;
+}
+
+void CommCostModel::SetDimEfficiency(wl::Dim dim, double efficiency) {
+  if (!(efficiency > 0 && efficiency <= 1)) {
+    throw SimulationError("collective efficiency " + std::to_string(efficiency) + " over the " + wl::ToString(dim) +
+                          " group is not in (0, 1]");
+  }
+  if (!cache_.empty()) throw SimulationError("SetDimEfficiency after the first collective was planned");
+  if (efficiency == 1) {
+    inflation_.erase(static_cast<int>(dim));
+  } else {
+    inflation_[static_cast<int>(dim)] = 1 / efficiency;
+  }
 }
 
 const CommCost& CommCostModel::PipelineTransfer(uint32_t from_stage, int32_t delta, double bytes,

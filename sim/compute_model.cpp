@@ -9,8 +9,13 @@
 
 namespace clustersim {
 
-ComputeModel::ComputeModel(const v1::Accelerator& a, std::string_view precision, const std::string& file)
+ComputeModel::ComputeModel(const v1::Accelerator& a, std::string_view precision, const std::string& file,
+                           double software_efficiency)
     : precision_(precision) {
+  if (!(software_efficiency > 0 && software_efficiency <= 1)) {
+    throw SimulationError(fmt::format("compute model: software efficiency {} is not in (0, 1]", software_efficiency));
+  }
+  time_scale_ = 1 / software_efficiency;
   const double bf16 = a.bf16_tflops() * 1e12;
   if (!(bf16 > 0)) {
     throw InputError::Field(file, 0, "accelerator.bf16_tflops", fmt::format("{}", a.bf16_tflops()), "must be > 0");
@@ -97,6 +102,12 @@ ComputeModel::Timing ComputeModel::Evaluate(wl::ComputeKind kind, double flops, 
   t.overhead_s = kKernelOverheadS * kernels;
   t.compute_bound = t.compute_s >= t.memory_s;
   t.seconds = std::max(t.compute_s, t.memory_s) + t.overhead_s;
+  if (time_scale_ != 1) {
+    t.compute_s *= time_scale_;
+    t.memory_s *= time_scale_;
+    t.overhead_s *= time_scale_;
+    t.seconds *= time_scale_;
+  }
   return t;
 }
 

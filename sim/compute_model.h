@@ -39,8 +39,10 @@ class ComputeModel {
 
   // `accelerator` must be resolved (AcceleratorCatalog::Resolve). Throws InputError for an unknown precision
   // ("workload.precision") or fp32 on a chip without an fp32 peak ("accelerator.fp32_tflops"). `file` is used
-  // in messages.
-  ComputeModel(const v1::Accelerator& accelerator, std::string_view precision, const std::string& file = "");
+  // in messages. `software_efficiency` (0 < x <= 1) is the fraction of this calibrated rate the framework reaches
+  // (StepProgram::compute_efficiency, workloads/zero3_impl.h); every part of a Timing is divided by it.
+  ComputeModel(const v1::Accelerator& accelerator, std::string_view precision, const std::string& file = "",
+               double software_efficiency = 1);
 
   struct Timing {
     double seconds = 0;          // total, overhead included
@@ -73,6 +75,7 @@ class ComputeModel {
   double attention_peak_flops_ = 0;
   double vector_peak_flops_ = 0;
   double hbm_bytes_per_s_ = 0;  // effective: bandwidth x memory_efficiency
+  double time_scale_ = 1;       // 1 / software_efficiency
   double gemm_efficiency_ = 0;
   double attention_efficiency_ = 0;
   double gemm_half_flops_ = 0;       // at this precision's peak

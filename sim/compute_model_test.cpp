@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <tuple>
 
 #include "common/error.h"
 #include "sim/accelerator.h"
@@ -46,6 +47,23 @@ TEST(ComputeModel, ComputeBoundGemmFollowsTheRoofline) {
   EXPECT_NEAR(t.compute_s, flops / (100e12 * eff), 1e-12);
   EXPECT_NEAR(t.seconds, t.compute_s + ComputeModel::kKernelOverheadS, 1e-12);
   EXPECT_NEAR(t.memory_s, 1e6 / (1000e9 * 0.8), 1e-15);
+}
+
+TEST(ComputeModel, SoftwareEfficiencyDividesEveryPartOfTheTime) {
+  const ComputeModel full(Toy(), "bf16");
+  const ComputeModel slow(Toy(), "bf16", "", 0.5);
+  for (const auto& [kind, flops, bytes] : {std::tuple{ComputeKind::kGemm, 1e12, 1e6},
+                                           std::tuple{ComputeKind::kElementwise, 1e6, 1e9}}) {
+    const auto a = full.Evaluate(kind, flops, bytes, 4);
+    const auto b = slow.Evaluate(kind, flops, bytes, 4);
+    EXPECT_DOUBLE_EQ(b.seconds, 2 * a.seconds);
+    EXPECT_DOUBLE_EQ(b.compute_s, 2 * a.compute_s);
+    EXPECT_DOUBLE_EQ(b.memory_s, 2 * a.memory_s);
+    EXPECT_DOUBLE_EQ(b.overhead_s, 2 * a.overhead_s);
+    EXPECT_EQ(b.compute_bound, a.compute_bound);
+  }
+  EXPECT_THROW(ComputeModel(Toy(), "bf16", "", 0), SimulationError);
+  EXPECT_THROW(ComputeModel(Toy(), "bf16", "", 1.5), SimulationError);
 }
 
 TEST(ComputeModel, MemoryBoundOpsAreLimitedByHbm) {

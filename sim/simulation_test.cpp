@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "sim/scenario_loader.h"
 #include "workloads/moe_routing.h"
+#include "workloads/zero3_impl.h"
 
 namespace clustersim::sim {
 namespace {
@@ -190,6 +191,36 @@ TEST(Simulation, SmallTrainingStepIsPlausibleAndAccountsForItsTime) {
   for (int i = 1; i < r.hottest_links_size(); ++i)
     EXPECT_GE(r.hottest_links(i - 1).utilization(), r.hottest_links(i).utilization());
   EXPECT_GT(r.hottest_links(0).utilization(), 0);
+}
+
+// zero3_implementation "deepspeed_2021": compute at its fraction of the calibrated rate, the ZeRO-3 gathers and
+// reduce-scatters at its fraction of the modelled bandwidth (latency unchanged), nothing else touched.
+TEST(Simulation, Zero3ImplementationScalesComputeAndShardedCollectives) {
+  const std::string base =
+      "workload { model { preset: \"llama3_8b\" seq_len: 2048 } parallelism { tp: 1 global_batch_size: 32 "
+      "zero_stage: 3 recompute: \"full\" overlap_grad_reduce: true overlap_param_gather: true ";
+  const v1::RunResult nccl = SimulateStep(Cluster("", 32, base + "} }\n"));
+  const v1::RunResult ds = SimulateStep(Cluster("", 32, base + "zero3_implementation: \"deepspeed_2021\" } }\n"));
+  const wl::Zero3Implementation* z = wl::FindZero3Implementation("deepspeed_2021");
+  ASSERT_NE(z, nullptr);
+  EXPECT_NEAR(ds.breakdown().compute_s(), nccl.breakdown().compute_s() / z->compute_efficiency,
+              1e-6 * ds.breakdown().compute_s());
+  EXPECT_GT(ds.step_time_s(), nccl.step_time_s());
+  std::map<std::pair<std::string, uint64_t>, const v1::CommStat*> before;
+  for (const v1::CommStat& c : nccl.comms()) before[{c.collective(), c.bytes_per_rank()}] = &c;
+  int compared = 0;
+  for (const v1::CommStat& c : ds.comms()) {
+    ASSERT_EQ(c.kind(), "dp");
+    const v1::CommStat* b = before.at({c.collective(), c.bytes_per_rank()});
+    EXPECT_GT(c.count_per_step(), 0u);
+    EXPECT_EQ(c.count_per_step(), b->count_per_step());
+    // Bandwidth-bound messages (hundreds of MB): the time grows by almost 1 / efficiency, never by more.
+    const double ratio = c.time_s() / b->time_s();
+    EXPECT_LE(ratio, 1 / z->collective_efficiency * (1 + 1e-9)) << c.collective() << " " << c.bytes_per_rank();
+    EXPECT_GT(ratio, 0.8 / z->collective_efficiency) << c.collective() << " " << c.bytes_per_rank();
+    ++compared;
+  }
+  EXPECT_GE(compared, 2);
 }
 
 TEST(Simulation, SameInputSameOutput) {

@@ -48,6 +48,12 @@ X
 check missing_file "nonexistent.*cannot open" run "$dir/nonexistent.textproto" --out "$dir/out"
 check negative_bandwidth "neg_bw.textproto:2: cluster.scale_out.nic_bandwidth_gbps = -400: must be" run "$dir/neg_bw.textproto" --out "$dir/out"
 check bad_parallelism "bad_tp.textproto:3: workload.parallelism.[a-z]+ = .*3" run "$dir/bad_tp.textproto" --out "$dir/out"
+cat >"$dir/bad_zero3.textproto" <<'X'
+accelerator { name: "H100-SXM" }
+cluster { num_gpus: 16 }
+workload { model { preset: "llama3_8b" } parallelism { tp: 8 global_batch_size: 16 zero_stage: 1 zero3_implementation: "deepspeed_2021" } }
+X
+check zero3_implementation_needs_zero3 "bad_zero3.textproto:3: workload.parallelism.zero3_implementation = \"deepspeed_2021\": applies to zero_stage 3 only" run "$dir/bad_zero3.textproto" --out "$dir/out"
 check unknown_field "unknown.textproto:2.*gpus_per_rack" run "$dir/unknown.textproto" --out "$dir/out"
 check zero_gpus "zero.json: cluster.num_gpus = 0: must be > 0" run "$dir/zero.json" --out "$dir/out"
 check unknown_option "unknown|not expected|extras" run --bogus-option

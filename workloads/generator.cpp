@@ -774,6 +774,11 @@ StepProgram Generator::Build() {
   prog.flop_convention = kFlopConvention;
   prog.precision = plan_.fp8 ? "fp8" : "bf16";
   prog.schedule = ToString(plan_.schedule);
+  if (plan_.zero_stage == 3) {
+    prog.zero3_implementation = plan_.zero3->name;
+    prog.compute_efficiency = plan_.zero3->compute_efficiency;
+    prog.sharded_dp_collective_efficiency = plan_.zero3->collective_efficiency;
+  }
   const ParamCount pc = CountParams(m_);
   prog.params_total = pc.total + pc.mtp;
   prog.params_active = pc.active + pc.mtp_active;

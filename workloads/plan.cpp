@@ -177,6 +177,17 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
     throw InputError::Field(file, 0, "workload.precision", Quote(w.precision()), "must be \"bf16\" or \"fp8\"");
   }
   if (r.zero_stage > 3) Fail(file, "zero_stage", S(r.zero_stage), "must be 0, 1, 2 or 3");
+  r.zero3 = FindZero3Implementation(p.zero3_implementation());
+  if (r.zero3 == nullptr) {
+    std::string names;
+    for (const Zero3Implementation& z : Zero3Implementations())
+      names += std::string(names.empty() ? "" : ", ") + "\"" + std::string(z.name) + "\"";
+    Fail(file, "zero3_implementation", Quote(p.zero3_implementation()), "must be one of " + names);
+  }
+  if (!p.zero3_implementation().empty() && r.zero_stage != 3) {
+    Fail(file, "zero3_implementation", Quote(p.zero3_implementation()),
+         "applies to zero_stage 3 only (zero_stage is " + S(r.zero_stage) + ")");
+  }
 
   // Tensor parallelism.
   if (m.heads() % r.tp != 0) Fail(file, "tp", S(r.tp), "must divide model heads (" + S(m.heads()) + ")");

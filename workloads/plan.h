@@ -7,6 +7,7 @@
 #include <string>
 
 #include "scenario.pb.h"
+#include "workloads/zero3_impl.h"
 
 namespace clustersim::wl {
 
@@ -43,6 +44,8 @@ struct Plan {
   uint32_t recompute_modules = 0;
   Schedule schedule = Schedule::k1F1B;
   bool fp8 = false;
+  // How zero_stage 3 runs (workloads/zero3_impl.h); never null, "nccl" unless the scenario names another.
+  const Zero3Implementation* zero3 = FindZero3Implementation("");
   // Model chunks per pipeline rank as scheduled: vpp (interleaved), 2 (dualpipe, V-shaped), 1 otherwise.
   uint32_t chunks() const;
 };

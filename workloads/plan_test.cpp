@@ -64,6 +64,29 @@ TEST(Plan, DefaultsAndDerivedDp) {
   EXPECT_EQ(Err(Moe()), "");
 }
 
+TEST(Plan, Zero3ImplementationIsChosenByNameForZero3Only) {
+  v1::Workload w = Base();
+  EXPECT_EQ(ResolvePlan(w, 64, "").zero3->name, "nccl");
+  w.mutable_parallelism()->set_zero_stage(3);
+  EXPECT_EQ(ResolvePlan(w, 64, "").zero3->name, "nccl");
+  w.mutable_parallelism()->set_zero3_implementation("deepspeed_2021");
+  const Plan p = ResolvePlan(w, 64, "");
+  EXPECT_EQ(p.zero3->name, "deepspeed_2021");
+  EXPECT_GT(p.zero3->compute_efficiency, 0);
+  EXPECT_LT(p.zero3->compute_efficiency, 1);
+  EXPECT_GT(p.zero3->collective_efficiency, 0);
+  EXPECT_LT(p.zero3->collective_efficiency, 1);
+  w.mutable_parallelism()->set_zero3_implementation("deepspeed");
+  EXPECT_ERROR(w,
+               "plan.textproto: workload.parallelism.zero3_implementation = \"deepspeed\": must be one of \"nccl\", "
+               "\"deepspeed_2021\"");
+  w.mutable_parallelism()->set_zero3_implementation("deepspeed_2021");
+  w.mutable_parallelism()->set_zero_stage(1);
+  EXPECT_ERROR(w,
+               "workload.parallelism.zero3_implementation = \"deepspeed_2021\": applies to zero_stage 3 only "
+               "(zero_stage is 1)");
+}
+
 TEST(Plan, GpuCountMustFactor) {
   v1::Workload w = Base();
   w.mutable_parallelism()->set_dp(8);

@@ -113,6 +113,13 @@ struct StepProgram {
   double params_active = 0;  // parameters touched per token (MoE: top_k routed + shared experts)
   // MoE only: the max over mean of tokens received per EP rank, averaged over MoE layers (1 = balanced).
   double moe_load_imbalance = 1;
+  // Software the step runs on (zero_stage 3: workloads/zero3_impl.h). The simulator divides every compute
+  // operation's time by compute_efficiency, and runs every collective over the data-parallel dimensions (kDp,
+  // kDpCp, kEdp: the ZeRO-3 gathers and reduce-scatters) at sharded_dp_collective_efficiency of the modelled
+  // bandwidth. Both 1 and the name empty unless the plan uses ZeRO-3.
+  std::string zero3_implementation;
+  double compute_efficiency = 1;
+  double sharded_dp_collective_efficiency = 1;
 };
 
 }  // namespace clustersim::wl

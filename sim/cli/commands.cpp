@@ -30,6 +30,7 @@
 #include "topologies/dot.h"
 #include "topologies/fabric.h"
 #include "workloads/model.h"
+#include "workloads/zero3_impl.h"
 
 namespace clustersim::cli {
 namespace {
@@ -154,6 +155,11 @@ int List() {
   for (const auto& k : topo::ListFabricKinds()) std::cout << fmt::format("  {:<16} {}\n", k.name, k.description);
   std::cout << "Model presets (workload.model.preset):\n";
   for (const auto& m : wl::ListModelPresets()) std::cout << "  " << m << "\n";
+  std::cout << "ZeRO-3 implementations (workload.parallelism.zero3_implementation):\n";
+  for (const wl::Zero3Implementation& z : wl::Zero3Implementations()) {
+    std::cout << fmt::format("  {:<16} compute x{:.3f}, DP collectives at x{:.3f} of the modelled bandwidth: {}\n",
+                             z.name, z.compute_efficiency, z.collective_efficiency, z.summary);
+  }
   std::cout << "Collective algorithms (collectives.*):\n";
   for (auto k : {sim::CollectiveKind::kAllReduce, sim::CollectiveKind::kAllGather, sim::CollectiveKind::kAllToAll}) {
     std::cout << "  " << sim::ToString(k) << (k == sim::CollectiveKind::kAllGather ? " / reduce_scatter" : "") << ":\n";
