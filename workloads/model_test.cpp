@@ -27,7 +27,8 @@ std::string ErrorOf(const v1::Model& m) {
 TEST(ModelPresets, ListAndResolveEveryPreset) {
   const std::vector<std::string> names = ListModelPresets();
   const std::vector<std::string> expected = {"deepseek_v3_671b", "gpt3_175b",    "llama3_405b",    "llama3_70b",
-                                             "llama3_8b",        "mixtral_8x7b", "qwen3_235b_a22b"};
+                                             "llama3_8b",        "mixtral_8x7b", "qwen3_235b_a22b",
+                                             "qwen3_30b_a3b"};
   EXPECT_EQ(names, expected);
   for (const std::string& n : names) {
     SCOPED_TRACE(n);
@@ -96,6 +97,7 @@ TEST(ParamCount, MatchesPublishedSizes) {
       {"llama3_8b", 8.03, 8.03},    // Llama 3 model card
       {"llama3_70b", 70.6, 70.6},        {"llama3_405b", 405.0, 405.0}, {"mixtral_8x7b", 46.7, 12.9},  // Mixtral paper
       {"qwen3_235b_a22b", 235.0, 22.0},                                                                // Qwen3 report
+      {"qwen3_30b_a3b", 30.5, 3.3},                                                                    // Qwen3 report
       {"deepseek_v3_671b", 671.0, 37.0},  // DeepSeek-V3 report (main model, MTP excluded)
   };
   for (const Published& c : cases) {
