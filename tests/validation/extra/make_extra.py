@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Writes tests/validation/extra/<case id>.textproto: held-out validation cases from published measurements that are
+NOT in ../shared/validation/cases.yaml. Nothing is fitted on them; they check the calibration made on the shared
+cases (docs/validation-notes.md, "Cases outside cases.yaml").
+
+Source: the Megatron-Bridge performance summary of the 25.11 NeMo container, "Pre-Training Performance" tables for
+DGX-H100, DGX-B200 and DGX-GB200 (NVIDIA-NeMo/Megatron-Bridge docs/performance-summary.md at commit 00b7660be025,
+https://docs.nvidia.com/nemo/megatron-bridge/latest/performance-summary.html). Each row gives the model, GPU count,
+precision, GBS, MBS, sequence length, FSDP, TP, PP, CP, VP, EP, tokens/s/GPU and model TFLOP/s/GPU (causal
+convention). The DGX-H100 Llama-3 70B row is in cases.yaml (mbridge2511_llama3_70b_h100_64gpu) and not repeated.
+
+Usage: python3 tests/validation/extra/make_extra.py [--check]
+"""
+import argparse
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+import make_cases as mc  # noqa: E402  (helpers: emit, scenario, expect_value, MBRIDGE_NOTE)
+
+SCRIPT = "tests/validation/extra/make_extra.py"
+SOURCE = ("NVIDIA-NeMo/Megatron-Bridge docs/performance-summary.md (commit 00b7660be025), 25.11 NeMo container, "
+          "Pre-Training Performance, System: {system}; "
+          "https://docs.nvidia.com/nemo/megatron-bridge/latest/performance-summary.html")
+
+# (id suffix, system, preset, GPUs, precision as published, GBS, MBS, seq, FSDP, TP, PP, CP, VP, EP, tokens/s/GPU,
+#  model TFLOP/s/GPU). VP "n/a" is written 1.
+ROWS = [
+    ("llama3_8b_h100_8gpu", "DGX-H100", "llama3_8b", 8, "FP8-CS", 128, 1, 8192, 1, 1, 1, 1, 1, 1, 14451, 744),
+    ("llama31_405b_h100_1024gpu", "DGX-H100", "llama3_405b", 1024, "FP8-CS", 512, 1, 8192, 0, 8, 8, 2, 8, 1, 292, 737),
+    ("llama3_8b_b200_8gpu", "DGX-B200", "llama3_8b", 8, "FP8-CS", 128, 2, 8192, 0, 1, 1, 1, 1, 1, 30624, 1576),
+    ("llama31_405b_b200_128gpu", "DGX-B200", "llama3_405b", 128, "FP8-CS", 64, 1, 8192, 0, 4, 8, 2, 8, 1, 661, 1667),
+    ("deepseek_v3_b200_256gpu", "DGX-B200", "deepseek_v3_671b", 256, "FP8-MX", 2048, 1, 4096, 0, 1, 16, 1, 1, 8,
+     2139, 557),
+    ("qwen3_30b_a3b_b200_8gpu", "DGX-B200", "qwen3_30b_a3b", 8, "FP8-MX", 512, 1, 4096, 0, 1, 1, 1, 1, 8, 9299, 214),
+    ("qwen3_235b_a22b_b200_64gpu", "DGX-B200", "qwen3_235b_a22b", 64, "FP8-MX", 1024, 1, 4096, 0, 1, 8, 1, 2, 8,
+     3269, 484),
+    ("llama3_8b_gb200_8gpu", "DGX-GB200", "llama3_8b", 8, "FP8-CS", 128, 2, 8192, 0, 1, 1, 1, 1, 1, 31508, 1622),
+    ("qwen3_235b_a22b_gb200_256gpu", "DGX-GB200", "qwen3_235b_a22b", 256, "BF16", 8192, 1, 4096, 0, 1, 8, 1, 3, 32,
+     4916, 728),
+]
+
+# Rows of the same tables left out, and why (docs/validation-notes.md repeats this list).
+NOT_EXPRESSED = {
+    "GPT OSS 120B (H100, B200, GB200)": "alternating sliding-window attention is not modelled",
+    "Qwen3 235B-A22B on DGX-H100": "the published row is missing a column (GBS or MBS), so the plan is ambiguous",
+    "Llama 3 70B on DGX-GB200 (FSDP, MBS 2)": "without the recipe's activation recompute or offload, clustersim's "
+    "memory estimate is 338 GB per GPU (186 GB available)",
+    "Llama 3.1 405B on DGX-GB200": "clustersim's memory estimate without recompute is 186.9 GB per GPU, 0.9 GB over",
+    "DeepSeek-V3 on DGX-GB200 (BF16 and FP8-MX)": "memory estimates 223 and 189 GB per GPU without the recipe's "
+    "recompute settings, which the table does not give",
+    "Qwen3 30B-A3B on DGX-H100 (PP 2, VP 24, MBS 2)": "clustersim's memory estimate is 81.0 GB per GPU, 1 GB over "
+    "(so `run` refuses the plan)",
+    "DGX-GB300 rows": "no GB300 entry in the accelerator catalog",
+}
+
+
+# Recipe settings the table does not show, from the 25.11 performance configs (Megatron-Bridge
+# scripts/performance/configs/deepseek/deepseek_workload_base_configs.py: DEEPSEEK_V3_PRETRAIN_CONFIG_B200_V1 sets
+# recompute_modules ["mla_up_proj"], the hybridep dispatcher and moe_a2a_overlap False).
+RECOMPUTE_MODULES = {"deepseek_v3_b200_256gpu": ["mla_up_proj"]}
+
+
+def cluster(system, n):
+    if system == "DGX-GB200":
+        # NVL72 racks, of which the benchmarks use 64 GPUs (16 compute trays x 4); one ConnectX-7 400 Gb/s per GPU.
+        return {"num_gpus": n, "scale_up": {"kind": "nvl72", "domain_size": min(n, 64), "gpus_per_node": 4},
+                "scale_out": {"topology": "fat_tree", "nic_bandwidth_gbps": 400.0, "nics_per_gpu": 1,
+                              "switch_radix": 64}}
+    return mc.dgx_h100_cluster(n)  # DGX H100 and DGX B200 alike: 8 GPUs per NVSwitch node, 8 x 400 Gb/s
+
+
+ACCELERATOR = {"DGX-H100": "H100-SXM", "DGX-B200": "B200", "DGX-GB200": "GB200"}
+
+
+def build(row):
+    (suffix, system, preset, n, prec, gbs, mbs, seq, fsdp, tp, pp, cp, vp, ep, tok, tflops) = row
+    cid = "mbridge2511x_" + suffix
+    moe = ep > 1
+    dp = n // (tp * pp * cp)
+    p = {"tp": tp, "cp": cp, "pp": pp, "dp": dp}
+    if moe:
+        p["ep"] = ep
+        p["expert_tp"] = 1
+    if vp > 1:
+        p["vpp"] = vp
+    modules = RECOMPUTE_MODULES.get(suffix)
+    p.update({"sequence_parallel": tp > 1, "micro_batch_size": mbs, "global_batch_size": gbs,
+              "zero_stage": 3 if fsdp else 1, "recompute": "selective" if modules else "none",
+              "overlap_grad_reduce": True, "overlap_param_gather": True})
+    if modules:
+        p["recompute_modules"] = modules
+    precision = "fp8" if prec.startswith("FP8") else "bf16"
+    workload = {"model": {"preset": preset, "seq_len": seq}, "parallelism": p, "precision": precision}
+    if moe:
+        workload["moe_routing"] = {"distribution": "balanced"}
+    notes = (f"Megatron-Bridge 25.11 on {system} ({n} GPUs), parallelism as published (tp {tp}, pp {pp}, cp {cp}, "
+             f"vpp {vp}" + (f", ep {ep}" if moe else "") + f", dp {dp}, mbs {mbs}, gbs {gbs}, seq {seq}, FSDP "
+             f"{fsdp}), precision {prec} run as {precision}. Assumed (not in the table): sequence parallelism with "
+             "tp > 1, " + ("FSDP as zero_stage 3 (implementation nccl)" if fsdp else
+                           "distributed optimizer (zero_stage 1)") +
+             " with overlapped gradient reduce-scatter and parameter all-gather, " +
+             (f"selective recompute of {modules} (the recipe's recompute_modules)" if modules else
+              "no activation recompute"))
+    if moe:
+        notes += (" (the 25.11 Qwen3 recipes set recompute_granularity None)" if preset.startswith("qwen3") else "")
+        notes += (", expert_tp 1, balanced routing (the table's 'force-balance the token distribution'), "
+                  "no all-to-all overlap, the default all-to-all")
+    if system == "DGX-GB200":
+        notes += ", NVL72 racks used as 64-GPU NVLink domains"
+    notes += ". Held out: nothing is fitted on this case."
+    expected = [mc.expect_value("tokens_per_s_per_gpu", tok, 10, note="primary comparison"),
+                mc.expect_value("model_tflops_per_gpu_causal", tflops, 10, note=mc.MBRIDGE_NOTE)]
+    sc = mc.scenario(cid, f"Megatron-Bridge 25.11: {preset} on {n} x {system}", ACCELERATOR[system],
+                     cluster(system, n), workload)
+    return {"id": cid, "category": "training_moe" if moe else "training_dense",
+            "source": SOURCE.format(system=system), "calibration": False, "notes": notes, "scenario": sc,
+            "expected": expected}
+
+
+def render(msg):
+    header = (f"# {msg['id']}: generated by {SCRIPT} (a published measurement outside cases.yaml); edit the script, "
+              "not this file.\n# Format: clustersim.v1.ValidationCase (proto/validation.proto).\n")
+    return header + "\n".join(mc.emit(msg)) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true")
+    args = ap.parse_args()
+    files = {}
+    for row in ROWS:
+        msg = build(row)
+        files[msg["id"] + ".textproto"] = render(msg)
+    existing = {p.name for p in HERE.glob("*.textproto")}
+    if args.check:
+        bad = sorted(n for n, t in files.items() if not (HERE / n).exists() or (HERE / n).read_text() != t)
+        for n in bad:
+            print(f"differs or missing: {n}")
+        for n in sorted(existing - set(files)):
+            print(f"not generated: {n}")
+        return 1 if bad or existing - set(files) else 0
+    for name, text in files.items():
+        (HERE / name).write_text(text)
+    print(f"wrote {len(files)} files to {HERE.relative_to(mc.ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
