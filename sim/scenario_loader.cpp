@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "sim/accelerator.h"
 #include "sim/collectives.h"
+#include "sim/plausible.h"
 #include "sim/power_model.h"
 #include "sim/simulation.h"
 #include "topologies/fabric.h"
@@ -95,6 +96,11 @@ class Validator {
   void Fraction(const std::string& field, double v) const {
     if (v == 0) return;
     if (!(v > 0 && v <= 1)) Fail(field, Num(v), "must be in (0, 1] (0 means default)");
+  }
+  // A dimensioned value outside its plausible range (sim/plausible.h): most likely a wrong unit.
+  void Plausible(const std::string& field, double v, const PlausibleRange& r) const {
+    const std::string rule = ImplausibleRule(v, r);
+    if (!rule.empty()) Fail(field, Num(v), rule);
   }
   void OneOf(const std::string& field, const std::string& v, const std::vector<std::string>& allowed) const {
     if (v.empty()) return;
@@ -196,6 +202,8 @@ v1::Scenario ResolveScenario(const LoadedScenario& loaded) {
     v1::ScaleUp& su = *c.mutable_scale_up();
     v.NonNegative("cluster.scale_up.bandwidth_gbyte_per_s", su.bandwidth_gbyte_per_s());
     v.NonNegative("cluster.scale_up.latency_ns", su.latency_ns());
+    v.Plausible("cluster.scale_up.bandwidth_gbyte_per_s", su.bandwidth_gbyte_per_s(), plausible::kLinkGbytePerS);
+    v.Plausible("cluster.scale_up.latency_ns", su.latency_ns(), plausible::kLatencyNs);
     v.OneOf("cluster.scale_up.kind", su.kind(), {"nvswitch", "nvl72", "hccs", "cloudmatrix384", "ici", "none"});
     if (su.kind().empty()) su.set_kind(acc.scale_up_kind().empty() ? "nvswitch" : acc.scale_up_kind());
     if (su.domain_size() == 0) su.set_domain_size(std::max(1u, acc.scale_up_domain_size()));
@@ -218,6 +226,9 @@ v1::Scenario ResolveScenario(const LoadedScenario& loaded) {
     v.NonNegative("cluster.scale_out.nic_bandwidth_gbps", so.nic_bandwidth_gbps());
     v.NonNegative("cluster.scale_out.link_latency_ns", so.link_latency_ns());
     v.NonNegative("cluster.scale_out.switch_latency_ns", so.switch_latency_ns());
+    v.Plausible("cluster.scale_out.nic_bandwidth_gbps", so.nic_bandwidth_gbps(), plausible::kNicGbps);
+    v.Plausible("cluster.scale_out.link_latency_ns", so.link_latency_ns(), plausible::kLatencyNs);
+    v.Plausible("cluster.scale_out.switch_latency_ns", so.switch_latency_ns(), plausible::kLatencyNs);
     for (int i = 0; i < so.oversubscription_size(); ++i) {
       const double r = so.oversubscription(i);
       if (!(r >= 1) || !std::isfinite(r))
@@ -244,6 +255,9 @@ v1::Scenario ResolveScenario(const LoadedScenario& loaded) {
     v.NonNegative("cluster.parts.nic_price_usd", parts.nic_price_usd());
     v.NonNegative("cluster.parts.cable_price_usd", parts.cable_price_usd());
     v.NonNegative("cluster.parts.switch_embodied_kgco2e", parts.switch_embodied_kgco2e());
+    v.Plausible("cluster.parts.switch_power_w", parts.switch_power_w(), plausible::kPartW);
+    v.Plausible("cluster.parts.transceiver_power_w", parts.transceiver_power_w(), plausible::kPartW);
+    v.Plausible("cluster.parts.nic_power_w", parts.nic_power_w(), plausible::kPartW);
     v1::NetworkParts& mparts = *c.mutable_parts();
     // Prices and embodied carbon: 64-port 400G switch class (QM9700 / SN5600 class) and 400G optics, estimates
     // (docs/energy-carbon.md). Power defaults live with the power model (NetworkPowerDefaults) and are filled here
@@ -293,6 +307,8 @@ v1::Scenario ResolveScenario(const LoadedScenario& loaded) {
     v.OneOf("collectives.all_to_all", co.all_to_all(), algo_names(CollectiveKind::kAllToAll));
     v.NonNegative("collectives.step_latency_ns", co.step_latency_ns());
     v.NonNegative("collectives.p2p_latency_ns", co.p2p_latency_ns());
+    v.Plausible("collectives.step_latency_ns", co.step_latency_ns(), plausible::kLatencyNs);
+    v.Plausible("collectives.p2p_latency_ns", co.p2p_latency_ns(), plausible::kLatencyNs);
     v.Fraction("collectives.protocol_efficiency", co.protocol_efficiency());
     v.Fraction("collectives.scale_up_protocol_efficiency", co.scale_up_protocol_efficiency());
     FillCollectiveDefaults(co);
@@ -305,6 +321,9 @@ v1::Scenario ResolveScenario(const LoadedScenario& loaded) {
     v.NonNegative("facility.gpu_hour_usd", f.gpu_hour_usd());
     v.NonNegative("facility.amortization_years", f.amortization_years());
     v.NonNegative("facility.training_tokens", f.training_tokens());
+    v.Plausible("facility.grid_carbon_g_per_kwh", f.grid_carbon_g_per_kwh(), plausible::kGridGPerKwh);
+    v.Plausible("facility.electricity_usd_per_kwh", f.electricity_usd_per_kwh(), plausible::kUsdPerKwh);
+    v.Plausible("facility.gpu_hour_usd", f.gpu_hour_usd(), plausible::kGpuHourUsd);
     // Region presets and the remaining defaults belong to the results layer (results/projection.h,
     // ResolveFacility), which the CLI applies right after this; the power model only needs the PUE.
     if (f.pue() == 0) f.set_pue(1.2);

@@ -94,6 +94,41 @@ TEST(ScenarioLoader, RejectsNegativeBandwidthWithLine) {
   EXPECT_NE(e.find(">= 0"), std::string::npos) << e;
 }
 
+// Values in the wrong unit fall outside the field's plausible range (sim/plausible.h) and are rejected with the field,
+// the value, the unit and, when off by 1000x or more, a hint.
+TEST(ScenarioLoader, RejectsValuesInTheWrongUnit) {
+  struct Bad {
+    const char* from;
+    const char* to;
+    const char* expect;
+  };
+  const Bad cases[] = {
+      {"nic_bandwidth_gbps: 400", "nic_bandwidth_gbps: 400e9",
+       "s.textproto:5: cluster.scale_out.nic_bandwidth_gbps = 4e+11: outside the plausible range [1, 100000] Gb/s "
+       "per NIC (e.g. 400 for a 400G NIC); it looks like it was given in a unit 1000 or more times smaller"},
+      {"nic_bandwidth_gbps: 400", "nic_bandwidth_gbps: 400 link_latency_ns: 0.0001",
+       "cluster.scale_out.link_latency_ns = 0.0001: outside the plausible range [1, 100000000] ns"},
+      {"nic_bandwidth_gbps: 400 }", "nic_bandwidth_gbps: 400 }\n  scale_up { bandwidth_gbyte_per_s: 4.5e11 }",
+       "cluster.scale_up.bandwidth_gbyte_per_s = 4.5e+11: outside the plausible range"},
+      {"name: \"H100-SXM\" }", "name: \"H100-SXM\" bf16_tflops: 989e12 }",
+       "accelerator.bf16_tflops = 989000000000000: outside the plausible range [0.001, 1000000] TFLOP/s"},
+      {"name: \"H100-SXM\" }", "name: \"H100-SXM\" hbm_gb: 80e9 }", "accelerator.hbm_gb = 80000000000: outside"},
+      {"name: \"H100-SXM\" }", "name: \"H100-SXM\" tdp_w: 0.7 }",
+       "accelerator.tdp_w = 0.7: outside the plausible range [1, 100000] W"},
+      {"global_batch_size: 64 }\n}\n", "global_batch_size: 64 }\n}\nfacility { grid_carbon_g_per_kwh: 0.39 }\n",
+       "facility.grid_carbon_g_per_kwh = 0.39: outside the plausible range [1, 3000] gCO2e/kWh"},
+      {"global_batch_size: 64 }\n}\n", "global_batch_size: 64 }\n}\nfacility { electricity_usd_per_kwh: 80 }\n",
+       "facility.electricity_usd_per_kwh = 80: outside the plausible range [0.0001, 5] USD/kWh"},
+  };
+  for (const Bad& b : cases) {
+    const std::string e = ErrorOf(Replace(kBase, b.from, b.to));
+    EXPECT_NE(e.find(b.expect), std::string::npos) << b.to << "\n" << e;
+  }
+  // The edges of a range are accepted.
+  EXPECT_EQ(ErrorOf(Replace(kBase, "nic_bandwidth_gbps: 400", "nic_bandwidth_gbps: 100000")), "");
+  EXPECT_EQ(ErrorOf(Replace(kBase, "nic_bandwidth_gbps: 400", "nic_bandwidth_gbps: 1")), "");
+}
+
 TEST(ScenarioLoader, RejectsOversubscriptionBelowOne) {
   const std::string e = ErrorOf(Replace(kBase, "nic_bandwidth_gbps: 400", "oversubscription: 0.5"));
   EXPECT_NE(e.find("cluster.scale_out.oversubscription = 0.5"), std::string::npos) << e;

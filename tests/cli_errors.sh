@@ -54,6 +54,12 @@ cluster { num_gpus: 16 }
 workload { model { preset: "llama3_8b" } parallelism { tp: 8 global_batch_size: 16 zero_stage: 1 zero3_implementation: "deepspeed_2021" } }
 X
 check zero3_implementation_needs_zero3 "bad_zero3.textproto:3: workload.parallelism.zero3_implementation = \"deepspeed_2021\": applies to zero_stage 3 only" run "$dir/bad_zero3.textproto" --out "$dir/out"
+cat >"$dir/bad_unit.textproto" <<'X'
+accelerator { name: "H100-SXM" }
+cluster { num_gpus: 16 scale_out { nic_bandwidth_gbps: 400e9 } }
+workload { model { preset: "llama3_8b" } parallelism { tp: 8 global_batch_size: 16 } }
+X
+check wrong_unit "bad_unit.textproto:2: cluster.scale_out.nic_bandwidth_gbps = 4e\+11: outside the plausible range .* Gb/s per NIC .*unit 1000 or more times smaller" run "$dir/bad_unit.textproto" --out "$dir/out"
 check unknown_field "unknown.textproto:2.*gpus_per_rack" run "$dir/unknown.textproto" --out "$dir/out"
 check zero_gpus "zero.json: cluster.num_gpus = 0: must be > 0" run "$dir/zero.json" --out "$dir/out"
 check unknown_option "unknown|not expected|extras" run --bogus-option
@@ -154,6 +160,13 @@ accelerator { name: "H100-SXM" bf16_tflops: 1e-300 }
 cluster { num_gpus: 16 }
 workload { model { preset: "llama3_8b" } parallelism { tp: 8 global_batch_size: 16 } }
 X
-check implausible "implausible.textproto: scenario = \(implausible\): the simulated step takes 8.86e\+302 s" run "$dir/implausible.textproto" --out "$dir/out"
+check implausible_unit "implausible.textproto:1: accelerator.bf16_tflops = 1e-300: outside the plausible range" run "$dir/implausible.textproto" --out "$dir/out"
+# Each value plausible, together an implausible step: caught after the simulation.
+cat >"$dir/implausible_step.textproto" <<'X'
+accelerator { name: "H100-SXM" bf16_tflops: 0.001 fp8_tflops: 0.002 }
+cluster { num_gpus: 16 }
+workload { model { preset: "llama3_8b" } parallelism { tp: 8 global_batch_size: 1024 } }
+X
+check implausible_step "implausible_step.textproto: scenario = \(implausible\): the simulated step takes 5.67e\+07 s" run "$dir/implausible_step.textproto" --out "$dir/out"
 if [ $fail -eq 0 ]; then echo "all bad-input checks passed"; fi
 exit $fail
