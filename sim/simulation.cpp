@@ -523,6 +523,7 @@ CollectiveBenchSpec BenchSpecOf(const v1::CollectiveCase& c) {
   spec.group_size = c.group_size();
   spec.group_stride = std::max(1u, c.group_stride());
   spec.all_groups = c.all_groups();
+  spec.field_prefix = "collective.";
   if (c.has_moe()) {
     const v1::MoeExchangeCase& m = c.moe();
     spec.moe = {m.tokens(), m.top_k(), m.experts(), m.max_nodes_per_token(), m.token_bytes(), m.combine(), m.seed()};
@@ -546,8 +547,8 @@ MoeExchange PrepareMoeExchange(const v1::Scenario& s, const CollectiveBenchSpec&
   MoeExchange x;
   const MoeExchangeSpec& m = spec.moe;
   if (m.tokens == 0) return x;
-  auto bad = [](const std::string& field, const std::string& value, const std::string& rule) {
-    return InputError("coll: moe." + field + " = " + value + ": " + rule);
+  auto bad = [&spec](const std::string& field, const std::string& value, const std::string& rule) {
+    return InputError(spec.field_prefix + "moe." + field + " = " + value + ": " + rule);
   };
   if (kind != CollectiveKind::kAllToAll)
     throw bad("tokens", std::to_string(m.tokens), "a MoE exchange is an all_to_all (collective = \"all_to_all\")");
@@ -609,16 +610,20 @@ CollectiveSetup PrepareCollective(const v1::Scenario& s, const CollectiveBenchSp
     }
   }
   if (!found)
-    throw InputError("coll: collective = \"" + spec.collective +
+    throw InputError(spec.field_prefix + "collective = \"" + spec.collective +
                      "\": must be one of all_reduce, reduce_scatter, all_gather, all_to_all, broadcast, send_recv");
   const uint32_t n = s.cluster().num_gpus();
   c.stride = std::max(1u, spec.group_stride);
   c.gs = spec.group_size == 0 ? n / c.stride : spec.group_size;
+  const bool block = spec.field_prefix != "coll: ";
+  const std::string group = spec.field_prefix + (block ? "group_size" : "group");
   if (c.gs < 2 || static_cast<uint64_t>(c.gs) * c.stride > n)
-    throw InputError("coll: group = " + std::to_string(c.gs) + " x stride " + std::to_string(c.stride) +
+    throw InputError(group + " = " + std::to_string(c.gs) + (block ? " (group_stride " : " x stride ") +
+                     std::to_string(c.stride) + (block ? ")" : "") +
                      ": must hold at least 2 ranks and fit in cluster.num_gpus (" + std::to_string(n) + ")");
   if (c.kind == CollectiveKind::kSendRecv && c.gs != 2)
-    throw InputError("coll: group = " + std::to_string(c.gs) + ": send_recv needs a group of 2 ranks (-g 2)");
+    throw InputError(group + " = " + std::to_string(c.gs) + ": send_recv needs a group of 2 ranks" +
+                     (block ? "" : " (-g 2)"));
   c.sizes = spec.sizes_bytes;
   c.moe = PrepareMoeExchange(s, spec, c.gs, c.stride, c.kind);
   if (c.moe.active) c.sizes = {c.moe.nominal_bytes};

@@ -77,6 +77,9 @@ struct CollectiveBenchSpec {
   bool all_groups = false;      // run every disjoint group of this shape at once (congestion)
   bool exact = false;           // solve every group of every phase, without the symmetry reductions (for tests)
   MoeExchangeSpec moe;          // sizes_bytes is ignored when moe.tokens > 0 (bytes = tokens x top_k x token_bytes)
+  // How messages name the inputs: "coll: group" for the command line, "collective.group_size" for a `collective`
+  // block of a validation or benchmark file (BenchSpecOf sets it to "collective.").
+  std::string field_prefix = "coll: ";
 };
 std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& resolved, const CollectiveBenchSpec& spec);
 // The input rules SimulateCollective checks before it simulates (collective name, group, MoE exchange), alone: for

@@ -153,7 +153,7 @@ scenario { accelerator { name: "H100-SXM" } cluster { num_gpus: 16 } workload { 
 collective { collective: "all_reduce" size_bytes: 1048576 group_size: 64 }
 expected { quantity: "busbw_gbyte_per_s" value: 100 tolerance_pct: 5 }
 X
-check bad_group_case "bad_group_case.textproto:3: coll: group = 64 x stride 1: must hold at least 2 ranks and fit" validate "$dir/carbon.textproto" "$dir/bad_group_case.textproto" --markdown "$dir/v2.md"
+check bad_group_case "bad_group_case.textproto:3: collective.group_size = 64 \(group_stride 1\): must hold at least 2 ranks and fit" validate "$dir/carbon.textproto" "$dir/bad_group_case.textproto" --markdown "$dir/v2.md"
 absent bad_group_case "$dir/v2.md"
 cat >"$dir/implausible.textproto" <<'X'
 accelerator { name: "H100-SXM" bf16_tflops: 1e-300 }
