@@ -441,8 +441,8 @@ void WriteSweepTable(const SweepPlan& plan, const std::vector<v1::SweepPointResu
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec) throw InputError(out_dir + ": cannot create the sweep output directory: " + ec.message());
-  results::WriteFileAtomic(out_dir + "/sweep.csv", SweepCsv(plan, points));
-  results::WriteFileAtomic(out_dir + "/sweep.json", SweepJson(plan, points));
+  std::vector<std::pair<std::string, std::string>> files{{out_dir + "/sweep.csv", SweepCsv(plan, points)},
+                                                         {out_dir + "/sweep.json", SweepJson(plan, points)}};
   std::vector<v1::RunResult> ok;
   std::vector<std::string> labels;
   const v1::SweepPointResult* first = nullptr;
@@ -457,9 +457,10 @@ void WriteSweepTable(const SweepPlan& plan, const std::vector<v1::SweepPointResu
   }
   if (first != nullptr) {
     const std::vector<results::TraceEvent> timeline = results::TraceEventsOf(first->result().timeline());
-    results::WriteFileAtomic(out_dir + "/report.html", results::HtmlReport(ok, timeline, labels));
+    files.emplace_back(out_dir + "/report.html", results::HtmlReport(ok, timeline, labels));
   }
-  results::WriteFileAtomic(out_dir + "/timing.csv", timing);
+  files.emplace_back(out_dir + "/timing.csv", timing);
+  results::WriteFilesAtomic(files);
 }
 
 std::vector<v1::SweepPointResult> GatherPoints(const SweepPlan& plan, const std::string& out_dir) {

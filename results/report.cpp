@@ -119,29 +119,51 @@ v1::RunResult FromJson(const std::string& json, const std::string& file) {
   return r;
 }
 
-void WriteFileAtomic(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp";
-  {
+void WriteFileAtomic(const std::string& path, const std::string& content) { WriteFilesAtomic({{path, content}}); }
+
+void WriteFilesAtomic(const std::vector<std::pair<std::string, std::string>>& path_and_content) {
+  std::vector<std::string> tmps;
+  auto discard = [&tmps]() {
+    std::error_code ignored;
+    for (const std::string& t : tmps) std::filesystem::remove(t, ignored);
+  };
+  for (const auto& [path, content] : path_and_content) {
+    const std::string tmp = path + ".tmp";
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw SimulationError("cannot write " + tmp);
+    if (!out) {
+      discard();
+      throw SimulationError("cannot write " + tmp);
+    }
+    tmps.push_back(tmp);
     out << content;
-    out.flush();
-    if (!out) throw SimulationError("write failed: " + tmp);
+    out.close();
+    if (!out) {
+      discard();
+      throw SimulationError("write failed (disk full?): " + tmp);
+    }
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp);
-    throw SimulationError("cannot rename " + tmp + " to " + path + ": " + ec.message());
+  for (size_t i = 0; i < tmps.size(); ++i) {
+    std::error_code ec;
+    std::filesystem::rename(tmps[i], path_and_content[i].first, ec);
+    if (ec) {
+      // Files renamed so far stay (a rename within one directory fails only if the target became a directory).
+      tmps.erase(tmps.begin(), tmps.begin() + static_cast<std::ptrdiff_t>(i));
+      const std::string msg = "cannot rename " + tmps.front() + " to " + path_and_content[i].first + ": " + ec.message();
+      discard();
+      throw SimulationError(msg);
+    }
   }
 }
 
-void WriteRunOutputs(const std::string& dir, const v1::RunResult& r) {
+void WriteRunOutputs(const std::string& dir, const v1::RunResult& r,
+                     const std::vector<std::pair<std::string, std::string>>& extra) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw InputError(dir + ": cannot create output directory: " + ec.message());
-  WriteFileAtomic(dir + "/result.json", ToJson(r));
-  WriteFileAtomic(dir + "/summary.txt", SummaryText(r));
+  std::vector<std::pair<std::string, std::string>> files{{dir + "/result.json", ToJson(r)},
+                                                         {dir + "/summary.txt", SummaryText(r)}};
+  for (const auto& [name, content] : extra) files.emplace_back(dir + "/" + name, content);
+  WriteFilesAtomic(files);
 }
 
 }  // namespace clustersim::results

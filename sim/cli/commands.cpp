@@ -107,12 +107,12 @@ int Run(const RunOptions& o) {
   const v1::Scenario s = Load(o.scenario);
   v1::RunResult r = planning::RunStep(s, planning::ScenarioSource(o.scenario));
   if (!o.out_dir.empty()) {
-    results::WriteRunOutputs(o.out_dir, r);
     const std::vector<results::TraceEvent> timeline = results::TraceEventsOf(r.timeline());
-    results::WriteFileAtomic(o.out_dir + "/trace.json", results::ChromeTrace(timeline, r));
-    results::WriteFileAtomic(o.out_dir + "/report.html", results::HtmlReport({r}, timeline));
-    results::WriteFileAtomic(o.out_dir + "/step.csv", results::StepCsv({r}));
-    results::WriteFileAtomic(o.out_dir + "/comms.csv", results::CommsCsv(r));
+    results::WriteRunOutputs(o.out_dir, r,
+                             {{"trace.json", results::ChromeTrace(timeline, r)},
+                              {"report.html", results::HtmlReport({r}, timeline)},
+                              {"step.csv", results::StepCsv({r})},
+                              {"comms.csv", results::CommsCsv(r)}});
   }
   std::cout << (o.json ? results::ToJson(r) : results::SummaryText(r));
   return 0;
@@ -135,9 +135,11 @@ int Compare(const CompareOptions& o) {
                        "written by clustersim run)");
   }
   std::cout << results::CompareTable(rs, o.labels);
+  std::vector<std::pair<std::string, std::string>> files;
   if (!o.html.empty())
-    results::WriteFileAtomic(o.html, results::HtmlReport(rs, results::TraceEventsOf(rs.front().timeline()), o.labels));
-  if (!o.csv.empty()) results::WriteFileAtomic(o.csv, results::StepCsv(rs));
+    files.emplace_back(o.html, results::HtmlReport(rs, results::TraceEventsOf(rs.front().timeline()), o.labels));
+  if (!o.csv.empty()) files.emplace_back(o.csv, results::StepCsv(rs));
+  results::WriteFilesAtomic(files);
   return 0;
 }
 

@@ -44,8 +44,8 @@ int Plan(const PlanCmdOptions& o) {
   const v1::PlanSearchResult r = planning::SearchPlans(s, so);
   if (!o.out_dir.empty()) {
     MakeDir(o.out_dir);
-    results::WriteFileAtomic(o.out_dir + "/plan.csv", planning::PlanCsv(r));
-    results::WriteFileAtomic(o.out_dir + "/plan.json", planning::PlanJson(r));
+    results::WriteFilesAtomic({{o.out_dir + "/plan.csv", planning::PlanCsv(r)},
+                               {o.out_dir + "/plan.json", planning::PlanJson(r)}});
   }
   std::cout << planning::PlanTable(r);
   return 0;

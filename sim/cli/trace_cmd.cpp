@@ -59,12 +59,14 @@ int Export(const ExportCmdOptions& o) {
   std::filesystem::create_directories(o.out_dir, ec);
   if (ec) throw InputError(o.out_dir + ": cannot create the output directory: " + ec.message());
   uint64_t total = 0;
+  std::vector<std::pair<std::string, std::string>> files;
+  files.reserve(streams.size());
   for (uint32_t r = 0; r < streams.size(); ++r) {
-    const std::string bytes = o.gzip ? ct::GzipCompress(streams[r]) : streams[r];
-    total += bytes.size();
-    results::WriteFileAtomic((std::filesystem::path(o.out_dir) / ct::TraceFileName(o.prefix, r, o.gzip)).string(),
-                             bytes);
+    files.emplace_back((std::filesystem::path(o.out_dir) / ct::TraceFileName(o.prefix, r, o.gzip)).string(),
+                       o.gzip ? ct::GzipCompress(streams[r]) : streams[r]);
+    total += files.back().second.size();
   }
+  results::WriteFilesAtomic(files);  // every rank's file or none
   std::cout << fmt::format("wrote {} Chakra ET files ({}{}.<rank>.et{}, {:.1f} MB) for {} of {} ranks\n",
                            streams.size(), (std::filesystem::path(o.out_dir) / "").string(), o.prefix,
                            o.gzip ? ".gz" : "", static_cast<double>(total) / 1e6, streams.size(),
