@@ -250,8 +250,7 @@ double EstimateStepS(const v1::Scenario& s, const wl::StepProgram& prog) {
           } else if (op.coll == wl::Coll::kAllToAll && !g.intra) {
             factor *= op.internode_scale;
           }
-          const bool sharded_dp = op.dim == wl::Dim::kDp || op.dim == wl::Dim::kDpCp || op.dim == wl::Dim::kEdp;
-          const double eff = sharded_dp ? prog.sharded_dp_collective_efficiency : 1.0;
+          const double eff = wl::IsDataParallel(op.dim) ? prog.sharded_dp_collective_efficiency : 1.0;
           const double t =
               factor * static_cast<double>(op.comm_bytes) / ((g.intra ? up_bps : out_bps) * eff) + steps * latency_s;
           (op.async ? async : blocking) += t;

@@ -348,8 +348,7 @@ const CommCost& CommCostModel::Collective(CollectiveKind kind, wl::Dim dim, uint
   const std::vector<uint32_t> group = layout_.Group(rank, dim);
   c.group_size = static_cast<uint32_t>(group.size());
   if (group.size() >= 2 && bytes > 0) {
-    const auto inflate = inflation_.find(static_cast<int>(dim));
-    const double planned = inflate == inflation_.end() ? bytes : bytes * inflate->second;
+    const double planned = wl::IsDataParallel(dim) ? bytes * dp_inflation_ : bytes;
     const CollectivePlan plan = PlanCollective(kind, "auto", group, planned, shape_, params_);
     c.algorithm = plan.algorithm;
     const auto& inst = Instances(dim);
@@ -359,17 +358,12 @@ const CommCost& CommCostModel::Collective(CollectiveKind kind, wl::Dim dim, uint
   return cache_.emplace(key, std::move(c)).first->second;
 }
 
-void CommCostModel::SetDimEfficiency(wl::Dim dim, double efficiency) {
+void CommCostModel::SetDataParallelEfficiency(double efficiency) {
   if (!(efficiency > 0 && efficiency <= 1)) {
-    throw SimulationError("collective efficiency " + std::to_string(efficiency) + " over the " + wl::ToString(dim) +
-                          " group is not in (0, 1]");
+    throw SimulationError("data-parallel collective efficiency " + std::to_string(efficiency) + " is not in (0, 1]");
   }
-  if (!cache_.empty()) throw SimulationError("SetDimEfficiency after the first collective was planned");
-  if (efficiency == 1) {
-    inflation_.erase(static_cast<int>(dim));
-  } else {
-    inflation_[static_cast<int>(dim)] = 1 / efficiency;
-  }
+  if (!cache_.empty()) throw SimulationError("SetDataParallelEfficiency after the first collective was planned");
+  dp_inflation_ = 1 / efficiency;
 }
 
 const CommCost& CommCostModel::PipelineTransfer(uint32_t from_stage, int32_t delta, double bytes,

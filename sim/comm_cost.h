@@ -64,10 +64,10 @@ class CommCostModel {
   // (from_stage + delta) mod pp.
   const CommCost& PipelineTransfer(uint32_t from_stage, int32_t delta, double bytes, double occurrences = 1);
   void SetObserver(PhaseObserver* observer) { observer_ = observer; }
-  // Collectives over `dim` reach `efficiency` (0 < x <= 1) of the modelled bandwidth: their flows are inflated by
-  // 1 / efficiency (software below NCCL's rate: StepProgram::sharded_dp_collective_efficiency); latencies are
-  // unchanged. Call before the first Collective() request.
-  void SetDimEfficiency(wl::Dim dim, double efficiency);
+  // Collectives over the data-parallel dimensions (wl::IsDataParallel) reach `efficiency` (0 < x <= 1) of the
+  // modelled bandwidth: their flows are inflated by 1 / efficiency (software below NCCL's rate:
+  // StepProgram::sharded_dp_collective_efficiency); latencies are unchanged. Call before the first Collective().
+  void SetDataParallelEfficiency(double efficiency);
   // Solves `plan`, made for groups[0], with every group of `groups` running it at once (the collective
   // microbenchmark); `out` receives the flows solved. Same phase rules as Collective(), no cache.
   double SolveGroups(const CollectivePlan& plan, const std::vector<std::vector<uint32_t>>& groups, CommCost& out) {
@@ -113,7 +113,7 @@ class CommCostModel {
   uint64_t max_flows_;
   GroupShape shape_;
   std::map<std::tuple<int, int, uint32_t, double>, CommCost> cache_;
-  std::map<int, double> inflation_;  // by wl::Dim; absent = 1
+  double dp_inflation_ = 1;  // 1 / SetDataParallelEfficiency
   std::map<int, std::vector<std::vector<uint32_t>>> instances_;
   bool frozen_ = false;
   bool reuse_shapes_ = true;

@@ -317,8 +317,7 @@ v1::RunResult SimulateStep(const v1::Scenario& s, const std::string& source_file
                         full ? std::numeric_limits<uint64_t>::max() : s.options().max_flows_per_phase(),
                         s.accelerator().scale_up_in_network_reduction(), /*reuse_shapes=*/!full,
                         /*reduce_symmetry=*/!full);
-    for (const wl::Dim d : {wl::Dim::kDp, wl::Dim::kDpCp, wl::Dim::kEdp})
-      costs.SetDimEfficiency(d, program.sharded_dp_collective_efficiency);
+    costs.SetDataParallelEfficiency(program.sharded_dp_collective_efficiency);
     LinkLoad link_load(platform);
     costs.SetObserver(&link_load);
     StepExecutor executor(*engine, platform, program, compute, costs);

@@ -20,6 +20,8 @@ namespace clustersim::wl {
 // stage (the replicas of the dense parameters when cp > 1; the generator uses kDp when cp == 1).
 enum class Dim : uint8_t { kTp, kCp, kPp, kDp, kEp, kEdp, kTpCp, kDpCp };
 const char* ToString(Dim d);
+// The data-parallel dimensions (kDp, kDpCp, kEdp): gradient reduction and ZeRO sharding groups.
+inline bool IsDataParallel(Dim d) { return d == Dim::kDp || d == Dim::kDpCp || d == Dim::kEdp; }
 
 enum class Coll : uint8_t { kAllReduce, kReduceScatter, kAllGather, kAllToAll, kBroadcast };
 const char* ToString(Coll c);
