@@ -292,6 +292,8 @@ v1::Scenario ResolveScenario(const LoadedScenario& loaded) {
              "all-gather that runs under the next step's forward is assumed hidden)");
     wl::ValidatePlan(w, c.num_gpus(), loaded.file);
     if (p.dp() == 0) p.set_dp(c.num_gpus() / (p.tp() * p.cp() * p.pp()));
+    if (p.zero_stage() == 3 && p.zero3_implementation().empty())
+      p.set_zero3_implementation(std::string(wl::FindZero3Implementation("")->name));
     if (w.moe_routing().distribution().empty()) w.mutable_moe_routing()->set_distribution("balanced");
 
     // Collectives.

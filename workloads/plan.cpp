@@ -184,7 +184,7 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
       names += std::string(names.empty() ? "" : ", ") + "\"" + std::string(z.name) + "\"";
     Fail(file, "zero3_implementation", Quote(p.zero3_implementation()), "must be one of " + names);
   }
-  if (!p.zero3_implementation().empty() && r.zero_stage != 3) {
+  if (r.zero3 != FindZero3Implementation("") && r.zero_stage != 3) {
     Fail(file, "zero3_implementation", Quote(p.zero3_implementation()),
          "applies to zero_stage 3 only (zero_stage is " + S(r.zero_stage) + ")");
   }

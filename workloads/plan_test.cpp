@@ -80,8 +80,10 @@ TEST(Plan, Zero3ImplementationIsChosenByNameForZero3Only) {
   EXPECT_ERROR(w,
                "plan.textproto: workload.parallelism.zero3_implementation = \"deepspeed\": must be one of \"nccl\", "
                "\"deepspeed_2021\"");
-  w.mutable_parallelism()->set_zero3_implementation("deepspeed_2021");
   w.mutable_parallelism()->set_zero_stage(1);
+  w.mutable_parallelism()->set_zero3_implementation("nccl");  // the default is harmless at any stage
+  EXPECT_EQ(Err(w), "");
+  w.mutable_parallelism()->set_zero3_implementation("deepspeed_2021");
   EXPECT_ERROR(w,
                "workload.parallelism.zero3_implementation = \"deepspeed_2021\": applies to zero_stage 3 only "
                "(zero_stage is 1)");
