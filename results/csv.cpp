@@ -95,6 +95,7 @@ std::string CommsCsv(const v1::RunResult& r) {
     Row row(out);
     row.Text(c.kind()).Text(c.collective()).Text(c.algorithm()).Int(c.bytes_per_rank()).Int(c.group_size());
     row.Int(c.count_per_step()).Num(c.time_s()).Num(c.bus_bandwidth_gbyte_per_s()).Int(c.flows_simulated());
+    row.Text(c.stages());
     row.End();
   }
   return out;

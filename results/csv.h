@@ -95,7 +95,7 @@ inline constexpr std::array<std::string_view, 49> kStepCsvColumns = {
 // CommsCsv columns, one row per entry of RunResult.comms (in that order):
 //   kind collective algorithm bytes_per_rank group_size count_per_step time_s (one occurrence)
 //   bus_bandwidth_gbyte_per_s flows_simulated
-inline constexpr std::array<std::string_view, 9> kCommsCsvColumns = {
+inline constexpr std::array<std::string_view, 10> kCommsCsvColumns = {
     "kind",
     "collective",
     "algorithm",
@@ -105,6 +105,7 @@ inline constexpr std::array<std::string_view, 9> kCommsCsvColumns = {
     "time_s",
     "bus_bandwidth_gbyte_per_s",
     "flows_simulated",
+    "stages",
 };
 
 // Header line plus one row per result, in the given order.

@@ -156,10 +156,10 @@ TEST(CommsCsv, HeaderIsPinnedAndRowsFollowComms) {
   ASSERT_EQ(rows.size(), 3u);
   const std::vector<std::string> header = {"kind",           "collective",     "algorithm", "bytes_per_rank",
                                            "group_size",     "count_per_step", "time_s",    "bus_bandwidth_gbyte_per_s",
-                                           "flows_simulated"};
+                                           "flows_simulated", "stages"};
   EXPECT_EQ(rows[0], header);
   EXPECT_EQ(rows[1],
-            (std::vector<std::string>{"tp", "all_reduce", "ring", "1048576", "8", "160", "5.5e-05", "33.25", "8"}));
+            (std::vector<std::string>{"tp", "all_reduce", "ring", "1048576", "8", "160", "5.5e-05", "33.25", "8", ""}));
   EXPECT_EQ(rows[2][0], "dp");
 }
 

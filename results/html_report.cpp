@@ -904,7 +904,8 @@ std::string CommsTable(const v1::RunResult& r) {
     out += fmt::format(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1f} GB/s</td>"
         "<td>{}</td></tr>\n",
-        HtmlEscape(c.kind()), HtmlEscape(c.collective()), HtmlEscape(c.algorithm()), Bytes(c.bytes_per_rank()),
+        HtmlEscape(c.stages().empty() ? c.kind() : c.kind() + " " + c.stages()), HtmlEscape(c.collective()),
+        HtmlEscape(c.algorithm()), Bytes(c.bytes_per_rank()),
         c.group_size(), c.count_per_step(), FormatSeconds(c.time_s()), c.bus_bandwidth_gbyte_per_s(),
         Grouped(static_cast<double>(c.flows_simulated())));
   return out + "</tbody></table>\n";

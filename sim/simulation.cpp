@@ -440,6 +440,11 @@ v1::RunResult SimulateStep(const v1::Scenario& s, const std::string& source_file
       const auto kind = static_cast<CollectiveKind>(std::get<0>(key));
       const auto dim = static_cast<wl::Dim>(std::get<1>(key));
       cs->set_kind(wl::ToString(dim));
+      if (kind == CollectiveKind::kSendRecv) {
+        const uint32_t pp = program.layout.pp, from = std::get<2>(key) / 2;
+        const uint32_t to = std::get<2>(key) % 2 == 1 ? (from + 1) % pp : (from + pp - 1) % pp;
+        cs->set_stages(std::to_string(from) + "->" + std::to_string(to));
+      }
       cs->set_collective(ToString(kind));
       cs->set_algorithm(cost.algorithm);
       cs->set_bytes_per_rank(static_cast<uint64_t>(std::get<3>(key)));

@@ -178,6 +178,9 @@ TEST(Simulation, SmallTrainingStepIsPlausibleAndAccountsForItsTime) {
     EXPECT_GT(c.count_per_step(), 0u) << c.kind() << " " << c.collective();
     if (c.kind() == "pp") {
       EXPECT_EQ(c.count_per_step(), 16u);
+      EXPECT_TRUE(c.stages() == "0->1" || c.stages() == "1->0") << c.stages();
+    } else {
+      EXPECT_EQ(c.stages(), "");
     }
   }
   // Link usage: every class present is within [0, 1] of its achievable capacity, the hottest links come first.
