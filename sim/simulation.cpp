@@ -362,9 +362,7 @@ v1::RunResult SimulateStep(const v1::Scenario& s, const std::string& source_file
         case Activity::kWaitRecv:
           b.set_pipeline_bubble_s(b.pipeline_bubble_s() + d);
           break;
-        case Activity::kWaitAsync:
-          b.set_exposed_dp_comm_s(b.exposed_dp_comm_s() + d);
-          break;
+        case Activity::kWaitAsync:  // waiting for overlapped collectives: charged to what was awaited
         case Activity::kComm:
           switch (iv.dim) {
             case wl::Dim::kTp:

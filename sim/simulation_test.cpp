@@ -226,6 +226,20 @@ TEST(Simulation, Zero3ImplementationScalesComputeAndShardedCollectives) {
   EXPECT_GE(compared, 2);
 }
 
+// Waiting for an overlapped collective is charged to the awaited collective's dimension: with overlapped EP
+// exchanges and a blocking gradient reduce-scatter, the exposed DP time is that of the blocking DP collectives alone.
+TEST(Simulation, WaitsForOverlappedExchangesAreChargedToTheirDimension) {
+  const v1::RunResult r = SimulateStep(Cluster(
+      "", 32,
+      "workload { model { preset: \"qwen3_30b_a3b\" } parallelism { tp: 1 ep: 32 global_batch_size: 64 zero_stage: 1 "
+      "overlap_moe_a2a: true overlap_grad_reduce: false overlap_param_gather: false } }\n"));
+  double dp_blocking = 0;
+  for (const v1::CommStat& c : r.comms())
+    if (c.kind() == "dp" || c.kind() == "edp") dp_blocking += c.count_per_step() * c.time_s();
+  EXPECT_GT(r.breakdown().exposed_ep_comm_s(), 0);
+  EXPECT_NEAR(r.breakdown().exposed_dp_comm_s(), dp_blocking, 1e-9 + 1e-6 * dp_blocking);
+}
+
 TEST(Simulation, SameInputSameOutput) {
   const v1::Scenario s = Cluster("", 32,
                                  "workload { model { preset: \"llama3_8b\" seq_len: 2048 } parallelism { tp: 4 pp: 2 "

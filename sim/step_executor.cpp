@@ -64,6 +64,7 @@ struct StageState {
   std::deque<AsyncItem> work;
   sg4::SemaphorePtr work_available = sg4::Semaphore::create(0);
   std::map<uint32_t, int> outstanding;  // tag -> async collectives not finished
+  std::map<uint32_t, wl::Dim> tag_dim;  // tag -> dimension of the last async collective issued with it
   sg4::MutexPtr mutex = sg4::Mutex::create();
   sg4::ConditionVariablePtr done = sg4::ConditionVariable::create();
 };
@@ -180,6 +181,7 @@ StepTimeline StepExecutor::Run() {
             if (op.async) {
               const std::unique_lock lock(*st->mutex);
               st->outstanding[op.tag]++;
+              st->tag_dim[op.tag] = op.dim;
               st->work.push_back({c.time_s, op.tag, op.dim, op.phase});
               st->work_available->release();
             } else {
@@ -218,8 +220,11 @@ StepTimeline StepExecutor::Run() {
           case wl::OpType::kWait: {
             std::unique_lock lock(*st->mutex);
             while (st->outstanding[op.tag] > 0) st->done->wait(lock);
+            const auto awaited = st->tag_dim.find(op.tag);
+            const wl::Dim dim = awaited == st->tag_dim.end() ? wl::Dim::kDp : awaited->second;
             lock.unlock();
-            record(t0, Activity::kWaitAsync, wl::Dim::kDp, op.phase);
+            // Exposed time is charged to what was awaited (an overlapped EP exchange, a DP reduction, a ZeRO-3 gather).
+            record(t0, Activity::kWaitAsync, dim, op.phase);
             break;
           }
         }
