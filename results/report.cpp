@@ -40,9 +40,11 @@ std::string SummaryText(const v1::RunResult& r) {
                    s.cluster().num_gpus(), s.accelerator().name(), s.cluster().scale_out().topology(),
                    s.cluster().scale_up().gpus_per_node(), s.cluster().scale_up().domain_size(),
                    s.cluster().scale_up().bandwidth_gbyte_per_s(), s.cluster().scale_out().nic_bandwidth_gbps());
-  o += fmt::format("  workload  {} ({}), TP{} CP{} PP{} DP{} EP{}, micro-batch {}, global batch {}, {}\n",
+  std::string zero = fmt::format("ZeRO-{}", p.zero_stage());
+  if (p.zero_stage() == 3 && !p.zero3_implementation().empty()) zero += " (" + p.zero3_implementation() + ")";
+  o += fmt::format("  workload  {} ({}), TP{} CP{} PP{} DP{} EP{}, micro-batch {}, global batch {}, {}, {}\n",
                    s.workload().model().name(), s.workload().precision(), p.tp(), p.cp(), p.pp(), p.dp(), p.ep(),
-                   p.micro_batch_size(), p.global_batch_size(), p.schedule());
+                   p.micro_batch_size(), p.global_batch_size(), p.schedule(), zero);
   const v1::TimeBreakdown& b = r.breakdown();
   o += fmt::format("  step time {}\n", FormatSeconds(r.step_time_s()));
   o += fmt::format("    compute {} | exposed comm: TP {}, CP {}, PP {}, DP {}, EP {} | pipeline bubble {}\n",
