@@ -40,7 +40,9 @@ struct LoadedCase {
 };
 // Reads and checks one case file; throws InputError naming the file, line and field.
 LoadedCase LoadCase(const std::string& path);
-// Runs one case; a case whose simulation fails yields rows with pass = false and the error in `note`.
+// Runs one case; a case whose simulation fails, or whose training plan clustersim predicts not to fit in the
+// accelerator's memory, yields rows with pass = false, error_pct NaN and the reason in `note`. Bad input in the case
+// throws InputError.
 std::vector<ValidationRow> RunCase(const LoadedCase& loaded);
 
 std::string RenderTable(const std::vector<ValidationRow>& rows);

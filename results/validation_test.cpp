@@ -104,5 +104,21 @@ TEST(Validation, DeepEpQuantitiesComeFromTheMoeExchange) {
   EXPECT_FALSE(std::isnan(plain[2].error_pct));
 }
 
+// A training case whose plan clustersim predicts not to fit in memory (Llama-3 405B on 8 GPUs) is a miss with the
+// memory verdict as its note, not bad input: the measurement says the run happened.
+TEST(Validation, APlanPredictedNotToFitIsAMiss) {
+  const std::string path = testing::TempDir() + "/nofit.textproto";
+  std::ofstream(path) << "id: \"n\"\ncategory: \"training_dense\"\n"
+                      << "scenario { name: \"n\" accelerator { name: \"H100-SXM\" } cluster { num_gpus: 8 } "
+                         "workload { model { preset: \"llama3_405b\" } parallelism { tp: 8 global_batch_size: 8 } } }\n"
+                      << "expected { quantity: \"tokens_per_s_per_gpu\" value: 100 tolerance_pct: 10 }\n";
+  const auto rows = RunCase(LoadCase(path));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_FALSE(rows[0].pass);
+  EXPECT_TRUE(std::isnan(rows[0].error_pct));
+  EXPECT_NE(rows[0].note.find("does not fit in memory"), std::string::npos) << rows[0].note;
+  EXPECT_NE(rows[0].note.find("H100-SXM has 80 GB"), std::string::npos) << rows[0].note;
+}
+
 }  // namespace
 }  // namespace clustersim::results

@@ -29,6 +29,8 @@ SOURCE = ("NVIDIA-NeMo/Megatron-Bridge docs/performance-summary.md (commit 00b76
 ROWS = [
     ("llama3_8b_h100_8gpu", "DGX-H100", "llama3_8b", 8, "FP8-CS", 128, 1, 8192, 1, 1, 1, 1, 1, 1, 14451, 744),
     ("llama31_405b_h100_1024gpu", "DGX-H100", "llama3_405b", 1024, "FP8-CS", 512, 1, 8192, 0, 8, 8, 2, 8, 1, 292, 737),
+    ("qwen3_30b_a3b_h100_16gpu", "DGX-H100", "qwen3_30b_a3b", 16, "FP8-CS", 512, 2, 4096, 0, 1, 2, 1, 24, 8, 5275,
+     121),
     ("llama3_8b_b200_8gpu", "DGX-B200", "llama3_8b", 8, "FP8-CS", 128, 2, 8192, 0, 1, 1, 1, 1, 1, 30624, 1576),
     ("llama31_405b_b200_128gpu", "DGX-B200", "llama3_405b", 128, "FP8-CS", 64, 1, 8192, 0, 4, 8, 2, 8, 1, 661, 1667),
     ("deepseek_v3_b200_256gpu", "DGX-B200", "deepseek_v3_671b", 256, "FP8-MX", 2048, 1, 4096, 0, 1, 16, 1, 1, 8,
@@ -50,8 +52,6 @@ NOT_EXPRESSED = {
     "Llama 3.1 405B on DGX-GB200": "clustersim's memory estimate without recompute is 186.9 GB per GPU, 0.9 GB over",
     "DeepSeek-V3 on DGX-GB200 (BF16 and FP8-MX)": "memory estimates 223 and 189 GB per GPU without the recipe's "
     "recompute settings, which the table does not give",
-    "Qwen3 30B-A3B on DGX-H100 (PP 2, VP 24, MBS 2)": "clustersim's memory estimate is 81.0 GB per GPU, 1 GB over "
-    "(so `run` refuses the plan)",
     "DGX-GB300 rows": "no GB300 entry in the accelerator catalog",
 }
 
