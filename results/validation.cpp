@@ -243,6 +243,10 @@ std::string ToleranceText(const ValidationRow& r) {
   if (r.tolerance_abs > 0) return fmt::format("±{:g}", r.tolerance_abs);
   return r.tolerance_pct > 0 ? fmt::format("{:g}%", r.tolerance_pct) : "exact";
 }
+// The simulated value, "-" for a row that produced none (the case did not run, or not this quantity).
+std::string SimulatedText(const ValidationRow& r) {
+  return std::isnan(r.error_pct) ? "-" : fmt::format("{:.4g}", r.simulated);
+}
 }  // namespace
 
 std::string RenderTable(const std::vector<ValidationRow>& rows) {
@@ -250,8 +254,8 @@ std::string RenderTable(const std::vector<ValidationRow>& rows) {
                               "simulated", "error%", "tol", "result");
   for (const ValidationRow& r : rows) {
     const std::string tol = ToleranceText(r);
-    o += fmt::format("{:<44} {:<24} {:>12.4g} {:>12.4g} {:>8} {:>8}  {}{}\n", r.case_id, r.quantity, r.measured,
-                     r.simulated, std::isnan(r.error_pct) ? "-" : fmt::format("{:+.1f}", r.error_pct), tol,
+    o += fmt::format("{:<44} {:<24} {:>12.4g} {:>12} {:>8} {:>8}  {}{}\n", r.case_id, r.quantity, r.measured,
+                     SimulatedText(r), std::isnan(r.error_pct) ? "-" : fmt::format("{:+.1f}", r.error_pct), tol,
                      r.pass ? "pass" : "MISS", r.calibration ? " (fit)" : "");
   }
   return o;
@@ -274,6 +278,12 @@ std::map<std::string, CategoryStats> Stats(const std::vector<ValidationRow>& row
   }
   return m;
 }
+// Median and maximum |error| of a category as text ("-" when no row of it produced a value), with `unit` appended.
+std::pair<std::string, std::string> ErrorTexts(const CategoryStats& s, const char* unit) {
+  if (s.abs_err.empty()) return {"-", "-"};
+  return {fmt::format("{:.1f}{}", Median(s.abs_err), unit),
+          fmt::format("{:.1f}{}", *std::max_element(s.abs_err.begin(), s.abs_err.end()), unit)};
+}
 // "median / max" of the held-out rows of a category, "-" when it has none.
 std::string HeldOutText(const std::map<std::string, CategoryStats>& held, const std::string& cat) {
   const auto h = held.find(cat);
@@ -293,8 +303,8 @@ std::string RenderSummary(const std::vector<ValidationRow>& rows) {
     pass += s.pass;
     miss += s.miss;
     const std::string hs = HeldOutText(held, cat);
-    o += fmt::format("{:<22} {:>6} {:>6} {:>12.1f} {:>10.1f}   {}\n", cat, s.pass, s.miss, Median(s.abs_err),
-                     s.abs_err.empty() ? 0.0 : *std::max_element(s.abs_err.begin(), s.abs_err.end()), hs);
+    const auto [median, max] = ErrorTexts(s, "");
+    o += fmt::format("{:<22} {:>6} {:>6} {:>12} {:>10}   {}\n", cat, s.pass, s.miss, median, max, hs);
   }
   o += fmt::format("total: {} pass, {} miss\n", pass, miss);
   return o;
@@ -308,16 +318,15 @@ std::string RenderMarkdown(const std::vector<ValidationRow>& rows) {
   const auto held = Stats(rows, 2);
   for (const auto& [cat, s] : all) {
     const std::string hs = HeldOutText(held, cat);
-    o += fmt::format("| {} | {} | {} | {} | {:.1f}% | {:.1f}% | {} |\n", cat, s.pass + s.miss, s.pass, s.miss,
-                     Median(s.abs_err), s.abs_err.empty() ? 0.0 : *std::max_element(s.abs_err.begin(), s.abs_err.end()),
-                     hs);
+    const auto [median, max] = ErrorTexts(s, "%");
+    o += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", cat, s.pass + s.miss, s.pass, s.miss, median, max, hs);
   }
   o += "\n## Every case\n\n| case | quantity | measured | simulated | error | tolerance | result | fit |\n";
   o += "|---|---|---|---|---|---|---|---|\n";
   for (const ValidationRow& r : rows) {
     const std::string tol = ToleranceText(r);
-    o += fmt::format("| {} | {} | {:.4g} | {:.4g} | {} | {} | {} | {} |\n", r.case_id, r.quantity, r.measured,
-                     r.simulated, std::isnan(r.error_pct) ? "-" : fmt::format("{:+.1f}%", r.error_pct), tol,
+    o += fmt::format("| {} | {} | {:.4g} | {} | {} | {} | {} | {} |\n", r.case_id, r.quantity, r.measured,
+                     SimulatedText(r), std::isnan(r.error_pct) ? "-" : fmt::format("{:+.1f}%", r.error_pct), tol,
                      r.pass ? "pass" : "**miss**", r.calibration ? "yes" : "");
   }
   o += "\n## Misses\n\n";
@@ -325,8 +334,8 @@ std::string RenderMarkdown(const std::vector<ValidationRow>& rows) {
   for (const ValidationRow& r : rows) {
     if (r.pass) continue;
     any = true;
-    o += fmt::format("- `{}` {}: measured {:.4g}, simulated {:.4g}{}. {}\n", r.case_id, r.quantity, r.measured,
-                     r.simulated, std::isnan(r.error_pct) ? "" : fmt::format(" ({:+.1f}%)", r.error_pct), r.note);
+    o += fmt::format("- `{}` {}: measured {:.4g}, simulated {}{}. {}\n", r.case_id, r.quantity, r.measured,
+                     SimulatedText(r), std::isnan(r.error_pct) ? "" : fmt::format(" ({:+.1f}%)", r.error_pct), r.note);
   }
   if (!any) o += "None.\n";
   return o;

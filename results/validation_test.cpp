@@ -118,6 +118,12 @@ TEST(Validation, APlanPredictedNotToFitIsAMiss) {
   EXPECT_TRUE(std::isnan(rows[0].error_pct));
   EXPECT_NE(rows[0].note.find("does not fit in memory"), std::string::npos) << rows[0].note;
   EXPECT_NE(rows[0].note.find("H100-SXM has 80 GB"), std::string::npos) << rows[0].note;
+  // No value is shown for it, and a category without values has no error statistics (not 0%).
+  EXPECT_NE(RenderMarkdown(rows).find("| n | tokens_per_s_per_gpu | 100 | - | - | 10% | **miss** |"),
+            std::string::npos)
+      << RenderMarkdown(rows);
+  EXPECT_NE(RenderMarkdown(rows).find("| training_dense | 1 | 0 | 1 | - | - | - |"), std::string::npos)
+      << RenderMarkdown(rows);
 }
 
 }  // namespace
