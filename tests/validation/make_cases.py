@@ -743,9 +743,15 @@ def main():
                 raise ValueError(f"duplicate case file {name}")
             files[name] = render(msg)
     files = {n: t for n, t in files.items() if n.startswith(args.only)}
-    existing = {p.name for p in HERE.glob(args.only + "*.textproto")}
-    if args.check:
-        bad = sorted(n for n, t in files.items() if not (HERE / n).exists() or (HERE / n).read_text() != t)
+    return write_or_check(HERE, files, args.check, args.only)
+
+
+def write_or_check(directory, files, check, prefix=""):
+    """Writes `files` (name -> text) into `directory`, or with `check` writes nothing and returns 1 if a file there
+    (whose name starts with `prefix`) differs from what would be written, is missing, or is not generated."""
+    existing = {p.name for p in directory.glob(prefix + "*.textproto")}
+    if check:
+        bad = sorted(n for n, t in files.items() if not (directory / n).exists() or (directory / n).read_text() != t)
         extra = sorted(existing - set(files))
         for n in bad:
             print(f"differs or missing: {n}")
@@ -753,8 +759,8 @@ def main():
             print(f"not generated: {n}")
         return 1 if bad or extra else 0
     for name, text in files.items():
-        (HERE / name).write_text(text)
-    print(f"wrote {len(files)} files to {HERE.relative_to(ROOT)}")
+        (directory / name).write_text(text)
+    print(f"wrote {len(files)} files to {directory.relative_to(ROOT)}")
     return 0
 
 

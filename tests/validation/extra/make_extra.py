@@ -133,18 +133,7 @@ def main():
     for row in ROWS:
         msg = build(row)
         files[msg["id"] + ".textproto"] = render(msg)
-    existing = {p.name for p in HERE.glob("*.textproto")}
-    if args.check:
-        bad = sorted(n for n, t in files.items() if not (HERE / n).exists() or (HERE / n).read_text() != t)
-        for n in bad:
-            print(f"differs or missing: {n}")
-        for n in sorted(existing - set(files)):
-            print(f"not generated: {n}")
-        return 1 if bad or existing - set(files) else 0
-    for name, text in files.items():
-        (HERE / name).write_text(text)
-    print(f"wrote {len(files)} files to {HERE.relative_to(mc.ROOT)}")
-    return 0
+    return mc.write_or_check(HERE, files, args.check)
 
 
 if __name__ == "__main__":
