@@ -148,9 +148,9 @@ void WriteFilesAtomic(const std::vector<std::pair<std::string, std::string>>& pa
     std::error_code ec;
     std::filesystem::rename(tmps[i], path_and_content[i].first, ec);
     if (ec) {
+      const std::string msg = "cannot rename " + tmps[i] + " to " + path_and_content[i].first + ": " + ec.message();
       // Files renamed so far stay (a rename within one directory fails only if the target became a directory).
       tmps.erase(tmps.begin(), tmps.begin() + static_cast<std::ptrdiff_t>(i));
-      const std::string msg = "cannot rename " + tmps.front() + " to " + path_and_content[i].first + ": " + ec.message();
       discard();
       throw SimulationError(msg);
     }

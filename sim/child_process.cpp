@@ -60,6 +60,9 @@ std::string RunInChild(const std::function<std::string(const ChildChannel&)>& wo
     try {
       const ChildChannel channel(fds[1]);
       payload = work(channel);
+    } catch (const DoesNotFitError& e) {
+      status = 'M';
+      payload = e.what();
     } catch (const InputError& e) {
       status = 'I';
       payload = e.what();
@@ -91,6 +94,7 @@ std::string RunInChild(const std::function<std::string(const ChildChannel&)>& wo
                                           std::to_string(WEXITSTATUS(wstatus)) + ")");
   const char status = data[0];
   data.erase(0, 1);
+  if (status == 'M') throw DoesNotFitError(data);
   if (status == 'I') throw InputError(data);
   if (status == 'S') throw SimulationError(data);
   return data;

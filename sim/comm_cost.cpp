@@ -340,7 +340,7 @@ double CommCostModel::SolvePlan(const CollectivePlan& plan, const std::vector<st
 
 const CommCost& CommCostModel::Collective(CollectiveKind kind, wl::Dim dim, uint32_t rank, double bytes,
                                           double occurrences) {
-  const auto key = std::make_tuple(static_cast<int>(kind), static_cast<int>(dim), 0u, bytes);
+  const Key key = CollectiveKey(kind, dim, bytes);
   auto it = cache_.find(key);
   if (it != cache_.end()) return it->second;
   if (frozen_) throw SimulationError("communication cost requested after the solve phase: collective");
@@ -368,8 +368,7 @@ void CommCostModel::SetDataParallelEfficiency(double efficiency) {
 
 const CommCost& CommCostModel::PipelineTransfer(uint32_t from_stage, int32_t delta, double bytes,
                                                 double occurrences) {
-  const auto key = std::make_tuple(static_cast<int>(CollectiveKind::kSendRecv), static_cast<int>(wl::Dim::kPp),
-                                   from_stage * 2 + (delta > 0 ? 1u : 0u), bytes);
+  const Key key = PipelineKey(from_stage, delta, bytes);
   auto it = cache_.find(key);
   if (it != cache_.end()) return it->second;
   if (frozen_) throw SimulationError("communication cost requested after the solve phase: pipeline transfer");

@@ -78,7 +78,17 @@ class CommCostModel {
   // The collectives parameters (algorithms by name, latencies, efficiencies) the plans are made with.
   const v1::Collectives& params() const { return params_; }
 
-  const std::map<std::tuple<int, int, uint32_t, double>, CommCost>& entries() const { return cache_; }
+  // Entries are keyed by (CollectiveKind, wl::Dim, pipeline slot, bytes); the slot is 0 for collectives and
+  // from_stage x 2 + (delta > 0) for pipeline transfers.
+  using Key = std::tuple<int, int, uint32_t, double>;
+  static Key CollectiveKey(CollectiveKind kind, wl::Dim dim, double bytes) {
+    return {static_cast<int>(kind), static_cast<int>(dim), 0u, bytes};
+  }
+  static Key PipelineKey(uint32_t from_stage, int32_t delta, double bytes) {
+    return {static_cast<int>(CollectiveKind::kSendRecv), static_cast<int>(wl::Dim::kPp),
+            from_stage * 2 + (delta > 0 ? 1u : 0u), bytes};
+  }
+  const std::map<Key, CommCost>& entries() const { return cache_; }
   // After Freeze(), a request that is not cached throws SimulationError instead of solving (solves must happen in
   // the controller actor before the step starts, not in the middle of it).
   void Freeze() { frozen_ = true; }
@@ -112,7 +122,7 @@ class CommCostModel {
   v1::Collectives params_;
   uint64_t max_flows_;
   GroupShape shape_;
-  std::map<std::tuple<int, int, uint32_t, double>, CommCost> cache_;
+  std::map<Key, CommCost> cache_;
   double dp_inflation_ = 1;  // 1 / SetDataParallelEfficiency
   std::map<int, std::vector<std::vector<uint32_t>>> instances_;
   bool frozen_ = false;

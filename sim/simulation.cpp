@@ -198,7 +198,7 @@ void CheckMemoryFits(const wl::StepProgram& program, const v1::Scenario& s, cons
                 "higher zero_stage, or activation recompute",
                 m.total() / 1e9, worst, m.weights / 1e9, m.gradients / 1e9, m.optimizer / 1e9, m.activations / 1e9,
                 s.accelerator().name().c_str(), capacity / 1e9, (m.total() - capacity) / 1e9);
-  throw InputError::Field(source, 0, "workload.parallelism", "(memory)", buf);
+  throw DoesNotFitError(InputError::Field(source, 0, "workload.parallelism", "(memory)", buf).what());
 }
 
 v1::TopologySummary SummarizeTopology(const topo::Fabric& f, const topo::Inventory& inv, const v1::Scenario& s) {
@@ -417,16 +417,15 @@ v1::RunResult SimulateStep(const v1::Scenario& s, const std::string& source_file
 
     // Communication table. Occurrences per step: pipeline transfers per (stage, direction), collectives on the
     // stage whose representative issues the most of them.
-    std::map<std::tuple<int, int, uint32_t, double>, uint32_t> occurrences;
+    std::map<CommCostModel::Key, uint32_t> occurrences;
     for (uint32_t st = 0; st < program.stages.size(); ++st) {
-      std::map<std::tuple<int, int, uint32_t, double>, uint32_t> here;
+      std::map<CommCostModel::Key, uint32_t> here;
       for (const wl::Op& op : program.stages[st]) {
+        const double op_bytes = static_cast<double>(op.comm_bytes);
         if (op.type == wl::OpType::kCollective) {
-          ++here[{static_cast<int>(ToCollectiveKind(op.coll)), static_cast<int>(op.dim), 0u,
-                  static_cast<double>(op.comm_bytes)}];
+          ++here[CommCostModel::CollectiveKey(ToCollectiveKind(op.coll), op.dim, op_bytes)];
         } else if (op.type == wl::OpType::kSend) {
-          ++here[{static_cast<int>(CollectiveKind::kSendRecv), static_cast<int>(wl::Dim::kPp),
-                  st * 2 + (op.peer_delta > 0 ? 1u : 0u), static_cast<double>(op.comm_bytes)}];
+          ++here[CommCostModel::PipelineKey(st, op.peer_delta, op_bytes)];
         }
       }
       for (const auto& [k, n] : here) occurrences[k] = std::max(occurrences[k], n);
@@ -525,7 +524,7 @@ CollectiveBenchSpec BenchSpecOf(const v1::CollectiveCase& c) {
   spec.group_size = c.group_size();
   spec.group_stride = std::max(1u, c.group_stride());
   spec.all_groups = c.all_groups();
-  spec.field_prefix = "collective.";
+  spec.from_case_block = true;
   if (c.has_moe()) {
     const v1::MoeExchangeCase& m = c.moe();
     spec.moe = {m.tokens(), m.top_k(), m.experts(), m.max_nodes_per_token(), m.token_bytes(), m.combine(), m.seed()};
@@ -544,13 +543,16 @@ struct MoeExchange {
   double nvl_logical_bytes = 0;
 };
 
+// How input errors name a spec's fields: a case file's `collective` block, or the coll command.
+std::string InputPrefix(const CollectiveBenchSpec& spec) { return spec.from_case_block ? "collective." : "coll: "; }
+
 MoeExchange PrepareMoeExchange(const v1::Scenario& s, const CollectiveBenchSpec& spec, uint32_t gs, uint32_t stride,
                                CollectiveKind kind) {
   MoeExchange x;
   const MoeExchangeSpec& m = spec.moe;
   if (m.tokens == 0) return x;
   auto bad = [&spec](const std::string& field, const std::string& value, const std::string& rule) {
-    return InputError(spec.field_prefix + "moe." + field + " = " + value + ": " + rule);
+    return InputError(InputPrefix(spec) + "moe." + field + " = " + value + ": " + rule);
   };
   if (kind != CollectiveKind::kAllToAll)
     throw bad("tokens", std::to_string(m.tokens), "a MoE exchange is an all_to_all (collective = \"all_to_all\")");
@@ -612,13 +614,13 @@ CollectiveSetup PrepareCollective(const v1::Scenario& s, const CollectiveBenchSp
     }
   }
   if (!found)
-    throw InputError(spec.field_prefix + "collective = \"" + spec.collective +
+    throw InputError(InputPrefix(spec) + "collective = \"" + spec.collective +
                      "\": must be one of all_reduce, reduce_scatter, all_gather, all_to_all, broadcast, send_recv");
   const uint32_t n = s.cluster().num_gpus();
   c.stride = std::max(1u, spec.group_stride);
   c.gs = spec.group_size == 0 ? n / c.stride : spec.group_size;
-  const bool block = spec.field_prefix != "coll: ";
-  const std::string group = spec.field_prefix + (block ? "group_size" : "group");
+  const bool block = spec.from_case_block;
+  const std::string group = InputPrefix(spec) + (block ? "group_size" : "group");
   if (c.gs < 2 || static_cast<uint64_t>(c.gs) * c.stride > n)
     throw InputError(group + " = " + std::to_string(c.gs) + (block ? " (group_stride " : " x stride ") +
                      std::to_string(c.stride) + (block ? ")" : "") +

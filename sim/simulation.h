@@ -28,8 +28,8 @@ v1::TopologySummary SummarizeTopology(const topo::Fabric& fabric, const topo::In
 // instead of being killed. `source` names the scenario in those errors (its file; default: the scenario's name).
 v1::RunResult SimulateStep(const v1::Scenario& resolved, const std::string& source = {});
 
-// Rejects a plan whose worst pipeline stage needs more per-GPU memory than the accelerator's HBM (InputError naming
-// `source`, saying by how much and where it goes). SimulateStep checks it; exported traces are held to it too.
+// Rejects a plan whose worst pipeline stage needs more per-GPU memory than the accelerator's HBM (DoesNotFitError, an
+// InputError, naming `source`, saying by how much and where it goes; SimulateStep passes it on as that type). SimulateStep checks it; exported traces are held to it too.
 void CheckMemoryFits(const wl::StepProgram& program, const v1::Scenario& resolved, const std::string& source);
 
 // Lower bound of the SimGrid process's peak memory, in GB: what the fabric, platform and step program take (6 KiB
@@ -77,9 +77,9 @@ struct CollectiveBenchSpec {
   bool all_groups = false;      // run every disjoint group of this shape at once (congestion)
   bool exact = false;           // solve every group of every phase, without the symmetry reductions (for tests)
   MoeExchangeSpec moe;          // sizes_bytes is ignored when moe.tokens > 0 (bytes = tokens x top_k x token_bytes)
-  // How messages name the inputs: "coll: group" for the command line, "collective.group_size" for a `collective`
-  // block of a validation or benchmark file (BenchSpecOf sets it to "collective.").
-  std::string field_prefix = "coll: ";
+  // How messages name the inputs: false, the command line's ("coll: group"); true, the fields of a `collective`
+  // block of a validation or benchmark file ("collective.group_size"; BenchSpecOf sets it).
+  bool from_case_block = false;
 };
 std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& resolved, const CollectiveBenchSpec& spec);
 // The input rules SimulateCollective checks before it simulates (collective name, group, MoE exchange), alone: for

@@ -24,6 +24,14 @@ class InputError : public std::runtime_error {
   }
 };
 
+// A plan whose memory per GPU, as clustersim estimates it, exceeds the accelerator's HBM (sim::CheckMemoryFits). Bad
+// input for `run` (exit 2 like any InputError); a prediction to compare for `validate`, where the measurement shows
+// the plan ran.
+class DoesNotFitError : public InputError {
+ public:
+  using InputError::InputError;
+};
+
 // A failure inside the simulation that is not the user's fault (a broken invariant, a crashed child process).
 class SimulationError : public std::runtime_error {
  public:
