@@ -11,7 +11,7 @@
 #include "common/error.h"
 #include "planning/run.h"
 #include "results/report.h"
-#include "sim/compute_model.h"
+#include "sim/hardware/compute_model.h"
 #include "workloads/generator.h"
 #include "workloads/plan.h"
 

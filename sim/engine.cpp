@@ -3,12 +3,15 @@
 
 #include <malloc.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <xbt/log.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+
+#include "sim/simulation.h"
 
 namespace clustersim::sim {
 
@@ -64,6 +67,25 @@ PlatformOptions PlatformOptionsOf(const v1::Scenario& s, double peak_flops) {
   o.scale_out_efficiency = s.collectives().protocol_efficiency();
   o.spray = s.cluster().scale_out().routing() == "spray";
   return o;
+}
+
+SimWorld::SimWorld(const v1::Scenario& s, double host_speed_flops, std::chrono::steady_clock::time_point started)
+    : wall0_(started) {
+  PrepareHeap(s.cluster().num_gpus());
+  fabric_ = topo::BuildFabric(FabricParamsOf(s));
+  engine_ = MakeEngine(&events_);
+  platform_ = std::make_unique<Platform>(*engine_, *fabric_, PlatformOptionsOf(s, host_speed_flops));
+  EndHeapReservation();
+}
+
+double SimWorld::WallSeconds() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0_).count();
+}
+
+double PeakRssMib() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;
 }
 
 }  // namespace clustersim::sim

@@ -1,14 +1,16 @@
 // The SimGrid engine and platform options every simulation process uses (SimulateStep, SimulateCollective,
-// CompareRoutes, ReplayTrace). Only usable in the forked child that owns the engine (sim/child_process.h).
+// CompareRoutes, ReplayTrace), and SimWorld, the "build" stage they share. Only usable in the forked child that owns
+// the engine (sim/child_process.h).
 #pragma once
 
-#include <simgrid/s4u.hpp>
-
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <simgrid/s4u.hpp>
 
 #include "scenario.pb.h"
-#include "sim/platform.h"
+#include "sim/network/platform.h"
+#include "topologies/fabric.h"
 
 namespace clustersim::sim {
 
@@ -32,5 +34,35 @@ void EndHeapReservation();
 
 // Platform options of a resolved scenario: host speed `peak_flops`, protocol efficiencies, spray routing.
 PlatformOptions PlatformOptionsOf(const v1::Scenario& s, double peak_flops);
+
+// The build stage: the scenario's fabric graph (topo::BuildFabric), this process's engine (MakeEngine, counting time
+// advances) and the SimGrid platform on it, built on a heap prepared for the scale (PrepareHeap, then
+// EndHeapReservation once the platform is sealed). `host_speed_flops` is the SimGrid host speed (the compute model's
+// peak). WallSeconds() counts from `started` (default: construction). Not copyable or movable: the engine counts into
+// this object. One per process.
+class SimWorld {
+ public:
+  SimWorld(const v1::Scenario& resolved, double host_speed_flops,
+           std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now());
+  SimWorld(const SimWorld&) = delete;
+  SimWorld& operator=(const SimWorld&) = delete;
+
+  const topo::Fabric& fabric() const { return *fabric_; }
+  simgrid::s4u::Engine& engine() { return *engine_; }
+  Platform& platform() { return *platform_; }
+  const Platform& platform() const { return *platform_; }
+  uint64_t events() const { return events_; }  // SimGrid time advances so far
+  double WallSeconds() const;                  // since `started`
+
+ private:
+  std::chrono::steady_clock::time_point wall0_;
+  uint64_t events_ = 0;
+  std::unique_ptr<topo::Fabric> fabric_;
+  std::unique_ptr<simgrid::s4u::Engine> engine_;
+  std::unique_ptr<Platform> platform_;
+};
+
+// Peak resident memory of this process, MiB (getrusage).
+double PeakRssMib();
 
 }  // namespace clustersim::sim

@@ -11,10 +11,10 @@
 #include <sstream>
 
 #include "common/error.h"
-#include "sim/accelerator.h"
-#include "sim/collectives.h"
+#include "sim/hardware/accelerator.h"
+#include "sim/hardware/power_model.h"
+#include "sim/network/collectives.h"
 #include "sim/plausible.h"
-#include "sim/power_model.h"
 #include "sim/simulation.h"
 #include "topologies/fabric.h"
 #include "workloads/model.h"
@@ -185,177 +185,206 @@ LoadedScenario LoadScenarioFile(const std::string& path) {
   return ParseScenario(ss.str(), FormatOf(path), path);
 }
 
+namespace {
+
+// ResolveScenario's steps, one per section of the scenario: each validates its fields (InputError through `v`) and
+// fills the defaults.
+
+void ResolveAccelerator(const Validator& v, const LoadedScenario& loaded, v1::Scenario& s) {
+  // Accelerator: built-in chip with overrides, or custom silicon.
+  if (s.accelerator().name().empty())
+    v.Fail("accelerator.name", "\"\"", "required: a built-in chip (see `clustersim list`) or a custom name");
+  AcceleratorCatalog catalog;
+  *s.mutable_accelerator() = catalog.Resolve(s.accelerator(), loaded.file);
+}
+
+void ResolveScaleUp(const Validator& v, const v1::Accelerator& acc, v1::Cluster& c) {
+  if (c.num_gpus() == 0) v.Fail("cluster.num_gpus", "0", "must be > 0");
+  v1::ScaleUp& su = *c.mutable_scale_up();
+  v.NonNegative("cluster.scale_up.bandwidth_gbyte_per_s", su.bandwidth_gbyte_per_s());
+  v.NonNegative("cluster.scale_up.latency_ns", su.latency_ns());
+  v.Plausible("cluster.scale_up.bandwidth_gbyte_per_s", su.bandwidth_gbyte_per_s(), plausible::kLinkGbytePerS);
+  v.Plausible("cluster.scale_up.latency_ns", su.latency_ns(), plausible::kLatencyNs);
+  v.OneOf("cluster.scale_up.kind", su.kind(), {"nvswitch", "nvl72", "hccs", "cloudmatrix384", "ici", "none"});
+  if (su.kind().empty()) su.set_kind(acc.scale_up_kind().empty() ? "nvswitch" : acc.scale_up_kind());
+  if (su.domain_size() == 0) su.set_domain_size(std::max(1u, acc.scale_up_domain_size()));
+  if (su.bandwidth_gbyte_per_s() == 0) su.set_bandwidth_gbyte_per_s(acc.scale_up_bandwidth_gbyte_per_s());
+  if (su.latency_ns() == 0) su.set_latency_ns(500);
+  if (su.gpus_per_node() == 0) su.set_gpus_per_node(std::min(8u, su.domain_size()));
+  if (c.num_gpus() % su.gpus_per_node() != 0)
+    v.Fail("cluster.num_gpus", std::to_string(c.num_gpus()),
+           "must be a multiple of cluster.scale_up.gpus_per_node (" + std::to_string(su.gpus_per_node()) + ")");
+  if (su.domain_size() % su.gpus_per_node() != 0 && su.gpus_per_node() % su.domain_size() != 0)
+    v.Fail("cluster.scale_up.domain_size", std::to_string(su.domain_size()),
+           "must be a multiple or a divisor of gpus_per_node (" + std::to_string(su.gpus_per_node()) + ")");
+  if (su.domain_size() > c.num_gpus()) su.set_domain_size(c.num_gpus());
+}
+
+void ResolveScaleOut(const Validator& v, const v1::Accelerator& acc, v1::Cluster& c) {
+  v1::ScaleOut& so = *c.mutable_scale_out();
+  std::vector<std::string> kinds;
+  for (const auto& k : topo::ListFabricKinds()) kinds.push_back(k.name);
+  if (so.topology().empty()) so.set_topology("fat_tree");
+  v.OneOf("cluster.scale_out.topology", so.topology(), kinds);
+  v.NonNegative("cluster.scale_out.nic_bandwidth_gbps", so.nic_bandwidth_gbps());
+  v.NonNegative("cluster.scale_out.link_latency_ns", so.link_latency_ns());
+  v.NonNegative("cluster.scale_out.switch_latency_ns", so.switch_latency_ns());
+  v.Plausible("cluster.scale_out.nic_bandwidth_gbps", so.nic_bandwidth_gbps(), plausible::kNicGbps);
+  v.Plausible("cluster.scale_out.link_latency_ns", so.link_latency_ns(), plausible::kLatencyNs);
+  v.Plausible("cluster.scale_out.switch_latency_ns", so.switch_latency_ns(), plausible::kLatencyNs);
+  for (int i = 0; i < so.oversubscription_size(); ++i) {
+    const double r = so.oversubscription(i);
+    if (!(r >= 1) || !std::isfinite(r))
+      v.Fail("cluster.scale_out.oversubscription", Num(r),
+             "each tier's ratio must be >= 1 (1 = non-blocking; down:up bandwidth)");
+  }
+  v.OneOf("cluster.scale_out.routing", so.routing(), {"spray", "ecmp", "static"});
+  if (so.routing().empty()) so.set_routing("spray");
+  if (so.nic_bandwidth_gbps() == 0) so.set_nic_bandwidth_gbps(acc.nic_bandwidth_gbps());
+  if (so.nics_per_gpu() == 0) so.set_nics_per_gpu(std::max(1u, acc.nics_per_gpu()));
+  if (so.link_latency_ns() == 0) so.set_link_latency_ns(100);
+  if (so.switch_latency_ns() == 0) so.set_switch_latency_ns(300);
+  if (so.switch_radix() == 0) so.set_switch_radix(64);
+  if (so.topology() != "none" && so.nic_bandwidth_gbps() <= 0)
+    v.Fail("cluster.scale_out.nic_bandwidth_gbps", Num(so.nic_bandwidth_gbps()),
+           "must be > 0 (the accelerator gives none)");
+}
+
+void ResolveNetworkParts(const Validator& v, v1::Cluster& c) {
+  const v1::NetworkParts& parts = c.parts();
+  v.NonNegative("cluster.parts.switch_power_w", parts.switch_power_w());
+  v.NonNegative("cluster.parts.switch_price_usd", parts.switch_price_usd());
+  v.NonNegative("cluster.parts.transceiver_power_w", parts.transceiver_power_w());
+  v.NonNegative("cluster.parts.transceiver_price_usd", parts.transceiver_price_usd());
+  v.NonNegative("cluster.parts.nic_power_w", parts.nic_power_w());
+  v.NonNegative("cluster.parts.nic_price_usd", parts.nic_price_usd());
+  v.NonNegative("cluster.parts.cable_price_usd", parts.cable_price_usd());
+  v.NonNegative("cluster.parts.switch_embodied_kgco2e", parts.switch_embodied_kgco2e());
+  v.Plausible("cluster.parts.switch_power_w", parts.switch_power_w(), plausible::kPartW);
+  v.Plausible("cluster.parts.transceiver_power_w", parts.transceiver_power_w(), plausible::kPartW);
+  v.Plausible("cluster.parts.nic_power_w", parts.nic_power_w(), plausible::kPartW);
+  v1::NetworkParts& mparts = *c.mutable_parts();
+  // Prices and embodied carbon: 64-port 400G switch class (QM9700 / SN5600 class) and 400G optics, estimates
+  // (docs/energy-carbon.md). Power defaults live with the power model (NetworkPowerDefaults) and are filled here
+  // from it so that the resolved scenario shows them.
+  if (parts.switch_power_w() == 0) mparts.set_switch_power_w(NetworkPowerDefaults::kSwitchW);
+  if (parts.transceiver_power_w() == 0) mparts.set_transceiver_power_w(NetworkPowerDefaults::kTransceiverW);
+  if (parts.nic_power_w() == 0) mparts.set_nic_power_w(NetworkPowerDefaults::kNicW);
+  if (parts.switch_price_usd() == 0) mparts.set_switch_price_usd(40000);
+  if (parts.transceiver_price_usd() == 0) mparts.set_transceiver_price_usd(800);
+  if (parts.nic_price_usd() == 0) mparts.set_nic_price_usd(2000);
+  if (parts.cable_price_usd() == 0) mparts.set_cable_price_usd(100);
+  if (parts.switch_embodied_kgco2e() == 0) mparts.set_switch_embodied_kgco2e(1000);
+}
+
+void ResolveWorkload(const Validator& v, const LoadedScenario& loaded, v1::Scenario& s) {
+  const v1::Cluster& c = s.cluster();
+  v1::Workload& w = *s.mutable_workload();
+  *w.mutable_model() = wl::ResolveModel(w.model(), loaded.file);
+  if (w.precision().empty()) w.set_precision("bf16");
+  v1::Parallelism& p = *w.mutable_parallelism();
+  if (p.tp() == 0) p.set_tp(1);
+  if (p.cp() == 0) p.set_cp(1);
+  if (p.pp() == 0) p.set_pp(1);
+  if (p.ep() == 0) p.set_ep(1);
+  if (p.vpp() == 0) p.set_vpp(1);
+  if (p.expert_tp() == 0) p.set_expert_tp(1);
+  if (p.micro_batch_size() == 0) p.set_micro_batch_size(1);
+  if (p.recompute().empty()) p.set_recompute("none");
+  if (p.schedule().empty()) p.set_schedule(p.vpp() > 1 ? "interleaved" : "1f1b");
+  if (w.steps() == 0) w.set_steps(1);
+  if (w.steps() > 1)
+    v.Fail("workload.steps", std::to_string(w.steps()),
+           "only 1 is supported for now: one step is simulated (with overlap_param_gather, the ZeRO-1/2 parameter "
+           "all-gather that runs under the next step's forward is assumed hidden)");
+  wl::ValidatePlan(w, c.num_gpus(), loaded.file);
+  if (p.dp() == 0) p.set_dp(c.num_gpus() / (p.tp() * p.cp() * p.pp()));
+  if (p.zero_stage() == 3 && p.zero3_implementation().empty())
+    p.set_zero3_implementation(std::string(wl::FindZero3Implementation("")->name));
+  if (w.moe_routing().distribution().empty()) w.mutable_moe_routing()->set_distribution("balanced");
+}
+
+void ResolveCollectives(const Validator& v, v1::Scenario& s) {
+  v1::Collectives& co = *s.mutable_collectives();
+  const auto algo_names = [](CollectiveKind k) {
+    std::vector<std::string> names{"auto"};
+    for (const auto& a : ListAlgorithms(k)) names.push_back(a.name);
+    return names;
+  };
+  v.OneOf("collectives.all_reduce", co.all_reduce(), algo_names(CollectiveKind::kAllReduce));
+  v.OneOf("collectives.all_gather", co.all_gather(), algo_names(CollectiveKind::kAllGather));
+  v.OneOf("collectives.reduce_scatter", co.reduce_scatter(), algo_names(CollectiveKind::kReduceScatter));
+  v.OneOf("collectives.all_to_all", co.all_to_all(), algo_names(CollectiveKind::kAllToAll));
+  v.NonNegative("collectives.step_latency_ns", co.step_latency_ns());
+  v.NonNegative("collectives.p2p_latency_ns", co.p2p_latency_ns());
+  v.Plausible("collectives.step_latency_ns", co.step_latency_ns(), plausible::kLatencyNs);
+  v.Plausible("collectives.p2p_latency_ns", co.p2p_latency_ns(), plausible::kLatencyNs);
+  v.Fraction("collectives.protocol_efficiency", co.protocol_efficiency());
+  v.Fraction("collectives.scale_up_protocol_efficiency", co.scale_up_protocol_efficiency());
+  FillCollectiveDefaults(co);
+}
+
+void ResolveFacilityFields(const Validator& v, v1::Scenario& s) {
+  v1::Facility& f = *s.mutable_facility();
+  if (f.pue() != 0 && !(f.pue() >= 1 && f.pue() < 5)) v.Fail("facility.pue", Num(f.pue()), "must be in [1, 5)");
+  v.NonNegative("facility.grid_carbon_g_per_kwh", f.grid_carbon_g_per_kwh());
+  v.NonNegative("facility.electricity_usd_per_kwh", f.electricity_usd_per_kwh());
+  v.NonNegative("facility.gpu_hour_usd", f.gpu_hour_usd());
+  v.NonNegative("facility.amortization_years", f.amortization_years());
+  v.NonNegative("facility.training_tokens", f.training_tokens());
+  v.Plausible("facility.grid_carbon_g_per_kwh", f.grid_carbon_g_per_kwh(), plausible::kGridGPerKwh);
+  v.Plausible("facility.electricity_usd_per_kwh", f.electricity_usd_per_kwh(), plausible::kUsdPerKwh);
+  v.Plausible("facility.gpu_hour_usd", f.gpu_hour_usd(), plausible::kGpuHourUsd);
+  // Region presets and the remaining defaults belong to the results layer (results/projection.h,
+  // ResolveFacility), which the CLI applies right after this; the power model only needs the PUE.
+  if (f.pue() == 0) f.set_pue(1.2);
+}
+
+void ResolveReliabilityFields(const Validator& v, const v1::Scenario& s) {
+  // Reliability (defaults filled by planning::ResolveReliability, planning/goodput.h).
+  const v1::Reliability& rel = s.reliability();
+  v.OneOf("reliability.preset", rel.preset(), {"llama3", "none"});
+  v.NonNegative("reliability.gpu_failures_per_hour", rel.gpu_failures_per_hour());
+  v.NonNegative("reliability.hbm_failures_per_hour", rel.hbm_failures_per_hour());
+  v.NonNegative("reliability.host_failures_per_hour", rel.host_failures_per_hour());
+  v.NonNegative("reliability.nic_failures_per_hour", rel.nic_failures_per_hour());
+  v.NonNegative("reliability.switch_failures_per_hour", rel.switch_failures_per_hour());
+  v.NonNegative("reliability.link_failures_per_hour", rel.link_failures_per_hour());
+  v.NonNegative("reliability.software_failures_per_hour", rel.software_failures_per_hour());
+  v.NonNegative("reliability.checkpoint_gbyte_per_s", rel.checkpoint_gbyte_per_s());
+  v.NonNegative("reliability.checkpoint_stall_s", rel.checkpoint_stall_s());
+  v.NonNegative("reliability.restart_s", rel.restart_s());
+  v.NonNegative("reliability.checkpoint_interval_s", rel.checkpoint_interval_s());
+}
+
+void ResolveOptions(const Validator& v, v1::Scenario& s) {
+  const v1::Cluster& c = s.cluster();
+  v1::SimOptions& o = *s.mutable_options();
+  v.OneOf("options.fidelity", o.fidelity(), {"symmetric", "full"});
+  if (o.fidelity().empty()) o.set_fidelity("symmetric");
+  v.NonNegative("options.memory_limit_gb", o.memory_limit_gb());
+  if (o.max_flows_per_phase() == 0) o.set_max_flows_per_phase(2'000'000);
+  for (int i = 0; i < o.trace_ranks_size(); ++i)
+    if (o.trace_ranks(i) >= c.num_gpus())
+      v.Fail("options.trace_ranks", std::to_string(o.trace_ranks(i)),
+             "must be a rank below cluster.num_gpus (" + std::to_string(c.num_gpus()) + ")");
+}
+
+}  // namespace
+
 v1::Scenario ResolveScenario(const LoadedScenario& loaded) {
   const Validator v(loaded);
   v1::Scenario s = loaded.scenario;
   try {
-    // Accelerator: built-in chip with overrides, or custom silicon.
-    if (s.accelerator().name().empty())
-      v.Fail("accelerator.name", "\"\"", "required: a built-in chip (see `clustersim list`) or a custom name");
-    AcceleratorCatalog catalog;
-    *s.mutable_accelerator() = catalog.Resolve(s.accelerator(), loaded.file);
-    const v1::Accelerator& acc = s.accelerator();
-
-    // Cluster.
-    v1::Cluster& c = *s.mutable_cluster();
-    if (c.num_gpus() == 0) v.Fail("cluster.num_gpus", "0", "must be > 0");
-    v1::ScaleUp& su = *c.mutable_scale_up();
-    v.NonNegative("cluster.scale_up.bandwidth_gbyte_per_s", su.bandwidth_gbyte_per_s());
-    v.NonNegative("cluster.scale_up.latency_ns", su.latency_ns());
-    v.Plausible("cluster.scale_up.bandwidth_gbyte_per_s", su.bandwidth_gbyte_per_s(), plausible::kLinkGbytePerS);
-    v.Plausible("cluster.scale_up.latency_ns", su.latency_ns(), plausible::kLatencyNs);
-    v.OneOf("cluster.scale_up.kind", su.kind(), {"nvswitch", "nvl72", "hccs", "cloudmatrix384", "ici", "none"});
-    if (su.kind().empty()) su.set_kind(acc.scale_up_kind().empty() ? "nvswitch" : acc.scale_up_kind());
-    if (su.domain_size() == 0) su.set_domain_size(std::max(1u, acc.scale_up_domain_size()));
-    if (su.bandwidth_gbyte_per_s() == 0) su.set_bandwidth_gbyte_per_s(acc.scale_up_bandwidth_gbyte_per_s());
-    if (su.latency_ns() == 0) su.set_latency_ns(500);
-    if (su.gpus_per_node() == 0) su.set_gpus_per_node(std::min(8u, su.domain_size()));
-    if (c.num_gpus() % su.gpus_per_node() != 0)
-      v.Fail("cluster.num_gpus", std::to_string(c.num_gpus()),
-             "must be a multiple of cluster.scale_up.gpus_per_node (" + std::to_string(su.gpus_per_node()) + ")");
-    if (su.domain_size() % su.gpus_per_node() != 0 && su.gpus_per_node() % su.domain_size() != 0)
-      v.Fail("cluster.scale_up.domain_size", std::to_string(su.domain_size()),
-             "must be a multiple or a divisor of gpus_per_node (" + std::to_string(su.gpus_per_node()) + ")");
-    if (su.domain_size() > c.num_gpus()) su.set_domain_size(c.num_gpus());
-
-    v1::ScaleOut& so = *c.mutable_scale_out();
-    std::vector<std::string> kinds;
-    for (const auto& k : topo::ListFabricKinds()) kinds.push_back(k.name);
-    if (so.topology().empty()) so.set_topology("fat_tree");
-    v.OneOf("cluster.scale_out.topology", so.topology(), kinds);
-    v.NonNegative("cluster.scale_out.nic_bandwidth_gbps", so.nic_bandwidth_gbps());
-    v.NonNegative("cluster.scale_out.link_latency_ns", so.link_latency_ns());
-    v.NonNegative("cluster.scale_out.switch_latency_ns", so.switch_latency_ns());
-    v.Plausible("cluster.scale_out.nic_bandwidth_gbps", so.nic_bandwidth_gbps(), plausible::kNicGbps);
-    v.Plausible("cluster.scale_out.link_latency_ns", so.link_latency_ns(), plausible::kLatencyNs);
-    v.Plausible("cluster.scale_out.switch_latency_ns", so.switch_latency_ns(), plausible::kLatencyNs);
-    for (int i = 0; i < so.oversubscription_size(); ++i) {
-      const double r = so.oversubscription(i);
-      if (!(r >= 1) || !std::isfinite(r))
-        v.Fail("cluster.scale_out.oversubscription", Num(r),
-               "each tier's ratio must be >= 1 (1 = non-blocking; down:up bandwidth)");
-    }
-    v.OneOf("cluster.scale_out.routing", so.routing(), {"spray", "ecmp", "static"});
-    if (so.routing().empty()) so.set_routing("spray");
-    if (so.nic_bandwidth_gbps() == 0) so.set_nic_bandwidth_gbps(acc.nic_bandwidth_gbps());
-    if (so.nics_per_gpu() == 0) so.set_nics_per_gpu(std::max(1u, acc.nics_per_gpu()));
-    if (so.link_latency_ns() == 0) so.set_link_latency_ns(100);
-    if (so.switch_latency_ns() == 0) so.set_switch_latency_ns(300);
-    if (so.switch_radix() == 0) so.set_switch_radix(64);
-    if (so.topology() != "none" && so.nic_bandwidth_gbps() <= 0)
-      v.Fail("cluster.scale_out.nic_bandwidth_gbps", Num(so.nic_bandwidth_gbps()),
-             "must be > 0 (the accelerator gives none)");
-
-    const v1::NetworkParts& parts = c.parts();
-    v.NonNegative("cluster.parts.switch_power_w", parts.switch_power_w());
-    v.NonNegative("cluster.parts.switch_price_usd", parts.switch_price_usd());
-    v.NonNegative("cluster.parts.transceiver_power_w", parts.transceiver_power_w());
-    v.NonNegative("cluster.parts.transceiver_price_usd", parts.transceiver_price_usd());
-    v.NonNegative("cluster.parts.nic_power_w", parts.nic_power_w());
-    v.NonNegative("cluster.parts.nic_price_usd", parts.nic_price_usd());
-    v.NonNegative("cluster.parts.cable_price_usd", parts.cable_price_usd());
-    v.NonNegative("cluster.parts.switch_embodied_kgco2e", parts.switch_embodied_kgco2e());
-    v.Plausible("cluster.parts.switch_power_w", parts.switch_power_w(), plausible::kPartW);
-    v.Plausible("cluster.parts.transceiver_power_w", parts.transceiver_power_w(), plausible::kPartW);
-    v.Plausible("cluster.parts.nic_power_w", parts.nic_power_w(), plausible::kPartW);
-    v1::NetworkParts& mparts = *c.mutable_parts();
-    // Prices and embodied carbon: 64-port 400G switch class (QM9700 / SN5600 class) and 400G optics, estimates
-    // (docs/energy-carbon.md). Power defaults live with the power model (NetworkPowerDefaults) and are filled here
-    // from it so that the resolved scenario shows them.
-    if (parts.switch_power_w() == 0) mparts.set_switch_power_w(NetworkPowerDefaults::kSwitchW);
-    if (parts.transceiver_power_w() == 0) mparts.set_transceiver_power_w(NetworkPowerDefaults::kTransceiverW);
-    if (parts.nic_power_w() == 0) mparts.set_nic_power_w(NetworkPowerDefaults::kNicW);
-    if (parts.switch_price_usd() == 0) mparts.set_switch_price_usd(40000);
-    if (parts.transceiver_price_usd() == 0) mparts.set_transceiver_price_usd(800);
-    if (parts.nic_price_usd() == 0) mparts.set_nic_price_usd(2000);
-    if (parts.cable_price_usd() == 0) mparts.set_cable_price_usd(100);
-    if (parts.switch_embodied_kgco2e() == 0) mparts.set_switch_embodied_kgco2e(1000);
-
-    // Workload.
-    v1::Workload& w = *s.mutable_workload();
-    *w.mutable_model() = wl::ResolveModel(w.model(), loaded.file);
-    if (w.precision().empty()) w.set_precision("bf16");
-    v1::Parallelism& p = *w.mutable_parallelism();
-    if (p.tp() == 0) p.set_tp(1);
-    if (p.cp() == 0) p.set_cp(1);
-    if (p.pp() == 0) p.set_pp(1);
-    if (p.ep() == 0) p.set_ep(1);
-    if (p.vpp() == 0) p.set_vpp(1);
-    if (p.expert_tp() == 0) p.set_expert_tp(1);
-    if (p.micro_batch_size() == 0) p.set_micro_batch_size(1);
-    if (p.recompute().empty()) p.set_recompute("none");
-    if (p.schedule().empty()) p.set_schedule(p.vpp() > 1 ? "interleaved" : "1f1b");
-    if (w.steps() == 0) w.set_steps(1);
-    if (w.steps() > 1)
-      v.Fail("workload.steps", std::to_string(w.steps()),
-             "only 1 is supported for now: one step is simulated (with overlap_param_gather, the ZeRO-1/2 parameter "
-             "all-gather that runs under the next step's forward is assumed hidden)");
-    wl::ValidatePlan(w, c.num_gpus(), loaded.file);
-    if (p.dp() == 0) p.set_dp(c.num_gpus() / (p.tp() * p.cp() * p.pp()));
-    if (p.zero_stage() == 3 && p.zero3_implementation().empty())
-      p.set_zero3_implementation(std::string(wl::FindZero3Implementation("")->name));
-    if (w.moe_routing().distribution().empty()) w.mutable_moe_routing()->set_distribution("balanced");
-
-    // Collectives.
-    v1::Collectives& co = *s.mutable_collectives();
-    const auto algo_names = [](CollectiveKind k) {
-      std::vector<std::string> names{"auto"};
-      for (const auto& a : ListAlgorithms(k)) names.push_back(a.name);
-      return names;
-    };
-    v.OneOf("collectives.all_reduce", co.all_reduce(), algo_names(CollectiveKind::kAllReduce));
-    v.OneOf("collectives.all_gather", co.all_gather(), algo_names(CollectiveKind::kAllGather));
-    v.OneOf("collectives.reduce_scatter", co.reduce_scatter(), algo_names(CollectiveKind::kReduceScatter));
-    v.OneOf("collectives.all_to_all", co.all_to_all(), algo_names(CollectiveKind::kAllToAll));
-    v.NonNegative("collectives.step_latency_ns", co.step_latency_ns());
-    v.NonNegative("collectives.p2p_latency_ns", co.p2p_latency_ns());
-    v.Plausible("collectives.step_latency_ns", co.step_latency_ns(), plausible::kLatencyNs);
-    v.Plausible("collectives.p2p_latency_ns", co.p2p_latency_ns(), plausible::kLatencyNs);
-    v.Fraction("collectives.protocol_efficiency", co.protocol_efficiency());
-    v.Fraction("collectives.scale_up_protocol_efficiency", co.scale_up_protocol_efficiency());
-    FillCollectiveDefaults(co);
-
-    // Facility.
-    v1::Facility& f = *s.mutable_facility();
-    if (f.pue() != 0 && !(f.pue() >= 1 && f.pue() < 5)) v.Fail("facility.pue", Num(f.pue()), "must be in [1, 5)");
-    v.NonNegative("facility.grid_carbon_g_per_kwh", f.grid_carbon_g_per_kwh());
-    v.NonNegative("facility.electricity_usd_per_kwh", f.electricity_usd_per_kwh());
-    v.NonNegative("facility.gpu_hour_usd", f.gpu_hour_usd());
-    v.NonNegative("facility.amortization_years", f.amortization_years());
-    v.NonNegative("facility.training_tokens", f.training_tokens());
-    v.Plausible("facility.grid_carbon_g_per_kwh", f.grid_carbon_g_per_kwh(), plausible::kGridGPerKwh);
-    v.Plausible("facility.electricity_usd_per_kwh", f.electricity_usd_per_kwh(), plausible::kUsdPerKwh);
-    v.Plausible("facility.gpu_hour_usd", f.gpu_hour_usd(), plausible::kGpuHourUsd);
-    // Region presets and the remaining defaults belong to the results layer (results/projection.h,
-    // ResolveFacility), which the CLI applies right after this; the power model only needs the PUE.
-    if (f.pue() == 0) f.set_pue(1.2);
-
-    // Reliability (defaults filled by planning::ResolveReliability, planning/goodput.h).
-    const v1::Reliability& rel = s.reliability();
-    v.OneOf("reliability.preset", rel.preset(), {"llama3", "none"});
-    v.NonNegative("reliability.gpu_failures_per_hour", rel.gpu_failures_per_hour());
-    v.NonNegative("reliability.hbm_failures_per_hour", rel.hbm_failures_per_hour());
-    v.NonNegative("reliability.host_failures_per_hour", rel.host_failures_per_hour());
-    v.NonNegative("reliability.nic_failures_per_hour", rel.nic_failures_per_hour());
-    v.NonNegative("reliability.switch_failures_per_hour", rel.switch_failures_per_hour());
-    v.NonNegative("reliability.link_failures_per_hour", rel.link_failures_per_hour());
-    v.NonNegative("reliability.software_failures_per_hour", rel.software_failures_per_hour());
-    v.NonNegative("reliability.checkpoint_gbyte_per_s", rel.checkpoint_gbyte_per_s());
-    v.NonNegative("reliability.checkpoint_stall_s", rel.checkpoint_stall_s());
-    v.NonNegative("reliability.restart_s", rel.restart_s());
-    v.NonNegative("reliability.checkpoint_interval_s", rel.checkpoint_interval_s());
-
-    // Options.
-    v1::SimOptions& o = *s.mutable_options();
-    v.OneOf("options.fidelity", o.fidelity(), {"symmetric", "full"});
-    if (o.fidelity().empty()) o.set_fidelity("symmetric");
-    v.NonNegative("options.memory_limit_gb", o.memory_limit_gb());
-    if (o.max_flows_per_phase() == 0) o.set_max_flows_per_phase(2'000'000);
-    for (int i = 0; i < o.trace_ranks_size(); ++i)
-      if (o.trace_ranks(i) >= c.num_gpus())
-        v.Fail("options.trace_ranks", std::to_string(o.trace_ranks(i)),
-               "must be a rank below cluster.num_gpus (" + std::to_string(c.num_gpus()) + ")");
-
+    ResolveAccelerator(v, loaded, s);
+    ResolveScaleUp(v, s.accelerator(), *s.mutable_cluster());
+    ResolveScaleOut(v, s.accelerator(), *s.mutable_cluster());
+    ResolveNetworkParts(v, *s.mutable_cluster());
+    ResolveWorkload(v, loaded, s);
+    ResolveCollectives(v, s);
+    ResolveFacilityFields(v, s);
+    ResolveReliabilityFields(v, s);
+    ResolveOptions(v, s);
     // The fabric must hold the cluster: BuildFabric's rules, checked from closed forms (cheap at any size).
     try {
       (void)topo::PlanInventory(FabricParamsOf(s));

@@ -1,14 +1,13 @@
 // StepExecutor; see step_executor.h.
 #include "sim/step_executor.h"
 
-#include <simgrid/s4u.hpp>
-
 #include <unistd.h>
 
 #include <cstdio>
 #include <deque>
 #include <map>
 #include <memory>
+#include <simgrid/s4u.hpp>
 #include <tuple>
 
 #include "common/error.h"
@@ -35,9 +34,7 @@ CollectiveKind ToCollectiveKind(wl::Coll c) {
 
 namespace {
 
-bool IsMemoryBound(wl::ComputeKind k) {
-  return k == wl::ComputeKind::kElementwise || k == wl::ComputeKind::kOptimizer;
-}
+bool IsMemoryBound(wl::ComputeKind k) { return k == wl::ComputeKind::kElementwise || k == wl::ComputeKind::kOptimizer; }
 
 // Pipeline messages a stage has been sent, matched on (phase, micro-batch, receiver's chunk, direction) as the
 // workloads layer specifies (FIFO order per neighbour is not enough for DualPipe, where activations of one chunk and
@@ -131,106 +128,148 @@ void StepExecutor::PrecomputeCosts(PhaseSolver& solver) {
   costs_.Freeze();
 }
 
+namespace {
+
+// The communication stream of a stage: runs its async collectives one after the other.
+void RunStream(StageState* st, StageTimeline* tl) {
+  for (;;) {
+    st->work_available->acquire();
+    const AsyncItem item = st->work.front();
+    st->work.pop_front();
+    const double t0 = sg4::Engine::get_clock();
+    sg4::this_actor::sleep_for(item.seconds);
+    tl->stream.push_back({t0, sg4::Engine::get_clock(), Activity::kAsyncComm, item.dim, item.phase});
+    const std::unique_lock lock(*st->mutex);
+    if (--st->outstanding[item.tag] == 0) st->done->notify_all();
+  }
+}
+
+}  // namespace
+
+// The compute stream of one pipeline stage's representative: its ops in order, each recorded on the timeline.
+class StepExecutor::StageRun {
+ public:
+  StageRun(const StepExecutor& ex, uint32_t stage, std::vector<std::unique_ptr<StageState>>& state, StageTimeline& tl)
+      : ex_(ex),
+        s_(stage),
+        pp_(static_cast<uint32_t>(ex.program_.stages.size())),
+        state_(state),
+        st_(*state[stage]),
+        tl_(tl),
+        speed_(sg4::this_actor::get_host()->get_speed()) {}
+
+  void operator()() {
+    for (const wl::Op& op : ex_.program_.stages[s_]) {
+      const double t0 = sg4::Engine::get_clock();
+      switch (op.type) {
+        case wl::OpType::kCompute:
+          Compute(op, t0);
+          break;
+        case wl::OpType::kCollective:
+          Collective(op, t0);
+          break;
+        case wl::OpType::kSend:
+          Send(op, t0);
+          break;
+        case wl::OpType::kRecv:
+          Recv(op, t0);
+          break;
+        case wl::OpType::kWait:
+          Wait(op, t0);
+          break;
+      }
+    }
+    tl_.end_s = sg4::Engine::get_clock();
+  }
+
+ private:
+  void Record(double t0, Activity a, wl::Dim d, wl::Phase ph) {
+    const double t1 = sg4::Engine::get_clock();
+    if (t1 > t0) tl_.main.push_back({t0, t1, a, d, ph});
+  }
+
+  void Compute(const wl::Op& op, double t0) {
+    const double secs = ex_.compute_.Seconds(op.compute, op.flops, op.bytes, op.gemm_count);
+    if (secs > 0) sg4::this_actor::execute(secs * speed_);
+    Record(t0, IsMemoryBound(op.compute) ? Activity::kMemoryBound : Activity::kComputeBound, wl::Dim::kTp, op.phase);
+  }
+
+  void Collective(const wl::Op& op, double t0) {
+    const CommCost& c =
+        ex_.costs_.Collective(ToCollectiveKind(op.coll), op.dim, ex_.program_.layout.StageRepresentative(s_),
+                              static_cast<double>(op.comm_bytes));
+    if (op.async) {
+      const std::unique_lock lock(*st_.mutex);
+      st_.outstanding[op.tag]++;
+      st_.tag_dim[op.tag] = op.dim;
+      st_.work.push_back({c.time_s, op.tag, op.dim, op.phase});
+      st_.work_available->release();
+      return;
+    }
+    if (c.time_s > 0) sg4::this_actor::sleep_for(c.time_s);
+    Record(t0, Activity::kComm, op.dim, op.phase);
+  }
+
+  void Send(const wl::Op& op, double t0) {
+    const CommCost& c = ex_.costs_.PipelineTransfer(s_, op.peer_delta, static_cast<double>(op.comm_bytes));
+    const uint32_t to = static_cast<uint32_t>((static_cast<int64_t>(s_) + op.peer_delta + pp_) % pp_);
+    Inbox& box = state_[to]->inbox;
+    const std::unique_lock lock(*box.mutex);
+    box.arrivals[MessageKey(op, -op.peer_delta)].push_back(t0 + c.time_s);
+    box.posted->notify_all();
+  }
+
+  void Recv(const wl::Op& op, double t0) {
+    Inbox& box = st_.inbox;
+    const auto key = MessageKey(op, op.peer_delta);
+    std::unique_lock lock(*box.mutex);
+    auto it = box.arrivals.find(key);
+    while (it == box.arrivals.end() || it->second.empty()) {
+      box.posted->wait(lock);
+      it = box.arrivals.find(key);
+    }
+    const double arrival = it->second.front();
+    it->second.pop_front();
+    if (it->second.empty()) box.arrivals.erase(it);
+    lock.unlock();
+    const double now = sg4::Engine::get_clock();
+    if (arrival > now) sg4::this_actor::sleep_for(arrival - now);
+    Record(t0, Activity::kWaitRecv, wl::Dim::kPp, op.phase);
+  }
+
+  void Wait(const wl::Op& op, double t0) {
+    std::unique_lock lock(*st_.mutex);
+    while (st_.outstanding[op.tag] > 0) st_.done->wait(lock);
+    const auto awaited = st_.tag_dim.find(op.tag);
+    const wl::Dim dim = awaited == st_.tag_dim.end() ? wl::Dim::kDp : awaited->second;
+    lock.unlock();
+    // Exposed time is charged to what was awaited (an overlapped EP exchange, a DP reduction, a ZeRO-3 gather).
+    Record(t0, Activity::kWaitAsync, dim, op.phase);
+  }
+
+  const StepExecutor& ex_;
+  const uint32_t s_;
+  const uint32_t pp_;
+  std::vector<std::unique_ptr<StageState>>& state_;
+  StageState& st_;
+  StageTimeline& tl_;
+  const double speed_;
+};
+
 StepTimeline StepExecutor::Run() {
-  const wl::RankLayout& layout = program_.layout;
   const uint32_t pp = static_cast<uint32_t>(program_.stages.size());
   StepTimeline out;
   out.stages.resize(pp);
   out.start_s = sg4::Engine::get_clock();
   std::vector<std::unique_ptr<StageState>> state;
   for (uint32_t s = 0; s < pp; ++s) state.push_back(std::make_unique<StageState>());
-
   for (uint32_t s = 0; s < pp; ++s) {
-    sg4::Host* host = platform_.host(layout.StageRepresentative(s));
+    sg4::Host* host = platform_.host(program_.layout.StageRepresentative(s));
     StageState* st = state[s].get();
     StageTimeline* tl = &out.stages[s];
-
-    // Communication stream: runs async collectives one after the other.
-    sg4::Actor::create("stream" + std::to_string(s), host, [st, tl]() {
-      for (;;) {
-        st->work_available->acquire();
-        const AsyncItem item = st->work.front();
-        st->work.pop_front();
-        const double t0 = sg4::Engine::get_clock();
-        sg4::this_actor::sleep_for(item.seconds);
-        tl->stream.push_back({t0, sg4::Engine::get_clock(), Activity::kAsyncComm, item.dim, item.phase});
-        const std::unique_lock lock(*st->mutex);
-        if (--st->outstanding[item.tag] == 0) st->done->notify_all();
-      }
-    })->daemonize();
-
-    sg4::Actor::create("stage" + std::to_string(s), host, [this, s, pp, st, tl, &state, &layout]() {
-      const double speed = sg4::this_actor::get_host()->get_speed();
-      auto record = [tl](double t0, Activity a, wl::Dim d, wl::Phase ph) {
-        const double t1 = sg4::Engine::get_clock();
-        if (t1 > t0) tl->main.push_back({t0, t1, a, d, ph});
-      };
-      for (const wl::Op& op : program_.stages[s]) {
-        const double t0 = sg4::Engine::get_clock();
-        switch (op.type) {
-          case wl::OpType::kCompute: {
-            const double secs = compute_.Seconds(op.compute, op.flops, op.bytes, op.gemm_count);
-            if (secs > 0) sg4::this_actor::execute(secs * speed);
-            record(t0, IsMemoryBound(op.compute) ? Activity::kMemoryBound : Activity::kComputeBound, wl::Dim::kTp,
-                   op.phase);
-            break;
-          }
-          case wl::OpType::kCollective: {
-            const CommCost& c = costs_.Collective(ToCollectiveKind(op.coll), op.dim, layout.StageRepresentative(s),
-                                                  static_cast<double>(op.comm_bytes));
-            if (op.async) {
-              const std::unique_lock lock(*st->mutex);
-              st->outstanding[op.tag]++;
-              st->tag_dim[op.tag] = op.dim;
-              st->work.push_back({c.time_s, op.tag, op.dim, op.phase});
-              st->work_available->release();
-            } else {
-              if (c.time_s > 0) sg4::this_actor::sleep_for(c.time_s);
-              record(t0, Activity::kComm, op.dim, op.phase);
-            }
-            break;
-          }
-          case wl::OpType::kSend: {
-            const CommCost& c = costs_.PipelineTransfer(s, op.peer_delta, static_cast<double>(op.comm_bytes));
-            const uint32_t to = static_cast<uint32_t>((static_cast<int64_t>(s) + op.peer_delta + pp) % pp);
-            Inbox& box = state[to]->inbox;
-            const std::unique_lock lock(*box.mutex);
-            box.arrivals[MessageKey(op, -op.peer_delta)].push_back(t0 + c.time_s);
-            box.posted->notify_all();
-            break;
-          }
-          case wl::OpType::kRecv: {
-            Inbox& box = st->inbox;
-            const auto key = MessageKey(op, op.peer_delta);
-            std::unique_lock lock(*box.mutex);
-            auto it = box.arrivals.find(key);
-            while (it == box.arrivals.end() || it->second.empty()) {
-              box.posted->wait(lock);
-              it = box.arrivals.find(key);
-            }
-            const double arrival = it->second.front();
-            it->second.pop_front();
-            if (it->second.empty()) box.arrivals.erase(it);
-            lock.unlock();
-            const double now = sg4::Engine::get_clock();
-            if (arrival > now) sg4::this_actor::sleep_for(arrival - now);
-            record(t0, Activity::kWaitRecv, wl::Dim::kPp, op.phase);
-            break;
-          }
-          case wl::OpType::kWait: {
-            std::unique_lock lock(*st->mutex);
-            while (st->outstanding[op.tag] > 0) st->done->wait(lock);
-            const auto awaited = st->tag_dim.find(op.tag);
-            const wl::Dim dim = awaited == st->tag_dim.end() ? wl::Dim::kDp : awaited->second;
-            lock.unlock();
-            // Exposed time is charged to what was awaited (an overlapped EP exchange, a DP reduction, a ZeRO-3 gather).
-            record(t0, Activity::kWaitAsync, dim, op.phase);
-            break;
-          }
-        }
-      }
-      tl->end_s = sg4::Engine::get_clock();
-    });
+    sg4::Actor::create("stream" + std::to_string(s), host, [st, tl]() { RunStream(st, tl); })->daemonize();
+    sg4::Actor::create("stage" + std::to_string(s), host,
+                       [this, s, &state, tl]() { StageRun(*this, s, state, *tl)(); });
   }
   engine_.run();
   double end = out.start_s;

@@ -13,9 +13,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "sim/comm_cost.h"
-#include "sim/compute_model.h"
-#include "sim/platform.h"
+#include "sim/network/comm_cost.h"
+#include "sim/hardware/compute_model.h"
+#include "sim/network/platform.h"
 #include "workloads/step_program.h"
 
 namespace clustersim::sim {
@@ -59,6 +59,7 @@ class StepExecutor {
   StepTimeline Run();
 
  private:
+  class StageRun;  // one stage's compute stream (step_executor.cpp)
   simgrid::s4u::Engine& engine_;
   Platform& platform_;
   const wl::StepProgram& program_;

@@ -8,8 +8,8 @@
 
 #include "chakra/et_def.pb.h"
 #include "common/error.h"
-#include "sim/collectives.h"
-#include "sim/compute_model.h"
+#include "sim/network/collectives.h"
+#include "sim/hardware/compute_model.h"
 #include "sim/scenario_loader.h"
 #include "sim/simulation.h"
 #include "workloads/generator.h"

@@ -530,7 +530,7 @@ def nodes_text(num_gpus):
 #   DeepEP PR #173 (2025-05-23); the table was re-measured with it (README update of 2025-06-05).
 DEEPEP_NORMAL_EXPERTS = 256
 DEEPEP_LL_EXPERTS = 288
-# The one parameter of the low-latency family (kDeepEpLlKernelNs in sim/collectives.cpp) is fitted on EP 16 (dispatch
+# The one parameter of the low-latency family (kDeepEpLlKernelNs in sim/network/collectives.cpp) is fitted on EP 16 (dispatch
 # and combine), chosen before fitting as the first multi-node size; EP 8, 32 and 64 are held out.
 DEEPEP_LL_CALIBRATION = {"deepep_v1_lowlatency_ep16_h800", "deepep_v1_lowlatency_ep16_h800_combine"}
 # The two parameters of the normal family, DeepEP's rates on each link type (kDeepEpNvlEfficiency,

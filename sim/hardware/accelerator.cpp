@@ -1,4 +1,4 @@
-#include "sim/accelerator.h"
+#include "sim/hardware/accelerator.h"
 
 #include <fmt/format.h>
 #include <google/protobuf/io/tokenizer.h>

@@ -1,4 +1,4 @@
-#include "sim/compute_model.h"
+#include "sim/hardware/compute_model.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <tuple>
 
 #include "common/error.h"
-#include "sim/accelerator.h"
+#include "sim/hardware/accelerator.h"
 
 namespace clustersim {
 namespace {

@@ -1,5 +1,5 @@
 // CommCostModel; see comm_cost.h.
-#include "sim/comm_cost.h"
+#include "sim/network/comm_cost.h"
 
 #include <algorithm>
 #include <cstring>
@@ -232,14 +232,129 @@ bool CommCostModel::SymmetricUnits(size_t units, const FlowsOf& flows_of,
   return ok && !shared.empty();
 }
 
+// One step of a plan mapped onto the instances it is solved for. A unit is an (instance, block) pair: one block of
+// the step's flows mapped onto one instance.
+struct CommCostModel::StepUnits {
+  const PhaseStep& step;
+  const std::vector<std::vector<uint32_t>>& instances;
+  const std::vector<size_t>& order;                 // instance order: the representative's own first (SIZE_MAX: rep)
+  const std::unordered_map<uint32_t, uint32_t>& pos;  // representative rank -> its position in the group
+  size_t blocks = 1;
+  size_t per_block = 0;
+
+  StepUnits(const PhaseStep& st, const std::vector<std::vector<uint32_t>>& inst, const std::vector<size_t>& ord,
+            const std::unordered_map<uint32_t, uint32_t>& p)
+      : step(st), instances(inst), order(ord), pos(p) {
+    blocks = step.blocks > 1 && step.flows.size() % step.blocks == 0 ? step.blocks : 1;
+    per_block = step.flows.size() / blocks;
+  }
+  size_t units() const { return order.size() * blocks; }
+  // Flows first .. first + count of the step on the i-th instance of `order`.
+  void Map(size_t i, size_t first, size_t count, std::vector<Flow>& f) const {
+    f.clear();
+    const size_t k = order[i];
+    for (size_t j = first; j < first + count; ++j) {
+      const Flow& fl = step.flows[j];
+      if (k == SIZE_MAX) f.push_back(fl);
+      else f.push_back({instances[k][pos.at(fl.src)], instances[k][pos.at(fl.dst)], fl.bytes});
+    }
+  }
+  FlowsOf UnitFlows() const {
+    return [this](size_t u, std::vector<Flow>& f) { Map(u / blocks, (u % blocks) * per_block, per_block, f); };
+  }
+};
+
+// Which exact symmetry reduction applies to a step (comm_cost.h): units on disjoint links are separate max-min
+// problems, solved once per class of identical ones (kClasses, reps_ filled); units that share links in the same
+// pattern are solved as one on those links' capacity divided among their users (kScaled, shared_ filled);
+// otherwise every instance is solved together (kAll).
+CommCostModel::Mode CommCostModel::ChooseMode(const StepUnits& su) {
+  if (!reduce_symmetry_ || su.units() <= 1 || su.step.flows.empty()) return Mode::kAll;
+  const FlowsOf unit_of = su.UnitFlows();
+  if (IndependentClasses(su.units(), unit_of, reps_)) return Mode::kClasses;
+  if (SymmetricUnits(su.units(), unit_of, shared_)) return Mode::kScaled;
+  return Mode::kAll;
+}
+
+// Collects into step_flows_ the flows to solve in `mode` and returns how many instances they cover (0: a reduction
+// stands for all of them). In kAll mode, a phase over max_flows_ is cut to a prefix of the instances (or of one
+// instance's blocks) and `out` is marked sampled.
+size_t CommCostModel::GatherFlows(const StepUnits& su, Mode mode, CommCost& out) {
+  std::vector<Flow>& flows = step_flows_;
+  flows.clear();
+  if (mode == Mode::kClasses) {
+    const FlowsOf unit_of = su.UnitFlows();
+    for (size_t u : reps_) {
+      unit_of(u, one_);
+      flows.insert(flows.end(), one_.begin(), one_.end());
+    }
+    return 0;
+  }
+  if (mode == Mode::kScaled) {
+    su.UnitFlows()(0, flows);
+    return 0;
+  }
+  size_t instances_solved = su.order.size();
+  const size_t per = std::max<size_t>(1, su.step.flows.size());
+  if (instances_solved * per > max_flows_) {
+    instances_solved = std::max<size_t>(1, max_flows_ / per);
+    out.sampled = true;
+  }
+  // A single instance over the limit is cut to a prefix of its blocks (the ranks of a pipeline transfer).
+  const size_t count = out.sampled && instances_solved == 1 && su.blocks > 1
+                           ? std::max<size_t>(1, max_flows_ / std::max<size_t>(1, su.per_block)) * su.per_block
+                           : su.step.flows.size();
+  flows.reserve(instances_solved * count);
+  for (size_t i = 0; i < instances_solved; ++i) {
+    su.Map(i, 0, std::min(count, su.step.flows.size()), one_);
+    flows.insert(flows.end(), one_.begin(), one_.end());
+  }
+  return instances_solved;
+}
+
+// Solves step_flows_ (on the divided capacities in kScaled mode).
+double CommCostModel::SolveGathered(Mode mode, CommCost& out) {
+  if (mode != Mode::kScaled) return SolveScaled(step_flows_, out.flows);
+  uint64_t salt = 1;
+  for (const auto& [link, users] : shared_) {
+    solver_.platform().SetCapacityFactor(link, 1.0 / users);
+    salt = Mix(Mix(salt, link), users);
+  }
+  const double t = SolveScaled(step_flows_, out.flows, salt);
+  for (const auto& [link, users] : shared_) solver_.platform().SetCapacityFactor(link, 1.0);
+  return t;
+}
+
+// Hands the step's traffic on every instance to the observer, `weight` times per step.
+void CommCostModel::ObserveStep(const StepUnits& su, bool all_solved, double weight) {
+  if (observer_ == nullptr) return;
+  if (all_solved) {
+    observer_->OnPhase(step_flows_, weight);
+    return;
+  }
+  for (size_t i = 0; i < su.order.size(); ++i) {  // the instances not solved carry the same traffic on their own links
+    su.Map(i, 0, su.step.flows.size(), one_);
+    observer_->OnPhase(one_, weight);
+  }
+}
+
+double CommCostModel::SolveStep(const StepUnits& su, CommCost& out, double occurrences) {
+  const Mode mode = ChooseMode(su);
+  const size_t instances_solved = GatherFlows(su, mode, out);
+  if (mode != Mode::kAll) ++phases_reduced_;
+  out.groups_solved =
+      std::max<uint32_t>(out.groups_solved, static_cast<uint32_t>(std::max<size_t>(1, instances_solved)));
+  const double solved_t = SolveGathered(mode, out);
+  const double alpha_s = params_.step_latency_ns() * 1e-9;
+  const double t = solved_t * su.step.repeat + alpha_s * su.step.alpha_steps * su.step.repeat;
+  ObserveStep(su, mode == Mode::kAll && instances_solved >= su.order.size(), occurrences * su.step.repeat);
+  return t;
+}
+
 double CommCostModel::SolvePlan(const CollectivePlan& plan, const std::vector<std::vector<uint32_t>>& instances,
                                 const std::vector<uint32_t>& rep, CommCost& out, double occurrences) {
   std::unordered_map<uint32_t, uint32_t> pos;
   for (uint32_t i = 0; i < rep.size(); ++i) pos.emplace(rep[i], i);
-  const double alpha_s = params_.step_latency_ns() * 1e-9;
-  double total = 0;
-  std::map<uint32_t, double> pipelined;  // pipeline group -> max time
-  std::vector<Flow> flows, one;
   // Instance order: the representative's own group first, then the others in order.
   std::vector<size_t> order;
   order.reserve(instances.size() + 1);
@@ -247,86 +362,10 @@ double CommCostModel::SolvePlan(const CollectivePlan& plan, const std::vector<st
     if (instances[k] == rep) order.insert(order.begin(), k);
     else order.push_back(k);
   if (order.empty() || instances[order[0]] != rep) order.insert(order.begin(), SIZE_MAX);  // rep not listed
-  std::vector<size_t> reps;
-  std::vector<std::pair<uint32_t, uint32_t>> shared;
+  double total = 0;
+  std::map<uint32_t, double> pipelined;  // pipeline group -> max time
   for (const PhaseStep& step : plan.steps) {
-    // Units: (instance, block) pairs; a unit's flows are one block of the step mapped onto one instance.
-    const size_t blocks = step.blocks > 1 && step.flows.size() % step.blocks == 0 ? step.blocks : 1;
-    const size_t per_block = step.flows.size() / blocks;
-    auto map_flows = [&](size_t i, size_t first, size_t count, std::vector<Flow>& f) {
-      f.clear();
-      const size_t k = order[i];
-      for (size_t j = first; j < first + count; ++j) {
-        const Flow& fl = step.flows[j];
-        if (k == SIZE_MAX) f.push_back(fl);
-        else f.push_back({instances[k][pos.at(fl.src)], instances[k][pos.at(fl.dst)], fl.bytes});
-      }
-    };
-    const FlowsOf unit_of = [&](size_t u, std::vector<Flow>& f) {
-      map_flows(u / blocks, (u % blocks) * per_block, per_block, f);
-    };
-    const size_t units = order.size() * blocks;
-    // Exact symmetry reductions (see comm_cost.h): units on disjoint links are separate max-min problems, solved
-    // once per class of identical ones; units that share links in the same pattern are solved as one, on those
-    // links' capacity divided among their users. Otherwise every instance is solved together.
-    enum class Mode { kAll, kClasses, kScaled } mode = Mode::kAll;
-    if (reduce_symmetry_ && units > 1 && step.flows.size() > 0) {
-      if (IndependentClasses(units, unit_of, reps)) mode = Mode::kClasses;
-      else if (SymmetricUnits(units, unit_of, shared)) mode = Mode::kScaled;
-    }
-    flows.clear();
-    size_t instances_solved = order.size();
-    if (mode == Mode::kClasses) {
-      for (size_t u : reps) {
-        unit_of(u, one);
-        flows.insert(flows.end(), one.begin(), one.end());
-      }
-      instances_solved = 0;
-    } else if (mode == Mode::kScaled) {
-      unit_of(0, flows);
-      instances_solved = 0;
-    } else {
-      const size_t per = std::max<size_t>(1, step.flows.size());
-      if (instances_solved * per > max_flows_) {
-        instances_solved = std::max<size_t>(1, max_flows_ / per);
-        out.sampled = true;
-      }
-      // A single instance over the limit is cut to a prefix of its blocks (the ranks of a pipeline transfer).
-      const size_t count = out.sampled && instances_solved == 1 && blocks > 1
-                               ? std::max<size_t>(1, max_flows_ / std::max<size_t>(1, per_block)) * per_block
-                               : step.flows.size();
-      flows.reserve(instances_solved * count);
-      for (size_t i = 0; i < instances_solved; ++i) {
-        map_flows(i, 0, std::min(count, step.flows.size()), one);
-        flows.insert(flows.end(), one.begin(), one.end());
-      }
-    }
-    if (mode != Mode::kAll) ++phases_reduced_;
-    out.groups_solved = std::max<uint32_t>(out.groups_solved, static_cast<uint32_t>(std::max<size_t>(1, instances_solved)));
-    double solved_t = 0;
-    if (mode == Mode::kScaled) {
-      uint64_t salt = 1;
-      for (const auto& [link, users] : shared) {
-        solver_.platform().SetCapacityFactor(link, 1.0 / users);
-        salt = Mix(Mix(salt, link), users);
-      }
-      solved_t = SolveScaled(flows, out.flows, salt);
-      for (const auto& [link, users] : shared) solver_.platform().SetCapacityFactor(link, 1.0);
-    } else {
-      solved_t = SolveScaled(flows, out.flows);
-    }
-    const double t = solved_t * step.repeat + alpha_s * step.alpha_steps * step.repeat;
-    if (observer_ != nullptr) {
-      const double w = occurrences * step.repeat;
-      if (mode == Mode::kAll && instances_solved >= order.size()) {
-        observer_->OnPhase(flows, w);
-      } else {  // the instances not solved carry the same traffic on their own links
-        for (size_t i = 0; i < order.size(); ++i) {
-          map_flows(i, 0, step.flows.size(), one);
-          observer_->OnPhase(one, w);
-        }
-      }
-    }
+    const double t = SolveStep(StepUnits(step, instances, order, pos), out, occurrences);
     if (step.pipeline_group == 0) {
       total += t;
     } else {

@@ -1,4 +1,4 @@
-#include "sim/compute_model.h"
+#include "sim/hardware/compute_model.h"
 
 #include <fmt/format.h>
 

@@ -1,5 +1,5 @@
 // Collective algorithms; see collectives.h for the contract and docs/collectives.md for the model.
-#include "sim/collectives.h"
+#include "sim/network/collectives.h"
 
 #include <algorithm>
 #include <cmath>

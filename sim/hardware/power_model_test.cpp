@@ -1,11 +1,11 @@
-#include "sim/power_model.h"
+#include "sim/hardware/power_model.h"
 
 #include <gtest/gtest.h>
 
 #include <vector>
 
 #include "common/error.h"
-#include "sim/accelerator.h"
+#include "sim/hardware/accelerator.h"
 
 namespace clustersim {
 namespace {

@@ -49,7 +49,7 @@ struct ValidateOptions {
 };
 int Validate(const ValidateOptions& o);
 
-// clustersim sweep (sim/cli/sweep_cmd.cpp; docs/capacity-planning.md).
+// clustersim sweep (cli/sweep_cmd.cpp; docs/capacity-planning.md).
 struct SweepCmdOptions {
   std::string sweep;        // sweep file (.textproto or .json)
   std::string out_dir;      // empty = "<sweep file stem>-sweep" in the current directory
@@ -61,7 +61,7 @@ struct SweepCmdOptions {
 };
 int Sweep(const SweepCmdOptions& o);
 
-// clustersim plan / goal / goodput (sim/cli/plan_cmd.cpp; docs/capacity-planning.md).
+// clustersim plan / goal / goodput (cli/plan_cmd.cpp; docs/capacity-planning.md).
 struct PlanCmdOptions {
   std::string scenario;    // empty = the embedded default
   uint32_t top = 8;        // plans simulated

@@ -21,8 +21,8 @@
 #include <tuple>
 #include <vector>
 
-#include "sim/collectives.h"
-#include "sim/phase_solver.h"
+#include "sim/network/collectives.h"
+#include "sim/network/phase_solver.h"
 #include "topologies/fabric.h"
 #include "workloads/step_program.h"
 
@@ -96,6 +96,14 @@ class CommCostModel {
  private:
   double SolvePlan(const CollectivePlan& plan, const std::vector<std::vector<uint32_t>>& instances,
                    const std::vector<uint32_t>& rep, CommCost& out, double occurrences);
+  // The steps of SolvePlan for one PhaseStep (comm_cost.cpp).
+  struct StepUnits;
+  enum class Mode { kAll, kClasses, kScaled };
+  double SolveStep(const StepUnits& units, CommCost& out, double occurrences);
+  Mode ChooseMode(const StepUnits& units);
+  size_t GatherFlows(const StepUnits& units, Mode mode, CommCost& out);
+  double SolveGathered(Mode mode, CommCost& out);
+  void ObserveStep(const StepUnits& units, bool all_solved, double weight);
   // Solves `flows` on SimGrid, or derives the time from a solved phase of the same shape. Adds the flows actually
   // solved to `solved`.
   // `salt` distinguishes phases solved on modified link capacities (symmetry reductions) in the shape cache.
@@ -143,6 +151,10 @@ class CommCostModel {
   std::vector<uint64_t> reference_;  // the same for its first user
   std::vector<std::pair<int32_t, double>> route_;
   std::vector<Flow> unit_flows_;
+  // SolveStep scratch: the flows to solve, one unit's flows, the class representatives, the shared links.
+  std::vector<Flow> step_flows_, one_;
+  std::vector<size_t> reps_;
+  std::vector<std::pair<uint32_t, uint32_t>> shared_;
 
  public:
   uint64_t phases_reused() const { return phases_reused_; }

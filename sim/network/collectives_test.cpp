@@ -1,5 +1,5 @@
 // Unit tests of the collective decompositions (no SimGrid): byte conservation and traffic volumes per algorithm.
-#include "sim/collectives.h"
+#include "sim/network/collectives.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // `clustersim replay` / `clustersim export`; see trace_cmd.h.
-#include "sim/cli/trace_cmd.h"
+#include "cli/trace_cmd.h"
 
 #include <fmt/format.h>
 
@@ -8,7 +8,7 @@
 
 #include "common/error.h"
 #include "results/report.h"
-#include "sim/cli/commands.h"
+#include "cli/commands.h"
 #include "sim/scenario_loader.h"
 #include "sim/simulation.h"
 #include "sim/trace_replay.h"

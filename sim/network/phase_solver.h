@@ -18,8 +18,8 @@
 #include <memory>
 #include <vector>
 
-#include "sim/collectives.h"
-#include "sim/platform.h"
+#include "sim/network/collectives.h"
+#include "sim/network/platform.h"
 
 namespace clustersim::sim {
 

@@ -9,7 +9,7 @@
 #include "planning/mpi_sweep.h"
 #include "planning/sweep.h"
 #include "results/report.h"
-#include "sim/cli/commands.h"
+#include "cli/commands.h"
 
 namespace clustersim::cli {
 namespace {

@@ -1,4 +1,4 @@
-#include "sim/accelerator.h"
+#include "sim/hardware/accelerator.h"
 
 #include <gtest/gtest.h>
 

@@ -12,7 +12,7 @@
 #include "planning/run.h"
 #include "planning/search.h"
 #include "results/report.h"
-#include "sim/cli/commands.h"
+#include "cli/commands.h"
 #include "sim/scenario_loader.h"
 #include "topologies/fabric.h"
 

@@ -1,4 +1,4 @@
-#include "sim/power_model.h"
+#include "sim/hardware/power_model.h"
 
 #include <fmt/format.h>
 

@@ -1,5 +1,5 @@
 // clustersim subcommands; see commands.h.
-#include "sim/cli/commands.h"
+#include "cli/commands.h"
 
 #include <fmt/format.h>
 
@@ -23,8 +23,8 @@
 #include "results/report.h"
 #include "results/trace.h"
 #include "results/validation.h"
-#include "sim/accelerator.h"
-#include "sim/collectives.h"
+#include "sim/hardware/accelerator.h"
+#include "sim/network/collectives.h"
 #include "sim/scenario_loader.h"
 #include "sim/simulation.h"
 #include "topologies/dot.h"
@@ -145,7 +145,7 @@ int Compare(const CompareOptions& o) {
 
 int List() {
   AcceleratorCatalog cat;
-  std::cout << "Accelerators (sim/catalog):\n";
+  std::cout << "Accelerators (sim/hardware/catalog):\n";
   for (const std::string& n : cat.Names()) {
     const v1::Accelerator* a = cat.Find(n);
     std::cout << fmt::format("  {:<18} bf16 {:>6.0f} TFLOP/s  fp8 {:>6.0f}  HBM {:>4.0f} GB  scale-up {:>4.0f} GB/s x {:<4}"

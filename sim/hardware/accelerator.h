@@ -1,4 +1,4 @@
-// Accelerator catalog: the built-in chips (sim/catalog/*.textproto, embedded as kAcceleratorCatalog) and the
+// Accelerator catalog: the built-in chips (sim/hardware/catalog/*.textproto, embedded as kAcceleratorCatalog) and the
 // resolution of a scenario's `accelerator` block against them.
 //
 // Resolution rules (docs/accelerators.md):

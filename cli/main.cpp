@@ -1,20 +1,40 @@
 // clustersim command line: parses arguments (CLI11) and maps errors to exit codes. Only this file exits:
 // 0 success, 1 simulation failure, 2 bad input (with one message naming file, field, value and rule).
+// A command is one Add* function below (its options and the function of cli/ that runs it) and one line in main.
 #include <CLI/CLI.hpp>
-
+#include <functional>
 #include <iostream>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
+#include "cli/commands.h"
+#include "cli/trace_cmd.h"
 #include "common/error.h"
-#include "sim/cli/commands.h"
-#include "sim/cli/trace_cmd.h"
 
-int main(int argc, char** argv) {
-  using namespace clustersim;
-  CLI::App app{"clustersim: discrete-event simulator of AI training clusters (SimGrid), from 8 to 100,000+ GPUs"};
-  app.set_version_flag("--version", std::string("clustersim ") + CLUSTERSIM_VERSION);
-  app.require_subcommand(1);
+namespace {
 
-  cli::RunOptions run;
+using namespace clustersim;
+
+// The parsed subcommand's action: each command registers its CLI11 subcommand with the function that runs it.
+class Commands {
+ public:
+  void Add(CLI::App* sub, std::function<int()> action) { list_.emplace_back(sub, std::move(action)); }
+  // Runs the subcommand that was given (require_subcommand(1) makes it exactly one).
+  int RunChosen() const {
+    for (const auto& [sub, action] : list_)
+      if (sub->parsed()) return action();
+    return 0;
+  }
+
+ private:
+  std::vector<std::pair<CLI::App*, std::function<int()>>> list_;
+};
+
+void AddRun(CLI::App& app, Commands& cmds) {
+  auto opts = std::make_shared<cli::RunOptions>();
+  cli::RunOptions& run = *opts;
   auto* run_cmd = app.add_subcommand("run", "Simulate one training step and print a summary");
   run_cmd->add_option("scenario", run.scenario,
                       "Scenario file (.textproto or .json); default: the embedded 8,192-GPU H100 Llama-3-70B scenario");
@@ -22,15 +42,26 @@ int main(int argc, char** argv) {
                       "Write result.json, summary.txt, report.html, trace.json (Perfetto), step.csv and comms.csv "
                       "into this directory");
   run_cmd->add_flag("--json", run.json, "Print the result as JSON instead of the summary");
+  cmds.Add(run_cmd, [opts] { return cli::Run(*opts); });
+}
 
-  app.add_subcommand("list", "List built-in accelerators, topologies, model presets, algorithms and examples");
+void AddList(CLI::App& app, Commands& cmds) {
+  cmds.Add(app.add_subcommand("list", "List built-in accelerators, topologies, model presets, algorithms and examples"),
+           [] { return cli::List(); });
+}
 
-  cli::TopoOptions topo;
+void AddTopo(CLI::App& app, Commands& cmds) {
+  auto opts = std::make_shared<cli::TopoOptions>();
+  cli::TopoOptions& topo = *opts;
   auto* topo_cmd = app.add_subcommand("topo", "Print the fabric inventory of a scenario's cluster");
   topo_cmd->add_option("scenario", topo.scenario, "Scenario file; default: the embedded default");
   topo_cmd->add_option("--dot", topo.dot_file, "Write the fabric as Graphviz (small fabrics only)");
+  cmds.Add(topo_cmd, [opts] { return cli::Topo(*opts); });
+}
 
-  cli::CollOptions coll;
+void AddColl(CLI::App& app, Commands& cmds) {
+  auto opts = std::make_shared<cli::CollOptions>();
+  cli::CollOptions& coll = *opts;
   auto* coll_cmd = app.add_subcommand("coll", "Collective microbenchmark in nccl-tests conventions");
   coll_cmd->add_option("scenario", coll.scenario, "Scenario file for the cluster; default: the embedded default");
   coll_cmd->add_option("-c,--collective", coll.collective,
@@ -40,8 +71,12 @@ int main(int argc, char** argv) {
   coll_cmd->add_option("-g,--group", coll.group, "Ranks in the group (0 = all GPUs)");
   coll_cmd->add_option("--stride", coll.stride, "Distance between group members (8 = one GPU per node)");
   coll_cmd->add_flag("--all-groups", coll.all_groups, "Run every disjoint group of this shape at once");
+  cmds.Add(coll_cmd, [opts] { return cli::Coll(*opts); });
+}
 
-  cli::CompareOptions cmp;
+void AddCompare(CLI::App& app, Commands& cmds) {
+  auto opts = std::make_shared<cli::CompareOptions>();
+  cli::CompareOptions& cmp = *opts;
   auto* cmp_cmd = app.add_subcommand("compare", "Compare results side by side (ratios to the first)");
   cmp_cmd->add_option("results", cmp.results, "result.json files written by `clustersim run --out`")
       ->required()
@@ -49,16 +84,24 @@ int main(int argc, char** argv) {
   cmp_cmd->add_option("-l,--labels", cmp.labels, "One short label per result (default A, B, ...)")->delimiter(',');
   cmp_cmd->add_option("--html", cmp.html, "Write a self-contained HTML comparison report to this file");
   cmp_cmd->add_option("--csv", cmp.csv, "Write one CSV row per result to this file");
+  cmds.Add(cmp_cmd, [opts] { return cli::Compare(*opts); });
+}
 
-  cli::ValidateOptions val;
+void AddValidate(CLI::App& app, Commands& cmds) {
+  auto opts = std::make_shared<cli::ValidateOptions>();
+  cli::ValidateOptions& val = *opts;
   auto* val_cmd = app.add_subcommand("validate", "Run validation cases against published measurements");
   val_cmd->add_option("paths", val.paths, "Case files or directories (default: tests/validation)");
   val_cmd->add_flag("--report-only", val.report_only, "Exit 0 even if some cases miss their tolerance");
   val_cmd->add_option("--markdown", val.markdown, "Write the Markdown report (docs/validation.md) to this file");
   val_cmd->add_option("--known-misses", val.known_misses,
                       "File of 'case quantity' lines expected to miss: fail only if the set of misses changes");
+  cmds.Add(val_cmd, [opts] { return cli::Validate(*opts); });
+}
 
-  cli::SweepCmdOptions swp;
+void AddSweep(CLI::App& app, Commands& cmds) {
+  auto opts = std::make_shared<cli::SweepCmdOptions>();
+  cli::SweepCmdOptions& swp = *opts;
   auto* swp_cmd = app.add_subcommand("sweep", "Run every point of a sweep file into one table (CSV, JSON, HTML)");
   swp_cmd->add_option("sweep", swp.sweep, "Sweep file (.textproto or .json), see docs/capacity-planning.md")
       ->required();
@@ -70,10 +113,17 @@ int main(int argc, char** argv) {
   swp_cmd->add_option("--max-points", swp.max_points, "Stop after simulating this many points (resume later)");
   swp_cmd->add_flag("--mpi", swp.mpi, "Run as MPI ranks (detected under mpirun; needed under srun)");
   swp_cmd->add_flag("-q,--quiet", swp.quiet, "No progress lines on stderr");
+  cmds.Add(swp_cmd, [opts] { return cli::Sweep(*opts); });
+}
 
-  cli::ReplayCmdOptions rep;
+void AddReplay(CLI::App& app, Commands& cmds) {
+  auto opts = std::make_shared<cli::ReplayCmdOptions>();
+  cli::ReplayCmdOptions& rep = *opts;
   auto* rep_cmd = app.add_subcommand("replay", "Replay a Chakra execution trace on a scenario's cluster (rescalable)");
-  rep_cmd->add_option("scenario", rep.scenario, "Scenario file: accelerator, cluster, fabric (its workload must be valid for the cluster but is not replayed)")
+  rep_cmd
+      ->add_option("scenario", rep.scenario,
+                   "Scenario file: accelerator, cluster, fabric (its workload must be valid for the cluster but is not "
+                   "replayed)")
       ->required();
   rep_cmd->add_option("trace", rep.trace, "Directory or prefix of <prefix>.<rank>.et[.gz] files")->required();
   rep_cmd->add_option("--replicas", rep.replicas, "Copies of the traced ranks (default: num_gpus / ranks)");
@@ -81,25 +131,40 @@ int main(int argc, char** argv) {
   rep_cmd->add_flag("--recorded-durations", rep.recorded_durations, "Time compute nodes by duration_micros");
   rep_cmd->add_option("--out", rep.out_dir, "Write result.json and summary.txt into this directory");
   rep_cmd->add_flag("--json", rep.json, "Print the result as JSON instead of the summary");
+  cmds.Add(rep_cmd, [opts] { return cli::Replay(*opts); });
+}
 
-  cli::ExportCmdOptions exp;
+void AddExport(CLI::App& app, Commands& cmds) {
+  auto opts = std::make_shared<cli::ExportCmdOptions>();
+  cli::ExportCmdOptions& exp = *opts;
   auto* exp_cmd = app.add_subcommand("export", "Write a scenario's generated step as Chakra ET files, one per rank");
   exp_cmd->add_option("scenario", exp.scenario, "Scenario file")->required();
   exp_cmd->add_option("outdir", exp.out_dir, "Output directory")->required();
   exp_cmd->add_option("--prefix", exp.prefix, "File prefix: <prefix>.<rank>.et (default clustersim)");
   exp_cmd->add_flag("--replica-only", exp.replica_only, "Only the ranks of data-parallel replica 0");
   exp_cmd->add_flag("--gzip", exp.gzip, "Write gzip-compressed .et.gz files");
+  cmds.Add(exp_cmd, [opts] { return cli::Export(*opts); });
+}
 
-  cli::PlanCmdOptions plan;
-  auto* plan_cmd = app.add_subcommand("plan", "Search parallelism plans that fit in memory; simulate and rank the best");
-  plan_cmd->add_option("scenario", plan.scenario, "Scenario file: model, cluster, global batch; default: the embedded default");
+void AddPlan(CLI::App& app, Commands& cmds) {
+  auto opts = std::make_shared<cli::PlanCmdOptions>();
+  cli::PlanCmdOptions& plan = *opts;
+  auto* plan_cmd =
+      app.add_subcommand("plan", "Search parallelism plans that fit in memory; simulate and rank the best");
+  plan_cmd->add_option("scenario", plan.scenario,
+                       "Scenario file: model, cluster, global batch; default: the embedded default");
   plan_cmd->add_option("--top", plan.top, "Plans simulated (the best by the analytic estimate); default 8");
   plan_cmd->add_option("--by", plan.by, "Ranking of the simulated plans: time, energy or cost per step");
   plan_cmd->add_option("--out", plan.out_dir, "Write plan.csv and plan.json into this directory");
+  cmds.Add(plan_cmd, [opts] { return cli::Plan(*opts); });
+}
 
-  cli::GoalCmdOptions goal;
+void AddGoal(CLI::App& app, Commands& cmds) {
+  auto opts = std::make_shared<cli::GoalCmdOptions>();
+  cli::GoalCmdOptions& goal = *opts;
   auto* goal_cmd = app.add_subcommand("goal", "Smallest cluster (or cheapest fabric) meeting a deadline and budgets");
-  goal_cmd->add_option("scenario", goal.scenario, "Scenario file (its plan is kept, dp re-derived, unless --replan)")->required();
+  goal_cmd->add_option("scenario", goal.scenario, "Scenario file (its plan is kept, dp re-derived, unless --replan)")
+      ->required();
   goal_cmd->add_option("--tokens", goal.tokens, "Token budget (default: facility.training_tokens)");
   goal_cmd->add_option("--deadline-days", goal.deadline_days, "Deadline in days (failures included)")->required();
   goal_cmd->add_option("--max-energy-gwh", goal.max_energy_gwh, "Energy budget in GWh (facility, with failures)");
@@ -110,42 +175,61 @@ int main(int argc, char** argv) {
   goal_cmd->add_option("--replan", goal.replan,
                        "Search the parallelism plan at each size, simulating this many candidates (0 = keep the plan)");
   goal_cmd->add_option("--out", goal.out_dir, "Write goal.csv into this directory");
+  cmds.Add(goal_cmd, [opts] { return cli::Goal(*opts); });
+}
 
-  cli::GoodputCmdOptions gp;
+void AddGoodput(CLI::App& app, Commands& cmds) {
+  auto opts = std::make_shared<cli::GoodputCmdOptions>();
+  cli::GoodputCmdOptions& gp = *opts;
   auto* gp_cmd = app.add_subcommand("goodput", "Failures, checkpoints and goodput of the run: analytic vs Monte-Carlo");
   gp_cmd->add_option("scenario", gp.scenario, "Scenario file; default: the embedded default");
   gp_cmd->add_option("--tokens", gp.tokens, "Token budget (default: facility.training_tokens)");
   gp_cmd->add_option("--trials", gp.trials, "Monte-Carlo runs (default 1000)");
   gp_cmd->add_option("--seed", gp.seed, "Monte-Carlo seed (default 1)");
+  cmds.Add(gp_cmd, [opts] { return cli::Goodput(*opts); });
+}
 
+// Exit status and message of a command line CLI11 rejected.
+int ParseFailed(CLI::App& app, const CLI::ParseError& e, int argc, char** argv) {
+  if (e.get_exit_code() == 0) return app.exit(e);                        // --help, --version
+  if (app.get_subcommands().empty() && argc > 1 && argv[1][0] != '-') {  // a misspelt command
+    std::string names;
+    for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    std::cerr << "clustersim: error: command = \"" << argv[1] << "\": unknown; commands: " << names
+              << " (see clustersim --help)\n";
+    return 2;
+  }
+  std::cerr << "clustersim: error: " << e.what() << " (see clustersim --help)\n";
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"clustersim: discrete-event simulator of AI training clusters (SimGrid), from 8 to 100,000+ GPUs"};
+  app.set_version_flag("--version", std::string("clustersim ") + CLUSTERSIM_VERSION);
+  app.require_subcommand(1);
+  Commands cmds;
+  AddRun(app, cmds);
+  AddList(app, cmds);
+  AddTopo(app, cmds);
+  AddColl(app, cmds);
+  AddCompare(app, cmds);
+  AddValidate(app, cmds);
+  AddSweep(app, cmds);
+  AddReplay(app, cmds);
+  AddExport(app, cmds);
+  AddPlan(app, cmds);
+  AddGoal(app, cmds);
+  AddGoodput(app, cmds);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    if (app.get_subcommands().empty() && argc > 1 && argv[1][0] != '-') {  // a misspelt command
-      std::string names;
-      for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
-        names += (names.empty() ? "" : ", ") + sub->get_name();
-      std::cerr << "clustersim: error: command = \"" << argv[1] << "\": unknown; commands: " << names
-                << " (see clustersim --help)\n";
-      return 2;
-    }
-    std::cerr << "clustersim: error: " << e.what() << " (see clustersim --help)\n";
-    return 2;
+    return ParseFailed(app, e, argc, argv);
   }
   try {
-    if (*run_cmd) return cli::Run(run);
-    if (*rep_cmd) return cli::Replay(rep);
-    if (*exp_cmd) return cli::Export(exp);
-    if (app.got_subcommand("list")) return cli::List();
-    if (*topo_cmd) return cli::Topo(topo);
-    if (*coll_cmd) return cli::Coll(coll);
-    if (*cmp_cmd) return cli::Compare(cmp);
-    if (*val_cmd) return cli::Validate(val);
-    if (*plan_cmd) return cli::Plan(plan);
-    if (*goal_cmd) return cli::Goal(goal);
-    if (*gp_cmd) return cli::Goodput(gp);
-    if (*swp_cmd) return cli::Sweep(swp);
+    return cmds.RunChosen();
   } catch (const InputError& e) {
     std::cerr << "clustersim: error: " << e.what() << "\n";
     return 2;
@@ -153,5 +237,4 @@ int main(int argc, char** argv) {
     std::cerr << "clustersim: simulation failed: " << e.what() << "\n";
     return 1;
   }
-  return 0;
 }

@@ -46,7 +46,7 @@ struct PhaseStep {
   uint32_t pipeline_group = 0;
   // The flows form `blocks` consecutive runs of equal length with the same structure (one run per node, or per
   // channel), so run b's k-th flow plays the part of run 0's k-th flow. A hint for the cost model, which may solve one
-  // run when the fabric makes them equivalent (sim/comm_cost.h); 1 = no structure declared.
+  // run when the fabric makes them equivalent (sim/network/comm_cost.h); 1 = no structure declared.
   uint32_t blocks = 1;
 };
 

@@ -1,5 +1,5 @@
 // PhaseSolver; see phase_solver.h.
-#include "sim/phase_solver.h"
+#include "sim/network/phase_solver.h"
 
 #include <unistd.h>
 

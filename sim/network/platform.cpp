@@ -1,5 +1,5 @@
 // SimGrid platform from a Fabric; see platform.h.
-#include "sim/platform.h"
+#include "sim/network/platform.h"
 
 #include <simgrid/kernel/routing/NetPoint.hpp>
 #include <simgrid/kernel/routing/NetZoneImpl.hpp>
@@ -21,6 +21,25 @@ class FabricZone : public kr::NetZoneImpl {
   FabricZone(const std::string& name, const topo::Fabric& fabric) : NetZoneImpl(name), fabric_(fabric) {}
 
   void Build(const PlatformOptions& opt, std::vector<sg4::Host*>& hosts, uint64_t& links_created) {
+    BuildHosts(opt, hosts);
+    const uint32_t links = fabric_.num_links();
+    dir_links_.assign(static_cast<size_t>(links) * 2, nullptr);
+    dir_s4u_.assign(static_cast<size_t>(links) * 2, nullptr);
+    dir_latency_s_.assign(static_cast<size_t>(links) * 2, 0.0);
+    dir_index_.assign(static_cast<size_t>(links) * 2, -1);
+    const std::vector<int64_t> bundle = opt.spray ? BundleKeys() : std::vector<int64_t>(links, -1);
+    const Bundles bundles = BuildBundles(opt, bundle, links_created);
+    BuildLinks(opt, bundle, bundles, links_created);
+  }
+
+ private:
+  // Per bundle key, its SimGrid link and index into infos_ for each direction (0 = up).
+  struct Bundles {
+    std::map<int64_t, std::array<sg4::Link*, 2>> links;
+    std::map<int64_t, std::array<int32_t, 2>> index;
+  };
+
+  void BuildHosts(const PlatformOptions& opt, std::vector<sg4::Host*>& hosts) {
     const uint32_t n = fabric_.num_gpus();
     hosts.reserve(n);
     for (uint32_t g = 0; g < n; ++g) {
@@ -29,58 +48,54 @@ class FabricZone : public kr::NetZoneImpl {
       if (h->get_netpoint()->id() != g) throw SimulationError("platform: host netpoint ids are not dense");
       hosts.push_back(h);
     }
+  }
+
+  // One SimGrid link per direction of each bundle (key >= 0 in `bundle`), of its members' summed capacity.
+  Bundles BuildBundles(const PlatformOptions& opt, const std::vector<int64_t>& bundle, uint64_t& links_created) {
     const uint32_t links = fabric_.num_links();
-    dir_links_.assign(static_cast<size_t>(links) * 2, nullptr);
-    dir_s4u_.assign(static_cast<size_t>(links) * 2, nullptr);
-    dir_latency_s_.assign(static_cast<size_t>(links) * 2, 0.0);
-    const topo::FabricParams& fp = fabric_.params();
-    const double nic_total_gbps = fp.nic_bandwidth_gbps * fp.nics_per_gpu;
-    const std::vector<int64_t> bundle = opt.spray ? BundleKeys() : std::vector<int64_t>(links, -1);
-    // Bundles: key -> (capacity in Gb/s, latency, member count), created after summing their members.
-    std::map<int64_t, std::pair<double, double>> bundles;
+    // Bundles: key -> (capacity in Gb/s, latency), created after summing their members.
+    std::map<int64_t, std::pair<double, double>> caps;
+    std::map<int64_t, uint32_t> member;  // a member link of each bundle, for its name
     for (uint32_t id = 0; id < links; ++id)
       if (bundle[id] >= 0) {
-        auto& b = bundles[bundle[id]];
+        auto& b = caps[bundle[id]];
         b.first += fabric_.link(id).bandwidth_gbps;
         b.second = std::max(b.second, fabric_.link(id).latency_ns * 1e-9);
+        member.emplace(bundle[id], id);
       }
-    std::map<int64_t, std::array<sg4::Link*, 2>> bundle_links;
-    std::map<int64_t, std::array<int32_t, 2>> bundle_index;
-    std::map<int64_t, uint32_t> bundle_member;  // a member link of each bundle, for its name
-    for (uint32_t id = 0; id < links; ++id)
-      if (bundle[id] >= 0) bundle_member.emplace(bundle[id], id);
-    dir_index_.assign(static_cast<size_t>(links) * 2, -1);
-    for (const auto& [key, cap] : bundles) {
+    Bundles out;
+    for (const auto& [key, cap] : caps) {
       for (int d = 0; d < 2; ++d) {
         std::string name = "b";
         name += std::to_string(key);
         name += d == 0 ? 'u' : 'd';
-        sg4::Link* l = create_link(name, std::vector<double>{cap.first * 1e9 / 8 * opt.scale_out_efficiency});
+        const double bytes_per_s = cap.first * 1e9 / 8 * opt.scale_out_efficiency;
+        sg4::Link* l = create_link(name, std::vector<double>{bytes_per_s});
         l->set_latency(cap.second);
         l->seal();
-        bundle_links[key][d] = l;
-        bundle_index[key][d] = static_cast<int32_t>(infos_.size());
+        out.links[key][d] = l;
+        out.index[key][d] = static_cast<int32_t>(infos_.size());
         sg_links_.push_back(l);
-        const uint32_t member = bundle_member.at(key);
-        infos_.push_back(
-            {fabric_.link(member).kind, cap.first * 1e9 / 8 * opt.scale_out_efficiency, member, d == 0, true});
+        const uint32_t m = member.at(key);
+        infos_.push_back({fabric_.link(m).kind, bytes_per_s, m, d == 0, true});
         ++links_created;
       }
     }
-    for (uint32_t id = 0; id < links; ++id) {
+    return out;
+  }
+
+  // Maps bundled fabric links onto their bundle and creates one SimGrid link per direction of every other link
+  // (except PCIe links that can never be the bottleneck).
+  void BuildLinks(const PlatformOptions& opt, const std::vector<int64_t>& bundle, const Bundles& bundles,
+                  uint64_t& links_created) {
+    const topo::FabricParams& fp = fabric_.params();
+    const double nic_total_gbps = fp.nic_bandwidth_gbps * fp.nics_per_gpu;
+    for (uint32_t id = 0; id < fabric_.num_links(); ++id) {
       const topo::EdgeProps& e = fabric_.link(id);
       const double lat = e.latency_ns * 1e-9;
       dir_latency_s_[2 * id] = dir_latency_s_[2 * id + 1] = lat;
       if (bundle[id] >= 0) {
-        // Direction 0 of a bundle is "up" (from the lower-tier switch); map the edge's stored orientation onto it.
-        const bool source_is_lower =
-            fabric_.graph()[fabric_.link_source(id)].tier < fabric_.graph()[fabric_.link_target(id)].tier;
-        dir_s4u_[2 * id] = bundle_links[bundle[id]][source_is_lower ? 0 : 1];
-        dir_s4u_[2 * id + 1] = bundle_links[bundle[id]][source_is_lower ? 1 : 0];
-        dir_links_[2 * id] = dir_s4u_[2 * id]->get_impl();
-        dir_links_[2 * id + 1] = dir_s4u_[2 * id + 1]->get_impl();
-        dir_index_[2 * id] = bundle_index[bundle[id]][source_is_lower ? 0 : 1];
-        dir_index_[2 * id + 1] = bundle_index[bundle[id]][source_is_lower ? 1 : 0];
+        MapOntoBundle(id, bundles.links.at(bundle[id]), bundles.index.at(bundle[id]));
         continue;
       }
       if (e.kind == topo::LinkKind::kPcie && e.bandwidth_gbps >= nic_total_gbps) continue;  // never a bottleneck
@@ -103,6 +118,19 @@ class FabricZone : public kr::NetZoneImpl {
     }
   }
 
+  // Direction 0 of a bundle is "up" (from the lower-tier switch); maps the edge's stored orientation onto it.
+  void MapOntoBundle(uint32_t id, const std::array<sg4::Link*, 2>& links, const std::array<int32_t, 2>& index) {
+    const bool source_is_lower =
+        fabric_.graph()[fabric_.link_source(id)].tier < fabric_.graph()[fabric_.link_target(id)].tier;
+    dir_s4u_[2 * id] = links[source_is_lower ? 0 : 1];
+    dir_s4u_[2 * id + 1] = links[source_is_lower ? 1 : 0];
+    dir_links_[2 * id] = dir_s4u_[2 * id]->get_impl();
+    dir_links_[2 * id + 1] = dir_s4u_[2 * id + 1]->get_impl();
+    dir_index_[2 * id] = index[source_is_lower ? 0 : 1];
+    dir_index_[2 * id + 1] = index[source_is_lower ? 1 : 0];
+  }
+
+ public:
   uint32_t Lower(uint32_t id) const {
     const uint32_t a = fabric_.link_source(id), b = fabric_.link_target(id);
     return fabric_.graph()[a].tier < fabric_.graph()[b].tier ? a : b;

@@ -62,7 +62,7 @@ class Platform {
   // (reuses a scratch buffer).
   void RouteHops(uint32_t src, uint32_t dst, std::vector<std::pair<int32_t, double>>& out) const;
   // Sets SimGrid link `index` (into links()) to `factor` times its built capacity (1 restores it). For symmetry
-  // reductions that solve one of several identical sub-problems on links they share (sim/comm_cost.h). Call from
+  // reductions that solve one of several identical sub-problems on links they share (sim/network/comm_cost.h). Call from
   // an actor, between phases.
   void SetCapacityFactor(uint32_t index, double factor);
 

@@ -1,0 +1,379 @@
+// The account stage; see accounting.h.
+#include "sim/accounting.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <string>
+#include <tuple>
+
+#include "common/error.h"
+#include "sim/hardware/power_model.h"
+#include "sim/simulation.h"
+
+namespace clustersim::sim {
+
+namespace {
+
+PowerState ToPowerState(Activity a) {
+  switch (a) {
+    case Activity::kComputeBound:
+      return PowerState::kComputeBound;
+    case Activity::kMemoryBound:
+      return PowerState::kMemoryBound;
+    case Activity::kComm:
+    case Activity::kAsyncComm:
+      return PowerState::kCommunicating;
+    default:
+      return PowerState::kIdle;
+  }
+}
+
+const char* PhaseName(wl::Phase p) {
+  switch (p) {
+    case wl::Phase::kForward:
+      return "forward";
+    case wl::Phase::kBackward:
+      return "backward";
+    case wl::Phase::kRecompute:
+      return "recompute";
+    case wl::Phase::kOptimizer:
+      return "optimizer";
+    case wl::Phase::kGradSync:
+      return "grad sync";
+  }
+  return "other";
+}
+
+// Trace category of a communication dimension, grouped as the breakdown groups them.
+const char* DimCategory(wl::Dim d) {
+  switch (d) {
+    case wl::Dim::kTp:
+      return "tp";
+    case wl::Dim::kCp:
+    case wl::Dim::kTpCp:
+      return "cp";
+    case wl::Dim::kPp:
+      return "pp";
+    case wl::Dim::kEp:
+      return "ep";
+    case wl::Dim::kDp:
+    case wl::Dim::kDpCp:
+    case wl::Dim::kEdp:
+      return "dp";
+  }
+  return "dp";
+}
+
+// Appends one stage's intervals on one track to r.timeline (times from the step start t0), merging back-to-back
+// intervals that carry the same name.
+void AppendTimeline(v1::RunResult& r, uint32_t stage, uint32_t track, const std::vector<Interval>& ivs, double t0) {
+  v1::TraceEvent* last = nullptr;
+  std::string name;
+  for (const Interval& iv : ivs) {
+    const char* category = "compute";
+    switch (iv.activity) {
+      case Activity::kComputeBound:
+      case Activity::kMemoryBound:
+        name = PhaseName(iv.phase);
+        break;
+      case Activity::kComm:
+      case Activity::kAsyncComm:
+        category = DimCategory(iv.dim);
+        name = std::string(wl::ToString(iv.dim)) + " comm (" + PhaseName(iv.phase) + ")";
+        break;
+      case Activity::kWaitRecv:
+        category = "wait";
+        name = std::string("pipeline wait (") + PhaseName(iv.phase) + ")";
+        break;
+      case Activity::kWaitAsync:
+        category = "wait";
+        name = std::string("async comm wait (") + PhaseName(iv.phase) + ")";
+        break;
+    }
+    const double start = iv.start_s - t0;
+    const double end = iv.end_s - t0;
+    if (last != nullptr && last->name() == name &&
+        std::abs(start - (last->start_s() + last->duration_s())) <= 1e-12 * std::max(1.0, end)) {
+      last->set_duration_s(end - last->start_s());
+      continue;
+    }
+    last = r.add_timeline();
+    last->set_stage(stage);
+    last->set_name(name);
+    last->set_category(category);
+    last->set_start_s(start);
+    last->set_duration_s(end - start);
+    last->set_track(track);
+  }
+}
+
+}  // namespace
+
+void LinkLoad::OnPhase(const std::vector<Flow>& flows, double weight) {
+  for (const Flow& f : flows) platform_.AddRouteLoad(f.src, f.dst, f.bytes * weight, bytes_);
+}
+
+void LinkLoad::Report(double step_s, v1::RunResult& r) const {
+  const auto& links = platform_.links();
+  std::map<int, std::tuple<uint64_t, double, double, double>> per_kind;  // count, bytes, capacity, max util
+  std::vector<std::pair<double, size_t>> util(links.size());
+  for (size_t i = 0; i < links.size(); ++i) {
+    const double u = bytes_[i] / (links[i].capacity_bytes_per_s * step_s);
+    util[i] = {u, i};
+    auto& [count, bytes, cap, max_u] = per_kind[static_cast<int>(links[i].kind)];
+    ++count;
+    bytes += bytes_[i];
+    cap += links[i].capacity_bytes_per_s;
+    max_u = std::max(max_u, u);
+  }
+  for (const auto& [kind, t] : per_kind) {
+    v1::LinkClassUsage* u = r.add_link_usage();
+    u->set_kind(topo::ToString(static_cast<topo::LinkKind>(kind)));
+    u->set_links(std::get<0>(t));
+    u->set_bytes_per_step(std::get<1>(t));
+    u->set_avg_utilization(std::get<1>(t) / (std::get<2>(t) * step_s));
+    u->set_max_utilization(std::get<3>(t));
+  }
+  const size_t top = std::min<size_t>(5, util.size());
+  std::partial_sort(util.begin(), util.begin() + static_cast<long>(top), util.end(), [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  });
+  for (size_t k = 0; k < top; ++k) {
+    v1::HotLink* h = r.add_hottest_links();
+    const auto& info = links[util[k].second];
+    h->set_name(platform_.LinkName(util[k].second));
+    h->set_kind(topo::ToString(info.kind));
+    h->set_utilization(util[k].first);
+    h->set_bytes_per_step(bytes_[util[k].second]);
+  }
+}
+
+v1::RunResult AccountStep(const v1::Scenario& s, const StepWork& work, const StepTimeline& tl, const Pricing& pricing,
+                          const LinkLoad& links, const SimWorld& world) {
+  const double T = tl.step_time_s;
+  if (!(T > 0)) throw SimulationError("step time is not positive; the program has no work");
+  v1::RunResult r;
+  r.set_seed(s.seed());
+  *r.mutable_scenario() = s;
+  FillThroughput(s, work, T, r);
+  std::vector<double> busy;
+  const size_t crit = FillBreakdown(tl, busy, r);
+  FillStageStats(tl, busy, r);
+  FillTimeline(s, work.program, tl, r);
+  r.add_critical_path("stage " + std::to_string(crit) + " (most compute): compute " +
+                      std::to_string(r.breakdown().compute_s()) + " s of " + std::to_string(T) + " s");
+  FillCommTable(work.program, pricing.costs(), r);
+  FillPowerAndEnergy(s, work.program, tl, world.fabric(), r);
+  FillMemory(s, work.program, r);
+  links.Report(T, r);
+  FillSimStats(world, pricing, tl.stages.size(), r);
+  return r;
+}
+
+void FillThroughput(const v1::Scenario& s, const StepWork& work, double T, v1::RunResult& r) {
+  const wl::StepProgram& program = work.program;
+  const double gpus = s.cluster().num_gpus();
+  const double peak = work.compute.peak_flops();
+  r.set_step_time_s(T);
+  r.set_tokens_per_s(program.tokens_per_step / T);
+  r.set_tokens_per_s_per_gpu(program.tokens_per_step / T / gpus);
+  r.set_model_tflops_per_gpu(program.model_flops_per_step / T / gpus / 1e12);
+  r.set_hardware_tflops_per_gpu(program.hardware_flops_per_step / T / gpus / 1e12);
+  r.set_model_tflops_per_gpu_causal(program.model_flops_causal_per_step / T / gpus / 1e12);
+  r.set_mfu(program.model_flops_per_step / (T * gpus * peak));
+  r.set_hfu(program.hardware_flops_per_step / (T * gpus * peak));
+  r.set_flop_convention(program.flop_convention);
+}
+
+namespace {
+
+// Adds `d` seconds of exposed communication to the breakdown entry of `dim`.
+void AddExposed(v1::TimeBreakdown& b, wl::Dim dim, double d) {
+  switch (dim) {
+    case wl::Dim::kTp:
+      b.set_exposed_tp_comm_s(b.exposed_tp_comm_s() + d);
+      break;
+    case wl::Dim::kCp:
+    case wl::Dim::kTpCp:
+      b.set_exposed_cp_comm_s(b.exposed_cp_comm_s() + d);
+      break;
+    case wl::Dim::kPp:
+      b.set_exposed_pp_comm_s(b.exposed_pp_comm_s() + d);
+      break;
+    case wl::Dim::kDp:
+    case wl::Dim::kDpCp:
+    case wl::Dim::kEdp:
+      b.set_exposed_dp_comm_s(b.exposed_dp_comm_s() + d);
+      break;
+    case wl::Dim::kEp:
+      b.set_exposed_ep_comm_s(b.exposed_ep_comm_s() + d);
+      break;
+  }
+}
+
+bool IsCompute(Activity a) { return a == Activity::kComputeBound || a == Activity::kMemoryBound; }
+
+}  // namespace
+
+size_t FillBreakdown(const StepTimeline& tl, std::vector<double>& busy, v1::RunResult& r) {
+  size_t crit = 0;
+  busy.assign(tl.stages.size(), 0);
+  for (size_t st = 0; st < tl.stages.size(); ++st) {
+    for (const Interval& iv : tl.stages[st].main)
+      if (IsCompute(iv.activity)) busy[st] += iv.end_s - iv.start_s;
+    if (busy[st] > busy[crit]) crit = st;
+  }
+  v1::TimeBreakdown& b = *r.mutable_breakdown();
+  double accounted = 0;
+  for (const Interval& iv : tl.stages[crit].main) {
+    const double d = iv.end_s - iv.start_s;
+    accounted += d;
+    switch (iv.activity) {
+      case Activity::kComputeBound:
+      case Activity::kMemoryBound:
+        b.set_compute_s(b.compute_s() + d);
+        break;
+      case Activity::kWaitRecv:
+        b.set_pipeline_bubble_s(b.pipeline_bubble_s() + d);
+        break;
+      case Activity::kWaitAsync:  // waiting for overlapped collectives: charged to what was awaited
+      case Activity::kComm:
+        AddExposed(b, iv.dim, d);
+        break;
+      case Activity::kAsyncComm:
+        break;
+    }
+  }
+  b.set_pipeline_bubble_s(b.pipeline_bubble_s() + std::max(0.0, tl.step_time_s - accounted));
+  return crit;
+}
+
+void FillStageStats(const StepTimeline& tl, const std::vector<double>& busy, v1::RunResult& r) {
+  const double T = tl.step_time_s;
+  double util = 0;
+  for (size_t st = 0; st < tl.stages.size(); ++st) {
+    v1::StageTimeline* stage = r.add_stages();
+    stage->set_stage(static_cast<uint32_t>(st));
+    stage->set_busy_compute_s(busy[st]);
+    double comm = 0;
+    for (const Interval& iv : tl.stages[st].main)
+      if (iv.activity == Activity::kComm) comm += iv.end_s - iv.start_s;
+    stage->set_comm_s(comm);
+    stage->set_idle_s(std::max(0.0, T - busy[st] - comm));
+    util += busy[st] / T;
+  }
+  r.set_gpu_utilization(util / static_cast<double>(tl.stages.size()));
+}
+
+void FillTimeline(const v1::Scenario& s, const wl::StepProgram& program, const StepTimeline& tl, v1::RunResult& r) {
+  // Each rank is played by its stage's representative, so a rank's timeline is its stage's.
+  std::vector<bool> traced(tl.stages.size(), s.options().trace_ranks_size() == 0);
+  for (uint32_t rank : s.options().trace_ranks()) traced[program.layout.PpIndex(rank)] = true;
+  for (size_t st = 0; st < tl.stages.size(); ++st) {
+    if (!traced[st]) continue;
+    AppendTimeline(r, static_cast<uint32_t>(st), 0, tl.stages[st].main, tl.start_s);
+    AppendTimeline(r, static_cast<uint32_t>(st), 1, tl.stages[st].stream, tl.start_s);
+  }
+}
+
+namespace {
+
+// Occurrences per step of each cost entry: pipeline transfers per (stage, direction), collectives on the stage whose
+// representative issues the most of them.
+std::map<CommCostModel::Key, uint32_t> CommOccurrences(const wl::StepProgram& program) {
+  std::map<CommCostModel::Key, uint32_t> occurrences;
+  for (uint32_t st = 0; st < program.stages.size(); ++st) {
+    std::map<CommCostModel::Key, uint32_t> here;
+    for (const wl::Op& op : program.stages[st]) {
+      const double op_bytes = static_cast<double>(op.comm_bytes);
+      if (op.type == wl::OpType::kCollective) {
+        ++here[CommCostModel::CollectiveKey(ToCollectiveKind(op.coll), op.dim, op_bytes)];
+      } else if (op.type == wl::OpType::kSend) {
+        ++here[CommCostModel::PipelineKey(st, op.peer_delta, op_bytes)];
+      }
+    }
+    for (const auto& [k, n] : here) occurrences[k] = std::max(occurrences[k], n);
+  }
+  return occurrences;
+}
+
+}  // namespace
+
+void FillCommTable(const wl::StepProgram& program, const CommCostModel& costs, v1::RunResult& r) {
+  const std::map<CommCostModel::Key, uint32_t> occurrences = CommOccurrences(program);
+  for (const auto& [key, cost] : costs.entries()) {
+    v1::CommStat* cs = r.add_comms();
+    const auto occ = occurrences.find(key);
+    cs->set_count_per_step(occ == occurrences.end() ? 0 : occ->second);
+    const auto kind = static_cast<CollectiveKind>(std::get<0>(key));
+    const auto dim = static_cast<wl::Dim>(std::get<1>(key));
+    cs->set_kind(wl::ToString(dim));
+    if (kind == CollectiveKind::kSendRecv) {
+      const uint32_t pp = program.layout.pp, from = std::get<2>(key) / 2;
+      const uint32_t to = std::get<2>(key) % 2 == 1 ? (from + 1) % pp : (from + pp - 1) % pp;
+      cs->set_stages(std::to_string(from) + "->" + std::to_string(to));
+    }
+    cs->set_collective(ToString(kind));
+    cs->set_algorithm(cost.algorithm);
+    cs->set_bytes_per_rank(static_cast<uint64_t>(std::get<3>(key)));
+    cs->set_group_size(cost.group_size);
+    cs->set_time_s(cost.time_s);
+    if (cost.time_s > 0)
+      cs->set_bus_bandwidth_gbyte_per_s(std::get<3>(key) / cost.time_s * BusBandwidthFactor(kind, cost.group_size) /
+                                        1e9);
+    cs->set_flows_simulated(cost.flows);
+  }
+}
+
+void FillPowerAndEnergy(const v1::Scenario& s, const wl::StepProgram& program, const StepTimeline& tl,
+                        const topo::Fabric& fabric, v1::RunResult& r) {
+  const v1::Cluster& c = s.cluster();
+  const PowerModel power(s.accelerator());
+  const topo::Inventory inv = fabric.ComputeInventory();
+  *r.mutable_topology() = SummarizeTopology(fabric, inv, s);
+  EnergyConfig ec;
+  ec.step_time_s = tl.step_time_s;
+  ec.num_gpus = c.num_gpus();
+  ec.gpus_per_node = c.scale_up().gpus_per_node();
+  ec.network_w = r.topology().network_power_w();
+  ec.pue = s.facility().pue();
+  ec.tokens_per_step = static_cast<double>(program.tokens_per_step);
+  EnergyAccumulator acc(power, ec);
+  const uint64_t mult = static_cast<uint64_t>(program.layout.tp) * program.layout.cp * program.layout.dp;
+  std::vector<GpuInterval> ivs;
+  for (const StageTimeline& st : tl.stages) {
+    ivs.clear();
+    for (const Interval& iv : st.main)
+      ivs.push_back({ToPowerState(iv.activity), iv.start_s - tl.start_s, iv.end_s - tl.start_s});
+    for (const Interval& iv : st.stream)
+      ivs.push_back({ToPowerState(iv.activity), iv.start_s - tl.start_s, iv.end_s - tl.start_s});
+    acc.AddTimeline(ivs, mult);
+  }
+  *r.mutable_power() = acc.Summary();
+  for (const v1::PowerSample& ps : acc.Samples(100)) *r.add_power_timeline() = ps;
+}
+
+void FillMemory(const v1::Scenario& s, const wl::StepProgram& program, v1::RunResult& r) {
+  v1::MemorySummary& m = *r.mutable_memory();
+  m.set_weights_gb(program.memory.weights / 1e9);
+  m.set_gradients_gb(program.memory.gradients / 1e9);
+  m.set_optimizer_gb(program.memory.optimizer / 1e9);
+  m.set_activations_gb(program.memory.activations / 1e9);
+  m.set_total_gb(program.memory.total() / 1e9);
+  m.set_capacity_gb(s.accelerator().hbm_gb());
+}
+
+void FillSimStats(const SimWorld& world, const Pricing& pricing, size_t stage_actors, v1::RunResult& r) {
+  v1::SimStats& st = *r.mutable_sim();
+  st.set_simgrid_hosts(world.platform().num_hosts());
+  st.set_simgrid_links(world.platform().num_links());
+  st.set_flows(pricing.solver().flows_solved());
+  st.set_phase_solves(pricing.solver().solves());
+  st.set_actors(pricing.solver().actors_created() + 2 * stage_actors);
+  st.set_events(world.events());
+  st.set_wall_s(world.WallSeconds());
+  st.set_peak_rss_mib(PeakRssMib());
+}
+
+}  // namespace clustersim::sim

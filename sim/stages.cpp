@@ -1,0 +1,100 @@
+// Simulation stages; see stages.h.
+#include "sim/stages.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <limits>
+
+#include "common/error.h"
+#include "sim/simulation.h"
+#include "workloads/generator.h"
+
+namespace clustersim::sim {
+
+v1::RunResult RunResultInChild(const std::function<v1::RunResult(const ChildChannel&)>& work) {
+  const std::string bytes = RunInChild([&work](const ChildChannel& channel) -> std::string {
+    const v1::RunResult r = work(channel);
+    std::string out;
+    r.SerializeToString(&out);
+    channel.Succeed(out);  // the engine, platform and actors die with the process
+  });
+  v1::RunResult r;
+  if (!r.ParseFromString(bytes)) throw SimulationError("could not decode the simulation result");
+  return r;
+}
+
+std::string SourceName(const v1::Scenario& s, const std::string& file) { return file.empty() ? s.name() : file; }
+
+double MemoryLimitGb(const v1::Scenario& s) {
+  if (s.options().memory_limit_gb() > 0) return s.options().memory_limit_gb();
+  const double pages = static_cast<double>(sysconf(_SC_PHYS_PAGES));
+  const double page = static_cast<double>(sysconf(_SC_PAGE_SIZE));
+  return 0.9 * pages * page / 1e9;
+}
+
+void GuardMemory(const v1::Scenario& s, const std::string& source) {
+  const double limit_gb = MemoryLimitGb(s);
+  const double need = EstimateRunMemoryGb(s);
+  if (need <= limit_gb) return;
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "the simulation would need at least %.3g GB of memory and the limit is %.3g GB; run on a larger "
+                "machine (options.memory_limit_gb sets the limit)",
+                need, limit_gb);
+  throw InputError::Field(source, 0, "cluster.num_gpus", std::to_string(s.cluster().num_gpus()), buf);
+}
+
+StepWork GenerateStep(const v1::Scenario& s, const std::string& source) {
+  const v1::Cluster& c = s.cluster();
+  wl::StepProgram program = wl::BuildStepProgram(s.workload(), c.num_gpus(), c.scale_up().gpus_per_node(), s.seed());
+  CheckMemoryFits(program, s, source);
+  ComputeModel compute(s.accelerator(), s.workload().precision(), s.name(), program.compute_efficiency);
+  return StepWork{std::move(program), std::move(compute)};
+}
+
+PricingOptions PricingOptionsOf(const v1::Scenario& s) {
+  const bool full = s.options().fidelity() == "full";
+  PricingOptions o;
+  o.max_flows_per_phase = full ? std::numeric_limits<uint64_t>::max() : s.options().max_flows_per_phase();
+  o.reuse_shapes = !full;
+  o.reduce_symmetry = !full;
+  return o;
+}
+
+namespace {
+
+// Before each phase, the phase solver checks the memory the phase would take (PhaseSolver::SetMemoryLimit) and ends
+// the process with this error rather than being killed.
+void GuardPhases(PhaseSolver& solver, const v1::Scenario& s, const ChildChannel& channel) {
+  const double limit_gb = MemoryLimitGb(s);
+  solver.SetMemoryLimit(limit_gb * 1e9, [&s, &channel, limit_gb](double need_bytes, uint64_t flows) {
+    char buf[384];
+    std::snprintf(buf, sizeof buf,
+                  "the simulation would reach about %.3g GB with a phase of %llu flows and the limit is %.3g GB "
+                  "(fabrics or plans that the symmetry reductions cannot shrink solve every group: "
+                  "docs/performance.md); reduce options.max_flows_per_phase or run on a larger machine "
+                  "(options.memory_limit_gb sets the limit)",
+                  need_bytes / 1e9, static_cast<unsigned long long>(flows), limit_gb);
+    channel.Fail(InputError::Field(s.name(), 0, "cluster.num_gpus", std::to_string(s.cluster().num_gpus()), buf));
+  });
+}
+
+}  // namespace
+
+Pricing::Pricing(SimWorld& world, const v1::Scenario& s, const wl::RankLayout& layout, const PricingOptions& o,
+                 const ChildChannel* channel)
+    : solver_(world.platform()),
+      costs_(solver_, world.fabric(), layout, s.collectives(), o.max_flows_per_phase,
+             s.accelerator().scale_up_in_network_reduction(), o.reuse_shapes, o.reduce_symmetry) {
+  if (channel != nullptr) GuardPhases(solver_, s, *channel);
+}
+
+StepTimeline ExecuteStep(SimWorld& world, const StepWork& work, Pricing& pricing) {
+  pricing.costs().SetDataParallelEfficiency(work.program.sharded_dp_collective_efficiency);
+  StepExecutor executor(world.engine(), world.platform(), work.program, work.compute, pricing.costs());
+  executor.PrecomputeCosts(pricing.solver());
+  return executor.Run();
+}
+
+}  // namespace clustersim::sim

@@ -1,0 +1,93 @@
+// The stages of a simulation process. SimulateStep (simulation.cpp) reads as this list:
+//
+//   1. resolve   GuardMemory: the resolved scenario (ResolveScenario) against the memory limit, before forking
+//   2. program   GenerateStep: the step program (workloads layer) and the compute model that times it; HBM checked
+//                first, so a plan that cannot fit fails before a 10^5-GPU platform is built
+//   3. build     SimWorld (engine.h): fabric graph, engine, SimGrid platform
+//   4. price     Pricing: the communication cost model that solves on the platform every collective and pipeline
+//                transfer the program needs (PricingOptionsOf: the scenario's fidelity), memory-guarded
+//   5. execute   ExecuteStep: one representative per pipeline stage runs the program -> StepTimeline
+//   6. account   AccountStep (accounting.h): the RunResult (performance, breakdown, timelines, communication table,
+//                power and energy, memory, link load, topology, simulator statistics)
+//
+// The collective microbenchmark (collective_bench.cpp) and trace replay (trace_replay.cpp) run stages 3 and 4 with
+// their own work instead of a step program. A new model enters as a stage or as an implementation behind one:
+// per-rank perturbations (slow GPUs, degraded links) transform StepWork or the pricing between stages 2 and 5; a
+// second workload kind brings its own program and accounting stages around the same build and price stages.
+//
+// Stages 2-6 run inside the forked simulation process (RunResultInChild).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "results.pb.h"
+#include "scenario.pb.h"
+#include "sim/child_process.h"
+#include "sim/engine.h"
+#include "sim/hardware/compute_model.h"
+#include "sim/network/comm_cost.h"
+#include "sim/network/phase_solver.h"
+#include "sim/step_executor.h"
+#include "workloads/step_program.h"
+
+namespace clustersim::sim {
+
+// Runs `work` in a forked simulation process (RunInChild) and returns the RunResult it built: serialized in the child,
+// parsed here. The child ends through ChildChannel::Succeed (no engine teardown).
+v1::RunResult RunResultInChild(const std::function<v1::RunResult(const ChildChannel&)>& work);
+
+// --- 1. resolve ---------------------------------------------------------------------------------------------------
+// The name errors give the scenario: its file, else its name.
+std::string SourceName(const v1::Scenario& resolved, const std::string& file);
+// The memory limit of a simulation process, GB: options.memory_limit_gb, else 90% of this machine's memory.
+double MemoryLimitGb(const v1::Scenario& resolved);
+// Throws InputError (field cluster.num_gpus, naming `source`) when EstimateRunMemoryGb exceeds MemoryLimitGb.
+void GuardMemory(const v1::Scenario& resolved, const std::string& source);
+
+// --- 2. program ---------------------------------------------------------------------------------------------------
+// What one training step computes and sends, and the timing of its compute operations.
+struct StepWork {
+  wl::StepProgram program;
+  ComputeModel compute;  // the scenario's accelerator and precision, at the program's software efficiency
+};
+// Builds the step program of the scenario's workload on its cluster and checks it against the HBM (CheckMemoryFits:
+// DoesNotFitError naming `source`).
+StepWork GenerateStep(const v1::Scenario& resolved, const std::string& source);
+
+// --- 4. price -----------------------------------------------------------------------------------------------------
+// How much of the fabric's traffic the cost model solves (CommCostModel's constructor arguments).
+struct PricingOptions {
+  uint64_t max_flows_per_phase = 0;  // a phase larger than this is sampled
+  bool reuse_shapes = true;          // phases of an already solved shape are not solved again
+  bool reduce_symmetry = true;       // the exact symmetry reductions
+};
+// options.fidelity "full": no sampling, no shape reuse, no symmetry reductions; otherwise all of them, with
+// options.max_flows_per_phase.
+PricingOptions PricingOptionsOf(const v1::Scenario& resolved);
+
+// The phase solver and the communication cost model on a world's platform. With a channel, each phase is checked
+// against MemoryLimitGb before it is solved and the process ends with an InputError instead of being killed.
+// Not copyable or movable (the cost model holds the solver).
+class Pricing {
+ public:
+  Pricing(SimWorld& world, const v1::Scenario& resolved, const wl::RankLayout& layout, const PricingOptions& options,
+          const ChildChannel* channel);
+  Pricing(const Pricing&) = delete;
+  Pricing& operator=(const Pricing&) = delete;
+  PhaseSolver& solver() { return solver_; }
+  const PhaseSolver& solver() const { return solver_; }
+  CommCostModel& costs() { return costs_; }
+  const CommCostModel& costs() const { return costs_; }
+
+ private:
+  PhaseSolver solver_;
+  CommCostModel costs_;
+};
+
+// --- 5. execute ---------------------------------------------------------------------------------------------------
+// Solves every communication of the program (StepExecutor::PrecomputeCosts), then runs the step on the engine.
+StepTimeline ExecuteStep(SimWorld& world, const StepWork& work, Pricing& pricing);
+
+}  // namespace clustersim::sim

@@ -1,0 +1,92 @@
+// Tests of the simulation stages (stages.h): each stage's contract, and that the stages composed by hand give the
+// result SimulateStep gives.
+#include "sim/stages.h"
+
+#include <gtest/gtest.h>
+
+#include <limits>
+
+#include "common/error.h"
+#include "sim/accounting.h"
+#include "sim/scenario_loader.h"
+#include "sim/simulation.h"
+
+namespace clustersim::sim {
+namespace {
+
+v1::Scenario Small(const std::string& extra = "") {
+  const std::string text =
+      "name: \"stages\"\naccelerator { name: \"H100-SXM\" }\ncluster { num_gpus: 32 }\n"
+      "workload { model { preset: \"llama3_8b\" seq_len: 2048 } parallelism { tp: 4 pp: 2 global_batch_size: 16 } }\n" +
+      extra;
+  return ResolveScenario(ParseScenario(text, "textproto", "stages.textproto"));
+}
+
+TEST(Stages, SourceNameIsTheFileElseTheScenarioName) {
+  const v1::Scenario s = Small();
+  EXPECT_EQ(SourceName(s, "a/b.textproto"), "a/b.textproto");
+  EXPECT_EQ(SourceName(s, ""), "stages");
+}
+
+TEST(Stages, PricingOptionsFollowTheFidelity) {
+  const PricingOptions sym = PricingOptionsOf(Small());
+  EXPECT_TRUE(sym.reuse_shapes);
+  EXPECT_TRUE(sym.reduce_symmetry);
+  EXPECT_EQ(sym.max_flows_per_phase, 2'000'000u);
+  const PricingOptions full = PricingOptionsOf(Small("options { fidelity: \"full\" }"));
+  EXPECT_FALSE(full.reuse_shapes);
+  EXPECT_FALSE(full.reduce_symmetry);
+  EXPECT_EQ(full.max_flows_per_phase, std::numeric_limits<uint64_t>::max());
+}
+
+TEST(Stages, GenerateStepBuildsOneOpListPerPipelineStage) {
+  const StepWork work = GenerateStep(Small(), "stages.textproto");
+  EXPECT_EQ(work.program.stages.size(), 2u);
+  EXPECT_EQ(work.program.layout.tp, 4u);
+  EXPECT_GT(work.program.tokens_per_step, 0u);
+  EXPECT_GT(work.compute.peak_flops(), 0);
+}
+
+TEST(Stages, GenerateStepRefusesAPlanOverTheHbm) {
+  const v1::Scenario s = Small("");
+  v1::Scenario big = s;
+  big.mutable_accelerator()->set_hbm_gb(1);
+  EXPECT_THROW(GenerateStep(big, "stages.textproto"), DoesNotFitError);
+}
+
+TEST(Stages, GuardMemoryNamesTheFieldAndTheLimit) {
+  v1::Scenario s = Small();
+  s.mutable_options()->set_memory_limit_gb(1e-6);
+  try {
+    GuardMemory(s, "stages.textproto");
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("cluster.num_gpus"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("memory_limit_gb"), std::string::npos) << e.what();
+  }
+}
+
+// The stages composed by hand, as a new entry point would compose them, give SimulateStep's result.
+TEST(Stages, ComposedStagesGiveSimulateStepsResult) {
+  const v1::Scenario s = Small();
+  v1::RunResult by_hand = RunResultInChild([&s](const ChildChannel& channel) {
+    const StepWork work = GenerateStep(s, "");
+    SimWorld world(s, work.compute.peak_flops());
+    Pricing pricing(world, s, work.program.layout, PricingOptionsOf(s), &channel);
+    LinkLoad links(world.platform());
+    pricing.costs().SetObserver(&links);
+    const StepTimeline tl = ExecuteStep(world, work, pricing);
+    EXPECT_EQ(tl.stages.size(), 2u);
+    return AccountStep(s, work, tl, pricing, links, world);
+  });
+  v1::RunResult entry = SimulateStep(s);
+  for (v1::RunResult* r : {&by_hand, &entry}) {
+    r->mutable_sim()->clear_wall_s();
+    r->mutable_sim()->clear_peak_rss_mib();
+  }
+  EXPECT_GT(entry.step_time_s(), 0);
+  EXPECT_EQ(by_hand.SerializeAsString(), entry.SerializeAsString());
+}
+
+}  // namespace
+}  // namespace clustersim::sim
