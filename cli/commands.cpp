@@ -13,6 +13,7 @@
 #include <span>
 #include <sstream>
 
+#include "cli/serve_cmd.h"
 #include "common/embedded.h"
 #include "common/error.h"
 #include "planning/run.h"
@@ -106,6 +107,7 @@ int Run(const RunOptions& o) {
   CheckOutputDir(o.out_dir, "--out");
   const v1::Scenario s = Load(o.scenario);
   v1::RunResult r = planning::RunStep(s, planning::ScenarioSource(o.scenario));
+  if (r.has_serving()) return ServeOutputs(r, {o.scenario, o.out_dir, o.json});  // a serving scenario
   if (!o.out_dir.empty()) {
     const std::vector<results::TraceEvent> timeline = results::TraceEventsOf(r.timeline());
     results::WriteRunOutputs(o.out_dir, r,

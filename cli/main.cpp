@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/serve_cmd.h"
 #include "cli/trace_cmd.h"
 #include "common/error.h"
 
@@ -43,6 +44,19 @@ void AddRun(CLI::App& app, Commands& cmds) {
                       "into this directory");
   run_cmd->add_flag("--json", run.json, "Print the result as JSON instead of the summary");
   cmds.Add(run_cmd, [opts] { return cli::Run(*opts); });
+}
+
+void AddServe(CLI::App& app, Commands& cmds) {
+  auto opts = std::make_shared<cli::ServeOptions>();
+  cli::ServeOptions& serve = *opts;
+  auto* serve_cmd = app.add_subcommand("serve", "Simulate a serving fleet: throughput, latency, cost and energy per token");
+  serve_cmd->add_option("scenario", serve.scenario,
+                        "Serving scenario file; default: the embedded serving scenario (docs/serving.md)");
+  serve_cmd->add_option("--out", serve.out_dir,
+                        "Write result.json, summary.txt, report.html, trace.json (Perfetto), serve.csv and comms.csv "
+                        "into this directory");
+  serve_cmd->add_flag("--json", serve.json, "Print the result as JSON instead of the summary");
+  cmds.Add(serve_cmd, [opts] { return cli::Serve(*opts); });
 }
 
 void AddList(CLI::App& app, Commands& cmds) {
@@ -212,6 +226,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   Commands cmds;
   AddRun(app, cmds);
+  AddServe(app, cmds);
   AddList(app, cmds);
   AddTopo(app, cmds);
   AddColl(app, cmds);

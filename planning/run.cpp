@@ -3,6 +3,7 @@
 
 #include "common/error.h"
 #include "planning/goodput.h"
+#include "planning/serve.h"
 #include "results/projection.h"
 #include "sim/scenario_loader.h"
 #include "sim/simulation.h"
@@ -60,6 +61,7 @@ void AddProjection(v1::RunResult& r) {
 }
 
 v1::RunResult RunStep(const v1::Scenario& resolved, const std::string& source) {
+  if (resolved.has_serving()) return RunServe(resolved, source);  // a serving fleet (planning/serve.h)
   v1::RunResult r = sim::SimulateStep(resolved, source);
   r.set_clustersim_version(CLUSTERSIM_VERSION);
   AddProjection(r);

@@ -27,7 +27,8 @@ v1::Scenario LoadScenario(const std::string& path);
 v1::Scenario Resolve(const sim::LoadedScenario& loaded);
 
 // Simulates one step of a resolved scenario and adds the version stamp and, when facility.training_tokens > 0, the
-// projection to the whole run. Deterministic for a given scenario. `source` (the scenario's file) names it in input
+// projection to the whole run. A serving scenario (a `serving` block) is simulated as a serving fleet instead
+// (RunServe, planning/serve.h). Deterministic for a given scenario. `source` (the scenario's file) names it in input
 // errors raised by the simulation (memory); default: the scenario's name.
 v1::RunResult RunStep(const v1::Scenario& resolved, const std::string& source = {});
 

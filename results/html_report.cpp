@@ -11,17 +11,18 @@
 
 #include "common/error.h"
 #include "results/compare.h"
+#include "results/html_parts.h"
 
 namespace clustersim::results {
 
-namespace {
+using namespace html;
 
-using Results = std::vector<v1::RunResult>;
+namespace html {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Styling.
 
-constexpr const char* kCss = R"css(
+const char* const kCss = R"css(
 :root { --ink: #1f2933; --muted: #616e7c; --line: #d9dee4; --panel: #ffffff; --bg: #f3f5f8; --accent: #2f6fb0; }
 * { box-sizing: border-box; }
 body { margin: 0; background: var(--bg); color: var(--ink);
@@ -73,49 +74,10 @@ ol.results b { display: inline-block; min-width: 22px; color: var(--accent); }
 footer { color: var(--muted); font-size: 12px; text-align: center; margin-top: 8px; }
 )css";
 
-// Activity categories shared by the breakdown, stage and timeline charts (colours: Tableau 10).
-struct Category {
-  const char* key;
-  const char* label;
-  const char* color;
-};
-constexpr std::array<Category, 8> kCategories = {{
-    {"compute", "Compute", "#4e79a7"},
-    {"tp", "TP comm", "#f28e2b"},
-    {"cp", "CP comm", "#e15759"},
-    {"pp", "PP comm", "#76b7b2"},
-    {"dp", "DP comm", "#59a14f"},
-    {"ep", "EP comm", "#b07aa1"},
-    {"wait", "Wait / bubble", "#bab0ac"},
-    {"other", "Other", "#9c755f"},
-}};
-constexpr size_t kWait = 6;
-constexpr size_t kOther = 7;
-
-// Category of a timeline category or CommStat.kind; the combined dimensions are grouped as the breakdown groups
-// them (tpcp with CP, dpcp and expert data parallel with DP).
-size_t CategoryIndex(const std::string& key) {
-  for (size_t i = 0; i < kCategories.size(); ++i)
-    if (key == kCategories[i].key) return i;
-  if (key == "tpcp") return 2;
-  if (key == "dpcp" || key == "edp") return 4;
-  return kOther;
-}
-
-// One colour per result in comparison charts.
-constexpr std::array<const char*, 10> kSeries = {"#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2",
-                                                 "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
-const char* SeriesColor(size_t i) { return kSeries[i % kSeries.size()]; }
-
 // ---------------------------------------------------------------------------------------------------------------
 // Numbers and units.
 
 std::string F1(double v) { return fmt::format("{:.1f}", v); }
-
-struct Unit {
-  double per;        // divide SI values by this
-  const char* name;  // unit symbol
-};
 
 Unit TimeUnit(double max_s) {
   if (max_s >= 1) return {1, "s"};
@@ -130,7 +92,7 @@ Unit PowerUnit(double max_w) {
 }
 
 // Round tick values covering [0, max]: steps of 1, 2 or 5 x 10^k, about `target` of them.
-std::vector<double> NiceTicks(double max, int target = 5) {
+std::vector<double> NiceTicks(double max, int target) {
   if (!(max > 0) || !std::isfinite(max)) return {0, 1};
   const double raw = max / target;
   const double mag = std::pow(10.0, std::floor(std::log10(raw)));
@@ -177,66 +139,6 @@ std::string Grouped(double v) {
   return (v < 0 ? "-" : "") + out;
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// A minimal SVG writer: coordinates in user units (the viewBox), one decimal.
-
-class Svg {
- public:
-  Svg(double width, double height, const std::string& label) : width_(width) {
-    out_ = fmt::format("<svg viewBox=\"0 0 {} {}\" width=\"{}\" height=\"{}\" role=\"img\" aria-label=\"{}\">\n",
-                       F1(width), F1(height), F1(width), F1(height), HtmlEscape(label));
-  }
-  double width() const { return width_; }
-
-  void Rect(double x, double y, double w, double h, const char* fill, const std::string& title = "",
-            double radius = 0) {
-    if (w <= 0 || h <= 0) return;
-    out_ +=
-        fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"", F1(x), F1(y), F1(w), F1(h), fill);
-    if (radius > 0) out_ += fmt::format(" rx=\"{}\"", F1(radius));
-    if (title.empty()) {
-      out_ += "/>\n";
-    } else {
-      out_ += "><title>" + HtmlEscape(title) + "</title></rect>\n";
-    }
-  }
-  void Line(double x1, double y1, double x2, double y2, const char* stroke, double width = 1,
-            const char* dash = nullptr) {
-    out_ += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"{}\"", F1(x1),
-                        F1(y1), F1(x2), F1(y2), stroke, F1(width));
-    if (dash != nullptr) out_ += fmt::format(" stroke-dasharray=\"{}\"", dash);
-    out_ += "/>\n";
-  }
-  // anchor: "start", "middle" or "end"; cls: CSS classes ("muted", "small", "on-bar", "title").
-  void Text(double x, double y, const std::string& text, const char* anchor = "start", const char* cls = nullptr) {
-    out_ += fmt::format("<text x=\"{}\" y=\"{}\"", F1(x), F1(y));
-    if (std::string_view(anchor) != "start") out_ += fmt::format(" text-anchor=\"{}\"", anchor);
-    if (cls != nullptr) out_ += fmt::format(" class=\"{}\"", cls);
-    out_ += ">" + HtmlEscape(text) + "</text>\n";
-  }
-  // Text rotated 90 degrees counter-clockwise around (x, y), centred there (vertical axis titles).
-  void VText(double x, double y, const std::string& text, const char* cls = nullptr) {
-    out_ +=
-        fmt::format("<text x=\"{0}\" y=\"{1}\" text-anchor=\"middle\" transform=\"rotate(-90 {0} {1})\"", F1(x), F1(y));
-    if (cls != nullptr) out_ += fmt::format(" class=\"{}\"", cls);
-    out_ += ">" + HtmlEscape(text) + "</text>\n";
-  }
-  void Path(const std::string& d, const char* stroke, const char* fill, double width = 1,
-            const std::string& title = "") {
-    out_ += fmt::format("<path d=\"{}\" stroke=\"{}\" fill=\"{}\" stroke-width=\"{}\" stroke-linejoin=\"round\"", d,
-                        stroke, fill, F1(width));
-    if (title.empty()) {
-      out_ += "/>\n";
-    } else {
-      out_ += "><title>" + HtmlEscape(title) + "</title></path>\n";
-    }
-  }
-  std::string Done() { return out_ + "</svg>\n"; }
-
- private:
-  double width_;
-  std::string out_;
-};
 
 // A horizontal value axis from x0 to x1 at baseline y: vertical grid lines over [top, y], tick labels below,
 // the title under them. `per` divides SI values into display units.
@@ -259,11 +161,7 @@ double AxisMax(double max_si, Unit unit, double width) {
   return NiceTicks(max_si / unit.per, width > 600 ? 8 : 5).back() * unit.per;
 }
 
-struct LegendItem {
-  std::string label;
-  std::string color;
-  const char* cls = nullptr;  // "line" (a line swatch) or "dash" (a dashed line in `color`)
-};
+
 
 std::string Legend(const std::vector<LegendItem>& items) {
   std::string out = "<div class=\"legend\">";
@@ -279,6 +177,142 @@ std::string Legend(const std::vector<LegendItem>& items) {
   }
   return out + "</div>\n";
 }
+
+
+std::string PowerChart(const v1::RunResult& r, double duration_s, const std::string& axis_title) {
+  const auto& samples = r.power_timeline();
+  const double T = duration_s > 0 ? duration_s
+                                  : std::max(r.step_time_s(), samples.empty() ? 0.0 : samples[samples.size() - 1].t_s());
+  double max_w = 0;
+  for (const v1::PowerSample& p : samples)
+    max_w = std::max({max_w, p.facility_w(), p.gpus_w() + p.hosts_w() + p.network_w()});
+  const Unit tu = TimeUnit(T);
+  const Unit pu = PowerUnit(max_w);
+  const char* kGpu = "#4e79a7";
+  const char* kHost = "#a0cbe8";
+  const char* kNet = "#f1ce63";
+  std::string out =
+      Legend({{"GPUs", kGpu},
+              {"Hosts (CPU, memory, fans)", kHost},
+              {"Network", kNet},
+              {fmt::format("Facility (IT x PUE {:.2f})", r.scenario().facility().pue()), "#1f2933", "line"},
+              {"Facility average", "#1f2933", "dash"}});
+
+  const double W = 1100, H = 330, left = 70, right = 150, top = 12, bottom = 46;
+  const double x0 = left, x1 = W - right, y0 = top, y1 = H - bottom;
+  const double t_max = AxisMax(T, tu, x1 - x0);
+  const std::vector<double> pticks = NiceTicks(max_w / pu.per);
+  const double p_max = pticks.back() * pu.per;
+  Svg s(W, H, "Power over the step");
+  XAxis(s, x0, x1, y0, y1, T, tu, axis_title);
+  const double pstep = pticks.size() > 1 ? pticks[1] - pticks[0] : 1;
+  for (const double t : pticks) {
+    const double y = y1 - (y1 - y0) * t * pu.per / p_max;
+    if (t > 0) s.Line(x0, y, x1, y, "#e6e9ee");
+    s.Text(x0 - 8, y + 4, TickLabel(t, pstep), "end", "muted small");
+  }
+  s.VText(22, (y0 + y1) / 2, std::string("Power (") + pu.name + ")", "muted");
+  auto X = [&](double t) { return x0 + (x1 - x0) * t / t_max; };
+  auto Y = [&](double w) { return y1 - (y1 - y0) * w / p_max; };
+  const int n = samples.size();
+  auto bin_end = [&](int i) { return i + 1 < n ? samples[i + 1].t_s() : T; };
+  // Stacked step areas: network at the bottom, hosts, GPUs on top.
+  auto level = [&](const v1::PowerSample& p, int layer) {
+    double v = p.network_w();
+    if (layer >= 1) v += p.hosts_w();
+    if (layer >= 2) v += p.gpus_w();
+    return v;
+  };
+  const std::array<const char*, 3> fills = {kNet, kHost, kGpu};
+  for (int layer = 2; layer >= 0; --layer) {
+    if (n == 0) break;
+    std::string d = fmt::format("M{},{}", F1(X(samples[0].t_s())), F1(Y(0)));
+    for (int i = 0; i < n; ++i) {
+      const double v = level(samples[i], layer);
+      d += fmt::format(" L{},{} L{},{}", F1(X(samples[i].t_s())), F1(Y(v)), F1(X(bin_end(i))), F1(Y(v)));
+    }
+    d += fmt::format(" L{},{} Z", F1(X(bin_end(n - 1))), F1(Y(0)));
+    s.Path(d, "none", fills[static_cast<size_t>(layer)], 0);
+  }
+  if (n > 0) {
+    std::string d;
+    for (int i = 0; i < n; ++i) {
+      const double v = samples[i].facility_w();
+      d += fmt::format("{}{},{} L{},{}", i == 0 ? "M" : " L", F1(X(samples[i].t_s())), F1(Y(v)), F1(X(bin_end(i))),
+                       F1(Y(v)));
+    }
+    s.Path(d, "#1f2933", "none", 2, "Facility power");
+    const double avg = r.power().facility_avg_w();
+    s.Line(x0, Y(avg), x1, Y(avg), "#1f2933", 1.2, "6 4");
+    s.Text(x1 + 8, Y(avg) + 4, fmt::format("avg {}", FormatPower(avg)), "start", "title");
+    const double peak = r.power().facility_peak_w();
+    if (peak > 0) s.Text(x1 + 8, Y(avg) + 20, fmt::format("peak {}", FormatPower(peak)), "start", "muted small");
+  }
+  return out + s.Done();
+}
+
+std::string ScenarioJson(const v1::Scenario& s) {
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.add_whitespace = true;
+  opts.preserve_proto_field_names = true;
+  std::string out;
+  if (!google::protobuf::util::MessageToJsonString(s, &out, opts).ok()) return "(the scenario could not be rendered)";
+  return out;
+}
+
+std::string Section(const std::string& title, const std::string& note, const std::string& body) {
+  std::string out = "<section>\n<h2>" + HtmlEscape(title) + "</h2>\n";
+  if (!note.empty()) out += "<p class=\"note\">" + note + "</p>\n";
+  return out + body + "</section>\n";
+}
+
+std::string Card(const std::string& key, const std::string& value, const std::string& detail) {
+  return fmt::format(
+      "<div class=\"card\"><div class=\"k\">{}</div><div class=\"v\">{}</div><div class=\"d\">{}</div>"
+      "</div>\n",
+      HtmlEscape(key), HtmlEscape(value), HtmlEscape(detail));
+}
+
+}  // namespace html
+
+namespace {
+
+using Results = std::vector<v1::RunResult>;
+
+
+// Activity categories shared by the breakdown, stage and timeline charts (colours: Tableau 10).
+struct Category {
+  const char* key;
+  const char* label;
+  const char* color;
+};
+constexpr std::array<Category, 8> kCategories = {{
+    {"compute", "Compute", "#4e79a7"},
+    {"tp", "TP comm", "#f28e2b"},
+    {"cp", "CP comm", "#e15759"},
+    {"pp", "PP comm", "#76b7b2"},
+    {"dp", "DP comm", "#59a14f"},
+    {"ep", "EP comm", "#b07aa1"},
+    {"wait", "Wait / bubble", "#bab0ac"},
+    {"other", "Other", "#9c755f"},
+}};
+constexpr size_t kWait = 6;
+constexpr size_t kOther = 7;
+
+// Category of a timeline category or CommStat.kind; the combined dimensions are grouped as the breakdown groups
+// them (tpcp with CP, dpcp and expert data parallel with DP).
+size_t CategoryIndex(const std::string& key) {
+  for (size_t i = 0; i < kCategories.size(); ++i)
+    if (key == kCategories[i].key) return i;
+  if (key == "tpcp") return 2;
+  if (key == "dpcp" || key == "edp") return 4;
+  return kOther;
+}
+
+// One colour per result in comparison charts.
+constexpr std::array<const char*, 10> kSeries = {"#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2",
+                                                 "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
+const char* SeriesColor(size_t i) { return kSeries[i % kSeries.size()]; }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Charts.
@@ -497,76 +531,6 @@ std::string TimelineChart(std::span<const TraceEvent> events, double step_time_s
   return out + s.Done();
 }
 
-std::string PowerChart(const v1::RunResult& r) {
-  const auto& samples = r.power_timeline();
-  const double T = std::max(r.step_time_s(), samples.empty() ? 0.0 : samples[samples.size() - 1].t_s());
-  double max_w = 0;
-  for (const v1::PowerSample& p : samples)
-    max_w = std::max({max_w, p.facility_w(), p.gpus_w() + p.hosts_w() + p.network_w()});
-  const Unit tu = TimeUnit(T);
-  const Unit pu = PowerUnit(max_w);
-  const char* kGpu = "#4e79a7";
-  const char* kHost = "#a0cbe8";
-  const char* kNet = "#f1ce63";
-  std::string out =
-      Legend({{"GPUs", kGpu},
-              {"Hosts (CPU, memory, fans)", kHost},
-              {"Network", kNet},
-              {fmt::format("Facility (IT x PUE {:.2f})", r.scenario().facility().pue()), "#1f2933", "line"},
-              {"Facility average", "#1f2933", "dash"}});
-
-  const double W = 1100, H = 330, left = 70, right = 150, top = 12, bottom = 46;
-  const double x0 = left, x1 = W - right, y0 = top, y1 = H - bottom;
-  const double t_max = AxisMax(T, tu, x1 - x0);
-  const std::vector<double> pticks = NiceTicks(max_w / pu.per);
-  const double p_max = pticks.back() * pu.per;
-  Svg s(W, H, "Power over the step");
-  XAxis(s, x0, x1, y0, y1, T, tu, "Time in the step");
-  const double pstep = pticks.size() > 1 ? pticks[1] - pticks[0] : 1;
-  for (const double t : pticks) {
-    const double y = y1 - (y1 - y0) * t * pu.per / p_max;
-    if (t > 0) s.Line(x0, y, x1, y, "#e6e9ee");
-    s.Text(x0 - 8, y + 4, TickLabel(t, pstep), "end", "muted small");
-  }
-  s.VText(22, (y0 + y1) / 2, std::string("Power (") + pu.name + ")", "muted");
-  auto X = [&](double t) { return x0 + (x1 - x0) * t / t_max; };
-  auto Y = [&](double w) { return y1 - (y1 - y0) * w / p_max; };
-  const int n = samples.size();
-  auto bin_end = [&](int i) { return i + 1 < n ? samples[i + 1].t_s() : T; };
-  // Stacked step areas: network at the bottom, hosts, GPUs on top.
-  auto level = [&](const v1::PowerSample& p, int layer) {
-    double v = p.network_w();
-    if (layer >= 1) v += p.hosts_w();
-    if (layer >= 2) v += p.gpus_w();
-    return v;
-  };
-  const std::array<const char*, 3> fills = {kNet, kHost, kGpu};
-  for (int layer = 2; layer >= 0; --layer) {
-    if (n == 0) break;
-    std::string d = fmt::format("M{},{}", F1(X(samples[0].t_s())), F1(Y(0)));
-    for (int i = 0; i < n; ++i) {
-      const double v = level(samples[i], layer);
-      d += fmt::format(" L{},{} L{},{}", F1(X(samples[i].t_s())), F1(Y(v)), F1(X(bin_end(i))), F1(Y(v)));
-    }
-    d += fmt::format(" L{},{} Z", F1(X(bin_end(n - 1))), F1(Y(0)));
-    s.Path(d, "none", fills[static_cast<size_t>(layer)], 0);
-  }
-  if (n > 0) {
-    std::string d;
-    for (int i = 0; i < n; ++i) {
-      const double v = samples[i].facility_w();
-      d += fmt::format("{}{},{} L{},{}", i == 0 ? "M" : " L", F1(X(samples[i].t_s())), F1(Y(v)), F1(X(bin_end(i))),
-                       F1(Y(v)));
-    }
-    s.Path(d, "#1f2933", "none", 2, "Facility power");
-    const double avg = r.power().facility_avg_w();
-    s.Line(x0, Y(avg), x1, Y(avg), "#1f2933", 1.2, "6 4");
-    s.Text(x1 + 8, Y(avg) + 4, fmt::format("avg {}", FormatPower(avg)), "start", "title");
-    const double peak = r.power().facility_peak_w();
-    if (peak > 0) s.Text(x1 + 8, Y(avg) + 20, fmt::format("peak {}", FormatPower(peak)), "start", "muted small");
-  }
-  return out + s.Done();
-}
 
 std::string CommLabel(const v1::CommStat& c) {
   std::string kind = c.kind();
@@ -810,13 +774,6 @@ std::string SummaryTable(const Results& rs, const std::vector<std::string>& labe
          "</div>\n</div>\n";
 }
 
-std::string Card(const std::string& key, const std::string& value, const std::string& detail) {
-  return fmt::format(
-      "<div class=\"card\"><div class=\"k\">{}</div><div class=\"v\">{}</div><div class=\"d\">{}</div>"
-      "</div>\n",
-      HtmlEscape(key), HtmlEscape(value), HtmlEscape(detail));
-}
-
 std::string Cards(const v1::RunResult& r) {
   std::string out = "<div class=\"cards\">\n";
   out += Card("Step time", FormatSeconds(r.step_time_s()),
@@ -911,20 +868,6 @@ std::string CommsTable(const v1::RunResult& r) {
   return out + "</tbody></table>\n";
 }
 
-std::string ScenarioJson(const v1::Scenario& s) {
-  google::protobuf::util::JsonPrintOptions opts;
-  opts.add_whitespace = true;
-  opts.preserve_proto_field_names = true;
-  std::string out;
-  if (!google::protobuf::util::MessageToJsonString(s, &out, opts).ok()) return "(the scenario could not be rendered)";
-  return out;
-}
-
-std::string Section(const std::string& title, const std::string& note, const std::string& body) {
-  std::string out = "<section>\n<h2>" + HtmlEscape(title) + "</h2>\n";
-  if (!note.empty()) out += "<p class=\"note\">" + note + "</p>\n";
-  return out + body + "</section>\n";
-}
 
 }  // namespace
 
@@ -1025,7 +968,7 @@ std::string HtmlReport(const Results& rs, std::span<const TraceEvent> timeline_o
     h += Section("Power over the step" + which,
                  "Cluster power averaged over short bins of the step: IT load stacked by component, facility power "
                  "(IT x PUE) as a line.",
-                 PowerChart(first));
+                 PowerChart(first, 0, "Time in the step"));
   if (first.comms_size() > 0)
     h += Section("Collectives" + which,
                  "Every distinct collective of the step as simulated on the fabric: kind, operation, bytes per rank, "

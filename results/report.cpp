@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "common/error.h"
+#include "results/serving_report.h"
 
 namespace clustersim::results {
 
@@ -32,6 +33,7 @@ std::string FormatEnergy(double j) {
 }
 
 std::string SummaryText(const v1::RunResult& r) {
+  if (r.has_serving()) return ServeSummaryText(r);  // a serving fleet (serving_report.h)
   const v1::Scenario& s = r.scenario();
   const v1::Parallelism& p = s.workload().parallelism();
   std::string o;

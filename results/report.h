@@ -17,7 +17,8 @@ std::string FormatSeconds(double s);
 std::string FormatPower(double w);
 std::string FormatEnergy(double j);
 
-// Short summary for the terminal: step time, breakdown, throughput, MFU, power, energy, memory.
+// Short summary for the terminal: step time, breakdown, throughput, MFU, power, energy, memory (a serving result:
+// ServeSummaryText).
 std::string SummaryText(const v1::RunResult& r);
 // Pretty-printed JSON of any message with proto field names and every primitive field; deterministic. `what` names
 // the message in the SimulationError thrown if it cannot be rendered.

@@ -12,8 +12,6 @@
 
 namespace clustersim::results {
 
-namespace {
-
 // JSON string literal (with quotes): escapes quotes, backslashes and control characters; other bytes pass through.
 void AppendJsonString(std::string& out, const std::string& s) {
   out += '"';
@@ -44,6 +42,8 @@ void AppendJsonString(std::string& out, const std::string& s) {
   out += '"';
 }
 
+namespace {
+
 // Whole nanoseconds. Start and end of an event are rounded separately and the duration is their difference, so events
 // that touch in the timeline still touch (and never overlap by a rounding step) in the trace.
 int64_t Nanos(double s) { return std::llround(s * 1e9); }
@@ -51,8 +51,11 @@ int64_t Nanos(double s) { return std::llround(s * 1e9); }
 // Microseconds with nanosecond resolution from whole nanoseconds (>= 0), printed exactly.
 std::string Micros(int64_t ns) { return fmt::format("{}.{:03}", ns / 1000, ns % 1000); }
 
-// A JSON number; JSON has no NaN or infinity, so those become null.
+}  // namespace
+
 std::string JsonNumber(double v) { return std::isfinite(v) ? fmt::format("{:.9g}", v) : "null"; }
+
+std::string TraceMicros(double s) { return Micros(std::max<int64_t>(0, Nanos(s))); }
 
 void AppendMetadata(std::string& out, const char* name, uint32_t pid, int tid, const char* key,
                     const std::string& value_json) {
@@ -60,8 +63,6 @@ void AppendMetadata(std::string& out, const char* name, uint32_t pid, int tid, c
   if (tid >= 0) out += fmt::format(",\"tid\":{}", tid);
   out += fmt::format(",\"args\":{{\"{}\":{}}}}},\n", key, value_json);
 }
-
-}  // namespace
 
 void ValidateTimeline(std::span<const TraceEvent> events, const std::string& source) {
   for (size_t i = 0; i < events.size(); ++i) {

@@ -57,4 +57,13 @@ std::string ChromeTrace(std::span<const TraceEvent> events, const v1::RunResult&
 // The events in the trace's order: by stage, track, start, longer first, then name.
 std::vector<TraceEvent> SortedTimeline(std::span<const TraceEvent> events);
 
+// Trace-event JSON pieces, shared with the serving trace (serving_report.h): a JSON string literal (quotes, escapes
+// of quotes, backslashes and control characters), a number (null for NaN and infinities), seconds as microseconds
+// with whole-nanosecond resolution, and a metadata ("M") event (tid < 0: a process-level one) with one argument.
+void AppendJsonString(std::string& out, const std::string& s);
+std::string JsonNumber(double v);
+std::string TraceMicros(double seconds);
+void AppendMetadata(std::string& out, const char* name, uint32_t pid, int tid, const char* key,
+                    const std::string& value_json);
+
 }  // namespace clustersim::results

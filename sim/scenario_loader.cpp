@@ -15,6 +15,7 @@
 #include "sim/hardware/power_model.h"
 #include "sim/network/collectives.h"
 #include "sim/plausible.h"
+#include "sim/serving_loader.h"
 #include "sim/simulation.h"
 #include "topologies/fabric.h"
 #include "workloads/model.h"
@@ -380,7 +381,8 @@ v1::Scenario ResolveScenario(const LoadedScenario& loaded) {
     ResolveScaleUp(v, s.accelerator(), *s.mutable_cluster());
     ResolveScaleOut(v, s.accelerator(), *s.mutable_cluster());
     ResolveNetworkParts(v, *s.mutable_cluster());
-    ResolveWorkload(v, loaded, s);
+    if (s.has_serving()) ResolveServingScenario(loaded, s);  // a serving fleet (sim/serving_loader.h)
+    else ResolveWorkload(v, loaded, s);
     ResolveCollectives(v, s);
     ResolveFacilityFields(v, s);
     ResolveReliabilityFields(v, s);

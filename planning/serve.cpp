@@ -1,0 +1,47 @@
+// See serve.h.
+#include "planning/serve.h"
+
+#include "common/error.h"
+#include "planning/run.h"
+#include "results/serving_projection.h"
+#include "sim/scenario_loader.h"
+#include "sim/serving_simulation.h"
+
+namespace clustersim {
+extern const EmbeddedFile kServingScenarios[];
+extern const std::size_t kServingScenarios_count;
+}  // namespace clustersim
+
+namespace clustersim::planning {
+
+std::span<const EmbeddedFile> ServingScenarios() { return {kServingScenarios, kServingScenarios_count}; }
+
+std::string ServingSource(const std::string& path) { return path.empty() ? "<embedded serving default>" : path; }
+
+v1::Scenario LoadServingScenario(const std::string& path) {
+  sim::LoadedScenario loaded;
+  if (path.empty()) {
+    bool found = false;
+    for (const EmbeddedFile& f : ServingScenarios()) {
+      if (f.name != "default.textproto") continue;
+      loaded = sim::ParseScenario(std::string(f.content), "textproto", ServingSource(path));
+      found = true;
+    }
+    if (!found) throw SimulationError("the embedded serving default scenario is missing from this build");
+  } else {
+    loaded = sim::LoadScenarioFile(path);
+  }
+  if (!loaded.scenario.has_serving())
+    throw InputError(loaded.file + ": serving = (none): a serving scenario needs a serving block (pools, traffic); "
+                     "`clustersim run` simulates training steps");
+  return Resolve(loaded);
+}
+
+v1::RunResult RunServe(const v1::Scenario& resolved, const std::string& source) {
+  v1::RunResult r = sim::SimulateServing(resolved, source);
+  r.set_clustersim_version(CLUSTERSIM_VERSION);
+  AddServingProjection(r);
+  return r;
+}
+
+}  // namespace clustersim::planning

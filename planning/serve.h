@@ -1,0 +1,28 @@
+// Serving fleets end to end (clustersim serve, docs/serving.md): the embedded serving scenarios, and a simulated
+// serving result with its cost, energy and carbon per million tokens.
+#pragma once
+
+#include <span>
+#include <string>
+
+#include "common/embedded.h"
+#include "results.pb.h"
+#include "scenario.pb.h"
+
+namespace clustersim::planning {
+
+// The serving scenarios embedded in the build (workloads/scenarios/serving/*.textproto), sorted by file name;
+// "default.textproto" is `clustersim serve`'s default.
+std::span<const EmbeddedFile> ServingScenarios();
+
+// Loads and resolves a serving scenario; an empty path is the embedded serving default. Throws InputError (also for
+// a scenario without a serving block).
+v1::Scenario LoadServingScenario(const std::string& path);
+// How messages name it: the path, or "<embedded serving default>".
+std::string ServingSource(const std::string& path);
+
+// Simulates a resolved serving scenario (sim::SimulateServing) and adds the version stamp and the per-million-token
+// cost, energy and carbon (AddServingProjection). Deterministic.
+v1::RunResult RunServe(const v1::Scenario& resolved, const std::string& source = {});
+
+}  // namespace clustersim::planning
