@@ -93,6 +93,7 @@ v1::RunResult TableResult(const v1::RunResult& full) {
   v1::RunResult r = full;
   r.clear_timeline();
   r.clear_power_timeline();
+  if (r.has_serving()) r.mutable_serving()->clear_samples();
   r.mutable_sim()->set_wall_s(0);
   r.mutable_sim()->set_peak_rss_mib(0);
   return r;
@@ -390,6 +391,10 @@ std::string ProgressLine(const SweepPlan& plan, const v1::SweepPointResult& r, s
   std::string line = fmt::format("[{}/{}] {}: ", done, plan.points.size(), Describe(plan, plan.points.at(r.index())));
   if (!r.error().empty()) {
     line += "FAILED: " + r.error();
+  } else if (r.result().has_serving()) {
+    const v1::ServeResult& sv = r.result().serving();
+    line += fmt::format("{:.0f} output tok/s per GPU, TPOT p99 {:.1f} ms, ${:.3g} per 1M output tokens",
+                        sv.output_tokens_per_s_per_gpu(), 1e3 * sv.tpot().p99_s(), sv.cost_usd_per_m_output_tokens());
   } else {
     line += fmt::format("{} step, MFU {:.1f}%", results::FormatSeconds(r.result().step_time_s()),
                         100 * r.result().mfu());

@@ -59,6 +59,12 @@ std::string Percent(double f) { return fmt::format("{:.1f}%", 100 * f); }
 std::string Fixed0(double v) { return fmt::format("{:.0f}", v); }
 
 std::string ParallelismText(const v1::RunResult& r) {
+  if (r.has_serving()) {  // a serving fleet: its pools
+    std::string pools;
+    for (const v1::ServePoolResult& p : r.serving().pools())
+      pools += (pools.empty() ? "" : " + ") + fmt::format("{} {} x {}", p.role(), p.instances(), p.layout());
+    return pools;
+  }
   const v1::Parallelism& p = r.scenario().workload().parallelism();
   std::string s = fmt::format("TP{} CP{} PP{} DP{} EP{}", p.tp(), p.cp(), p.pp(), p.dp(), p.ep());
   if (p.vpp() > 1) s += fmt::format(" VPP{}", p.vpp());
@@ -132,6 +138,43 @@ std::vector<std::string> DefaultLabels(size_t n) {
     out.push_back(i < 26 ? std::string(1, static_cast<char>('A' + i)) : fmt::format("#{}", i + 1));
   return out;
 }
+
+namespace {
+
+// The serving section (results with a ServeResult; the others show 0): throughput, latency, and cost, energy and
+// carbon per million tokens.
+void AddServingMetrics(MetricBuilder& b) {
+  using R = const v1::RunResult&;
+  const auto ms = [](double s) { return fmt::format("{:.1f} ms", s * 1e3); };
+  const auto usd = [](double v) { return fmt::format("${:.3g}", v); };
+  const auto plain = [](const char* unit) { return [unit](double v) { return fmt::format("{:.3g} {}", v, unit); }; };
+  b.Section("Serving (per million tokens)");
+  b.Number(
+      "Input tokens/s", [](R r) { return r.serving().input_tokens_per_s(); }, FormatCount);
+  b.Number(
+      "Output tokens/s", [](R r) { return r.serving().output_tokens_per_s(); }, FormatCount);
+  b.Number(
+      "Output tokens/s per GPU", [](R r) { return r.serving().output_tokens_per_s_per_gpu(); }, FormatCount);
+  b.Number(
+      "TTFT p99", [](R r) { return r.serving().ttft().p99_s(); }, ms);
+  b.Number(
+      "TPOT p99", [](R r) { return r.serving().tpot().p99_s(); }, ms);
+  b.Number(
+      "SLO attainment", [](R r) { return r.serving().slo_attainment(); }, Percent);
+  b.Number(
+      "Cost per 1M input tokens", [](R r) { return r.serving().cost_usd_per_m_input_tokens(); }, usd);
+  b.Number(
+      "Cost per 1M output tokens", [](R r) { return r.serving().cost_usd_per_m_output_tokens(); }, usd);
+  b.Number(
+      "Energy per 1M output tokens", [](R r) { return r.serving().energy_kwh_per_m_output_tokens(); }, plain("kWh"));
+  b.Number(
+      "Carbon per 1M output tokens", [](R r) { return r.serving().carbon_kg_per_m_output_tokens(); },
+      plain("kgCO2e"));
+  b.Number(
+      "Fleet cost per hour", [](R r) { return r.serving().cost_usd_per_hour(); }, FormatUsd);
+}
+
+}  // namespace
 
 std::vector<Metric> CompareMetrics(const Results& rs) {
   using R = const v1::RunResult&;
@@ -223,6 +266,7 @@ std::vector<Metric> CompareMetrics(const Results& rs) {
     b.Number(
         "Cost", [](R r) { return r.projection().cost_usd(); }, FormatUsd);
   }
+  if (std::any_of(rs.begin(), rs.end(), [](R r) { return r.has_serving(); })) AddServingMetrics(b);
   return b.Take();
 }
 

@@ -83,6 +83,10 @@ std::string StepCsv(const std::vector<v1::RunResult>& results) {
     row.Num(r.memory().total_gb()).Num(r.memory().capacity_gb()).Num(r.topology().network_cost_usd());
     row.Num(pr.training_tokens()).Num(pr.wall_clock_days()).Num(pr.gpu_hours()).Num(pr.energy_mwh());
     row.Num(pr.operational_tco2e()).Num(pr.embodied_tco2e()).Num(pr.cost_usd());
+    const v1::ServeResult& sv = r.serving();
+    row.Num(sv.input_tokens_per_s()).Num(sv.output_tokens_per_s()).Num(sv.ttft().p99_s()).Num(sv.tpot().p99_s());
+    row.Num(sv.slo_attainment()).Num(sv.cost_usd_per_m_input_tokens()).Num(sv.cost_usd_per_m_output_tokens());
+    row.Num(sv.energy_kwh_per_m_output_tokens());
     row.End();
   }
   return out;

@@ -40,7 +40,7 @@ namespace clustersim::results {
 //   network_cost_usd                            switches, transceivers, NICs, cables
 //   training_tokens wall_clock_days gpu_hours energy_mwh operational_tco2e embodied_tco2e cost_usd
 //                                               projection of the full run (0 when the scenario sets no budget)
-inline constexpr std::array<std::string_view, 49> kStepCsvColumns = {
+inline constexpr std::array<std::string_view, 57> kStepCsvColumns = {
     "scenario",
     "clustersim_version",
     "seed",
@@ -90,6 +90,15 @@ inline constexpr std::array<std::string_view, 49> kStepCsvColumns = {
     "operational_tco2e",
     "embodied_tco2e",
     "cost_usd",
+    // Serving results (RunResult.serving; 0 for training steps): fleet tokens/s, latency, SLO, per million tokens.
+    "serve_input_tokens_per_s",
+    "serve_output_tokens_per_s",
+    "serve_ttft_p99_s",
+    "serve_tpot_p99_s",
+    "serve_slo_attainment",
+    "serve_cost_usd_per_m_input_tokens",
+    "serve_cost_usd_per_m_output_tokens",
+    "serve_energy_kwh_per_m_output_tokens",
 };
 
 // CommsCsv columns, one row per entry of RunResult.comms (in that order):

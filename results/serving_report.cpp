@@ -31,13 +31,17 @@ std::string Traffic(const v1::ServingTraffic& t) {
 }
 
 std::string PoolLine(const v1::ServePoolResult& p) {
+  const v1::IterationBreakdown& b = p.iteration();
   return fmt::format(
       "  {:<7}   {} x {} ({} GPUs each): in {:.0f} / out {:.0f} tok/s per GPU, batch {:.1f}, iteration {}, KV {:.0f}% "
-      "(max {:.0f}%), busy {:.0f}%, {:.1f} + {:.1f} GB weights + KV per GPU{}\n",
+      "(max {:.0f}%), busy {:.0f}%, {:.1f} + {:.1f} GB weights + KV per GPU{}\n"
+      "            iteration: dense {}, experts {}, attention {}, other {}, exposed comm {}, host {}\n",
       p.role(), p.instances(), p.layout(), p.gpus_per_instance(), p.input_tokens_per_s_per_gpu(),
       p.output_tokens_per_s_per_gpu(), p.mean_batch(), FormatSeconds(p.mean_iteration_s()),
       100 * p.kv_utilization_mean(), 100 * p.kv_utilization_max(), 100 * p.busy_fraction(), p.weights_gb_per_gpu(),
-      p.kv_cache_gb_per_gpu(), p.preemptions() > 0 ? fmt::format(", {} preemptions", p.preemptions()) : "");
+      p.kv_cache_gb_per_gpu(), p.preemptions() > 0 ? fmt::format(", {} preemptions", p.preemptions()) : "",
+      FormatSeconds(b.dense_s()), FormatSeconds(b.experts_s()), FormatSeconds(b.attention_s()),
+      FormatSeconds(b.other_s()), FormatSeconds(b.comm_s()), FormatSeconds(b.host_s()));
 }
 
 }  // namespace

@@ -14,7 +14,9 @@
 
 #include "common/error.h"
 #include "results/projection.h"
+#include "results/serving_projection.h"
 #include "sim/scenario_loader.h"
+#include "sim/serving_simulation.h"
 #include "sim/simulation.h"
 #include "topologies/fabric.h"
 
@@ -26,6 +28,43 @@ const std::set<std::string>& TrainingQuantities() {
                                        "model_tflops_per_gpu_causal", "hardware_tflops_per_gpu", "mfu_pct",
                                        "hfu_pct"};
   return q;
+}
+
+// Quantities of a serving case (a scenario with a `serving` block), from its RunResult (ServeQuantities).
+const std::set<std::string>& ServingQuantities() {
+  static const std::set<std::string> q{
+      "output_tokens_per_s_per_gpu",         "input_tokens_per_s_per_gpu",         "output_tokens_per_s_per_node",
+      "input_tokens_per_s_per_node",         "prefill_input_tokens_per_s_per_node", "prefill_input_tokens_per_s_per_gpu",
+      "decode_output_tokens_per_s_per_node", "decode_output_tokens_per_s_per_gpu", "ttft_mean_ms",
+      "ttft_p99_ms",                         "tpot_mean_ms",                        "tpot_p99_ms",
+      "output_tokens_per_s_per_user",        "node_power_w",                        "joules_per_output_token"};
+  return q;
+}
+
+void ServeQuantities(const v1::RunResult& r, std::map<std::string, double>& sim) {
+  const v1::ServeResult& o = r.serving();
+  const double gpn = r.scenario().cluster().scale_up().gpus_per_node();
+  sim["output_tokens_per_s_per_gpu"] = o.output_tokens_per_s_per_gpu();
+  sim["input_tokens_per_s_per_gpu"] = o.input_tokens_per_s_per_gpu();
+  sim["output_tokens_per_s_per_node"] = o.output_tokens_per_s_per_node();
+  sim["input_tokens_per_s_per_node"] = o.input_tokens_per_s_per_node();
+  for (const v1::ServePoolResult& p : o.pools()) {
+    if (p.role() == "prefill") {
+      sim["prefill_input_tokens_per_s_per_gpu"] = p.input_tokens_per_s_per_gpu();
+      sim["prefill_input_tokens_per_s_per_node"] = p.input_tokens_per_s_per_gpu() * gpn;
+    }
+    if (p.role() == "decode") {
+      sim["decode_output_tokens_per_s_per_gpu"] = p.output_tokens_per_s_per_gpu();
+      sim["decode_output_tokens_per_s_per_node"] = p.output_tokens_per_s_per_gpu() * gpn;
+    }
+  }
+  sim["ttft_mean_ms"] = 1e3 * o.ttft().mean_s();
+  sim["ttft_p99_ms"] = 1e3 * o.ttft().p99_s();
+  sim["tpot_mean_ms"] = 1e3 * o.tpot().mean_s();
+  sim["tpot_p99_ms"] = 1e3 * o.tpot().p99_s();
+  sim["output_tokens_per_s_per_user"] = o.output_tokens_per_s_per_user();
+  sim["node_power_w"] = r.power().node_avg_w();
+  sim["joules_per_output_token"] = o.joules_per_output_token();
 }
 
 double Median(std::vector<double> v) {
@@ -83,15 +122,16 @@ LoadedCase LoadCase(const std::string& path) {
   if (c.id().empty()) throw InputError::Field(path, 0, "id", "\"\"", "required (the case id in cases.yaml)");
   if (c.expected_size() == 0) throw InputError::Field(path, 0, "expected", "(none)", "at least one expectation");
   static const std::set<std::string> categories{"training_dense", "training_moe", "collective", "topology",
-                                                "energy_carbon"};
+                                                "energy_carbon", "serving"};
   if (categories.count(c.category()) == 0)
     throw InputError::Field(path, line_of("category"), "category", "\"" + c.category() + "\"",
-                            "must be training_dense, training_moe, collective, topology or energy_carbon");
+                            "must be training_dense, training_moe, collective, topology, energy_carbon or serving");
   if (c.has_collective() && c.collective().size_bytes() == 0 && !c.collective().has_moe())
     throw InputError::Field(path, line_of("collective"), "collective.size_bytes", "0",
                             "must be > 0 (bytes per rank, nccl-tests convention)");
   static const std::set<std::string> known = [] {
     std::set<std::string> k = TrainingQuantities();
+    k.insert(ServingQuantities().begin(), ServingQuantities().end());
     for (const char* q : {"busbw_gbyte_per_s", "algbw_gbyte_per_s", "time_us", "deepep_rdma_gbyte_per_s",
                           "deepep_nvl_gbyte_per_s", "endpoints", "switches", "switch_links", "tco2e", "energy_mwh"})
       k.insert(q);
@@ -168,6 +208,12 @@ std::vector<ValidationRow> RunCase(const LoadedCase& loaded) {
         sim["endpoints"] = static_cast<double>(fabric->ScaleOutEndpoints());
         sim["switches"] = static_cast<double>(inv.switches);
         sim["switch_links"] = static_cast<double>(inv.switch_links);
+      }
+      if (s.has_serving()) {
+        v1::RunResult r = sim::SimulateServing(s, file);
+        AddServingProjection(r);
+        ServeQuantities(r, sim);
+        need_step = false;
       }
       if (need_step) {
         const v1::RunResult r = sim::SimulateStep(s, file);

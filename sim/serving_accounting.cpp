@@ -50,11 +50,18 @@ void FillLatency(const CellResult& cell, v1::ServeResult& o) {
   *o.mutable_e2e() = Stats(std::move(e2e));
   *o.mutable_queue() = Stats(std::move(queue));
   o.set_output_tokens_per_s_per_user(tpot.empty() ? 0 : inv_tpot / double(tpot.size()));
-  const double n = double(cell.measured.size() + cell.unfinished);
-  o.set_slo_attainment(n > 0 ? double(good) / n : 0);
+  const double all = double(cell.measured.size() + cell.unfinished);
+  o.set_slo_attainment(all > 0 ? double(good) / all : 0);
   o.set_goodput_output_tokens_per_s(all_tokens > 0 ? o.output_tokens_per_s() * good_tokens / all_tokens : 0);
   o.set_requests_measured(cell.measured.size());
   o.set_requests_unfinished(cell.unfinished);
+  const double n = double(cell.measured.size());
+  if (n > 1) {
+    double sum = 0, sum2 = 0;
+    for (const RequestLatency& l : cell.measured) sum += l.output, sum2 += double(l.output) * l.output;
+    const double mean = sum / n, var = std::max(0.0, sum2 / n - mean * mean);
+    o.set_throughput_rel_stderr(std::sqrt(1 + var / (mean * mean)) / std::sqrt(n));
+  }
   o.set_kv_transfer_mean_s(cell.measured.empty() ? 0 : cell.kv_transfer_s / double(cell.measured.size()));
 }
 
@@ -81,6 +88,10 @@ void FillPool(const v1::Scenario& s, const ServingPoolWork& p, const InstanceSta
     sum.busy_s += st[k].busy_s;
     sum.iteration_s += st[k].iteration_s;
     sum.preemptions += st[k].preemptions;
+    for (auto [to, from] : {std::pair{&sum.parts.dense_s, st[k].parts.dense_s}, {&sum.parts.experts_s, st[k].parts.experts_s},
+                            {&sum.parts.attention_s, st[k].parts.attention_s}, {&sum.parts.other_s, st[k].parts.other_s},
+                            {&sum.parts.comm_s, st[k].parts.comm_s}, {&sum.parts.host_s, st[k].parts.host_s}})
+      *to += from;
     iterations += st[k].iterations;
     watts += GpuAverageW(pm, st[k].power, window) / n;
   }
@@ -104,6 +115,14 @@ void FillPool(const v1::Scenario& s, const ServingPoolWork& p, const InstanceSta
   o.set_kv_cache_gb_per_gpu(p.memory.kv_bytes / 1e9);
   o.set_preemptions(sum.preemptions);
   o.set_gpu_avg_w(watts);
+  const double n_it = iterations > 0 ? double(iterations) : 1;
+  v1::IterationBreakdown& b = *o.mutable_iteration();
+  b.set_dense_s(sum.parts.dense_s / n_it);
+  b.set_experts_s(sum.parts.experts_s / n_it);
+  b.set_attention_s(sum.parts.attention_s / n_it);
+  b.set_other_s(sum.parts.other_s / n_it);
+  b.set_comm_s(sum.parts.comm_s / n_it);
+  b.set_host_s(sum.parts.host_s / n_it);
 }
 
 void FillThroughput(const v1::Scenario& s, const ServingWork& w, const CellResult& cell, v1::ServeResult& o) {

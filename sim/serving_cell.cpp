@@ -25,6 +25,7 @@ struct Req {
   double generated = 0;    // output tokens so far (at decode_start while decoding)
   uint64_t decode_start = 0;
   uint32_t gen = 0;        // bumped by preemption: stale decode-heap entries are skipped
+  double reserved = 0;     // KV tokens held for it by admission control (CellConfig::reserve_output)
   uint32_t entry = 0;      // the instance it entered (closed loop)
   uint32_t engine = 0;     // the instance holding it
   State state = State::kWaiting;
@@ -48,7 +49,8 @@ struct Engine {
   std::vector<std::pair<uint32_t, uint32_t>> admitted;  // (request, gen), admission order (LIFO preemption)
   std::priority_queue<HeapItem, std::vector<HeapItem>, std::greater<>> decoding;
   uint32_t n_decode = 0;
-  double sum_kv = 0, kv_used = 0;
+  double sum_kv = 0, kv_used = 0;  // decoding sequences' KV; all KV in use (tokens, half a page each)
+  double kv_reserved = 0;           // admission control's holdings (reserve_output: prompt + answer)
   uint64_t iter = 0;
   bool busy = false;
   double start_s = 0;
@@ -86,6 +88,15 @@ class Cell {
   void OnArrival(double now);
   void TryStart(uint32_t e, double now);
   double Reserve(const Req& r) const { return r.prompt + 0.5 * cfg_.kv_block_tokens; }
+  // What admission control holds for `r`: its prompt, and with reserve_output the rest of its answer.
+  double Holding(const Engine& e, const Req& r) const {
+    const bool answer = cfg_.reserve_output && e.role() != "prefill";
+    return Reserve(r) + (answer ? std::max(0.0, r.output - r.generated) : 0.0);
+  }
+  void Release(Engine& e, Req& r) {
+    e.kv_reserved -= r.reserved;
+    r.reserved = 0;
+  }
   double KvOf(const Engine& e, const Req& r) const;
   void Admit(Engine& e, double now);
   bool PreemptOne(Engine& e);
@@ -197,8 +208,8 @@ void Cell::Admit(Engine& e, double now) {
   while (!e.waiting.empty() && (max_batch == 0 || e.running() < max_batch)) {
     const uint32_t id = e.waiting.front();
     Req& r = reqs_[id];
-    const double need = Reserve(r);
-    if (e.kv_used + need > e.capacity) {
+    const double need = Reserve(r), hold = Holding(e, r);
+    if ((cfg_.reserve_output ? e.kv_reserved + hold : e.kv_used + need) > e.capacity) {
       if (e.running() > 0 || e.in_transfer > 0) break;
       e.waiting.pop_front();  // can never fit: dropped, counted as unfinished
       r.state = State::kDone;
@@ -206,6 +217,8 @@ void Cell::Admit(Engine& e, double now) {
     }
     e.waiting.pop_front();
     e.kv_used += need;
+    e.kv_reserved += hold;
+    r.reserved = hold;
     if (r.admitted_s < 0) r.admitted_s = now;
     e.admitted.emplace_back(id, r.gen);
     if (r.prefilled >= r.prompt) {  // KV arrived from a prefill instance
@@ -242,6 +255,7 @@ bool Cell::PreemptOne(Engine& e) {
     } else {
       continue;
     }
+    Release(e, r);
     ++r.gen;
     r.prefilled = 0;
     r.state = State::kWaiting;
@@ -266,6 +280,7 @@ void Cell::BuildBatch(Engine& e) {
     const uint32_t c = static_cast<uint32_t>(std::min<double>(r.prompt - r.prefilled, budget));
     e.chunks.push_back({id, c});
     e.shape.prefill_tokens += c;
+    e.shape.prefill_max_chunk = std::max<double>(e.shape.prefill_max_chunk, c);
     e.shape.prefill_pairs += double(c) * (r.prefilled + (c + 1) / 2.0);
     e.shape.prefill_kv += r.prefilled + c;
     if (r.prefilled + c >= r.prompt) e.shape.logit_tokens += 1;
@@ -302,6 +317,7 @@ double Cell::FinishDecodes(Engine& e, double now) {
     const double kv = KvOf(e, r);
     e.sum_kv -= kv;
     e.kv_used -= kv + 0.5 * cfg_.kv_block_tokens;
+    Release(e, r);
     --e.n_decode;
     produced -= a * double(e.iter - r.decode_start) - (r.output - r.generated);  // the last step's overshoot
     Complete(id, now);
@@ -341,6 +357,7 @@ void Cell::PromptDone(Engine& e, uint32_t id, double now) {
   if (r.first_token_s < 0) r.first_token_s = now;
   if (r.generated >= r.output) {
     e.kv_used -= Reserve(r);
+    Release(e, r);
     r.state = State::kDone;
     Complete(id, now);
     return;
@@ -357,6 +374,7 @@ void Cell::OnKvDone(uint32_t id, double now) {
   Req& r = reqs_[id];
   Engine& from = engines_[r.engine];
   from.kv_used -= Reserve(r);
+  Release(from, r);
   --from.in_transfer;
   r.first_token_s = now;
   if (r.measured) out_.kv_transfer_s += r.transfer_s;
@@ -397,6 +415,13 @@ void Cell::Account(Engine& e, double end, double input_tokens, double output_tok
     e.stats.output_tokens += output_tokens;
     ++e.stats.iterations;
     e.stats.iteration_s += end - start;
+    IterationTime& t = e.stats.parts;
+    t.dense_s += e.it.dense_s;
+    t.experts_s += e.it.experts_s;
+    t.attention_s += e.it.attention_s;
+    t.other_s += e.it.other_s;
+    t.comm_s += e.it.comm_s;
+    t.host_s += e.it.host_s;
     CellBin& b = out_.bins[Bin(end)];
     b.input_tokens += input_tokens * e.scale;
     b.output_tokens += output_tokens * e.scale;

@@ -3,8 +3,8 @@
 // fleet's ratio when disaggregated) fed by the cell's share of the fleet's requests.
 //
 // Each instance is a continuous-batching engine: requests wait in a FIFO queue and are admitted while the running
-// set is below max_batch and the paged KV cache has room for the prompt (tokens rounded up to pages: half a page per
-// sequence on average); every iteration runs all decoding sequences (1 + draft tokens each) and fills the rest of
+// set is below max_batch and the paged KV cache has room for the prompt and, with reserve_output, the whole answer
+// (tokens rounded up to pages: half a page per sequence on average); every iteration runs all decoding sequences (1 + draft tokens each) and fills the rest of
 // max_num_tokens with prompt chunks in admission order (chunked prefill; prefix-cache hits are not computed). A
 // decoding sequence emits mean_accepted_tokens per iteration. When the KV cache cannot hold the next step the most
 // recently admitted sequences are preempted (their KV freed, recomputed from the queue's head). A prompt that
@@ -41,6 +41,9 @@ struct CellConfig {
   v1::ServingTraffic traffic;      // resolved
   double cell_rate_per_s = 0;      // open loop: the cell's share of the fleet's rate
   uint32_t kv_block_tokens = 32;
+  // Admission control: true reserves a request's prompt and whole answer (TensorRT-LLM's guaranteed-no-evict),
+  // false only its prompt, preempting sequences when the cache fills (vLLM).
+  bool reserve_output = true;
   double accepted_tokens = 1;      // per decode step
   std::string router = "round_robin";
   double warmup_s = 0, window_s = 0;
@@ -71,6 +74,7 @@ struct InstanceStats {
   double iteration_s = 0;       // summed
   uint64_t preemptions = 0;
   double prefill_share_s = 0;   // busy time attributed to prompt work
+  IterationTime parts;          // summed over the iterations counted in `iterations`
   std::vector<GpuInterval> power;  // the instance's GPUs' activity over the window (time from its start)
 };
 

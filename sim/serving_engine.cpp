@@ -16,7 +16,7 @@ ServingFamily ServingFamilyOf(const v1::Accelerator& a) {
   for (char c : a.name()) n.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
   const auto has = [&n](const char* s) { return n.find(s) != std::string::npos; };
   // Fitted values and their cases: docs/serving.md "Calibration" and docs/validation-notes.md "Serving".
-  if (has("h100") || has("h200") || has("h800") || has("h20")) return {"hopper", 0.80, 1.0e-3, 0.67};
+  if (has("h100") || has("h200") || has("h800") || has("h20")) return {"hopper", 1.0, 1.0e-3, 0.67};
   if (has("b200") || has("gb200") || has("b300")) return {"blackwell", 0.80, 1.0e-3, 0.67};
   if (has("ascend")) return {"ascend", 0.80, 1.5e-3, 0.5};
   return {"other", 0.80, 1.0e-3, 0.5};
@@ -60,9 +60,10 @@ double KvSplit(const wl::InferenceModel& m, const InstanceSpec& s) {
 
 double WeightParamsPerGpu(const wl::InferenceModel& m, const InstanceSpec& s) {
   const double dense = m.attention_params + m.dense_mlp_params + 2 * m.logits_params + m.mtp_weight_params;
-  const double experts = double(m.routed_experts) * m.moe_layers * m.expert_params;
-  const double expert_share = s.ep > 1 ? (experts + double(s.redundant_experts) * m.moe_layers * m.expert_params) / s.ep
-                                       : experts / s.tp;
+  const double layers = double(m.moe_layers + m.mtp_moe_layers);
+  const double experts = double(m.routed_experts) * layers * m.expert_params;
+  const double expert_share =
+      s.ep > 1 ? (experts + double(s.redundant_experts) * layers * m.expert_params) / s.ep : experts / s.tp;
   return (dense / s.tp + expert_share) / s.pp;
 }
 
@@ -72,8 +73,9 @@ InstanceMemory PlanInstanceMemory(const wl::InferenceModel& m, const InstanceSpe
                                   const std::string& file, int pool) {
   InstanceMemory mem;
   mem.weights_bytes = WeightParamsPerGpu(m, s) * m.weight_bytes_per_param;
-  // Workspace: CUDA graphs, communication buffers and the activations of a max_num_tokens iteration.
-  mem.activation_bytes = 2e9 + double(s.max_num_tokens) * m.hidden * 16.0 / s.tp;
+  // Workspace: CUDA graphs, communication buffers and the activations of a max_num_tokens iteration (per attention
+  // rank).
+  mem.activation_bytes = 2e9 + double(s.max_num_tokens) / s.dpa * m.hidden * 16.0 / s.tp;
   const double free = hbm_bytes - mem.weights_bytes - mem.activation_bytes;
   if (!(free > 0)) {
     throw DoesNotFitError(InputError::Field(
@@ -113,53 +115,80 @@ IterationModel::Part IterationModel::Roofline(wl::ComputeKind kind, double flops
 namespace {
 constexpr double kGemmsPerLayer = 4;        // QKV (or MLA projections), output, gate/up, down
 constexpr double kOtherKernelsPerLayer = 8;  // norms, rope, KV write, activation, residuals, collectives' launches
-constexpr double kMoeKernelsPerLayer = 4;    // router, top-k, permute, unpermute
+constexpr double kMoeKernelsPerLayer = 7;    // router, top-k, permute, 3 grouped GEMMs, unpermute
 constexpr double kMtpKernelsPerStep = 16;
+// Grouped expert GEMMs run in tiles of this many tokens per expert (CUTLASS / DeepGEMM block M): an expert's tokens
+// are padded up to a multiple of it.
+constexpr double kExpertTileTokens = 64;
+// Activation bytes read and written per token and layer by the memory-bound kernels, in units of the hidden size in
+// bf16 (norms, residuals, rope, quantisation, activation function): about 8 passes.
+constexpr double kActivationPassesPerLayer = 8;
+// Two-batch overlap hides the shorter of a micro-batch's compute and its EP communication only partly: the
+// communication kernels take SMs from the computation and the two halves do not align. Half of it stays exposed:
+// SGLang's ablation gains 27-35% in prefill and 25% in decode when compute and communication are about equal
+// (LMSYS blog 2025-05-05), i.e. t = max + 0.5 x min against max + min without overlap.
+constexpr double kTboExposed = 0.5;
 }  // namespace
 
-void IterationModel::StageCompute(const BatchShape& b, double& seconds, double& compute_s, double& memory_s) const {
+IterationModel::Part IterationModel::Experts(double tokens, double per_rank) const {
   const wl::InferenceModel& m = model_;
   const InstanceSpec& s = spec_;
-  const double layers = double(m.layers) / s.pp, moe_layers = double(m.moe_layers) / s.pp;
+  if (m.moe_layers == 0 || tokens <= 0) return {};
+  const double moe_layers = double(m.moe_layers) / s.pp;
+  const bool ep = s.ep > 1;
+  const double pairs = ep ? tokens * m.top_k / s.ep * s.expert_imbalance : per_rank * m.top_k;
+  const double held = ep ? double(m.routed_experts + s.redundant_experts) / s.ep : m.routed_experts;
+  const double touched = std::max(1.0, wl::ExpertsTouched(held, m.routed_experts, m.top_k, ep ? tokens : per_rank));
+  const double padded = touched * std::ceil(pairs / touched / kExpertTileTokens) * kExpertTileTokens;
+  const double split = ep ? 1.0 : s.tp;  // ep = 1: every expert tensor-parallel over tp
+  const double flops = 2 * m.expert_params * padded * moe_layers / split;
+  const double bytes = touched * m.expert_params * m.weight_bytes_per_param * moe_layers / split;
+  return Roofline(wl::ComputeKind::kGemm, flops, bytes, flops / (3 * moe_layers), kMoeKernelsPerLayer * moe_layers);
+}
+
+IterationModel::StageWork IterationModel::StageCompute(const BatchShape& b) const {
+  const wl::InferenceModel& m = model_;
+  const InstanceSpec& s = spec_;
+  const double layers = double(m.layers) / s.pp;
   const double q_per_seq = 1.0 + engine_.draft_tokens;
   const double tokens = b.prefill_tokens + b.decode_seqs * q_per_seq;
-  const double per_rank = tokens / s.dpa, wb = m.weight_bytes_per_param;
-  Part parts[6];
+  // The busiest attention rank's share of the prompt work (DP attention: a chunk is not split over ranks).
+  const double skew = b.prefill_tokens > 0 ? std::max(1.0, b.prefill_max_chunk * s.dpa / b.prefill_tokens) : 1;
+  const double per_rank = (b.prefill_tokens * skew + b.decode_seqs * q_per_seq) / s.dpa;
+  const double wb = m.weight_bytes_per_param;
+  StageWork w;
   const double dense = (m.attention_params + m.dense_mlp_params) / s.pp;
   const double dense_flops = 2 * dense * per_rank / s.tp, dense_kernels = kGemmsPerLayer * layers;
-  parts[0] = Roofline(wl::ComputeKind::kGemm, dense_flops, dense * wb / s.tp, dense_flops / dense_kernels,
-                      dense_kernels + kOtherKernelsPerLayer * layers);
-  if (m.moe_layers > 0 && tokens > 0) {
-    const bool ep = s.ep > 1;
-    const double pairs = ep ? tokens * m.top_k / s.ep * s.expert_imbalance : per_rank * m.top_k / s.tp;
-    const double held = ep ? double(m.routed_experts + s.redundant_experts) / s.ep : m.routed_experts;
-    const double touched = std::max(1.0, wl::ExpertsTouched(held, m.routed_experts, m.top_k, ep ? tokens : per_rank));
-    const double flops = 2 * m.expert_params * pairs * moe_layers;
-    const double bytes = touched * m.expert_params * wb * moe_layers / (ep ? 1 : s.tp);
-    parts[1] = Roofline(wl::ComputeKind::kGemm, flops, bytes, flops / (touched * 3 * moe_layers),
-                        (3 + kMoeKernelsPerLayer) * moe_layers);
-  }
+  w.dense = Roofline(wl::ComputeKind::kGemm, dense_flops, dense * wb / s.tp, dense_flops / dense_kernels,
+                     dense_kernels + kOtherKernelsPerLayer * layers);
+  w.experts = Experts(tokens, per_rank);
   const double kv_split = KvSplit(m, s), heads_split = double(s.tp) * s.dpa;
-  const double pf = b.prefill_pairs * m.prefill_pair_flops * layers / heads_split;
-  parts[2] = Roofline(wl::ComputeKind::kAttention, pf, b.prefill_kv * m.kv_bytes_per_token_layer * layers /
-                      (kv_split * s.dpa), pf / std::max(1.0, layers), b.prefill_tokens > 0 ? layers : 0);
+  const double kv_bytes = m.kv_bytes_per_token_layer * layers / (kv_split * s.dpa);
+  const double pf = b.prefill_pairs * skew * m.prefill_pair_flops * layers / heads_split;
   const double df = b.decode_kv * q_per_seq * m.decode_pair_flops * layers / heads_split;
-  parts[3] = Roofline(wl::ComputeKind::kAttention, df, b.decode_kv * m.kv_bytes_per_token_layer * layers /
-                      (kv_split * s.dpa), df / std::max(1.0, layers), b.decode_seqs > 0 ? layers : 0);
+  const Part pa = Roofline(wl::ComputeKind::kAttention, pf, b.prefill_kv * skew * kv_bytes, pf / std::max(1.0, layers),
+                           b.prefill_tokens > 0 ? layers : 0);
+  const Part da = Roofline(wl::ComputeKind::kAttention, df, b.decode_kv * kv_bytes, df / std::max(1.0, layers),
+                           b.decode_seqs > 0 ? layers : 0);
+  w.attention = Sum(pa, da);
+  w.attention_s = pa.Seconds() + da.Seconds();
   const double sampled = (b.logit_tokens + b.decode_seqs * q_per_seq) / s.dpa;
   const double lf = 2 * m.logits_params * sampled / s.tp;
-  parts[4] = Roofline(wl::ComputeKind::kGemm, lf, sampled > 0 ? m.logits_params * wb / s.tp : 0, lf, 1);
+  const double expert_ffn = m.moe_layers > 0 ? m.expert_params / (3.0 * m.hidden) : 0;
+  const double pairs_per_rank = (s.ep > 1 ? tokens / s.ep : per_rank / s.tp) * m.top_k;
+  const double act_bytes = kActivationPassesPerLayer * 2.0 * m.hidden * per_rank / s.tp * layers +
+                           pairs_per_rank * (5.0 * m.hidden + 8.0 * expert_ffn) * m.moe_layers / s.pp;
+  const Part logits =
+      Roofline(wl::ComputeKind::kGemm, lf, (sampled > 0 ? m.logits_params * wb / s.tp : 0) + act_bytes, lf, 1);
+  Part mtp;
   if (engine_.draft_tokens > 0 && b.decode_seqs > 0) {
     const double p = m.mtp_params + m.logits_params, steps = engine_.draft_tokens;
     const double f = 2 * p * b.decode_seqs / s.dpa / s.tp;
-    parts[5] = Roofline(wl::ComputeKind::kGemm, f * steps, p * wb / s.tp * steps, f, kMtpKernelsPerStep * steps);
+    mtp = Roofline(wl::ComputeKind::kGemm, f * steps, p * wb / s.tp * steps, f, kMtpKernelsPerStep * steps);
   }
-  seconds = compute_s = memory_s = 0;
-  for (const Part& p : parts) {
-    seconds += p.Seconds();
-    compute_s += p.compute_s;
-    memory_s += p.memory_s;
-  }
+  w.other = Sum(logits, mtp);
+  w.other_s = logits.Seconds() + mtp.Seconds();
+  return w;
 }
 
 double IterationModel::StageComm(const BatchShape& b, double& ep_s) const {
@@ -182,41 +211,59 @@ double IterationModel::StageComm(const BatchShape& b, double& ep_s) const {
 
 namespace {
 BatchShape Scaled(const BatchShape& b, double f) {
-  return {b.prefill_tokens * f, b.prefill_pairs * f, b.prefill_kv * f,
-          b.decode_seqs * f,    b.decode_kv * f,     b.logit_tokens * f};
+  return {b.prefill_tokens * f, b.prefill_pairs * f, b.prefill_kv * f,      b.decode_seqs * f,
+          b.decode_kv * f,      b.logit_tokens * f,  b.prefill_max_chunk * f};
 }
 }  // namespace
 
+double IterationModel::StageWork::Seconds() const {
+  return dense.Seconds() + experts.Seconds() + attention_s + other_s;
+}
+
+IterationModel::StageWork IterationModel::StageWork::Twice() const {
+  StageWork w = *this;
+  for (Part* p : {&w.dense, &w.experts, &w.attention, &w.other}) *p = Sum(*p, *p);
+  w.attention_s *= 2;
+  w.other_s *= 2;
+  return w;
+}
+
 IterationTime IterationModel::Time(const BatchShape& batch) const {
   IterationTime it;
-  const double pp = spec_.pp;
+  const double pp = spec_.pp, scale = pp / engine_.software_efficiency;
   const BatchShape mb = Scaled(batch, 1 / pp);
-  double gpu = 0, c = 0, m = 0, ep = 0;
-  StageCompute(mb, gpu, c, m);
+  StageWork w = StageCompute(mb);
+  double ep = 0;
   const double other = StageComm(mb, ep);
-  const double scale = 1 / engine_.software_efficiency;
-  gpu *= scale;
-  double exposed = other + ep;
+  double gpu = w.Seconds(), exposed = other + ep;
   if (spec_.two_batch_overlap && ep > 0) {
-    double half = 0, hc = 0, hm = 0;
-    StageCompute(Scaled(mb, 0.5), half, hc, hm);
-    gpu = 2 * half * scale;
-    exposed = other + std::max(0.0, ep - gpu);
+    w = StageCompute(Scaled(mb, 0.5));
+    gpu = 2 * w.Seconds();
+    const double scaled_gpu = gpu / engine_.software_efficiency;
+    exposed = other + std::max(0.0, ep - scaled_gpu) + kTboExposed * std::min(ep, scaled_gpu);
+    w = w.Twice();
   }
-  it.gpu_s = pp * gpu;
+  it.gpu_s = scale * gpu;
   it.comm_s = pp * exposed;
   it.host_s = it.gpu_s + it.comm_s > 0 ? engine_.iteration_overhead_s : 0;
   it.seconds = it.gpu_s + it.comm_s + it.host_s;
+  const double c = w.dense.compute_s + w.experts.compute_s + w.attention.compute_s + w.other.compute_s;
+  const double m = w.dense.memory_s + w.experts.memory_s + w.attention.memory_s + w.other.memory_s;
   it.compute_bound = c >= m;
+  it.dense_s = scale * w.dense.Seconds();
+  it.experts_s = scale * w.experts.Seconds();
+  it.attention_s = scale * w.attention_s;
+  it.other_s = scale * w.other_s;
   return it;
 }
 
 double IterationModel::PrefillShare(const BatchShape& b) const {
   if (b.prefill_tokens <= 0 && b.logit_tokens <= 0) return 0;
   if (b.decode_seqs <= 0) return 1;
-  const IterationTime p = Time({b.prefill_tokens, b.prefill_pairs, b.prefill_kv, 0, 0, b.logit_tokens});
-  const IterationTime d = Time({0, 0, 0, b.decode_seqs, b.decode_kv, 0});
-  const double tp = p.gpu_s + p.comm_s, td = d.gpu_s + d.comm_s;
+  const IterationTime p = Time({b.prefill_tokens, b.prefill_pairs, b.prefill_kv, 0, 0, b.logit_tokens,
+                                b.prefill_max_chunk});
+  const IterationTime d = Time({0, 0, 0, b.decode_seqs, b.decode_kv, 0, 0});
+  const double tp = p.gpu_s + p.comm_s, td = d.gpu_s + d.comm_s;  // NOLINT(readability-identifier-naming)
   return tp + td > 0 ? tp / (tp + td) : 0;
 }
 

@@ -10,18 +10,24 @@
 //                 weights / tp bytes read once;
 //   experts       ep > 1: tokens x top_k / ep x expert_imbalance pairs per rank over the (experts + redundant) / ep
 //                 experts it holds, of which ExpertsTouched are read; ep = 1: every expert, tensor-parallel;
+//   DP attention  a prompt's chunk runs on one attention rank: the busiest rank holds max(prefill tokens / dp_attention,
+//                 the largest chunk) of them, and the others wait for it at the next expert exchange;
 //   attention     prefill pairs x pair FLOPs (bf16 peak, attention efficiency) against the KV bytes read, and the
 //                 same for decode (MLA absorbed); the KV is split over min(tp, kv_heads) (MLA: not split) and
 //                 dp_attention ranks;
 //   logits, MTP   the sampled tokens through the output layer; draft_tokens MTP steps over the decode sequences;
 //   overhead      ComputeModel::kKernelOverheadS per kernel (about 12 per dense layer, 4 more per MoE layer).
 //
+//   experts       grouped GEMMs: each expert's tokens padded to 64-token tiles, one kernel per matrix and layer;
+//   activations   memory-bound kernels: 8 bf16 passes over the hidden state per layer, and per routed pair
+//                 5 x hidden + 8 x expert_ffn bytes (dispatch buffers, gate/up/down intermediates, combine).
+//
 // Communication per micro-batch, from the curves priced on the fabric (CommTable): 2 TP all-reduces per layer, an EP
 // dispatch and combine per MoE layer (DeepEP low-latency kernels up to CommTable::ll_max_tokens tokens per rank,
 // normal kernels above), a pipeline transfer per stage boundary. It is exposed, except that with two_batch_overlap
-// the EP exchange of one half-batch runs under the other's compute: max(compute of two half-batches, EP time). The
-// engine's iteration overhead (host scheduling) is added once. Every time is divided by the engine's software
-// efficiency.
+// the EP exchange of one half-batch runs under the other's compute, half of the shorter of the two staying exposed:
+// max(C, E) + 0.5 min(C, E), C the compute of two half-batches (SGLang's ablation, serving_engine.cpp). The engine's
+// iteration overhead (host scheduling) is added once. GPU time is divided by the engine's software efficiency.
 //
 // Units: seconds, bytes, tokens. Thread-safe after construction; Time() does no allocation.
 #pragma once
@@ -100,14 +106,18 @@ struct BatchShape {
   double decode_seqs = 0;      // sequences taking a decode step
   double decode_kv = 0;        // their KV lengths, summed
   double logit_tokens = 0;     // prompts completing this iteration (their first token)
+  double prefill_max_chunk = 0;  // the largest chunk of one prompt (it runs on one attention rank)
 };
 
 struct IterationTime {
   double seconds = 0;       // the whole iteration
-  double gpu_s = 0;         // GPU busy on compute (rooflines and kernel gaps)
+  double gpu_s = 0;         // GPU busy on compute (rooflines and kernel gaps): dense + experts + attention + other
   double comm_s = 0;        // exposed communication
   double host_s = 0;        // iteration overhead (host)
   bool compute_bound = false;  // compute time of the rooflines >= their memory time
+  // gpu_s by part, each with its kernel gaps: dense GEMMs, routed experts, attention, and the rest (logits, MTP
+  // drafts, memory-bound activation kernels).
+  double dense_s = 0, experts_s = 0, attention_s = 0, other_s = 0;
 };
 
 struct EngineParams {
@@ -134,9 +144,20 @@ class IterationModel {
     double compute_s = 0, memory_s = 0, overhead_s = 0;
     double Seconds() const { return (compute_s > memory_s ? compute_s : memory_s) + overhead_s; }
   };
+  static Part Sum(const Part& a, const Part& b) {
+    return {a.compute_s + b.compute_s, a.memory_s + b.memory_s, a.overhead_s + b.overhead_s};
+  }
+  // GPU work of one micro-batch on one stage, by part (attention and other: their own rooflines summed).
+  struct StageWork {
+    Part dense, experts, attention, other;
+    double attention_s = 0, other_s = 0;
+    double Seconds() const;
+    StageWork Twice() const;
+  };
   Part Roofline(wl::ComputeKind kind, double flops, double bytes, double flops_per_kernel, double kernels) const;
-  // GPU work of one micro-batch on one stage: the parts summed into `gpu`; returns compute-bound seconds share.
-  void StageCompute(const BatchShape& mb, double& seconds, double& compute_s, double& memory_s) const;
+  Part Experts(double tokens, double per_rank) const;
+  StageWork StageCompute(const BatchShape& mb) const;
+  // Exposed TP and pipeline communication of a micro-batch; `ep_s` receives its EP dispatch and combine time.
   double StageComm(const BatchShape& mb, double& ep_s) const;
 
   wl::InferenceModel model_;

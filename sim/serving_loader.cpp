@@ -13,6 +13,8 @@
 namespace clustersim::sim {
 namespace {
 
+constexpr double kDefaultExpertImbalance = 1.3;
+
 std::string Num(double v) {
   std::ostringstream os;
   os << v;
@@ -60,7 +62,9 @@ void ResolvePool(const Check& c, const v1::Model& model, int i, bool single, v1:
   if (p.ep() == 0) p.set_ep(1);
   if (p.max_num_tokens() == 0) p.set_max_num_tokens(8192);
   if (p.kv_memory_fraction() == 0) p.set_kv_memory_fraction(0.9);
-  if (p.expert_imbalance() == 0) p.set_expert_imbalance(1);
+  // Expert-parallel ranks never receive exactly the mean: after EPLB the busiest holds ~1.3x it (Ant Group's
+  // load-balance ratio above 70%, LMSYS 2025-09-26; docs/serving.md). Without expert parallelism no rank waits.
+  if (p.expert_imbalance() == 0) p.set_expert_imbalance(p.ep() > 1 ? kDefaultExpertImbalance : 1);
   c.Range(f + ".kv_memory_fraction", p.kv_memory_fraction(), 1e-3, 1, "must be in (0, 1] (0 means 0.9)");
   c.Range(f + ".expert_imbalance", p.expert_imbalance(), 1, 1e3, "must be >= 1 (max / mean tokens per EP rank)");
   if (p.pp() > model.layers())
@@ -94,6 +98,9 @@ void ResolvePools(const Check& c, v1::Scenario& s) {
   const uint64_t gpus = s.cluster().num_gpus();
   if (n == 1 && sv.pools(0).instances() == 0) {
     const uint32_t per = sv.pools(0).tp() * sv.pools(0).pp() * sv.pools(0).dp_attention();
+    if (per > gpus)
+      c.Fail("serving.pools[0]", std::to_string(per) + " GPUs per instance",
+             "an instance needs more GPUs than cluster.num_gpus (" + std::to_string(gpus) + ")");
     sv.mutable_pools(0)->set_instances(static_cast<uint32_t>(gpus / per));
   }
   for (int i = 0; i < n; ++i)
@@ -149,6 +156,8 @@ void ResolveEngine(const Check& c, const v1::Scenario& s, v1::ServingEngine& e) 
   if (e.mean_accepted_tokens() == 0) e.set_mean_accepted_tokens(1);
   c.Range("serving.engine.mean_accepted_tokens", e.mean_accepted_tokens(), 1, 1.0 + e.draft_tokens(),
           "must be in [1, 1 + draft_tokens]");
+  if (e.admission().empty()) e.set_admission("reserve_output");
+  c.OneOf("serving.engine.admission", e.admission(), {"reserve_output", "prompt_only"});
   if (e.router().empty()) e.set_router("round_robin");
   c.OneOf("serving.engine.router", e.router(), {"round_robin", "least_loaded"});
   const ServingFamily fam = ServingFamilyOf(s.accelerator());

@@ -90,6 +90,7 @@ CellResult ExecuteServing(const v1::Scenario& s, const ServingWork& w, const std
   c.traffic = sv.traffic();
   c.cell_rate_per_s = w.cell_rate_per_s;
   c.kv_block_tokens = sv.engine().kv_block_tokens();
+  c.reserve_output = sv.engine().admission() == "reserve_output";
   c.accepted_tokens = sv.engine().mean_accepted_tokens();
   c.router = sv.engine().router();
   c.warmup_s = sv.warmup_s();

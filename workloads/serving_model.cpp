@@ -70,7 +70,8 @@ InferenceModel BuildInferenceModel(const v1::Model& m, std::string_view precisio
   const double kv = KvBytesPerValue(kv_precision, file, "serving.engine.kv_cache_precision");
   im.kv_bytes_per_token_layer = KvBytesPerTokenLayer(m, a, kv);
   const ParamCount c = CountParams(m);
-  im.mtp_weight_params = c.mtp;
+  im.mtp_moe_layers = MtpIsMoe(m) ? m.mtp_depth() : 0;
+  im.mtp_weight_params = c.mtp - im.mtp_moe_layers * im.expert_params * m.routed_experts();
   im.params_total = c.total + c.mtp;
   im.params_active = c.active;
   return im;

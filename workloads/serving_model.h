@@ -47,7 +47,8 @@ struct InferenceModel {
   uint32_t top_k = 0;
   double logits_params = 0;     // output layer (hidden x vocab)
   double mtp_params = 0;        // one MTP module's active parameters (0 without MTP)
-  double mtp_weight_params = 0; // every MTP module's parameters (held in memory)
+  double mtp_weight_params = 0; // every MTP module's parameters but their routed experts (held in memory)
+  uint32_t mtp_moe_layers = 0;  // MTP modules whose layer has routed experts (held like a MoE layer's)
   // Attention core FLOPs per (query, key) pair per layer.
   double prefill_pair_flops = 0;
   double decode_pair_flops = 0;
