@@ -81,6 +81,38 @@ TEST(ServingSimulation, CellErrorIsBounded) {
   EXPECT_TRUE(close(cell.power().facility_avg_w(), full.power().facility_avg_w(), 0.03));
 }
 
+// The price stage on a prefix of the groups (options.max_flows_per_phase; a serving scenario's default on a
+// non-blocking Clos is 100,000, docs/serving.md "Scale"): 12 EP24 instances whose groups straddle leaves unevenly,
+// priced on 2 of them instead of all 12. Every communication curve stays within 15% (measured within 12% at 10k GPUs)
+// and the fleet's throughput and TPOT within 3%. An oversubscribed fabric keeps the training default, since a prefix
+// of the groups would not load its tapered tier (there the same prefix is 62% fast).
+TEST(ServingSimulation, PricingOnAPrefixOfGroupsIsBounded) {
+  const std::string serving =
+      "pools { instances: 12 dp_attention: 24 ep: 24 redundant_experts: 16 max_batch: 1536 } traffic { rate_per_s: "
+      "60 input_tokens: 1000 output_tokens: 200 } warmup_s: 5 duration_s: 20";
+  EXPECT_EQ(Fleet(serving, 288, "qwen3_30b_a3b").options().max_flows_per_phase(), 100'000u);
+  const std::string tapered = "name: \"t\"\naccelerator { name: \"H100-SXM\" }\ncluster { num_gpus: 288 scale_out { "
+                              "topology: \"fat_tree\" oversubscription: 4 } }\nworkload { model { preset: "
+                              "\"qwen3_30b_a3b\" } precision: \"fp8\" }\nserving { " + serving + " }\n";
+  EXPECT_EQ(ResolveScenario(ParseScenario(tapered, "textproto", "t")).options().max_flows_per_phase(), 2'000'000u);
+  const v1::RunResult all =
+      SimulateServing(Fleet(serving, 288, "qwen3_30b_a3b", "options { max_flows_per_phase: 100000000 }"));
+  const v1::RunResult prefix =
+      SimulateServing(Fleet(serving, 288, "qwen3_30b_a3b", "options { max_flows_per_phase: 1200 }"));
+  ASSERT_EQ(all.comms_size(), prefix.comms_size());
+  uint64_t flows_all = 0, flows_prefix = 0;
+  for (int i = 0; i < all.comms_size(); ++i) {
+    flows_all += all.comms(i).flows_simulated();
+    flows_prefix += prefix.comms(i).flows_simulated();
+    EXPECT_NEAR(prefix.comms(i).time_s(), all.comms(i).time_s(), 0.15 * all.comms(i).time_s())
+        << all.comms(i).collective() << " " << all.comms(i).bytes_per_rank();
+  }
+  EXPECT_LT(3 * flows_prefix, flows_all);  // the cap took effect
+  const v1::ServeResult &a = all.serving(), &p = prefix.serving();
+  EXPECT_NEAR(p.output_tokens_per_s(), a.output_tokens_per_s(), 0.03 * a.output_tokens_per_s());
+  EXPECT_NEAR(p.tpot().mean_s(), a.tpot().mean_s(), 0.03 * a.tpot().mean_s());
+}
+
 TEST(ServingSimulation, DisaggregatedExpertParallelMoe) {
   const v1::RunResult r = SimulateServing(
       Fleet("pools { role: \"prefill\" instances: 1 dp_attention: 8 ep: 8 two_batch_overlap: true } "
