@@ -92,6 +92,12 @@ void CheckOutputDir(const std::string& dir, const std::string& option) {
   }
 }
 
+void MakeOutputDir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw InputError(dir + ": cannot create the output directory: " + ec.message());
+}
+
 void CheckOutputFile(const std::string& file, const std::string& option) {
   namespace fs = std::filesystem;
   if (file.empty()) return;

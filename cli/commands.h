@@ -65,8 +65,9 @@ int Sweep(const SweepCmdOptions& o);
 struct PlanCmdOptions {
   std::string scenario;    // empty = the embedded default
   uint32_t top = 8;        // plans simulated
-  std::string by = "time"; // "time", "energy", "cost"
+  std::string by;          // "time", "energy", "cost"; empty = time (training), cost (serving)
   std::string out_dir;     // write plan.csv and plan.json here; empty = no files
+  double slo_target = 0.99;  // serving scenarios: fraction of requests within the SLO (cli/serve_cmd.h)
 };
 int Plan(const PlanCmdOptions& o);
 
@@ -98,6 +99,8 @@ uint64_t ParseSize(const std::string& text, const std::string& field);
 // an existing file or lies under one (CheckOutputDir), an output file that is a directory or whose directory does
 // not exist (CheckOutputFile). Empty paths pass. Throw InputError naming `option` and the path.
 void CheckOutputDir(const std::string& dir, const std::string& option);
+// Creates an output directory (and its parents); throws InputError naming it when it cannot.
+void MakeOutputDir(const std::string& dir);
 void CheckOutputFile(const std::string& file, const std::string& option);
 
 }  // namespace clustersim::cli

@@ -164,12 +164,18 @@ void AddPlan(CLI::App& app, Commands& cmds) {
   auto opts = std::make_shared<cli::PlanCmdOptions>();
   cli::PlanCmdOptions& plan = *opts;
   auto* plan_cmd =
-      app.add_subcommand("plan", "Search parallelism plans that fit in memory; simulate and rank the best");
+      app.add_subcommand("plan", "Search parallelism plans that fit in memory; simulate and rank the best (a "
+                                 "serving scenario: deployments at their SLO capacity)");
   plan_cmd->add_option("scenario", plan.scenario,
                        "Scenario file: model, cluster, global batch; default: the embedded default");
-  plan_cmd->add_option("--top", plan.top, "Plans simulated (the best by the analytic estimate); default 8");
-  plan_cmd->add_option("--by", plan.by, "Ranking of the simulated plans: time, energy or cost per step");
+  plan_cmd->add_option("--top", plan.top,
+                       "Plans simulated (the best by the analytic estimate); serving: rows printed; default 8");
+  plan_cmd->add_option("--by", plan.by,
+                       "Ranking: time, energy or cost per step (default time); serving: output tokens/s per GPU, "
+                       "energy per output token or cost per million tokens (default cost)");
   plan_cmd->add_option("--out", plan.out_dir, "Write plan.csv and plan.json into this directory");
+  plan_cmd->add_option("--slo-target", plan.slo_target,
+                       "Serving scenarios: fraction of requests that must meet the SLO (default 0.99)");
   cmds.Add(plan_cmd, [opts] { return cli::Plan(*opts); });
 }
 

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <iostream>
 
 #include "common/error.h"
@@ -13,17 +12,12 @@
 #include "planning/search.h"
 #include "results/report.h"
 #include "cli/commands.h"
+#include "cli/serve_cmd.h"
 #include "sim/scenario_loader.h"
 #include "topologies/fabric.h"
 
 namespace clustersim::cli {
 namespace {
-
-void MakeDir(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) throw InputError(dir + ": cannot create the output directory: " + ec.message());
-}
 
 // --tokens: 0 = facility.training_tokens; otherwise a finite positive budget.
 void CheckTokens(double tokens) {
@@ -37,13 +31,14 @@ void CheckTokens(double tokens) {
 int Plan(const PlanCmdOptions& o) {
   planning::SearchOptions so;
   so.top_k = o.top;
-  so.by = planning::ParsePlanMetric(o.by, "--by");
+  so.by = planning::ParsePlanMetric(o.by.empty() ? "time" : o.by, "--by");
   if (o.top == 0) throw InputError::Field("", 0, "--top", "0", "must be >= 1");
   CheckOutputDir(o.out_dir, "--out");
   const v1::Scenario s = planning::LoadScenario(o.scenario);
+  if (s.has_serving()) return ServePlan(o, s);  // a serving fleet's deployment search (cli/serve_cmd.h)
   const v1::PlanSearchResult r = planning::SearchPlans(s, so);
   if (!o.out_dir.empty()) {
-    MakeDir(o.out_dir);
+    MakeOutputDir(o.out_dir);
     results::WriteFilesAtomic({{o.out_dir + "/plan.csv", planning::PlanCsv(r)},
                                {o.out_dir + "/plan.json", planning::PlanJson(r)}});
   }
@@ -83,7 +78,7 @@ int Goal(const GoalCmdOptions& o) {
   const sim::LoadedScenario loaded = sim::LoadScenarioFile(o.scenario);
   const planning::GoalResult r = planning::SeekGoal(loaded, g);
   if (!o.out_dir.empty()) {
-    MakeDir(o.out_dir);
+    MakeOutputDir(o.out_dir);
     results::WriteFileAtomic(o.out_dir + "/goal.csv", planning::GoalCsv(r));
   }
   std::cout << planning::GoalTable(r, g);

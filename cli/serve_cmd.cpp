@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "planning/serve.h"
+#include "planning/serve_plan.h"
 #include "results/csv.h"
 #include "results/report.h"
 #include "results/serving_report.h"
@@ -26,6 +27,20 @@ int Serve(const ServeOptions& o) {
   CheckOutputDir(o.out_dir, "--out");
   const v1::Scenario s = planning::LoadServingScenario(o.scenario);
   return ServeOutputs(planning::RunServe(s, planning::ServingSource(o.scenario)), o);
+}
+
+int ServePlan(const PlanCmdOptions& o, const v1::Scenario& s) {
+  planning::ServePlanOptions so;
+  so.by = planning::ParsePlanMetric(o.by.empty() ? "cost" : o.by, "--by");
+  so.slo_target = o.slo_target;
+  so.top = o.top;
+  const planning::ServePlanResult r = planning::SearchServingPlans(s, so);
+  if (!o.out_dir.empty()) {
+    MakeOutputDir(o.out_dir);
+    results::WriteFilesAtomic({{o.out_dir + "/plan.csv", planning::ServePlanCsv(r)}});
+  }
+  std::cout << planning::ServePlanTable(r, so);
+  return 0;
 }
 
 }  // namespace clustersim::cli
