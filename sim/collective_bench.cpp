@@ -198,23 +198,7 @@ v1::RunResult RunBench(const v1::Scenario& s, const CollectiveBenchSpec& spec, c
     (void)PlanCollective(setup.kind, spec.algorithm, groups[0], static_cast<double>(setup.sizes.front()),
                          pricing.costs().shape(), s.collectives());
   v1::RunResult holder;
-  std::string error;
-  bool input_error = false;
-  simgrid::s4u::Actor::create("controller", world.platform().host(0), [&]() {
-    try {
-      SolveBenchSizes(s, spec, setup, groups, pricing.costs(), holder);
-    } catch (const InputError& e) {
-      error = e.what();
-      input_error = true;
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-  });
-  world.engine().run();
-  if (!error.empty()) {
-    if (input_error) throw InputError(error);
-    throw SimulationError(error);
-  }
+  world.RunController([&]() { SolveBenchSizes(s, spec, setup, groups, pricing.costs(), holder); });
   holder.mutable_sim()->set_wall_s(world.WallSeconds());
   holder.mutable_sim()->set_peak_rss_mib(PeakRssMib());
   holder.mutable_sim()->set_events(world.events());

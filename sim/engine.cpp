@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 
+#include "common/error.h"
 #include "sim/simulation.h"
 
 namespace clustersim::sim {
@@ -76,6 +78,25 @@ SimWorld::SimWorld(const v1::Scenario& s, double host_speed_flops, std::chrono::
   engine_ = MakeEngine(&events_);
   platform_ = std::make_unique<Platform>(*engine_, *fabric_, PlatformOptionsOf(s, host_speed_flops));
   EndHeapReservation();
+}
+
+void SimWorld::RunController(const std::function<void()>& work) {
+  std::string error;
+  bool input_error = false;
+  simgrid::s4u::Actor::create("controller", platform_->host(0), [&]() {
+    try {
+      work();
+    } catch (const InputError& e) {
+      error = e.what();
+      input_error = true;
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  });
+  engine_->run();
+  if (error.empty()) return;
+  if (input_error) throw InputError(error);
+  throw SimulationError(error);
 }
 
 double SimWorld::WallSeconds() const {

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <simgrid/s4u.hpp>
 
@@ -53,6 +54,9 @@ class SimWorld {
   const Platform& platform() const { return *platform_; }
   uint64_t events() const { return events_; }  // SimGrid time advances so far
   double WallSeconds() const;                  // since `started`
+  // Runs `work` in a controller actor on host 0 until the engine has nothing left to do. An exception `work`
+  // throws is rethrown here: an InputError as InputError (its message kept), anything else as SimulationError.
+  void RunController(const std::function<void()>& work);
 
  private:
   std::chrono::steady_clock::time_point wall0_;

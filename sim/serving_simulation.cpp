@@ -113,23 +113,7 @@ v1::RunResult RunServing(const v1::Scenario& s, const std::string& source, const
   Pricing pricing(world, s, wl::RankLayout{}, PricingOptionsOf(s), &channel);           // 4. price
   v1::RunResult r;
   std::vector<CommTable> tables;
-  std::string error;
-  bool input_error = false;
-  simgrid::s4u::Actor::create("serving-pricing", world.platform().host(0), [&]() {
-    try {
-      tables = PriceServing(s, work, pricing.costs(), r);
-    } catch (const InputError& e) {
-      error = e.what();
-      input_error = true;
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-  });
-  world.engine().run();
-  if (!error.empty()) {
-    if (input_error) throw InputError(error);
-    throw SimulationError(error);
-  }
+  world.RunController([&]() { tables = PriceServing(s, work, pricing.costs(), r); });
   std::vector<IterationModel> models;
   for (size_t p = 0; p < work.pools.size(); ++p)
     models.emplace_back(work.model, work.pools[p].spec, work.compute, work.attention_efficiency, tables[p],
