@@ -212,13 +212,15 @@ std::string ServePlanTable(const ServePlanResult& r, const ServePlanOptions& o) 
       "limit that no longer binds; ranked by {} among those meeting the SLO (>= {:.4g}% of requests)\n",
       r.candidates, r.ranked.size(), r.simulations, r.not_fitting, r.not_binding, ServeMetricName(o.by),
       100 * o.slo_target);
-  t += fmt::format("{:>4}  {:<52} {:>9} {:>13} {:>9} {:>9} {:>7} {:>9} {:>9}\n", "rank", "deployment", "req/s",
+  size_t w = 10;  // the deployment column fits the longest label shown
+  for (size_t i = 0; i < r.ranked.size() && i < o.top; ++i) w = std::max(w, r.ranked[i].label.size());
+  t += fmt::format("{:>4}  {:<{}} {:>9} {:>13} {:>9} {:>9} {:>7} {:>9} {:>9}\n", "rank", "deployment", w, "req/s",
                    "out tok/s/GPU", "TTFT p99", "TPOT p99", "SLO", "$/1M tok", "J/out tok");
   for (size_t i = 0; i < r.ranked.size() && i < o.top; ++i) {
     const ServeChoice& c = r.ranked[i];
     const v1::ServeResult& s = c.result.serving();
-    t += fmt::format("{:>4}  {:<52} {:>9.4g} {:>13.0f} {:>7.0f}ms {:>7.1f}ms {:>6.1f}% {:>9.3g} {:>9.3g}{}\n", i + 1,
-                     c.label, s.offered_rate_per_s(), s.output_tokens_per_s_per_gpu(), 1e3 * s.ttft().p99_s(),
+    t += fmt::format("{:>4}  {:<{}} {:>9.4g} {:>13.0f} {:>7.0f}ms {:>7.1f}ms {:>6.1f}% {:>9.3g} {:>9.3g}{}\n", i + 1,
+                     c.label, w, s.offered_rate_per_s(), s.output_tokens_per_s_per_gpu(), 1e3 * s.ttft().p99_s(),
                      1e3 * s.tpot().p99_s(), 100 * s.slo_attainment(), s.cost_usd_per_m_tokens_blended(),
                      s.joules_per_output_token(), c.meets_slo ? "" : "  (misses the SLO)");
   }

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+#include <utility>
+
 #include "common/error.h"
 #include "sim/scenario_loader.h"
 
@@ -59,6 +62,29 @@ TEST(ServePlan, SkipsShapesWhoseWeightsDoNotFit) {
   const ServePlanResult r = SearchServingPlans(Fleet(2, "llama3_70b", "bf16", "pools { tp: 2 }"), {});
   EXPECT_EQ(r.not_fitting, 5u);
   for (const ServeChoice& c : r.ranked) EXPECT_GE(c.scenario.serving().pools(0).tp(), 2u) << c.label;
+}
+
+// Prefill:decode ratios whose unit fits the GPUs (24 GPUs, units of 8: 1:1, 1:2 and 2:1), each run once (a closed
+// loop has no capacity to search); with 64 requests in flight per prefill instance no batch limit above 32 binds.
+TEST(ServePlan, SearchesPrefillDecodeRatios) {
+  const std::string text =
+      "name: \"pd\"\nseed: 3\naccelerator { name: \"H100-SXM\" }\ncluster { num_gpus: 24 }\nworkload { model { "
+      "preset: \"qwen3_30b_a3b\" } precision: \"fp8\" }\nserving { pools { role: \"prefill\" instances: 1 "
+      "dp_attention: 8 ep: 8 } pools { role: \"decode\" instances: 2 dp_attention: 8 ep: 8 } traffic { arrival: "
+      "\"closed\" concurrency: 64 input_tokens: 1000 output_tokens: 200 } slo { ttft_ms: 2000 tpot_ms: 50 } "
+      "warmup_s: 2 duration_s: 8 }\n";
+  const ServePlanResult r =
+      SearchServingPlans(sim::ResolveScenario(sim::ParseScenario(text, "textproto", "pd.textproto")), {});
+  EXPECT_EQ(r.candidates, 15u);
+  EXPECT_EQ(r.simulations, 6u);  // two batch limits per ratio: the second equals the first
+  ASSERT_EQ(r.ranked.size(), 3u);
+  std::set<std::pair<uint32_t, uint32_t>> ratios;
+  for (const ServeChoice& c : r.ranked) {
+    ASSERT_EQ(c.scenario.serving().pools_size(), 2);
+    ratios.emplace(c.scenario.serving().pools(0).instances(), c.scenario.serving().pools(1).instances());
+    EXPECT_EQ(c.scenario.serving().pools(1).max_batch(), 32u * 8);  // per attention rank x dp_attention
+  }
+  EXPECT_EQ(ratios, (std::set<std::pair<uint32_t, uint32_t>>{{1, 1}, {1, 2}, {2, 1}}));
 }
 
 TEST(ServePlan, RejectsAnSloTargetOutsideZeroToOne) {
