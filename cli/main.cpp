@@ -128,7 +128,14 @@ void AddReplay(CLI::App& app, Commands& cmds) {
   rep_cmd->add_option("trace", rep.trace, "Directory or prefix of <prefix>.<rank>.et[.gz] files")->required();
   rep_cmd->add_option("--replicas", rep.replicas, "Copies of the traced ranks (default: num_gpus / ranks)");
   rep_cmd->add_option("--dp-pg", rep.dp_pg, "Regex on pg_name: these groups grow across replicas (e.g. ^dp/)");
-  rep_cmd->add_flag("--recorded-durations", rep.recorded_durations, "Time compute nodes by duration_micros");
+  auto* recorded = rep_cmd->add_flag("--recorded-durations", rep.recorded_durations,
+                                     "Time every GPU compute node by duration_micros (an error if one with num_ops "
+                                     "has none); the default uses duration_micros where recorded, else num_ops");
+  rep_cmd
+      ->add_flag("--retime", rep.retime,
+                 "Re-time GPU compute nodes that have num_ops / tensor_size on the scenario's accelerator instead of "
+                 "using their recorded duration_micros")
+      ->excludes(recorded);
   rep_cmd->add_option("--out", rep.out_dir, "Write result.json and summary.txt into this directory");
   rep_cmd->add_flag("--json", rep.json, "Print the result as JSON instead of the summary");
   cmds.Add(rep_cmd, [opts] { return cli::Replay(*opts); });

@@ -210,7 +210,7 @@ TEST(TraceReplay, GoldenCollectiveWaitsForLastMemberAcrossStreams) {
   const ct::Trace t = ct::LoadTraceFromBuffers({{"g.0.et", r0}, {"g.1.et", r1}});
   ReplayOptions o;
   o.replicas = 1;
-  o.recorded_durations = true;
+  o.timing = ComputeTiming::kRecordedOnly;
   const v1::RunResult r = ReplayTrace(s, t, o);
   double cost = -1;
   for (const v1::CommStat& c : r.comms())
