@@ -215,6 +215,7 @@ CollectivePlan Hierarchical(CollectiveKind kind, const Ctx& c) {
     s.repeat = repeat;
     for (const auto& [node, members] : by_node)
       for (uint32_t i = 0; i < L; ++i) s.flows.push_back({members[i], members[(i + 1) % L], chunk});
+    s.blocks = nodes;  // one run of L flows per node
     return s;
   };
   auto inter = [&](double chunk, uint32_t repeat) {
@@ -224,6 +225,7 @@ CollectivePlan Hierarchical(CollectiveKind kind, const Ctx& c) {
     for (const auto& [node, members] : by_node) order.push_back(&members);
     for (uint32_t i = 0; i < L; ++i)
       for (uint32_t k = 0; k < nodes; ++k) s.flows.push_back({(*order[k])[i], (*order[(k + 1) % nodes])[i], chunk});
+    s.blocks = L;  // one run (a ring across the nodes) per rail
     return s;
   };
   const double S = c.bytes;
@@ -322,6 +324,7 @@ CollectivePlan Broadcast(const Ctx& c) {
   p.algorithm = "ring";
   PhaseStep s;
   for (uint32_t i = 0; i + 1 < c.n(); ++i) s.flows.push_back({c.group[i], c.group[i + 1], c.bytes});
+  s.blocks = static_cast<uint32_t>(s.flows.size());  // every hop its own run: the cost model solves one per class
   p.steps.push_back(std::move(s));
   return p;
 }
