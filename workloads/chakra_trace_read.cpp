@@ -142,9 +142,8 @@ bool AttrDouble(const pb::AttributeProto& a, double& out) {
   return true;
 }
 
-bool AttrIntList(const pb::AttributeProto& a, std::vector<int64_t>& out) {
+bool AttrIntList(const pb::AttributeProto& v, std::vector<int64_t>& out) {
   out.clear();
-  const auto& v = a;
   switch (v.value_case()) {
     case pb::AttributeProto::kInt32List:
       out.assign(v.int32_list().values().begin(), v.int32_list().values().end());
@@ -304,7 +303,7 @@ bool LooksLikeMetadata(const std::string& raw) {
 
 // What a node's attributes said, for the rules that fill in what they leave out.
 struct Seen {
-  bool comm_type = false, comm_size = false, src = false, dst = false, cpu_op = false;
+  bool comm_type = false, comm_size = false, src = false, dst = false, cpu_op = false, barrier = false;
 };
 
 class RankReader {
@@ -491,7 +490,7 @@ bool RankReader::ReadCommAttr(const pb::AttributeProto& a, uint32_t idx, Seen& s
     const std::optional<Coll> c = CollOf(iv);
     if (!c) FailNode(r_, idx, "comm_type", std::to_string(iv), "unknown CollectiveCommType (0..9)");
     n.coll = *c;
-    if (iv == pb::BARRIER) n.comm_bytes = 0;
+    seen.barrier = iv == pb::BARRIER;
     seen.comm_type = true;
   } else if (an == "comm_src" || an == "comm_dst") {
     if (!AttrInt(a, iv) || iv < 0 || iv > INT32_MAX)
@@ -554,6 +553,7 @@ void RankReader::FinishNode(const pb::Node& node, uint32_t idx, const Seen& seen
     return;
   }
   if (n.kind == NodeKind::kCompute || n.kind == NodeKind::kMemory) return;
+  bool barrier = seen.barrier;
   if (n.kind == NodeKind::kCollective && !seen.comm_type) {
     const std::optional<CommType> t = CommTypeFromName(node.name());
     if (!t)
@@ -561,9 +561,12 @@ void RankReader::FinishNode(const pb::Node& node, uint32_t idx, const Seen& seen
                "a collective needs comm_type, or a name that says which (allreduce, allgather, reducescatter, "
                "alltoall, broadcast, ...)");
     n.coll = *CollOf(static_cast<int64_t>(*t));
+    barrier = *t == CommType::kBarrier;
     ++out_.counts.inferred_comm_type;
   }
-  if (!seen.comm_size && !(n.kind == NodeKind::kCollective && n.comm_bytes == 0 && seen.comm_type)) {
+  if (barrier) {
+    n.comm_bytes = 0;  // a barrier moves nothing, whatever comm_size says
+  } else if (!seen.comm_size) {
     if (const std::optional<uint64_t> b = TensorBytesOfInputs(node.inputs().values(), node.inputs().types())) {
       n.comm_bytes = *b;
       ++out_.counts.inferred_comm_size;

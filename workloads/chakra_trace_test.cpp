@@ -230,6 +230,19 @@ TEST(ChakraTrace, HostCollectivesAndCollectivesNamedByTheirKernel) {
       << e;
 }
 
+TEST(ChakraTrace, BarriersMoveNothingAndSizelessCollectivesAreCounted) {
+  pb::Node barrier = Coll(1, "barrier");
+  Attr(barrier, "comm_size", int64_t{4096});
+  Attr(barrier, "comm_type", int64_t{pb::BARRIER});
+  pb::Node named = Coll(2, "c10d::barrier", {1});  // typed from its name
+  Attr(named, "comm_size", int64_t{8});
+  pb::Node sizeless = Coll(3, "all_reduce", {2});
+  Attr(sizeless, "comm_type", int64_t{pb::ALL_REDUCE});
+  const Trace t = Load({Stream({barrier, named, sizeless})});
+  for (const TraceNode& n : t.ranks[0].nodes) EXPECT_EQ(n.comm_bytes, 0u) << n.id;
+  EXPECT_TRUE(Warns(t, "1 communication node(s) without comm_size or input tensors: replayed as 0 bytes"));
+}
+
 // The process-group table as today's PyTorch converter writes it: a METADATA node, a JSON list in inputs.values.
 pb::Node GroupTable(uint64_t id, const std::string& json) {
   pb::Node n = N(id, pb::METADATA_NODE);
