@@ -42,6 +42,8 @@ void AddRun(CLI::App& app, Commands& cmds) {
                       "Write result.json, summary.txt, report.html, trace.json (Perfetto), step.csv and comms.csv "
                       "into this directory");
   run_cmd->add_flag("--json", run.json, "Print the result as JSON instead of the summary");
+  run_cmd->add_flag("--strict-memory", run.strict_memory,
+                    "Refuse (exit 2) a plan whose memory estimate exceeds the HBM instead of running it, flagged");
   cmds.Add(run_cmd, [opts] { return cli::Run(*opts); });
 }
 
@@ -163,6 +165,8 @@ void AddPlan(CLI::App& app, Commands& cmds) {
   plan_cmd->add_option("--top", plan.top, "Plans simulated (the best by the analytic estimate); default 8");
   plan_cmd->add_option("--by", plan.by, "Ranking of the simulated plans: time, energy or cost per step");
   plan_cmd->add_option("--out", plan.out_dir, "Write plan.csv and plan.json into this directory");
+  plan_cmd->add_option("--memory-margin-gb", plan.memory_margin_gb,
+                       "Plans fit when their memory estimate is at most HBM minus this (GB; default 0)");
   cmds.Add(plan_cmd, [opts] { return cli::Plan(*opts); });
 }
 
@@ -182,6 +186,8 @@ void AddGoal(CLI::App& app, Commands& cmds) {
   goal_cmd->add_option("--replan", goal.replan,
                        "Search the parallelism plan at each size, simulating this many candidates (0 = keep the plan)");
   goal_cmd->add_option("--out", goal.out_dir, "Write goal.csv into this directory");
+  goal_cmd->add_option("--memory-margin-gb", goal.memory_margin_gb,
+                       "Plans fit when their memory estimate is at most HBM minus this (GB; default 0)");
   cmds.Add(goal_cmd, [opts] { return cli::Goal(*opts); });
 }
 

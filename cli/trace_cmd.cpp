@@ -57,7 +57,7 @@ int Export(const ExportCmdOptions& o) {
   const v1::Scenario s = sim::ResolveScenario(sim::LoadScenarioFile(o.scenario));
   const wl::StepProgram p =
       wl::BuildStepProgram(s.workload(), s.cluster().num_gpus(), s.cluster().scale_up().gpus_per_node(), s.seed());
-  sim::CheckMemoryFits(p, s, o.scenario);  // the same plans as `run` accepts
+  if (s.options().strict_memory()) sim::CheckMemoryFits(p, s, o.scenario);  // the same plans as `run` accepts
   ct::ExportOptions eo;
   eo.replica_only = o.replica_only;
   const std::vector<std::string> streams = ct::ExportTrace(p, eo);
