@@ -287,6 +287,7 @@ void AcceleratorCatalog::Validate(const v1::Accelerator& a, const std::string& f
   RequireNonNegative(file, "gemm_half_efficiency_gflop", a.gemm_half_efficiency_gflop());
   RequireEfficiency(file, "memory_efficiency", a.memory_efficiency());
   RequireEfficiency(file, "attention_efficiency", a.attention_efficiency());
+  if (a.fp8_gemm_efficiency() != 0) RequireEfficiency(file, "fp8_gemm_efficiency", a.fp8_gemm_efficiency());
   RequireNonNegative(file, "embodied_kgco2e", a.embodied_kgco2e());
   RequireNonNegative(file, "price_usd", a.price_usd());
   if (!(a.speed_cv() >= 0 && a.speed_cv() <= 0.5))
