@@ -8,13 +8,13 @@
 #include <cmath>
 #include <filesystem>
 #include <iterator>
-#include <fstream>
 #include <iostream>
 #include <span>
 #include <sstream>
 
 #include "common/embedded.h"
 #include "common/error.h"
+#include "common/input_file.h"
 #include "planning/run.h"
 #include "results/compare.h"
 #include "results/csv.h"
@@ -126,10 +126,7 @@ int Compare(const CompareOptions& o) {
     std::error_code ec;
     if (std::filesystem::is_directory(file, ec))
       throw InputError(file + ": is a directory, not a result file (give DIR/result.json)");
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw InputError(file + ": cannot read the result file");
-    const std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    rs.push_back(results::FromJson(json, file));
+    rs.push_back(results::FromJson(ReadTextInputFile(file, "result file", kMaxResultInputBytes), file));
     if (rs.back().clustersim_version().empty() || !rs.back().has_scenario())
       throw InputError(file + ": not a clustersim result (no clustersim_version or scenario: give a result.json "
                        "written by clustersim run)");
@@ -201,9 +198,7 @@ int Topo(const TopoOptions& o) {
     } catch (const InputError& e) {
       throw InputError("--dot " + o.dot_file + ": " + e.what());
     }
-    std::ofstream out(o.dot_file);
-    if (!out) throw InputError(o.dot_file + ": cannot write the Graphviz file");
-    out << dot.str();
+    results::WriteFileAtomic(o.dot_file, dot.str());
   }
   return 0;
 }
@@ -236,10 +231,7 @@ int Validate(const ValidateOptions& o) {
   CheckOutputFile(o.markdown, "--markdown");
   std::vector<std::string> known;
   if (!o.known_misses.empty()) {
-    std::error_code ec;
-    std::ifstream in(o.known_misses);
-    if (!in || std::filesystem::is_directory(o.known_misses, ec))
-      throw InputError(o.known_misses + ": cannot open the known-misses file (missing, unreadable or a directory)");
+    std::istringstream in(ReadTextInputFile(o.known_misses, "known-misses file"));
     std::string line;
     while (std::getline(in, line)) {
       if (line.empty() || line[0] == '#') continue;

@@ -2,6 +2,8 @@
 // 0 success, 1 simulation failure, 2 bad input (with one message naming file, field, value and rule).
 // A command is one Add* function below (its options and the function of cli/ that runs it) and one line in main.
 #include <CLI/CLI.hpp>
+#include <google/protobuf/stubs/logging.h>
+
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -16,6 +18,13 @@
 namespace {
 
 using namespace clustersim;
+
+// A path option, when given, must not be empty (`run ""` would otherwise run the embedded default).
+const CLI::Validator kNonEmptyPath(
+    [](std::string& value) {
+      return value.empty() ? std::string("an empty path: give a file, or leave the argument out") : std::string();
+    },
+    "PATH");
 
 // The parsed subcommand's action: each command registers its CLI11 subcommand with the function that runs it.
 class Commands {
@@ -36,8 +45,10 @@ void AddRun(CLI::App& app, Commands& cmds) {
   auto opts = std::make_shared<cli::RunOptions>();
   cli::RunOptions& run = *opts;
   auto* run_cmd = app.add_subcommand("run", "Simulate one training step and print a summary");
-  run_cmd->add_option("scenario", run.scenario,
-                      "Scenario file (.textproto or .json); default: the embedded 8,192-GPU H100 Llama-3-70B scenario");
+  run_cmd
+      ->add_option("scenario", run.scenario,
+                   "Scenario file (.textproto or .json); default: the embedded 8,192-GPU H100 Llama-3-70B scenario")
+      ->check(kNonEmptyPath);
   run_cmd->add_option("--out", run.out_dir,
                       "Write result.json, summary.txt, report.html, trace.json (Perfetto), step.csv and comms.csv "
                       "into this directory");
@@ -54,7 +65,7 @@ void AddTopo(CLI::App& app, Commands& cmds) {
   auto opts = std::make_shared<cli::TopoOptions>();
   cli::TopoOptions& topo = *opts;
   auto* topo_cmd = app.add_subcommand("topo", "Print the fabric inventory of a scenario's cluster");
-  topo_cmd->add_option("scenario", topo.scenario, "Scenario file; default: the embedded default");
+  topo_cmd->add_option("scenario", topo.scenario, "Scenario file; default: the embedded default")->check(kNonEmptyPath);
   topo_cmd->add_option("--dot", topo.dot_file, "Write the fabric as Graphviz (small fabrics only)");
   cmds.Add(topo_cmd, [opts] { return cli::Topo(*opts); });
 }
@@ -63,7 +74,8 @@ void AddColl(CLI::App& app, Commands& cmds) {
   auto opts = std::make_shared<cli::CollOptions>();
   cli::CollOptions& coll = *opts;
   auto* coll_cmd = app.add_subcommand("coll", "Collective microbenchmark in nccl-tests conventions");
-  coll_cmd->add_option("scenario", coll.scenario, "Scenario file for the cluster; default: the embedded default");
+  coll_cmd->add_option("scenario", coll.scenario, "Scenario file for the cluster; default: the embedded default")
+      ->check(kNonEmptyPath);
   coll_cmd->add_option("-c,--collective", coll.collective,
                        "all_reduce, reduce_scatter, all_gather, all_to_all, broadcast, send_recv (-g 2)");
   coll_cmd->add_option("-a,--algorithm", coll.algorithm, "Algorithm by name, or auto");
@@ -113,6 +125,8 @@ void AddSweep(CLI::App& app, Commands& cmds) {
   swp_cmd->add_option("--max-points", swp.max_points, "Stop after simulating this many points (resume later)");
   swp_cmd->add_flag("--mpi", swp.mpi, "Run as MPI ranks (detected under mpirun; needed under srun)");
   swp_cmd->add_flag("-q,--quiet", swp.quiet, "No progress lines on stderr");
+  swp_cmd->add_option("--allow-root", swp.allowed_roots,
+                      "A folder base_scenario may name files under, besides the sweep file's own (repeatable)");
   cmds.Add(swp_cmd, [opts] { return cli::Sweep(*opts); });
 }
 
@@ -151,8 +165,9 @@ void AddPlan(CLI::App& app, Commands& cmds) {
   cli::PlanCmdOptions& plan = *opts;
   auto* plan_cmd =
       app.add_subcommand("plan", "Search parallelism plans that fit in memory; simulate and rank the best");
-  plan_cmd->add_option("scenario", plan.scenario,
-                       "Scenario file: model, cluster, global batch; default: the embedded default");
+  plan_cmd
+      ->add_option("scenario", plan.scenario, "Scenario file: model, cluster, global batch; default: the embedded default")
+      ->check(kNonEmptyPath);
   plan_cmd->add_option("--top", plan.top, "Plans simulated (the best by the analytic estimate); default 8");
   plan_cmd->add_option("--by", plan.by, "Ranking of the simulated plans: time, energy or cost per step");
   plan_cmd->add_option("--out", plan.out_dir, "Write plan.csv and plan.json into this directory");
@@ -182,7 +197,7 @@ void AddGoodput(CLI::App& app, Commands& cmds) {
   auto opts = std::make_shared<cli::GoodputCmdOptions>();
   cli::GoodputCmdOptions& gp = *opts;
   auto* gp_cmd = app.add_subcommand("goodput", "Failures, checkpoints and goodput of the run: analytic vs Monte-Carlo");
-  gp_cmd->add_option("scenario", gp.scenario, "Scenario file; default: the embedded default");
+  gp_cmd->add_option("scenario", gp.scenario, "Scenario file; default: the embedded default")->check(kNonEmptyPath);
   gp_cmd->add_option("--tokens", gp.tokens, "Token budget (default: facility.training_tokens)");
   gp_cmd->add_option("--trials", gp.trials, "Monte-Carlo runs (default 1000)");
   gp_cmd->add_option("--seed", gp.seed, "Monte-Carlo seed (default 1)");
@@ -228,8 +243,16 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return ParseFailed(app, e, argc, argv);
   }
+  // Protobuf's own log lines (e.g. about invalid UTF-8) would add lines of their own to the one error message.
+  google::protobuf::SetLogHandler(nullptr);
   try {
-    return cmds.RunChosen();
+    const int status = cmds.RunChosen();
+    std::cout.flush();
+    if (!std::cout) {  // a full disk or a closed file behind standard output: the output is incomplete
+      std::cerr << "clustersim: error: cannot write the output to standard output\n";
+      return 1;
+    }
+    return status;
   } catch (const InputError& e) {
     std::cerr << "clustersim: error: " << e.what() << "\n";
     return 2;

@@ -104,7 +104,7 @@ check nan_tokens "--tokens = nan: must be a finite number > 0" goal "$data/plan/
 check nan_cost "--max-cost-usd = nan: must be a finite number >= 0" goal "$data/plan/goal_small.textproto" --deadline-days 3 --max-cost-usd nan
 check bad_fabric "--fabrics = \"warp\": must be one of: fat_tree" goal "$data/plan/goal_small.textproto" --deadline-days 3 --fabrics fat_tree,warp
 check goodput_nan_tokens "--tokens = nan: must be a finite number > 0" goodput "$data/plan/goal_small.textproto" --tokens nan
-check missing_known_misses "nonexistent.txt: cannot open the known-misses file" validate "$dir/carbon.textproto" --markdown "$dir/v.md" --known-misses "$dir/nonexistent.txt"
+check missing_known_misses "nonexistent.txt: cannot open known-misses file" validate "$dir/carbon.textproto" --markdown "$dir/v.md" --known-misses "$dir/nonexistent.txt"
 absent missing_known_misses "$dir/v.md"
 check bad_case_scenario "bad_scenario_case.textproto:2: cluster.num_gpus = 12: must be a multiple" validate "$dir/bad_scenario_case.textproto"
 check bad_sweep_label "bad_label.textproto:1: label = .*\{nope\} names no column" sweep "$dir/bad_label.textproto" --out "$dir/out"
@@ -121,8 +121,8 @@ cat >"$dir/no_fit.textproto" <<'X'
 accelerator { name: "H100-SXM" } cluster { num_gpus: 8 }
 workload { model { preset: "llama3_405b" } parallelism { tp: 8 global_batch_size: 8 } }
 X
-check huge_batch "huge_batch.textproto:2: workload.parallelism.global_batch_size = 2147483648: gives 2147483648 micro-batches per pipeline" run "$dir/huge_batch.textproto" --out "$dir/out"
-check huge_layers "huge_layers.textproto:2: workload.model.layers = 4294967295: must be at most 4096" run "$dir/huge_layers.textproto" --out "$dir/out"
+check huge_batch "huge_batch.textproto:2: workload.parallelism.global_batch_size = 2147483648: must be in \[1, 1073741824\]" run "$dir/huge_batch.textproto" --out "$dir/out"
+check huge_layers "huge_layers.textproto:2: workload.model.layers = 4294967295: must be in \[1, 4096\]" run "$dir/huge_layers.textproto" --out "$dir/out"
 check too_many_trials "--trials = 4000000000: must be 1 to 1,000,000" goodput "$data/plan/goal_small.textproto" --trials 4000000000
 check no_fit_names_file "no_fit.textproto: workload.parallelism = \(memory\): needs .* GB per GPU" run "$dir/no_fit.textproto" --out "$dir/out"
 cat >"$dir/small_fabric.textproto" <<'X'
