@@ -19,12 +19,6 @@
 namespace clustersim::cli {
 namespace {
 
-void MakeDir(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) throw InputError(dir + ": cannot create the output directory: " + ec.message());
-}
-
 // --tokens: 0 = facility.training_tokens; otherwise a finite positive budget.
 void CheckTokens(double tokens) {
   if (!(tokens >= 0) || !std::isfinite(tokens))
@@ -43,7 +37,7 @@ int Plan(const PlanCmdOptions& o) {
   const v1::Scenario s = planning::LoadScenario(o.scenario);
   const v1::PlanSearchResult r = planning::SearchPlans(s, so);
   if (!o.out_dir.empty()) {
-    MakeDir(o.out_dir);
+    results::MakeOutputDirectory(o.out_dir);
     results::WriteFilesAtomic({{o.out_dir + "/plan.csv", planning::PlanCsv(r)},
                                {o.out_dir + "/plan.json", planning::PlanJson(r)}});
   }
@@ -83,7 +77,7 @@ int Goal(const GoalCmdOptions& o) {
   const sim::LoadedScenario loaded = sim::LoadScenarioFile(o.scenario);
   const planning::GoalResult r = planning::SeekGoal(loaded, g);
   if (!o.out_dir.empty()) {
-    MakeDir(o.out_dir);
+    results::MakeOutputDirectory(o.out_dir);
     results::WriteFileAtomic(o.out_dir + "/goal.csv", planning::GoalCsv(r));
   }
   std::cout << planning::GoalTable(r, g);

@@ -55,9 +55,7 @@ int Export(const ExportCmdOptions& o) {
   ct::ExportOptions eo;
   eo.replica_only = o.replica_only;
   const std::vector<std::string> streams = ct::ExportTrace(p, eo);
-  std::error_code ec;
-  std::filesystem::create_directories(o.out_dir, ec);
-  if (ec) throw InputError(o.out_dir + ": cannot create the output directory: " + ec.message());
+  results::MakeOutputDirectory(o.out_dir);
   uint64_t total = 0;
   std::vector<std::pair<std::string, std::string>> files;
   files.reserve(streams.size());
