@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "sim/accounting.h"
 #include "sim/hardware/power_model.h"
+#include "sim/memory_guard.h"
 #include "sim/stages.h"
 
 namespace clustersim::sim {
@@ -79,11 +80,7 @@ topo::FabricParams FabricParamsOf(const v1::Scenario& s) {
   return p;
 }
 
-double EstimateRunMemoryGb(const v1::Scenario& s) {
-  // The fabric graph, the SimGrid platform (hosts, links, bundles) and the step program: measured 0.72 GiB at
-  // 131,072 GPUs and 5.6 GiB at 1,048,576 (docs/performance.md), so 6 KiB per GPU plus a small base.
-  return 0.03 + 6.0 * 1024 * s.cluster().num_gpus() / 1e9;
-}
+double EstimateRunMemoryGb(const v1::Scenario& s) { return EstimateStepMemory(s).total() / 1e9; }
 
 namespace {
 
