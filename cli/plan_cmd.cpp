@@ -13,17 +13,21 @@
 #include "planning/search.h"
 #include "results/report.h"
 #include "cli/commands.h"
+#include "sim/plausible.h"
 #include "sim/scenario_loader.h"
 #include "topologies/fabric.h"
 
 namespace clustersim::cli {
 namespace {
 
-// --tokens: 0 = facility.training_tokens; otherwise a finite positive budget.
+// --tokens: 0 = facility.training_tokens; otherwise a finite positive budget within facility.training_tokens' range.
 void CheckTokens(double tokens) {
   if (!(tokens >= 0) || !std::isfinite(tokens))
     throw InputError::Field("", 0, "--tokens", fmt::format("{}", tokens),
                             "must be a finite number > 0 (omit it to use facility.training_tokens)");
+  const FieldRange* range = FindFieldRange(*v1::Facility::descriptor()->FindFieldByName("training_tokens"));
+  const std::string rule = range != nullptr ? ImplausibleRule(tokens, range->range) : "";
+  if (!rule.empty()) throw InputError::Field("", 0, "--tokens", fmt::format("{}", tokens), rule);
 }
 
 }  // namespace
@@ -36,6 +40,7 @@ int Plan(const PlanCmdOptions& o) {
   CheckOutputDir(o.out_dir, "--out");
   const v1::Scenario s = planning::LoadScenario(o.scenario);
   const v1::PlanSearchResult r = planning::SearchPlans(s, so);
+  CheckReportedNumbers(r, planning::ScenarioSource(o.scenario), "plan");
   if (!o.out_dir.empty()) {
     results::MakeOutputDirectory(o.out_dir);
     results::WriteFilesAtomic({{o.out_dir + "/plan.csv", planning::PlanCsv(r)},
@@ -76,6 +81,7 @@ int Goal(const GoalCmdOptions& o) {
   CheckOutputDir(o.out_dir, "--out");
   const sim::LoadedScenario loaded = sim::LoadScenarioFile(o.scenario);
   const planning::GoalResult r = planning::SeekGoal(loaded, g);
+  for (const v1::GoalPoint& p : r.points) CheckReportedNumbers(p, o.scenario, "goal point");
   if (!o.out_dir.empty()) {
     results::MakeOutputDirectory(o.out_dir);
     results::WriteFileAtomic(o.out_dir + "/goal.csv", planning::GoalCsv(r));
@@ -100,6 +106,10 @@ int Goodput(const GoodputCmdOptions& o) {
   const v1::Goodput& g = pr.goodput();
   const planning::FailureModel m = planning::FailureModelOf(r);
   const planning::MonteCarloResult mc = planning::SimulateFailures(m, o.trials, o.seed);
+  const std::string source = planning::ScenarioSource(o.scenario);
+  CheckReportedNumber(mc.goodput, "goodput", source, "monte-carlo");
+  CheckReportedNumber(mc.mean_wall_s / 86400, "wall_clock_days", source, "monte-carlo");
+  CheckReportedNumber(mc.stddev_wall_s, "stddev_wall_s", source, "monte-carlo");
   std::cout << fmt::format("# {}: {:.3g} tokens on {} GPUs, step {:.3f} s, {:.2f} days without failures\n", s.name(),
                            pr.training_tokens(), s.cluster().num_gpus(), r.step_time_s(), pr.wall_clock_days());
   std::cout << fmt::format("  MTBF        {:.3g} h ({:.3g} interruptions per day)\n", g.mtbf_hours(),

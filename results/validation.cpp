@@ -68,8 +68,10 @@ std::vector<std::string> ExpandCaseFiles(const std::vector<std::string>& paths) 
   return out;
 }
 
-LoadedCase LoadCase(const std::string& path) {
-  const std::string text = ReadTextInputFile(path, "validation case");
+LoadedCase LoadCase(const std::string& path) { return ParseCase(ReadTextInputFile(path, "validation case"), path); }
+
+LoadedCase ParseCase(const std::string& text, const std::string& path) {
+  CheckUtf8Text(text, path, "validation case");
   LoadedCase loaded;
   loaded.file = path;
   v1::ValidationCase& c = loaded.spec;

@@ -19,17 +19,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Measured (Release, docs/input-limits.md): resident bytes per SimGrid host (GPU), per switch and per fabric link
-// (two SimGrid links, one per direction, and the graph edge), and per operation of the step program (the op, its
-// execution and its timeline event in the result and its renderings).
+// Measured (Release, this 2-core machine; docs/input-limits.md): peak resident bytes of the simulation process per
+// GPU (SimGrid host, NIC, graph vertex), per switch, per fabric link (two SimGrid links, one per direction, and the
+// graph edge), and per layer of every micro-batch of the step program (its operations, their execution and timeline:
+// 2.0 KB measured from 16,384 to 262,144 layer-passes). Fat-trees take about 0.8x these fabric figures, dragonflies
+// 1.5x; the phases' flows are guarded separately, inside the process.
 constexpr double kBaseBytes = 30e6;
 constexpr double kBytesPerGpu = 3000;
 constexpr double kBytesPerSwitch = 3000;
-constexpr double kBytesPerLink = 700;
-constexpr double kBytesPerOp = 600;
-// Operations per layer per micro-batch (forward, backward, recompute, their collectives and waits), an upper value
-// over the schedules and plans of the examples.
-constexpr double kOpsPerLayerPass = 24;
+constexpr double kBytesPerLink = 1000;
+constexpr double kBytesPerLayerPass = 2500;
 
 // The first line of a small file, "" when it cannot be read.
 std::string FirstLine(const fs::path& p) {
@@ -116,7 +115,7 @@ double EstimateProgramBytes(const v1::Scenario& s) {
   const double microbatches = std::max(1.0, static_cast<double>(p.global_batch_size()) / per_step);
   const v1::Model& m = s.workload().model();
   const double layers = static_cast<double>(m.layers()) + m.mtp_depth();
-  return kBytesPerOp * kOpsPerLayerPass * microbatches * layers;
+  return kBytesPerLayerPass * microbatches * layers;
 }
 
 MemoryNeed EstimateStepMemory(const v1::Scenario& s) {

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/input_file.h"
 
 namespace clustersim {
 namespace {
@@ -251,6 +252,8 @@ void CheckField(const pb::Message& m, const pb::FieldDescriptor& f, const std::s
       const std::string s = index >= 0 ? r.GetRepeatedString(m, &f, i) : r.GetString(m, &f);
       if (s.size() > kMaxInputStringBytes)
         fail(at, "\"" + s + "\"", fmt::format("is {} bytes long: at most {}", s.size(), kMaxInputStringBytes));
+      if (FirstInvalidUtf8(s) != std::string::npos)
+        fail(at, "(not shown)", "is not valid UTF-8 text (an escape such as \\377 gives a byte that is not)");
     } else if (IsNumeric(f)) {
       const auto [v, text] = NumberOf(m, f, index);
       const std::string rule = range != nullptr ? RangeRule(v, range->range)
@@ -308,7 +311,8 @@ std::string ReportedRule(double v, std::string_view name) {
                                const std::string& source, const std::string& what) {
   const std::string shown = IsFraction(name) && std::isfinite(v) ? fmt::format("{:.4g}%", 100 * v) : NumText(v);
   throw InputError::Field(source, 0, what + "." + path, shown,
-                          rule + ": it comes from implausible inputs; check " + InputsOf(name));
+                          rule + ": it comes from implausible inputs; check " +
+                              InputsOf(path.find("goodput") != std::string::npos ? "goodput" : name));
 }
 
 void CheckReported(const pb::Message& m, const std::string& prefix, const std::string& source,

@@ -63,6 +63,10 @@ std::span<const FieldRange> FieldRanges();
 // The range of a field of a message of the clustersim.v1 package, or nullptr when it has none.
 const FieldRange* FindFieldRange(const google::protobuf::FieldDescriptor& field);
 
+// Most layers x micro-batches per pipeline (MTP modules count as layers): every layer of every micro-batch is an
+// operation of the simulated step (about 2 KB and 0.2 ms each; docs/input-limits.md).
+inline constexpr uint64_t kMaxLayerPasses = uint64_t{1} << 20;
+
 // Longest string any text field of an input may hold (names, descriptions, paths, labels).
 inline constexpr size_t kMaxInputStringBytes = 4096;
 

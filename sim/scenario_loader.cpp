@@ -273,6 +273,13 @@ void ResolveWorkload(const Validator& v, const LoadedScenario& loaded, v1::Scena
            "all-gather that runs under the next step's forward is assumed hidden)");
   wl::ValidatePlan(w, c.num_gpus(), loaded.file);
   if (p.dp() == 0) p.set_dp(c.num_gpus() / (p.tp() * p.cp() * p.pp()));
+  const uint64_t microbatches = p.global_batch_size() / (uint64_t{p.dp()} * p.micro_batch_size());
+  const uint64_t layers = uint64_t{w.model().layers()} + w.model().mtp_depth();
+  if (microbatches * layers > kMaxLayerPasses)
+    v.Fail("workload.parallelism.global_batch_size", std::to_string(p.global_batch_size()),
+           "gives " + std::to_string(microbatches) + " micro-batches x " + std::to_string(layers) +
+               " layers per pipeline; at most " + std::to_string(kMaxLayerPasses) +
+               " layer passes are simulated (each is an operation of the step): raise micro_batch_size or dp");
   if (p.zero_stage() == 3 && p.zero3_implementation().empty())
     p.set_zero3_implementation(std::string(wl::FindZero3Implementation("")->name));
   if (w.moe_routing().distribution().empty()) w.mutable_moe_routing()->set_distribution("balanced");

@@ -10,11 +10,10 @@
 #include "sim/accounting.h"
 #include "sim/hardware/power_model.h"
 #include "sim/memory_guard.h"
+#include "sim/plausible.h"
 #include "sim/stages.h"
 
 namespace clustersim::sim {
-
-constexpr double kMaxStepTimeS = 1e7;
 
 void CheckMemoryFits(const wl::StepProgram& program, const v1::Scenario& s, const std::string& source) {
   const double capacity = s.accelerator().hbm_gb() * 1e9;
@@ -82,22 +81,6 @@ topo::FabricParams FabricParamsOf(const v1::Scenario& s) {
 
 double EstimateRunMemoryGb(const v1::Scenario& s) { return EstimateStepMemory(s).total() / 1e9; }
 
-namespace {
-
-// No valid input gives a training step of months: such a result comes from an implausible value (a TFLOP/s or a
-// bandwidth many orders of magnitude off), which is reported instead of printed.
-void CheckPlausibleStep(const v1::RunResult& r, const std::string& source) {
-  if (std::isfinite(r.step_time_s()) && r.step_time_s() <= kMaxStepTimeS) return;
-  char buf[256];
-  std::snprintf(buf, sizeof buf,
-                "the simulated step takes %.3g s (more than %.0e s): check the accelerator's TFLOP/s and the "
-                "bandwidths and latencies for implausible values",
-                r.step_time_s(), kMaxStepTimeS);
-  throw InputError::Field(source, 0, "scenario", "(implausible)", buf);
-}
-
-}  // namespace
-
 v1::RunResult SimulateStep(const v1::Scenario& s, const std::string& source_file) {
   const std::string source = SourceName(s, source_file);
   GuardMemory(s, source);  // 1. resolve
@@ -111,7 +94,7 @@ v1::RunResult SimulateStep(const v1::Scenario& s, const std::string& source_file
     const StepTimeline timeline = ExecuteStep(world, work, pricing);  // 5. execute
     return AccountStep(s, work, timeline, pricing, links, world);     // 6. account
   });
-  CheckPlausibleStep(r, source);
+  CheckReportedNumbers(r, source, "result");  // sim/plausible.h: the one rule for reported numbers
   return r;
 }
 

@@ -11,6 +11,8 @@
 #include <tuple>
 
 #include "common/error.h"
+#include "sim/memory_guard.h"
+#include "sim/plausible.h"
 #include "sim/engine.h"
 #include "sim/hardware/compute_model.h"
 #include "sim/network/comm_cost.h"
@@ -41,6 +43,9 @@ Bucket BucketOf(const std::string& family) {
   if (starts("ep")) return Bucket::kEp;
   return Bucket::kOther;
 }
+
+// What the simulation process holds per trace node beyond the trace itself (costs, buckets, dataflow state).
+constexpr double kReplayBytesPerNode = 200;
 
 // --- placement (parent process) -------------------------------------------------------------------------------------
 
@@ -73,6 +78,23 @@ void CheckRecordedDurations(const ct::Trace& trace) {
                                 "--recorded-durations needs the recorded duration of every compute node");
 }
 
+// An all_to_all is one phase of n x (n - 1) flows per group, which no symmetry reduction splits: a group grown across
+// the replicas past options.max_flows_per_phase would not be solved within minutes and memory.
+void CheckAllToAllSizes(const v1::Scenario& s, const ct::Trace& trace, const ReplayPlan& p) {
+  const uint64_t most = std::max<uint64_t>(1, s.options().max_flows_per_phase());
+  for (const ct::TraceRank& tr : trace.ranks)
+    for (const ct::TraceNode& n : tr.nodes) {
+      if (n.kind != ct::NodeKind::kCollective || n.coll != wl::Coll::kAllToAll) continue;
+      const uint64_t size = uint64_t{trace.groups[n.pg].ranks.size()} * (p.grown[n.pg] ? p.k : 1);
+      if (size * (size > 0 ? size - 1 : 0) <= most) continue;
+      throw InputError::Field("", 0, "--replicas", std::to_string(p.k),
+                              "the all_to_all of pg \"" + trace.groups[n.pg].name + "\" grows to " +
+                                  std::to_string(size) + " ranks, one phase of " + std::to_string(size * (size - 1)) +
+                                  " flows; at most " + std::to_string(most) +
+                                  " (options.max_flows_per_phase) are solved in one phase");
+    }
+}
+
 // Validates the options against the trace and the cluster (InputError naming the option) before forking.
 ReplayPlan PlanReplay(const v1::Scenario& s, const ct::Trace& trace, const ReplayOptions& options) {
   ReplayPlan p;
@@ -88,6 +110,7 @@ ReplayPlan PlanReplay(const v1::Scenario& s, const ct::Trace& trace, const Repla
                             std::to_string(p.k) + " replicas of " + std::to_string(p.R) + " ranks need more than the " +
                                 std::to_string(gpus) + " GPUs of the cluster");
   p.grown = GrownGroups(trace, options.dp_pg_regex);
+  CheckAllToAllSizes(s, trace, p);
   if (options.recorded_durations) CheckRecordedDurations(trace);
   p.precision = trace.precision.empty() ? s.workload().precision() : trace.precision;
   // Validate the precision (and the accelerator) here, in the parent, so errors are InputError before forking.
@@ -485,7 +508,10 @@ uint32_t FillReplayThroughput(const ct::Trace& trace, const ReplayPlan& plan, co
     T = std::max(T, totals[r].end_s);
     if (totals[r].compute_s > totals[crit].compute_s) crit = r;
   }
-  if (!(T > 0)) throw SimulationError("replayed step time is not positive; the trace has no timed work");
+  if (!(T > 0))
+    throw InputError(trace.ranks.front().file +
+                     ": the trace has no timed work (no compute node with num_ops, tensor_size or a duration, no "
+                     "communication): nothing to replay");
   res.set_step_time_s(T);
   const double cluster_gpus = static_cast<double>(plan.k) * R;
   if (trace.tokens_per_step > 0 && trace.metadata_world > 0) {
@@ -601,7 +627,13 @@ v1::RunResult RunReplay(const v1::Scenario& s, const ct::Trace& trace, const Rep
 
 v1::RunResult ReplayTrace(const v1::Scenario& s, const ct::Trace& trace, const ReplayOptions& options) {
   const ReplayPlan plan = PlanReplay(s, trace, options);
-  return RunResultInChild([&](const ChildChannel& channel) { return RunReplay(s, trace, plan, options, channel); });
+  const std::string source = SourceName(s, options.scenario_file);
+  RequireMemory(MemoryNeed{EstimateFabricBytes(s), 0, kReplayBytesPerNode * static_cast<double>(trace.nodes())}, s,
+                "replay", source, "cluster.num_gpus", std::to_string(s.cluster().num_gpus()));
+  v1::RunResult r =
+      RunResultInChild([&](const ChildChannel& channel) { return RunReplay(s, trace, plan, options, channel); });
+  CheckReportedNumbers(r, source, "result");  // sim/plausible.h: the one rule for reported numbers
+  return r;
 }
 
 }  // namespace clustersim::sim

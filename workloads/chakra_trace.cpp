@@ -11,18 +11,17 @@
 #include <climits>
 #include <deque>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
 #include <queue>
 #include <regex>
-#include <sstream>
 #include <tuple>
 #include <unordered_map>
 
 #include "chakra/et_def.pb.h"
 #include "common/error.h"
+#include "common/input_file.h"
 
 namespace clustersim::wl::chakra {
 
@@ -592,11 +591,7 @@ Trace Assemble(std::vector<RawRank>& raw) {
 }
 
 std::string ReadWholeFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw InputError(path + ": cannot open trace file");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+  return ReadInputFile(path, "Chakra trace file", kMaxTraceInputBytes);  // a regular file, bounded, never blocks
 }
 
 }  // namespace

@@ -6,8 +6,16 @@
 #include <string_view>
 #include <vector>
 
+#include <google/protobuf/stubs/logging.h>
+
 #include "common/error.h"
 #include "workloads/chakra_trace.h"
+
+// Protobuf's own log lines (parse errors) would be printed for every input: the CLI silences them too (cli/main.cpp).
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  google::protobuf::SetLogHandler(nullptr);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace clustersim;
