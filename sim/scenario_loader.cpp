@@ -5,7 +5,10 @@
 #include <google/protobuf/text_format.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <set>
 #include <sstream>
 
 #include "common/checked.h"
@@ -62,6 +65,43 @@ void CollectLines(const pb::Message& msg, const pb::TextFormat::ParseInfoTree* t
       }
     }
   }
+}
+
+// " (field <name>)" for the field whose value a text-format error at (line, column) is in: the last "name:" or
+// "name {" on that line before the column (protobuf's messages about values, e.g. "Integer out of range", name none).
+std::string FieldAt(const std::string& text, int line, int column) {
+  size_t start = 0;
+  for (int l = 1; l < line && start != std::string::npos; ++l) {
+    start = text.find('\n', start);
+    if (start != std::string::npos) ++start;
+  }
+  if (start == std::string::npos || column < 1) return "";
+  const std::string before = text.substr(start, std::min<size_t>(static_cast<size_t>(column - 1), 4096));
+  std::string name;
+  for (size_t i = 0; i < before.size();) {
+    if (!std::isalpha(static_cast<unsigned char>(before[i])) && before[i] != '_') {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < before.size() && (std::isalnum(static_cast<unsigned char>(before[j])) || before[j] == '_')) ++j;
+    size_t k = j;
+    while (k < before.size() && before[k] == ' ') ++k;
+    if (k < before.size() && (before[k] == ':' || before[k] == '{') && j - i <= 64) name = before.substr(i, j - i);
+    i = j;
+  }
+  return name.empty() ? "" : " (field " + name + ")";
+}
+
+// Whether `name` is the name of a field of `d` or of a message under it.
+bool NamesAField(const pb::Descriptor& d, const std::string& name, std::set<const pb::Descriptor*>& seen) {
+  if (!seen.insert(&d).second) return false;
+  for (int i = 0; i < d.field_count(); ++i) {
+    const pb::FieldDescriptor& f = *d.field(i);
+    if (f.name() == name) return true;
+    if (f.message_type() != nullptr && NamesAField(*f.message_type(), name, seen)) return true;
+  }
+  return false;
 }
 
 std::string FormatOf(const std::string& path) {
@@ -166,10 +206,16 @@ FieldLines ParseTextMessage(const std::string& text, pb::Message* msg, const std
     // Nothing read before the error: the file is not this format at all, and its content is not echoed.
     std::vector<const pb::FieldDescriptor*> read;
     msg->GetReflection()->ListFields(*msg, &read);
-    if (read.empty())
-      throw InputError(where + "not a " + type + " in protobuf text format: no field could be read (the content is "
-                       "not shown; see docs/scenario-format.md)");
-    throw InputError(where + "invalid " + type + ": " + ParserMessageShown(errors.message_));
+    if (read.empty()) {
+      // Only a name of the schema may be shown (it is not the file's content).
+      const std::string field = FieldAt(text, errors.line_, errors.column_);
+      std::set<const pb::Descriptor*> seen;
+      const bool known = field.size() > 8 && NamesAField(*msg->GetDescriptor(), field.substr(8, field.size() - 9), seen);
+      throw InputError(where + "not a " + type + " in protobuf text format: no field could be read" +
+                       (known ? field : "") + " (the content is not shown; see docs/scenario-format.md)");
+    }
+    throw InputError(where + "invalid " + type + ": " + ParserMessageShown(errors.message_) +
+                     FieldAt(text, errors.line_, errors.column_));
   }
   FieldLines lines;
   CollectLines(*msg, &tree, "", lines);

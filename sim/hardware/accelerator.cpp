@@ -192,7 +192,7 @@ v1::Accelerator AcceleratorCatalog::Resolve(const v1::Accelerator& requested, co
     for (const Required& r : required) {
       if (r.value == 0) {
         throw InputError::Field(file, 0, std::string("accelerator.") + r.field, "0",
-                                "required for custom accelerator \"" + requested.name() +
+                                "required for custom accelerator \"" + InputError::Shown(requested.name()) +
                                     "\" (not built in; built-in: " + JoinNames(Names()) + ")");
       }
     }
