@@ -196,5 +196,43 @@ TEST(ScenarioLoader, RejectsNegativeAcceleratorOverride) {
   EXPECT_NE(e.find("accelerator.tdp_w"), std::string::npos) << e;
 }
 
+// A file that is not a scenario is refused without echoing its content; a scenario with a mistake after its first
+// field gets the parser's message (its first line, cut), with the field it was in.
+TEST(ScenarioLoader, ParseErrorsEchoNoContentOfAFileThatIsNotAScenario) {
+  std::string e = ErrorOf("SECRET_TOKEN=hunter2\nHOME=/root\n");
+  EXPECT_NE(e.find("s.textproto:1:13: not a Scenario in protobuf text format: no field could be read"),
+            std::string::npos) << e;
+  EXPECT_EQ(e.find("SECRET"), std::string::npos) << e;
+  EXPECT_EQ(e.find("hunter2"), std::string::npos) << e;
+  e = ErrorOf("SECRET_TOKEN", "json");
+  EXPECT_NE(e.find("not a Scenario in JSON"), std::string::npos) << e;
+  EXPECT_EQ(e.find("SECRET"), std::string::npos) << e;
+  e = ErrorOf("{\"name\": \"x\",,\n \"SECRET\": 1}", "json");
+  EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+  EXPECT_EQ(e.find("SECRET"), std::string::npos) << e;
+  // Schema names may be shown, even in the first field; values of a scenario that started well are.
+  e = ErrorOf("name: 5\n");
+  EXPECT_NE(e.find("(field name)"), std::string::npos) << e;
+  e = ErrorOf("name: \"x\"\ncluster { num_gpus: 4294967296 }\n");
+  EXPECT_NE(e.find("s.textproto:2:21: invalid Scenario: Integer out of range (4294967296) (field num_gpus)"),
+            std::string::npos) << e;
+  e = ErrorOf("name: \"x\"\n" + std::string(100000, 'z') + ": 1\n");
+  EXPECT_LT(e.size(), 400u) << e;
+}
+
+// Products of parallel sizes are checked (a wrapped product could be 0, then a division by zero); every count has
+// a range.
+TEST(ScenarioLoader, HugeParallelSizesAndCountsAreBadInput) {
+  EXPECT_NE(ErrorOf(Replace(kBase, "tp: 8 pp: 2", "tp: 16777216 cp: 16777216 pp: 16777216"))
+                .find("workload.parallelism.tp = 16777216: tp x cp x pp = 16777216 x 16777216 x 16777216 exceeds"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(kBase + std::string("collectives { channels: 4294967295 }\n"))
+                .find("collectives.channels = 4294967295: must be in [1, 256]"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(Replace(kBase, "global_batch_size: 64", "global_batch_size: 262144"))
+                .find("layer passes are simulated"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace clustersim::sim

@@ -235,5 +235,46 @@ TEST(TraceReplay, RejectsTooManyReplicas) {
   EXPECT_THROW(ReplayTrace(s, one, o), InputError);
 }
 
+// The output rule holds for replays (a trace's metadata could claim any FLOP count), a trace without timed work is
+// bad input, and an all_to_all grown across replicas past options.max_flows_per_phase is refused before forking.
+TEST(TraceReplay, ImpossibleNumbersAndUnboundedWorkAreBadInput) {
+  v1::Scenario s = Make(16, "tp: 4 global_batch_size: 8");
+  ct::Trace t = Export(s, true);
+  ct::Trace inflated = t;
+  inflated.model_flops_per_step *= 1e6;
+  try {
+    (void)ReplayTrace(s, inflated, {});
+    FAIL() << "MFU above 100% was reported";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("result.mfu = "), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("above 100% (impossible)"), std::string::npos) << e.what();
+  }
+  ct::Trace empty = t;
+  for (ct::TraceRank& r : empty.ranks) {
+    r.nodes.clear();
+    r.names.clear();
+    r.order.clear();
+  }
+  try {
+    (void)ReplayTrace(s, empty, {});
+    FAIL() << "a trace without work was replayed";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("no timed work"), std::string::npos) << e.what();
+  }
+  ct::Trace a2a = t;
+  for (ct::TraceRank& r : a2a.ranks)
+    for (ct::TraceNode& n : r.nodes)
+      if (n.kind == ct::NodeKind::kCollective) n.coll = wl::Coll::kAllToAll;
+  s.mutable_options()->set_max_flows_per_phase(10);
+  ReplayOptions o;
+  o.dp_pg_regex = "^dp/";
+  try {
+    (void)ReplayTrace(s, a2a, o);
+    FAIL() << "an all_to_all of 12 flows was not refused";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--replicas = 4: the all_to_all of pg"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace clustersim::sim
