@@ -7,8 +7,8 @@
 #include <cctype>
 #include <cmath>
 #include <filesystem>
-#include <iterator>
 #include <iostream>
+#include <iterator>
 #include <span>
 #include <sstream>
 

@@ -92,7 +92,8 @@ void AddColl(CLI::App& app, Commands& cmds) {
   coll_cmd->add_option("-a,--algorithm", coll.algorithm, "Algorithm by name, or auto");
   coll_cmd->add_option("-s,--sizes", coll.sizes, "Sizes per rank, e.g. 1M 64M 1G")->expected(1, -1);
   coll_cmd->add_option("-g,--group", coll.group, "Ranks in the group (0 = all GPUs)")->check(kUnsigned);
-  coll_cmd->add_option("--stride", coll.stride, "Distance between group members (8 = one GPU per node)")->check(kUnsigned);
+  coll_cmd->add_option("--stride", coll.stride, "Distance between group members (8 = one GPU per node)")
+      ->check(kUnsigned);
   coll_cmd->add_flag("--all-groups", coll.all_groups, "Run every disjoint group of this shape at once");
   cmds.Add(coll_cmd, [opts] { return cli::Coll(*opts); });
 }
@@ -133,7 +134,8 @@ void AddSweep(CLI::App& app, Commands& cmds) {
                       "(default: <sweep stem>-sweep); finished points there are reused (resume)");
   swp_cmd->add_option("--shard", swp.shard, "Run only share I of N (I/N, 0-based), e.g. a Slurm array task");
   swp_cmd->add_flag("--gather", swp.gather, "Only assemble the table from the finished points of all shards");
-  swp_cmd->add_option("--max-points", swp.max_points, "Stop after simulating this many points (resume later)")->check(kUnsigned);
+  swp_cmd->add_option("--max-points", swp.max_points, "Stop after simulating this many points (resume later)")
+      ->check(kUnsigned);
   swp_cmd->add_flag("--mpi", swp.mpi, "Run as MPI ranks (detected under mpirun; needed under srun)");
   swp_cmd->add_flag("-q,--quiet", swp.quiet, "No progress lines on stderr");
   swp_cmd->add_option("--allow-root", swp.allowed_roots,
@@ -151,7 +153,8 @@ void AddReplay(CLI::App& app, Commands& cmds) {
                    "replayed)")
       ->required();
   rep_cmd->add_option("trace", rep.trace, "Directory or prefix of <prefix>.<rank>.et[.gz] files")->required();
-  rep_cmd->add_option("--replicas", rep.replicas, "Copies of the traced ranks (default: num_gpus / ranks)")->check(kUnsigned);
+  rep_cmd->add_option("--replicas", rep.replicas, "Copies of the traced ranks (default: num_gpus / ranks)")
+      ->check(kUnsigned);
   rep_cmd->add_option("--dp-pg", rep.dp_pg, "Regex on pg_name: these groups grow across replicas (e.g. ^dp/)");
   rep_cmd->add_flag("--recorded-durations", rep.recorded_durations, "Time compute nodes by duration_micros");
   rep_cmd->add_option("--out", rep.out_dir, "Write result.json and summary.txt into this directory");
@@ -177,9 +180,11 @@ void AddPlan(CLI::App& app, Commands& cmds) {
   auto* plan_cmd =
       app.add_subcommand("plan", "Search parallelism plans that fit in memory; simulate and rank the best");
   plan_cmd
-      ->add_option("scenario", plan.scenario, "Scenario file: model, cluster, global batch; default: the embedded default")
+      ->add_option("scenario", plan.scenario,
+                   "Scenario file: model, cluster, global batch; default: the embedded default")
       ->check(kNonEmptyPath);
-  plan_cmd->add_option("--top", plan.top, "Plans simulated (the best by the analytic estimate); default 8")->check(kUnsigned);
+  plan_cmd->add_option("--top", plan.top, "Plans simulated (the best by the analytic estimate); default 8")
+      ->check(kUnsigned);
   plan_cmd->add_option("--by", plan.by, "Ranking of the simulated plans: time, energy or cost per step");
   plan_cmd->add_option("--out", plan.out_dir, "Write plan.csv and plan.json into this directory");
   cmds.Add(plan_cmd, [opts] { return cli::Plan(*opts); });
@@ -198,8 +203,10 @@ void AddGoal(CLI::App& app, Commands& cmds) {
   goal_cmd->add_option("--fabrics", goal.fabrics, "Scale-out topologies to compare, e.g. fat_tree,rail_only")
       ->delimiter(',');
   goal_cmd->add_option("--max-gpus", goal.max_gpus, "Largest cluster tried (default 131072)")->check(kUnsigned);
-  goal_cmd->add_option("--replan", goal.replan,
-                       "Search the parallelism plan at each size, simulating this many candidates (0 = keep the plan)")->check(kUnsigned);
+  goal_cmd
+      ->add_option("--replan", goal.replan,
+                   "Search the parallelism plan at each size, simulating this many candidates (0 = keep the plan)")
+      ->check(kUnsigned);
   goal_cmd->add_option("--out", goal.out_dir, "Write goal.csv into this directory");
   cmds.Add(goal_cmd, [opts] { return cli::Goal(*opts); });
 }

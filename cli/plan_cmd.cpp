@@ -6,13 +6,13 @@
 #include <filesystem>
 #include <iostream>
 
+#include "cli/commands.h"
 #include "common/error.h"
 #include "planning/goal.h"
 #include "planning/goodput.h"
 #include "planning/run.h"
 #include "planning/search.h"
 #include "results/report.h"
-#include "cli/commands.h"
 #include "sim/plausible.h"
 #include "sim/scenario_loader.h"
 #include "topologies/fabric.h"

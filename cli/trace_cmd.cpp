@@ -6,9 +6,9 @@
 #include <filesystem>
 #include <iostream>
 
+#include "cli/commands.h"
 #include "common/error.h"
 #include "results/report.h"
-#include "cli/commands.h"
 #include "sim/memory_guard.h"
 #include "sim/scenario_loader.h"
 #include "sim/simulation.h"
@@ -59,9 +59,9 @@ int Export(const ExportCmdOptions& o) {
   const double ranks_per_stage = o.replica_only ? static_cast<double>(p.layout.tp) * p.layout.cp
                                                 : static_cast<double>(p.layout.tp) * p.layout.cp * p.layout.dp;
   for (const auto& stage : p.stages) nodes += static_cast<double>(stage.size()) * ranks_per_stage;
-  sim::RequireMemory(sim::MemoryNeed{0, 0, nodes * 200 * (o.gzip ? 1.5 : 1)}, s, "export", o.scenario,
-                     "cluster.num_gpus", std::to_string(s.cluster().num_gpus()) +
-                                             (o.replica_only ? "" : " (--replica-only exports one replica)"));
+  sim::RequireMemory(
+      sim::MemoryNeed{0, 0, nodes * 200 * (o.gzip ? 1.5 : 1)}, s, "export", o.scenario, "cluster.num_gpus",
+      std::to_string(s.cluster().num_gpus()) + (o.replica_only ? "" : " (--replica-only exports one replica)"));
   ct::ExportOptions eo;
   eo.replica_only = o.replica_only;
   const std::vector<std::string> streams = ct::ExportTrace(p, eo);

@@ -1,12 +1,12 @@
 // See goodput.h.
 #include "planning/goodput.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
-
-#include <fmt/format.h>
 
 #include "common/error.h"
 #include "workloads/model.h"

@@ -4,9 +4,9 @@
 
 #include <gtest/gtest.h>
 
-#include "common/error.h"
-
 #include <cmath>
+
+#include "common/error.h"
 
 namespace clustersim::planning {
 namespace {

@@ -232,7 +232,8 @@ TEST(Sweep, BaseScenarioStaysUnderTheSweepFolder) {
   std::filesystem::remove(dir + "/link.textproto");
   std::filesystem::create_symlink(outside + "/base.textproto", dir + "/link.textproto");
   auto error = [&](const std::string& base, const std::vector<std::string>& roots) {
-    std::ofstream(dir + "/s.textproto") << "base_scenario: \"" << base << "\"\naxes { field: \"seed\" values: \"1\" }\n";
+    std::ofstream(dir + "/s.textproto") << "base_scenario: \"" << base
+                                        << "\"\naxes { field: \"seed\" values: \"1\" }\n";
     try {
       (void)LoadSweep(dir + "/s.textproto", roots);
     } catch (const InputError& e) {
@@ -244,7 +245,8 @@ TEST(Sweep, BaseScenarioStaysUnderTheSweepFolder) {
                                   std::string("link.textproto"), std::string("/proc/self/environ")}) {
     const std::string e = error(base, {});
     EXPECT_NE(e.find("base_scenario = \"" + base + "\": must name a file under the sweep file's folder"),
-              std::string::npos) << e;
+              std::string::npos)
+        << e;
   }
   EXPECT_EQ(error(outside + "/base.textproto", {outside}), "");
   EXPECT_EQ(error("link.textproto", {outside}), "");

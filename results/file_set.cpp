@@ -2,6 +2,7 @@
 #include "results/file_set.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,8 +11,6 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
-
-#include <fmt/format.h>
 
 #include "common/error.h"
 
@@ -22,8 +21,8 @@ namespace fs = std::filesystem;
 
 struct Staged {
   std::string target;
-  std::string tmp;      // the new content, beside the target
-  std::string backup;   // a hard link to the previous target, "" when there was none
+  std::string tmp;     // the new content, beside the target
+  std::string backup;  // a hard link to the previous target, "" when there was none
   bool published = false;
 };
 
@@ -36,8 +35,8 @@ std::string DirOf(const std::string& path) {
 std::string SideName(const std::string& target, const char* suffix) {
   static std::atomic<uint64_t> counter{0};
   const auto tick = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-  const std::string name = fmt::format(".{}.{}-{}-{}.{}", fs::path(target).filename().string(), ::getpid(),
-                                       counter++, tick % 1000000007, suffix);
+  const std::string name = fmt::format(".{}.{}-{}-{}.{}", fs::path(target).filename().string(), ::getpid(), counter++,
+                                       tick % 1000000007, suffix);
   return (fs::path(DirOf(target)) / name).string();
 }
 
@@ -66,8 +65,7 @@ std::string WriteTemporary(const std::string& target, const std::string& content
     const bool closed = ::close(fd) == 0;
     if (written && closed) return tmp;
     ::unlink(tmp.c_str());
-    throw SimulationError("write failed (disk full?): " + target + ": " +
-                          std::strerror(written ? errno : write_errno));
+    throw SimulationError("write failed (disk full?): " + target + ": " + std::strerror(written ? errno : write_errno));
   }
   throw SimulationError("cannot write " + target + ": no free temporary name");
 }

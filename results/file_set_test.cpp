@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cerrno>
-
 #include <filesystem>
 #include <fstream>
 #include <sstream>

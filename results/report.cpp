@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
 
-
 #include "common/error.h"
 #include "common/input_file.h"
 

@@ -7,11 +7,11 @@
 #include <vector>
 
 #include "common/error.h"
-#include "sim/memory_guard.h"
-#include "sim/plausible.h"
 #include "sim/child_process.h"
 #include "sim/engine.h"
+#include "sim/memory_guard.h"
 #include "sim/network/collectives.h"
+#include "sim/plausible.h"
 #include "sim/simulation.h"
 #include "sim/stages.h"
 #include "workloads/moe_routing.h"
@@ -139,7 +139,8 @@ CollectiveSetup PrepareCollective(const v1::Scenario& s, const CollectiveBenchSp
   if (c.kind == CollectiveKind::kAllToAll && a2a_flows > most_flows)
     throw InputError(group + " = " + std::to_string(c.gs) + ": an all_to_all over " + std::to_string(c.gs) +
                      " ranks is one phase of " + std::to_string(a2a_flows) + " flows; at most " +
-                     std::to_string(most_flows) + " (options.max_flows_per_phase) are solved in one phase: use a "
+                     std::to_string(most_flows) +
+                     " (options.max_flows_per_phase) are solved in one phase: use a "
                      "smaller group");
   c.sizes = spec.sizes_bytes;
   c.moe = PrepareMoeExchange(s, spec, c.gs, c.stride, c.kind);

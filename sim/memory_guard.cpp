@@ -95,8 +95,7 @@ double ParseCgroupLimit(const std::string& text) {
 }
 
 double AvailableMemoryBytes() {
-  const double physical =
-      static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
+  const double physical = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
   const double cgroup = CgroupLimitBytes();
   return cgroup > 0 ? std::min(physical, cgroup) : physical;
 }

@@ -46,16 +46,16 @@ TEST(MemoryGuard, ALongProgramIsRefusedNamingTheBatch) {
     FAIL() << "not refused";
   } catch (const InputError& e) {
     const std::string m = e.what();
-    EXPECT_NE(m.find("guard.textproto: workload.parallelism.global_batch_size = 1024 (4096 layers)"),
-              std::string::npos)
+    EXPECT_NE(m.find("guard.textproto: workload.parallelism.global_batch_size = 1024 (4096 layers)"), std::string::npos)
         << m;
     EXPECT_NE(m.find("step program"), std::string::npos) << m;
   }
 }
 
 TEST(MemoryGuard, TheLimitIsTheSmallerOfTheOptionAndTheMachine) {
-  v1::Scenario s = Scenario("accelerator { name: \"H100-SXM\" } cluster { num_gpus: 8 } workload { model { "
-                            "preset: \"llama3_8b\" } parallelism { tp: 8 global_batch_size: 8 } }");
+  v1::Scenario s = Scenario(
+      "accelerator { name: \"H100-SXM\" } cluster { num_gpus: 8 } workload { model { "
+      "preset: \"llama3_8b\" } parallelism { tp: 8 global_batch_size: 8 } }");
   const double machine = MemoryLimitGb(s);
   EXPECT_NEAR(machine, 0.9 * AvailableMemoryBytes() / 1e9, 1e-6);
   s.mutable_options()->set_memory_limit_gb(1);

@@ -28,8 +28,7 @@ constexpr PlausibleRange kHeadDim = Count(1, k16, "(a head dimension or count)",
 constexpr PlausibleRange kLoraRank = Count(1, k20, "(a low-rank projection)", "1536 for DeepSeek-V3's q");
 constexpr PlausibleRange kPartUsd{1e-2, 1e7, "USD per part", "800 for a 400G optic, 40000 for a 64-port switch"};
 constexpr PlausibleRange kPartKgco2e{1e-3, 1e6, "kgCO2e per part", "1000 for a 64-port switch"};
-constexpr PlausibleRange kFailuresPerHour{1e-12, 1, "failures per component-hour",
-                                          "9e-6 per GPU-hour (Llama 3)"};
+constexpr PlausibleRange kFailuresPerHour{1e-12, 1, "failures per component-hour", "9e-6 per GPU-hour (Llama 3)"};
 constexpr PlausibleRange kSeconds{1e-3, 1e8, "s", "600"};
 constexpr PlausibleRange kAnyU64 = Count(0, 1.8446744073709552e19, "", "");
 
@@ -256,8 +255,8 @@ void CheckField(const pb::Message& m, const pb::FieldDescriptor& f, const std::s
         fail(at, "(not shown)", "is not valid UTF-8 text (an escape such as \\377 gives a byte that is not)");
     } else if (IsNumeric(f)) {
       const auto [v, text] = NumberOf(m, f, index);
-      const std::string rule = range != nullptr ? RangeRule(v, range->range)
-                                                : (std::isfinite(v) ? "" : "must be a finite number");
+      const std::string rule =
+          range != nullptr ? RangeRule(v, range->range) : (std::isfinite(v) ? "" : "must be a finite number");
       if (!rule.empty()) fail(at, text, rule);
     }
   }
@@ -303,7 +302,8 @@ std::string ReportedRule(double v, std::string_view name) {
   if (IsFraction(name) && v > 1 + 1e-9) return "above 100% (impossible)";
   if ((name == "step_time_s" || name == "estimated_step_time_s") && v > kMaxStepTimeS)
     return fmt::format("a step longer than {:.0e} s (implausible)", kMaxStepTimeS);
-  if (EndsWith(name, "_days") && v > kMaxRunDays) return fmt::format("more than {:.0e} days (implausible)", kMaxRunDays);
+  if (EndsWith(name, "_days") && v > kMaxRunDays)
+    return fmt::format("more than {:.0e} days (implausible)", kMaxRunDays);
   return "";
 }
 
@@ -345,7 +345,8 @@ std::string ImplausibleRule(double v, const PlausibleRange& r) {
   if (v == 0 || !std::isfinite(v) || (v >= r.lo && v <= r.hi)) return "";
   std::string hint;
   if (r.unit_hint && v >= r.hi * 1000) hint = "; it looks like it was given in a unit 1000 or more times smaller";
-  if (r.unit_hint && v > 0 && v <= r.lo / 1000) hint = "; it looks like it was given in a unit 1000 or more times larger";
+  if (r.unit_hint && v > 0 && v <= r.lo / 1000)
+    hint = "; it looks like it was given in a unit 1000 or more times larger";
   if (!r.unit_hint) return fmt::format("must be in [{}, {}] {} (e.g. {})", r.lo, r.hi, r.unit, r.example);
   return fmt::format("outside the plausible range [{}, {}] {} (e.g. {}){}", r.lo, r.hi, r.unit, r.example, hint);
 }
@@ -355,8 +356,9 @@ std::span<const FieldRange> FieldRanges() { return kRanges; }
 const FieldRange* FindFieldRange(const pb::FieldDescriptor& field) {
   if (field.containing_type() == nullptr || field.file()->package() != "clustersim.v1") return nullptr;
   const std::string key = field.containing_type()->name() + "." + field.name();
-  const auto it = std::lower_bound(std::begin(kRanges), std::end(kRanges), key,
-                                   [](const FieldRange& r, const std::string& k) { return std::string_view(r.field) < k; });
+  const auto it =
+      std::lower_bound(std::begin(kRanges), std::end(kRanges), key,
+                       [](const FieldRange& r, const std::string& k) { return std::string_view(r.field) < k; });
   return it != std::end(kRanges) && it->field == key ? &*it : nullptr;
 }
 

@@ -15,22 +15,22 @@
 // reported as bad input naming the inputs that feed it.
 #pragma once
 
+#include <google/protobuf/message.h>
+
 #include <cstdint>
 #include <functional>
 #include <span>
 #include <string>
 #include <string_view>
 
-#include <google/protobuf/message.h>
-
 namespace clustersim {
 
 struct PlausibleRange {
-  double lo;               // smallest plausible value, in the field's unit
-  double hi;               // largest plausible value
-  const char* unit;        // the field's unit, as written in messages ("Gb/s per NIC")
-  const char* example;     // a typical value with its meaning ("400 for a 400G NIC")
-  bool unit_hint = true;   // say "given in another unit?" when off by 1000x (false for counts)
+  double lo;              // smallest plausible value, in the field's unit
+  double hi;              // largest plausible value
+  const char* unit;       // the field's unit, as written in messages ("Gb/s per NIC")
+  const char* example;    // a typical value with its meaning ("400 for a 400G NIC")
+  bool unit_hint = true;  // say "given in another unit?" when off by 1000x (false for counts)
 };
 
 // "" when `v` is 0, not finite (other rules report those) or within [r.lo, r.hi]; otherwise the rule to report: the
@@ -46,7 +46,8 @@ inline constexpr PlausibleRange kLatencyNs{1, 1e8, "ns", "500 for an NVLink hop"
 inline constexpr PlausibleRange kTflops{1e-3, 1e6, "TFLOP/s (dense)", "989 for H100 BF16"};
 inline constexpr PlausibleRange kMemoryGb{1e-3, 1e5, "GB", "80 for an H100"};
 inline constexpr PlausibleRange kDeviceW{1, 1e5, "W", "700 for an H100 SXM"};
-inline constexpr PlausibleRange kPartW{1e-3, 1e5, "W", "750 for a 64-port switch, 15 for a 400G optic, 70 idle for an H100"};
+inline constexpr PlausibleRange kPartW{1e-3, 1e5, "W",
+                                       "750 for a 64-port switch, 15 for a 400G optic, 70 idle for an H100"};
 inline constexpr PlausibleRange kGridGPerKwh{1, 3000, "gCO2e/kWh", "390 for the US average"};
 inline constexpr PlausibleRange kUsdPerKwh{1e-4, 5, "USD/kWh", "0.08"};
 inline constexpr PlausibleRange kGpuHourUsd{1e-3, 1000, "USD per GPU-hour", "2.5"};

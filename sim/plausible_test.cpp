@@ -137,8 +137,7 @@ TEST(Plausible, ReportedNumbersAreFiniteFractionsAtMostOneAndStepsPlausible) {
   r.mutable_projection()->set_wall_clock_days(30);
   EXPECT_EQ(ReportedFailure(r), "");
   r.set_mfu(115896744.17);
-  EXPECT_NE(ReportedFailure(r).find("s.textproto: result.mfu = 1.159e+10%: above 100% (impossible)"),
-            std::string::npos)
+  EXPECT_NE(ReportedFailure(r).find("s.textproto: result.mfu = 1.159e+10%: above 100% (impossible)"), std::string::npos)
       << ReportedFailure(r);
   r.set_mfu(0.4);
   r.mutable_projection()->set_cost_usd(std::numeric_limits<double>::infinity());

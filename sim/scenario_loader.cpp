@@ -187,11 +187,13 @@ void ParseJsonMessage(const std::string& text, pb::Message* msg, const std::stri
   const std::string type = msg->GetDescriptor()->name();
   const size_t first = text.find_first_not_of(" \t\r\n");
   if (first == std::string::npos || text[first] != '{')
-    throw InputError(name + ": not a " + type + " in JSON: a JSON object {...} was expected (the content is not shown)");
+    throw InputError(name + ": not a " + type +
+                     " in JSON: a JSON object {...} was expected (the content is not shown)");
   pb::util::JsonParseOptions opts;
   opts.ignore_unknown_fields = false;
   const auto status = pb::util::JsonStringToMessage(text, msg, opts);
-  if (!status.ok()) throw InputError(name + ": invalid " + type + " JSON: " + ParserMessageShown(std::string(status.message())));
+  if (!status.ok())
+    throw InputError(name + ": invalid " + type + " JSON: " + ParserMessageShown(std::string(status.message())));
 }
 
 FieldLines ParseTextMessage(const std::string& text, pb::Message* msg, const std::string& name) {
@@ -210,7 +212,8 @@ FieldLines ParseTextMessage(const std::string& text, pb::Message* msg, const std
       // Only a name of the schema may be shown (it is not the file's content).
       const std::string field = FieldAt(text, errors.line_, errors.column_);
       std::set<const pb::Descriptor*> seen;
-      const bool known = field.size() > 8 && NamesAField(*msg->GetDescriptor(), field.substr(8, field.size() - 9), seen);
+      const bool known =
+          field.size() > 8 && NamesAField(*msg->GetDescriptor(), field.substr(8, field.size() - 9), seen);
       throw InputError(where + "not a " + type + " in protobuf text format: no field could be read" +
                        (known ? field : "") + " (the content is not shown; see docs/scenario-format.md)");
     }
@@ -379,8 +382,10 @@ v1::Scenario ResolveScenario(const LoadedScenario& loaded) {
   try {
     // Every number finite and within its range (sim/plausible.h), every string and list bounded, before any rule
     // below computes with them.
-    CheckFieldRanges(loaded.scenario, "", [&v](const std::string& path, const std::string& value,
-                                               const std::string& rule) { v.Fail(path, value, rule); });
+    CheckFieldRanges(loaded.scenario, "",
+                     [&v](const std::string& path, const std::string& value, const std::string& rule) {
+                       v.Fail(path, value, rule);
+                     });
     ResolveAccelerator(v, loaded, s);
     ResolveScaleUp(v, s.accelerator(), *s.mutable_cluster());
     ResolveScaleOut(v, s.accelerator(), *s.mutable_cluster());

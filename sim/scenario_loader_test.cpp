@@ -201,7 +201,8 @@ TEST(ScenarioLoader, RejectsNegativeAcceleratorOverride) {
 TEST(ScenarioLoader, ParseErrorsEchoNoContentOfAFileThatIsNotAScenario) {
   std::string e = ErrorOf("SECRET_TOKEN=hunter2\nHOME=/root\n");
   EXPECT_NE(e.find("s.textproto:1:13: not a Scenario in protobuf text format: no field could be read"),
-            std::string::npos) << e;
+            std::string::npos)
+      << e;
   EXPECT_EQ(e.find("SECRET"), std::string::npos) << e;
   EXPECT_EQ(e.find("hunter2"), std::string::npos) << e;
   e = ErrorOf("SECRET_TOKEN", "json");
@@ -215,7 +216,8 @@ TEST(ScenarioLoader, ParseErrorsEchoNoContentOfAFileThatIsNotAScenario) {
   EXPECT_NE(e.find("(field name)"), std::string::npos) << e;
   e = ErrorOf("name: \"x\"\ncluster { num_gpus: 4294967296 }\n");
   EXPECT_NE(e.find("s.textproto:2:21: invalid Scenario: Integer out of range (4294967296) (field num_gpus)"),
-            std::string::npos) << e;
+            std::string::npos)
+      << e;
   e = ErrorOf("name: \"x\"\n" + std::string(100000, 'z') + ": 1\n");
   EXPECT_LT(e.size(), 400u) << e;
 }
@@ -229,9 +231,9 @@ TEST(ScenarioLoader, HugeParallelSizesAndCountsAreBadInput) {
   EXPECT_NE(ErrorOf(kBase + std::string("collectives { channels: 4294967295 }\n"))
                 .find("collectives.channels = 4294967295: must be in [1, 256]"),
             std::string::npos);
-  EXPECT_NE(ErrorOf(Replace(kBase, "global_batch_size: 64", "global_batch_size: 262144"))
-                .find("layer passes are simulated"),
-            std::string::npos);
+  EXPECT_NE(
+      ErrorOf(Replace(kBase, "global_batch_size: 64", "global_batch_size: 262144")).find("layer passes are simulated"),
+      std::string::npos);
 }
 
 }  // namespace

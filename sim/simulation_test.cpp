@@ -40,7 +40,8 @@ TEST(Simulation, AnAllToAllLargerThanAPhaseIsBadInput) {
     FAIL() << "not refused";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("group = 64: an all_to_all over 64 ranks is one phase of 4032 flows"),
-              std::string::npos) << e.what();
+              std::string::npos)
+        << e.what();
   }
 }
 

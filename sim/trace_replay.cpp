@@ -11,11 +11,11 @@
 #include <tuple>
 
 #include "common/error.h"
-#include "sim/memory_guard.h"
-#include "sim/plausible.h"
 #include "sim/engine.h"
 #include "sim/hardware/compute_model.h"
+#include "sim/memory_guard.h"
 #include "sim/network/comm_cost.h"
+#include "sim/plausible.h"
 #include "sim/simulation.h"
 #include "sim/stages.h"
 #include "sim/step_executor.h"

@@ -7,8 +7,8 @@
 #include <google/protobuf/stubs/logging.h>
 
 #include <algorithm>
-#include <cmath>
 #include <climits>
+#include <cmath>
 #include <deque>
 #include <filesystem>
 #include <functional>

@@ -135,8 +135,9 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
   const std::optional<uint64_t> checked_mp = CheckedProduct({r.tp, r.cp, r.pp});
   if (!checked_mp || *checked_mp > num_gpus) {
     const char* largest = r.tp >= r.cp && r.tp >= r.pp ? "tp" : (r.cp >= r.pp ? "cp" : "pp");
-    Fail(file, largest, S(std::max({r.tp, r.cp, r.pp})),
-         "tp x cp x pp = " + S(r.tp) + " x " + S(r.cp) + " x " + S(r.pp) + " exceeds cluster.num_gpus = " + S(num_gpus));
+    Fail(
+        file, largest, S(std::max({r.tp, r.cp, r.pp})),
+        "tp x cp x pp = " + S(r.tp) + " x " + S(r.cp) + " x " + S(r.pp) + " exceeds cluster.num_gpus = " + S(num_gpus));
   }
   const uint64_t model_parallel = *checked_mp;
   if (p.dp() == 0) {

@@ -66,9 +66,9 @@ TEST(InputFile, RefusesFilesOverTheLimit) {
 TEST(InputFile, TextMustBeUtf8WithoutNul) {
   EXPECT_EQ(FirstInvalidUtf8("plain, caf\xc3\xa9, \xe2\x82\xac, \xf0\x9f\x98\x80"), std::string::npos);
   EXPECT_EQ(FirstInvalidUtf8("ab\xff"), 2u);
-  EXPECT_EQ(FirstInvalidUtf8("ab\xc3"), 2u);          // truncated sequence
-  EXPECT_EQ(FirstInvalidUtf8("\xc0\xaf"), 0u);         // overlong
-  EXPECT_EQ(FirstInvalidUtf8("\xed\xa0\x80"), 0u);     // surrogate
+  EXPECT_EQ(FirstInvalidUtf8("ab\xc3"), 2u);        // truncated sequence
+  EXPECT_EQ(FirstInvalidUtf8("\xc0\xaf"), 0u);      // overlong
+  EXPECT_EQ(FirstInvalidUtf8("\xed\xa0\x80"), 0u);  // surrogate
   EXPECT_EQ(FirstInvalidUtf8(std::string("a\0b", 3)), 1u);
   const std::string f = Dir() + "/latin1";
   std::ofstream(f) << "name: \"x\"\nname: \"caf\xe9\"\n";

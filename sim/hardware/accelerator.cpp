@@ -224,9 +224,10 @@ void AcceleratorCatalog::FillDefaults(v1::Accelerator* a) {
 
 void AcceleratorCatalog::Validate(const v1::Accelerator& a, const std::string& file) {
   // Every number finite and within its plausible range (sim/plausible.h): catches a value in the wrong unit.
-  CheckFieldRanges(a, "accelerator", [&file](const std::string& path, const std::string& value, const std::string& rule) {
-    throw InputError::Field(file, 0, path, value, rule);
-  });
+  CheckFieldRanges(a, "accelerator",
+                   [&file](const std::string& path, const std::string& value, const std::string& rule) {
+                     throw InputError::Field(file, 0, path, value, rule);
+                   });
   if (!a.confidence().empty() && std::find_if(std::begin(kConfidences), std::end(kConfidences), [&](const char* c) {
                                    return a.confidence() == c;
                                  }) == std::end(kConfidences)) {

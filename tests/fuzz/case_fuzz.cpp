@@ -1,11 +1,11 @@
 // libFuzzer target for the validation case reader (results/validation.h, ParseCase): reading and checking a case
 // (its scenario resolved, its collective block validated) must either succeed or throw InputError. Nothing is
 // simulated.
+#include <google/protobuf/stubs/logging.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
-
-#include <google/protobuf/stubs/logging.h>
 
 #include "common/error.h"
 #include "results/validation.h"

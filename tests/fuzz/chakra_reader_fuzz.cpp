@@ -1,12 +1,12 @@
 // libFuzzer target for the Chakra ET reader (workloads/chakra_trace.h). The input is one rank's file, or, when its
 // first byte is odd, two ranks' files split at the second byte's position; the reader must either load the trace or
 // throw InputError: never crash, hang or allocate without bound. Built with clang only (tests/CMakeLists.txt).
+#include <google/protobuf/stubs/logging.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <vector>
-
-#include <google/protobuf/stubs/logging.h>
 
 #include "common/error.h"
 #include "workloads/chakra_trace.h"

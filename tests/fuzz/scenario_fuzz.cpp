@@ -1,14 +1,15 @@
 // libFuzzer target for the scenario reader (sim/scenario_loader.h, planning::Resolve): the input is a scenario in
 // text format (built as scenario_text_fuzz) or JSON (scenario_json_fuzz, CLUSTERSIM_FUZZ_JSON). Reading, validating
 // and resolving it must either succeed or throw InputError: never crash, hang, overflow or allocate without bound. A
-// resolved scenario is also held to its memory estimate being finite. Built with clang only (tests/fuzz/CMakeLists.txt).
+// resolved scenario is also held to its memory estimate being finite. Built with clang only
+// (tests/fuzz/CMakeLists.txt).
+#include <google/protobuf/stubs/logging.h>
+
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
-
-#include <google/protobuf/stubs/logging.h>
 
 #include "common/error.h"
 #include "planning/run.h"

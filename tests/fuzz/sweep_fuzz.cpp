@@ -1,15 +1,14 @@
 // libFuzzer target for the sweep reader (planning/sweep.h, ParseSweep): the input is a sweep file in text format, or
 // JSON when it starts with '{'; its base_scenario may name the scenarios of tests/data/sweep (the folder the
-// driver's folder gives as base_dir). Expanding and resolving every point must either succeed or throw InputError. Inputs
-// that expand to more than 64 points are skipped (a sweep of a million points is legitimate, just slow).
-#include <cstddef>
-#include <cstdint>
-#include <string>
-
+// driver's folder gives as base_dir). Expanding and resolving every point must either succeed or throw InputError.
+// Inputs that expand to more than 64 points are skipped (a sweep of a million points is legitimate, just slow).
+#include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/text_format.h>
 #include <google/protobuf/util/json_util.h>
 
-#include <google/protobuf/stubs/logging.h>
+#include <cstddef>
+#include <cstdint>
+#include <string>
 
 #include "common/error.h"
 #include "planning/sweep.h"
@@ -27,7 +26,8 @@ double PointsOf(const std::string& text, bool json) {
   clustersim::v1::Sweep sw;
   google::protobuf::TextFormat::Parser parser;
   parser.AllowPartialMessage(true);
-  const bool ok = json ? google::protobuf::util::JsonStringToMessage(text, &sw).ok() : parser.ParseFromString(text, &sw);
+  const bool ok =
+      json ? google::protobuf::util::JsonStringToMessage(text, &sw).ok() : parser.ParseFromString(text, &sw);
   if (!ok) return 0;
   double n = sw.points_size() > 0 ? sw.points_size() : 1;
   for (const auto& ax : sw.axes()) n *= sw.mode() == "list" ? 1 : static_cast<double>(ax.values_size());
