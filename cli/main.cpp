@@ -1,9 +1,9 @@
 // clustersim command line: parses arguments (CLI11) and maps errors to exit codes. Only this file exits:
 // 0 success, 1 simulation failure, 2 bad input (with one message naming file, field, value and rule).
 // A command is one Add* function below (its options and the function of cli/ that runs it) and one line in main.
-#include <CLI/CLI.hpp>
 #include <google/protobuf/stubs/logging.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <functional>
 #include <iostream>
