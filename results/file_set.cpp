@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "common/error.h"
+#include "common/fd.h"
 
 namespace clustersim::results {
 namespace {
@@ -40,19 +41,6 @@ std::string SideName(const std::string& target, const char* suffix) {
   return (fs::path(DirOf(target)) / name).string();
 }
 
-bool WriteAll(int fd, const std::string& content) {
-  const char* p = content.data();
-  size_t n = content.size();
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
 // Writes `content` to a new temporary file beside `target`; returns its path. Throws SimulationError.
 std::string WriteTemporary(const std::string& target, const std::string& content) {
   for (int attempt = 0; attempt < 100; ++attempt) {
@@ -60,7 +48,7 @@ std::string WriteTemporary(const std::string& target, const std::string& content
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
     if (fd < 0 && errno == EEXIST) continue;
     if (fd < 0) throw SimulationError("cannot write " + target + ": " + std::strerror(errno));
-    const bool written = WriteAll(fd, content);
+    const bool written = WriteAll(fd, content.data(), content.size());
     const int write_errno = errno;
     const bool closed = ::close(fd) == 0;
     if (written && closed) return tmp;

@@ -31,22 +31,22 @@ TEST(MemoryGuard, EstimateGrowsWithTheFabricAndTheProgram) {
                                            "parallelism { tp: 8 global_batch_size: 1024 } }");
   const v1::Scenario long_program = Scenario(
       "accelerator { name: \"H100-SXM\" } cluster { num_gpus: 8 } workload { model { preset: \"llama3_8b\" "
-      "seq_len: 2048 layers: 4096 } parallelism { tp: 8 global_batch_size: 1024 } }");
+      "seq_len: 2048 layers: 4096 } parallelism { tp: 8 global_batch_size: 256 } }");
   EXPECT_GT(EstimateFabricBytes(big_fabric), 100 * (EstimateFabricBytes(small) - 30e6));
   EXPECT_GT(EstimateProgramBytes(long_program), 1000 * EstimateProgramBytes(small));
-  EXPECT_GT(EstimateStepMemory(long_program).total(), 10e9);  // 4,096 layers x 1,024 micro-batches
+  EXPECT_GT(EstimateStepMemory(long_program).total(), 2e9);  // 4,096 layers x 256 micro-batches
 }
 
 TEST(MemoryGuard, ALongProgramIsRefusedNamingTheBatch) {
   v1::Scenario s = Scenario(
       "accelerator { name: \"H100-SXM\" } cluster { num_gpus: 8 } workload { model { preset: \"llama3_8b\" "
-      "seq_len: 2048 layers: 4096 } parallelism { tp: 8 global_batch_size: 1024 } } options { memory_limit_gb: 4 }");
+      "seq_len: 2048 layers: 4096 } parallelism { tp: 8 global_batch_size: 256 } } options { memory_limit_gb: 1 }");
   try {
     GuardMemory(s, "guard.textproto");
     FAIL() << "not refused";
   } catch (const InputError& e) {
     const std::string m = e.what();
-    EXPECT_NE(m.find("guard.textproto: workload.parallelism.global_batch_size = 1024 (4096 layers)"), std::string::npos)
+    EXPECT_NE(m.find("guard.textproto: workload.parallelism.global_batch_size = 256 (4096 layers)"), std::string::npos)
         << m;
     EXPECT_NE(m.find("step program"), std::string::npos) << m;
   }

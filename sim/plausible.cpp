@@ -166,20 +166,6 @@ std::string NumText(double v) {
   return os.str();
 }
 
-bool IsNumeric(const pb::FieldDescriptor& f) {
-  switch (f.cpp_type()) {
-    case pb::FieldDescriptor::CPPTYPE_INT32:
-    case pb::FieldDescriptor::CPPTYPE_INT64:
-    case pb::FieldDescriptor::CPPTYPE_UINT32:
-    case pb::FieldDescriptor::CPPTYPE_UINT64:
-    case pb::FieldDescriptor::CPPTYPE_DOUBLE:
-    case pb::FieldDescriptor::CPPTYPE_FLOAT:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // Element `i` of a numeric field (-1: not repeated) as a double and as the text messages show.
 std::pair<double, std::string> NumberOf(const pb::Message& m, const pb::FieldDescriptor& f, int i) {
   const pb::Reflection& r = *m.GetReflection();
@@ -253,7 +239,7 @@ void CheckField(const pb::Message& m, const pb::FieldDescriptor& f, const std::s
         fail(at, "\"" + s + "\"", fmt::format("is {} bytes long: at most {}", s.size(), kMaxInputStringBytes));
       if (FirstInvalidUtf8(s) != std::string::npos)
         fail(at, "(not shown)", "is not valid UTF-8 text (an escape such as \\377 gives a byte that is not)");
-    } else if (IsNumeric(f)) {
+    } else if (IsNumericField(f)) {
       const auto [v, text] = NumberOf(m, f, index);
       const std::string rule =
           range != nullptr ? RangeRule(v, range->range) : (std::isfinite(v) ? "" : "must be a finite number");
@@ -349,6 +335,20 @@ std::string ImplausibleRule(double v, const PlausibleRange& r) {
     hint = "; it looks like it was given in a unit 1000 or more times larger";
   if (!r.unit_hint) return fmt::format("must be in [{}, {}] {} (e.g. {})", r.lo, r.hi, r.unit, r.example);
   return fmt::format("outside the plausible range [{}, {}] {} (e.g. {}){}", r.lo, r.hi, r.unit, r.example, hint);
+}
+
+bool IsNumericField(const pb::FieldDescriptor& f) {
+  switch (f.cpp_type()) {
+    case pb::FieldDescriptor::CPPTYPE_INT32:
+    case pb::FieldDescriptor::CPPTYPE_INT64:
+    case pb::FieldDescriptor::CPPTYPE_UINT32:
+    case pb::FieldDescriptor::CPPTYPE_UINT64:
+    case pb::FieldDescriptor::CPPTYPE_DOUBLE:
+    case pb::FieldDescriptor::CPPTYPE_FLOAT:
+      return true;
+    default:
+      return false;
+  }
 }
 
 std::span<const FieldRange> FieldRanges() { return kRanges; }

@@ -61,6 +61,8 @@ struct FieldRange {
 };
 // Every range, sorted by field name.
 std::span<const FieldRange> FieldRanges();
+// Whether a field holds a number (an integer or a floating-point type).
+bool IsNumericField(const google::protobuf::FieldDescriptor& field);
 // The range of a field of a message of the clustersim.v1 package, or nullptr when it has none.
 const FieldRange* FindFieldRange(const google::protobuf::FieldDescriptor& field);
 

@@ -20,27 +20,13 @@ namespace {
 
 namespace pb = google::protobuf;
 
-bool IsNumeric(const pb::FieldDescriptor& f) {
-  switch (f.cpp_type()) {
-    case pb::FieldDescriptor::CPPTYPE_INT32:
-    case pb::FieldDescriptor::CPPTYPE_INT64:
-    case pb::FieldDescriptor::CPPTYPE_UINT32:
-    case pb::FieldDescriptor::CPPTYPE_UINT64:
-    case pb::FieldDescriptor::CPPTYPE_DOUBLE:
-    case pb::FieldDescriptor::CPPTYPE_FLOAT:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // Every numeric field reachable from `d`, as "<Message>.<field>".
 void NumericFields(const pb::Descriptor& d, std::set<std::string>& seen, std::set<std::string>& out) {
   if (!seen.insert(d.full_name()).second) return;
   for (int i = 0; i < d.field_count(); ++i) {
     const pb::FieldDescriptor& f = *d.field(i);
     if (f.cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE) NumericFields(*f.message_type(), seen, out);
-    if (IsNumeric(f)) out.insert(d.name() + "." + f.name());
+    if (IsNumericField(f)) out.insert(d.name() + "." + f.name());
   }
 }
 

@@ -560,7 +560,7 @@ void FillReplayBreakdown(const ct::Trace& trace, uint32_t crit, const std::vecto
     for (double c : totals[r].comm_s) comm += c;
     st->set_comm_s(comm);
     st->set_idle_s(std::max(0.0, T - totals[r].compute_s - comm));
-    util += totals[r].compute_s / T;
+    util += std::min(totals[r].compute_s, T) / T;  // work that overlaps the next step fills this one at most
   }
   res.set_gpu_utilization(util / static_cast<double>(totals.size()));
   res.add_critical_path("trace rank " + std::to_string(crit) + " (" + trace.ranks[crit].file +

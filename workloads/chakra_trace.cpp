@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstdio>
 #include <deque>
 #include <filesystem>
 #include <functional>
@@ -78,6 +79,13 @@ bool AttrDouble(const pb::AttributeProto& a, double& out) {
   if (!AttrInt(a, i)) return false;
   out = static_cast<double>(i);
   return true;
+}
+
+// A number as messages show it ("1e+300", "nan").
+std::string AttrText(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
 }
 
 bool AttrIntList(const pb::AttributeProto& a, std::vector<int64_t>& out) {
@@ -232,7 +240,9 @@ void ReadRecords(const std::string& file, std::string_view bytes, RawRank& out) 
         if (!AttrDouble(a, dv) || !(dv >= 0) || !std::isfinite(dv)) FailNode(r, idx, "tensor_size", "(bad)", "must be a number >= 0");
         n.bytes = dv;
       } else if (an == "comm_size") {
-        if (!AttrInt(a, iv) || iv < 0) FailNode(r, idx, "comm_size", std::to_string(iv), "must be an integer >= 0");
+        if (!AttrInt(a, iv) || iv < 0)  // show the value given (a double such as 1e300 or NaN is not an integer)
+          FailNode(r, idx, "comm_size", AttrInt(a, iv) ? std::to_string(iv) : AttrDouble(a, dv) ? AttrText(dv) : "(not a number)",
+                   "must be an integer >= 0");
         n.comm_bytes = static_cast<uint64_t>(iv);
       } else if (an == "comm_type") {
         if (!AttrInt(a, iv)) FailNode(r, idx, "comm_type", "(not an integer)", "must be a CollectiveCommType");

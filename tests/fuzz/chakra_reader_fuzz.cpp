@@ -1,21 +1,14 @@
 // libFuzzer target for the Chakra ET reader (workloads/chakra_trace.h). The input is one rank's file, or, when its
 // first byte is odd, two ranks' files split at the second byte's position; the reader must either load the trace or
 // throw InputError: never crash, hang or allocate without bound. Built with clang only (tests/CMakeLists.txt).
-#include <google/protobuf/stubs/logging.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <vector>
 
 #include "common/error.h"
+#include "tests/fuzz/fuzz_init.h"
 #include "workloads/chakra_trace.h"
-
-// Protobuf's own log lines (parse errors) would be printed for every input: the CLI silences them too (cli/main.cpp).
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  google::protobuf::SetLogHandler(nullptr);
-  return 0;
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace clustersim;

@@ -3,8 +3,6 @@
 // and resolving it must either succeed or throw InputError: never crash, hang, overflow or allocate without bound. A
 // resolved scenario is also held to its memory estimate being finite. Built with clang only
 // (tests/fuzz/CMakeLists.txt).
-#include <google/protobuf/stubs/logging.h>
-
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -15,12 +13,7 @@
 #include "planning/run.h"
 #include "sim/memory_guard.h"
 #include "sim/scenario_loader.h"
-
-// Protobuf's own log lines (parse errors) would be printed for every input: the CLI silences them too (cli/main.cpp).
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  google::protobuf::SetLogHandler(nullptr);
-  return 0;
-}
+#include "tests/fuzz/fuzz_init.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace clustersim;

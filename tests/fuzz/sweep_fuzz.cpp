@@ -2,7 +2,6 @@
 // JSON when it starts with '{'; its base_scenario may name the scenarios of tests/data/sweep (the folder the
 // driver's folder gives as base_dir). Expanding and resolving every point must either succeed or throw InputError.
 // Inputs that expand to more than 64 points are skipped (a sweep of a million points is legitimate, just slow).
-#include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/text_format.h>
 #include <google/protobuf/util/json_util.h>
 
@@ -12,6 +11,7 @@
 
 #include "common/error.h"
 #include "planning/sweep.h"
+#include "tests/fuzz/fuzz_init.h"
 
 namespace {
 
@@ -36,12 +36,6 @@ double PointsOf(const std::string& text, bool json) {
 }
 
 }  // namespace
-
-// Protobuf's own log lines (parse errors) would be printed for every input: the CLI silences them too (cli/main.cpp).
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  google::protobuf::SetLogHandler(nullptr);
-  return 0;
-}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace clustersim;
