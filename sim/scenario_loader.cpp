@@ -67,9 +67,9 @@ void CollectLines(const pb::Message& msg, const pb::TextFormat::ParseInfoTree* t
   }
 }
 
-// " (field <name>)" for the field whose value a text-format error at (line, column) is in: the last "name:" or
-// "name {" on that line before the column (protobuf's messages about values, e.g. "Integer out of range", name none).
-std::string FieldAt(const std::string& text, int line, int column) {
+// The field whose value a text-format error at (line, column) is in: the last "name:" or "name {" on that line
+// before the column, or "" (protobuf's messages about values, e.g. "Integer out of range", name none).
+std::string FieldNameAt(const std::string& text, int line, int column) {
   size_t start = 0;
   for (int l = 1; l < line && start != std::string::npos; ++l) {
     start = text.find('\n', start);
@@ -90,7 +90,7 @@ std::string FieldAt(const std::string& text, int line, int column) {
     if (k < before.size() && (before[k] == ':' || before[k] == '{') && j - i <= 64) name = before.substr(i, j - i);
     i = j;
   }
-  return name.empty() ? "" : " (field " + name + ")";
+  return name;
 }
 
 // Whether `name` is the name of a field of `d` or of a message under it.
@@ -208,17 +208,16 @@ FieldLines ParseTextMessage(const std::string& text, pb::Message* msg, const std
     // Nothing read before the error: the file is not this format at all, and its content is not echoed.
     std::vector<const pb::FieldDescriptor*> read;
     msg->GetReflection()->ListFields(*msg, &read);
+    const std::string field = FieldNameAt(text, errors.line_, errors.column_);
+    const std::string in_field = field.empty() ? "" : " (field " + field + ")";
     if (read.empty()) {
       // Only a name of the schema may be shown (it is not the file's content).
-      const std::string field = FieldAt(text, errors.line_, errors.column_);
       std::set<const pb::Descriptor*> seen;
-      const bool known =
-          field.size() > 8 && NamesAField(*msg->GetDescriptor(), field.substr(8, field.size() - 9), seen);
+      const bool known = !field.empty() && NamesAField(*msg->GetDescriptor(), field, seen);
       throw InputError(where + "not a " + type + " in protobuf text format: no field could be read" +
-                       (known ? field : "") + " (the content is not shown; see docs/scenario-format.md)");
+                       (known ? in_field : "") + " (the content is not shown; see docs/scenario-format.md)");
     }
-    throw InputError(where + "invalid " + type + ": " + ParserMessageShown(errors.message_) +
-                     FieldAt(text, errors.line_, errors.column_));
+    throw InputError(where + "invalid " + type + ": " + ParserMessageShown(errors.message_) + in_field);
   }
   FieldLines lines;
   CollectLines(*msg, &tree, "", lines);
