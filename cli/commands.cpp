@@ -24,6 +24,7 @@
 #include "results/trace.h"
 #include "results/validation.h"
 #include "sim/hardware/accelerator.h"
+#include "sim/memory_guard.h"
 #include "sim/network/collectives.h"
 #include "sim/scenario_loader.h"
 #include "sim/simulation.h"
@@ -172,6 +173,8 @@ int List() {
 int Topo(const TopoOptions& o) {
   CheckOutputFile(o.dot_file, "--dot");
   const v1::Scenario s = Load(o.scenario);
+  sim::RequireMemory(sim::MemoryNeed{sim::EstimateFabricBytes(s), 0, 0}, s, "fabric", planning::ScenarioSource(o.scenario),
+                     "cluster.num_gpus", std::to_string(s.cluster().num_gpus()));
   const auto fabric = topo::BuildFabric(sim::FabricParamsOf(s));
   const topo::Inventory inv = fabric->ComputeInventory();
   std::cout << fmt::format("fabric {} for {} GPUs ({} nodes, {} NICs)\n", fabric->params().topology, inv.gpus,
