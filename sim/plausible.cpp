@@ -228,7 +228,7 @@ void CheckField(const pb::Message& m, const pb::FieldDescriptor& f, const std::s
   }
   for (int i = 0; i < n; ++i) {
     const int index = f.is_repeated() ? i : -1;
-    const std::string at = index > 0 ? fmt::format("{}[{}]", path, index) : path;
+    const std::string at = index >= 0 ? fmt::format("{}[{}]", path, index) : path;
     if (f.cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE) {
       const std::string& type = f.message_type()->full_name();
       if (std::find(skip.begin(), skip.end(), type) != skip.end()) continue;

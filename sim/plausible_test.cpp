@@ -98,6 +98,9 @@ TEST(Plausible, CheckFieldRangesNamesTheFieldValueAndRule) {
   for (int i = 0; i < 9; ++i) s.mutable_cluster()->mutable_scale_out()->add_oversubscription(2);
   EXPECT_EQ(FirstFailure(s), "cluster.scale_out.oversubscription = 9 elements: holds at most 8 elements");
   s.Clear();
+  s.mutable_cluster()->mutable_scale_out()->add_oversubscription(std::numeric_limits<double>::infinity());
+  EXPECT_EQ(FirstFailure(s), "cluster.scale_out.oversubscription[0] = inf: must be a finite number");  // element 0
+  s.Clear();
   s.set_name(std::string(5000, 'x'));
   EXPECT_NE(FirstFailure(s).find("is 5000 bytes long: at most 4096"), std::string::npos);
   // 0 keeps its meaning (the default) and is never checked against a range.

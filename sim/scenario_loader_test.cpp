@@ -131,7 +131,7 @@ TEST(ScenarioLoader, RejectsValuesInTheWrongUnit) {
 
 TEST(ScenarioLoader, RejectsOversubscriptionBelowOne) {
   const std::string e = ErrorOf(Replace(kBase, "nic_bandwidth_gbps: 400", "oversubscription: 0.5"));
-  EXPECT_NE(e.find("cluster.scale_out.oversubscription = 0.5"), std::string::npos) << e;
+  EXPECT_NE(e.find("cluster.scale_out.oversubscription[0] = 0.5"), std::string::npos) << e;
 }
 
 TEST(ScenarioLoader, RejectsUnknownTopology) {
