@@ -8,9 +8,10 @@
 namespace clustersim::cli {
 
 struct RunOptions {
-  std::string scenario;  // empty = the embedded default
-  std::string out_dir;   // empty = no files
-  bool json = false;     // print JSON instead of the summary
+  std::string scenario;        // empty = the embedded default
+  std::string out_dir;         // empty = no files
+  bool json = false;           // print JSON instead of the summary
+  bool strict_memory = false;  // refuse a plan estimated over the HBM (options.strict_memory)
 };
 int Run(const RunOptions& o);
 
@@ -68,6 +69,7 @@ struct PlanCmdOptions {
   uint32_t top = 8;        // plans simulated
   std::string by = "time"; // "time", "energy", "cost"
   std::string out_dir;     // write plan.csv and plan.json here; empty = no files
+  double memory_margin_gb = 0;
 };
 int Plan(const PlanCmdOptions& o);
 
@@ -81,6 +83,7 @@ struct GoalCmdOptions {
   uint32_t max_gpus = 131072;
   uint32_t replan = 0;         // > 0: search the plan at each size, simulating this many candidates
   std::string out_dir;         // write goal.csv here
+  double memory_margin_gb = 0;
 };
 int Goal(const GoalCmdOptions& o);
 

@@ -31,11 +31,14 @@ constexpr PlausibleRange kPartKgco2e{1e-3, 1e6, "kgCO2e per part", "1000 for a 6
 constexpr PlausibleRange kFailuresPerHour{1e-12, 1, "failures per component-hour", "9e-6 per GPU-hour (Llama 3)"};
 constexpr PlausibleRange kSeconds{1e-3, 1e8, "s", "600"};
 constexpr PlausibleRange kAnyU64 = Count(0, 1.8446744073709552e19, "", "");
+constexpr PlausibleRange kSpeedCv = Count(0, 0.5, "(relative standard deviation)", "0.012");
+constexpr PlausibleRange kRelativeSpeed = Count(1e-3, 1, "(relative speed; 0.5 = half speed)", "0.9");
 
 // Sorted by field name (checked by a unit test).
 constexpr FieldRange kRanges[] = {
     {"Accelerator.attention_efficiency", kEfficiency},
     {"Accelerator.bf16_tflops", plausible::kTflops},
+    {"Accelerator.comm_compute_interference", kFraction},
     {"Accelerator.comm_power_fraction", kFraction},
     {"Accelerator.embodied_kgco2e", {1e-2, 1e6, "kgCO2e per accelerator with its share of the server", "1500"}},
     {"Accelerator.fp32_tflops", plausible::kTflops},
@@ -54,6 +57,8 @@ constexpr FieldRange kRanges[] = {
     {"Accelerator.price_usd", {1, 1e7, "USD per accelerator with its share of the server", "30000"}},
     {"Accelerator.scale_up_bandwidth_gbyte_per_s", plausible::kLinkGbytePerS},
     {"Accelerator.scale_up_domain_size", Count(1, k16, "GPUs per scale-up domain", "8, 72 for GB200 NVL72")},
+    {"Accelerator.speed_cv", kSpeedCv},
+    {"Accelerator.step_overhead_ms", {1e-3, 60000, "ms per step", "100"}},
     {"Accelerator.tdp_w", plausible::kDeviceW},
     {"CarbonCase.gpu_hours", {1e-6, 1e12, "device-hours", "3.3e7 for Llama 3 405B"}},
     {"CarbonCase.kgco2e_per_kwh", {1e-3, 3, "kgCO2e/kWh", "0.39"}},
@@ -64,6 +69,7 @@ constexpr FieldRange kRanges[] = {
     {"CollectiveCase.group_stride", kParallel},
     {"CollectiveCase.size_bytes", Count(1, 1125899906842624.0, "bytes per rank (at most 1 PiB)", "1073741824")},
     {"Collectives.channels", Count(1, 256, "channels", "16")},
+    {"Collectives.net_step_latency_ns", plausible::kLatencyNs},
     {"Collectives.p2p_latency_ns", plausible::kLatencyNs},
     {"Collectives.protocol_efficiency", kEfficiency},
     {"Collectives.scale_up_protocol_efficiency", kEfficiency},
@@ -77,6 +83,10 @@ constexpr FieldRange kRanges[] = {
     {"Facility.grid_carbon_g_per_kwh", plausible::kGridGPerKwh},
     {"Facility.pue", Count(1, 5, "(PUE)", "1.2")},
     {"Facility.training_tokens", {1, 1e18, "tokens", "1.5e13 for Llama 3"}},
+    {"MemoryOptions.activation_offload_fraction", kFraction},
+    {"MemoryOptions.fragmentation", Count(0, 1, "(reserved / allocated - 1)", "0.05")},
+    {"MemoryOptions.framework_overhead_gb", Count(1e-3, 1000, "GB per GPU", "5")},
+    {"MemoryOptions.optimizer_offload_fraction", kFraction},
     {"Model.dense_layers", Count(0, 4096, "layers", "3 for DeepSeek-V3")},
     {"Model.expert_ffn_hidden", kFfnWidth},
     {"Model.ffn_hidden", kFfnWidth},
@@ -154,7 +164,14 @@ constexpr FieldRange kRanges[] = {
     {"SimOptions.max_flows_per_phase", Count(1, 1e9, "flows", "2000000")},
     {"SimOptions.memory_limit_gb", {1e-2, 1e6, "GB", "64"}},
     {"SimOptions.trace_ranks", Count(0, k24, "(a rank)", "0"), 4096},
-    {"Workload.steps", Count(1, 1e6, "steps", "1")},
+    {"SlowComponent.index", Count(0, k24, "(a GPU or node index)", "0")},
+    {"SlowComponent.speed", kRelativeSpeed},
+    {"Variability.gpu_speed_cv", kSpeedCv},
+    {"Variability.slow", Count(0, 0, "", ""), 4096},
+    {"Variability.slow_node_fraction", Count(0, 0.5, "(a fraction of the nodes)", "0.005")},
+    {"Variability.slow_node_speed", kRelativeSpeed},
+    {"Variability.step_jitter_cv", kSpeedCv},
+    {"Workload.steps", Count(1, 10000, "consecutive steps", "1")},
 };
 
 // Repeated fields without a range of their own hold at most this many elements.

@@ -29,7 +29,8 @@ v1::TopologySummary SummarizeTopology(const topo::Fabric& fabric, const topo::In
 v1::RunResult SimulateStep(const v1::Scenario& resolved, const std::string& source = {});
 
 // Rejects a plan whose worst pipeline stage needs more per-GPU memory than the accelerator's HBM (DoesNotFitError, an
-// InputError, naming `source`, saying by how much and where it goes; SimulateStep passes it on as that type). SimulateStep checks it; exported traces are held to it too.
+// InputError, naming `source`, saying by how much and where it goes; SimulateStep passes it on as that type).
+// SimulateStep and export call it only with options.strict_memory: by default such a plan runs and is flagged.
 void CheckMemoryFits(const wl::StepProgram& program, const v1::Scenario& resolved, const std::string& source);
 
 // Estimate of the SimGrid process's peak memory, in GB, before the phases: what the fabric, platform and step
