@@ -6,30 +6,28 @@
 #include <filesystem>
 #include <iostream>
 
+#include "cli/commands.h"
 #include "common/error.h"
 #include "planning/goal.h"
 #include "planning/goodput.h"
 #include "planning/run.h"
 #include "planning/search.h"
 #include "results/report.h"
-#include "cli/commands.h"
+#include "sim/plausible.h"
 #include "sim/scenario_loader.h"
 #include "topologies/fabric.h"
 
 namespace clustersim::cli {
 namespace {
 
-void MakeDir(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) throw InputError(dir + ": cannot create the output directory: " + ec.message());
-}
-
-// --tokens: 0 = facility.training_tokens; otherwise a finite positive budget.
+// --tokens: 0 = facility.training_tokens; otherwise a finite positive budget within facility.training_tokens' range.
 void CheckTokens(double tokens) {
   if (!(tokens >= 0) || !std::isfinite(tokens))
     throw InputError::Field("", 0, "--tokens", fmt::format("{}", tokens),
                             "must be a finite number > 0 (omit it to use facility.training_tokens)");
+  const FieldRange* range = FindFieldRange(*v1::Facility::descriptor()->FindFieldByName("training_tokens"));
+  const std::string rule = range != nullptr ? ImplausibleRule(tokens, range->range) : "";
+  if (!rule.empty()) throw InputError::Field("", 0, "--tokens", fmt::format("{}", tokens), rule);
 }
 
 double CheckMargin(double gb) {
@@ -49,8 +47,9 @@ int Plan(const PlanCmdOptions& o) {
   CheckOutputDir(o.out_dir, "--out");
   const v1::Scenario s = planning::LoadScenario(o.scenario);
   const v1::PlanSearchResult r = planning::SearchPlans(s, so);
+  CheckReportedNumbers(r, planning::ScenarioSource(o.scenario), "plan");
   if (!o.out_dir.empty()) {
-    MakeDir(o.out_dir);
+    results::MakeOutputDirectory(o.out_dir);
     results::WriteFilesAtomic({{o.out_dir + "/plan.csv", planning::PlanCsv(r)},
                                {o.out_dir + "/plan.json", planning::PlanJson(r)}});
   }
@@ -90,8 +89,9 @@ int Goal(const GoalCmdOptions& o) {
   CheckOutputDir(o.out_dir, "--out");
   const sim::LoadedScenario loaded = sim::LoadScenarioFile(o.scenario);
   const planning::GoalResult r = planning::SeekGoal(loaded, g);
+  for (const v1::GoalPoint& p : r.points) CheckReportedNumbers(p, o.scenario, "goal point");
   if (!o.out_dir.empty()) {
-    MakeDir(o.out_dir);
+    results::MakeOutputDirectory(o.out_dir);
     results::WriteFileAtomic(o.out_dir + "/goal.csv", planning::GoalCsv(r));
   }
   std::cout << planning::GoalTable(r, g);
@@ -114,6 +114,10 @@ int Goodput(const GoodputCmdOptions& o) {
   const v1::Goodput& g = pr.goodput();
   const planning::FailureModel m = planning::FailureModelOf(r);
   const planning::MonteCarloResult mc = planning::SimulateFailures(m, o.trials, o.seed);
+  const std::string source = planning::ScenarioSource(o.scenario);
+  CheckReportedNumber(mc.goodput, "goodput", source, "monte-carlo");
+  CheckReportedNumber(mc.mean_wall_s / 86400, "wall_clock_days", source, "monte-carlo");
+  CheckReportedNumber(mc.stddev_wall_s, "stddev_wall_s", source, "monte-carlo");
   std::cout << fmt::format("# {}: {:.3g} tokens on {} GPUs, step {:.3f} s, {:.2f} days without failures\n", s.name(),
                            pr.training_tokens(), s.cluster().num_gpus(), r.step_time_s(), pr.wall_clock_days());
   std::cout << fmt::format("  MTBF        {:.3g} h ({:.3g} interruptions per day)\n", g.mtbf_hours(),

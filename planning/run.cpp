@@ -4,8 +4,10 @@
 #include "common/error.h"
 #include "planning/goodput.h"
 #include "results/projection.h"
+#include "sim/plausible.h"
 #include "sim/scenario_loader.h"
 #include "sim/simulation.h"
+#include "sim/stages.h"
 
 namespace clustersim {
 extern const EmbeddedFile kExampleScenarios[];
@@ -63,6 +65,7 @@ v1::RunResult RunStep(const v1::Scenario& resolved, const std::string& source) {
   v1::RunResult r = sim::SimulateStep(resolved, source);
   r.set_clustersim_version(CLUSTERSIM_VERSION);
   AddProjection(r);
+  CheckReportedNumbers(r, sim::SourceName(resolved, source), "result");  // the projection too (sim/plausible.h)
   return r;
 }
 

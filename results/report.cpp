@@ -4,11 +4,8 @@
 #include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
 
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-
 #include "common/error.h"
+#include "common/input_file.h"
 
 namespace clustersim::results {
 
@@ -133,51 +130,13 @@ v1::RunResult FromJson(const std::string& json, const std::string& file) {
   google::protobuf::util::JsonParseOptions opts;
   opts.ignore_unknown_fields = false;
   const auto st = google::protobuf::util::JsonStringToMessage(json, &r, opts);
-  if (!st.ok()) throw InputError(file + ": not a clustersim result: " + std::string(st.message()));
+  if (!st.ok()) throw InputError(file + ": not a clustersim result: " + ParserMessageShown(std::string(st.message())));
   return r;
-}
-
-void WriteFileAtomic(const std::string& path, const std::string& content) { WriteFilesAtomic({{path, content}}); }
-
-void WriteFilesAtomic(const std::vector<std::pair<std::string, std::string>>& path_and_content) {
-  std::vector<std::string> tmps;
-  auto discard = [&tmps]() {
-    std::error_code ignored;
-    for (const std::string& t : tmps) std::filesystem::remove(t, ignored);
-  };
-  for (const auto& [path, content] : path_and_content) {
-    const std::string tmp = path + ".tmp";
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) {
-      discard();
-      throw SimulationError("cannot write " + tmp);
-    }
-    tmps.push_back(tmp);
-    out << content;
-    out.close();
-    if (!out) {
-      discard();
-      throw SimulationError("write failed (disk full?): " + tmp);
-    }
-  }
-  for (size_t i = 0; i < tmps.size(); ++i) {
-    std::error_code ec;
-    std::filesystem::rename(tmps[i], path_and_content[i].first, ec);
-    if (ec) {
-      const std::string msg = "cannot rename " + tmps[i] + " to " + path_and_content[i].first + ": " + ec.message();
-      // Files renamed so far stay (a rename within one directory fails only if the target became a directory).
-      tmps.erase(tmps.begin(), tmps.begin() + static_cast<std::ptrdiff_t>(i));
-      discard();
-      throw SimulationError(msg);
-    }
-  }
 }
 
 void WriteRunOutputs(const std::string& dir, const v1::RunResult& r,
                      const std::vector<std::pair<std::string, std::string>>& extra) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) throw InputError(dir + ": cannot create output directory: " + ec.message());
+  MakeOutputDirectory(dir);
   std::vector<std::pair<std::string, std::string>> files{{dir + "/result.json", ToJson(r)},
                                                          {dir + "/summary.txt", SummaryText(r)}};
   for (const auto& [name, content] : extra) files.emplace_back(dir + "/" + name, content);
