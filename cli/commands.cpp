@@ -7,15 +7,15 @@
 #include <cctype>
 #include <cmath>
 #include <filesystem>
-#include <iterator>
-#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <span>
 #include <sstream>
 
 #include "cli/serve_cmd.h"
 #include "common/embedded.h"
 #include "common/error.h"
+#include "common/input_file.h"
 #include "planning/run.h"
 #include "results/compare.h"
 #include "results/csv.h"
@@ -25,6 +25,7 @@
 #include "results/trace.h"
 #include "results/validation.h"
 #include "sim/hardware/accelerator.h"
+#include "sim/memory_guard.h"
 #include "sim/network/collectives.h"
 #include "sim/scenario_loader.h"
 #include "sim/simulation.h"
@@ -92,12 +93,6 @@ void CheckOutputDir(const std::string& dir, const std::string& option) {
   }
 }
 
-void MakeOutputDir(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) throw InputError(dir + ": cannot create the output directory: " + ec.message());
-}
-
 void CheckOutputFile(const std::string& file, const std::string& option) {
   namespace fs = std::filesystem;
   if (file.empty()) return;
@@ -111,7 +106,8 @@ void CheckOutputFile(const std::string& file, const std::string& option) {
 
 int Run(const RunOptions& o) {
   CheckOutputDir(o.out_dir, "--out");
-  const v1::Scenario s = Load(o.scenario);
+  v1::Scenario s = Load(o.scenario);
+  if (o.strict_memory) s.mutable_options()->set_strict_memory(true);
   v1::RunResult r = planning::RunStep(s, planning::ScenarioSource(o.scenario));
   if (r.has_serving()) return ServeOutputs(r, {o.scenario, o.out_dir, o.json});  // a serving scenario
   if (!o.out_dir.empty()) {
@@ -134,10 +130,7 @@ int Compare(const CompareOptions& o) {
     std::error_code ec;
     if (std::filesystem::is_directory(file, ec))
       throw InputError(file + ": is a directory, not a result file (give DIR/result.json)");
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw InputError(file + ": cannot read the result file");
-    const std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    rs.push_back(results::FromJson(json, file));
+    rs.push_back(results::FromJson(ReadTextInputFile(file, "result file", kMaxResultInputBytes), file));
     if (rs.back().clustersim_version().empty() || !rs.back().has_scenario())
       throw InputError(file + ": not a clustersim result (no clustersim_version or scenario: give a result.json "
                        "written by clustersim run)");
@@ -183,6 +176,8 @@ int List() {
 int Topo(const TopoOptions& o) {
   CheckOutputFile(o.dot_file, "--dot");
   const v1::Scenario s = Load(o.scenario);
+  sim::RequireMemory(sim::MemoryNeed{sim::EstimateFabricBytes(s), 0, 0}, s, "fabric", planning::ScenarioSource(o.scenario),
+                     "cluster.num_gpus", std::to_string(s.cluster().num_gpus()));
   const auto fabric = topo::BuildFabric(sim::FabricParamsOf(s));
   const topo::Inventory inv = fabric->ComputeInventory();
   std::cout << fmt::format("fabric {} for {} GPUs ({} nodes, {} NICs)\n", fabric->params().topology, inv.gpus,
@@ -209,9 +204,7 @@ int Topo(const TopoOptions& o) {
     } catch (const InputError& e) {
       throw InputError("--dot " + o.dot_file + ": " + e.what());
     }
-    std::ofstream out(o.dot_file);
-    if (!out) throw InputError(o.dot_file + ": cannot write the Graphviz file");
-    out << dot.str();
+    results::WriteFileAtomic(o.dot_file, dot.str());
   }
   return 0;
 }
@@ -244,10 +237,7 @@ int Validate(const ValidateOptions& o) {
   CheckOutputFile(o.markdown, "--markdown");
   std::vector<std::string> known;
   if (!o.known_misses.empty()) {
-    std::error_code ec;
-    std::ifstream in(o.known_misses);
-    if (!in || std::filesystem::is_directory(o.known_misses, ec))
-      throw InputError(o.known_misses + ": cannot open the known-misses file (missing, unreadable or a directory)");
+    std::istringstream in(ReadTextInputFile(o.known_misses, "known-misses file"));
     std::string line;
     while (std::getline(in, line)) {
       if (line.empty() || line[0] == '#') continue;

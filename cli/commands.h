@@ -8,9 +8,10 @@
 namespace clustersim::cli {
 
 struct RunOptions {
-  std::string scenario;  // empty = the embedded default
-  std::string out_dir;   // empty = no files
-  bool json = false;     // print JSON instead of the summary
+  std::string scenario;        // empty = the embedded default
+  std::string out_dir;         // empty = no files
+  bool json = false;           // print JSON instead of the summary
+  bool strict_memory = false;  // refuse a plan estimated over the HBM (options.strict_memory)
 };
 int Run(const RunOptions& o);
 
@@ -58,6 +59,7 @@ struct SweepCmdOptions {
   uint32_t max_points = 0;  // stop after simulating this many points (0 = all)
   bool mpi = false;         // force MPI (otherwise detected from the launcher's environment)
   bool quiet = false;       // no progress lines
+  std::vector<std::string> allowed_roots;  // folders base_scenario may point into, besides the sweep file's
 };
 int Sweep(const SweepCmdOptions& o);
 
@@ -68,6 +70,7 @@ struct PlanCmdOptions {
   std::string by;          // "time", "energy", "cost"; empty = time (training), cost (serving)
   std::string out_dir;     // write plan.csv and plan.json here; empty = no files
   double slo_target = 0.99;  // serving scenarios: fraction of requests within the SLO (cli/serve_cmd.h)
+  double memory_margin_gb = 0;
 };
 int Plan(const PlanCmdOptions& o);
 
@@ -81,6 +84,7 @@ struct GoalCmdOptions {
   uint32_t max_gpus = 131072;
   uint32_t replan = 0;         // > 0: search the plan at each size, simulating this many candidates
   std::string out_dir;         // write goal.csv here
+  double memory_margin_gb = 0;
 };
 int Goal(const GoalCmdOptions& o);
 
@@ -99,8 +103,6 @@ uint64_t ParseSize(const std::string& text, const std::string& field);
 // an existing file or lies under one (CheckOutputDir), an output file that is a directory or whose directory does
 // not exist (CheckOutputFile). Empty paths pass. Throw InputError naming `option` and the path.
 void CheckOutputDir(const std::string& dir, const std::string& option);
-// Creates an output directory (and its parents); throws InputError naming it when it cannot.
-void MakeOutputDir(const std::string& dir);
 void CheckOutputFile(const std::string& file, const std::string& option);
 
 }  // namespace clustersim::cli

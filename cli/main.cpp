@@ -1,7 +1,10 @@
 // clustersim command line: parses arguments (CLI11) and maps errors to exit codes. Only this file exits:
 // 0 success, 1 simulation failure, 2 bad input (with one message naming file, field, value and rule).
 // A command is one Add* function below (its options and the function of cli/ that runs it) and one line in main.
+#include <google/protobuf/stubs/logging.h>
+
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -17,6 +20,23 @@
 namespace {
 
 using namespace clustersim;
+
+// A path option, when given, must not be empty (`run ""` would otherwise run the embedded default).
+const CLI::Validator kNonEmptyPath(
+    [](std::string& value) {
+      return value.empty() ? std::string("an empty path: give a file, or leave the argument out") : std::string();
+    },
+    "PATH");
+
+// An unsigned count or seed: digits only, within 64 bits (CLI11 alone would wrap "-1" or 2^64 into a uint64_t).
+const CLI::Validator kUnsigned(
+    [](std::string& value) {
+      const bool digits = !value.empty() && value.find_first_not_of("0123456789") == std::string::npos;
+      const std::string trimmed = digits ? value.substr(std::min(value.find_first_not_of('0'), value.size() - 1)) : "";
+      const bool fits = trimmed.size() < 20 || (trimmed.size() == 20 && trimmed <= "18446744073709551615");
+      return digits && fits ? std::string() : std::string("must be a whole number >= 0 that fits in 64 bits");
+    },
+    "UINT");
 
 // The parsed subcommand's action: each command registers its CLI11 subcommand with the function that runs it.
 class Commands {
@@ -37,12 +57,16 @@ void AddRun(CLI::App& app, Commands& cmds) {
   auto opts = std::make_shared<cli::RunOptions>();
   cli::RunOptions& run = *opts;
   auto* run_cmd = app.add_subcommand("run", "Simulate one training step and print a summary");
-  run_cmd->add_option("scenario", run.scenario,
-                      "Scenario file (.textproto or .json); default: the embedded 8,192-GPU H100 Llama-3-70B scenario");
+  run_cmd
+      ->add_option("scenario", run.scenario,
+                   "Scenario file (.textproto or .json); default: the embedded 8,192-GPU H100 Llama-3-70B scenario")
+      ->check(kNonEmptyPath);
   run_cmd->add_option("--out", run.out_dir,
                       "Write result.json, summary.txt, report.html, trace.json (Perfetto), step.csv and comms.csv "
                       "into this directory");
   run_cmd->add_flag("--json", run.json, "Print the result as JSON instead of the summary");
+  run_cmd->add_flag("--strict-memory", run.strict_memory,
+                    "Refuse (exit 2) a plan whose memory estimate exceeds the HBM instead of running it, flagged");
   cmds.Add(run_cmd, [opts] { return cli::Run(*opts); });
 }
 
@@ -50,8 +74,10 @@ void AddServe(CLI::App& app, Commands& cmds) {
   auto opts = std::make_shared<cli::ServeOptions>();
   cli::ServeOptions& serve = *opts;
   auto* serve_cmd = app.add_subcommand("serve", "Simulate a serving fleet: throughput, latency, cost and energy per token");
-  serve_cmd->add_option("scenario", serve.scenario,
-                        "Serving scenario file; default: the embedded serving scenario (docs/serving.md)");
+  serve_cmd
+      ->add_option("scenario", serve.scenario,
+                   "Serving scenario file; default: the embedded serving scenario (docs/serving.md)")
+      ->check(kNonEmptyPath);
   serve_cmd->add_option("--out", serve.out_dir,
                         "Write result.json, summary.txt, report.html, trace.json (Perfetto), serve.csv and comms.csv "
                         "into this directory");
@@ -68,7 +94,7 @@ void AddTopo(CLI::App& app, Commands& cmds) {
   auto opts = std::make_shared<cli::TopoOptions>();
   cli::TopoOptions& topo = *opts;
   auto* topo_cmd = app.add_subcommand("topo", "Print the fabric inventory of a scenario's cluster");
-  topo_cmd->add_option("scenario", topo.scenario, "Scenario file; default: the embedded default");
+  topo_cmd->add_option("scenario", topo.scenario, "Scenario file; default: the embedded default")->check(kNonEmptyPath);
   topo_cmd->add_option("--dot", topo.dot_file, "Write the fabric as Graphviz (small fabrics only)");
   cmds.Add(topo_cmd, [opts] { return cli::Topo(*opts); });
 }
@@ -77,13 +103,15 @@ void AddColl(CLI::App& app, Commands& cmds) {
   auto opts = std::make_shared<cli::CollOptions>();
   cli::CollOptions& coll = *opts;
   auto* coll_cmd = app.add_subcommand("coll", "Collective microbenchmark in nccl-tests conventions");
-  coll_cmd->add_option("scenario", coll.scenario, "Scenario file for the cluster; default: the embedded default");
+  coll_cmd->add_option("scenario", coll.scenario, "Scenario file for the cluster; default: the embedded default")
+      ->check(kNonEmptyPath);
   coll_cmd->add_option("-c,--collective", coll.collective,
                        "all_reduce, reduce_scatter, all_gather, all_to_all, broadcast, send_recv (-g 2)");
   coll_cmd->add_option("-a,--algorithm", coll.algorithm, "Algorithm by name, or auto");
   coll_cmd->add_option("-s,--sizes", coll.sizes, "Sizes per rank, e.g. 1M 64M 1G")->expected(1, -1);
-  coll_cmd->add_option("-g,--group", coll.group, "Ranks in the group (0 = all GPUs)");
-  coll_cmd->add_option("--stride", coll.stride, "Distance between group members (8 = one GPU per node)");
+  coll_cmd->add_option("-g,--group", coll.group, "Ranks in the group (0 = all GPUs)")->check(kUnsigned);
+  coll_cmd->add_option("--stride", coll.stride, "Distance between group members (8 = one GPU per node)")
+      ->check(kUnsigned);
   coll_cmd->add_flag("--all-groups", coll.all_groups, "Run every disjoint group of this shape at once");
   cmds.Add(coll_cmd, [opts] { return cli::Coll(*opts); });
 }
@@ -124,9 +152,12 @@ void AddSweep(CLI::App& app, Commands& cmds) {
                       "(default: <sweep stem>-sweep); finished points there are reused (resume)");
   swp_cmd->add_option("--shard", swp.shard, "Run only share I of N (I/N, 0-based), e.g. a Slurm array task");
   swp_cmd->add_flag("--gather", swp.gather, "Only assemble the table from the finished points of all shards");
-  swp_cmd->add_option("--max-points", swp.max_points, "Stop after simulating this many points (resume later)");
+  swp_cmd->add_option("--max-points", swp.max_points, "Stop after simulating this many points (resume later)")
+      ->check(kUnsigned);
   swp_cmd->add_flag("--mpi", swp.mpi, "Run as MPI ranks (detected under mpirun; needed under srun)");
   swp_cmd->add_flag("-q,--quiet", swp.quiet, "No progress lines on stderr");
+  swp_cmd->add_option("--allow-root", swp.allowed_roots,
+                      "A folder base_scenario may name files under, besides the sweep file's own (repeatable)");
   cmds.Add(swp_cmd, [opts] { return cli::Sweep(*opts); });
 }
 
@@ -140,9 +171,17 @@ void AddReplay(CLI::App& app, Commands& cmds) {
                    "replayed)")
       ->required();
   rep_cmd->add_option("trace", rep.trace, "Directory or prefix of <prefix>.<rank>.et[.gz] files")->required();
-  rep_cmd->add_option("--replicas", rep.replicas, "Copies of the traced ranks (default: num_gpus / ranks)");
+  rep_cmd->add_option("--replicas", rep.replicas, "Copies of the traced ranks (default: num_gpus / ranks)")
+      ->check(kUnsigned);
   rep_cmd->add_option("--dp-pg", rep.dp_pg, "Regex on pg_name: these groups grow across replicas (e.g. ^dp/)");
-  rep_cmd->add_flag("--recorded-durations", rep.recorded_durations, "Time compute nodes by duration_micros");
+  auto* recorded = rep_cmd->add_flag("--recorded-durations", rep.recorded_durations,
+                                     "Time every GPU compute node by duration_micros (an error if one with num_ops "
+                                     "has none); the default uses duration_micros where recorded, else num_ops");
+  rep_cmd
+      ->add_flag("--retime", rep.retime,
+                 "Re-time GPU compute nodes that have num_ops / tensor_size on the scenario's accelerator instead of "
+                 "using their recorded duration_micros")
+      ->excludes(recorded);
   rep_cmd->add_option("--out", rep.out_dir, "Write result.json and summary.txt into this directory");
   rep_cmd->add_flag("--json", rep.json, "Print the result as JSON instead of the summary");
   cmds.Add(rep_cmd, [opts] { return cli::Replay(*opts); });
@@ -166,14 +205,20 @@ void AddPlan(CLI::App& app, Commands& cmds) {
   auto* plan_cmd =
       app.add_subcommand("plan", "Search parallelism plans that fit in memory; simulate and rank the best (a "
                                  "serving scenario: deployments at their SLO capacity)");
-  plan_cmd->add_option("scenario", plan.scenario,
-                       "Scenario file: model, cluster, global batch; default: the embedded default");
-  plan_cmd->add_option("--top", plan.top,
-                       "Plans simulated (the best by the analytic estimate); serving: rows printed; default 8");
+  plan_cmd
+      ->add_option("scenario", plan.scenario,
+                   "Scenario file: model, cluster, global batch; default: the embedded default")
+      ->check(kNonEmptyPath);
+  plan_cmd
+      ->add_option("--top", plan.top,
+                   "Plans simulated (the best by the analytic estimate); serving: rows printed; default 8")
+      ->check(kUnsigned);
   plan_cmd->add_option("--by", plan.by,
                        "Ranking: time, energy or cost per step (default time); serving: output tokens/s per GPU, "
                        "energy per output token or cost per million tokens (default cost)");
   plan_cmd->add_option("--out", plan.out_dir, "Write plan.csv and plan.json into this directory");
+  plan_cmd->add_option("--memory-margin-gb", plan.memory_margin_gb,
+                       "Plans fit when their memory estimate is at most HBM minus this (GB; default 0)");
   plan_cmd->add_option("--slo-target", plan.slo_target,
                        "Serving scenarios: fraction of requests that must meet the SLO (default 0.99)");
   cmds.Add(plan_cmd, [opts] { return cli::Plan(*opts); });
@@ -191,10 +236,14 @@ void AddGoal(CLI::App& app, Commands& cmds) {
   goal_cmd->add_option("--max-cost-usd", goal.max_cost_usd, "Cost budget in USD");
   goal_cmd->add_option("--fabrics", goal.fabrics, "Scale-out topologies to compare, e.g. fat_tree,rail_only")
       ->delimiter(',');
-  goal_cmd->add_option("--max-gpus", goal.max_gpus, "Largest cluster tried (default 131072)");
-  goal_cmd->add_option("--replan", goal.replan,
-                       "Search the parallelism plan at each size, simulating this many candidates (0 = keep the plan)");
+  goal_cmd->add_option("--max-gpus", goal.max_gpus, "Largest cluster tried (default 131072)")->check(kUnsigned);
+  goal_cmd
+      ->add_option("--replan", goal.replan,
+                   "Search the parallelism plan at each size, simulating this many candidates (0 = keep the plan)")
+      ->check(kUnsigned);
   goal_cmd->add_option("--out", goal.out_dir, "Write goal.csv into this directory");
+  goal_cmd->add_option("--memory-margin-gb", goal.memory_margin_gb,
+                       "Plans fit when their memory estimate is at most HBM minus this (GB; default 0)");
   cmds.Add(goal_cmd, [opts] { return cli::Goal(*opts); });
 }
 
@@ -202,11 +251,28 @@ void AddGoodput(CLI::App& app, Commands& cmds) {
   auto opts = std::make_shared<cli::GoodputCmdOptions>();
   cli::GoodputCmdOptions& gp = *opts;
   auto* gp_cmd = app.add_subcommand("goodput", "Failures, checkpoints and goodput of the run: analytic vs Monte-Carlo");
-  gp_cmd->add_option("scenario", gp.scenario, "Scenario file; default: the embedded default");
+  gp_cmd->add_option("scenario", gp.scenario, "Scenario file; default: the embedded default")->check(kNonEmptyPath);
   gp_cmd->add_option("--tokens", gp.tokens, "Token budget (default: facility.training_tokens)");
-  gp_cmd->add_option("--trials", gp.trials, "Monte-Carlo runs (default 1000)");
-  gp_cmd->add_option("--seed", gp.seed, "Monte-Carlo seed (default 1)");
+  gp_cmd->add_option("--trials", gp.trials, "Monte-Carlo runs (default 1000)")->check(kUnsigned);
+  gp_cmd->add_option("--seed", gp.seed, "Monte-Carlo seed (default 1)")->check(kUnsigned);
   cmds.Add(gp_cmd, [opts] { return cli::Goodput(*opts); });
+}
+
+// A message as one line: control characters (a newline in a value quoted from the input) escaped, at most 4 KiB.
+std::string OneLine(const std::string& message) {
+  std::string out;
+  for (const char c : message) {
+    if (out.size() >= 4096) return out + "...";
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      static const char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[static_cast<unsigned char>(c) >> 4];
+      out += kHex[static_cast<unsigned char>(c) & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 
 // Exit status and message of a command line CLI11 rejected.
@@ -249,10 +315,18 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return ParseFailed(app, e, argc, argv);
   }
+  // Protobuf's own log lines (e.g. about invalid UTF-8) would add lines of their own to the one error message.
+  google::protobuf::SetLogHandler(nullptr);
   try {
-    return cmds.RunChosen();
+    const int status = cmds.RunChosen();
+    std::cout.flush();
+    if (!std::cout) {  // a full disk or a closed file behind standard output: the output is incomplete
+      std::cerr << "clustersim: error: cannot write the output to standard output\n";
+      return 1;
+    }
+    return status;
   } catch (const InputError& e) {
-    std::cerr << "clustersim: error: " << e.what() << "\n";
+    std::cerr << "clustersim: error: " << OneLine(e.what()) << "\n";
     return 2;
   } catch (const std::exception& e) {
     std::cerr << "clustersim: simulation failed: " << e.what() << "\n";

@@ -5,25 +5,35 @@
 #include <cmath>
 #include <iostream>
 
+#include "cli/commands.h"
 #include "common/error.h"
 #include "planning/goal.h"
 #include "planning/goodput.h"
 #include "planning/run.h"
 #include "planning/search.h"
 #include "results/report.h"
-#include "cli/commands.h"
 #include "cli/serve_cmd.h"
+#include "sim/plausible.h"
 #include "sim/scenario_loader.h"
 #include "topologies/fabric.h"
 
 namespace clustersim::cli {
 namespace {
 
-// --tokens: 0 = facility.training_tokens; otherwise a finite positive budget.
+// --tokens: 0 = facility.training_tokens; otherwise a finite positive budget within facility.training_tokens' range.
 void CheckTokens(double tokens) {
   if (!(tokens >= 0) || !std::isfinite(tokens))
     throw InputError::Field("", 0, "--tokens", fmt::format("{}", tokens),
                             "must be a finite number > 0 (omit it to use facility.training_tokens)");
+  const FieldRange* range = FindFieldRange(*v1::Facility::descriptor()->FindFieldByName("training_tokens"));
+  const std::string rule = range != nullptr ? ImplausibleRule(tokens, range->range) : "";
+  if (!rule.empty()) throw InputError::Field("", 0, "--tokens", fmt::format("{}", tokens), rule);
+}
+
+double CheckMargin(double gb) {
+  if (!std::isfinite(gb) || std::abs(gb) > 1e4)
+    throw InputError::Field("", 0, "--memory-margin-gb", fmt::format("{}", gb), "must be a finite number of GB");
+  return gb;
 }
 
 }  // namespace
@@ -32,13 +42,15 @@ int Plan(const PlanCmdOptions& o) {
   planning::SearchOptions so;
   so.top_k = o.top;
   so.by = planning::ParsePlanMetric(o.by.empty() ? "time" : o.by, "--by");
+  so.memory_margin_gb = CheckMargin(o.memory_margin_gb);
   if (o.top == 0) throw InputError::Field("", 0, "--top", "0", "must be >= 1");
   CheckOutputDir(o.out_dir, "--out");
   const v1::Scenario s = planning::LoadScenario(o.scenario);
   if (s.has_serving()) return ServePlan(o, s);  // a serving fleet's deployment search (cli/serve_cmd.h)
   const v1::PlanSearchResult r = planning::SearchPlans(s, so);
+  CheckReportedNumbers(r, planning::ScenarioSource(o.scenario), "plan");
   if (!o.out_dir.empty()) {
-    MakeOutputDir(o.out_dir);
+    results::MakeOutputDirectory(o.out_dir);
     results::WriteFilesAtomic({{o.out_dir + "/plan.csv", planning::PlanCsv(r)},
                                {o.out_dir + "/plan.json", planning::PlanJson(r)}});
   }
@@ -55,6 +67,7 @@ int Goal(const GoalCmdOptions& o) {
   g.fabrics = o.fabrics;
   g.max_gpus = o.max_gpus;
   g.replan_top_k = o.replan;
+  g.memory_margin_gb = CheckMargin(o.memory_margin_gb);
   if (!(o.deadline_days > 0) || !std::isfinite(o.deadline_days))
     throw InputError::Field("", 0, "--deadline-days", fmt::format("{}", o.deadline_days), "must be > 0");
   CheckTokens(o.tokens);
@@ -77,8 +90,9 @@ int Goal(const GoalCmdOptions& o) {
   CheckOutputDir(o.out_dir, "--out");
   const sim::LoadedScenario loaded = sim::LoadScenarioFile(o.scenario);
   const planning::GoalResult r = planning::SeekGoal(loaded, g);
+  for (const v1::GoalPoint& p : r.points) CheckReportedNumbers(p, o.scenario, "goal point");
   if (!o.out_dir.empty()) {
-    MakeOutputDir(o.out_dir);
+    results::MakeOutputDirectory(o.out_dir);
     results::WriteFileAtomic(o.out_dir + "/goal.csv", planning::GoalCsv(r));
   }
   std::cout << planning::GoalTable(r, g);
@@ -101,6 +115,10 @@ int Goodput(const GoodputCmdOptions& o) {
   const v1::Goodput& g = pr.goodput();
   const planning::FailureModel m = planning::FailureModelOf(r);
   const planning::MonteCarloResult mc = planning::SimulateFailures(m, o.trials, o.seed);
+  const std::string source = planning::ScenarioSource(o.scenario);
+  CheckReportedNumber(mc.goodput, "goodput", source, "monte-carlo");
+  CheckReportedNumber(mc.mean_wall_s / 86400, "wall_clock_days", source, "monte-carlo");
+  CheckReportedNumber(mc.stddev_wall_s, "stddev_wall_s", source, "monte-carlo");
   std::cout << fmt::format("# {}: {:.3g} tokens on {} GPUs, step {:.3f} s, {:.2f} days without failures\n", s.name(),
                            pr.training_tokens(), s.cluster().num_gpus(), r.step_time_s(), pr.wall_clock_days());
   std::cout << fmt::format("  MTBF        {:.3g} h ({:.3g} interruptions per day)\n", g.mtbf_hours(),

@@ -36,7 +36,7 @@ int ServePlan(const PlanCmdOptions& o, const v1::Scenario& s) {
   so.top = o.top;
   const planning::ServePlanResult r = planning::SearchServingPlans(s, so);
   if (!o.out_dir.empty()) {
-    MakeOutputDir(o.out_dir);
+    results::MakeOutputDirectory(o.out_dir);
     results::WriteFilesAtomic({{o.out_dir + "/plan.csv", planning::ServePlanCsv(r)}});
   }
   std::cout << planning::ServePlanTable(r, so);

@@ -164,7 +164,7 @@ GoalResult SeekGoal(const sim::LoadedScenario& loaded, const GoalSpec& goal) {
       }
     }
     p.set_label(PlanLabel(s.workload().parallelism()));
-    if (!fits || PlanMemoryGb(s) > s.accelerator().hbm_gb()) {  // too few GPUs to shard the model states: never meets
+    if (!fits || PlanMemoryGb(s) * 1e9 > UsableHbmBytes(s, goal.memory_margin_gb)) {  // too few GPUs to shard the model states: never meets
       p.set_label(p.label() + " (out of memory)");
       p.set_wall_clock_days(std::numeric_limits<double>::infinity());
       p.set_energy_mwh(std::numeric_limits<double>::infinity());

@@ -26,6 +26,7 @@ struct GoalSpec {
   // 0: keep the scenario's plan and re-derive data parallelism at each size. K > 0: run the parallelism search
   // (planning/search.h, its K best estimates simulated) at each size and evaluate the fastest plan found.
   uint32_t replan_top_k = 0;
+  double memory_margin_gb = 0;       // as SearchOptions::memory_margin_gb
 };
 
 // Whether a point meets the goal (days <= deadline, energy and cost within their limits when set).

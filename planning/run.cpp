@@ -5,8 +5,10 @@
 #include "planning/goodput.h"
 #include "planning/serve.h"
 #include "results/projection.h"
+#include "sim/plausible.h"
 #include "sim/scenario_loader.h"
 #include "sim/simulation.h"
+#include "sim/stages.h"
 
 namespace clustersim {
 extern const EmbeddedFile kExampleScenarios[];
@@ -65,6 +67,7 @@ v1::RunResult RunStep(const v1::Scenario& resolved, const std::string& source) {
   v1::RunResult r = sim::SimulateStep(resolved, source);
   r.set_clustersim_version(CLUSTERSIM_VERSION);
   AddProjection(r);
+  CheckReportedNumbers(r, sim::SourceName(resolved, source), "result");  // the projection too (sim/plausible.h)
   return r;
 }
 

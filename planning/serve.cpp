@@ -4,6 +4,7 @@
 #include "common/error.h"
 #include "planning/run.h"
 #include "results/serving_projection.h"
+#include "sim/plausible.h"
 #include "sim/scenario_loader.h"
 #include "sim/serving_simulation.h"
 
@@ -41,6 +42,7 @@ v1::RunResult RunServe(const v1::Scenario& resolved, const std::string& source) 
   v1::RunResult r = sim::SimulateServing(resolved, source);
   r.set_clustersim_version(CLUSTERSIM_VERSION);
   AddServingProjection(r);
+  CheckReportedNumbers(r, sim::SourceName(resolved, source), "result");  // sim/plausible.h: the output rule
   return r;
 }
 

@@ -97,7 +97,9 @@ TEST(StepCsv, HeaderIsPinned) {
       "model_tflops_per_gpu,hardware_tflops_per_gpu,mfu,hfu,gpu_utilization,gpu_avg_w,gpu_peak_w,facility_avg_w,"
       "facility_peak_w,it_total_avg_w,network_total_avg_w,energy_per_step_j,energy_per_token_j,memory_total_gb,"
       "memory_capacity_gb,network_cost_usd,training_tokens,wall_clock_days,gpu_hours,energy_mwh,operational_tco2e,"
-      "embodied_tco2e,cost_usd\n";
+      "embodied_tco2e,cost_usd,serve_input_tokens_per_s,serve_output_tokens_per_s,serve_ttft_p99_s,serve_tpot_p99_s,"
+      "serve_slo_attainment,serve_cost_usd_per_m_input_tokens,serve_cost_usd_per_m_output_tokens,"
+      "serve_energy_kwh_per_m_output_tokens\n";
   EXPECT_EQ(StepCsv({}), expected);
 }
 

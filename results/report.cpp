@@ -4,11 +4,8 @@
 #include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
 
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-
 #include "common/error.h"
+#include "common/input_file.h"
 #include "results/serving_report.h"
 
 namespace clustersim::results {
@@ -54,6 +51,16 @@ std::string SummaryText(const v1::RunResult& r) {
                    FormatSeconds(b.exposed_cp_comm_s()), FormatSeconds(b.exposed_pp_comm_s()),
                    FormatSeconds(b.exposed_dp_comm_s()), FormatSeconds(b.exposed_ep_comm_s()),
                    FormatSeconds(b.pipeline_bubble_s()));
+  if (b.straggler_s() > 0 || r.has_step_statistics()) {
+    const v1::StepStatistics& st = r.step_statistics();
+    o += fmt::format("    stragglers {} (slowest replica {}: slowest stage at {:.1f}% speed; GPU speed spread {:.1f}%)",
+                     FormatSeconds(b.straggler_s()), st.slowest_replica(), 100 * st.slowest_stage_speed(),
+                     100 * st.gpu_speed_cv());
+    if (st.steps() > 1)
+      o += fmt::format(" | {} steps: mean {}, p50 {}, p99 {}", st.steps(), FormatSeconds(st.mean_s()),
+                       FormatSeconds(st.p50_s()), FormatSeconds(st.p99_s()));
+    o += "\n";
+  }
   o += fmt::format("  throughput {:.0f} tokens/s ({:.0f} per GPU), {:.0f} model TFLOP/s per GPU\n", r.tokens_per_s(),
                    r.tokens_per_s_per_gpu(), r.model_tflops_per_gpu());
   o += fmt::format("  MFU {:.1f}%  HFU {:.1f}%  GPU utilization {:.1f}%\n", 100 * r.mfu(), 100 * r.hfu(),
@@ -67,8 +74,14 @@ std::string SummaryText(const v1::RunResult& r) {
   const v1::MemorySummary& m = r.memory();
   o += fmt::format(
       "  memory    {:.1f} GB of {:.0f} GB per GPU (weights {:.1f}, grads {:.1f}, optimizer {:.1f}, "
-      "activations {:.1f})\n",
-      m.total_gb(), m.capacity_gb(), m.weights_gb(), m.gradients_gb(), m.optimizer_gb(), m.activations_gb());
+      "activations {:.1f}, framework {:.1f}{})\n",
+      m.total_gb(), m.capacity_gb(), m.weights_gb(), m.gradients_gb(), m.optimizer_gb(), m.activations_gb(),
+      m.overhead_gb(), m.offloaded_gb() > 0 ? fmt::format("; {:.1f} offloaded to host", m.offloaded_gb()) : "");
+  if (m.over_hbm_gb() > 0)
+    o += fmt::format(
+        "  WARNING   memory estimated over HBM by {:.1f} GB on pipeline stage {} (simulated anyway; "
+        "--strict-memory refuses such plans)\n",
+        m.over_hbm_gb(), m.worst_stage());
   if (r.link_usage_size() > 0) {
     o += "  links    ";
     for (const v1::LinkClassUsage& u : r.link_usage())
@@ -119,51 +132,13 @@ v1::RunResult FromJson(const std::string& json, const std::string& file) {
   google::protobuf::util::JsonParseOptions opts;
   opts.ignore_unknown_fields = false;
   const auto st = google::protobuf::util::JsonStringToMessage(json, &r, opts);
-  if (!st.ok()) throw InputError(file + ": not a clustersim result: " + std::string(st.message()));
+  if (!st.ok()) throw InputError(file + ": not a clustersim result: " + ParserMessageShown(std::string(st.message())));
   return r;
-}
-
-void WriteFileAtomic(const std::string& path, const std::string& content) { WriteFilesAtomic({{path, content}}); }
-
-void WriteFilesAtomic(const std::vector<std::pair<std::string, std::string>>& path_and_content) {
-  std::vector<std::string> tmps;
-  auto discard = [&tmps]() {
-    std::error_code ignored;
-    for (const std::string& t : tmps) std::filesystem::remove(t, ignored);
-  };
-  for (const auto& [path, content] : path_and_content) {
-    const std::string tmp = path + ".tmp";
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) {
-      discard();
-      throw SimulationError("cannot write " + tmp);
-    }
-    tmps.push_back(tmp);
-    out << content;
-    out.close();
-    if (!out) {
-      discard();
-      throw SimulationError("write failed (disk full?): " + tmp);
-    }
-  }
-  for (size_t i = 0; i < tmps.size(); ++i) {
-    std::error_code ec;
-    std::filesystem::rename(tmps[i], path_and_content[i].first, ec);
-    if (ec) {
-      const std::string msg = "cannot rename " + tmps[i] + " to " + path_and_content[i].first + ": " + ec.message();
-      // Files renamed so far stay (a rename within one directory fails only if the target became a directory).
-      tmps.erase(tmps.begin(), tmps.begin() + static_cast<std::ptrdiff_t>(i));
-      discard();
-      throw SimulationError(msg);
-    }
-  }
 }
 
 void WriteRunOutputs(const std::string& dir, const v1::RunResult& r,
                      const std::vector<std::pair<std::string, std::string>>& extra) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) throw InputError(dir + ": cannot create output directory: " + ec.message());
+  MakeOutputDirectory(dir);
   std::vector<std::pair<std::string, std::string>> files{{dir + "/result.json", ToJson(r)},
                                                          {dir + "/summary.txt", SummaryText(r)}};
   for (const auto& [name, content] : extra) files.emplace_back(dir + "/" + name, content);

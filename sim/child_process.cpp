@@ -10,23 +10,9 @@
 #include <exception>
 
 #include "common/error.h"
+#include "common/fd.h"
 
 namespace clustersim::sim {
-namespace {
-
-bool WriteAll(int fd, const char* data, size_t n) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, data, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    data += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
-}  // namespace
-
 void ChildChannel::Fail(const InputError& error) const {
   const char status = 'I';
   const std::string message = error.what();

@@ -9,26 +9,25 @@
 #include "common/error.h"
 #include "sim/accounting.h"
 #include "sim/hardware/power_model.h"
+#include "sim/memory_guard.h"
+#include "sim/plausible.h"
 #include "sim/stages.h"
 
 namespace clustersim::sim {
 
-constexpr double kMaxStepTimeS = 1e7;
-
 void CheckMemoryFits(const wl::StepProgram& program, const v1::Scenario& s, const std::string& source) {
   const double capacity = s.accelerator().hbm_gb() * 1e9;
-  size_t worst = 0;
-  for (size_t i = 0; i < program.stage_memory.size(); ++i)
-    if (program.stage_memory[i].total() > program.stage_memory[worst].total()) worst = i;
-  const wl::MemoryEstimate& m = program.stage_memory.empty() ? program.memory : program.stage_memory[worst];
+  const wl::MemoryEstimate& m = program.memory;
   if (m.total() <= capacity) return;
-  char buf[512];
+  char buf[640];
   std::snprintf(buf, sizeof buf,
-                "needs %.1f GB per GPU on pipeline stage %zu (weights %.1f, gradients %.1f, optimizer %.1f, "
-                "activations %.1f) but %s has %.0f GB: over by %.1f GB; use more pipeline/tensor parallelism, a "
-                "higher zero_stage, or activation recompute",
-                m.total() / 1e9, worst, m.weights / 1e9, m.gradients / 1e9, m.optimizer / 1e9, m.activations / 1e9,
-                s.accelerator().name().c_str(), capacity / 1e9, (m.total() - capacity) / 1e9);
+                "needs %.1f GB per GPU on pipeline stage %u (weights %.1f, gradients %.1f, optimizer %.1f, "
+                "activations %.1f, framework and fragmentation %.1f) but %s has %.0f GB: over by %.1f GB; use more "
+                "pipeline/tensor parallelism, a higher zero_stage, activation recompute or offload "
+                "(options.strict_memory / --strict-memory refuses such plans; without it they run, flagged)",
+                m.total() / 1e9, program.memory_stage, m.weights / 1e9, m.gradients / 1e9, m.optimizer / 1e9,
+                m.activations / 1e9, m.overhead / 1e9, s.accelerator().name().c_str(), capacity / 1e9,
+                (m.total() - capacity) / 1e9);
   throw DoesNotFitError(InputError::Field(source, 0, "workload.parallelism", "(memory)", buf).what());
 }
 
@@ -79,27 +78,7 @@ topo::FabricParams FabricParamsOf(const v1::Scenario& s) {
   return p;
 }
 
-double EstimateRunMemoryGb(const v1::Scenario& s) {
-  // The fabric graph, the SimGrid platform (hosts, links, bundles) and the step program: measured 0.72 GiB at
-  // 131,072 GPUs and 5.6 GiB at 1,048,576 (docs/performance.md), so 6 KiB per GPU plus a small base.
-  return 0.03 + 6.0 * 1024 * s.cluster().num_gpus() / 1e9;
-}
-
-namespace {
-
-// No valid input gives a training step of months: such a result comes from an implausible value (a TFLOP/s or a
-// bandwidth many orders of magnitude off), which is reported instead of printed.
-void CheckPlausibleStep(const v1::RunResult& r, const std::string& source) {
-  if (std::isfinite(r.step_time_s()) && r.step_time_s() <= kMaxStepTimeS) return;
-  char buf[256];
-  std::snprintf(buf, sizeof buf,
-                "the simulated step takes %.3g s (more than %.0e s): check the accelerator's TFLOP/s and the "
-                "bandwidths and latencies for implausible values",
-                r.step_time_s(), kMaxStepTimeS);
-  throw InputError::Field(source, 0, "scenario", "(implausible)", buf);
-}
-
-}  // namespace
+double EstimateRunMemoryGb(const v1::Scenario& s) { return EstimateStepMemory(s).total() / 1e9; }
 
 v1::RunResult SimulateStep(const v1::Scenario& s, const std::string& source_file) {
   const std::string source = SourceName(s, source_file);
@@ -111,10 +90,11 @@ v1::RunResult SimulateStep(const v1::Scenario& s, const std::string& source_file
     Pricing pricing(world, s, work.program.layout, PricingOptionsOf(s), &channel);  // 4. price
     LinkLoad links(world.platform());
     pricing.costs().SetObserver(&links);
-    const StepTimeline timeline = ExecuteStep(world, work, pricing);  // 5. execute
-    return AccountStep(s, work, timeline, pricing, links, world);     // 6. account
+    const VariabilityModel variability(s, work.program.layout, s.workload().model().kind() == "moe");
+    const ExecutedStep executed = ExecuteStep(world, work, pricing, variability, s.workload().steps());  // 5. execute
+    return AccountStep(s, work, executed, pricing, links, world, variability);                         // 6. account
   });
-  CheckPlausibleStep(r, source);
+  CheckReportedNumbers(r, source, "result");  // sim/plausible.h: the one rule for reported numbers
   return r;
 }
 

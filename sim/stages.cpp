@@ -3,10 +3,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <limits>
 
 #include "common/error.h"
+#include "sim/memory_guard.h"
 #include "sim/simulation.h"
 #include "workloads/generator.h"
 
@@ -27,28 +29,24 @@ v1::RunResult RunResultInChild(const std::function<v1::RunResult(const ChildChan
 std::string SourceName(const v1::Scenario& s, const std::string& file) { return file.empty() ? s.name() : file; }
 
 double MemoryLimitGb(const v1::Scenario& s) {
-  if (s.options().memory_limit_gb() > 0) return s.options().memory_limit_gb();
-  const double pages = static_cast<double>(sysconf(_SC_PHYS_PAGES));
-  const double page = static_cast<double>(sysconf(_SC_PAGE_SIZE));
-  return 0.9 * pages * page / 1e9;
+  const double available_gb = 0.9 * AvailableMemoryBytes() / 1e9;
+  const double option_gb = s.options().memory_limit_gb();
+  return option_gb > 0 ? std::min(option_gb, available_gb) : available_gb;
 }
 
 void GuardMemory(const v1::Scenario& s, const std::string& source) {
-  const double limit_gb = MemoryLimitGb(s);
-  const double need = EstimateRunMemoryGb(s);
-  if (need <= limit_gb) return;
-  char buf[256];
-  std::snprintf(buf, sizeof buf,
-                "the simulation would need at least %.3g GB of memory and the limit is %.3g GB; run on a larger "
-                "machine (options.memory_limit_gb sets the limit)",
-                need, limit_gb);
-  throw InputError::Field(source, 0, "cluster.num_gpus", std::to_string(s.cluster().num_gpus()), buf);
+  const MemoryNeed need = EstimateStepMemory(s);
+  if (need.program > need.fabric)
+    RequireMemory(need, s, "simulation", source, "workload.parallelism.global_batch_size",
+                  std::to_string(s.workload().parallelism().global_batch_size()) + " (" +
+                      std::to_string(s.workload().model().layers()) + " layers)");
+  RequireMemory(need, s, "simulation", source, "cluster.num_gpus", std::to_string(s.cluster().num_gpus()));
 }
 
 StepWork GenerateStep(const v1::Scenario& s, const std::string& source) {
   const v1::Cluster& c = s.cluster();
   wl::StepProgram program = wl::BuildStepProgram(s.workload(), c.num_gpus(), c.scale_up().gpus_per_node(), s.seed());
-  CheckMemoryFits(program, s, source);
+  if (s.options().strict_memory()) CheckMemoryFits(program, s, source);
   ComputeModel compute(s.accelerator(), s.workload().precision(), s.name(), program.compute_efficiency);
   return StepWork{std::move(program), std::move(compute)};
 }
@@ -90,11 +88,36 @@ Pricing::Pricing(SimWorld& world, const v1::Scenario& s, const wl::RankLayout& l
   if (channel != nullptr) GuardPhases(solver_, s, *channel);
 }
 
-StepTimeline ExecuteStep(SimWorld& world, const StepWork& work, Pricing& pricing) {
+double ExecutedStep::mean_s() const {
+  double sum = 0;
+  for (double t : step_times_s) sum += t;
+  return step_times_s.empty() ? nominal.step_time_s : sum / static_cast<double>(step_times_s.size());
+}
+
+ExecutedStep ExecuteStep(SimWorld& world, const StepWork& work, Pricing& pricing, const VariabilityModel& variability,
+                         uint32_t steps) {
   pricing.costs().SetDataParallelEfficiency(work.program.sharded_dp_collective_efficiency);
   StepExecutor executor(world.engine(), world.platform(), work.program, work.compute, pricing.costs());
   executor.PrecomputeCosts(pricing.solver());
-  return executor.Run();
+  ExecutedStep out;
+  out.nominal = executor.Run();
+  out.perturbed = variability.active() || steps > 1;
+  if (!out.perturbed) {
+    out.first = out.nominal;
+    out.step_times_s = {out.nominal.step_time_s};
+    out.slowest.stage.assign(work.program.stages.size(), 1.0);
+    return out;
+  }
+  for (uint32_t step = 0; step < std::max(1u, steps); ++step) {
+    const ReplicaSlowdown slowest = variability.SlowestReplica(step);
+    StepTimeline tl = executor.Run(slowest.stage);
+    out.step_times_s.push_back(tl.step_time_s);
+    if (step == 0) {
+      out.first = std::move(tl);
+      out.slowest = slowest;
+    }
+  }
+  return out;
 }
 
 }  // namespace clustersim::sim

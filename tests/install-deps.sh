@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages clustersim needs, only those that are missing. Uses sudo when not root.
 # --test adds what the test suite needs beyond the build: Chromium (the HTML report is rendered headless and
-# checked), python3 (the screenshot check decodes the PNG), and clang with libFuzzer (the Chakra reader fuzz test).
+# checked), python3 (the screenshot check and the hostile-input test), clang with libFuzzer (the fuzz tests) and
+# ninja-build (the build is also configured with the Ninja generator).
 set -euo pipefail
 pkgs=(cmake g++ make pkg-config libsimgrid-dev libboost-graph-dev libprotobuf-dev protobuf-compiler libgtest-dev
       libcli11-dev libfmt-dev zlib1g-dev libopenmpi-dev openmpi-bin)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(chromium python3 clang libclang-rt-14-dev)  # clang + libFuzzer: the Chakra reader fuzz test
+  pkgs+=(chromium python3 clang libclang-rt-14-dev ninja-build)  # clang + libFuzzer: the fuzz tests; ninja: the
+                                                                 # Ninja generator check
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -4,7 +4,8 @@
 //   seconds = max(flops / (peak x eff(kind, flops / gemm_count)),  bytes / (hbm_bandwidth x memory_efficiency))
 //             + kKernelOverheadS x max(1, gemm_count)
 //
-//   GEMM, router:  eff = gemm_efficiency x f / (f + f_half),  f = flops per GEMM,
+//   GEMM, router:  eff = gemm_efficiency x f / (f + f_half),  f = flops per GEMM (fp8_gemm_efficiency instead at
+//                  the FP8/FP4 peak when the chip sets it),
 //                  f_half = gemm_half_efficiency_gflop x 1e9 x peak / bf16_peak
 //                  (f_half is given at the bf16 peak; scaling it with the peak makes it a fixed time cost, so a
 //                  faster precision loses more to small GEMMs);
@@ -67,6 +68,11 @@ class ComputeModel {
   double hbm_bytes_per_s() const { return hbm_bytes_per_s_; }
   const std::string& precision() const { return precision_; }                      // as requested
   const std::string& effective_precision() const { return effective_precision_; }  // after fallback
+  // Share of compute throughput lost while a collective runs concurrently on this GPU (accelerator
+  // comm_compute_interference).
+  double comm_compute_interference() const { return interference_; }
+  // Framework and host time per training step outside the step program (accelerator step_overhead_ms), seconds.
+  double step_overhead_s() const { return step_overhead_s_; }
 
  private:
   std::string precision_;
@@ -76,6 +82,8 @@ class ComputeModel {
   double vector_peak_flops_ = 0;
   double hbm_bytes_per_s_ = 0;  // effective: bandwidth x memory_efficiency
   double time_scale_ = 1;       // 1 / software_efficiency
+  double interference_ = 0;
+  double step_overhead_s_ = 0;
   double gemm_efficiency_ = 0;
   double attention_efficiency_ = 0;
   double gemm_half_flops_ = 0;       // at this precision's peak
