@@ -427,7 +427,7 @@ void Cell::Account(Engine& e, double end, double input_tokens, double output_tok
     b.output_tokens += output_tokens * e.scale;
   }
   if (!(hi > lo)) return;
-  const double dt = hi - lo, frac = dt / (end - start);
+  const double dt = hi - lo;
   const double running = e.shape.decode_seqs + double(e.chunks.size());
   const double kv = e.capacity > 0 ? std::min(1.0, e.kv_used / e.capacity) : 0;
   e.stats.busy_s += dt;
@@ -435,14 +435,24 @@ void Cell::Account(Engine& e, double end, double input_tokens, double output_tok
   e.stats.kv_s += kv * dt;
   e.stats.kv_max = std::max(e.stats.kv_max, kv);
   e.stats.prefill_share_s += dt * e.model->PrefillShare(e.shape);
-  const size_t bin = Bin(0.5 * (lo + hi));
-  CellBin& b = out_.bins[bin];
-  b.running += running * dt;
-  b.waiting += double(e.waiting.size()) * dt;
-  b.kv += kv * dt;
-  std::array<double, 3>& p = e.power_bins[bin];
-  p[e.it.compute_bound ? 0 : 1] += e.it.gpu_s * frac;
-  p[2] += e.it.comm_s * frac;
+  // The part of the iteration inside the window, spread over the bins it overlaps (an iteration can be longer than
+  // a bin: attributing it to one bin would put more than a bin's worth of time there).
+  const double bin_s = (w1_ - w0_) / cfg_.bins;
+  for (size_t bin = Bin(lo); bin < cfg_.bins; ++bin) {
+    const double b0 = w0_ + double(bin) * bin_s, b1 = b0 + bin_s;
+    const double part = std::min(hi, b1) - std::max(lo, b0);
+    if (part > 0) {
+      CellBin& b = out_.bins[bin];
+      b.running += running * part;
+      b.waiting += double(e.waiting.size()) * part;
+      b.kv += kv * part;
+      std::array<double, 3>& p = e.power_bins[bin];
+      const double share = part / (end - start);  // of the iteration
+      p[e.it.compute_bound ? 0 : 1] += e.it.gpu_s * share;
+      p[2] += e.it.comm_s * share;
+    }
+    if (b1 >= hi) break;
+  }
 }
 
 void Cell::Trace(const Engine& e, uint32_t index) {

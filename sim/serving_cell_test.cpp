@@ -95,6 +95,30 @@ TEST(ServingCell, ClosedLoopFillsTheBatchAndConservesTokens) {
   EXPECT_EQ(st.preemptions, 0u);
 }
 
+// Iterations longer than a sample bin (16k-token prompt chunks, bins of 50 ms) are spread over the bins they overlap:
+// no bin holds more than its width of KV use or busy time, and the bins add up to the instance's integrals.
+TEST(ServingCell, LongIterationsAreSpreadOverTheBins) {
+  const Outcome r = Execute(Serving("pools { tp: 1 instances: 1 max_num_tokens: 16384 } traffic { arrival: "
+                                    "\"closed\" concurrency: 8 input_tokens: 16000 output_tokens: 16 } warmup_s: 2 "
+                                    "duration_s: 3"));
+  const InstanceStats& st = r.cell.instances[0];
+  ASSERT_GT(st.iterations, 0u);
+  ASSERT_GT(st.iteration_s / double(st.iterations), 0.05);  // longer than a bin on average
+  const double bin_s = 3.0 / double(r.cell.bins.size());
+  double kv = 0, running = 0;
+  for (const CellBin& b : r.cell.bins) {
+    EXPECT_LE(b.kv, bin_s * (1 + 1e-9));
+    kv += b.kv;
+    running += b.running;
+  }
+  EXPECT_NEAR(kv, st.kv_s, 1e-9 * std::max(1.0, st.kv_s));
+  EXPECT_NEAR(running, st.batch_s, 1e-9 * std::max(1.0, st.batch_s));
+  double power_s = 0;
+  for (const GpuInterval& g : st.power) power_s += g.end_s - g.start_s;
+  EXPECT_LE(power_s, 3.0 * (1 + 1e-9));
+  EXPECT_GT(power_s, 0.5 * st.busy_s);
+}
+
 TEST(ServingCell, OverloadLeavesRequestsUnfinished) {
   const Outcome r = Execute(Serving("pools { tp: 1 instances: 1 max_batch: 8 } traffic { rate_per_s: 50 input_tokens: "
                                 "2000 output_tokens: 500 } warmup_s: 5 duration_s: 20"));
