@@ -15,9 +15,11 @@ ServingFamily ServingFamilyOf(const v1::Accelerator& a) {
   std::string n;
   for (char c : a.name()) n.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
   const auto has = [&n](const char* s) { return n.find(s) != std::string::npos; };
-  // Fitted values and their cases: docs/serving.md "Calibration" and docs/validation-notes.md "Serving".
+  // Fitted values and their cases: docs/serving.md "Calibration" and docs/validation-notes.md "Serving". Refit after
+  // the training catalog's refit (issue #17: FP8 GEMM efficiency 0.59 -> 0.53 Hopper, 0.50 Blackwell): Blackwell on
+  // its fit case over {0.80, 0.83, 0.87, 0.90}: -3.9%, -3.3%, -2.9%, +2.1%; Hopper stays at its bound 1.0 (-9.6%).
   if (has("h100") || has("h200") || has("h800") || has("h20")) return {"hopper", 1.0, 1.0e-3, 0.67};
-  if (has("b200") || has("gb200") || has("b300")) return {"blackwell", 0.80, 1.0e-3, 0.67};
+  if (has("b200") || has("gb200") || has("b300")) return {"blackwell", 0.90, 1.0e-3, 0.67};
   if (has("ascend")) return {"ascend", 0.80, 1.5e-3, 0.5};
   return {"other", 0.80, 1.0e-3, 0.5};
 }
