@@ -43,6 +43,7 @@ constexpr FieldRange kRanges[] = {
     {"Accelerator.embodied_kgco2e", {1e-2, 1e6, "kgCO2e per accelerator with its share of the server", "1500"}},
     {"Accelerator.fp32_tflops", plausible::kTflops},
     {"Accelerator.fp4_tflops", plausible::kTflops},
+    {"Accelerator.fp8_gemm_efficiency", kEfficiency},
     {"Accelerator.fp8_tflops", plausible::kTflops},
     {"Accelerator.gemm_efficiency", kEfficiency},
     {"Accelerator.gemm_half_efficiency_gflop", {1e-6, 1e6, "GFLOP per GEMM", "2"}},
