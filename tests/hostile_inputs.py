@@ -64,6 +64,19 @@ def base_scenario():
     }
 
 
+def serving_base_scenario():
+    """The base for the fields of the serving block (a serving scenario has no workload.parallelism)."""
+    return {
+        "name": '"hostile serving base"',
+        "accelerator": {"name": '"H100-SXM"'},
+        "cluster": {"num_gpus": "16"},
+        "workload": {"model": {"preset": '"llama3_8b"', "layers": "4"}},
+        "serving": {"pools": {"tp": "8"},
+                    "traffic": {"rate_per_s": "20", "input_tokens": "200", "output_tokens": "20"},
+                    "warmup_s": "1", "duration_s": "2"},
+    }
+
+
 def with_value(base, path, value):
     scenario = json.loads(json.dumps(base))
     node = scenario
@@ -217,7 +230,6 @@ def write_files(files):
 def field_checks(schema, work, quick):
     """Every field of the scenario, every variant, through `run --json`; a few through the sweep reader."""
     checks = []
-    base = base_scenario()
     paths = list(field_paths(schema, "Scenario"))
     for n, (path, typ, label) in enumerate(paths):
         repeated = label == "repeated"
@@ -234,6 +246,7 @@ def field_checks(schema, work, quick):
         if quick:
             variants = variants[:3]
         dotted = ".".join(path)
+        base = serving_base_scenario() if path[0] == "serving" else base_scenario()
         for label_v, value, expect in variants:
             scenario = with_value(base, path, value)
             if scenario is None:
