@@ -124,25 +124,7 @@ std::string Num(double v) {
 }
 
 // Rules are checked in the order fields appear in the schema so the first message is predictable.
-class Validator {
- public:
-  explicit Validator(const LoadedScenario& l) : l_(l) {}
-
-  [[noreturn]] void Fail(const std::string& field, const std::string& value, const std::string& rule) const {
-    throw InputError::Field(l_.file, LineOf(l_, field), field, value, rule);
-  }
-  void OneOf(const std::string& field, const std::string& v, const std::vector<std::string>& allowed) const {
-    if (v.empty()) return;
-    for (const auto& a : allowed)
-      if (a == v) return;
-    std::string list;
-    for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-    Fail(field, "\"" + v + "\"", "must be one of: " + list);
-  }
-
- private:
-  const LoadedScenario& l_;
-};
+using Validator = FieldRules;
 
 // Re-throws an InputError raised by a lower layer with the line of the field it names, when known. Lower layers use
 // the format "file: field = value: rule".
@@ -173,6 +155,23 @@ int LineOf(const LoadedScenario& loaded, const std::string& field_path) {
     p.resize(dot);
   }
   return 0;
+}
+
+void FieldRules::Fail(const std::string& field, const std::string& value, const std::string& rule) const {
+  throw InputError::Field(l_.file, LineOf(l_, field), field, value, rule);
+}
+
+void FieldRules::OneOf(const std::string& field, const std::string& v, const std::vector<std::string>& allowed) const {
+  if (v.empty()) return;
+  for (const auto& a : allowed)
+    if (a == v) return;
+  std::string list;
+  for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+  Fail(field, "\"" + v + "\"", "must be one of: " + list);
+}
+
+void FieldRules::Range(const std::string& field, double v, double lo, double hi, const std::string& rule) const {
+  if (!(v >= lo && v <= hi) || !std::isfinite(v)) Fail(field, Num(v), rule);
 }
 
 LoadedScenario ParseScenario(const std::string& text, const std::string& format, const std::string& name) {
@@ -369,7 +368,7 @@ void ResolveVariability(const Validator& v, v1::Cluster& c) {
   v.OneOf("cluster.variability.model", var.model(), {"calibrated", "none"});
   if (var.model().empty()) var.set_model("calibrated");
   auto in = [&v](const std::string& field, double x, double lo, double hi, const std::string& rule) {
-    if (!(x >= lo && x <= hi)) v.Fail(field, Num(x), rule);
+    v.Range(field, x, lo, hi, rule);
   };
   in("cluster.variability.gpu_speed_cv", var.gpu_speed_cv(), 0, 0.5, "must be in [0, 0.5] (relative std, e.g. 0.012)");
   in("cluster.variability.step_jitter_cv", var.step_jitter_cv(), 0, 0.5, "must be in [0, 0.5] (relative std)");

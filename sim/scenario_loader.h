@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <google/protobuf/message.h>
 
@@ -45,5 +46,20 @@ v1::Scenario ResolveScenario(const LoadedScenario& loaded);
 
 // Line of a field path in the loaded file, 0 if unknown.
 int LineOf(const LoadedScenario& loaded, const std::string& field_path);
+
+// The rules a loader checks, each failing with InputError::Field: the file, the field's line, the value, the rule.
+// `loaded` must outlive the object.
+class FieldRules {
+ public:
+  explicit FieldRules(const LoadedScenario& loaded) : l_(loaded) {}
+  [[noreturn]] void Fail(const std::string& field, const std::string& value, const std::string& rule) const;
+  // `v` must be one of `allowed`; an empty value passes (the default is taken after).
+  void OneOf(const std::string& field, const std::string& v, const std::vector<std::string>& allowed) const;
+  // `v` must be finite and within [lo, hi]; otherwise fails with `rule`.
+  void Range(const std::string& field, double v, double lo, double hi, const std::string& rule) const;
+
+ private:
+  const LoadedScenario& l_;
+};
 
 }  // namespace clustersim::sim

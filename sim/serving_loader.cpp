@@ -3,7 +3,6 @@
 
 #include <cmath>
 #include <filesystem>
-#include <sstream>
 
 #include "common/error.h"
 #include "sim/serving_engine.h"
@@ -15,32 +14,7 @@ namespace {
 
 constexpr double kDefaultExpertImbalance = 1.3;
 
-std::string Num(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
-}
-
-class Check {
- public:
-  explicit Check(const LoadedScenario& l) : l_(l) {}
-  [[noreturn]] void Fail(const std::string& field, const std::string& value, const std::string& rule) const {
-    throw InputError::Field(l_.file, LineOf(l_, field), field, value, rule);
-  }
-  void Range(const std::string& field, double v, double lo, double hi, const std::string& rule) const {
-    if (!(v >= lo && v <= hi) || !std::isfinite(v)) Fail(field, Num(v), rule);
-  }
-  void OneOf(const std::string& field, const std::string& v, const std::vector<std::string>& allowed) const {
-    for (const auto& a : allowed)
-      if (a == v) return;
-    std::string list;
-    for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-    Fail(field, "\"" + v + "\"", "must be one of: " + list);
-  }
-
- private:
-  const LoadedScenario& l_;
-};
+using Check = FieldRules;
 
 void ResolveServingModel(const Check& c, const LoadedScenario& loaded, v1::Scenario& s) {
   v1::Workload& w = *s.mutable_workload();
@@ -55,6 +29,7 @@ void ResolveServingModel(const Check& c, const LoadedScenario& loaded, v1::Scena
 void ResolvePool(const Check& c, const v1::Model& model, int i, bool single, v1::ServingPool& p) {
   const std::string f = "serving.pools[" + std::to_string(i) + "]";
   if (p.role().empty() && single) p.set_role("mixed");
+  if (p.role().empty()) c.Fail(f + ".role", "\"\"", "must be one of: mixed, prefill, decode");
   c.OneOf(f + ".role", p.role(), {"mixed", "prefill", "decode"});
   if (p.tp() == 0) p.set_tp(1);
   if (p.pp() == 0) p.set_pp(1);
