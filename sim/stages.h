@@ -35,8 +35,10 @@
 namespace clustersim::sim {
 
 // Runs `work` in a forked simulation process (RunInChild) and returns the RunResult it built: serialized in the child,
-// parsed here. The child ends through ChildChannel::Succeed (no engine teardown).
-v1::RunResult RunResultInChild(const std::function<v1::RunResult(const ChildChannel&)>& work);
+// parsed here. The child ends through ChildChannel::Succeed (no engine teardown). The child's progress
+// (ChildChannel::Progress) goes to `progress`.
+v1::RunResult RunResultInChild(const std::function<v1::RunResult(const ChildChannel&)>& work,
+                               const ProgressFn& progress = {});
 
 // --- 1. resolve ---------------------------------------------------------------------------------------------------
 // The name errors give the scenario: its file, else its name.
@@ -87,7 +89,8 @@ class Pricing {
 };
 
 // --- 5. execute ---------------------------------------------------------------------------------------------------
-// Solves every communication of the program (StepExecutor::PrecomputeCosts), then runs the step on the engine.
-StepTimeline ExecuteStep(SimWorld& world, const StepWork& work, Pricing& pricing);
+// Solves every communication of the program (StepExecutor::PrecomputeCosts, reporting "phase solves" to `progress`),
+// then runs the step on the engine.
+StepTimeline ExecuteStep(SimWorld& world, const StepWork& work, Pricing& pricing, const ProgressFn& progress = {});
 
 }  // namespace clustersim::sim
