@@ -197,4 +197,33 @@ TEST(ScenarioLoader, RejectsNegativeAcceleratorOverride) {
 }
 
 }  // namespace
+// No silent surprises (issue #22): a chip without scale-up runs one GPU per domain only when the scenario says so; a
+// last scale-up domain left partly empty must be asked for.
+TEST(ScenarioLoader, ChipWithoutScaleUpNeedsAnExplicitKindNone) {
+  const std::string custom = Replace(kBase, "accelerator { name: \"H100-SXM\" }",
+                                     "accelerator { name: \"MyChip\" bf16_tflops: 1000 hbm_gb: 96 "
+                                     "hbm_bandwidth_gbyte_per_s: 4000 tdp_w: 800 }");
+  EXPECT_NE(ErrorOf(custom).find("accelerator.scale_up_bandwidth_gbyte_per_s = 0: \"MyChip\" has no scale-up fabric"),
+            std::string::npos)
+      << ErrorOf(custom);
+  const std::string none = Replace(custom, "num_gpus: 64", "num_gpus: 64 scale_up { kind: \"none\" }");
+  EXPECT_EQ(ErrorOf(none), "");
+  const v1::Scenario s = ResolveScenario(ParseScenario(none, "textproto", "s.textproto"));
+  EXPECT_EQ(s.cluster().scale_up().domain_size(), 1u);
+  EXPECT_EQ(s.cluster().scale_up().gpus_per_node(), 1u);
+}
+
+TEST(ScenarioLoader, PartialScaleUpDomainIsAnErrorUnlessAllowed) {
+  const std::string gb200 = Replace(Replace(Replace(kBase, "H100-SXM", "GB200"), "num_gpus: 64", "num_gpus: 160"),
+                                    "global_batch_size: 64", "global_batch_size: 720");
+  EXPECT_NE(ErrorOf(gb200).find("s.textproto:4: cluster.num_gpus = 160: is not a multiple of the scale-up domain (72 "
+                                "GPUs, nvl72): the last domain would hold 16 GPUs; use 144 or 216 GPUs"),
+            std::string::npos)
+      << ErrorOf(gb200);
+  EXPECT_EQ(ErrorOf(Replace(gb200, "num_gpus: 160", "num_gpus: 160 scale_up { allow_partial_domain: true }")), "");
+  EXPECT_EQ(ErrorOf(Replace(gb200, "num_gpus: 160", "num_gpus: 144")), "");
+  // A cluster smaller than one domain is one whole (smaller) domain, as before.
+  EXPECT_EQ(ErrorOf(Replace(gb200, "num_gpus: 160", "num_gpus: 64")), "");
+}
+
 }  // namespace clustersim::sim

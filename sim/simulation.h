@@ -6,10 +6,11 @@
 #include <string>
 #include <vector>
 
+#include "common/progress.h"
 #include "results.pb.h"
 #include "scenario.pb.h"
-#include "validation.pb.h"
 #include "topologies/fabric.h"
+#include "validation.pb.h"
 #include "workloads/step_program.h"
 
 namespace clustersim::sim {
@@ -26,7 +27,10 @@ v1::TopologySummary SummarizeTopology(const topo::Fabric& fabric, const topo::In
 // machine's physical memory) and throws InputError, saying how much, if it is exceeded; inside the process, each
 // phase is checked against the same limit before it is solved, so a run that outgrows it ends with that InputError
 // instead of being killed. `source` names the scenario in those errors (its file; default: the scenario's name).
-v1::RunResult SimulateStep(const v1::Scenario& resolved, const std::string& source = {});
+// `progress` receives the simulation's stages (program, platform, communication and step, account) with the phase
+// solves nested in the third.
+v1::RunResult SimulateStep(const v1::Scenario& resolved, const std::string& source = {},
+                           const ProgressFn& progress = {});
 
 // Rejects a plan whose worst pipeline stage needs more per-GPU memory than the accelerator's HBM (DoesNotFitError, an
 // InputError, naming `source`, saying by how much and where it goes; SimulateStep passes it on as that type). SimulateStep checks it; exported traces are held to it too.
@@ -81,7 +85,9 @@ struct CollectiveBenchSpec {
   // block of a validation or benchmark file ("collective.group_size"; BenchSpecOf sets it).
   bool from_case_block = false;
 };
-std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& resolved, const CollectiveBenchSpec& spec);
+// `progress` receives the "sizes" solved.
+std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& resolved, const CollectiveBenchSpec& spec,
+                                                   const ProgressFn& progress = {});
 // The input rules SimulateCollective checks before it simulates (collective name, group, MoE exchange), alone: for
 // callers that validate many specs before running any (clustersim validate).
 void ValidateCollectiveSpec(const v1::Scenario& resolved, const CollectiveBenchSpec& spec);

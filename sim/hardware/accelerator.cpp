@@ -289,6 +289,20 @@ void AcceleratorCatalog::Validate(const v1::Accelerator& a, const std::string& f
   RequireEfficiency(file, "attention_efficiency", a.attention_efficiency());
   RequireNonNegative(file, "embodied_kgco2e", a.embodied_kgco2e());
   RequireNonNegative(file, "price_usd", a.price_usd());
+  RequireNonNegative(file, "host_price_usd", a.host_price_usd());
+  ValidatePowerMitigations(a, file);
+}
+
+void AcceleratorCatalog::ValidatePowerMitigations(const v1::Accelerator& a, const std::string& file) {
+  RequireNonNegative(file, "power_cap_w", a.power_cap_w());
+  RequirePlausible(file, "power_cap_w", a.power_cap_w(), plausible::kDeviceW);
+  if (a.power_cap_w() > 0 && !(a.power_cap_w() > a.idle_w() && a.power_cap_w() <= a.tdp_w()))
+    throw InputError::Field(file, 0, "accelerator.power_cap_w", Num(a.power_cap_w()),
+                            "a board power limit must lie above idle_w (" + Num(a.idle_w()) + ") and at most tdp_w (" +
+                                Num(a.tdp_w()) + ")");
+  if (!(a.power_floor_fraction() >= 0 && a.power_floor_fraction() < 1))
+    throw InputError::Field(file, 0, "accelerator.power_floor_fraction", Num(a.power_floor_fraction()),
+                            "must be in [0, 1): the least draw as a fraction of the (capped) TDP, 0 = off");
 }
 
 }  // namespace clustersim
