@@ -97,6 +97,24 @@ TEST(CompareMetrics, ProjectionOnlyWithATokenBudget) {
   EXPECT_EQ(Find(ms, "Cost").text[0], "$7.02M");
 }
 
+TEST(CompareMetrics, DaysWithFailuresGridIntensityAndCostOfOwnership) {
+  v1::RunResult a = Sample("a", 2, 0.4, 1);
+  a.mutable_projection()->set_training_tokens(15e12);
+  a.mutable_projection()->mutable_goodput()->set_wall_clock_days(31.6);
+  a.mutable_projection()->mutable_goodput()->set_goodput(0.964);
+  a.mutable_scenario()->mutable_facility()->set_grid_carbon_g_per_kwh(56);
+  a.mutable_cost()->set_capex_usd(2.5e9);
+  a.mutable_cost()->set_tco_usd(3.1e9);
+  a.mutable_cost()->set_lifetime_years(5);
+  const auto ms = CompareMetrics({a});
+  EXPECT_EQ(Find(ms, "Wall-clock with failures").text[0], "31.6 days");
+  EXPECT_EQ(Find(ms, "Goodput with failures").text[0], "96.4%");
+  EXPECT_EQ(Find(ms, "Grid intensity").text[0], "56 g/kWh");
+  EXPECT_EQ(Find(ms, "Capex").text[0], "$2.50B");
+  EXPECT_EQ(Find(ms, "TCO").text[0], "$3.10B");
+  EXPECT_EQ(Find(ms, "TCO period").text[0], "5 years");
+}
+
 // The comparison shows the same figures as the terminal summary.
 TEST(CompareMetrics, SameFormatsAsTheSummary) {
   v1::RunResult r = Sample("a", 2.9355, 0.3396, 2.0637);
