@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "planning/run.h"
 
 namespace clustersim::planning {
 namespace {
@@ -125,4 +126,64 @@ workload {
 }
 
 }  // namespace
+// Why no point met the goal (issue #22): the limit each point missed, and what bounded the sizes tried.
+TEST(Goal, SaysWhichLimitStoppedItAndWhatToChange) {
+  GoalSpec g;
+  g.deadline_days = 10;
+  g.max_energy_mwh = 40;
+  v1::GoalPoint slow = Point(20, 30, 100), hungry = Point(5, 60, 100), oom = Point(INFINITY, INFINITY, INFINITY);
+  EXPECT_EQ(MissedLimit(slow, g), "deadline");
+  EXPECT_EQ(MissedLimit(hungry, g), "energy");
+  EXPECT_EQ(MissedLimit(oom, g), "memory");
+  EXPECT_EQ(MissedLimit(Point(5, 30, 100), g), "");
+  GoalResult r;
+  slow.set_num_gpus(1024);
+  slow.set_topology("fat_tree");
+  slow.set_missed("deadline");
+  r.points = {slow};
+  r.max_gpus = 131072;
+  r.batch_limit_gpus = 1024;
+  r.largest_size = 1024;
+  EXPECT_NE(WhyNoPointMeetsGoal(r, g).find("the plan admits at most 1,024 GPUs (tp x cp x pp x global_batch_size / "
+                                           "micro_batch_size): raise workload.parallelism.global_batch_size"),
+            std::string::npos)
+      << WhyNoPointMeetsGoal(r, g);
+  r.max_gpus = 512;
+  r.batch_limit_gpus = 4096;
+  EXPECT_NE(WhyNoPointMeetsGoal(r, g).find("sizes stop at the GPU cap of 512 (--max-gpus): raise it"),
+            std::string::npos);
+  hungry.set_missed("energy");
+  r.points = {hungry};
+  EXPECT_NE(WhyNoPointMeetsGoal(r, g).find("the least energy is 60 MWh (limit 40 MWh, --max-energy-gwh)"),
+            std::string::npos)
+      << WhyNoPointMeetsGoal(r, g);
+  oom.set_missed("memory");
+  r.points = {oom};
+  EXPECT_NE(WhyNoPointMeetsGoal(r, g).find("every size tried is out of memory"), std::string::npos);
+}
+
+// A budget in FLOPs is the same goal as its tokens (6 x active parameters x tokens).
+TEST(Goal, FlopBudgetEqualsItsTokens) {
+  const sim::LoadedScenario l = sim::ParseScenario(R"(name: "g"
+accelerator { name: "H100-SXM" }
+cluster { num_gpus: 64 scale_out { topology: "fat_tree" nic_bandwidth_gbps: 400 } }
+workload {
+  model { preset: "llama3_8b" seq_len: 4096 }
+  parallelism { tp: 8 pp: 2 micro_batch_size: 1 global_batch_size: 128 }
+}
+)",
+                                                   "textproto", "g.textproto");
+  const double per_token = FlopsPerToken6ND(Resolve(l).workload().model());
+  GoalSpec g;
+  g.deadline_days = 2;
+  g.max_gpus = 128;
+  g.training_flops = 1e11 * per_token;
+  const GoalResult by_flops = SeekGoal(l, g);
+  EXPECT_NEAR(by_flops.training_tokens, 1e11, 1e-3);
+  EXPECT_NEAR(by_flops.training_flops, g.training_flops, 1e6);
+  EXPECT_EQ(by_flops.max_gpus, 128u);
+  g.training_tokens = 1e11;
+  EXPECT_THROW(SeekGoal(l, g), InputError);  // both budgets
+}
+
 }  // namespace clustersim::planning
