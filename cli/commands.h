@@ -7,10 +7,14 @@
 
 namespace clustersim::cli {
 
+// Every command that can run for more than a couple of seconds shows a progress line on stderr when it is a terminal
+// (cli/progress_line.h), unless `quiet`.
+
 struct RunOptions {
-  std::string scenario;  // empty = the embedded default
+  std::string scenario;  // empty = the embedded default; "example:NAME" = an embedded example
   std::string out_dir;   // empty = no files
   bool json = false;     // print JSON instead of the summary
+  bool quiet = false;
 };
 int Run(const RunOptions& o);
 
@@ -30,6 +34,7 @@ struct CollOptions {
   uint32_t group = 0;
   uint32_t stride = 1;
   bool all_groups = false;
+  bool quiet = false;
 };
 int Coll(const CollOptions& o);
 
@@ -67,12 +72,14 @@ struct PlanCmdOptions {
   uint32_t top = 8;        // plans simulated
   std::string by = "time"; // "time", "energy", "cost"
   std::string out_dir;     // write plan.csv and plan.json here; empty = no files
+  bool quiet = false;
 };
 int Plan(const PlanCmdOptions& o);
 
 struct GoalCmdOptions {
   std::string scenario;
   double tokens = 0;           // 0 = facility.training_tokens
+  double flops = 0;            // the budget in model FLOPs (6 x active parameters x tokens); 0 = tokens
   double deadline_days = 0;
   double max_energy_gwh = 0;   // 0 = no limit
   double max_cost_usd = 0;     // 0 = no limit
@@ -80,6 +87,7 @@ struct GoalCmdOptions {
   uint32_t max_gpus = 131072;
   uint32_t replan = 0;         // > 0: search the plan at each size, simulating this many candidates
   std::string out_dir;         // write goal.csv here
+  bool quiet = false;
 };
 int Goal(const GoalCmdOptions& o);
 
@@ -88,11 +96,9 @@ struct GoodputCmdOptions {
   double tokens = 0;       // 0 = facility.training_tokens
   uint32_t trials = 1000;  // Monte-Carlo runs
   uint64_t seed = 1;
+  bool quiet = false;
 };
 int Goodput(const GoodputCmdOptions& o);
-
-// Parses "1G", "256M", "64K", "4096" (binary units) into bytes; throws InputError naming `field`.
-uint64_t ParseSize(const std::string& text, const std::string& field);
 
 // Fail fast, before anything is simulated, on an output path that cannot be written: an output directory that is
 // an existing file or lies under one (CheckOutputDir), an output file that is a directory or whose directory does

@@ -17,6 +17,8 @@ namespace {
 
 using namespace clustersim;
 
+constexpr const char* kQuietHelp = "No progress line on stderr (it is shown only when stderr is a terminal)";
+
 // The parsed subcommand's action: each command registers its CLI11 subcommand with the function that runs it.
 class Commands {
  public:
@@ -37,11 +39,13 @@ void AddRun(CLI::App& app, Commands& cmds) {
   cli::RunOptions& run = *opts;
   auto* run_cmd = app.add_subcommand("run", "Simulate one training step and print a summary");
   run_cmd->add_option("scenario", run.scenario,
-                      "Scenario file (.textproto or .json); default: the embedded 8,192-GPU H100 Llama-3-70B scenario");
+                      "Scenario file (.textproto or .json) or example:NAME (see clustersim list); default: the "
+                      "embedded 8,192-GPU H100 Llama-3-70B scenario");
   run_cmd->add_option("--out", run.out_dir,
                       "Write result.json, summary.txt, report.html, trace.json (Perfetto), step.csv and comms.csv "
                       "into this directory");
   run_cmd->add_flag("--json", run.json, "Print the result as JSON instead of the summary");
+  run_cmd->add_flag("-q,--quiet", run.quiet, kQuietHelp);
   cmds.Add(run_cmd, [opts] { return cli::Run(*opts); });
 }
 
@@ -71,6 +75,7 @@ void AddColl(CLI::App& app, Commands& cmds) {
   coll_cmd->add_option("-g,--group", coll.group, "Ranks in the group (0 = all GPUs)");
   coll_cmd->add_option("--stride", coll.stride, "Distance between group members (8 = one GPU per node)");
   coll_cmd->add_flag("--all-groups", coll.all_groups, "Run every disjoint group of this shape at once");
+  coll_cmd->add_flag("-q,--quiet", coll.quiet, kQuietHelp);
   cmds.Add(coll_cmd, [opts] { return cli::Coll(*opts); });
 }
 
@@ -112,7 +117,7 @@ void AddSweep(CLI::App& app, Commands& cmds) {
   swp_cmd->add_flag("--gather", swp.gather, "Only assemble the table from the finished points of all shards");
   swp_cmd->add_option("--max-points", swp.max_points, "Stop after simulating this many points (resume later)");
   swp_cmd->add_flag("--mpi", swp.mpi, "Run as MPI ranks (detected under mpirun; needed under srun)");
-  swp_cmd->add_flag("-q,--quiet", swp.quiet, "No progress lines on stderr");
+  swp_cmd->add_flag("-q,--quiet", swp.quiet, "No progress on stderr (neither the per-point lines nor the live line)");
   cmds.Add(swp_cmd, [opts] { return cli::Sweep(*opts); });
 }
 
@@ -156,6 +161,7 @@ void AddPlan(CLI::App& app, Commands& cmds) {
   plan_cmd->add_option("--top", plan.top, "Plans simulated (the best by the analytic estimate); default 8");
   plan_cmd->add_option("--by", plan.by, "Ranking of the simulated plans: time, energy or cost per step");
   plan_cmd->add_option("--out", plan.out_dir, "Write plan.csv and plan.json into this directory");
+  plan_cmd->add_flag("-q,--quiet", plan.quiet, kQuietHelp);
   cmds.Add(plan_cmd, [opts] { return cli::Plan(*opts); });
 }
 
@@ -166,15 +172,18 @@ void AddGoal(CLI::App& app, Commands& cmds) {
   goal_cmd->add_option("scenario", goal.scenario, "Scenario file (its plan is kept, dp re-derived, unless --replan)")
       ->required();
   goal_cmd->add_option("--tokens", goal.tokens, "Token budget (default: facility.training_tokens)");
+  goal_cmd->add_option("--flops", goal.flops,
+                       "Budget in model FLOPs, 6 x active parameters x tokens (e.g. 1e26), instead of --tokens");
   goal_cmd->add_option("--deadline-days", goal.deadline_days, "Deadline in days (failures included)")->required();
   goal_cmd->add_option("--max-energy-gwh", goal.max_energy_gwh, "Energy budget in GWh (facility, with failures)");
   goal_cmd->add_option("--max-cost-usd", goal.max_cost_usd, "Cost budget in USD");
   goal_cmd->add_option("--fabrics", goal.fabrics, "Scale-out topologies to compare, e.g. fat_tree,rail_only")
       ->delimiter(',');
-  goal_cmd->add_option("--max-gpus", goal.max_gpus, "Largest cluster tried (default 131072)");
+  goal_cmd->add_option("--max-gpus", goal.max_gpus, "Largest cluster tried (default 131072; printed in the table)");
   goal_cmd->add_option("--replan", goal.replan,
                        "Search the parallelism plan at each size, simulating this many candidates (0 = keep the plan)");
   goal_cmd->add_option("--out", goal.out_dir, "Write goal.csv into this directory");
+  goal_cmd->add_flag("-q,--quiet", goal.quiet, kQuietHelp);
   cmds.Add(goal_cmd, [opts] { return cli::Goal(*opts); });
 }
 
@@ -186,6 +195,7 @@ void AddGoodput(CLI::App& app, Commands& cmds) {
   gp_cmd->add_option("--tokens", gp.tokens, "Token budget (default: facility.training_tokens)");
   gp_cmd->add_option("--trials", gp.trials, "Monte-Carlo runs (default 1000)");
   gp_cmd->add_option("--seed", gp.seed, "Monte-Carlo seed (default 1)");
+  gp_cmd->add_flag("-q,--quiet", gp.quiet, kQuietHelp);
   cmds.Add(gp_cmd, [opts] { return cli::Goodput(*opts); });
 }
 

@@ -6,9 +6,10 @@
 #include <filesystem>
 #include <iostream>
 
-#include "common/error.h"
-#include "results/report.h"
 #include "cli/commands.h"
+#include "common/error.h"
+#include "planning/run.h"
+#include "results/report.h"
 #include "sim/scenario_loader.h"
 #include "sim/simulation.h"
 #include "sim/trace_replay.h"
@@ -21,7 +22,7 @@ namespace ct = wl::chakra;
 
 int Replay(const ReplayCmdOptions& o) {
   CheckOutputDir(o.out_dir, "--out");
-  const v1::Scenario s = sim::ResolveScenario(sim::LoadScenarioFile(o.scenario));
+  const v1::Scenario s = sim::ResolveScenario(planning::LoadScenarioText(o.scenario));
   const ct::Trace trace = ct::LoadTrace(o.trace);
   sim::ReplayOptions ro;
   ro.replicas = o.replicas;
@@ -48,7 +49,7 @@ int Export(const ExportCmdOptions& o) {
     throw InputError::Field("", 0, "--prefix", "\"" + o.prefix + "\"",
                             "must be a plain file name prefix (not empty, no '/', not starting with '.')");
   CheckOutputDir(o.out_dir, "outdir");
-  const v1::Scenario s = sim::ResolveScenario(sim::LoadScenarioFile(o.scenario));
+  const v1::Scenario s = sim::ResolveScenario(planning::LoadScenarioText(o.scenario));
   const wl::StepProgram p =
       wl::BuildStepProgram(s.workload(), s.cluster().num_gpus(), s.cluster().scale_up().gpus_per_node(), s.seed());
   sim::CheckMemoryFits(p, s, o.scenario);  // the same plans as `run` accepts
