@@ -279,8 +279,8 @@ std::string GoalTable(const GoalResult& r, const GoalSpec& goal) {
   });
   std::string o = "# goal: ";
   if (r.training_tokens > 0)
-    o += fmt::format("{} tokens ({:.3g} FLOPs, 6 x active parameters x tokens) ",
-                     results::FormatTokens(r.training_tokens), r.training_flops);
+    o += fmt::format("{} tokens ({} FLOPs, 6 x active parameters x tokens) ", results::FormatTokens(r.training_tokens),
+                     results::FormatFlops(r.training_flops));
   o += fmt::format("in {} days", goal.deadline_days);
   if (goal.max_energy_mwh > 0) o += fmt::format(", <= {} MWh", results::FormatCount(goal.max_energy_mwh));
   if (goal.max_cost_usd > 0) o += fmt::format(", <= {}", results::FormatUsd(goal.max_cost_usd));

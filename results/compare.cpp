@@ -126,6 +126,13 @@ std::string FormatTokens(double n) {
   return FormatCount(n);
 }
 
+std::string FormatFlops(double flops) {
+  std::string s = fmt::format("{:.3g}", flops);
+  const size_t e = s.find("e+");
+  if (e != std::string::npos) s.erase(e + 1, 1);
+  return s;
+}
+
 std::string FormatUsd(double usd) {
   if (usd >= 1e9) return fmt::format("${:.2f}B", usd / 1e9);
   if (usd >= 1e6) return fmt::format("${:.2f}M", usd / 1e6);
@@ -224,7 +231,7 @@ std::vector<Metric> CompareMetrics(const Results& rs) {
         "GPU-hours", [](R r) { return r.projection().gpu_hours(); }, FormatCount);
     b.Number(
         "Training FLOPs (6ND)", [](R r) { return r.projection().training_flops(); },
-        [](double f) { return fmt::format("{:.3g}", f); });
+        FormatFlops);
     b.Number(
         "Energy", [](R r) { return r.projection().energy_mwh(); },
         [](double mwh) { return FormatCount(mwh) + " MWh"; });

@@ -35,10 +35,10 @@ std::string ScaleUpText(const v1::ScaleUp& su) {
 std::string RunLines(const v1::RunResult& r) {
   const v1::Projection& pr = r.projection();
   std::string o = fmt::format(
-      "  run       {} tokens ({:.3g} FLOPs = 6 x {} active parameters x tokens; clustersim counts {:.3g} with "
+      "  run       {} tokens ({} FLOPs = 6 x {} active parameters x tokens; clustersim counts {} with "
       "attention): {:.1f} days, {} GPU-hours, {} MWh, {} tCO2e (+{} embodied at {:.0f} g/kWh), {}\n",
-      FormatTokens(pr.training_tokens()), pr.training_flops(), FormatTokens(pr.active_parameters()),
-      pr.simulated_model_flops(), pr.wall_clock_days(), FormatCount(pr.gpu_hours()), FormatCount(pr.energy_mwh()),
+      FormatTokens(pr.training_tokens()), FormatFlops(pr.training_flops()), FormatTokens(pr.active_parameters()),
+      FormatFlops(pr.simulated_model_flops()), pr.wall_clock_days(), FormatCount(pr.gpu_hours()), FormatCount(pr.energy_mwh()),
       FormatCount(pr.operational_tco2e()), FormatCount(pr.embodied_tco2e()),
       r.scenario().facility().grid_carbon_g_per_kwh(), FormatUsd(pr.cost_usd()));
   if (pr.has_goodput() && pr.goodput().goodput() > 0) {

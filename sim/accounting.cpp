@@ -185,6 +185,7 @@ void FillThroughput(const v1::Scenario& s, const StepWork& work, double T, v1::R
   r.set_mfu(program.model_flops_per_step / (T * gpus * peak));
   r.set_hfu(program.hardware_flops_per_step / (T * gpus * peak));
   r.set_flop_convention(program.flop_convention);
+  r.set_effective_precision(work.compute.effective_precision());  // after the chip's fallback (fp8 -> bf16)
 }
 
 namespace {

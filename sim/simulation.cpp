@@ -172,9 +172,7 @@ v1::RunResult SimulateStep(const v1::Scenario& s, const std::string& source_file
         const StepTimeline timeline = ExecuteStep(world, work, pricing, stages.Inner());  // 5. execute
         stages.Finish();
         stages.Start("accounting");
-        v1::RunResult result = AccountStep(s, work, timeline, pricing, links, world);  // 6. account
-        result.set_effective_precision(work.compute.effective_precision());
-        return result;
+        return AccountStep(s, work, timeline, pricing, links, world);  // 6. account
       },
       progress);
   CheckPlausibleStep(r, source);

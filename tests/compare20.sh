@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `clustersim compare` with 20 results (issue #22, point 7): five chips x four fabrics of a 64-GPU Llama-3-8B, each run
+# `clustersim compare` with 20 results (issue #22, point 7): five chips x four fabrics of a 16-GPU Llama-3-8B, each run
 # to a result.json, then compared with long labels into HTML and CSV. Checks: the CSV has a label column and one row
 # per result; the text table prints money and energy with units and thousands separators (no "e+" notation); the HTML
 # puts the metric table in a sideways-scrolling block and lays the comparison chart out one row per result, so no
@@ -12,13 +12,20 @@ dir=$2
 data=$3
 shot=$4
 rm -rf "$dir" && mkdir -p "$dir"
+cat >"$dir/template.textproto" <<'X'
+name: "NAME"
+accelerator { name: "H100-SXM" }
+cluster { num_gpus: 16 scale_out { topology: "fat_tree" nic_bandwidth_gbps: 400 } }
+workload { model { preset: "llama3_8b" seq_len: 4096 } parallelism { tp: 8 global_batch_size: 16 zero_stage: 1 } }
+facility { training_tokens: 1e10 }
+X
 files=()
 labels=()
 for chip in H100-SXM H800 B200 A100-80GB H200; do
   for fabric in fat_tree rail_optimized rail_only multi_plane; do
     name="$chip-$fabric"
-    sed -e "s/H100-SXM/$chip/" -e "s/fat_tree/$fabric/" -e "s/^name: .*/name: \"$name\"/" \
-      "$data/plan/goal_small.textproto" >"$dir/$name.textproto"
+    sed -e "s/H100-SXM/$chip/" -e "s/fat_tree/$fabric/" -e "s/NAME/$name/" "$dir/template.textproto" \
+      >"$dir/$name.textproto"
     "$cs" run "$dir/$name.textproto" --out "$dir/$name" -q >/dev/null 2>"$dir/$name.err" ||
       { echo "FAIL: run $name"; cat "$dir/$name.err"; exit 1; }
     files+=("$dir/$name/result.json")

@@ -44,15 +44,15 @@ def under_pty(argv):
 def main():
     cs, data, out = sys.argv[1], sys.argv[2], sys.argv[3]
     os.makedirs(out, exist_ok=True)
-    small = os.path.join(data, "plan", "goal_small.textproto")
+    small = os.path.join(data, "plan", "tiny.textproto")
     commands = [
         ("run", [cs, "run"], [b"stage", b"phase solves"]),
         ("coll", [cs, "coll", small, "-s", "1M", "64M", "-g", "16"], [b"sizes"]),
         ("plan", [cs, "plan", small, "--top", "1"], [b"plans examined", b"candidates", b"phase solves"]),
-        ("goal", [cs, "goal", small, "--tokens", "1e11", "--deadline-days", "2", "--max-gpus", "64"],
+        ("goal", [cs, "goal", small, "--deadline-days", "2", "--max-gpus", "32"],
          [b"cluster sizes", b"stage"]),
         ("goodput", [cs, "goodput", small, "--trials", "300"], [b"part", b"trials"]),
-        ("sweep", [cs, "sweep", os.path.join(data, "sweep", "small.textproto"), "--out",
+        ("sweep", [cs, "sweep", os.path.join(data, "sweep", "small.textproto"), "--max-points", "2", "--out",
                    os.path.join(out, "sweep")], [b"points", b"stage"]),
     ]
     failures = []
