@@ -66,6 +66,19 @@ TEST(Goal, SeekGoalFindsTheSmallestClusterMeetingTheDeadline) {
   EXPECT_FALSE(none.smallest.has_value());
 }
 
+// Llama-3-8B, tp8 pp2, global batch 128, on 64 H100 (a second or two per simulated point).
+sim::LoadedScenario Llama8bTp8Pp2() {
+  return sim::ParseScenario(R"(name: "g"
+accelerator { name: "H100-SXM" }
+cluster { num_gpus: 64 scale_out { topology: "fat_tree" nic_bandwidth_gbps: 400 } }
+workload {
+  model { preset: "llama3_8b" seq_len: 4096 }
+  parallelism { tp: 8 pp: 2 micro_batch_size: 1 global_batch_size: 128 }
+}
+)",
+                            "textproto", "g.textproto");
+}
+
 TEST(Goal, ParetoFrontOfASyntheticList) {
   std::vector<v1::GoalPoint> pts{Point(10, 5, 100), Point(5, 6, 120), Point(12, 6, 130), Point(5, 6, 120),
                                  Point(20, 4, 90), Point(11, 5, 100)};
@@ -97,14 +110,7 @@ workload {
 // shrink. Llama-3-8B's tp8 pp2 plan needs 128 GPUs for 1e11 tokens in 2 days; pure data parallelism with ZeRO-1
 // meets it with fewer.
 TEST(Goal, ReplanningFindsASmallerClusterThanTheFixedPlan) {
-  const sim::LoadedScenario l = sim::ParseScenario(R"(name: "g"
-accelerator { name: "H100-SXM" }
-cluster { num_gpus: 64 scale_out { topology: "fat_tree" nic_bandwidth_gbps: 400 } }
-workload {
-  model { preset: "llama3_8b" seq_len: 4096 }
-  parallelism { tp: 8 pp: 2 micro_batch_size: 1 global_batch_size: 128 }
-}
-)", "textproto", "g.textproto");
+  const sim::LoadedScenario l = Llama8bTp8Pp2();
   GoalSpec g;
   g.training_tokens = 1e11;
   g.deadline_days = 2;
@@ -125,7 +131,6 @@ workload {
       }
 }
 
-}  // namespace
 // Why no point met the goal (issue #22): the limit each point missed, and what bounded the sizes tried.
 TEST(Goal, SaysWhichLimitStoppedItAndWhatToChange) {
   GoalSpec g;
@@ -164,15 +169,7 @@ TEST(Goal, SaysWhichLimitStoppedItAndWhatToChange) {
 
 // A budget in FLOPs is the same goal as its tokens (6 x active parameters x tokens).
 TEST(Goal, FlopBudgetEqualsItsTokens) {
-  const sim::LoadedScenario l = sim::ParseScenario(R"(name: "g"
-accelerator { name: "H100-SXM" }
-cluster { num_gpus: 64 scale_out { topology: "fat_tree" nic_bandwidth_gbps: 400 } }
-workload {
-  model { preset: "llama3_8b" seq_len: 4096 }
-  parallelism { tp: 8 pp: 2 micro_batch_size: 1 global_batch_size: 128 }
-}
-)",
-                                                   "textproto", "g.textproto");
+  const sim::LoadedScenario l = Llama8bTp8Pp2();
   const double per_token = FlopsPerToken6ND(Resolve(l).workload().model());
   GoalSpec g;
   g.deadline_days = 2;
@@ -186,4 +183,5 @@ workload {
   EXPECT_THROW(SeekGoal(l, g), InputError);  // both budgets
 }
 
+}  // namespace
 }  // namespace clustersim::planning

@@ -171,7 +171,6 @@ TEST(HtmlReport, RejectsBadInput) {
   EXPECT_THROW(HtmlReport({Sample("a", 1)}, bad), InputError);
 }
 
-}  // namespace
 TEST(HtmlReport, TwentyResultsScrollSidewaysAndGetOneChartRowEach) {
   std::vector<v1::RunResult> rs;
   std::vector<std::string> labels;
@@ -212,4 +211,5 @@ TEST(HtmlReport, CostSectionListsTheCapexLines) {
   EXPECT_NE(html.find("TCO over 5 years</th><th>$1.20B"), std::string::npos);
 }
 
+}  // namespace
 }  // namespace clustersim::results

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "sim/simulation.h"
 
 namespace clustersim {
 namespace {
@@ -136,13 +137,7 @@ namespace {
 constexpr double kHoursPerYear = 365.25 * 24;
 
 void AddCapex(v1::CostSummary& c, const char* tier, const char* part, double count, double unit_usd, const char* note) {
-  v1::CostItem& i = *c.add_capex();
-  i.set_tier(tier);
-  i.set_part(part);
-  i.set_count(count);
-  i.set_unit_usd(unit_usd);
-  i.set_total_usd(count * unit_usd);
-  i.set_note(unit_usd > 0 ? "" : note);
+  *c.add_capex() = sim::CostItemOf(tier, part, count, unit_usd, unit_usd > 0 ? "" : note);
 }
 
 }  // namespace

@@ -71,7 +71,6 @@ TEST(Report, AFailedFileLeavesNoFileOfItsSet) {
   std::filesystem::remove_all(dir);
 }
 
-}  // namespace
 TEST(Report, SummaryPrintsAPrecisionFallbackAndTheCostOfOwnership) {
   v1::RunResult r = Sample();
   r.mutable_scenario()->mutable_accelerator()->set_name("Ascend-910C");
@@ -93,4 +92,5 @@ TEST(Report, SummaryPrintsAPrecisionFallbackAndTheCostOfOwnership) {
   EXPECT_NE(SummaryText(r).find("(fp8),"), std::string::npos);  // no fallback: nothing to say
 }
 
+}  // namespace
 }  // namespace clustersim::results

@@ -196,7 +196,6 @@ TEST(ScenarioLoader, RejectsNegativeAcceleratorOverride) {
   EXPECT_NE(e.find("accelerator.tdp_w"), std::string::npos) << e;
 }
 
-}  // namespace
 // No silent surprises (issue #22): a chip without scale-up runs one GPU per domain only when the scenario says so; a
 // last scale-up domain left partly empty must be asked for.
 TEST(ScenarioLoader, ChipWithoutScaleUpNeedsAnExplicitKindNone) {
@@ -226,4 +225,5 @@ TEST(ScenarioLoader, PartialScaleUpDomainIsAnErrorUnlessAllowed) {
   EXPECT_EQ(ErrorOf(Replace(gb200, "num_gpus: 160", "num_gpus: 64")), "");
 }
 
+}  // namespace
 }  // namespace clustersim::sim

@@ -36,14 +36,7 @@ namespace {
 
 void AddPart(v1::TopologySummary& t, const char* tier, const std::string& part, double count, double unit_usd,
              const char* note = "") {
-  if (count <= 0) return;
-  v1::CostItem& c = *t.add_parts();
-  c.set_tier(tier);
-  c.set_part(part);
-  c.set_count(count);
-  c.set_unit_usd(unit_usd);
-  c.set_total_usd(count * unit_usd);
-  c.set_note(note);
+  if (count > 0) *t.add_parts() = CostItemOf(tier, part, count, unit_usd, note);
 }
 
 // The network's parts by tier (TopologySummary.parts): NICs and their cables and optics, switches per tier with the
@@ -81,6 +74,18 @@ void AddNetworkParts(const topo::Fabric& f, const topo::Inventory& inv, const v1
 }
 
 }  // namespace
+
+v1::CostItem CostItemOf(const std::string& tier, const std::string& part, double count, double unit_usd,
+                        const std::string& note) {
+  v1::CostItem c;
+  c.set_tier(tier);
+  c.set_part(part);
+  c.set_count(count);
+  c.set_unit_usd(unit_usd);
+  c.set_total_usd(count * unit_usd);
+  c.set_note(note);
+  return c;
+}
 
 v1::TopologySummary SummarizeTopology(const topo::Fabric& f, const topo::Inventory& inv, const v1::Scenario& s) {
   v1::TopologySummary t;

@@ -17,8 +17,12 @@ namespace clustersim::sim {
 
 // Topology parameters of a resolved scenario.
 topo::FabricParams FabricParamsOf(const v1::Scenario& scenario);
+// One capex line: `count` parts of `tier` at `unit_usd` each (total = count x unit_usd); `note` says why a zero
+// price is zero (included elsewhere, not counted).
+v1::CostItem CostItemOf(const std::string& tier, const std::string& part, double count, double unit_usd,
+                        const std::string& note = "");
 // Inventory roll-up of a fabric with the scenario's per-part prices and power: counts, bisection, diameter, network
-// cost (switches, optics, NICs, cables) and network power (NetworkPowerW).
+// cost (switches, optics, NICs, cables), network power (NetworkPowerW) and the parts by tier with their prices.
 v1::TopologySummary SummarizeTopology(const topo::Fabric& fabric, const topo::Inventory& inventory,
                                       const v1::Scenario& scenario);
 

@@ -435,7 +435,6 @@ TEST(Simulation, DeepEpExchangeReportsDeepEpsAccounting) {
   EXPECT_THROW(SimulateCollective(s, spec), InputError);
 }
 
-}  // namespace
 // Progress travels from the simulation process to the caller's function: the stages in order, the phase solves
 // nested in the third, each level ending complete; a function that throws stops the run with its exception.
 TEST(Simulation, ProgressComesBackFromTheSimulationProcess) {
@@ -478,4 +477,5 @@ TEST(Simulation, EffectivePrecisionIsReported) {
   EXPECT_EQ(SimulateStep(s).effective_precision(), "bf16");
 }
 
+}  // namespace
 }  // namespace clustersim::sim

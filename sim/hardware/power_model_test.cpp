@@ -172,7 +172,6 @@ TEST(NetworkPower, UsesPartsOrDefaults) {
   EXPECT_DOUBLE_EQ(NetworkPowerW(inv, parts), 10000 + 800 + 1600);
 }
 
-}  // namespace
 // Power swings (issue #22): a square wave of compute and idle, every GPU in step.
 TEST(PowerSwing, SquareWaveGivesItsSwingRampsAndFrequency) {
   const PowerModel p(Toy());
@@ -239,4 +238,5 @@ TEST(PowerSwing, CapOutsideIdleToTdpIsBadInput) {
   }
 }
 
+}  // namespace
 }  // namespace clustersim
