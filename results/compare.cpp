@@ -153,7 +153,7 @@ std::vector<Metric> CompareMetrics(const Results& rs) {
   b.Section("Scenario");
   b.Text("Scenario", [](R r) { return r.scenario().name(); });
   b.Text("Cluster", [](R r) {
-    return fmt::format("{} x {}", r.scenario().cluster().num_gpus(), r.scenario().accelerator().name());
+    return fmt::format("{} x {}", FormatCount(r.scenario().cluster().num_gpus()), r.scenario().accelerator().name());
   });
   b.Text("Topology", [](R r) { return r.scenario().cluster().scale_out().topology(); });
   b.Text("Model", [](R r) { return fmt::format("{} ({})", r.scenario().workload().model().name(), PrecisionOf(r)); });

@@ -59,6 +59,12 @@ TEST(CompareMetrics, ValuesAndRatiosPerResult) {
   EXPECT_EQ(RatioText(step, 5), "-");
 }
 
+TEST(CompareMetrics, ClusterSizeHasThousandsSeparators) {
+  v1::RunResult r = Sample("a", 2.0, 0.40, 2.0);
+  r.mutable_scenario()->mutable_cluster()->set_num_gpus(98304);
+  EXPECT_EQ(Find(CompareMetrics({r}), "Cluster").text[0], "98,304 x H100-SXM");
+}
+
 TEST(CompareMetrics, SmallRatiosKeepTwoSignificantDigits) {
   const auto ms = CompareMetrics({Sample("a", 100.0, 0.4, 1), Sample("b", 1.7, 0.4, 1)});
   EXPECT_EQ(RatioText(Find(ms, "Step time"), 1), "0.017x");
@@ -175,6 +181,7 @@ TEST(Formats, Units) {
   EXPECT_EQ(FormatSeconds(5e-6), "5.0 us");
   EXPECT_EQ(FormatPower(11.79e6), "11.79 MW");
   EXPECT_EQ(FormatPower(2.5e3), "2.50 kW");
+  EXPECT_EQ(FormatPower(8.2465e9), "8.25 GW");  // a 100k-GPU cluster's power ramp, per second
   EXPECT_EQ(FormatEnergy(3.6e9), "1.00 MWh");
   EXPECT_EQ(FormatEnergy(5e5), "500.0 kJ");
   EXPECT_EQ(FormatUsd(8.376e7), "$83.76M");

@@ -100,6 +100,7 @@ std::string FormatSeconds(double s) {
 }
 
 std::string FormatPower(double w) {
+  if (w >= 1e9) return fmt::format("{:.2f} GW", w / 1e9);
   if (w >= 1e6) return fmt::format("{:.2f} MW", w / 1e6);
   if (w >= 1e3) return fmt::format("{:.2f} kW", w / 1e3);
   return fmt::format("{:.0f} W", w);

@@ -58,9 +58,9 @@ def main():
             results.append(r)
             labels.append("%s %s" % (model, chip))
             p = r["projection"]
-            print("%-16s %6.3f s/step  MFU %4.1f%%  %5.1f days with failures  %s" % (
+            print("%-17s %6.3f s/step  MFU %4.1f%%  %5.1f days with failures  %.3g T tokens" % (
                 labels[-1], r["step_time_s"], 100 * r["mfu"], p["goodput"]["wall_clock_days"],
-                "%.3g tokens" % p["training_tokens"]))
+                p["training_tokens"] / 1e12))
 
     table = cs.compare(results, labels=labels, html=os.path.join(args.out, "seed.html"),
                        csv=os.path.join(args.out, "seed.csv"))
