@@ -75,7 +75,8 @@ void CheckOutputFile(const std::string& file, const std::string& option) {
 
 int Run(const RunOptions& o) {
   CheckOutputDir(o.out_dir, "--out");
-  const v1::Scenario s = Load(o.scenario);
+  v1::Scenario s = Load(o.scenario);
+  if (o.strict_memory) s.mutable_options()->set_strict_memory(true);
   ProgressLine progress(o.quiet);
   v1::RunResult r = planning::RunStep(s, planning::ScenarioSource(o.scenario), progress.Fn());
   if (!o.out_dir.empty()) {

@@ -11,9 +11,10 @@ namespace clustersim::cli {
 // (cli/progress_line.h), unless `quiet`.
 
 struct RunOptions {
-  std::string scenario;  // empty = the embedded default; "example:NAME" = an embedded example
-  std::string out_dir;   // empty = no files
-  bool json = false;     // print JSON instead of the summary
+  std::string scenario;        // empty = the embedded default; "example:NAME" = an embedded example
+  std::string out_dir;         // empty = no files
+  bool json = false;           // print JSON instead of the summary
+  bool strict_memory = false;  // refuse a plan estimated over the HBM (options.strict_memory)
   bool quiet = false;
 };
 int Run(const RunOptions& o);
@@ -73,6 +74,7 @@ struct PlanCmdOptions {
   std::string by = "time"; // "time", "energy", "cost"
   std::string out_dir;     // write plan.csv and plan.json here; empty = no files
   bool quiet = false;
+  double memory_margin_gb = 0;
 };
 int Plan(const PlanCmdOptions& o);
 
@@ -88,6 +90,7 @@ struct GoalCmdOptions {
   uint32_t replan = 0;         // > 0: search the plan at each size, simulating this many candidates
   std::string out_dir;         // write goal.csv here
   bool quiet = false;
+  double memory_margin_gb = 0;
 };
 int Goal(const GoalCmdOptions& o);
 

@@ -46,6 +46,8 @@ void AddRun(CLI::App& app, Commands& cmds) {
                       "into this directory");
   run_cmd->add_flag("--json", run.json, "Print the result as JSON instead of the summary");
   run_cmd->add_flag("-q,--quiet", run.quiet, kQuietHelp);
+  run_cmd->add_flag("--strict-memory", run.strict_memory,
+                    "Refuse (exit 2) a plan whose memory estimate exceeds the HBM instead of running it, flagged");
   cmds.Add(run_cmd, [opts] { return cli::Run(*opts); });
 }
 
@@ -133,7 +135,14 @@ void AddReplay(CLI::App& app, Commands& cmds) {
   rep_cmd->add_option("trace", rep.trace, "Directory or prefix of <prefix>.<rank>.et[.gz] files")->required();
   rep_cmd->add_option("--replicas", rep.replicas, "Copies of the traced ranks (default: num_gpus / ranks)");
   rep_cmd->add_option("--dp-pg", rep.dp_pg, "Regex on pg_name: these groups grow across replicas (e.g. ^dp/)");
-  rep_cmd->add_flag("--recorded-durations", rep.recorded_durations, "Time compute nodes by duration_micros");
+  auto* recorded = rep_cmd->add_flag("--recorded-durations", rep.recorded_durations,
+                                     "Time every GPU compute node by duration_micros (an error if one with num_ops "
+                                     "has none); the default uses duration_micros where recorded, else num_ops");
+  rep_cmd
+      ->add_flag("--retime", rep.retime,
+                 "Re-time GPU compute nodes that have num_ops / tensor_size on the scenario's accelerator instead of "
+                 "using their recorded duration_micros")
+      ->excludes(recorded);
   rep_cmd->add_option("--out", rep.out_dir, "Write result.json and summary.txt into this directory");
   rep_cmd->add_flag("--json", rep.json, "Print the result as JSON instead of the summary");
   cmds.Add(rep_cmd, [opts] { return cli::Replay(*opts); });
@@ -162,6 +171,8 @@ void AddPlan(CLI::App& app, Commands& cmds) {
   plan_cmd->add_option("--by", plan.by, "Ranking of the simulated plans: time, energy or cost per step");
   plan_cmd->add_option("--out", plan.out_dir, "Write plan.csv and plan.json into this directory");
   plan_cmd->add_flag("-q,--quiet", plan.quiet, kQuietHelp);
+  plan_cmd->add_option("--memory-margin-gb", plan.memory_margin_gb,
+                       "Plans fit when their memory estimate is at most HBM minus this (GB; default 0)");
   cmds.Add(plan_cmd, [opts] { return cli::Plan(*opts); });
 }
 
@@ -184,6 +195,8 @@ void AddGoal(CLI::App& app, Commands& cmds) {
                        "Search the parallelism plan at each size, simulating this many candidates (0 = keep the plan)");
   goal_cmd->add_option("--out", goal.out_dir, "Write goal.csv into this directory");
   goal_cmd->add_flag("-q,--quiet", goal.quiet, kQuietHelp);
+  goal_cmd->add_option("--memory-margin-gb", goal.memory_margin_gb,
+                       "Plans fit when their memory estimate is at most HBM minus this (GB; default 0)");
   cmds.Add(goal_cmd, [opts] { return cli::Goal(*opts); });
 }
 

@@ -34,12 +34,19 @@ void CheckTokens(double tokens) {
                             "must be a finite number > 0 (omit it to use facility.training_tokens)");
 }
 
+double CheckMargin(double gb) {
+  if (!std::isfinite(gb) || std::abs(gb) > 1e4)
+    throw InputError::Field("", 0, "--memory-margin-gb", fmt::format("{}", gb), "must be a finite number of GB");
+  return gb;
+}
+
 }  // namespace
 
 int Plan(const PlanCmdOptions& o) {
   planning::SearchOptions so;
   so.top_k = o.top;
   so.by = planning::ParsePlanMetric(o.by, "--by");
+  so.memory_margin_gb = CheckMargin(o.memory_margin_gb);
   if (o.top == 0) throw InputError::Field("", 0, "--top", "0", "must be >= 1");
   CheckOutputDir(o.out_dir, "--out");
   const v1::Scenario s = planning::LoadScenario(o.scenario);
@@ -65,6 +72,7 @@ int Goal(const GoalCmdOptions& o) {
   g.fabrics = o.fabrics;
   g.max_gpus = o.max_gpus;
   g.replan_top_k = o.replan;
+  g.memory_margin_gb = CheckMargin(o.memory_margin_gb);
   if (!(o.deadline_days > 0) || !std::isfinite(o.deadline_days))
     throw InputError::Field("", 0, "--deadline-days", fmt::format("{}", o.deadline_days), "must be > 0");
   CheckTokens(o.tokens);

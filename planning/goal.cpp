@@ -161,6 +161,7 @@ v1::GoalPoint EvaluatePoint(const sim::LoadedScenario& loaded, const GoalSpec& g
   if (goal.replan_top_k > 0) {
     SearchOptions so;
     so.top_k = goal.replan_top_k;
+    so.memory_margin_gb = goal.memory_margin_gb;
     so.progress = progress;
     try {
       // The fastest simulated plan, the scenario's own (given) included, so re-planning never makes a size slower.
@@ -173,7 +174,8 @@ v1::GoalPoint EvaluatePoint(const sim::LoadedScenario& loaded, const GoalSpec& g
     }
   }
   p.set_label(PlanLabel(s.workload().parallelism()));
-  if (!fits || PlanMemoryGb(s) > s.accelerator().hbm_gb()) {  // too few GPUs to shard the model states: never meets
+  // Too few GPUs to shard the model states: never meets.
+  if (!fits || PlanMemoryGb(s) * 1e9 > UsableHbmBytes(s, goal.memory_margin_gb)) {
     p.set_label(p.label() + " (out of memory)");
     p.set_wall_clock_days(std::numeric_limits<double>::infinity());
     p.set_energy_mwh(std::numeric_limits<double>::infinity());

@@ -31,6 +31,7 @@ struct GoalSpec {
   // (planning/search.h, its K best estimates simulated) at each size and evaluate the fastest plan found.
   uint32_t replan_top_k = 0;
   ProgressFn progress;  // "cluster sizes" evaluated, each point's simulation nested
+  double memory_margin_gb = 0;       // as SearchOptions::memory_margin_gb
 };
 
 // Whether a point meets the goal (days <= deadline, energy and cost within their limits when set).

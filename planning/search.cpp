@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <map>
 #include <optional>
 
 #include "common/error.h"
@@ -64,7 +65,7 @@ std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uin
   const uint32_t n = s.cluster().num_gpus();
   const uint32_t domain = std::max(1u, s.cluster().scale_up().domain_size());
   const uint32_t batch = s.workload().parallelism().global_batch_size();
-  const double hbm = s.accelerator().hbm_gb() * 1e9;
+  const double hbm = UsableHbmBytes(s, o.memory_margin_gb);
   const bool moe = m.kind() == "moe";
   const v1::Parallelism& given = s.workload().parallelism();
   std::vector<Scored> out;
@@ -101,6 +102,7 @@ std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uin
               p.set_overlap_grad_reduce(true);
               p.set_overlap_param_gather(true);
               p.set_overlap_moe_a2a(given.overlap_moe_a2a());
+              p.set_tp_comm_overlap(given.tp_comm_overlap() && tp > 1);  // the recipe's software, where it applies
               bool counted = false;
               const bool sharded = uint64_t{dp} * cp > 1;
               const size_t choices = sharded ? kShardedChoices.size() : kReplicaChoices.size();
@@ -231,16 +233,20 @@ double EstimateStepS(const v1::Scenario& s, const wl::StepProgram& prog) {
       }
       return g;
     };
-    double compute = 0, blocking = 0, async = 0;
+    // A two-stream timeline of the representative: compute and blocking communication advance the main stream;
+    // asynchronous collectives queue on the communication stream; a wait joins the two (the executor's rules,
+    // without link sharing).
+    double main_t = 0, stream_t = 0;
+    std::map<uint32_t, double> done_at;  // tag -> completion of its latest asynchronous collective
     for (const wl::Op& op : prog.stages[st]) {
       switch (op.type) {
         case wl::OpType::kCompute:
-          compute += cm.Seconds(op.compute, op.flops, op.bytes, op.gemm_count);
+          main_t += cm.Seconds(op.compute, op.flops, op.bytes, op.gemm_count);
           break;
         case wl::OpType::kSend: {
           const uint32_t stage_size = L.tp * L.cp * L.dp;
           const uint32_t peer = op.peer_delta > 0 ? (rep + stage_size) % L.world() : (rep + L.world() - stage_size) % L.world();
-          blocking += static_cast<double>(op.comm_bytes) / (peer / domain == rep / domain ? up_bps : out_bps) + latency_s;
+          main_t += static_cast<double>(op.comm_bytes) / (peer / domain == rep / domain ? up_bps : out_bps) + latency_s;
           break;
         }
         case wl::OpType::kCollective: {
@@ -259,19 +265,30 @@ double EstimateStepS(const v1::Scenario& s, const wl::StepProgram& prog) {
           const double eff = wl::IsDataParallel(op.dim) ? prog.sharded_dp_collective_efficiency : 1.0;
           const double t =
               factor * static_cast<double>(op.comm_bytes) / ((g.intra ? up_bps : out_bps) * eff) + steps * latency_s;
-          (op.async ? async : blocking) += t;
+          if (op.async) {
+            stream_t = std::max(stream_t, main_t) + t;
+            done_at[op.tag] = stream_t;
+          } else {
+            main_t += t;
+          }
+          break;
+        }
+        case wl::OpType::kWait: {
+          const auto it = done_at.find(op.tag);
+          if (it != done_at.end()) main_t = std::max(main_t, it->second);
           break;
         }
         case wl::OpType::kRecv:
-        case wl::OpType::kWait:
           break;
       }
     }
-    slowest = std::max(slowest, compute + blocking + std::max(0.0, async - compute));
+    slowest = std::max(slowest, main_t);
   }
   const double m = std::max(1u, prog.microbatches), p = L.pp, v = std::max(1u, prog.chunks_per_stage);
   return slowest * (m + (p - 1) / v) / m;
 }
+
+double UsableHbmBytes(const v1::Scenario& s, double margin_gb) { return (s.accelerator().hbm_gb() - margin_gb) * 1e9; }
 
 double PlanMemoryGb(const v1::Scenario& s) { return WorstStageBytes(ProgramOf(s)) / 1e9; }
 
@@ -299,7 +316,7 @@ v1::PlanSearchResult SearchPlans(const v1::Scenario& s, const SearchOptions& o) 
   std::vector<v1::PlanChoice> sims;
   const wl::StepProgram given = ProgramOf(s);
   const double need = WorstStageBytes(given);
-  const bool given_fits = need <= s.accelerator().hbm_gb() * 1e9;
+  const bool given_fits = need <= UsableHbmBytes(s, o.memory_margin_gb);
   ProgressTask candidates(o.progress, "candidates", std::min<uint64_t>(all.size(), o.top_k) + (given_fits ? 1 : 0));
   for (size_t i = 0; i < all.size() && i < o.top_k; ++i)
     sims.push_back(Simulate(s, all[i].plan, all[i].memory_gb, all[i].estimate_s, candidates));

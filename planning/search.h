@@ -27,7 +27,13 @@ struct SearchOptions {
   uint32_t max_vpp = 8;  // largest interleaving depth tried
   // Reports "plans examined" while enumerating, then "candidates" (each simulation's stages nested).
   ProgressFn progress;
+  // A plan fits when its memory estimate is at most the HBM minus this margin (GB; negative allows plans estimated
+  // over the HBM by that much).
+  double memory_margin_gb = 0;
 };
+
+// HBM bytes a plan may use under `margin_gb` (SearchOptions::memory_margin_gb).
+double UsableHbmBytes(const v1::Scenario& resolved, double margin_gb);
 
 // Every plan of the search space for the resolved scenario's model, GPU count, global batch and precision that
 // ResolvePlan accepts and that fits in HBM, with the first memory-saving choice that fits for each shape
@@ -38,7 +44,8 @@ std::vector<v1::Parallelism> EnumeratePlans(const v1::Scenario& resolved, const 
 
 // Analytic step time (s) of `program` on the resolved scenario's cluster: per stage, compute through the compute
 // model, blocking collectives and pipeline sends at bus bandwidth (scale-up or scale-out by group placement),
-// asynchronous collectives where they exceed compute; the slowest stage stretched by the pipeline bubble
+// asynchronous collectives on a second stream that a wait joins (as the step executor runs them, without link
+// sharing); the slowest stage stretched by the pipeline bubble
 // (m + (p - 1) / v) / m. No SimGrid.
 double EstimateStepS(const v1::Scenario& resolved, const wl::StepProgram& program);
 

@@ -35,6 +35,7 @@ section { background: var(--panel); border: 1px solid var(--line); border-radius
   margin: 0 0 18px; box-shadow: 0 1px 2px rgba(16, 24, 40, 0.04); }
 section h2 { font-size: 16px; margin: 0 0 4px; font-weight: 650; }
 section p.note { color: var(--muted); margin: 0 0 12px; font-size: 13px; }
+section p.warning { color: #c0392b; font-weight: 600; margin: 0 0 12px; font-size: 13px; }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(170px, 1fr)); gap: 12px; margin: 0 0 18px; }
 .card { background: var(--panel); border: 1px solid var(--line); border-radius: 10px; padding: 12px 16px;
   box-shadow: 0 1px 2px rgba(16, 24, 40, 0.04); }
@@ -703,13 +704,23 @@ std::string LinkChart(const v1::RunResult& r) {
 }
 
 std::string MemoryChart(const Results& rs, const std::vector<std::string>& labels) {
-  const std::array<const char*, 4> colors = {"#4e79a7", "#f28e2b", "#59a14f", "#b07aa1"};
-  const std::array<const char*, 4> names = {"Weights", "Gradients", "Optimizer state", "Activations"};
+  const std::array<const char*, 5> colors = {"#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#9c9c9c"};
+  const std::array<const char*, 5> names = {"Weights", "Gradients", "Optimizer state", "Activations",
+                                            "Framework and fragmentation"};
   std::string out = Legend({{names[0], colors[0]},
                             {names[1], colors[1]},
                             {names[2], colors[2]},
                             {names[3], colors[3]},
+                            {names[4], colors[4]},
                             {"HBM capacity", "#c0392b", "dash"}});
+  for (size_t i = 0; i < rs.size(); ++i) {
+    const v1::MemorySummary& m = rs[i].memory();
+    if (m.over_hbm_gb() > 0)
+      out += fmt::format(
+          "<p class=\"warning\">{}estimated over HBM by {:.1f} GB on pipeline stage {}: the plan was simulated "
+          "anyway (--strict-memory refuses such plans).</p>\n",
+          rs.size() > 1 ? HtmlEscape(labels[i]) + ": " : "", m.over_hbm_gb(), m.worst_stage());
+  }
   double max_gb = 0;
   for (const v1::RunResult& r : rs) max_gb = std::max({max_gb, r.memory().total_gb(), r.memory().capacity_gb()});
   const double left = LabelColumn(labels), right = 150, top = 8, bar = rs.size() > 12 ? 18 : 26,
@@ -724,7 +735,8 @@ std::string MemoryChart(const Results& rs, const std::vector<std::string>& label
     const v1::MemorySummary& m = rs[i].memory();
     const double y = top + static_cast<double>(i) * (bar + gap) + gap / 2;
     s.Text(left - 10, y + bar / 2 + 4, FitText(labels[i], left - 20), "end");
-    const std::array<double, 4> v = {m.weights_gb(), m.gradients_gb(), m.optimizer_gb(), m.activations_gb()};
+    const std::array<double, 5> v = {m.weights_gb(), m.gradients_gb(), m.optimizer_gb(), m.activations_gb(),
+                                     m.overhead_gb()};
     double x = x0;
     for (size_t c = 0; c < v.size(); ++c) {
       const double w = (x1 - x0) * std::max(0.0, v[c]) / axis_max;

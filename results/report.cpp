@@ -134,6 +134,16 @@ std::string SummaryText(const v1::RunResult& r) {
                    FormatSeconds(b.exposed_cp_comm_s()), FormatSeconds(b.exposed_pp_comm_s()),
                    FormatSeconds(b.exposed_dp_comm_s()), FormatSeconds(b.exposed_ep_comm_s()),
                    FormatSeconds(b.pipeline_bubble_s()));
+  if (b.straggler_s() > 0 || r.has_step_statistics()) {
+    const v1::StepStatistics& st = r.step_statistics();
+    o += fmt::format("    stragglers {} (slowest replica {}: slowest stage at {:.1f}% speed; GPU speed spread {:.1f}%)",
+                     FormatSeconds(b.straggler_s()), st.slowest_replica(), 100 * st.slowest_stage_speed(),
+                     100 * st.gpu_speed_cv());
+    if (st.steps() > 1)
+      o += fmt::format(" | {} steps: mean {}, p50 {}, p99 {}", st.steps(), FormatSeconds(st.mean_s()),
+                       FormatSeconds(st.p50_s()), FormatSeconds(st.p99_s()));
+    o += "\n";
+  }
   o += fmt::format("  throughput {} tokens/s ({} per GPU), {:.0f} model TFLOP/s per GPU\n",
                    FormatCount(r.tokens_per_s()), FormatCount(r.tokens_per_s_per_gpu()), r.model_tflops_per_gpu());
   o += fmt::format("  MFU {:.1f}%  HFU {:.1f}%  GPU utilization {:.1f}%\n", 100 * r.mfu(), 100 * r.hfu(),
@@ -147,8 +157,14 @@ std::string SummaryText(const v1::RunResult& r) {
   const v1::MemorySummary& m = r.memory();
   o += fmt::format(
       "  memory    {:.1f} GB of {:.0f} GB per GPU (weights {:.1f}, grads {:.1f}, optimizer {:.1f}, "
-      "activations {:.1f})\n",
-      m.total_gb(), m.capacity_gb(), m.weights_gb(), m.gradients_gb(), m.optimizer_gb(), m.activations_gb());
+      "activations {:.1f}, framework {:.1f}{})\n",
+      m.total_gb(), m.capacity_gb(), m.weights_gb(), m.gradients_gb(), m.optimizer_gb(), m.activations_gb(),
+      m.overhead_gb(), m.offloaded_gb() > 0 ? fmt::format("; {:.1f} offloaded to host", m.offloaded_gb()) : "");
+  if (m.over_hbm_gb() > 0)
+    o += fmt::format(
+        "  WARNING   memory estimated over HBM by {:.1f} GB on pipeline stage {} (simulated anyway; "
+        "--strict-memory refuses such plans)\n",
+        m.over_hbm_gb(), m.worst_stage());
   if (r.link_usage_size() > 0) {
     o += "  links    ";
     for (const v1::LinkClassUsage& u : r.link_usage())

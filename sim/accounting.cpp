@@ -91,6 +91,10 @@ void AppendTimeline(v1::RunResult& r, uint32_t stage, uint32_t track, const std:
         category = "wait";
         name = std::string("async comm wait (") + PhaseName(iv.phase) + ")";
         break;
+      case Activity::kHost:
+        category = "host";
+        name = "host and framework (per step)";
+        break;
     }
     const double start = iv.start_s - t0;
     const double end = iv.end_s - t0;
@@ -150,25 +154,27 @@ void LinkLoad::Report(double step_s, v1::RunResult& r) const {
   }
 }
 
-v1::RunResult AccountStep(const v1::Scenario& s, const StepWork& work, const StepTimeline& tl, const Pricing& pricing,
-                          const LinkLoad& links, const SimWorld& world) {
-  const double T = tl.step_time_s;
-  if (!(T > 0)) throw SimulationError("step time is not positive; the program has no work");
+v1::RunResult AccountStep(const v1::Scenario& s, const StepWork& work, const ExecutedStep& ex, const Pricing& pricing,
+                          const LinkLoad& links, const SimWorld& world, const VariabilityModel& variability) {
+  const double T = ex.mean_s();
+  if (!(T > 0) || !(ex.nominal.step_time_s > 0))
+    throw SimulationError("step time is not positive; the program has no work");
   v1::RunResult r;
   r.set_seed(s.seed());
   *r.mutable_scenario() = s;
   FillThroughput(s, work, T, r);
-  std::vector<double> busy;
-  const size_t crit = FillBreakdown(tl, busy, r);
-  FillStageStats(tl, busy, r);
-  FillTimeline(s, work.program, tl, r);
+  const size_t crit = FillBreakdown(ex.nominal, r);
+  if (ex.perturbed) r.mutable_breakdown()->set_straggler_s(T - ex.nominal.step_time_s);
+  FillStageStats(ex.first, r);
+  FillTimeline(s, work.program, ex.first, r);
   r.add_critical_path("stage " + std::to_string(crit) + " (most compute): compute " +
                       std::to_string(r.breakdown().compute_s()) + " s of " + std::to_string(T) + " s");
   FillCommTable(work.program, pricing.costs(), r);
-  FillPowerAndEnergy(s, work.program, tl, world.fabric(), r);
+  FillPowerAndEnergy(s, work.program, ex.first, world.fabric(), r);
   FillMemory(s, work.program, r);
   links.Report(T, r);
-  FillSimStats(world, pricing, tl.stages.size(), r);
+  FillSimStats(world, pricing, ex.first.stages.size(), r);
+  FillStepStatistics(ex, variability, r);
   return r;
 }
 
@@ -218,14 +224,19 @@ bool IsCompute(Activity a) { return a == Activity::kComputeBound || a == Activit
 
 }  // namespace
 
-size_t FillBreakdown(const StepTimeline& tl, std::vector<double>& busy, v1::RunResult& r) {
-  size_t crit = 0;
-  busy.assign(tl.stages.size(), 0);
-  for (size_t st = 0; st < tl.stages.size(); ++st) {
+std::vector<double> StageBusy(const StepTimeline& tl) {
+  std::vector<double> busy(tl.stages.size(), 0);
+  for (size_t st = 0; st < tl.stages.size(); ++st)
     for (const Interval& iv : tl.stages[st].main)
       if (IsCompute(iv.activity)) busy[st] += iv.end_s - iv.start_s;
+  return busy;
+}
+
+size_t FillBreakdown(const StepTimeline& tl, v1::RunResult& r) {
+  const std::vector<double> busy = StageBusy(tl);
+  size_t crit = 0;
+  for (size_t st = 0; st < busy.size(); ++st)
     if (busy[st] > busy[crit]) crit = st;
-  }
   v1::TimeBreakdown& b = *r.mutable_breakdown();
   double accounted = 0;
   for (const Interval& iv : tl.stages[crit].main) {
@@ -239,6 +250,9 @@ size_t FillBreakdown(const StepTimeline& tl, std::vector<double>& busy, v1::RunR
       case Activity::kWaitRecv:
         b.set_pipeline_bubble_s(b.pipeline_bubble_s() + d);
         break;
+      case Activity::kHost:
+        b.set_other_s(b.other_s() + d);
+        break;
       case Activity::kWaitAsync:  // waiting for overlapped collectives: charged to what was awaited
       case Activity::kComm:
         AddExposed(b, iv.dim, d);
@@ -251,7 +265,8 @@ size_t FillBreakdown(const StepTimeline& tl, std::vector<double>& busy, v1::RunR
   return crit;
 }
 
-void FillStageStats(const StepTimeline& tl, const std::vector<double>& busy, v1::RunResult& r) {
+void FillStageStats(const StepTimeline& tl, v1::RunResult& r) {
+  const std::vector<double> busy = StageBusy(tl);
   const double T = tl.step_time_s;
   double util = 0;
   for (size_t st = 0; st < tl.stages.size(); ++st) {
@@ -374,13 +389,19 @@ void FillPowerAndEnergy(const v1::Scenario& s, const wl::StepProgram& program, c
 }
 
 void FillMemory(const v1::Scenario& s, const wl::StepProgram& program, v1::RunResult& r) {
+  const wl::MemoryEstimate& e = program.memory;
   v1::MemorySummary& m = *r.mutable_memory();
-  m.set_weights_gb(program.memory.weights / 1e9);
-  m.set_gradients_gb(program.memory.gradients / 1e9);
-  m.set_optimizer_gb(program.memory.optimizer / 1e9);
-  m.set_activations_gb(program.memory.activations / 1e9);
-  m.set_total_gb(program.memory.total() / 1e9);
+  m.set_weights_gb(e.weights / 1e9);
+  m.set_gradients_gb(e.gradients / 1e9);
+  m.set_optimizer_gb(e.optimizer / 1e9);
+  m.set_activations_gb(e.activations / 1e9);
+  m.set_overhead_gb(e.overhead / 1e9);
+  m.set_allocated_gb(e.allocated() / 1e9);
+  m.set_offloaded_gb(e.offloaded / 1e9);
+  m.set_total_gb(e.total() / 1e9);
   m.set_capacity_gb(s.accelerator().hbm_gb());
+  m.set_over_hbm_gb(std::max(0.0, m.total_gb() - m.capacity_gb()));
+  m.set_worst_stage(program.memory_stage);
 }
 
 void FillSimStats(const SimWorld& world, const Pricing& pricing, size_t stage_actors, v1::RunResult& r) {
@@ -393,6 +414,28 @@ void FillSimStats(const SimWorld& world, const Pricing& pricing, size_t stage_ac
   st.set_events(world.events());
   st.set_wall_s(world.WallSeconds());
   st.set_peak_rss_mib(PeakRssMib());
+}
+
+void FillStepStatistics(const ExecutedStep& ex, const VariabilityModel& variability, v1::RunResult& r) {
+  if (!ex.perturbed) return;
+  v1::StepStatistics& st = *r.mutable_step_statistics();
+  std::vector<double> sorted = ex.step_times_s;
+  std::sort(sorted.begin(), sorted.end());
+  // Nearest-rank percentiles.
+  auto pct = [&sorted](double q) {
+    const size_t k = static_cast<size_t>(std::ceil(q * static_cast<double>(sorted.size())));
+    return sorted[std::min(sorted.size() - 1, k == 0 ? 0 : k - 1)];
+  };
+  st.set_steps(static_cast<uint32_t>(sorted.size()));
+  st.set_mean_s(ex.mean_s());
+  st.set_p50_s(pct(0.5));
+  st.set_p99_s(pct(0.99));
+  st.set_min_s(sorted.front());
+  st.set_max_s(sorted.back());
+  for (double t : ex.step_times_s) st.add_step_time_s(t);
+  st.set_gpu_speed_cv(variability.gpu_speed_cv());
+  st.set_slowest_replica(ex.slowest.replica);
+  st.set_slowest_stage_speed(1 / ex.slowest.max());
 }
 
 }  // namespace clustersim::sim

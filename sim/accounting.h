@@ -29,18 +29,25 @@ class LinkLoad : public PhaseObserver {
   std::vector<double> bytes_;
 };
 
-// The whole account stage: every Fill* below, in order. Throws SimulationError for a step of no positive duration.
-v1::RunResult AccountStep(const v1::Scenario& resolved, const StepWork& work, const StepTimeline& timeline,
-                          const Pricing& pricing, const LinkLoad& links, const SimWorld& world);
+// The whole account stage: every Fill* below, in order. The step time is the mean of the simulated steps; the
+// breakdown is the median-speed run's plus straggler_s; stages, timelines and power are the first simulated step's.
+// Throws SimulationError for a step of no positive duration.
+v1::RunResult AccountStep(const v1::Scenario& resolved, const StepWork& work, const ExecutedStep& executed,
+                          const Pricing& pricing, const LinkLoad& links, const SimWorld& world,
+                          const VariabilityModel& variability);
 
 // Step time, tokens/s, model and hardware TFLOP/s per GPU, MFU/HFU, FLOP convention.
 void FillThroughput(const v1::Scenario& s, const StepWork& work, double step_s, v1::RunResult& r);
+// Seconds each stage of `tl` spent computing.
+std::vector<double> StageBusy(const StepTimeline& tl);
 // The critical stage (the one with the most compute; ties: the first) and its breakdown: compute, exposed
 // communication per dimension (waits for overlapped collectives charged to the awaited dimension), pipeline bubble.
-// Returns the critical stage; `busy` receives each stage's compute seconds.
-size_t FillBreakdown(const StepTimeline& tl, std::vector<double>& busy, v1::RunResult& r);
+// Returns the critical stage.
+size_t FillBreakdown(const StepTimeline& tl, v1::RunResult& r);
 // Per-stage busy/communication/idle seconds and the mean GPU utilization.
-void FillStageStats(const StepTimeline& tl, const std::vector<double>& busy, v1::RunResult& r);
+void FillStageStats(const StepTimeline& tl, v1::RunResult& r);
+// Step statistics over the simulated steps and the variability applied (only when variability or several steps).
+void FillStepStatistics(const ExecutedStep& executed, const VariabilityModel& variability, v1::RunResult& r);
 // The Perfetto timeline of every stage, or of the stages of options.trace_ranks.
 void FillTimeline(const v1::Scenario& s, const wl::StepProgram& program, const StepTimeline& tl, v1::RunResult& r);
 // One entry per solved communication (collectives and pipeline transfers) with its occurrences per step.

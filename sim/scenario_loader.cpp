@@ -24,6 +24,9 @@
 namespace clustersim::sim {
 namespace {
 
+// Most consecutive steps one run simulates (workload.steps): each re-runs the step program on the engine.
+constexpr uint32_t kMaxSteps = 10000;
+
 namespace pb = google::protobuf;
 
 class FirstErrorCollector : public pb::io::ErrorCollector {
@@ -316,10 +319,9 @@ void ResolveWorkload(const Validator& v, const LoadedScenario& loaded, v1::Scena
   if (p.recompute().empty()) p.set_recompute("none");
   if (p.schedule().empty()) p.set_schedule(p.vpp() > 1 ? "interleaved" : "1f1b");
   if (w.steps() == 0) w.set_steps(1);
-  if (w.steps() > 1)
+  if (w.steps() > kMaxSteps)
     v.Fail("workload.steps", std::to_string(w.steps()),
-           "only 1 is supported for now: one step is simulated (with overlap_param_gather, the ZeRO-1/2 parameter "
-           "all-gather that runs under the next step's forward is assumed hidden)");
+           "at most " + std::to_string(kMaxSteps) + " consecutive steps are simulated (each re-runs the step)");
   wl::ValidatePlan(w, c.num_gpus(), loaded.file);
   if (p.dp() == 0) p.set_dp(c.num_gpus() / (p.tp() * p.cp() * p.pp()));
   if (p.zero_stage() == 3 && p.zero3_implementation().empty())
@@ -341,6 +343,8 @@ void ResolveCollectives(const Validator& v, v1::Scenario& s) {
   v.NonNegative("collectives.step_latency_ns", co.step_latency_ns());
   v.NonNegative("collectives.p2p_latency_ns", co.p2p_latency_ns());
   v.Plausible("collectives.step_latency_ns", co.step_latency_ns(), plausible::kLatencyNs);
+  v.NonNegative("collectives.net_step_latency_ns", co.net_step_latency_ns());
+  v.Plausible("collectives.net_step_latency_ns", co.net_step_latency_ns(), plausible::kLatencyNs);
   v.Plausible("collectives.p2p_latency_ns", co.p2p_latency_ns(), plausible::kLatencyNs);
   v.Fraction("collectives.protocol_efficiency", co.protocol_efficiency());
   v.Fraction("collectives.scale_up_protocol_efficiency", co.scale_up_protocol_efficiency());
@@ -380,6 +384,43 @@ void ResolveReliabilityFields(const Validator& v, const v1::Scenario& s) {
   v.NonNegative("reliability.checkpoint_interval_s", rel.checkpoint_interval_s());
 }
 
+void ResolveVariability(const Validator& v, v1::Cluster& c) {
+  v1::Variability& var = *c.mutable_variability();
+  v.OneOf("cluster.variability.model", var.model(), {"calibrated", "none"});
+  if (var.model().empty()) var.set_model("calibrated");
+  auto in = [&v](const std::string& field, double x, double lo, double hi, const std::string& rule) {
+    if (!(x >= lo && x <= hi)) v.Fail(field, Num(x), rule);
+  };
+  in("cluster.variability.gpu_speed_cv", var.gpu_speed_cv(), 0, 0.5, "must be in [0, 0.5] (relative std, e.g. 0.012)");
+  in("cluster.variability.step_jitter_cv", var.step_jitter_cv(), 0, 0.5, "must be in [0, 0.5] (relative std)");
+  in("cluster.variability.slow_node_fraction", var.slow_node_fraction(), 0, 0.5, "must be in [0, 0.5]");
+  in("cluster.variability.slow_node_speed", var.slow_node_speed(), 0, 1, "must be in (0, 1] (0 = 0.9)");
+  const uint32_t per_node = std::max(1u, c.scale_up().gpus_per_node());
+  for (int i = 0; i < var.slow_size(); ++i) {
+    const v1::SlowComponent& sc = var.slow(i);
+    const std::string f = "cluster.variability.slow[" + std::to_string(i) + "]";
+    v.OneOf(f + ".kind", sc.kind(), {"gpu", "node"});
+    if (sc.kind().empty()) v.Fail(f + ".kind", "\"\"", "must be \"gpu\" or \"node\"");
+    const uint32_t limit = sc.kind() == "node" ? c.num_gpus() / per_node : c.num_gpus();
+    if (sc.index() >= limit)
+      v.Fail(f + ".index", std::to_string(sc.index()),
+             "must be below the cluster's " + std::to_string(limit) + " " + sc.kind() + "s");
+    in(f + ".speed", sc.speed(), 1e-3, 1, "must be in (0, 1] (relative speed, 0.5 = half speed)");
+  }
+}
+
+// options.scale_terms_off applied to the fields the terms read.
+void ApplyScaleTermsOff(const Validator& v, v1::Scenario& s) {
+  for (int i = 0; i < s.options().scale_terms_off_size(); ++i) {
+    const std::string& t = s.options().scale_terms_off(i);
+    v.OneOf("options.scale_terms_off", t, {"variability", "interference", "net_latency"});
+    if (t.empty()) v.Fail("options.scale_terms_off", "\"\"", "must be variability, interference or net_latency");
+    if (t == "variability") s.mutable_cluster()->mutable_variability()->set_model("none");
+    if (t == "interference") s.mutable_accelerator()->set_comm_compute_interference(0);
+    if (t == "net_latency") s.mutable_collectives()->set_net_step_latency_ns(0);
+  }
+}
+
 void ResolveOptions(const Validator& v, v1::Scenario& s) {
   const v1::Cluster& c = s.cluster();
   v1::SimOptions& o = *s.mutable_options();
@@ -408,6 +449,8 @@ v1::Scenario ResolveScenario(const LoadedScenario& loaded) {
     ResolveFacilityFields(v, s);
     ResolveReliabilityFields(v, s);
     ResolveOptions(v, s);
+    ResolveVariability(v, *s.mutable_cluster());
+    ApplyScaleTermsOff(v, s);
     // The fabric must hold the cluster: BuildFabric's rules, checked from closed forms (cheap at any size).
     try {
       (void)topo::PlanInventory(FabricParamsOf(s));

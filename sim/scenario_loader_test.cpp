@@ -188,9 +188,10 @@ TEST(ScenarioLoader, RejectsTraceRankOutsideTheCluster) {
   EXPECT_NE(e.find("options.trace_ranks = 64"), std::string::npos) << e;
 }
 
-TEST(ScenarioLoader, RejectsMoreThanOneStep) {
-  const std::string e = ErrorOf(Replace(kBase, "global_batch_size: 64 }", "global_batch_size: 64 }\n  steps: 3"));
-  EXPECT_NE(e.find("workload.steps = 3"), std::string::npos) << e;
+TEST(ScenarioLoader, RejectsMoreThan10000Steps) {
+  const std::string e = ErrorOf(Replace(kBase, "global_batch_size: 64 }", "global_batch_size: 64 }\n  steps: 10001"));
+  EXPECT_NE(e.find("workload.steps = 10001"), std::string::npos) << e;
+  EXPECT_NE(e.find("at most 10000"), std::string::npos) << e;
 }
 
 TEST(ScenarioLoader, RejectsNegativeAcceleratorOverride) {

@@ -17,18 +17,17 @@ constexpr double kMaxStepTimeS = 1e7;
 
 void CheckMemoryFits(const wl::StepProgram& program, const v1::Scenario& s, const std::string& source) {
   const double capacity = s.accelerator().hbm_gb() * 1e9;
-  size_t worst = 0;
-  for (size_t i = 0; i < program.stage_memory.size(); ++i)
-    if (program.stage_memory[i].total() > program.stage_memory[worst].total()) worst = i;
-  const wl::MemoryEstimate& m = program.stage_memory.empty() ? program.memory : program.stage_memory[worst];
+  const wl::MemoryEstimate& m = program.memory;
   if (m.total() <= capacity) return;
-  char buf[512];
+  char buf[640];
   std::snprintf(buf, sizeof buf,
-                "needs %.1f GB per GPU on pipeline stage %zu (weights %.1f, gradients %.1f, optimizer %.1f, "
-                "activations %.1f) but %s has %.0f GB: over by %.1f GB; use more pipeline/tensor parallelism, a "
-                "higher zero_stage, or activation recompute",
-                m.total() / 1e9, worst, m.weights / 1e9, m.gradients / 1e9, m.optimizer / 1e9, m.activations / 1e9,
-                s.accelerator().name().c_str(), capacity / 1e9, (m.total() - capacity) / 1e9);
+                "needs %.1f GB per GPU on pipeline stage %u (weights %.1f, gradients %.1f, optimizer %.1f, "
+                "activations %.1f, framework and fragmentation %.1f) but %s has %.0f GB: over by %.1f GB; use more "
+                "pipeline/tensor parallelism, a higher zero_stage, activation recompute or offload "
+                "(options.strict_memory / --strict-memory refuses such plans; without it they run, flagged)",
+                m.total() / 1e9, program.memory_stage, m.weights / 1e9, m.gradients / 1e9, m.optimizer / 1e9,
+                m.activations / 1e9, m.overhead / 1e9, s.accelerator().name().c_str(), capacity / 1e9,
+                (m.total() - capacity) / 1e9);
   throw DoesNotFitError(InputError::Field(source, 0, "workload.parallelism", "(memory)", buf).what());
 }
 
@@ -174,10 +173,12 @@ v1::RunResult SimulateStep(const v1::Scenario& s, const std::string& source_file
         pricing.costs().SetObserver(&links);
         stages.Finish();
         stages.Start("communication and step");
-        const StepTimeline timeline = ExecuteStep(world, work, pricing, stages.Inner());  // 5. execute
+        const VariabilityModel variability(s, work.program.layout, s.workload().model().kind() == "moe");
+        const ExecutedStep executed =
+            ExecuteStep(world, work, pricing, variability, s.workload().steps(), stages.Inner());  // 5. execute
         stages.Finish();
         stages.Start("accounting");
-        return AccountStep(s, work, timeline, pricing, links, world);  // 6. account
+        return AccountStep(s, work, executed, pricing, links, world, variability);  // 6. account
       },
       progress);
   CheckPlausibleStep(r, source);

@@ -37,7 +37,8 @@ v1::RunResult SimulateStep(const v1::Scenario& resolved, const std::string& sour
                            const ProgressFn& progress = {});
 
 // Rejects a plan whose worst pipeline stage needs more per-GPU memory than the accelerator's HBM (DoesNotFitError, an
-// InputError, naming `source`, saying by how much and where it goes; SimulateStep passes it on as that type). SimulateStep checks it; exported traces are held to it too.
+// InputError, naming `source`, saying by how much and where it goes; SimulateStep passes it on as that type).
+// SimulateStep and export call it only with options.strict_memory: by default such a plan runs and is flagged.
 void CheckMemoryFits(const wl::StepProgram& program, const v1::Scenario& resolved, const std::string& source);
 
 // Lower bound of the SimGrid process's peak memory, in GB: what the fabric, platform and step program take (6 KiB

@@ -51,7 +51,7 @@ void GuardMemory(const v1::Scenario& s, const std::string& source) {
 StepWork GenerateStep(const v1::Scenario& s, const std::string& source) {
   const v1::Cluster& c = s.cluster();
   wl::StepProgram program = wl::BuildStepProgram(s.workload(), c.num_gpus(), c.scale_up().gpus_per_node(), s.seed());
-  CheckMemoryFits(program, s, source);
+  if (s.options().strict_memory()) CheckMemoryFits(program, s, source);
   ComputeModel compute(s.accelerator(), s.workload().precision(), s.name(), program.compute_efficiency);
   return StepWork{std::move(program), std::move(compute)};
 }
@@ -93,11 +93,36 @@ Pricing::Pricing(SimWorld& world, const v1::Scenario& s, const wl::RankLayout& l
   if (channel != nullptr) GuardPhases(solver_, s, *channel);
 }
 
-StepTimeline ExecuteStep(SimWorld& world, const StepWork& work, Pricing& pricing, const ProgressFn& progress) {
+double ExecutedStep::mean_s() const {
+  double sum = 0;
+  for (double t : step_times_s) sum += t;
+  return step_times_s.empty() ? nominal.step_time_s : sum / static_cast<double>(step_times_s.size());
+}
+
+ExecutedStep ExecuteStep(SimWorld& world, const StepWork& work, Pricing& pricing, const VariabilityModel& variability,
+                         uint32_t steps, const ProgressFn& progress) {
   pricing.costs().SetDataParallelEfficiency(work.program.sharded_dp_collective_efficiency);
   StepExecutor executor(world.engine(), world.platform(), work.program, work.compute, pricing.costs());
   executor.PrecomputeCosts(pricing.solver(), progress);
-  return executor.Run();
+  ExecutedStep out;
+  out.nominal = executor.Run();
+  out.perturbed = variability.active() || steps > 1;
+  if (!out.perturbed) {
+    out.first = out.nominal;
+    out.step_times_s = {out.nominal.step_time_s};
+    out.slowest.stage.assign(work.program.stages.size(), 1.0);
+    return out;
+  }
+  for (uint32_t step = 0; step < std::max(1u, steps); ++step) {
+    const ReplicaSlowdown slowest = variability.SlowestReplica(step);
+    StepTimeline tl = executor.Run(slowest.stage);
+    out.step_times_s.push_back(tl.step_time_s);
+    if (step == 0) {
+      out.first = std::move(tl);
+      out.slowest = slowest;
+    }
+  }
+  return out;
 }
 
 }  // namespace clustersim::sim

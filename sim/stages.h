@@ -1,12 +1,14 @@
 // The stages of a simulation process. SimulateStep (simulation.cpp) reads as this list:
 //
 //   1. resolve   GuardMemory: the resolved scenario (ResolveScenario) against the memory limit, before forking
-//   2. program   GenerateStep: the step program (workloads layer) and the compute model that times it; HBM checked
-//                first, so a plan that cannot fit fails before a 10^5-GPU platform is built
+//   2. program   GenerateStep: the step program (workloads layer) and the compute model that times it; with
+//                options.strict_memory the HBM is checked first, so a plan refused for memory fails before a
+//                10^5-GPU platform is built
 //   3. build     SimWorld (engine.h): fabric graph, engine, SimGrid platform
 //   4. price     Pricing: the communication cost model that solves on the platform every collective and pipeline
 //                transfer the program needs (PricingOptionsOf: the scenario's fidelity), memory-guarded
-//   5. execute   ExecuteStep: one representative per pipeline stage runs the program -> StepTimeline
+//   5. execute   ExecuteStep: one representative per pipeline stage runs the program, at median GPU speed and,
+//                per simulated step, as the slowest replica under GPU-to-GPU variability (VariabilityModel)
 //   6. account   AccountStep (accounting.h): the RunResult (performance, breakdown, timelines, communication table,
 //                power and energy, memory, link load, topology, simulator statistics)
 //
@@ -30,6 +32,7 @@
 #include "sim/network/comm_cost.h"
 #include "sim/network/phase_solver.h"
 #include "sim/step_executor.h"
+#include "sim/variability.h"
 #include "workloads/step_program.h"
 
 namespace clustersim::sim {
@@ -54,8 +57,9 @@ struct StepWork {
   wl::StepProgram program;
   ComputeModel compute;  // the scenario's accelerator and precision, at the program's software efficiency
 };
-// Builds the step program of the scenario's workload on its cluster and checks it against the HBM (CheckMemoryFits:
-// DoesNotFitError naming `source`).
+// Builds the step program of the scenario's workload on its cluster. With options.strict_memory, a plan whose memory
+// estimate exceeds the HBM is refused (CheckMemoryFits: DoesNotFitError naming `source`); otherwise it runs and the
+// account stage flags the excess (MemorySummary.over_hbm_gb).
 StepWork GenerateStep(const v1::Scenario& resolved, const std::string& source);
 
 // --- 4. price -----------------------------------------------------------------------------------------------------
@@ -89,8 +93,19 @@ class Pricing {
 };
 
 // --- 5. execute ---------------------------------------------------------------------------------------------------
+// What the executed steps produced.
+struct ExecutedStep {
+  StepTimeline nominal;               // every GPU at median speed: the breakdown's reference
+  StepTimeline first;                 // the first simulated step (its slowest replica): timelines, stages, power
+  std::vector<double> step_times_s;   // every simulated step (workload.steps of them)
+  ReplicaSlowdown slowest;            // the first step's slowest replica
+  bool perturbed = false;             // variability applied (else first == nominal)
+  double mean_s() const;
+};
 // Solves every communication of the program (StepExecutor::PrecomputeCosts, reporting "phase solves" to `progress`),
-// then runs the step on the engine.
-StepTimeline ExecuteStep(SimWorld& world, const StepWork& work, Pricing& pricing, const ProgressFn& progress = {});
+// runs the step once with every GPU at median speed, then, when `variability` is active or `steps` > 1, once per step
+// with the slowest replica's per-stage slowdowns (sim/variability.h).
+ExecutedStep ExecuteStep(SimWorld& world, const StepWork& work, Pricing& pricing, const VariabilityModel& variability,
+                         uint32_t steps, const ProgressFn& progress = {});
 
 }  // namespace clustersim::sim

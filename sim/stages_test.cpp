@@ -47,11 +47,23 @@ TEST(Stages, GenerateStepBuildsOneOpListPerPipelineStage) {
   EXPECT_GT(work.compute.peak_flops(), 0);
 }
 
-TEST(Stages, GenerateStepRefusesAPlanOverTheHbm) {
-  const v1::Scenario s = Small("");
-  v1::Scenario big = s;
+TEST(Stages, GenerateStepRefusesAPlanOverTheHbmOnlyWhenStrict) {
+  v1::Scenario big = Small("");
   big.mutable_accelerator()->set_hbm_gb(1);
+  const StepWork work = GenerateStep(big, "stages.textproto");  // runs, flagged by the account stage
+  EXPECT_GT(work.program.memory.total(), 1e9);
+  big.mutable_options()->set_strict_memory(true);
   EXPECT_THROW(GenerateStep(big, "stages.textproto"), DoesNotFitError);
+}
+
+TEST(Stages, APlanOverTheHbmRunsFlagged) {
+  v1::Scenario big = Small("");
+  big.mutable_accelerator()->set_hbm_gb(2);
+  const v1::RunResult r = SimulateStep(big);
+  EXPECT_GT(r.step_time_s(), 0);
+  EXPECT_NEAR(r.memory().over_hbm_gb(), r.memory().total_gb() - 2, 1e-9);
+  EXPECT_GT(r.memory().over_hbm_gb(), 0);
+  EXPECT_NEAR(r.memory().total_gb(), r.memory().allocated_gb() + r.memory().overhead_gb(), 1e-9);
 }
 
 TEST(Stages, GuardMemoryNamesTheFieldAndTheLimit) {
@@ -75,9 +87,10 @@ TEST(Stages, ComposedStagesGiveSimulateStepsResult) {
     Pricing pricing(world, s, work.program.layout, PricingOptionsOf(s), &channel);
     LinkLoad links(world.platform());
     pricing.costs().SetObserver(&links);
-    const StepTimeline tl = ExecuteStep(world, work, pricing);
-    EXPECT_EQ(tl.stages.size(), 2u);
-    return AccountStep(s, work, tl, pricing, links, world);
+    const VariabilityModel variability(s, work.program.layout, false);
+    const ExecutedStep ex = ExecuteStep(world, work, pricing, variability, s.workload().steps());
+    EXPECT_EQ(ex.first.stages.size(), 2u);
+    return AccountStep(s, work, ex, pricing, links, world, variability);
   });
   v1::RunResult entry = SimulateStep(s);
   for (v1::RunResult* r : {&by_hand, &entry}) {

@@ -1,7 +1,10 @@
 // StepExecutor; see step_executor.h.
 #include "sim/step_executor.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <deque>
 #include <map>
@@ -55,10 +58,31 @@ struct AsyncItem {
   wl::Phase phase = wl::Phase::kGradSync;
 };
 
+// Communication streams of a stage, one per class of communicator (CUDA streams of different NCCL communicators run
+// concurrently): tensor parallel, context parallel, data parallel (dp, dp x cp, expert-data-parallel), expert parallel.
+constexpr size_t kStreams = 4;
+size_t StreamOf(wl::Dim d) {
+  switch (d) {
+    case wl::Dim::kTp:
+      return 0;
+    case wl::Dim::kCp:
+    case wl::Dim::kTpCp:
+      return 1;
+    case wl::Dim::kEp:
+      return 3;
+    default:
+      return 2;
+  }
+}
+
+struct StreamQueue {
+  std::deque<AsyncItem> work;
+  sg4::SemaphorePtr available = sg4::Semaphore::create(0);
+};
+
 struct StageState {
   Inbox inbox;
-  std::deque<AsyncItem> work;
-  sg4::SemaphorePtr work_available = sg4::Semaphore::create(0);
+  std::array<StreamQueue, kStreams> streams;
   std::map<uint32_t, int> outstanding;  // tag -> async collectives not finished
   std::map<uint32_t, wl::Dim> tag_dim;  // tag -> dimension of the last async collective issued with it
   sg4::MutexPtr mutex = sg4::Mutex::create();
@@ -124,14 +148,28 @@ void StepExecutor::PrecomputeCosts(PhaseSolver& solver, const ProgressFn& progre
 
 namespace {
 
-// The communication stream of a stage: runs its async collectives one after the other.
-void RunStream(StageState* st, StageTimeline* tl) {
+// Holds `share` of the host's speed for `seconds` (a SimGrid execution bounded at that rate, which max-min sharing
+// grants in full while at most half the host is asked for), or sleeps when share is 0.
+void HoldShare(double seconds, double share) {
+  if (seconds <= 0) return;
+  if (share <= 0) {
+    sg4::this_actor::sleep_for(seconds);
+    return;
+  }
+  const double rate = share * sg4::this_actor::get_host()->get_speed();
+  sg4::this_actor::exec_init(rate * seconds)->set_bound(rate)->wait();
+}
+
+// Communication stream `k` of a stage: runs its async collectives one after the other, each holding `interference`
+// of the GPU's compute rate while it runs.
+void RunStream(StageState* st, size_t k, StageTimeline* tl, double interference) {
+  StreamQueue& q = st->streams[k];
   for (;;) {
-    st->work_available->acquire();
-    const AsyncItem item = st->work.front();
-    st->work.pop_front();
+    q.available->acquire();
+    const AsyncItem item = q.work.front();
+    q.work.pop_front();
     const double t0 = sg4::Engine::get_clock();
-    sg4::this_actor::sleep_for(item.seconds);
+    HoldShare(item.seconds, interference);
     tl->stream.push_back({t0, sg4::Engine::get_clock(), Activity::kAsyncComm, item.dim, item.phase});
     const std::unique_lock lock(*st->mutex);
     if (--st->outstanding[item.tag] == 0) st->done->notify_all();
@@ -140,20 +178,42 @@ void RunStream(StageState* st, StageTimeline* tl) {
 
 }  // namespace
 
+// Asynchronous collectives of a stage's program that no later wait of the program awaits: issued at the end of a step
+// for the next one (the ZeRO-1/2 parameter all-gather that the next step's forward awaits).
+static std::vector<bool> CarriedOver(const std::vector<wl::Op>& ops) {
+  std::vector<bool> carried(ops.size(), false);
+  std::map<uint32_t, bool> awaited_later;  // tag -> a wait for it follows
+  for (size_t i = ops.size(); i-- > 0;) {
+    const wl::Op& op = ops[i];
+    if (op.type == wl::OpType::kWait) awaited_later[op.tag] = true;
+    if (op.type == wl::OpType::kCollective && op.async && !awaited_later[op.tag]) carried[i] = true;
+  }
+  return carried;
+}
+
 // The compute stream of one pipeline stage's representative: its ops in order, each recorded on the timeline.
 class StepExecutor::StageRun {
  public:
-  StageRun(const StepExecutor& ex, uint32_t stage, std::vector<std::unique_ptr<StageState>>& state, StageTimeline& tl)
+  StageRun(const StepExecutor& ex, uint32_t stage, std::vector<std::unique_ptr<StageState>>& state, StageTimeline& tl,
+           double slowdown)
       : ex_(ex),
         s_(stage),
         pp_(static_cast<uint32_t>(ex.program_.stages.size())),
         state_(state),
         st_(*state[stage]),
         tl_(tl),
-        speed_(sg4::this_actor::get_host()->get_speed()) {}
+        speed_(sg4::this_actor::get_host()->get_speed()),
+        slowdown_(slowdown) {}
 
   void operator()() {
-    for (const wl::Op& op : ex_.program_.stages[s_]) {
+    const std::vector<wl::Op>& ops = ex_.program_.stages[s_];
+    const std::vector<bool> carried = CarriedOver(ops);
+    // Steady state: what the previous step left on the communication stream is queued first.
+    for (size_t i = 0; i < ops.size(); ++i)
+      if (carried[i]) Collective(ops[i], sg4::Engine::get_clock());
+    for (size_t i = 0; i < ops.size(); ++i) {
+      if (carried[i]) continue;
+      const wl::Op& op = ops[i];
       const double t0 = sg4::Engine::get_clock();
       switch (op.type) {
         case wl::OpType::kCompute:
@@ -173,6 +233,11 @@ class StepExecutor::StageRun {
           break;
       }
     }
+    // Per-step framework and host work outside the program (optimizer launch, gradient-norm and loss
+    // synchronisation, logging, data loading): every stage, once per step.
+    const double t0 = sg4::Engine::get_clock();
+    if (ex_.compute_.step_overhead_s() > 0) sg4::this_actor::sleep_for(ex_.compute_.step_overhead_s());
+    Record(t0, Activity::kHost, wl::Dim::kTp, wl::Phase::kOptimizer);
     tl_.end_s = sg4::Engine::get_clock();
   }
 
@@ -183,7 +248,7 @@ class StepExecutor::StageRun {
   }
 
   void Compute(const wl::Op& op, double t0) {
-    const double secs = ex_.compute_.Seconds(op.compute, op.flops, op.bytes, op.gemm_count);
+    const double secs = ex_.compute_.Seconds(op.compute, op.flops, op.bytes, op.gemm_count) * slowdown_;
     if (secs > 0) sg4::this_actor::execute(secs * speed_);
     Record(t0, IsMemoryBound(op.compute) ? Activity::kMemoryBound : Activity::kComputeBound, wl::Dim::kTp, op.phase);
   }
@@ -196,8 +261,9 @@ class StepExecutor::StageRun {
       const std::unique_lock lock(*st_.mutex);
       st_.outstanding[op.tag]++;
       st_.tag_dim[op.tag] = op.dim;
-      st_.work.push_back({c.time_s, op.tag, op.dim, op.phase});
-      st_.work_available->release();
+      StreamQueue& q = st_.streams[StreamOf(op.dim)];
+      q.work.push_back({c.time_s, op.tag, op.dim, op.phase});
+      q.available->release();
       return;
     }
     if (c.time_s > 0) sg4::this_actor::sleep_for(c.time_s);
@@ -248,9 +314,10 @@ class StepExecutor::StageRun {
   StageState& st_;
   StageTimeline& tl_;
   const double speed_;
+  const double slowdown_;
 };
 
-StepTimeline StepExecutor::Run() {
+StepTimeline StepExecutor::Run(const std::vector<double>& stage_slowdown) {
   const uint32_t pp = static_cast<uint32_t>(program_.stages.size());
   StepTimeline out;
   out.stages.resize(pp);
@@ -261,9 +328,14 @@ StepTimeline StepExecutor::Run() {
     sg4::Host* host = platform_.host(program_.layout.StageRepresentative(s));
     StageState* st = state[s].get();
     StageTimeline* tl = &out.stages[s];
-    sg4::Actor::create("stream" + std::to_string(s), host, [st, tl]() { RunStream(st, tl); })->daemonize();
+    const double interference = compute_.comm_compute_interference();
+    const double slowdown = stage_slowdown.empty() ? 1.0 : stage_slowdown.at(s);
+    for (size_t k = 0; k < kStreams; ++k)
+      sg4::Actor::create("stream" + std::to_string(s) + "." + std::to_string(k), host,
+                         [st, k, tl, interference]() { RunStream(st, k, tl, interference); })
+          ->daemonize();
     sg4::Actor::create("stage" + std::to_string(s), host,
-                       [this, s, &state, tl]() { StageRun(*this, s, state, *tl)(); });
+                       [this, s, &state, tl, slowdown]() { StageRun(*this, s, state, *tl, slowdown)(); });
   }
   engine_.run();
   double end = out.start_s;

@@ -3,8 +3,14 @@
 // One actor per pipeline stage runs the representative rank's operations on its GPU host: compute as SimGrid
 // executions timed by the ComputeModel, blocking collectives for the time the CommCostModel solved on the full
 // fabric, pipeline receives that block until the matching send (issued by the neighbouring stage's actor) has
-// arrived, and asynchronous collectives (gradient reduction overlapped with backward) on a second actor per stage
-// that plays the communication stream. Dependencies and overlap are therefore ordered as the framework orders them.
+// arrived, and asynchronous collectives (gradient reduction overlapped with backward, overlapped tensor-parallel and
+// expert-parallel exchanges) on communication streams: one actor per stage and class of communicator (tensor, context,
+// data, expert parallel), as collectives on different NCCL communicators run concurrently. Dependencies and overlap
+// are therefore ordered as the framework orders them.
+//
+// Steady state: an asynchronous collective of a stage's program that no later wait awaits (the ZeRO-1/2 parameter
+// all-gather issued after the optimizer, awaited by the next step's forward) is queued on the communication stream at
+// the start of the step, as the previous step left it, and the forward's waits for it block until it is done.
 //
 // Output: a timeline of intervals per stage (compute / communication / waiting), from which step time, breakdown,
 // utilisation and power are derived. Only usable inside the SimGrid process.
@@ -28,6 +34,7 @@ enum class Activity : uint8_t {
   kWaitRecv,       // waiting for a pipeline receive (bubble)
   kWaitAsync,      // waiting for asynchronous collectives to finish (exposed async communication)
   kAsyncComm,      // communication-stream activity (may overlap compute)
+  kHost,           // per-step framework and host time outside the program (accelerator step_overhead_ms)
 };
 
 struct Interval {
@@ -40,7 +47,7 @@ struct Interval {
 
 struct StageTimeline {
   std::vector<Interval> main;     // the compute stream, intervals never overlap
-  std::vector<Interval> stream;   // the communication stream (async collectives)
+  std::vector<Interval> stream;   // the communication streams (async collectives; intervals may overlap)
   double end_s = 0;
 };
 
@@ -58,7 +65,11 @@ class StepExecutor {
   StepExecutor(simgrid::s4u::Engine& engine, Platform& platform, const wl::StepProgram& program,
                const ComputeModel& compute, CommCostModel& costs);
   void PrecomputeCosts(PhaseSolver& solver, const ProgressFn& progress = {});
-  StepTimeline Run();
+  // Runs the step; may be called again (each run starts at the engine's current clock). `stage_slowdown` (one factor
+  // per pipeline stage, empty = all 1) multiplies every compute operation's time: the stage's slowest GPU
+  // (sim/variability.h). While a stage's communication streams run collectives, its compute proceeds at
+  // (1 - comm_compute_interference) of its rate per active stream: each holds that share of the GPU host in SimGrid.
+  StepTimeline Run(const std::vector<double>& stage_slowdown = {});
 
  private:
   class StageRun;  // one stage's compute stream (step_executor.cpp)

@@ -3,6 +3,8 @@
 // and account the result.
 #include "sim/trace_replay.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <map>
@@ -65,12 +67,65 @@ std::vector<uint8_t> GrownGroups(const ct::Trace& trace, const std::string& rege
   return grown;
 }
 
+// How one compute node is timed (ComputeTiming): host nodes by their recorded duration; GPU nodes as the mode says.
+enum class NodeTiming : uint8_t { kRecorded, kModel, kNone };
+NodeTiming TimingOf(const ct::TraceNode& n, ComputeTiming mode) {
+  const bool duration = n.duration_s > 0, work = n.flops > 0 || n.bytes > 0;
+  if (n.stream == ct::kHostStream || mode == ComputeTiming::kRecordedOnly)
+    return duration ? NodeTiming::kRecorded : NodeTiming::kNone;
+  if (mode == ComputeTiming::kRetime)
+    return work ? NodeTiming::kModel : duration ? NodeTiming::kRecorded : NodeTiming::kNone;
+  return duration ? NodeTiming::kRecorded : work ? NodeTiming::kModel : NodeTiming::kNone;
+}
+
+bool IsComputeNode(const ct::TraceNode& n) {
+  return n.kind == ct::NodeKind::kCompute || n.kind == ct::NodeKind::kMemory;
+}
+
 void CheckRecordedDurations(const ct::Trace& trace) {
   for (const ct::TraceRank& tr : trace.ranks)
     for (const ct::TraceNode& n : tr.nodes)
-      if (n.kind == ct::NodeKind::kCompute && n.flops > 0 && n.duration_s <= 0)
+      if (IsComputeNode(n) && n.stream != ct::kHostStream && n.flops > 0 && n.duration_s <= 0)
         throw InputError::Field(tr.file, 0, "node " + std::to_string(n.id) + " duration_micros", "0",
                                 "--recorded-durations needs the recorded duration of every compute node");
+}
+
+// A trace in which nothing takes time (Chakra's converter run on a host trace without its Kineto profile: host ops
+// with duration 0, no GPU kernels, no num_ops) is refused with that explanation.
+void CheckTimedWork(const ct::Trace& trace, const TimingCounts& c) {
+  if (c.recorded + c.modelled > 0) return;
+  for (const ct::TraceRank& tr : trace.ranks)
+    for (const ct::TraceNode& n : tr.nodes)
+      if (!IsComputeNode(n) && n.comm_bytes > 0) return;
+  throw InputError(trace.ranks[0].file + ": the trace has no timed work: its " + std::to_string(c.host_untimed) +
+                   " host op(s) and " + std::to_string(c.untimed) +
+                   " GPU compute node(s) have no duration_micros (0) and no num_ops, and it moves no bytes; a "
+                   "PyTorch trace needs its Kineto profile linked in (chakra_trace_link, docs/trace-replay.md)");
+}
+
+// An all-to-all is planned with a flow per pair of GPUs (PXN across nodes: per pair of GPUs inside a node and per
+// (GPU, other node) pair across them; collectives.cpp). An all-to-all grown to many GPUs is refused before forking
+// when its flows, at the phase solver's working set of ~2 KiB per flow (phase_solver.cpp), would exceed the
+// simulation's memory limit: a 131,072-GPU all-to-all has ~2e9 flows.
+void CheckAllToAllSize(const v1::Scenario& s, const ct::Trace& trace, const ReplayPlan& p) {
+  std::vector<uint8_t> a2a(trace.groups.size(), 0);
+  for (const ct::TraceRank& tr : trace.ranks)
+    for (const ct::TraceNode& n : tr.nodes)
+      if (n.kind == ct::NodeKind::kCollective && n.coll == wl::Coll::kAllToAll && n.comm_bytes > 0) a2a[n.pg] = 1;
+  const double limit = MemoryLimitGb(s) * 1e9;
+  const double per_node = std::max(1u, s.cluster().scale_up().gpus_per_node());
+  for (uint32_t g = 0; g < trace.groups.size(); ++g) {
+    const double m = static_cast<double>(p.grown[g] ? p.k : 1) * static_cast<double>(trace.groups[g].ranks.size());
+    const double L = std::min(per_node, m);
+    const double flows = L > 1 && m > L ? m * (L - 1) + m * (m / L - 1) : m * (m - 1);
+    const double need = flows * 2048;
+    if (a2a[g] && need > limit)
+      throw InputError::Field("", 0, "--dp-pg", "\"" + trace.groups[g].name + "\"",
+                              fmt::format("grows an all-to-all to {:.0f} GPUs: ~{:.3g} flows, ~{:.0f} GB to solve, "
+                                          "above the {:.1f} GB memory limit (options.memory_limit_gb); grow fewer "
+                                          "GPUs (--replicas) or leave the all-to-all's group out of --dp-pg",
+                                          m, flows, need / 1e9, limit / 1e9));
+  }
 }
 
 // Validates the options against the trace and the cluster (InputError naming the option) before forking.
@@ -88,7 +143,9 @@ ReplayPlan PlanReplay(const v1::Scenario& s, const ct::Trace& trace, const Repla
                             std::to_string(p.k) + " replicas of " + std::to_string(p.R) + " ranks need more than the " +
                                 std::to_string(gpus) + " GPUs of the cluster");
   p.grown = GrownGroups(trace, options.dp_pg_regex);
-  if (options.recorded_durations) CheckRecordedDurations(trace);
+  if (options.timing == ComputeTiming::kRecordedOnly) CheckRecordedDurations(trace);
+  CheckTimedWork(trace, CountTiming(trace, options.timing));
+  CheckAllToAllSize(s, trace, p);
   p.precision = trace.precision.empty() ? s.workload().precision() : trace.precision;
   // Validate the precision (and the accelerator) here, in the parent, so errors are InputError before forking.
   { const ComputeModel check(s.accelerator(), p.precision, s.name()); }
@@ -261,8 +318,9 @@ void TracePricer::PriceAll() {
 
 // --- the replay proper ----------------------------------------------------------------------------------------------
 
-// What the replay accounts per traced rank (seconds): compute on either stream; on the compute stream, blocking
-// communication per bucket and pipeline receive waits; the end of its last node that counts towards the step.
+// What the replay accounts per traced rank (seconds): GPU compute on either GPU stream; on the compute stream,
+// blocking communication per bucket and pipeline receive waits; the end of its last node that counts towards the
+// step (host nodes included: the step ends when the last of the rank's streams does).
 struct RankTotals {
   double comm_s[6] = {0, 0, 0, 0, 0, 0};
   double wait_recv_s = 0;
@@ -272,14 +330,15 @@ struct RankTotals {
 
 // Runs the trace's streams to completion and fills one RankTotals per rank; times start at 0.
 //
-// Each traced rank has two streams (0 compute, 1 communication), each running its nodes in the rank's topological
-// order. A node starts at t0 = max(end of the stream's previous node, end of each dependency) and ends at
-//   compute / memory: t0 + ComputeModel seconds (or duration_s with `recorded`);
+// Each traced rank has three streams (ct::kComputeStream, kCommStream, kHostStream), each running its nodes in the
+// rank's topological order. A node starts at t0 = max(end of the stream's previous node, end of each dependency) and
+// ends at
+//   compute / memory: t0 + duration_s or ComputeModel seconds (TimingOf; host nodes: duration_s);
 //   collective:       max(t0 of every member) + node_cost (all members wait for the last one);
 //   send:             t0, posting the transfer's arrival t0 + node_cost to the matching receive;
 //   receive:          max(t0, arrival).
 // The costs are fixed before the replay starts, so every node's end time is a max-plus function of the end times it
-// waits for: computed directly with a worklist over the 2 x R streams instead of one SimGrid activity per node
+// waits for: computed directly with a worklist over the 3 x R streams instead of one SimGrid activity per node
 // (4 M nodes: 0.3 s instead of 44 s, same times). Every node's end is final when computed, so streams advance on
 // their own clocks and stop only at a node whose input is not known yet: a dependency on the other stream, a receive
 // whose send has not run, a collective still missing members. The node that unblocks a stream pushes it back on the
@@ -289,7 +348,7 @@ struct RankTotals {
 // SimulationError.
 class Dataflow {
  public:
-  Dataflow(const ct::Trace& trace, const ComputeModel& compute, bool recorded, const TracePricer& prices);
+  Dataflow(const ct::Trace& trace, const ComputeModel& compute, ComputeTiming timing, const TracePricer& prices);
   std::vector<RankTotals> Run();
 
  private:
@@ -304,7 +363,7 @@ class Dataflow {
 
   const ct::Trace& trace_;
   const ComputeModel& compute_;
-  const bool recorded_;
+  const ComputeTiming timing_;
   const TracePricer& prices_;
   uint32_t R_ = 0, S_ = 0;
   std::vector<uint64_t> base_;   // rank r's node i is base_[r] + i
@@ -326,12 +385,13 @@ class Dataflow {
   std::vector<RankTotals> totals_;
 };
 
-uint32_t StreamOf(const ct::TraceNode& n) { return n.stream != 0 ? 1 : 0; }
+constexpr uint32_t kStreams = ct::kStreams;
+uint32_t StreamOf(const ct::TraceNode& n) { return n.stream < kStreams ? n.stream : ct::kCommStream; }
 
-Dataflow::Dataflow(const ct::Trace& trace, const ComputeModel& compute, bool recorded, const TracePricer& prices)
-    : trace_(trace), compute_(compute), recorded_(recorded), prices_(prices) {
+Dataflow::Dataflow(const ct::Trace& trace, const ComputeModel& compute, ComputeTiming timing, const TracePricer& prices)
+    : trace_(trace), compute_(compute), timing_(timing), prices_(prices) {
   R_ = static_cast<uint32_t>(trace.ranks.size());
-  S_ = 2 * R_;
+  S_ = kStreams * R_;
   base_.assign(R_ + 1, 0);
   for (uint32_t r = 0; r < R_; ++r) base_[r + 1] = base_[r] + trace.ranks[r].nodes.size();
   const uint64_t N = base_[R_];
@@ -339,12 +399,12 @@ Dataflow::Dataflow(const ct::Trace& trace, const ComputeModel& compute, bool rec
   arrival_.assign(N, -1.0);
   first_.assign(S_ + 1, 0);
   for (uint32_t r = 0; r < R_; ++r)
-    for (const ct::TraceNode& n : trace.ranks[r].nodes) ++first_[2 * r + StreamOf(n) + 1];
+    for (const ct::TraceNode& n : trace.ranks[r].nodes) ++first_[kStreams * r + StreamOf(n) + 1];
   for (uint32_t s = 0; s < S_; ++s) first_[s + 1] += first_[s];
   list_.resize(N);
   pos_.assign(first_.begin(), first_.end() - 1);
   for (uint32_t r = 0; r < R_; ++r)
-    for (uint32_t i : trace.ranks[r].order) list_[pos_[2 * r + StreamOf(trace.ranks[r].nodes[i])]++] = i;
+    for (uint32_t i : trace.ranks[r].order) list_[pos_[kStreams * r + StreamOf(trace.ranks[r].nodes[i])]++] = i;
   std::copy(first_.begin(), first_.end() - 1, pos_.begin());
   clock_.assign(S_, 0.0);
   blocked_.assign(S_, kRunnable);
@@ -381,7 +441,7 @@ std::vector<RankTotals> Dataflow::Run() {
 
 // Runs stream s from its cursor until it ends or blocks.
 void Dataflow::Advance(uint32_t s) {
-  const uint32_t r = s / 2;
+  const uint32_t r = s / kStreams;
   const ct::TraceRank& tr = trace_.ranks[r];
   double* const end = end_s_.data() + base_[r];
   while (pos_[s] < first_[s + 1]) {
@@ -402,20 +462,24 @@ void Dataflow::Advance(uint32_t s) {
     if (!n.overlaps_next_step) totals_[r].end_s = std::max(totals_[r].end_s, t1);
     blocked_[s] = kRunnable;
     ++pos_[s];
-    if (blocked_[s ^ 1u] == base_[r] + i) Push(s ^ 1u);
+    for (uint32_t o = kStreams * r; o < kStreams * (r + 1); ++o)
+      if (o != s && blocked_[o] == base_[r] + i) Push(o);
   }
 }
 
 bool Dataflow::Finish(uint32_t s, uint32_t i, double t0, double& t1) {
-  const uint32_t r = s / 2;
+  const uint32_t r = s / kStreams;
   const ct::TraceNode& n = trace_.ranks[r].nodes[i];
   RankTotals& tot = totals_[r];
   switch (n.kind) {
     case ct::NodeKind::kCompute:
     case ct::NodeKind::kMemory: {
-      const double secs = recorded_ ? n.duration_s : compute_.Seconds(n.compute, n.flops, n.bytes, n.gemm_count);
+      const NodeTiming how = TimingOf(n, timing_);
+      const double secs = how == NodeTiming::kRecorded ? n.duration_s
+                          : how == NodeTiming::kModel  ? compute_.Seconds(n.compute, n.flops, n.bytes, n.gemm_count)
+                                                       : 0.0;
       if (secs > 0) t1 = t0 + secs;
-      tot.compute_s += t1 - t0;
+      if (n.stream != ct::kHostStream) tot.compute_s += t1 - t0;
       return true;
     }
     case ct::NodeKind::kCollective:
@@ -423,7 +487,7 @@ bool Dataflow::Finish(uint32_t s, uint32_t i, double t0, double& t1) {
     case ct::NodeKind::kSend: {
       const uint64_t recv = base_[n.peer] + n.match;
       arrival_[recv] = t0 + prices_.node_cost[r][i];
-      const uint32_t ps = 2 * n.peer + StreamOf(trace_.ranks[n.peer].nodes[n.match]);
+      const uint32_t ps = kStreams * n.peer + StreamOf(trace_.ranks[n.peer].nodes[n.match]);
       if (blocked_[ps] == recv) Push(ps);
       return true;
     }
@@ -434,7 +498,7 @@ bool Dataflow::Finish(uint32_t s, uint32_t i, double t0, double& t1) {
         return false;
       }
       t1 = std::max(t0, a);
-      if (s % 2 == 0 && t1 > t0) tot.wait_recv_s += t1 - t0;
+      if (s % kStreams == ct::kComputeStream && t1 > t0) tot.wait_recv_s += t1 - t0;
       return true;
     }
   }
@@ -442,7 +506,7 @@ bool Dataflow::Finish(uint32_t s, uint32_t i, double t0, double& t1) {
 }
 
 bool Dataflow::JoinCollective(uint32_t s, uint32_t i, double t0, double& t1) {
-  const uint32_t r = s / 2;
+  const uint32_t r = s / kStreams;
   const uint32_t c = trace_.ranks[r].nodes[i].match;
   const uint32_t members = trace_.collectives[c].members;
   if (!joined_[s]) {
@@ -458,17 +522,18 @@ bool Dataflow::JoinCollective(uint32_t s, uint32_t i, double t0, double& t1) {
   }
   joined_[s] = 0;
   t1 = ready_s_[c] + prices_.node_cost[r][i];
-  if (s % 2 == 0 && t1 > t0) totals_[r].comm_s[static_cast<int>(prices_.node_bucket[r][i])] += t1 - t0;
+  if (s % kStreams == ct::kComputeStream && t1 > t0)
+    totals_[r].comm_s[static_cast<int>(prices_.node_bucket[r][i])] += t1 - t0;
   return true;
 }
 
 void Dataflow::CheckFinished() const {
   for (uint32_t s = 0; s < S_; ++s)
     if (pos_[s] < first_[s + 1]) {
-      const ct::TraceRank& tr = trace_.ranks[s / 2];
+      const ct::TraceRank& tr = trace_.ranks[s / kStreams];
       const uint32_t i = list_[pos_[s]];
       throw SimulationError("replay deadlocked: " + tr.file + " node " + std::to_string(tr.nodes[i].id) + " (\"" +
-                            tr.names[i] + "\") on stream " + std::to_string(s % 2) + " never became ready");
+                            tr.names[i] + "\") on stream " + std::to_string(s % kStreams) + " never became ready");
     }
 }
 
@@ -576,7 +641,7 @@ v1::RunResult RunReplay(const v1::Scenario& s, const ct::Trace& trace, const Rep
   world.engine().run();
   pricing.solver().WorkersGone();
   pricing.costs().Freeze();
-  const std::vector<RankTotals> totals = Dataflow(trace, compute, options.recorded_durations, prices).Run();
+  const std::vector<RankTotals> totals = Dataflow(trace, compute, options.timing, prices).Run();
 
   v1::RunResult res;
   res.set_seed(s.seed());
@@ -598,6 +663,35 @@ v1::RunResult RunReplay(const v1::Scenario& s, const ct::Trace& trace, const Rep
 }
 
 }  // namespace
+
+TimingCounts CountTiming(const ct::Trace& trace, ComputeTiming timing) {
+  TimingCounts c;
+  for (const ct::TraceRank& tr : trace.ranks)
+    for (const ct::TraceNode& n : tr.nodes) {
+      if (!IsComputeNode(n)) continue;
+      const NodeTiming how = TimingOf(n, timing);
+      if (n.stream == ct::kHostStream) {
+        ++(how == NodeTiming::kRecorded ? c.host : c.host_untimed);
+        continue;
+      }
+      ++(how == NodeTiming::kRecorded ? c.recorded : how == NodeTiming::kModel ? c.modelled : c.untimed);
+      c.lacking_duration += n.duration_s > 0 ? 0 : 1;
+      c.lacking_num_ops += n.flops > 0 || n.bytes > 0 ? 0 : 1;
+    }
+  return c;
+}
+
+std::string DescribeTiming(const TimingCounts& c, ComputeTiming timing, const std::string& accelerator) {
+  const char* mode = timing == ComputeTiming::kRetime         ? "--retime"
+                     : timing == ComputeTiming::kRecordedOnly ? "--recorded-durations"
+                                                              : "recorded durations first";
+  return fmt::format(
+      "compute timing ({}): {} GPU node(s) by recorded duration_micros, {} by FLOPs (num_ops / tensor_size) on {}, "
+      "{} with neither (zero time); {} host op(s) by recorded duration, {} without one (zero time); {} GPU node(s) "
+      "lack duration_micros, {} lack num_ops",
+      mode, c.recorded, c.modelled, accelerator, c.untimed, c.host, c.host_untimed, c.lacking_duration,
+      c.lacking_num_ops);
+}
 
 v1::RunResult ReplayTrace(const v1::Scenario& s, const ct::Trace& trace, const ReplayOptions& options) {
   const ReplayPlan plan = PlanReplay(s, trace, options);

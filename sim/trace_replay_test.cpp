@@ -24,7 +24,11 @@ v1::Scenario Make(uint32_t gpus, const std::string& parallelism) {
                            std::to_string(gpus) +
                            " scale_out { topology: \"fat_tree\" nic_bandwidth_gbps: 400 } }\n"
                            "workload { model { preset: \"llama3_8b\" seq_len: 4096 } parallelism { " +
-                           parallelism + " } }\n";
+                           parallelism +
+                           " } }\n"
+                           // Replay models neither GPU-to-GPU variability nor comm/compute interference
+                           // (docs/trace-replay.md): the round trips compare like with like.
+                           "options { scale_terms_off: \"variability\" scale_terms_off: \"interference\" }\n";
   return ResolveScenario(ParseScenario(text, "textproto", "test.textproto"));
 }
 
@@ -61,7 +65,11 @@ TEST(TraceReplay, RoundTripMatchesSimulateStepWithAsyncDpOverlap) {
   EXPECT_GT(async, 0u);
   const v1::RunResult direct = SimulateStep(s);
   const v1::RunResult replay = ReplayTrace(s, t, {});
-  EXPECT_NEAR(replay.step_time_s(), direct.step_time_s(), 1e-6 * direct.step_time_s());
+  // Not exact: the executor runs the steady state (the ZeRO parameter all-gather issued at the end of a step is
+  // awaited by the next one, so it overlaps the next step's first micro-batches) on one communication stream per
+  // parallel dimension, while the exported trace ends the step with the all-gather on one communication stream, as
+  // a Chakra trace of one iteration does (docs/trace-replay.md): 4% apart on this plan.
+  EXPECT_NEAR(replay.step_time_s(), direct.step_time_s(), 0.05 * direct.step_time_s());
 }
 
 TEST(TraceReplay, ReplicaOnlyExportRescaledByDpRegexMatchesFullExport) {
@@ -210,7 +218,7 @@ TEST(TraceReplay, GoldenCollectiveWaitsForLastMemberAcrossStreams) {
   const ct::Trace t = ct::LoadTraceFromBuffers({{"g.0.et", r0}, {"g.1.et", r1}});
   ReplayOptions o;
   o.replicas = 1;
-  o.recorded_durations = true;
+  o.timing = ComputeTiming::kRecordedOnly;
   const v1::RunResult r = ReplayTrace(s, t, o);
   double cost = -1;
   for (const v1::CommStat& c : r.comms())

@@ -20,6 +20,8 @@ constexpr uint32_t kTagA2ABackward = 2;
 constexpr uint32_t kTagGrad = 3;
 constexpr uint32_t kTagZero3Forward = 4;   // and 5 (alternating layers)
 constexpr uint32_t kTagZero3Backward = 6;  // and 7
+constexpr uint32_t kTagTpForward = 8;      // overlapped tensor-parallel collectives (tp_comm_overlap)
+constexpr uint32_t kTagTpBackward = 9;
 constexpr uint32_t kTagParamBase = 16;     // + chunk: ZeRO-1/2 parameter all-gather awaited by the next step
 
 constexpr double kBucketParams = 40e6;  // Megatron-LM default DDP bucket: max(40M, 1M x data-parallel size)
@@ -85,7 +87,7 @@ struct LayerOps {
 // and the backward list is reversed at the end.
 class OpBuilder {
  public:
-  OpBuilder(uint32_t tp, bool sp) : tp_(tp), sp_(sp) {}
+  OpBuilder(uint32_t tp, bool sp, bool tp_overlap = false) : tp_(tp), sp_(sp), tp_overlap_(tp_overlap && sp) {}
 
   void Compute(ComputeKind k, double flops, double bytes, double gemm_count = 1) {
     Push(ComputeOp(Phase::kForward, k, flops, bytes, gemm_count));
@@ -100,12 +102,35 @@ class OpBuilder {
   // Entering a tensor-parallel region: sequence-parallel all-gather; backward: reduce-scatter (SP) or all-reduce.
   void TpEnter(double bytes) {
     if (tp_ <= 1) return;
+    if (tp_overlap_) {  // all-gather beside the GEMM that consumes it; backward: reduce-scatter beside its dgrad
+      Op ag = CollOp(Phase::kForward, Coll::kAllGather, Dim::kTp, bytes);
+      ag.async = true;
+      ag.tag = kTagTpForward;
+      PushF(ag);
+      b_rev_.push_back(WaitOp(Phase::kBackward, kTagTpBackward));
+      overlap_bytes_ = bytes;
+      return;
+    }
     if (sp_) PushF(CollOp(Phase::kForward, Coll::kAllGather, Dim::kTp, bytes));
     b_rev_.push_back(CollOp(Phase::kBackward, sp_ ? Coll::kReduceScatter : Coll::kAllReduce, Dim::kTp, bytes));
   }
   // Leaving it: reduce-scatter (SP) or all-reduce; backward: all-gather (SP) or nothing.
   void TpExit(double bytes) {
     if (tp_ <= 1) return;
+    if (tp_overlap_ && last_gemm_f_ != SIZE_MAX) {  // reduce-scatter beside the GEMM that produces it
+      Op rs = CollOp(Phase::kForward, Coll::kReduceScatter, Dim::kTp, bytes);
+      rs.async = true;
+      rs.tag = kTagTpForward;
+      InsertF(last_gemm_f_, rs);
+      PushF(WaitOp(Phase::kForward, kTagTpForward));
+      b_rev_.insert(b_rev_.begin() + static_cast<long>(last_gemm_b_), WaitOp(Phase::kBackward, kTagTpBackward));
+      Op ag = CollOp(Phase::kBackward, Coll::kAllGather, Dim::kTp, bytes);
+      ag.async = true;
+      ag.tag = kTagTpBackward;
+      b_rev_.push_back(ag);
+      last_gemm_f_ = last_gemm_b_ = SIZE_MAX;
+      return;
+    }
     PushF(CollOp(Phase::kForward, sp_ ? Coll::kReduceScatter : Coll::kAllReduce, Dim::kTp, bytes));
     if (sp_) b_rev_.push_back(CollOp(Phase::kBackward, Coll::kAllGather, Dim::kTp, bytes));
   }
@@ -170,6 +195,24 @@ class OpBuilder {
   void Push(const Op& op) {
     PushF(op);
     b_rev_.push_back(Mirror(op));
+    if (op.type != OpType::kCompute || op.compute != ComputeKind::kGemm) return;
+    last_gemm_f_ = f_.size() - 1;
+    last_gemm_b_ = b_rev_.size() - 1;
+    if (overlap_bytes_ > 0) {  // the GEMM an overlapped all-gather feeds: wait after it
+      PushF(WaitOp(Phase::kForward, kTagTpForward));
+      Op rs = CollOp(Phase::kBackward, Coll::kReduceScatter, Dim::kTp, overlap_bytes_);
+      rs.async = true;
+      rs.tag = kTagTpBackward;
+      b_rev_.push_back(rs);
+      overlap_bytes_ = 0;
+    }
+  }
+  // Inserts a forward op at `pos` (before f_[pos]), keeping module_of_ and the recompute-only positions in step.
+  void InsertF(size_t pos, const Op& op) {
+    f_.insert(f_.begin() + static_cast<long>(pos), op);
+    module_of_.insert(module_of_.begin() + static_cast<long>(pos), module_of_[pos]);
+    for (RecomputeOnlyOp& e : extra_)
+      if (e.position > pos) ++e.position;
   }
   struct RecomputeOnlyOp {
     size_t position;  // index in f_ of the op it precedes
@@ -178,6 +221,9 @@ class OpBuilder {
   };
   uint32_t tp_;
   bool sp_;
+  bool tp_overlap_ = false;
+  double overlap_bytes_ = 0;                     // all-gather waiting for the GEMM it feeds
+  size_t last_gemm_f_ = SIZE_MAX, last_gemm_b_ = SIZE_MAX;  // latest GEMM in f_ and its mirror in b_rev_
   std::vector<Op> f_, b_rev_;
   std::vector<uint32_t> module_of_;  // per op of f_: RecomputeModule bits
   std::vector<RecomputeOnlyOp> extra_;
@@ -220,6 +266,7 @@ class Generator {
     dense_shards_ = plan_.dp * plan_.cp;
     expert_shards_ = layout_.GroupSize(Dim::kEdp);
     bucket_params_ = std::max(kBucketParams, 1e6 * dense_shards_);
+    bytes_ = StateBytesOf(plan_);
     overlap_a2a_ = plan_.overlap_moe_a2a && m_.kind() == "moe" && plan_.ep > 1;
   }
 
@@ -271,6 +318,7 @@ class Generator {
   Dim dense_dim_ = Dim::kDp;
   uint32_t dense_shards_ = 1, expert_shards_ = 1;
   double bucket_params_ = kBucketParams;
+  StateBytes bytes_;
 
   std::vector<LayerOps> layers_;  // transformer layers, MTP modules, then embedding, then output block
   uint32_t embedding_index_ = 0, output_index_ = 0;
@@ -388,7 +436,7 @@ void Generator::AddMoe(OpBuilder& b, uint32_t layer) {
 LayerOps Generator::BuildLayer(uint32_t layer) {
   const bool mtp = layer >= m_.layers();
   const bool moe = mtp ? MtpIsMoe(m_) : IsMoeLayer(m_, layer);
-  OpBuilder b(t_, sp_);
+  OpBuilder b(t_, sp_, plan_.tp_comm_overlap);
   const LayerParams lp = CountLayerParams(m_, moe);
   double dense = (lp.attention + lp.mlp) / t_ + lp.norms + lp.router;
   if (mtp) {
@@ -433,12 +481,13 @@ LayerOps Generator::BuildLayer(uint32_t layer) {
   shape.expert_tp = etp_;
   shape.fused_attention = true;
   shape.fp8 = plan_.fp8;
+  shape.dropout = m_.dropout();
   l.act_bytes += LayerActivationBytes(m_, moe, shape);
   return l;
 }
 
 LayerOps Generator::BuildEmbedding() const {
-  OpBuilder b(t_, sp_);
+  OpBuilder b(t_, sp_, plan_.tp_comm_overlap);
   b.Compute(ComputeKind::kEmbedding, 0, 2 * act_full_ / t_ + rows_ * 4);  // vocabulary-parallel lookup
   b.TpExit(act_full_);
   LayerOps l = b.Finish(Recompute::kNone);
@@ -448,7 +497,7 @@ LayerOps Generator::BuildEmbedding() const {
 }
 
 LayerOps Generator::BuildOutput() const {
-  OpBuilder b(t_, sp_);
+  OpBuilder b(t_, sp_, plan_.tp_comm_overlap);
   const double v = double(m_.vocab()) / t_;
   b.Compute(ComputeKind::kElementwise, 0, 4 * act_);  // final norm
   b.TpEnter(act_full_);
@@ -518,7 +567,7 @@ void Generator::Zero3Gather(std::vector<Op>& out, const std::vector<uint32_t>& l
       const double params = part == 0 ? l.dense_params : l.expert_params;
       const uint32_t shards = part == 0 ? dense_shards_ : expert_shards_;
       if (params <= 0 || shards <= 1) continue;
-      Op op = CollOp(phase, Coll::kAllGather, part == 0 ? dense_dim_ : Dim::kEdp, params * kWeightBytesPerParam);
+      Op op = CollOp(phase, Coll::kAllGather, part == 0 ? dense_dim_ : Dim::kEdp, params * bytes_.gather);
       op.async = async;
       op.tag = async ? tag : 0;
       op.microbatch = mb;
@@ -572,7 +621,7 @@ void Generator::GradBucket(std::vector<Op>& out, RankState& st, uint32_t chunk, 
   st.buckets[chunk].push_back({dim, params});
   if (!plan_.overlap_grad_reduce) return;  // issued after the last backward, see BuildStage
   Op op = CollOp(Phase::kGradSync, plan_.zero_stage == 0 ? Coll::kAllReduce : Coll::kReduceScatter, dim,
-                 params * kGradBytesPerParam);
+                 params * bytes_.gradients);
   op.async = true;
   op.tag = kTagGrad;
   op.chunk = chunk;
@@ -605,7 +654,7 @@ void Generator::EmitBackward(std::vector<Op>& out, uint32_t rank, const Task& ta
         const uint32_t shards = part == 0 ? dense_shards_ : expert_shards_;
         if (params <= 0 || shards <= 1) continue;
         Op op = CollOp(Phase::kGradSync, Coll::kReduceScatter, part == 0 ? dense_dim_ : Dim::kEdp,
-                       params * kGradBytesPerParam);
+                       params * bytes_.gradients);
         op.async = plan_.overlap_grad_reduce;
         op.tag = op.async ? kTagGrad : 0;
         op.microbatch = task.microbatch;
@@ -721,7 +770,7 @@ void Generator::BuildStage(uint32_t rank, StepProgram& prog) const {
   } else if (plan_.zero_stage < 3) {
     for (uint32_t c = 0; c < chunks; ++c) {
       for (const auto& [dim, params] : st.buckets[c]) {
-        Op op = CollOp(Phase::kGradSync, grad_coll, dim, params * kGradBytesPerParam);
+        Op op = CollOp(Phase::kGradSync, grad_coll, dim, params * bytes_.gradients);
         op.chunk = c;
         out.push_back(op);
       }
@@ -729,11 +778,11 @@ void Generator::BuildStage(uint32_t rank, StepProgram& prog) const {
   }
   const double shard = plan_.zero_stage >= 1 ? dense / dense_shards_ + expert / expert_shards_ : dense + expert;
   out.push_back(ComputeOp(Phase::kOptimizer, ComputeKind::kOptimizer, 0,
-                          shard * (kWeightBytesPerParam + kGradBytesPerParam + kOptimizerBytesPerParam), 1));
+                          shard * (bytes_.gather + bytes_.gradients + bytes_.optimizer), 1));
   if (plan_.zero_stage == 1 || plan_.zero_stage == 2) {
     for (uint32_t c = 0; c < chunks; ++c) {
       for (const auto& [dim, params] : st.buckets[c]) {
-        Op op = CollOp(Phase::kOptimizer, Coll::kAllGather, dim, params * kWeightBytesPerParam);
+        Op op = CollOp(Phase::kOptimizer, Coll::kAllGather, dim, params * bytes_.gather);
         op.chunk = c;
         op.async = plan_.overlap_param_gather;
         op.tag = op.async ? kTagParamBase + c : 0;
@@ -742,8 +791,10 @@ void Generator::BuildStage(uint32_t rank, StepProgram& prog) const {
     }
   }
 
-  MemoryEstimate mem = ModelStateMemory(dense, expert, dense_shards_, expert_shards_, plan_.zero_stage);
-  mem.activations = peak;
+  MemoryEstimate mem = ModelStateMemory(dense, expert, dense_shards_, expert_shards_, plan_.zero_stage, bytes_);
+  mem.activations = peak * bytes_.activations_on_gpu;
+  mem.offloaded += peak - mem.activations;
+  AddOverhead(plan_, FrameworkOverheadBytes(plan_, layout_), mem);
   prog.stage_memory[rank] = mem;
 }
 
@@ -784,8 +835,11 @@ StepProgram Generator::Build() {
   prog.params_active = pc.active + pc.mtp_active;
   prog.moe_load_imbalance = moe_layers_ > 0 ? imbalance_sum_ / moe_layers_ : 1;
   for (uint32_t s = 0; s < plan_.pp; ++s) BuildStage(s, prog);
-  for (const MemoryEstimate& m : prog.stage_memory) {
-    if (m.total() > prog.memory.total()) prog.memory = m;
+  for (uint32_t s = 0; s < prog.stage_memory.size(); ++s) {
+    if (prog.stage_memory[s].total() > prog.memory.total()) {
+      prog.memory = prog.stage_memory[s];
+      prog.memory_stage = s;
+    }
   }
   return prog;
 }

@@ -1,20 +1,51 @@
 #include "workloads/memory.h"
 
 #include "workloads/model.h"
+#include "workloads/step_program.h"
 
 namespace clustersim::wl {
 
+StateBytes StateBytesOf(const Plan& plan) {
+  const MemoryPlan& m = plan.memory;
+  StateBytes b;
+  b.weights = plan.fp8 ? (m.fp8_params ? 1 : 3) : 2;
+  b.gather = plan.fp8 && m.fp8_params ? 1 : 2;
+  b.gradients = m.main_grad_bytes;
+  b.optimizer = 4 + 2 * m.moment_bytes;
+  b.optimizer_on_gpu = 1 - m.optimizer_offload_fraction;
+  b.activations_on_gpu = 1 - m.activation_offload_fraction;
+  return b;
+}
+
 MemoryEstimate ModelStateMemory(double dense_params, double expert_params, uint32_t dense_shards,
-                                uint32_t expert_shards, uint32_t zero_stage) {
+                                uint32_t expert_shards, uint32_t zero_stage, const StateBytes& bytes) {
   const double ds = dense_shards == 0 ? 1 : dense_shards, es = expert_shards == 0 ? 1 : expert_shards;
   auto sharded = [&](bool shard) {
     return shard ? dense_params / ds + expert_params / es : dense_params + expert_params;
   };
   MemoryEstimate e;
-  e.weights = kWeightBytesPerParam * sharded(zero_stage >= 3);
-  e.gradients = kGradBytesPerParam * sharded(zero_stage >= 2);
-  e.optimizer = kOptimizerBytesPerParam * sharded(zero_stage >= 1);
+  e.weights = bytes.weights * sharded(zero_stage >= 3);
+  e.gradients = bytes.gradients * sharded(zero_stage >= 2);
+  const double optimizer = bytes.optimizer * sharded(zero_stage >= 1);
+  e.optimizer = optimizer * bytes.optimizer_on_gpu;
+  e.offloaded = optimizer - e.optimizer;
   return e;
+}
+
+double FrameworkOverheadBytes(const Plan& plan, const RankLayout& layout) {
+  if (plan.memory.framework_overhead_bytes > 0) return plan.memory.framework_overhead_bytes;
+  constexpr double kContext = 0.5e9, kWorkspaces = 0.15e9, kCommunicator = 0.3e9, kAllToAll = 1e9;
+  double bytes = kContext + kWorkspaces;
+  for (const Dim d : {Dim::kTp, Dim::kCp, Dim::kDp, Dim::kPp, Dim::kEdp}) {
+    const uint32_t n = d == Dim::kDp ? layout.dp * layout.cp : layout.GroupSize(d);
+    if (n > 1 && !(d == Dim::kEdp && layout.ep <= 1)) bytes += kCommunicator;
+  }
+  if (layout.ep > 1) bytes += kAllToAll;
+  return bytes;
+}
+
+void AddOverhead(const Plan& plan, double framework_bytes, MemoryEstimate& m) {
+  m.overhead = framework_bytes + plan.memory.fragmentation * m.allocated();
 }
 
 namespace {
@@ -86,19 +117,21 @@ double LayerActivationBytes(const v1::Model& m, bool moe_layer, const Activation
 
   const AttentionShape a = Attention(m);
   // Attention block: norm input, QKV input, dropout mask (replicated without SP); Q, K, V and the output
-  // projection input (sharded); softmax output, its dropout mask and output, 5 bytes per score (sharded).
-  double bytes = 5 * rows * h / r + 2 * rows * double(a.q_width() + a.k_width() + a.v_width() + a.o_width()) / t;
+  // projection input (sharded); softmax output, its dropout mask and output, 5 bytes per score (sharded; 2 without
+  // dropout: the softmax output alone).
+  const double mask = c.dropout ? 1 : 0;
+  double bytes = (4 + mask) * rows * h / r + 2 * rows * double(a.q_width() + a.k_width() + a.v_width() + a.o_width()) / t;
   if (a.mla) bytes += 2 * rows * double(m.mla_q_lora_rank() + m.mla_kv_lora_rank() + m.mla_qk_rope_head_dim());
   const uint32_t modules = c.recompute != Recompute::kSelective ? 0u
                            : c.recompute_modules == 0           ? uint32_t{kRecomputeCoreAttn}
                                                                 : c.recompute_modules;
   if (!(modules & kRecomputeCoreAttn)) {
-    bytes += c.fused_attention ? 4 * double(a.heads) * rows / t : 5 * double(a.heads) * rows * keys / t;
+    bytes += c.fused_attention ? 4 * double(a.heads) * rows / t : (2 + 3 * mask) * double(a.heads) * rows * keys / t;
   }
 
   const double first_out = m.gated_mlp() ? 2 : 1;  // first MLP GEMM output width / ffn
   // MLP block: norm input, first GEMM input, dropout mask; activation input and second GEMM input.
-  bytes += 5 * rows * h / r;
+  bytes += (4 + mask) * rows * h / r;
   if (moe_layer) {
     const double fe = m.expert_ffn_hidden();
     const double etp = c.expert_tp == 0 ? 1 : c.expert_tp;

@@ -11,16 +11,34 @@
 
 namespace clustersim::wl {
 
-// Bytes per parameter: bf16 weights and gradients, fp32 master weights and Adam m, v.
-inline constexpr double kWeightBytesPerParam = 2;
-inline constexpr double kGradBytesPerParam = 2;
-inline constexpr double kOptimizerBytesPerParam = 12;
+// Bytes per parameter of each model state under the plan's precision and MemoryOptions (Megatron-Core's
+// distributed-optimizer accounting, docs/user-guide/features/dist_optimizer.md: bf16 params + fp32 grads = 6 + 12/d).
+struct StateBytes {
+  // Weights resident for compute: bf16 (2); FP8 training keeps an FP8 copy beside them (3); FP8 primary weights
+  // (fp8_params) only the FP8 copy (1).
+  double weights = 2;
+  double gather = 2;        // element size of the ZeRO parameter all-gather (the primary weights' dtype)
+  double gradients = 2;     // main-gradient buffer and the gradient reduction's element size (main_grad_dtype)
+  double optimizer = 12;    // fp32 master weights + Adam m, v (moment_dtype fp32: 4 + 4; bf16: 2 + 2)
+  double optimizer_on_gpu = 1;   // 1 - optimizer_offload_fraction
+  double activations_on_gpu = 1;  // 1 - activation_offload_fraction
+};
+StateBytes StateBytesOf(const Plan& plan);
 
 // Model states of one GPU. dense_params / expert_params: parameters held by the GPU before ZeRO sharding (after
 // tensor/expert parallelism); dense_shards / expert_shards: the ZeRO sharding group sizes (dp x cp, and the
-// expert-data-parallel size). ZeRO-1 shards the optimizer states, ZeRO-2 also gradients, ZeRO-3 also weights.
+// expert-data-parallel size). ZeRO-1 shards the optimizer states, ZeRO-2 also gradients, ZeRO-3 also weights. The
+// offloaded share of the optimizer states goes to `offloaded`.
 MemoryEstimate ModelStateMemory(double dense_params, double expert_params, uint32_t dense_shards,
-                                uint32_t expert_shards, uint32_t zero_stage);
+                                uint32_t expert_shards, uint32_t zero_stage, const StateBytes& bytes);
+
+// Per-GPU memory outside the allocator's tensors (bytes): the CUDA context and kernels (0.5 GB with lazy loading),
+// library workspaces (TransformerEngine / cuBLAS, 0.15 GB), NCCL buffers per communicator the rank uses (0.3 GB each:
+// tp, cp, dp, pp, ep, edp groups of more than one rank; 1 GB for an expert-parallel all-to-all communicator, whose
+// per-peer buffers are larger), unless MemoryOptions.framework_overhead_gb sets it.
+double FrameworkOverheadBytes(const Plan& plan, const RankLayout& layout);
+// Adds the overhead to a stage's estimate: framework bytes plus fragmentation x allocated (MemoryOptions).
+void AddOverhead(const Plan& plan, double framework_bytes, MemoryEstimate& m);
 
 struct ActivationShape {
   uint64_t micro_batch = 1;  // b
@@ -39,6 +57,9 @@ struct ActivationShape {
   // FP8 training (TransformerEngine): the inputs of the linear layers are kept for the backward pass as their FP8
   // casts, 1 byte per element instead of 2 (QKV, output-projection and both MLP GEMM inputs, routed experts too).
   bool fp8 = false;
+  // Training with hidden/attention dropout keeps its masks (1 byte per element) for the backward pass; Korthikanti
+  // et al. count them (34 s b h). Models trained without dropout keep none.
+  bool dropout = true;
 };
 
 // Activation bytes one transformer layer keeps for the backward pass, for one microbatch, on one GPU. For a GPT

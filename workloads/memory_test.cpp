@@ -65,14 +65,78 @@ TEST(Activations, GqaAndGatedMlpScaleTheTerms) {
 
 TEST(ModelStates, SixteenBytesPerParamSplitByZero) {
   const double p = 1e9, n = 8;
-  EXPECT_DOUBLE_EQ(ModelStateMemory(p, 0, 8, 1, 0).total(), 16 * p);
-  EXPECT_DOUBLE_EQ(ModelStateMemory(p, 0, 8, 1, 1).total(), 4 * p + 12 * p / n);
-  EXPECT_DOUBLE_EQ(ModelStateMemory(p, 0, 8, 1, 2).total(), 2 * p + 14 * p / n);
-  EXPECT_DOUBLE_EQ(ModelStateMemory(p, 0, 8, 1, 3).total(), 16 * p / n);
+  const StateBytes b;
+  EXPECT_DOUBLE_EQ(ModelStateMemory(p, 0, 8, 1, 0, b).total(), 16 * p);
+  EXPECT_DOUBLE_EQ(ModelStateMemory(p, 0, 8, 1, 1, b).total(), 4 * p + 12 * p / n);
+  EXPECT_DOUBLE_EQ(ModelStateMemory(p, 0, 8, 1, 2, b).total(), 2 * p + 14 * p / n);
+  EXPECT_DOUBLE_EQ(ModelStateMemory(p, 0, 8, 1, 3, b).total(), 16 * p / n);
   // Expert parameters are sharded over their own (expert-data-parallel) group.
-  const MemoryEstimate e = ModelStateMemory(0, p, 8, 2, 3);
+  const MemoryEstimate e = ModelStateMemory(0, p, 8, 2, 3, b);
   EXPECT_DOUBLE_EQ(e.weights, 2 * p / 2);
   EXPECT_DOUBLE_EQ(e.optimizer, 12 * p / 2);
+}
+
+Plan PlanWith(bool fp8, MemoryPlan m) {
+  Plan p;
+  p.fp8 = fp8;
+  p.memory = m;
+  return p;
+}
+
+// Megatron-Core's distributed optimizer: bf16 params + fp32 grads = 6 + 12/d bytes per parameter (dist_optimizer.md);
+// bf16 moments (DeepSeek-V3) 8 bytes of optimizer state; FP8 training keeps an FP8 weight copy beside the bf16 one
+// unless the FP8 weights are primary.
+TEST(ModelStates, BytesPerParamFollowTheMemoryOptions) {
+  MemoryPlan m;
+  m.main_grad_bytes = 4;
+  const double p = 1e9, d = 16;
+  EXPECT_DOUBLE_EQ(ModelStateMemory(p, 0, 16, 1, 1, StateBytesOf(PlanWith(false, m))).total(), (6 + 12 / d) * p);
+  m.main_grad_bytes = 2;
+  m.moment_bytes = 2;
+  EXPECT_DOUBLE_EQ(StateBytesOf(PlanWith(false, m)).optimizer, 8);
+  EXPECT_DOUBLE_EQ(StateBytesOf(PlanWith(true, m)).weights, 3);
+  EXPECT_DOUBLE_EQ(StateBytesOf(PlanWith(true, m)).gather, 2);
+  m.fp8_params = true;
+  EXPECT_DOUBLE_EQ(StateBytesOf(PlanWith(true, m)).weights, 1);
+  EXPECT_DOUBLE_EQ(StateBytesOf(PlanWith(true, m)).gather, 1);
+}
+
+TEST(ModelStates, OffloadedOptimizerStatesLeaveTheGpu) {
+  MemoryPlan m;
+  m.optimizer_offload_fraction = 0.75;
+  const MemoryEstimate e = ModelStateMemory(1e9, 0, 1, 1, 1, StateBytesOf(PlanWith(false, m)));
+  EXPECT_DOUBLE_EQ(e.optimizer, 3e9);
+  EXPECT_DOUBLE_EQ(e.offloaded, 9e9);
+  EXPECT_DOUBLE_EQ(e.total(), 2e9 + 2e9 + 3e9);
+}
+
+TEST(ModelStates, FrameworkOverheadCountsTheCommunicatorsInUse) {
+  Plan p;
+  RankLayout one;
+  EXPECT_DOUBLE_EQ(FrameworkOverheadBytes(p, one), 0.65e9);  // context and workspaces
+  RankLayout l;
+  l.tp = 8;
+  l.pp = 4;
+  l.dp = 16;
+  EXPECT_DOUBLE_EQ(FrameworkOverheadBytes(p, l), 0.65e9 + 3 * 0.3e9);  // tp, dp, pp
+  l.ep = 8;
+  EXPECT_DOUBLE_EQ(FrameworkOverheadBytes(p, l), 0.65e9 + 4 * 0.3e9 + 1e9);  // + edp and the all-to-all
+  p.memory.framework_overhead_bytes = 2e9;
+  EXPECT_DOUBLE_EQ(FrameworkOverheadBytes(p, l), 2e9);
+  MemoryEstimate e;
+  e.activations = 10e9;
+  AddOverhead(p, 2e9, e);
+  EXPECT_DOUBLE_EQ(e.overhead, 2e9 + 0.05 * 10e9);
+  EXPECT_DOUBLE_EQ(e.total(), 12.5e9);
+}
+
+TEST(Activations, NoDropoutKeepsNoMasks) {
+  const v1::Model m = Gpt3();
+  ActivationShape c = Shape(8, true, Recompute::kSelective);
+  const double sbh = 2048.0 * 12288;
+  c.dropout = false;
+  // Two 1-byte masks per sbh (attention and MLP blocks) fewer than Korthikanti's 34.
+  EXPECT_DOUBLE_EQ(LayerActivationBytes(m, false, c), 32 * sbh / 8);
 }
 
 }  // namespace

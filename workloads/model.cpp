@@ -162,6 +162,8 @@ v1::Model ResolveModel(const v1::Model& m, const std::string& file) {
   if (r.kind().empty()) r.set_kind(r.routed_experts() > 0 ? "moe" : "dense");
   if (r.kv_heads() == 0) r.set_kv_heads(r.heads());
   if (r.ffn_hidden() == 0 && !r.gated_mlp()) r.set_ffn_hidden(4 * r.hidden());
+  // GPT-style recipes (GELU MLP) train with dropout 0.1; gated-MLP models (Llama, Qwen, DeepSeek, Mixtral) without.
+  if (!r.has_dropout()) r.set_dropout(!r.gated_mlp());
   Validate(r, file);
   return r;
 }

@@ -1,5 +1,7 @@
 #include "workloads/plan.h"
 
+#include <cstdio>
+
 #include "common/error.h"
 #include "workloads/model.h"
 #include "workloads/moe_routing.h"
@@ -74,6 +76,51 @@ void ResolveRecomputeModules(const v1::Parallelism& p, const v1::Model& m, Plan&
   }
 }
 
+[[noreturn]] void FailMemory(const std::string& file, const char* field, const std::string& value,
+                             const std::string& rule) {
+  throw InputError::Field(file, 0, std::string("workload.memory.") + field, value, rule);
+}
+
+std::string Num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+// Bytes of a dtype name, for the memory options that take one.
+double DtypeBytes(const std::string& file, const char* field, const std::string& name, double default_bytes) {
+  if (name.empty()) return default_bytes;
+  if (name == "fp32") return 4;
+  if (name == "bf16") return 2;
+  FailMemory(file, field, Quote(name), "must be \"fp32\" or \"bf16\"");
+}
+
+double Fraction(const std::string& file, const char* field, double v) {
+  if (!(v >= 0 && v <= 1)) FailMemory(file, field, Num(v), "must be a fraction in [0, 1]");
+  return v;
+}
+
+MemoryPlan ResolveMemory(const v1::MemoryOptions& o, bool fp8, const std::string& file) {
+  MemoryPlan m;
+  m.moment_bytes = DtypeBytes(file, "moment_dtype", o.moment_dtype(), 4);
+  m.main_grad_bytes = DtypeBytes(file, "main_grad_dtype", o.main_grad_dtype(), 2);
+  m.fp8_params = o.fp8_params();
+  if (m.fp8_params && !fp8) {
+    FailMemory(file, "fp8_params", "true", "FP8 primary weights need workload.precision \"fp8\"");
+  }
+  m.optimizer_offload_fraction = Fraction(file, "optimizer_offload_fraction", o.optimizer_offload_fraction());
+  m.activation_offload_fraction = Fraction(file, "activation_offload_fraction", o.activation_offload_fraction());
+  if (!(o.framework_overhead_gb() >= 0 && o.framework_overhead_gb() <= 1000)) {
+    FailMemory(file, "framework_overhead_gb", Num(o.framework_overhead_gb()), "must be in [0, 1000] GB");
+  }
+  m.framework_overhead_bytes = o.framework_overhead_gb() * 1e9;
+  if (!(o.fragmentation() >= 0 && o.fragmentation() <= 1)) {
+    FailMemory(file, "fragmentation", Num(o.fragmentation()), "must be in [0, 1] (reserved / allocated - 1)");
+  }
+  if (o.fragmentation() > 0) m.fragmentation = o.fragmentation();
+  return m;
+}
+
 }  // namespace
 
 const char* ToString(Recompute r) {
@@ -125,6 +172,7 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
   r.overlap_grad_reduce = p.overlap_grad_reduce();
   r.overlap_param_gather = p.overlap_param_gather();
   r.overlap_moe_a2a = p.overlap_moe_a2a();
+  r.tp_comm_overlap = p.tp_comm_overlap();
 
   // GPU count.
   if (num_gpus == 0) throw InputError::Field(file, 0, "cluster.num_gpus", "0", "must be > 0");
@@ -176,6 +224,7 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
   } else {
     throw InputError::Field(file, 0, "workload.precision", Quote(w.precision()), "must be \"bf16\" or \"fp8\"");
   }
+  r.memory = ResolveMemory(w.memory(), r.fp8, file);
   if (r.zero_stage > 3) Fail(file, "zero_stage", S(r.zero_stage), "must be 0, 1, 2 or 3");
   r.zero3 = FindZero3Implementation(p.zero3_implementation());
   if (r.zero3 == nullptr) {
@@ -200,6 +249,10 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
     Fail(file, "tp", S(r.tp), "must divide model ffn_hidden (" + S(m.ffn_hidden()) + ")");
   }
   const bool moe = m.kind() == "moe";
+  if (r.tp_comm_overlap && (r.tp < 2 || !r.sequence_parallel)) {
+    Fail(file, "tp_comm_overlap", "true", "needs tp > 1 and sequence_parallel (it overlaps the sequence-parallel "
+         "all-gather and reduce-scatter with their GEMMs)");
+  }
   if (moe && r.tp > 1 && !r.sequence_parallel) {
     Fail(file, "sequence_parallel", "false", "must be true for a MoE model with tp > 1 (as in Megatron-LM)");
   }

@@ -29,6 +29,17 @@ enum class Schedule : uint8_t { k1F1B, kInterleaved, kDualPipe, kGPipe };
 const char* ToString(Recompute r);
 const char* ToString(Schedule s);
 
+// How model states and activations are stored (scenario MemoryOptions, resolved).
+struct MemoryPlan {
+  double moment_bytes = 4;      // per Adam moment: 4 (fp32) or 2 (bf16)
+  double main_grad_bytes = 2;   // 2 (bf16) or 4 (fp32)
+  bool fp8_params = false;
+  double optimizer_offload_fraction = 0;
+  double activation_offload_fraction = 0;
+  double framework_overhead_bytes = 0;  // 0 = derived (FrameworkOverheadBytes)
+  double fragmentation = 0.05;
+};
+
 struct Plan {
   uint32_t tp = 1, cp = 1, pp = 1, dp = 1, ep = 1;
   uint32_t expert_tp = 1;  // 1 or tp
@@ -39,6 +50,7 @@ struct Plan {
   uint32_t zero_stage = 0;
   bool sequence_parallel = false;
   bool overlap_grad_reduce = false, overlap_param_gather = false, overlap_moe_a2a = false;
+  bool tp_comm_overlap = false;
   Recompute recompute = Recompute::kNone;
   // RecomputeModule bits: kRecomputeCoreAttn alone for "selective" without recompute_modules; 0 for "none"/"full".
   uint32_t recompute_modules = 0;
@@ -46,6 +58,7 @@ struct Plan {
   bool fp8 = false;
   // How zero_stage 3 runs (workloads/zero3_impl.h); never null, "nccl" unless the scenario names another.
   const Zero3Implementation* zero3 = FindZero3Implementation("");
+  MemoryPlan memory;
   // Model chunks per pipeline rank as scheduled: vpp (interleaved), 2 (dualpipe, V-shaped), 1 otherwise.
   uint32_t chunks() const;
 };

@@ -92,7 +92,12 @@ struct RankLayout {
 
 struct MemoryEstimate {  // per GPU, bytes
   double weights = 0, gradients = 0, optimizer = 0, activations = 0;
-  double total() const { return weights + gradients + optimizer + activations; }
+  // CUDA context, NCCL buffers, library workspaces and allocator fragmentation (workloads/memory.h).
+  double overhead = 0;
+  double offloaded = 0;  // optimizer states and activations held in host memory (not in total)
+  // What the framework's caching allocator holds at peak (PyTorch "max allocated").
+  double allocated() const { return weights + gradients + optimizer + activations; }
+  double total() const { return allocated() + overhead; }
 };
 
 struct StepProgram {
@@ -107,7 +112,8 @@ struct StepProgram {
   double hardware_flops_per_step = 0;        // whole cluster, including recompute (HFU)
   double model_flops_causal_per_step = 0;    // model FLOPs with causal attention halved (StepFlops::model_causal)
   std::string flop_convention;               // human-readable statement of the convention used
-  MemoryEstimate memory;                     // worst stage
+  MemoryEstimate memory;                     // worst stage (largest total)
+  uint32_t memory_stage = 0;                 // its index
   std::vector<MemoryEstimate> stage_memory;  // per pipeline stage
   std::string precision = "bf16";
   std::string schedule;      // "1f1b", "interleaved", "dualpipe", "gpipe"

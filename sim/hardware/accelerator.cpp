@@ -290,6 +290,15 @@ void AcceleratorCatalog::Validate(const v1::Accelerator& a, const std::string& f
   RequireNonNegative(file, "embodied_kgco2e", a.embodied_kgco2e());
   RequireNonNegative(file, "price_usd", a.price_usd());
   RequireNonNegative(file, "host_price_usd", a.host_price_usd());
+  if (!(a.speed_cv() >= 0 && a.speed_cv() <= 0.5))
+    throw InputError::Field(file, 0, "accelerator.speed_cv", Num(a.speed_cv()),
+                            "must be in [0, 0.5] (relative standard deviation, e.g. 0.012)");
+  if (!(a.step_overhead_ms() >= 0 && a.step_overhead_ms() <= 60000))
+    throw InputError::Field(file, 0, "accelerator.step_overhead_ms", Num(a.step_overhead_ms()),
+                            "must be in [0, 60000] ms per step");
+  if (!(a.comm_compute_interference() >= 0 && a.comm_compute_interference() <= 0.5))
+    throw InputError::Field(file, 0, "accelerator.comm_compute_interference", Num(a.comm_compute_interference()),
+                            "must be in [0, 0.5] (share of compute, e.g. 0.12)");
   ValidatePowerMitigations(a, file);
 }
 

@@ -17,6 +17,8 @@ ComputeModel::ComputeModel(const v1::Accelerator& a, std::string_view precision,
     throw SimulationError(fmt::format("compute model: software efficiency {} is not in (0, 1]", software_efficiency));
   }
   time_scale_ = 1 / software_efficiency;
+  interference_ = a.comm_compute_interference();
+  step_overhead_s_ = a.step_overhead_ms() * 1e-3;
   const double bf16 = a.bf16_tflops() * 1e12;
   if (!(bf16 > 0)) {
     throw InputError::Field(file, 0, "accelerator.bf16_tflops", fmt::format("{}", a.bf16_tflops()), "must be > 0");

@@ -70,6 +70,11 @@ class ComputeModel {
   double hbm_bytes_per_s() const { return hbm_bytes_per_s_; }
   const std::string& precision() const { return precision_; }                      // as requested
   const std::string& effective_precision() const { return effective_precision_; }  // after fallback
+  // Share of compute throughput lost while a collective runs concurrently on this GPU (accelerator
+  // comm_compute_interference).
+  double comm_compute_interference() const { return interference_; }
+  // Framework and host time per training step outside the step program (accelerator step_overhead_ms), seconds.
+  double step_overhead_s() const { return step_overhead_s_; }
 
  private:
   std::string precision_;
@@ -79,6 +84,8 @@ class ComputeModel {
   double vector_peak_flops_ = 0;
   double hbm_bytes_per_s_ = 0;  // effective: bandwidth x memory_efficiency
   double time_scale_ = 1;       // 1 / software_efficiency
+  double interference_ = 0;
+  double step_overhead_s_ = 0;
   double gemm_efficiency_ = 0;
   double attention_efficiency_ = 0;
   double clock_factor_ = 1;          // accelerator.power_cap_w slows the FLOP term (PowerCapClockFactor)

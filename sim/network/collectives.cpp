@@ -97,6 +97,16 @@ PhaseStep RingStep(const Ctx& c, double chunk, uint32_t repeat) {
   return s;
 }
 
+// Nodes the group spans.
+uint32_t NodeCount(const Ctx& c) { return static_cast<uint32_t>(c.ByNode().size()); }
+
+// Splits a ring pass of n - 1 hops over N nodes into intra-node alpha steps and network hops, per repetition.
+void SplitRingLatency(PhaseStep& s, uint32_t n, uint32_t N) {
+  if (n < 2) return;
+  s.net_steps = N > 1 ? double(N - 1) / (n - 1) : 0;
+  s.alpha_steps = 1 - s.net_steps;
+}
+
 CollectivePlan Ring(CollectiveKind kind, const Ctx& c) {
   CollectivePlan p;
   p.algorithm = "ring";
@@ -105,6 +115,7 @@ CollectivePlan Ring(CollectiveKind kind, const Ctx& c) {
   uint32_t steps = n - 1;
   if (kind == CollectiveKind::kAllReduce) steps = 2 * (n - 1);
   p.steps.push_back(RingStep(c, chunk, steps));
+  SplitRingLatency(p.steps.back(), n, NodeCount(c));
   return p;
 }
 
@@ -139,7 +150,8 @@ CollectivePlan NodeTree(const Ctx& c, const std::map<uint32_t, std::vector<uint3
   chain_up.pipeline_group = tree_up.pipeline_group = 1;
   chain_down.pipeline_group = tree_down.pipeline_group = 2;
   chain_up.alpha_steps = chain_down.alpha_steps = 0;
-  tree_up.alpha_steps = tree_down.alpha_steps = std::ceil(std::log2(static_cast<double>(N))) + (L - 1);
+  tree_up.alpha_steps = tree_down.alpha_steps = L - 1;
+  tree_up.net_steps = tree_down.net_steps = std::ceil(std::log2(static_cast<double>(N)));
   chain_up.blocks = chain_down.blocks = N;
   tree_up.blocks = tree_down.blocks = L;
   for (const auto* m : nodes)
@@ -168,7 +180,14 @@ CollectivePlan Tree(const Ctx& c) {
   p.algorithm = "tree";
   const uint32_t n = c.n();
   PhaseStep up, down;
-  up.alpha_steps = down.alpha_steps = std::ceil(std::log2(static_cast<double>(n)));
+  const double depth = std::ceil(std::log2(static_cast<double>(n)));
+  // One rank per node (or all in one node): every tree edge crosses nodes when the group spans several.
+  if (NodeCount(c) > 1) {
+    up.net_steps = down.net_steps = depth;
+    up.alpha_steps = down.alpha_steps = 0;
+  } else {
+    up.alpha_steps = down.alpha_steps = depth;
+  }
   DoubleBinaryTree(n, [&](uint32_t k) { return c.group[k]; }, c.bytes / 2, up, down);
   p.steps.push_back(std::move(up));
   p.steps.push_back(std::move(down));
@@ -188,6 +207,10 @@ CollectivePlan HalvingDoubling(CollectiveKind kind, const Ctx& c) {
     size /= 2;
     PhaseStep s;
     for (uint32_t i = 0; i < n; ++i) s.flows.push_back({c.group[i], c.group[i ^ dist], size});
+    if (c.Node(c.group[0]) != c.Node(c.group[dist])) {  // this exchange crosses nodes
+      s.alpha_steps = 0;
+      s.net_steps = 1;
+    }
     rs.push_back(std::move(s));
   }
   if (kind == CollectiveKind::kReduceScatter || kind == CollectiveKind::kAllReduce)
@@ -215,15 +238,19 @@ CollectivePlan Hierarchical(CollectiveKind kind, const Ctx& c) {
     s.repeat = repeat;
     for (const auto& [node, members] : by_node)
       for (uint32_t i = 0; i < L; ++i) s.flows.push_back({members[i], members[(i + 1) % L], chunk});
+    s.blocks = nodes;  // one run of L flows per node
     return s;
   };
   auto inter = [&](double chunk, uint32_t repeat) {
     PhaseStep s;
     s.repeat = repeat;
+    s.alpha_steps = 0;  // every hop of the per-rail ring crosses nodes
+    s.net_steps = 1;
     std::vector<const std::vector<uint32_t>*> order;
     for (const auto& [node, members] : by_node) order.push_back(&members);
     for (uint32_t i = 0; i < L; ++i)
       for (uint32_t k = 0; k < nodes; ++k) s.flows.push_back({(*order[k])[i], (*order[(k + 1) % nodes])[i], chunk});
+    s.blocks = L;  // one run (a ring across the nodes) per rail
     return s;
   };
   const double S = c.bytes;
@@ -322,6 +349,7 @@ CollectivePlan Broadcast(const Ctx& c) {
   p.algorithm = "ring";
   PhaseStep s;
   for (uint32_t i = 0; i + 1 < c.n(); ++i) s.flows.push_back({c.group[i], c.group[i + 1], c.bytes});
+  s.blocks = static_cast<uint32_t>(s.flows.size());  // every hop its own run: the cost model solves one per class
   p.steps.push_back(std::move(s));
   return p;
 }
@@ -391,9 +419,9 @@ const std::vector<Entry>& Registry(CollectiveKind kind) {
 // NCCL-like automatic choice. Across nodes, an alpha-beta estimate (alpha = step latency, beta from the achievable
 // NIC and scale-up bandwidths) of each candidate picks the fastest, so a 131,072-rank all-reduce does not run a
 // 262,142-step ring:
-//   ring          2(n-1) alpha + 2 S / (L B_out)                (all-reduce; L ranks per node, one channel each)
-//   hierarchical  2(L-1 + N-1) alpha + 2 S / (L B_out) + 2 S / B_up
-//   tree          2 (ceil(log2 N) + L - 1) alpha + max(2 S / (L B_out), 2 S (L-1) / (L B_up))   (all-reduce only;
+//   ring          2((n-N) alpha + (N-1) net) + 2 S / (L B_out)   (all-reduce; L ranks per node, one channel each)
+//   hierarchical  2((L-1) alpha + (N-1) net) + 2 S / (L B_out) + 2 S / B_up
+//   tree          2 (ceil(log2 N) net + (L-1) alpha) + max(2 S / (L B_out), 2 S (L-1) / (L B_up))   (all-reduce only;
 //                 one channel per local GPU: chain in the node, double binary tree over the nodes)
 // Reduce-scatter and all-gather take half of each bandwidth term and of the ring's steps.
 std::string AutoAlgorithm(CollectiveKind kind, const Ctx& c) {
@@ -407,16 +435,16 @@ std::string AutoAlgorithm(CollectiveKind kind, const Ctx& c) {
   }
   const double b_out = c.shape.scale_out_bytes_per_s, b_up = c.shape.scale_up_bytes_per_s;
   if (!(b_out > 0) || !(b_up > 0)) return "ring";
-  const double alpha = c.params.step_latency_ns() * 1e-9;
+  const double alpha = c.params.step_latency_ns() * 1e-9, net = c.params.net_step_latency_ns() * 1e-9;
   const double n = c.n(), S = c.bytes;
   const double L = std::max(1u, c.PerNode()), N = n / L;
   const double f = kind == CollectiveKind::kAllReduce ? 2 : 1;
   std::vector<std::pair<double, std::string>> options;
-  options.emplace_back(f * (n - 1) * alpha + f * S / (L * b_out), "ring");
+  options.emplace_back(f * ((n - N) * alpha + (N - 1) * net) + f * S / (L * b_out), "ring");
   if (c.PerNode() > 1 && N > 1)
-    options.emplace_back(f * (L - 1 + N - 1) * alpha + f * S / (L * b_out) + f * S / b_up, "hierarchical");
+    options.emplace_back(f * ((L - 1) * alpha + (N - 1) * net) + f * S / (L * b_out) + f * S / b_up, "hierarchical");
   if (kind == CollectiveKind::kAllReduce && n > 2)
-    options.emplace_back(2 * (std::ceil(std::log2(N)) + L - 1) * alpha +
+    options.emplace_back(2 * (std::ceil(std::log2(N)) * net + (L - 1) * alpha) +
                              std::max(2 * S / (L * b_out), 2 * S * (L - 1) / (L * b_up)),
                          "tree");
   return std::min_element(options.begin(), options.end())->second;
@@ -470,6 +498,10 @@ void FillCollectiveDefaults(v1::Collectives& c) {
   if (c.all_to_all().empty()) c.set_all_to_all("auto");
   // Per-step software latency of NCCL's Simple protocol, a few microseconds (nccl-tests small-message times).
   if (c.step_latency_ns() == 0) c.set_step_latency_ns(3000);
+  // Latency of a hop that crosses nodes: NCCL's tuning model (src/graph/tuning.cc, v2.23 to v2.30) charges
+  // hwLat[NET] = 14 us per inter-node hop of the Simple protocol (ring and tree), against 3.4 us over NVLink; the
+  // fabric's own route latency (about 1.5 us on a 3-tier path) is solved on the platform, so 12.5 us remain.
+  if (c.net_step_latency_ns() == 0) c.set_net_step_latency_ns(12500);
   // Point-to-point software latency: deepseek_isca_latency_64B_ib_same_leaf measures 2.8 us one way for 64 B, of
   // which the route (PCIe, NIC, leaf, NIC, PCIe) is 0.7 us in the fabric model.
   if (c.p2p_latency_ns() == 0) c.set_p2p_latency_ns(2100);

@@ -41,6 +41,10 @@ struct PhaseStep {
   uint32_t repeat = 1;
   // Software latency steps charged per repetition (alpha), in units of collectives.step_latency_ns.
   double alpha_steps = 1;
+  // Network hops charged per repetition, in units of collectives.net_step_latency_ns: the hops of a chunk's path
+  // that cross nodes (NCCL's tuning charges hwLat[NET] per inter-node hop instead of the intra-node latency). The
+  // ring of n ranks on N nodes, for instance, charges (n - N) alpha steps and N - 1 network hops per pass.
+  double net_steps = 0;
   // Steps with the same non-zero pipeline_group overlap: their times combine by max, not sum (e.g. the NVLink and
   // RDMA halves of a PXN all-to-all, which DeepEP pipelines).
   uint32_t pipeline_group = 0;

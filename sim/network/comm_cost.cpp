@@ -345,8 +345,9 @@ double CommCostModel::SolveStep(const StepUnits& su, CommCost& out, double occur
   out.groups_solved =
       std::max<uint32_t>(out.groups_solved, static_cast<uint32_t>(std::max<size_t>(1, instances_solved)));
   const double solved_t = SolveGathered(mode, out);
-  const double alpha_s = params_.step_latency_ns() * 1e-9;
-  const double t = solved_t * su.step.repeat + alpha_s * su.step.alpha_steps * su.step.repeat;
+  const double alpha_s = params_.step_latency_ns() * 1e-9, net_s = params_.net_step_latency_ns() * 1e-9;
+  const double t =
+      solved_t * su.step.repeat + (alpha_s * su.step.alpha_steps + net_s * su.step.net_steps) * su.step.repeat;
   ObserveStep(su, mode == Mode::kAll && instances_solved >= su.order.size(), occurrences * su.step.repeat);
   return t;
 }

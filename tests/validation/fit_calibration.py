@@ -27,14 +27,17 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-FAMILIES = {"a100": ("A100-80GB",), "hopper": ("H100-SXM", "H200", "H800")}
+FAMILIES = {"a100": ("A100-80GB",), "hopper": ("H100-SXM", "H200", "H800"), "blackwell": ("B200", "GB200")}
+# Case folders searched: the shared cases and the scale series (tests/validation/scale, whose fit rows calibrate the
+# families at scale; docs/validation-notes.md, "Scale series").
+FOLDERS = (HERE, HERE / "scale")
 ROW = re.compile(r"^(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(pass|MISS)( \(fit\))?\s*$")
 
 
 def family_cases(family, exclude):
     """(path, text, is_fit) of the family's training_dense cases."""
     out = []
-    for p in sorted(HERE.glob("*.textproto")):
+    for p in sorted(q for folder in FOLDERS for q in folder.glob("*.textproto")):
         t = p.read_text()
         if 'category: "training_dense"' not in t or any(e in p.name for e in exclude):
             continue

@@ -375,6 +375,9 @@ def nvidia_recipe(case):
     p.update({"sequence_parallel": tp > 1, "micro_batch_size": int(par["microbatch"]),
               "global_batch_size": int(par["global_batch_seqs"]), "zero_stage": 1, "recompute": recompute,
               "overlap_grad_reduce": True, "overlap_param_gather": True})
+    if tp > 1:
+        # NeMo and Megatron-Bridge performance recipes on Hopper enable TP communication overlap (userbuffers).
+        p["tp_comm_overlap"] = True
     qwen = case["id"].startswith("mcore_qwen3")
     dsv3 = mtype == "deepseek_v3_moe"
     # Megatron-Core --recompute-modules of the published recipes (the list replaces the default core_attn).
@@ -406,8 +409,9 @@ def nvidia_recipe(case):
     notes = (f"{framework} on DGX H100 ({n} GPUs), parallelism as published (tp {tp}, pp {pp}, cp {cp}, vpp {vpp}"
              + (f", ep {par['ep']}" if moe else "") + f", dp {dp}, mbs {par['microbatch']}, gbs "
              f"{par['global_batch_seqs']}, seq {seq}), precision {precision}. Assumed (not in cases.yaml): sequence "
-             "parallelism with tp > 1, distributed optimizer (zero_stage 1) with overlapped gradient reduce-scatter "
-             "and parameter all-gather (the frameworks' defaults)")
+             "parallelism with tp > 1 and its communication overlapped with the GEMMs (tp_comm_overlap, the "
+             "performance recipes' userbuffers setting), distributed optimizer (zero_stage 1) with overlapped gradient "
+             "reduce-scatter and parameter all-gather (the frameworks' defaults)")
     if moe:
         if qwen:
             notes += (", selective recompute of the modules 'layernorm' and 'moe_act' (the recipe's 'recompute: norm, "

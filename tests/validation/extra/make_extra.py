@@ -91,6 +91,8 @@ def build(row):
               "overlap_grad_reduce": True, "overlap_param_gather": True})
     if modules:
         p["recompute_modules"] = modules
+    if tp > 1:
+        p["tp_comm_overlap"] = True  # the performance recipes' TP communication overlap (userbuffers)
     precision = "fp8" if prec.startswith("FP8") else "bf16"
     workload = {"model": {"preset": preset, "seq_len": seq}, "parallelism": p, "precision": precision}
     if moe:
@@ -98,7 +100,7 @@ def build(row):
     notes = (f"Megatron-Bridge 25.11 on {system} ({n} GPUs), parallelism as published (tp {tp}, pp {pp}, cp {cp}, "
              f"vpp {vp}" + (f", ep {ep}" if moe else "") + f", dp {dp}, mbs {mbs}, gbs {gbs}, seq {seq}, FSDP "
              f"{fsdp}), precision {prec} run as {precision}. Assumed (not in the table): sequence parallelism with "
-             "tp > 1, " + ("FSDP as zero_stage 3 (implementation nccl)" if fsdp else
+             "tp > 1 and TP communication overlapped with the GEMMs (the recipes' userbuffers), " + ("FSDP as zero_stage 3 (implementation nccl)" if fsdp else
                            "distributed optimizer (zero_stage 1)") +
              " with overlapped gradient reduce-scatter and parameter all-gather, " +
              (f"selective recompute of {modules} (the recipe's recompute_modules)" if modules else
