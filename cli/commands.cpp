@@ -7,7 +7,6 @@
 #include <cctype>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <span>
@@ -16,6 +15,7 @@
 #include "cli/progress_line.h"
 #include "common/embedded.h"
 #include "common/error.h"
+#include "common/input_file.h"
 #include "planning/run.h"
 #include "results/compare.h"
 #include "results/csv.h"
@@ -25,6 +25,7 @@
 #include "results/trace.h"
 #include "results/validation.h"
 #include "sim/hardware/accelerator.h"
+#include "sim/memory_guard.h"
 #include "sim/network/collectives.h"
 #include "sim/scenario_loader.h"
 #include "sim/simulation.h"
@@ -99,10 +100,7 @@ int Compare(const CompareOptions& o) {
     std::error_code ec;
     if (std::filesystem::is_directory(file, ec))
       throw InputError(file + ": is a directory, not a result file (give DIR/result.json)");
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw InputError(file + ": cannot read the result file");
-    const std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    rs.push_back(results::FromJson(json, file));
+    rs.push_back(results::FromJson(ReadTextInputFile(file, "result file", kMaxResultInputBytes), file));
     if (rs.back().clustersim_version().empty() || !rs.back().has_scenario())
       throw InputError(file + ": not a clustersim result (no clustersim_version or scenario: give a result.json "
                        "written by clustersim run)");
@@ -152,6 +150,8 @@ int List() {
 int Topo(const TopoOptions& o) {
   CheckOutputFile(o.dot_file, "--dot");
   const v1::Scenario s = Load(o.scenario);
+  sim::RequireMemory(sim::MemoryNeed{sim::EstimateFabricBytes(s), 0, 0}, s, "fabric", planning::ScenarioSource(o.scenario),
+                     "cluster.num_gpus", std::to_string(s.cluster().num_gpus()));
   const auto fabric = topo::BuildFabric(sim::FabricParamsOf(s));
   const topo::Inventory inv = fabric->ComputeInventory();
   std::cout << fmt::format("fabric {} for {} GPUs ({} nodes, {} NICs)\n", fabric->params().topology, inv.gpus,
@@ -178,9 +178,7 @@ int Topo(const TopoOptions& o) {
     } catch (const InputError& e) {
       throw InputError("--dot " + o.dot_file + ": " + e.what());
     }
-    std::ofstream out(o.dot_file);
-    if (!out) throw InputError(o.dot_file + ": cannot write the Graphviz file");
-    out << dot.str();
+    results::WriteFileAtomic(o.dot_file, dot.str());
   }
   return 0;
 }
@@ -214,10 +212,7 @@ int Validate(const ValidateOptions& o) {
   CheckOutputFile(o.markdown, "--markdown");
   std::vector<std::string> known;
   if (!o.known_misses.empty()) {
-    std::error_code ec;
-    std::ifstream in(o.known_misses);
-    if (!in || std::filesystem::is_directory(o.known_misses, ec))
-      throw InputError(o.known_misses + ": cannot open the known-misses file (missing, unreadable or a directory)");
+    std::istringstream in(ReadTextInputFile(o.known_misses, "known-misses file"));
     std::string line;
     while (std::getline(in, line)) {
       if (line.empty() || line[0] == '#') continue;

@@ -64,6 +64,7 @@ struct SweepCmdOptions {
   uint32_t max_points = 0;  // stop after simulating this many points (0 = all)
   bool mpi = false;         // force MPI (otherwise detected from the launcher's environment)
   bool quiet = false;       // no progress lines
+  std::vector<std::string> allowed_roots;  // folders base_scenario may point into, besides the sweep file's
 };
 int Sweep(const SweepCmdOptions& o);
 

@@ -1,7 +1,10 @@
 // clustersim command line: parses arguments (CLI11) and maps errors to exit codes. Only this file exits:
 // 0 success, 1 simulation failure, 2 bad input (with one message naming file, field, value and rule).
 // A command is one Add* function below (its options and the function of cli/ that runs it) and one line in main.
+#include <google/protobuf/stubs/logging.h>
+
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -18,6 +21,23 @@ namespace {
 using namespace clustersim;
 
 constexpr const char* kQuietHelp = "No progress line on stderr (it is shown only when stderr is a terminal)";
+
+// A path option, when given, must not be empty (`run ""` would otherwise run the embedded default).
+const CLI::Validator kNonEmptyPath(
+    [](std::string& value) {
+      return value.empty() ? std::string("an empty path: give a file, or leave the argument out") : std::string();
+    },
+    "PATH");
+
+// An unsigned count or seed: digits only, within 64 bits (CLI11 alone would wrap "-1" or 2^64 into a uint64_t).
+const CLI::Validator kUnsigned(
+    [](std::string& value) {
+      const bool digits = !value.empty() && value.find_first_not_of("0123456789") == std::string::npos;
+      const std::string trimmed = digits ? value.substr(std::min(value.find_first_not_of('0'), value.size() - 1)) : "";
+      const bool fits = trimmed.size() < 20 || (trimmed.size() == 20 && trimmed <= "18446744073709551615");
+      return digits && fits ? std::string() : std::string("must be a whole number >= 0 that fits in 64 bits");
+    },
+    "UINT");
 
 // The parsed subcommand's action: each command registers its CLI11 subcommand with the function that runs it.
 class Commands {
@@ -38,9 +58,11 @@ void AddRun(CLI::App& app, Commands& cmds) {
   auto opts = std::make_shared<cli::RunOptions>();
   cli::RunOptions& run = *opts;
   auto* run_cmd = app.add_subcommand("run", "Simulate one training step and print a summary");
-  run_cmd->add_option("scenario", run.scenario,
-                      "Scenario file (.textproto or .json) or example:NAME (see clustersim list); default: the "
-                      "embedded 8,192-GPU H100 Llama-3-70B scenario");
+  run_cmd
+      ->add_option("scenario", run.scenario,
+                   "Scenario file (.textproto or .json) or example:NAME (see clustersim list); default: the embedded "
+                   "8,192-GPU H100 Llama-3-70B scenario")
+      ->check(kNonEmptyPath);
   run_cmd->add_option("--out", run.out_dir,
                       "Write result.json, summary.txt, report.html, trace.json (Perfetto), step.csv and comms.csv "
                       "into this directory");
@@ -60,7 +82,7 @@ void AddTopo(CLI::App& app, Commands& cmds) {
   auto opts = std::make_shared<cli::TopoOptions>();
   cli::TopoOptions& topo = *opts;
   auto* topo_cmd = app.add_subcommand("topo", "Print the fabric inventory of a scenario's cluster");
-  topo_cmd->add_option("scenario", topo.scenario, "Scenario file; default: the embedded default");
+  topo_cmd->add_option("scenario", topo.scenario, "Scenario file; default: the embedded default")->check(kNonEmptyPath);
   topo_cmd->add_option("--dot", topo.dot_file, "Write the fabric as Graphviz (small fabrics only)");
   cmds.Add(topo_cmd, [opts] { return cli::Topo(*opts); });
 }
@@ -69,13 +91,15 @@ void AddColl(CLI::App& app, Commands& cmds) {
   auto opts = std::make_shared<cli::CollOptions>();
   cli::CollOptions& coll = *opts;
   auto* coll_cmd = app.add_subcommand("coll", "Collective microbenchmark in nccl-tests conventions");
-  coll_cmd->add_option("scenario", coll.scenario, "Scenario file for the cluster; default: the embedded default");
+  coll_cmd->add_option("scenario", coll.scenario, "Scenario file for the cluster; default: the embedded default")
+      ->check(kNonEmptyPath);
   coll_cmd->add_option("-c,--collective", coll.collective,
                        "all_reduce, reduce_scatter, all_gather, all_to_all, broadcast, send_recv (-g 2)");
   coll_cmd->add_option("-a,--algorithm", coll.algorithm, "Algorithm by name, or auto");
   coll_cmd->add_option("-s,--sizes", coll.sizes, "Sizes per rank, e.g. 1M 64M 1G")->expected(1, -1);
-  coll_cmd->add_option("-g,--group", coll.group, "Ranks in the group (0 = all GPUs)");
-  coll_cmd->add_option("--stride", coll.stride, "Distance between group members (8 = one GPU per node)");
+  coll_cmd->add_option("-g,--group", coll.group, "Ranks in the group (0 = all GPUs)")->check(kUnsigned);
+  coll_cmd->add_option("--stride", coll.stride, "Distance between group members (8 = one GPU per node)")
+      ->check(kUnsigned);
   coll_cmd->add_flag("--all-groups", coll.all_groups, "Run every disjoint group of this shape at once");
   coll_cmd->add_flag("-q,--quiet", coll.quiet, kQuietHelp);
   cmds.Add(coll_cmd, [opts] { return cli::Coll(*opts); });
@@ -117,9 +141,12 @@ void AddSweep(CLI::App& app, Commands& cmds) {
                       "(default: <sweep stem>-sweep); finished points there are reused (resume)");
   swp_cmd->add_option("--shard", swp.shard, "Run only share I of N (I/N, 0-based), e.g. a Slurm array task");
   swp_cmd->add_flag("--gather", swp.gather, "Only assemble the table from the finished points of all shards");
-  swp_cmd->add_option("--max-points", swp.max_points, "Stop after simulating this many points (resume later)");
+  swp_cmd->add_option("--max-points", swp.max_points, "Stop after simulating this many points (resume later)")
+      ->check(kUnsigned);
   swp_cmd->add_flag("--mpi", swp.mpi, "Run as MPI ranks (detected under mpirun; needed under srun)");
   swp_cmd->add_flag("-q,--quiet", swp.quiet, "No progress on stderr (neither the per-point lines nor the live line)");
+  swp_cmd->add_option("--allow-root", swp.allowed_roots,
+                      "A folder base_scenario may name files under, besides the sweep file's own (repeatable)");
   cmds.Add(swp_cmd, [opts] { return cli::Sweep(*opts); });
 }
 
@@ -133,7 +160,8 @@ void AddReplay(CLI::App& app, Commands& cmds) {
                    "replayed)")
       ->required();
   rep_cmd->add_option("trace", rep.trace, "Directory or prefix of <prefix>.<rank>.et[.gz] files")->required();
-  rep_cmd->add_option("--replicas", rep.replicas, "Copies of the traced ranks (default: num_gpus / ranks)");
+  rep_cmd->add_option("--replicas", rep.replicas, "Copies of the traced ranks (default: num_gpus / ranks)")
+      ->check(kUnsigned);
   rep_cmd->add_option("--dp-pg", rep.dp_pg, "Regex on pg_name: these groups grow across replicas (e.g. ^dp/)");
   auto* recorded = rep_cmd->add_flag("--recorded-durations", rep.recorded_durations,
                                      "Time every GPU compute node by duration_micros (an error if one with num_ops "
@@ -165,9 +193,12 @@ void AddPlan(CLI::App& app, Commands& cmds) {
   cli::PlanCmdOptions& plan = *opts;
   auto* plan_cmd =
       app.add_subcommand("plan", "Search parallelism plans that fit in memory; simulate and rank the best");
-  plan_cmd->add_option("scenario", plan.scenario,
-                       "Scenario file: model, cluster, global batch; default: the embedded default");
-  plan_cmd->add_option("--top", plan.top, "Plans simulated (the best by the analytic estimate); default 8");
+  plan_cmd
+      ->add_option("scenario", plan.scenario,
+                   "Scenario file: model, cluster, global batch; default: the embedded default")
+      ->check(kNonEmptyPath);
+  plan_cmd->add_option("--top", plan.top, "Plans simulated (the best by the analytic estimate); default 8")
+      ->check(kUnsigned);
   plan_cmd->add_option("--by", plan.by, "Ranking of the simulated plans: time, energy or cost per step");
   plan_cmd->add_option("--out", plan.out_dir, "Write plan.csv and plan.json into this directory");
   plan_cmd->add_flag("-q,--quiet", plan.quiet, kQuietHelp);
@@ -190,9 +221,12 @@ void AddGoal(CLI::App& app, Commands& cmds) {
   goal_cmd->add_option("--max-cost-usd", goal.max_cost_usd, "Cost budget in USD");
   goal_cmd->add_option("--fabrics", goal.fabrics, "Scale-out topologies to compare, e.g. fat_tree,rail_only")
       ->delimiter(',');
-  goal_cmd->add_option("--max-gpus", goal.max_gpus, "Largest cluster tried (default 131072; printed in the table)");
-  goal_cmd->add_option("--replan", goal.replan,
-                       "Search the parallelism plan at each size, simulating this many candidates (0 = keep the plan)");
+  goal_cmd->add_option("--max-gpus", goal.max_gpus, "Largest cluster tried (default 131072; printed in the table)")
+      ->check(kUnsigned);
+  goal_cmd
+      ->add_option("--replan", goal.replan,
+                   "Search the parallelism plan at each size, simulating this many candidates (0 = keep the plan)")
+      ->check(kUnsigned);
   goal_cmd->add_option("--out", goal.out_dir, "Write goal.csv into this directory");
   goal_cmd->add_flag("-q,--quiet", goal.quiet, kQuietHelp);
   goal_cmd->add_option("--memory-margin-gb", goal.memory_margin_gb,
@@ -204,12 +238,29 @@ void AddGoodput(CLI::App& app, Commands& cmds) {
   auto opts = std::make_shared<cli::GoodputCmdOptions>();
   cli::GoodputCmdOptions& gp = *opts;
   auto* gp_cmd = app.add_subcommand("goodput", "Failures, checkpoints and goodput of the run: analytic vs Monte-Carlo");
-  gp_cmd->add_option("scenario", gp.scenario, "Scenario file; default: the embedded default");
+  gp_cmd->add_option("scenario", gp.scenario, "Scenario file; default: the embedded default")->check(kNonEmptyPath);
   gp_cmd->add_option("--tokens", gp.tokens, "Token budget (default: facility.training_tokens)");
-  gp_cmd->add_option("--trials", gp.trials, "Monte-Carlo runs (default 1000)");
-  gp_cmd->add_option("--seed", gp.seed, "Monte-Carlo seed (default 1)");
+  gp_cmd->add_option("--trials", gp.trials, "Monte-Carlo runs (default 1000)")->check(kUnsigned);
+  gp_cmd->add_option("--seed", gp.seed, "Monte-Carlo seed (default 1)")->check(kUnsigned);
   gp_cmd->add_flag("-q,--quiet", gp.quiet, kQuietHelp);
   cmds.Add(gp_cmd, [opts] { return cli::Goodput(*opts); });
+}
+
+// A message as one line: control characters (a newline in a value quoted from the input) escaped, at most 4 KiB.
+std::string OneLine(const std::string& message) {
+  std::string out;
+  for (const char c : message) {
+    if (out.size() >= 4096) return out + "...";
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      static const char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[static_cast<unsigned char>(c) >> 4];
+      out += kHex[static_cast<unsigned char>(c) & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 
 // Exit status and message of a command line CLI11 rejected.
@@ -251,10 +302,18 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return ParseFailed(app, e, argc, argv);
   }
+  // Protobuf's own log lines (e.g. about invalid UTF-8) would add lines of their own to the one error message.
+  google::protobuf::SetLogHandler(nullptr);
   try {
-    return cmds.RunChosen();
+    const int status = cmds.RunChosen();
+    std::cout.flush();
+    if (!std::cout) {  // a full disk or a closed file behind standard output: the output is incomplete
+      std::cerr << "clustersim: error: cannot write the output to standard output\n";
+      return 1;
+    }
+    return status;
   } catch (const InputError& e) {
-    std::cerr << "clustersim: error: " << e.what() << "\n";
+    std::cerr << "clustersim: error: " << OneLine(e.what()) << "\n";
     return 2;
   } catch (const std::exception& e) {
     std::cerr << "clustersim: simulation failed: " << e.what() << "\n";

@@ -15,23 +15,21 @@
 #include "planning/search.h"
 #include "results/compare.h"
 #include "results/report.h"
+#include "sim/plausible.h"
 #include "sim/scenario_loader.h"
 #include "topologies/fabric.h"
 
 namespace clustersim::cli {
 namespace {
 
-void MakeDir(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) throw InputError(dir + ": cannot create the output directory: " + ec.message());
-}
-
-// --tokens: 0 = facility.training_tokens; otherwise a finite positive budget.
+// --tokens: 0 = facility.training_tokens; otherwise a finite positive budget within facility.training_tokens' range.
 void CheckTokens(double tokens) {
   if (!(tokens >= 0) || !std::isfinite(tokens))
     throw InputError::Field("", 0, "--tokens", fmt::format("{}", tokens),
                             "must be a finite number > 0 (omit it to use facility.training_tokens)");
+  const FieldRange* range = FindFieldRange(*v1::Facility::descriptor()->FindFieldByName("training_tokens"));
+  const std::string rule = range != nullptr ? ImplausibleRule(tokens, range->range) : "";
+  if (!rule.empty()) throw InputError::Field("", 0, "--tokens", fmt::format("{}", tokens), rule);
 }
 
 double CheckMargin(double gb) {
@@ -53,8 +51,9 @@ int Plan(const PlanCmdOptions& o) {
   ProgressLine progress(o.quiet);
   so.progress = progress.Fn();
   const v1::PlanSearchResult r = planning::SearchPlans(s, so);
+  CheckReportedNumbers(r, planning::ScenarioSource(o.scenario), "plan");
   if (!o.out_dir.empty()) {
-    MakeDir(o.out_dir);
+    results::MakeOutputDirectory(o.out_dir);
     results::WriteFilesAtomic({{o.out_dir + "/plan.csv", planning::PlanCsv(r)},
                                {o.out_dir + "/plan.json", planning::PlanJson(r)}});
   }
@@ -101,8 +100,11 @@ int Goal(const GoalCmdOptions& o) {
   ProgressLine progress(o.quiet);
   g.progress = progress.Fn();
   const planning::GoalResult r = planning::SeekGoal(loaded, g);
+  // A point out of memory has no days, energy or cost (infinite by convention: it never meets the goal).
+  for (const v1::GoalPoint& p : r.points)
+    if (p.missed() != "memory") CheckReportedNumbers(p, o.scenario, "goal point");
   if (!o.out_dir.empty()) {
-    MakeDir(o.out_dir);
+    results::MakeOutputDirectory(o.out_dir);
     results::WriteFileAtomic(o.out_dir + "/goal.csv", planning::GoalCsv(r));
   }
   std::cout << planning::GoalTable(r, g);
@@ -115,9 +117,13 @@ int Goodput(const GoodputCmdOptions& o) {
                             "must be 1 to 1,000,000 (the Monte-Carlo error falls as 1/sqrt(trials))");
   CheckTokens(o.tokens);
   const v1::Scenario s = planning::LoadScenario(o.scenario);
+  const std::string source = planning::ScenarioSource(o.scenario);
   ProgressLine progress(o.quiet);
-  const planning::GoodputStudy study =
-      planning::StudyGoodput(s, o.tokens, o.trials, o.seed, planning::ScenarioSource(o.scenario), progress.Fn());
+  const planning::GoodputStudy study = planning::StudyGoodput(s, o.tokens, o.trials, o.seed, source, progress.Fn());
+  const planning::MonteCarloResult& mc = study.monte_carlo;
+  CheckReportedNumber(mc.goodput, "goodput", source, "monte-carlo");
+  CheckReportedNumber(mc.mean_wall_s / 86400, "wall_clock_days", source, "monte-carlo");
+  CheckReportedNumber(mc.stddev_wall_s, "stddev_wall_s", source, "monte-carlo");
   std::cout << planning::GoodputTable(study);
   return 0;
 }

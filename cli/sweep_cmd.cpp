@@ -53,7 +53,7 @@ void PrintTable(const std::vector<v1::SweepPointResult>& points) {
 }  // namespace
 
 int Sweep(const SweepCmdOptions& o) {
-  const planning::SweepPlan plan = planning::LoadSweep(o.sweep);
+  const planning::SweepPlan plan = planning::LoadSweep(o.sweep, o.allowed_roots);
   const std::string out = o.out_dir.empty()
                               ? std::filesystem::path(o.sweep).stem().string() + "-sweep"
                               : o.out_dir;

@@ -34,8 +34,8 @@ void MarkParetoFront(std::vector<v1::GoalPoint>& points) {
     for (const v1::GoalPoint& q : points) {
       const bool no_worse = q.wall_clock_days() <= p.wall_clock_days() && q.energy_mwh() <= p.energy_mwh() &&
                             q.cost_usd() <= p.cost_usd();
-      const bool better = q.wall_clock_days() < p.wall_clock_days() || q.energy_mwh() < p.energy_mwh() ||
-                          q.cost_usd() < p.cost_usd();
+      const bool better =
+          q.wall_clock_days() < p.wall_clock_days() || q.energy_mwh() < p.energy_mwh() || q.cost_usd() < p.cost_usd();
       if (no_worse && better) {
         dominated = true;
         break;
@@ -112,7 +112,8 @@ std::vector<uint32_t> AdmissibleSizes(const sim::LoadedScenario& loaded, uint32_
 }
 
 GoalResult SeekGoal(const std::vector<uint32_t>& sizes, const GoalSpec& goal, const PointEvaluator& evaluate) {
-  if (!(goal.deadline_days > 0)) throw InputError::Field("", 0, "--deadline-days", fmt::format("{}", goal.deadline_days), "must be > 0");
+  if (!(goal.deadline_days > 0))
+    throw InputError::Field("", 0, "--deadline-days", fmt::format("{}", goal.deadline_days), "must be > 0");
   GoalResult r;
   const std::vector<std::string> fabrics = goal.fabrics.empty() ? std::vector<std::string>{""} : goal.fabrics;
   for (const std::string& fabric : fabrics) {

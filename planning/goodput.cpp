@@ -40,8 +40,15 @@ class ExponentialDraws {
 
 void CheckModel(const FailureModel& m) {
   if (!(m.work_s > 0) || !(m.interval_s > 0) || !(m.checkpoint_s >= 0) || !(m.restart_s >= 0) || !(m.mtbf_s > 0))
-    throw SimulationError("failure model needs work, interval, MTBF > 0 and checkpoint, restart >= 0");
+    throw InputError::Field("", 0, "reliability", "(failure model)",
+                            fmt::format("needs work ({} s), checkpoint interval ({} s) and MTBF ({} s) > 0 and "
+                                        "checkpoint ({} s) and restart ({} s) >= 0: check facility.training_tokens "
+                                        "and the reliability fields",
+                                        m.work_s, m.interval_s, m.mtbf_s, m.checkpoint_s, m.restart_s));
 }
+
+// Most interruptions the Monte-Carlo simulation draws in all (trials x interruptions per run): a few seconds.
+constexpr double kMaxSimulatedInterruptions = 1e8;
 
 }  // namespace
 
@@ -91,7 +98,15 @@ double ExpectedWallS(const FailureModel& m) {
 
 MonteCarloResult SimulateFailures(const FailureModel& m, uint32_t trials, uint64_t seed, const ProgressFn& progress) {
   CheckModel(m);
-  if (trials == 0) throw SimulationError("Monte-Carlo goodput needs at least one trial");
+  if (trials == 0) throw InputError::Field("", 0, "--trials", "0", "must be >= 1");
+  // Each interruption is a draw: bound the work before starting (the expected count is exact, ExpectedWallS).
+  const double per_run = std::isinf(m.mtbf_s) ? 0 : ExpectedWallS(m) / m.mtbf_s;
+  if (!(per_run * trials <= kMaxSimulatedInterruptions))
+    throw InputError::Field("", 0, "--trials", std::to_string(trials),
+                            fmt::format("the run expects {:.3g} interruptions (MTBF {:.3g} s over {:.3g} s of work), "
+                                        "{:.3g} to draw in all; at most {:.0e} are simulated: lower --trials, the "
+                                        "token budget or the reliability failure rates",
+                                        per_run, m.mtbf_s, m.work_s, per_run * trials, kMaxSimulatedInterruptions));
   ProgressTask shown(progress, "trials", trials);
   const uint32_t report_every = std::max(1u, trials / 100);
   const double seg = m.interval_s + m.checkpoint_s;
@@ -164,7 +179,8 @@ Analysis Analyze(const v1::RunResult& r) {
   const v1::Scenario& s = r.scenario();
   const v1::Reliability rel = ResolveReliability(s.reliability(), s.cluster().num_gpus());  // idempotent
   if (!(r.projection().wall_clock_days() > 0) || !(r.step_time_s() > 0))
-    throw SimulationError("goodput needs a run projection (facility.training_tokens > 0)");
+    throw InputError::Field("", 0, "facility.training_tokens", fmt::format("{}", s.facility().training_tokens()),
+                            "goodput needs a run projection: a token budget and a step that takes time");
   ComponentCounts c;
   c.gpus = s.cluster().num_gpus();
   c.nodes = static_cast<double>(r.topology().nodes());

@@ -79,8 +79,9 @@ struct MonteCarloResult {
 };
 // Simulates `trials` runs of the model with exponential inter-failure times drawn from std::mt19937_64(seed) as
 // -M log(1 - u), u a 53-bit uniform (bit-identical on every standard library). Deterministic for a seed; cost
-// O(trials x interruptions), independent of the number of checkpoints.
-// `progress` receives "trials" done.
+// O(trials x interruptions), independent of the number of checkpoints. Throws InputError naming --trials when
+// trials x the expected interruptions per run exceeds 10^8 (the work is bounded before it starts). `progress`
+// receives "trials" done.
 MonteCarloResult SimulateFailures(const FailureModel& m, uint32_t trials, uint64_t seed,
                                   const ProgressFn& progress = {});
 

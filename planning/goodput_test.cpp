@@ -6,6 +6,8 @@
 
 #include <cmath>
 
+#include "common/error.h"
+
 namespace clustersim::planning {
 namespace {
 
@@ -109,6 +111,25 @@ TEST(Goodput, MonteCarloHandlesShortIntervalsAndNoFailures) {
   EXPECT_NEAR(mc.mean_wall_s, expected, 4 * mc.stddev_wall_s / std::sqrt(20000.0));
   m.mtbf_s = INFINITY;
   EXPECT_DOUBLE_EQ(SimulateFailures(m, 3, 1).mean_wall_s, ExpectedWallS(m));
+}
+
+// The Monte-Carlo work (one draw per interruption) is bounded before it starts: a run interrupted every second for
+// a year, or a restart that almost never completes, is bad input naming --trials, not a hang.
+TEST(Goodput, MonteCarloWorkIsBoundedBeforeItStarts) {
+  FailureModel m;
+  m.work_s = 3.15e7;
+  m.interval_s = 600;
+  m.checkpoint_s = 10;
+  m.restart_s = 60;
+  m.mtbf_s = 1;
+  try {
+    (void)SimulateFailures(m, 1000, 1);
+    FAIL() << "not refused";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--trials = 1000: the run expects"), std::string::npos) << e.what();
+  }
+  m.mtbf_s = 0;
+  EXPECT_THROW(SimulateFailures(m, 10, 1), InputError);  // a failure model that cannot be: bad input, not exit 1
 }
 
 }  // namespace

@@ -9,8 +9,10 @@
 #include "common/error.h"
 #include "planning/goodput.h"
 #include "results/projection.h"
+#include "sim/plausible.h"
 #include "sim/scenario_loader.h"
 #include "sim/simulation.h"
+#include "sim/stages.h"
 #include "workloads/model.h"
 
 namespace clustersim {
@@ -155,6 +157,7 @@ v1::RunResult RunStep(const v1::Scenario& resolved, const std::string& source, c
   r.set_clustersim_version(CLUSTERSIM_VERSION);
   AddCost(r);
   AddProjection(r);
+  CheckReportedNumbers(r, sim::SourceName(resolved, source), "result");  // the projection too (sim/plausible.h)
   return r;
 }
 

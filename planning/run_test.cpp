@@ -85,6 +85,19 @@ TEST(RunStep, PowerFloorCostsEnergyAndNarrowsTheSwing) {
   const v1::PowerSwing& w = r.power_swing();
   EXPECT_DOUBLE_EQ(w.power_floor_w(), 0.7 * 700);
   EXPECT_GT(w.mitigation_energy_j_per_step(), 0);
+  EXPECT_EQ(w.mitigation_saved_j_per_step(), 0);
+  EXPECT_LT(w.step_swing_w(), w.unmitigated_swing_w());
+}
+
+// A power cap clips the compute draw: the step's energy falls (every reported number stays non-negative).
+TEST(RunStep, PowerCapSavesEnergyAndNarrowsTheSwing) {
+  sim::LoadedScenario l = Small("training_tokens: 1e11");
+  l.scenario.mutable_accelerator()->set_power_cap_w(500);
+  const v1::RunResult r = RunStep(Resolve(l));
+  const v1::PowerSwing& w = r.power_swing();
+  EXPECT_DOUBLE_EQ(w.power_cap_w(), 500);
+  EXPECT_GT(w.mitigation_saved_j_per_step(), 0);
+  EXPECT_EQ(w.mitigation_energy_j_per_step(), 0);
   EXPECT_LT(w.step_swing_w(), w.unmitigated_swing_w());
 }
 

@@ -8,15 +8,17 @@
 #include <google/protobuf/text_format.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
+#include <functional>
 #include <memory>
 #include <ostream>
 #include <set>
 #include <sstream>
 
 #include "common/error.h"
+#include "common/input_file.h"
 #include "planning/goodput.h"
 #include "planning/run.h"
 #include "results/csv.h"
@@ -24,6 +26,7 @@
 #include "results/projection.h"
 #include "results/report.h"
 #include "results/trace.h"
+#include "sim/memory_guard.h"
 #include "sim/scenario_loader.h"
 
 namespace clustersim::planning {
@@ -40,6 +43,10 @@ class FirstError : public pb::io::ErrorCollector {
   void AddWarning(int, pb::io::ColumnNumber, const std::string&) override {}
   std::string message_;
 };
+
+// What one expanded point holds besides its scenario's own fields: the resolved accelerator, model and defaults,
+// its label, values and hash (measured about 6 kB per point with a 2 kB scenario).
+constexpr double kBytesPerPointBase = 4096;
 
 // Key of element i of a repeated field in sim::FieldLines ("axes", "axes[1]").
 std::string Elem(const std::string& path, int i) { return i > 0 ? path + "[" + std::to_string(i) + "]" : path; }
@@ -58,14 +65,29 @@ std::string FormatOf(const std::string& path) {
   return path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0 ? "json" : "textproto";
 }
 
-std::string ReadFile(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path + ": cannot open " + what + " (missing or unreadable)");
+// Whether `path` lies under the directory `root` (both absolute, links resolved).
+bool IsUnder(const fs::path& path, const fs::path& root) {
+  const auto mismatch = std::mismatch(root.begin(), root.end(), path.begin(), path.end());
+  return mismatch.first == root.end();
+}
+
+// The base scenario's path: `value` relative to `base_dir`, which must lie (links resolved) under `base_dir` or one
+// of `allowed_roots`; otherwise `fail` is called.
+fs::path BaseScenarioPath(const std::string& value, const std::string& base_dir,
+                          const std::vector<std::string>& allowed_roots,
+                          const std::function<void(const std::string&)>& fail) {
+  const fs::path folder = base_dir.empty() ? fs::path(".") : fs::path(base_dir);
+  fs::path p(value);
+  if (p.is_relative()) p = folder / p;
   std::error_code ec;
-  if (fs::is_directory(path, ec)) throw InputError(path + ": is a directory, not a " + what);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  const fs::path real = fs::weakly_canonical(fs::absolute(p, ec), ec);
+  std::vector<fs::path> roots{fs::weakly_canonical(fs::absolute(folder, ec), ec)};
+  for (const std::string& r : allowed_roots) roots.push_back(fs::weakly_canonical(fs::absolute(r, ec), ec));
+  for (const fs::path& root : roots)
+    if (!real.empty() && !root.empty() && IsUnder(real, root)) return p;
+  fail("must name a file under the sweep file's folder (" + roots.front().string() +
+       ") or under a folder given with --allow-root");
+  return p;
 }
 
 // FNV-1a (64 bit) of the deterministic binary serialization of the resolved scenario and the version.
@@ -169,15 +191,13 @@ void SetFieldByPath(pb::Message& msg, const std::string& path, const std::string
 }
 
 SweepPlan ParseSweep(const std::string& text, const std::string& format, const std::string& name,
-                     const std::string& base_dir) {
+                     const std::string& base_dir, const std::vector<std::string>& allowed_roots) {
   SweepPlan plan;
   plan.file = name;
   sim::FieldLines lines;
+  CheckUtf8Text(text, name, "sweep");
   if (format == "json") {
-    pb::util::JsonParseOptions opts;
-    opts.ignore_unknown_fields = false;
-    const auto status = pb::util::JsonStringToMessage(text, &plan.sweep, opts);
-    if (!status.ok()) throw InputError(name + ": invalid sweep JSON: " + std::string(status.message()));
+    sim::ParseJsonMessage(text, &plan.sweep, name);
   } else {
     lines = sim::ParseTextMessage(text, &plan.sweep, name);
   }
@@ -191,8 +211,9 @@ SweepPlan ParseSweep(const std::string& text, const std::string& format, const s
   if (!sw.base_scenario().empty() && sw.has_scenario())
     fail("base_scenario", Quoted(sw.base_scenario()), "give either base_scenario or scenario, not both");
   if (!sw.base_scenario().empty()) {
-    fs::path p(sw.base_scenario());
-    if (p.is_relative() && !base_dir.empty()) p = fs::path(base_dir) / p;
+    const fs::path p = BaseScenarioPath(sw.base_scenario(), base_dir, allowed_roots, [&](const std::string& rule) {
+      fail("base_scenario", Quoted(sw.base_scenario()), rule);
+    });
     try {
       base = sim::LoadScenarioFile(p.string());
     } catch (const InputError& e) {
@@ -270,6 +291,15 @@ SweepPlan ParseSweep(const std::string& text, const std::string& format, const s
   }
   const size_t total = n_explicit * n_axes;
   if (total > 1000000) fail("axes", std::to_string(total) + " points", "a sweep is limited to 1,000,000 points");
+  // Every point is held resolved until the sweep ends: guard that like a simulation (sim/memory_guard.h).
+  const double per_point = kBytesPerPointBase + 2.0 * static_cast<double>(base.scenario.SpaceUsedLong());
+  try {
+    sim::RequireMemory(sim::MemoryNeed{0, 0, per_point * static_cast<double>(total)}, base.scenario, "sweep",
+                       name, "axes", std::to_string(total) + " points");
+  } catch (const InputError& e) {
+    throw InputError(std::string(e.what()) + " (a point holds its resolved scenario, about " +
+                     std::to_string(static_cast<int>(per_point / 1000)) + " kB)");
+  }
   plan.points.reserve(total);
   for (size_t e = 0; e < n_explicit; ++e) {
     for (size_t k = 0; k < n_axes; ++k) {
@@ -332,9 +362,9 @@ SweepPlan ParseSweep(const std::string& text, const std::string& format, const s
   return plan;
 }
 
-SweepPlan LoadSweep(const std::string& path) {
-  const std::string text = ReadFile(path, "sweep file");
-  return ParseSweep(text, FormatOf(path), path, fs::path(path).parent_path().string());
+SweepPlan LoadSweep(const std::string& path, const std::vector<std::string>& allowed_roots) {
+  const std::string text = ReadTextInputFile(path, "sweep file");
+  return ParseSweep(text, FormatOf(path), path, fs::path(path).parent_path().string(), allowed_roots);
 }
 
 std::string PointFilePath(const std::string& out_dir, const SweepPointSpec& p) {
@@ -343,14 +373,18 @@ std::string PointFilePath(const std::string& out_dir, const SweepPointSpec& p) {
 
 std::optional<v1::SweepPointResult> ReadPointFile(const std::string& out_dir, const SweepPointSpec& p) {
   const std::string path = PointFilePath(out_dir, p);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream ss;
-  ss << in.rdbuf();
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::nullopt;
+  std::string json;
+  try {
+    json = ReadInputFile(path, "sweep point file", kMaxResultInputBytes);
+  } catch (const InputError&) {
+    return std::nullopt;  // not a regular file, or too large: not a finished point
+  }
   v1::SweepPointResult r;
   pb::util::JsonParseOptions opts;
   opts.ignore_unknown_fields = false;
-  if (!pb::util::JsonStringToMessage(ss.str(), &r, opts).ok()) return std::nullopt;
+  if (!pb::util::JsonStringToMessage(json, &r, opts).ok()) return std::nullopt;
   if (r.index() != p.index || r.hash() != p.hash) return std::nullopt;
   if (r.error().empty() && !r.has_result()) return std::nullopt;
   return r;
@@ -379,9 +413,8 @@ v1::SweepPointResult RunPoint(const SweepPlan& plan, uint32_t index, const Progr
 }
 
 void SavePoint(const std::string& out_dir, const SweepPlan& plan, const v1::SweepPointResult& r) {
-  std::error_code ec;
-  fs::create_directories(fs::path(out_dir) / "points", ec);
-  if (ec) throw InputError(out_dir + ": cannot create the sweep output directory: " + ec.message());
+  results::MakeOutputDirectory(out_dir);
+  results::MakeOutputDirectory((fs::path(out_dir) / "points").string(), /*subdir_of_output=*/true);
   results::WriteFileAtomic(PointFilePath(out_dir, plan.points.at(r.index())), PointJson(r));
 }
 
@@ -438,9 +471,7 @@ std::string SweepJson(const SweepPlan& plan, const std::vector<v1::SweepPointRes
 
 void WriteSweepTable(const SweepPlan& plan, const std::vector<v1::SweepPointResult>& points,
                      const std::string& out_dir) {
-  std::error_code ec;
-  fs::create_directories(out_dir, ec);
-  if (ec) throw InputError(out_dir + ": cannot create the sweep output directory: " + ec.message());
+  results::MakeOutputDirectory(out_dir);
   std::vector<std::pair<std::string, std::string>> files{{out_dir + "/sweep.csv", SweepCsv(plan, points)},
                                                          {out_dir + "/sweep.json", SweepJson(plan, points)}};
   std::vector<v1::RunResult> ok;

@@ -50,12 +50,13 @@ struct SweepPlan {
 };
 
 // Reads a sweep file (text format, or JSON for .json) and expands it. Throws InputError naming the sweep file, the
-// line (text format), the axis and the value, or the point and its values when a point fails validation.
-SweepPlan LoadSweep(const std::string& path);
+// line (text format), the axis and the value, or the point and its values when a point fails validation. The
+// base_scenario must lie under the sweep file's folder or under one of `allowed_roots` (links resolved).
+SweepPlan LoadSweep(const std::string& path, const std::vector<std::string>& allowed_roots = {});
 // Same from text; `format` is "textproto" or "json", `name` is used in messages, and a base_scenario path is read
-// relative to `base_dir`.
+// relative to `base_dir` ("" = the current directory), under which (or under one of `allowed_roots`) it must lie.
 SweepPlan ParseSweep(const std::string& text, const std::string& format, const std::string& name,
-                     const std::string& base_dir);
+                     const std::string& base_dir, const std::vector<std::string>& allowed_roots = {});
 
 // OUT/points/<index>-<hash>.json for `p`.
 std::string PointFilePath(const std::string& out_dir, const SweepPointSpec& p);

@@ -6,11 +6,9 @@
 
 #include <cctype>
 #include <cmath>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 
 #include "common/error.h"
+#include "common/input_file.h"
 #include "results/compare.h"
 
 namespace clustersim::results {
@@ -38,8 +36,8 @@ std::string RunLines(const v1::RunResult& r) {
       "  run       {} tokens ({} FLOPs = 6 x {} active parameters x tokens; clustersim counts {} with "
       "attention): {:.1f} days, {} GPU-hours, {} MWh, {} tCO2e (+{} embodied at {:.0f} g/kWh), {}\n",
       FormatTokens(pr.training_tokens()), FormatFlops(pr.training_flops()), FormatTokens(pr.active_parameters()),
-      FormatFlops(pr.simulated_model_flops()), pr.wall_clock_days(), FormatCount(pr.gpu_hours()), FormatCount(pr.energy_mwh()),
-      FormatCount(pr.operational_tco2e()), FormatCount(pr.embodied_tco2e()),
+      FormatFlops(pr.simulated_model_flops()), pr.wall_clock_days(), FormatCount(pr.gpu_hours()),
+      FormatCount(pr.energy_mwh()), FormatCount(pr.operational_tco2e()), FormatCount(pr.embodied_tco2e()),
       r.scenario().facility().grid_carbon_g_per_kwh(), FormatUsd(pr.cost_usd()));
   if (pr.has_goodput() && pr.goodput().goodput() > 0) {
     const v1::Goodput& g = pr.goodput();
@@ -86,8 +84,9 @@ std::string SwingLines(const v1::PowerSwing& w) {
                                                  FormatPower(w.power_floor_w())
                                            : "",
                      FormatPower(w.step_swing_w()), FormatPower(w.unmitigated_swing_w()),
-                     w.mitigation_energy_j_per_step() >= 0 ? "costs" : "saves",
-                     FormatEnergy(std::fabs(w.mitigation_energy_j_per_step())));
+                     w.mitigation_saved_j_per_step() > 0 ? "saves" : "costs",
+                     FormatEnergy(w.mitigation_saved_j_per_step() > 0 ? w.mitigation_saved_j_per_step()
+                                                                      : w.mitigation_energy_j_per_step()));
   return o;
 }
 
@@ -202,51 +201,13 @@ v1::RunResult FromJson(const std::string& json, const std::string& file) {
   google::protobuf::util::JsonParseOptions opts;
   opts.ignore_unknown_fields = false;
   const auto st = google::protobuf::util::JsonStringToMessage(json, &r, opts);
-  if (!st.ok()) throw InputError(file + ": not a clustersim result: " + std::string(st.message()));
+  if (!st.ok()) throw InputError(file + ": not a clustersim result: " + ParserMessageShown(std::string(st.message())));
   return r;
-}
-
-void WriteFileAtomic(const std::string& path, const std::string& content) { WriteFilesAtomic({{path, content}}); }
-
-void WriteFilesAtomic(const std::vector<std::pair<std::string, std::string>>& path_and_content) {
-  std::vector<std::string> tmps;
-  auto discard = [&tmps]() {
-    std::error_code ignored;
-    for (const std::string& t : tmps) std::filesystem::remove(t, ignored);
-  };
-  for (const auto& [path, content] : path_and_content) {
-    const std::string tmp = path + ".tmp";
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) {
-      discard();
-      throw SimulationError("cannot write " + tmp);
-    }
-    tmps.push_back(tmp);
-    out << content;
-    out.close();
-    if (!out) {
-      discard();
-      throw SimulationError("write failed (disk full?): " + tmp);
-    }
-  }
-  for (size_t i = 0; i < tmps.size(); ++i) {
-    std::error_code ec;
-    std::filesystem::rename(tmps[i], path_and_content[i].first, ec);
-    if (ec) {
-      const std::string msg = "cannot rename " + tmps[i] + " to " + path_and_content[i].first + ": " + ec.message();
-      // Files renamed so far stay (a rename within one directory fails only if the target became a directory).
-      tmps.erase(tmps.begin(), tmps.begin() + static_cast<std::ptrdiff_t>(i));
-      discard();
-      throw SimulationError(msg);
-    }
-  }
 }
 
 void WriteRunOutputs(const std::string& dir, const v1::RunResult& r,
                      const std::vector<std::pair<std::string, std::string>>& extra) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) throw InputError(dir + ": cannot create output directory: " + ec.message());
+  MakeOutputDirectory(dir);
   std::vector<std::pair<std::string, std::string>> files{{dir + "/result.json", ToJson(r)},
                                                          {dir + "/summary.txt", SummaryText(r)}};
   for (const auto& [name, content] : extra) files.emplace_back(dir + "/" + name, content);

@@ -1,6 +1,5 @@
 // Human and machine-readable renderings of a RunResult: the terminal summary, JSON (Protobuf's JSON mapping of
-// results.proto, so it round-trips), and files written atomically into an output directory (no partial files: each
-// is written to a temporary name and renamed once complete).
+// results.proto, so it round-trips), and the run's output files, written as one set (results/file_set.h).
 #pragma once
 
 #include <string>
@@ -8,6 +7,7 @@
 #include <vector>
 
 #include "results.pb.h"
+#include "results/file_set.h"
 
 namespace clustersim::results {
 
@@ -26,13 +26,6 @@ std::string MessageJson(const google::protobuf::Message& m, const std::string& w
 std::string ToJson(const v1::RunResult& r);
 // Parses JSON written by ToJson (unknown fields rejected). Throws InputError naming `file`.
 v1::RunResult FromJson(const std::string& json, const std::string& file);
-// Writes `content` to `path` atomically (temporary file + rename). Throws SimulationError on I/O failure, leaving
-// neither `path` nor the temporary file behind.
-void WriteFileAtomic(const std::string& path, const std::string& content);
-// Writes several files as one: every content goes to a temporary file first, and only when all are written are
-// they renamed into place. On a failure (disk full, a path that cannot be written) no temporary file is left and no
-// file of the set is created. Throws SimulationError.
-void WriteFilesAtomic(const std::vector<std::pair<std::string, std::string>>& path_and_content);
 // Creates `dir` if needed and writes result.json and summary.txt there (one WriteFilesAtomic set), plus `extra`
 // (file name within `dir`, content) in the same set.
 void WriteRunOutputs(const std::string& dir, const v1::RunResult& r,

@@ -50,25 +50,10 @@ TEST(Report, OutputsAreWrittenWhole) {
   WriteRunOutputs(dir, Sample());
   EXPECT_TRUE(std::filesystem::exists(dir + "/result.json"));
   EXPECT_TRUE(std::filesystem::exists(dir + "/summary.txt"));
-  EXPECT_FALSE(std::filesystem::exists(dir + "/result.json.tmp"));
   std::ifstream in(dir + "/result.json");
   std::stringstream ss;
   ss << in.rdbuf();
   EXPECT_EQ(FromJson(ss.str(), "result.json").step_time_s(), 1.25);
-}
-
-// A set of output files is written whole or not at all: when one file of the set cannot be written (here its
-// temporary name is taken by a directory, as a full disk would fail the write), no file of the set and no temporary
-// file is left.
-TEST(Report, AFailedFileLeavesNoFileOfItsSet) {
-  const std::string dir = testing::TempDir() + "/report_test_fail";
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir + "/comms.csv.tmp");
-  EXPECT_THROW(WriteRunOutputs(dir, Sample(), {{"step.csv", "a,b\n"}, {"comms.csv", "c,d\n"}}), SimulationError);
-  std::vector<std::string> left;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) left.push_back(e.path().filename().string());
-  EXPECT_EQ(left, std::vector<std::string>{"comms.csv.tmp"}) << "only the obstacle stays";
-  std::filesystem::remove_all(dir);
 }
 
 TEST(Report, SummaryPrintsAPrecisionFallbackAndTheCostOfOwnership) {
@@ -91,6 +76,7 @@ TEST(Report, SummaryPrintsAPrecisionFallbackAndTheCostOfOwnership) {
   r.set_effective_precision("fp8");
   EXPECT_NE(SummaryText(r).find("(fp8),"), std::string::npos);  // no fallback: nothing to say
 }
+
 
 }  // namespace
 }  // namespace clustersim::results

@@ -13,7 +13,9 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/input_file.h"
 #include "results/projection.h"
+#include "sim/plausible.h"
 #include "sim/scenario_loader.h"
 #include "sim/simulation.h"
 #include "topologies/fabric.h"
@@ -74,20 +76,26 @@ std::vector<std::string> ExpandCaseFiles(const std::vector<std::string>& paths) 
   return out;
 }
 
-LoadedCase LoadCase(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError(path + ": cannot open validation case (missing or unreadable)");
-  std::ostringstream ss;
-  ss << in.rdbuf();
+LoadedCase LoadCase(const std::string& path) { return ParseCase(ReadTextInputFile(path, "validation case"), path); }
+
+LoadedCase ParseCase(const std::string& text, const std::string& path) {
+  CheckUtf8Text(text, path, "validation case");
   LoadedCase loaded;
   loaded.file = path;
   v1::ValidationCase& c = loaded.spec;
-  loaded.lines = sim::ParseTextMessage(ss.str(), &c, path);
+  loaded.lines = sim::ParseTextMessage(text, &c, path);
   const sim::FieldLines& lines = loaded.lines;
   auto line_of = [&lines](const std::string& f) {
     auto it = lines.find(f);
     return it == lines.end() ? 0 : it->second;
   };
+  // Every number of the case finite and within its range (the scenario's are checked when it is resolved).
+  CheckFieldRanges(
+      c, "",
+      [&](const std::string& field, const std::string& value, const std::string& rule) {
+        throw InputError::Field(path, sim::LineOf(sim::LoadedScenario{{}, path, lines}, field), field, value, rule);
+      },
+      {"clustersim.v1.Scenario"});
   if (c.id().empty()) throw InputError::Field(path, 0, "id", "\"\"", "required (the case id in cases.yaml)");
   if (c.expected_size() == 0) throw InputError::Field(path, 0, "expected", "(none)", "at least one expectation");
   static const std::set<std::string> categories{"training_dense", "training_moe", "collective", "topology",

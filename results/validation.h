@@ -40,6 +40,8 @@ struct LoadedCase {
 };
 // Reads and checks one case file; throws InputError naming the file, line and field.
 LoadedCase LoadCase(const std::string& path);
+// Checks a case given as text (text format); `path` names it in messages.
+LoadedCase ParseCase(const std::string& text, const std::string& path);
 // Runs one case; a case whose simulation fails, or whose training plan clustersim predicts not to fit in the
 // accelerator's memory, yields rows with pass = false, error_pct NaN and the reason in `note`. Bad input in the case
 // throws InputError.

@@ -384,7 +384,9 @@ void FillPowerAndEnergy(const v1::Scenario& s, const wl::StepProgram& program, c
   swing.set_power_floor_w(power.floor_w());
   if (raw) {
     swing.set_unmitigated_swing_w(raw->Swing(swing.ramp_window_s()).step_swing_w());
-    swing.set_mitigation_energy_j_per_step(acc.Energy().facility_j - raw->Energy().facility_j);
+    const double extra_j = acc.Energy().facility_j - raw->Energy().facility_j;
+    swing.set_mitigation_energy_j_per_step(std::max(0.0, extra_j));
+    swing.set_mitigation_saved_j_per_step(std::max(0.0, -extra_j));
   }
 }
 

@@ -15,20 +15,10 @@
 #include <memory>
 
 #include "common/error.h"
+#include "common/fd.h"
 
 namespace clustersim::sim {
 namespace {
-
-bool WriteAll(int fd, const char* data, size_t n) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, data, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    data += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
 
 // Progress updates travel as one line each: levels separated by RS (0x1e), fields by US (0x1f), control
 // characters in names replaced by spaces.
@@ -132,6 +122,7 @@ ProgressFn ChildChannel::Progress() const {
     (void)WriteAll(fd, line.data(), line.size());  // a parent that stopped reading only loses progress
   };
 }
+
 
 void ChildChannel::Fail(const InputError& error) const {
   const char status = 'I';

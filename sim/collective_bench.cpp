@@ -9,7 +9,9 @@
 #include "common/error.h"
 #include "sim/child_process.h"
 #include "sim/engine.h"
+#include "sim/memory_guard.h"
 #include "sim/network/collectives.h"
+#include "sim/plausible.h"
 #include "sim/simulation.h"
 #include "sim/stages.h"
 #include "workloads/moe_routing.h"
@@ -130,6 +132,16 @@ CollectiveSetup PrepareCollective(const v1::Scenario& s, const CollectiveBenchSp
   if (c.kind == CollectiveKind::kSendRecv && c.gs != 2)
     throw InputError(group + " = " + std::to_string(c.gs) + ": send_recv needs a group of 2 ranks" +
                      (block ? "" : " (-g 2)"));
+  // An all_to_all is one phase of gs x (gs - 1) flows per group, which no symmetry reduction splits: bounded like
+  // any phase, so that the solve stays within minutes and memory.
+  const uint64_t a2a_flows = uint64_t{c.gs} * (c.gs - 1);
+  const uint64_t most_flows = std::max<uint64_t>(1, s.options().max_flows_per_phase());
+  if (c.kind == CollectiveKind::kAllToAll && a2a_flows > most_flows)
+    throw InputError(group + " = " + std::to_string(c.gs) + ": an all_to_all over " + std::to_string(c.gs) +
+                     " ranks is one phase of " + std::to_string(a2a_flows) + " flows; at most " +
+                     std::to_string(most_flows) +
+                     " (options.max_flows_per_phase) are solved in one phase: use a "
+                     "smaller group");
   c.sizes = spec.sizes_bytes;
   c.moe = PrepareMoeExchange(s, spec, c.gs, c.stride, c.kind);
   if (c.moe.active) c.sizes = {c.moe.nominal_bytes};
@@ -251,10 +263,18 @@ CollectiveBenchRow RowOf(const v1::CommStat& cs, const v1::SimStats& sim, const 
 std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const CollectiveBenchSpec& spec,
                                                    const ProgressFn& progress) {
   const CollectiveSetup setup = PrepareCollective(s, spec);
+  RequireMemory(MemoryNeed{EstimateFabricBytes(s), 0, 0}, s, "collective benchmark", s.name(), "cluster.num_gpus",
+                std::to_string(s.cluster().num_gpus()));
   const v1::RunResult holder =
       RunResultInChild([&](const ChildChannel& channel) { return RunBench(s, spec, setup, channel); }, progress);
   std::vector<CollectiveBenchRow> rows;
-  for (const v1::CommStat& cs : holder.comms()) rows.push_back(RowOf(cs, holder.sim(), setup));
+  for (const v1::CommStat& cs : holder.comms()) {
+    rows.push_back(RowOf(cs, holder.sim(), setup));
+    const std::string what = spec.collective + " of " + std::to_string(rows.back().bytes) + " bytes";
+    CheckReportedNumber(rows.back().time_s, "time_s", s.name(), what);
+    CheckReportedNumber(rows.back().algbw_gbyte_per_s, "algbw_gbyte_per_s", s.name(), what);
+    CheckReportedNumber(rows.back().busbw_gbyte_per_s, "busbw_gbyte_per_s", s.name(), what);
+  }
   return rows;
 }
 

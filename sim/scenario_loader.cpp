@@ -6,12 +6,15 @@
 #include <google/protobuf/text_format.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
+#include <set>
 #include <sstream>
 
+#include "common/checked.h"
 #include "common/error.h"
+#include "common/input_file.h"
 #include "sim/hardware/accelerator.h"
 #include "sim/hardware/power_model.h"
 #include "sim/network/collectives.h"
@@ -68,6 +71,43 @@ void CollectLines(const pb::Message& msg, const pb::TextFormat::ParseInfoTree* t
   }
 }
 
+// The field whose value a text-format error at (line, column) is in: the last "name:" or "name {" on that line
+// before the column, or "" (protobuf's messages about values, e.g. "Integer out of range", name none).
+std::string FieldNameAt(const std::string& text, int line, int column) {
+  size_t start = 0;
+  for (int l = 1; l < line && start != std::string::npos; ++l) {
+    start = text.find('\n', start);
+    if (start != std::string::npos) ++start;
+  }
+  if (start == std::string::npos || column < 1) return "";
+  const std::string before = text.substr(start, std::min<size_t>(static_cast<size_t>(column - 1), 4096));
+  std::string name;
+  for (size_t i = 0; i < before.size();) {
+    if (!std::isalpha(static_cast<unsigned char>(before[i])) && before[i] != '_') {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < before.size() && (std::isalnum(static_cast<unsigned char>(before[j])) || before[j] == '_')) ++j;
+    size_t k = j;
+    while (k < before.size() && before[k] == ' ') ++k;
+    if (k < before.size() && (before[k] == ':' || before[k] == '{') && j - i <= 64) name = before.substr(i, j - i);
+    i = j;
+  }
+  return name;
+}
+
+// Whether `name` is the name of a field of `d` or of a message under it.
+bool NamesAField(const pb::Descriptor& d, const std::string& name, std::set<const pb::Descriptor*>& seen) {
+  if (!seen.insert(&d).second) return false;
+  for (int i = 0; i < d.field_count(); ++i) {
+    const pb::FieldDescriptor& f = *d.field(i);
+    if (f.name() == name) return true;
+    if (f.message_type() != nullptr && NamesAField(*f.message_type(), name, seen)) return true;
+  }
+  return false;
+}
+
 std::string FormatOf(const std::string& path) {
   auto ends = [&](const char* ext) {
     const std::string e(ext);
@@ -90,21 +130,6 @@ class Validator {
 
   [[noreturn]] void Fail(const std::string& field, const std::string& value, const std::string& rule) const {
     throw InputError::Field(l_.file, LineOf(l_, field), field, value, rule);
-  }
-  void NonNegative(const std::string& field, double v) const {
-    if (!(v >= 0) || !std::isfinite(v)) Fail(field, Num(v), "must be >= 0 (0 means default)");
-  }
-  void Positive(const std::string& field, double v) const {
-    if (!(v > 0) || !std::isfinite(v)) Fail(field, Num(v), "must be > 0");
-  }
-  void Fraction(const std::string& field, double v) const {
-    if (v == 0) return;
-    if (!(v > 0 && v <= 1)) Fail(field, Num(v), "must be in (0, 1] (0 means default)");
-  }
-  // A dimensioned value outside its plausible range (sim/plausible.h): most likely a wrong unit.
-  void Plausible(const std::string& field, double v, const PlausibleRange& r) const {
-    const std::string rule = ImplausibleRule(v, r);
-    if (!rule.empty()) Fail(field, Num(v), rule);
   }
   void OneOf(const std::string& field, const std::string& v, const std::vector<std::string>& allowed) const {
     if (v.empty()) return;
@@ -153,15 +178,26 @@ int LineOf(const LoadedScenario& loaded, const std::string& field_path) {
 LoadedScenario ParseScenario(const std::string& text, const std::string& format, const std::string& name) {
   LoadedScenario out;
   out.file = name;
+  CheckUtf8Text(text, name, "scenario");
   if (format == "json") {
-    pb::util::JsonParseOptions opts;
-    opts.ignore_unknown_fields = false;
-    const auto status = pb::util::JsonStringToMessage(text, &out.scenario, opts);
-    if (!status.ok()) throw InputError(name + ": invalid scenario JSON: " + std::string(status.message()));
+    ParseJsonMessage(text, &out.scenario, name);
     return out;
   }
   out.lines = ParseTextMessage(text, &out.scenario, name);
   return out;
+}
+
+void ParseJsonMessage(const std::string& text, pb::Message* msg, const std::string& name) {
+  const std::string type = msg->GetDescriptor()->name();
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos || text[first] != '{')
+    throw InputError(name + ": not a " + type +
+                     " in JSON: a JSON object {...} was expected (the content is not shown)");
+  pb::util::JsonParseOptions opts;
+  opts.ignore_unknown_fields = false;
+  const auto status = pb::util::JsonStringToMessage(text, msg, opts);
+  if (!status.ok())
+    throw InputError(name + ": invalid " + type + " JSON: " + ParserMessageShown(std::string(status.message())));
 }
 
 FieldLines ParseTextMessage(const std::string& text, pb::Message* msg, const std::string& name) {
@@ -171,8 +207,21 @@ FieldLines ParseTextMessage(const std::string& text, pb::Message* msg, const std
   parser.RecordErrorsTo(&errors);
   parser.WriteLocationsTo(&tree);
   if (!parser.ParseFromString(text, msg)) {
-    throw InputError(name + ":" + std::to_string(errors.line_) + ":" + std::to_string(errors.column_) + ": invalid " +
-                     msg->GetDescriptor()->name() + ": " + errors.message_);
+    const std::string where = name + ":" + std::to_string(errors.line_) + ":" + std::to_string(errors.column_) + ": ";
+    const std::string type = msg->GetDescriptor()->name();
+    // Nothing read before the error: the file is not this format at all, and its content is not echoed.
+    std::vector<const pb::FieldDescriptor*> read;
+    msg->GetReflection()->ListFields(*msg, &read);
+    const std::string field = FieldNameAt(text, errors.line_, errors.column_);
+    const std::string in_field = field.empty() ? "" : " (field " + field + ")";
+    if (read.empty()) {
+      // Only a name of the schema may be shown (it is not the file's content).
+      std::set<const pb::Descriptor*> seen;
+      const bool known = !field.empty() && NamesAField(*msg->GetDescriptor(), field, seen);
+      throw InputError(where + "not a " + type + " in protobuf text format: no field could be read" +
+                       (known ? in_field : "") + " (the content is not shown; see docs/scenario-format.md)");
+    }
+    throw InputError(where + "invalid " + type + ": " + ParserMessageShown(errors.message_) + in_field);
   }
   FieldLines lines;
   CollectLines(*msg, &tree, "", lines);
@@ -180,13 +229,7 @@ FieldLines ParseTextMessage(const std::string& text, pb::Message* msg, const std
 }
 
 LoadedScenario LoadScenarioFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path + ": cannot open scenario file (missing or unreadable)");
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw InputError(path + ": is a directory, not a scenario file");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ParseScenario(ss.str(), FormatOf(path), path);
+  return ParseScenario(ReadTextInputFile(path, "scenario file"), FormatOf(path), path);
 }
 
 namespace {
@@ -205,10 +248,6 @@ void ResolveAccelerator(const Validator& v, const LoadedScenario& loaded, v1::Sc
 void ResolveScaleUp(const Validator& v, const v1::Accelerator& acc, v1::Cluster& c) {
   if (c.num_gpus() == 0) v.Fail("cluster.num_gpus", "0", "must be > 0");
   v1::ScaleUp& su = *c.mutable_scale_up();
-  v.NonNegative("cluster.scale_up.bandwidth_gbyte_per_s", su.bandwidth_gbyte_per_s());
-  v.NonNegative("cluster.scale_up.latency_ns", su.latency_ns());
-  v.Plausible("cluster.scale_up.bandwidth_gbyte_per_s", su.bandwidth_gbyte_per_s(), plausible::kLinkGbytePerS);
-  v.Plausible("cluster.scale_up.latency_ns", su.latency_ns(), plausible::kLatencyNs);
   v.OneOf("cluster.scale_up.kind", su.kind(), {"nvswitch", "nvl72", "hccs", "cloudmatrix384", "ici", "none"});
   // A chip without scale-up runs one GPU per scale-up domain, so tensor and expert parallelism cross the NIC: only
   // when the scenario says so.
@@ -252,12 +291,6 @@ void ResolveScaleOut(const Validator& v, const v1::Accelerator& acc, v1::Cluster
   for (const auto& k : topo::ListFabricKinds()) kinds.push_back(k.name);
   if (so.topology().empty()) so.set_topology("fat_tree");
   v.OneOf("cluster.scale_out.topology", so.topology(), kinds);
-  v.NonNegative("cluster.scale_out.nic_bandwidth_gbps", so.nic_bandwidth_gbps());
-  v.NonNegative("cluster.scale_out.link_latency_ns", so.link_latency_ns());
-  v.NonNegative("cluster.scale_out.switch_latency_ns", so.switch_latency_ns());
-  v.Plausible("cluster.scale_out.nic_bandwidth_gbps", so.nic_bandwidth_gbps(), plausible::kNicGbps);
-  v.Plausible("cluster.scale_out.link_latency_ns", so.link_latency_ns(), plausible::kLatencyNs);
-  v.Plausible("cluster.scale_out.switch_latency_ns", so.switch_latency_ns(), plausible::kLatencyNs);
   for (int i = 0; i < so.oversubscription_size(); ++i) {
     const double r = so.oversubscription(i);
     if (!(r >= 1) || !std::isfinite(r))
@@ -276,19 +309,8 @@ void ResolveScaleOut(const Validator& v, const v1::Accelerator& acc, v1::Cluster
            "must be > 0 (the accelerator gives none)");
 }
 
-void ResolveNetworkParts(const Validator& v, v1::Cluster& c) {
+void ResolveNetworkParts(v1::Cluster& c) {
   const v1::NetworkParts& parts = c.parts();
-  v.NonNegative("cluster.parts.switch_power_w", parts.switch_power_w());
-  v.NonNegative("cluster.parts.switch_price_usd", parts.switch_price_usd());
-  v.NonNegative("cluster.parts.transceiver_power_w", parts.transceiver_power_w());
-  v.NonNegative("cluster.parts.transceiver_price_usd", parts.transceiver_price_usd());
-  v.NonNegative("cluster.parts.nic_power_w", parts.nic_power_w());
-  v.NonNegative("cluster.parts.nic_price_usd", parts.nic_price_usd());
-  v.NonNegative("cluster.parts.cable_price_usd", parts.cable_price_usd());
-  v.NonNegative("cluster.parts.switch_embodied_kgco2e", parts.switch_embodied_kgco2e());
-  v.Plausible("cluster.parts.switch_power_w", parts.switch_power_w(), plausible::kPartW);
-  v.Plausible("cluster.parts.transceiver_power_w", parts.transceiver_power_w(), plausible::kPartW);
-  v.Plausible("cluster.parts.nic_power_w", parts.nic_power_w(), plausible::kPartW);
   v1::NetworkParts& mparts = *c.mutable_parts();
   // Prices and embodied carbon: 64-port 400G switch class (QM9700 / SN5600 class) and 400G optics, estimates
   // (docs/energy-carbon.md). Power defaults live with the power model (NetworkPowerDefaults) and are filled here
@@ -324,6 +346,13 @@ void ResolveWorkload(const Validator& v, const LoadedScenario& loaded, v1::Scena
            "at most " + std::to_string(kMaxSteps) + " consecutive steps are simulated (each re-runs the step)");
   wl::ValidatePlan(w, c.num_gpus(), loaded.file);
   if (p.dp() == 0) p.set_dp(c.num_gpus() / (p.tp() * p.cp() * p.pp()));
+  const uint64_t microbatches = p.global_batch_size() / (uint64_t{p.dp()} * p.micro_batch_size());
+  const uint64_t layers = uint64_t{w.model().layers()} + w.model().mtp_depth();
+  if (microbatches * layers > kMaxLayerPasses)
+    v.Fail("workload.parallelism.global_batch_size", std::to_string(p.global_batch_size()),
+           "gives " + std::to_string(microbatches) + " micro-batches x " + std::to_string(layers) +
+               " layers per pipeline; at most " + std::to_string(kMaxLayerPasses) +
+               " layer passes are simulated (each is an operation of the step): raise micro_batch_size or dp");
   if (p.zero_stage() == 3 && p.zero3_implementation().empty())
     p.set_zero3_implementation(std::string(wl::FindZero3Implementation("")->name));
   if (w.moe_routing().distribution().empty()) w.mutable_moe_routing()->set_distribution("balanced");
@@ -340,28 +369,12 @@ void ResolveCollectives(const Validator& v, v1::Scenario& s) {
   v.OneOf("collectives.all_gather", co.all_gather(), algo_names(CollectiveKind::kAllGather));
   v.OneOf("collectives.reduce_scatter", co.reduce_scatter(), algo_names(CollectiveKind::kReduceScatter));
   v.OneOf("collectives.all_to_all", co.all_to_all(), algo_names(CollectiveKind::kAllToAll));
-  v.NonNegative("collectives.step_latency_ns", co.step_latency_ns());
-  v.NonNegative("collectives.p2p_latency_ns", co.p2p_latency_ns());
-  v.Plausible("collectives.step_latency_ns", co.step_latency_ns(), plausible::kLatencyNs);
-  v.NonNegative("collectives.net_step_latency_ns", co.net_step_latency_ns());
-  v.Plausible("collectives.net_step_latency_ns", co.net_step_latency_ns(), plausible::kLatencyNs);
-  v.Plausible("collectives.p2p_latency_ns", co.p2p_latency_ns(), plausible::kLatencyNs);
-  v.Fraction("collectives.protocol_efficiency", co.protocol_efficiency());
-  v.Fraction("collectives.scale_up_protocol_efficiency", co.scale_up_protocol_efficiency());
   FillCollectiveDefaults(co);
 }
 
 void ResolveFacilityFields(const Validator& v, v1::Scenario& s) {
   v1::Facility& f = *s.mutable_facility();
   if (f.pue() != 0 && !(f.pue() >= 1 && f.pue() < 5)) v.Fail("facility.pue", Num(f.pue()), "must be in [1, 5)");
-  v.NonNegative("facility.grid_carbon_g_per_kwh", f.grid_carbon_g_per_kwh());
-  v.NonNegative("facility.electricity_usd_per_kwh", f.electricity_usd_per_kwh());
-  v.NonNegative("facility.gpu_hour_usd", f.gpu_hour_usd());
-  v.NonNegative("facility.amortization_years", f.amortization_years());
-  v.NonNegative("facility.training_tokens", f.training_tokens());
-  v.Plausible("facility.grid_carbon_g_per_kwh", f.grid_carbon_g_per_kwh(), plausible::kGridGPerKwh);
-  v.Plausible("facility.electricity_usd_per_kwh", f.electricity_usd_per_kwh(), plausible::kUsdPerKwh);
-  v.Plausible("facility.gpu_hour_usd", f.gpu_hour_usd(), plausible::kGpuHourUsd);
   // Region presets and the remaining defaults belong to the results layer (results/projection.h,
   // ResolveFacility), which the CLI applies right after this; the power model only needs the PUE.
   if (f.pue() == 0) f.set_pue(1.2);
@@ -371,17 +384,6 @@ void ResolveReliabilityFields(const Validator& v, const v1::Scenario& s) {
   // Reliability (defaults filled by planning::ResolveReliability, planning/goodput.h).
   const v1::Reliability& rel = s.reliability();
   v.OneOf("reliability.preset", rel.preset(), {"llama3", "none"});
-  v.NonNegative("reliability.gpu_failures_per_hour", rel.gpu_failures_per_hour());
-  v.NonNegative("reliability.hbm_failures_per_hour", rel.hbm_failures_per_hour());
-  v.NonNegative("reliability.host_failures_per_hour", rel.host_failures_per_hour());
-  v.NonNegative("reliability.nic_failures_per_hour", rel.nic_failures_per_hour());
-  v.NonNegative("reliability.switch_failures_per_hour", rel.switch_failures_per_hour());
-  v.NonNegative("reliability.link_failures_per_hour", rel.link_failures_per_hour());
-  v.NonNegative("reliability.software_failures_per_hour", rel.software_failures_per_hour());
-  v.NonNegative("reliability.checkpoint_gbyte_per_s", rel.checkpoint_gbyte_per_s());
-  v.NonNegative("reliability.checkpoint_stall_s", rel.checkpoint_stall_s());
-  v.NonNegative("reliability.restart_s", rel.restart_s());
-  v.NonNegative("reliability.checkpoint_interval_s", rel.checkpoint_interval_s());
 }
 
 void ResolveVariability(const Validator& v, v1::Cluster& c) {
@@ -426,7 +428,6 @@ void ResolveOptions(const Validator& v, v1::Scenario& s) {
   v1::SimOptions& o = *s.mutable_options();
   v.OneOf("options.fidelity", o.fidelity(), {"symmetric", "full"});
   if (o.fidelity().empty()) o.set_fidelity("symmetric");
-  v.NonNegative("options.memory_limit_gb", o.memory_limit_gb());
   if (o.max_flows_per_phase() == 0) o.set_max_flows_per_phase(2'000'000);
   for (int i = 0; i < o.trace_ranks_size(); ++i)
     if (o.trace_ranks(i) >= c.num_gpus())
@@ -440,10 +441,16 @@ v1::Scenario ResolveScenario(const LoadedScenario& loaded) {
   const Validator v(loaded);
   v1::Scenario s = loaded.scenario;
   try {
+    // Every number finite and within its range (sim/plausible.h), every string and list bounded, before any rule
+    // below computes with them.
+    CheckFieldRanges(loaded.scenario, "",
+                     [&v](const std::string& path, const std::string& value, const std::string& rule) {
+                       v.Fail(path, value, rule);
+                     });
     ResolveAccelerator(v, loaded, s);
     ResolveScaleUp(v, s.accelerator(), *s.mutable_cluster());
     ResolveScaleOut(v, s.accelerator(), *s.mutable_cluster());
-    ResolveNetworkParts(v, *s.mutable_cluster());
+    ResolveNetworkParts(*s.mutable_cluster());
     ResolveWorkload(v, loaded, s);
     ResolveCollectives(v, s);
     ResolveFacilityFields(v, s);

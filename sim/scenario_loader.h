@@ -25,14 +25,20 @@ struct LoadedScenario {
   FieldLines lines;   // empty for JSON
 };
 
-// Reads and parses a file (no validation). Throws InputError for a missing file, a syntax error or an unknown field.
+// Reads and parses a file (no validation). Throws InputError for a missing file, one that is not a regular file or is
+// over the size limit (common/input_file.h), text that is not UTF-8, a syntax error or an unknown field.
 LoadedScenario LoadScenarioFile(const std::string& path);
 // Parses text of the given format ("textproto" or "json"); `name` is used in messages.
 LoadedScenario ParseScenario(const std::string& text, const std::string& format, const std::string& name);
 
 // Parses text-format `text` into `msg` (unknown fields rejected) and returns the line of every field written, keyed
-// by dotted path. Throws InputError "name:line:column: ..." on a syntax error.
+// by dotted path. Throws InputError "name:line:column: ..." on a syntax error; when not even the first field could be
+// read (the file is not this format), the message shows nothing of the content.
 FieldLines ParseTextMessage(const std::string& text, google::protobuf::Message* msg, const std::string& name);
+
+// Parses JSON `text` into `msg` (unknown fields rejected). Throws InputError naming `name`: text that is not a JSON
+// object is refused without showing its content; otherwise the first line of the parser's message is shown.
+void ParseJsonMessage(const std::string& text, google::protobuf::Message* msg, const std::string& name);
 
 // Validates and fills defaults. Throws InputError naming the first broken rule.
 v1::Scenario ResolveScenario(const LoadedScenario& loaded);

@@ -9,11 +9,11 @@
 #include "common/error.h"
 #include "sim/accounting.h"
 #include "sim/hardware/power_model.h"
+#include "sim/memory_guard.h"
+#include "sim/plausible.h"
 #include "sim/stages.h"
 
 namespace clustersim::sim {
-
-constexpr double kMaxStepTimeS = 1e7;
 
 void CheckMemoryFits(const wl::StepProgram& program, const v1::Scenario& s, const std::string& source) {
   const double capacity = s.accelerator().hbm_gb() * 1e9;
@@ -134,27 +134,7 @@ topo::FabricParams FabricParamsOf(const v1::Scenario& s) {
   return p;
 }
 
-double EstimateRunMemoryGb(const v1::Scenario& s) {
-  // The fabric graph, the SimGrid platform (hosts, links, bundles) and the step program: measured 0.72 GiB at
-  // 131,072 GPUs and 5.6 GiB at 1,048,576 (docs/performance.md), so 6 KiB per GPU plus a small base.
-  return 0.03 + 6.0 * 1024 * s.cluster().num_gpus() / 1e9;
-}
-
-namespace {
-
-// No valid input gives a training step of months: such a result comes from an implausible value (a TFLOP/s or a
-// bandwidth many orders of magnitude off), which is reported instead of printed.
-void CheckPlausibleStep(const v1::RunResult& r, const std::string& source) {
-  if (std::isfinite(r.step_time_s()) && r.step_time_s() <= kMaxStepTimeS) return;
-  char buf[256];
-  std::snprintf(buf, sizeof buf,
-                "the simulated step takes %.3g s (more than %.0e s): check the accelerator's TFLOP/s and the "
-                "bandwidths and latencies for implausible values",
-                r.step_time_s(), kMaxStepTimeS);
-  throw InputError::Field(source, 0, "scenario", "(implausible)", buf);
-}
-
-}  // namespace
+double EstimateRunMemoryGb(const v1::Scenario& s) { return EstimateStepMemory(s).total() / 1e9; }
 
 v1::RunResult SimulateStep(const v1::Scenario& s, const std::string& source_file, const ProgressFn& progress) {
   const std::string source = SourceName(s, source_file);
@@ -181,7 +161,7 @@ v1::RunResult SimulateStep(const v1::Scenario& s, const std::string& source_file
         return AccountStep(s, work, executed, pricing, links, world, variability);  // 6. account
       },
       progress);
-  CheckPlausibleStep(r, source);
+  CheckReportedNumbers(r, source, "result");  // sim/plausible.h: the one rule for reported numbers
   return r;
 }
 

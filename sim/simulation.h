@@ -41,9 +41,9 @@ v1::RunResult SimulateStep(const v1::Scenario& resolved, const std::string& sour
 // SimulateStep and export call it only with options.strict_memory: by default such a plan runs and is flagged.
 void CheckMemoryFits(const wl::StepProgram& program, const v1::Scenario& resolved, const std::string& source);
 
-// Lower bound of the SimGrid process's peak memory, in GB: what the fabric, platform and step program take (6 KiB
-// per GPU, measured at 131k and 1M GPUs, docs/performance.md). Phases that the symmetry reductions cannot shrink add
-// ~2 KiB per flow and ~16 KiB per GPU; those are checked as the run goes.
+// Estimate of the SimGrid process's peak memory, in GB, before the phases: what the fabric, platform and step
+// program take (sim/memory_guard.h). Phases that the symmetry reductions cannot shrink add ~2 KiB per flow and
+// ~16 KiB per GPU; those are checked as the run goes.
 double EstimateRunMemoryGb(const v1::Scenario& resolved);
 
 // Collective microbenchmark (`clustersim coll`): one collective over a group, all other groups of the same shape

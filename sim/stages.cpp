@@ -3,10 +3,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <limits>
 
 #include "common/error.h"
+#include "sim/memory_guard.h"
 #include "sim/simulation.h"
 #include "workloads/generator.h"
 
@@ -30,22 +32,18 @@ v1::RunResult RunResultInChild(const std::function<v1::RunResult(const ChildChan
 std::string SourceName(const v1::Scenario& s, const std::string& file) { return file.empty() ? s.name() : file; }
 
 double MemoryLimitGb(const v1::Scenario& s) {
-  if (s.options().memory_limit_gb() > 0) return s.options().memory_limit_gb();
-  const double pages = static_cast<double>(sysconf(_SC_PHYS_PAGES));
-  const double page = static_cast<double>(sysconf(_SC_PAGE_SIZE));
-  return 0.9 * pages * page / 1e9;
+  const double available_gb = 0.9 * AvailableMemoryBytes() / 1e9;
+  const double option_gb = s.options().memory_limit_gb();
+  return option_gb > 0 ? std::min(option_gb, available_gb) : available_gb;
 }
 
 void GuardMemory(const v1::Scenario& s, const std::string& source) {
-  const double limit_gb = MemoryLimitGb(s);
-  const double need = EstimateRunMemoryGb(s);
-  if (need <= limit_gb) return;
-  char buf[256];
-  std::snprintf(buf, sizeof buf,
-                "the simulation would need at least %.3g GB of memory and the limit is %.3g GB; run on a larger "
-                "machine (options.memory_limit_gb sets the limit)",
-                need, limit_gb);
-  throw InputError::Field(source, 0, "cluster.num_gpus", std::to_string(s.cluster().num_gpus()), buf);
+  const MemoryNeed need = EstimateStepMemory(s);
+  if (need.program > need.fabric)
+    RequireMemory(need, s, "simulation", source, "workload.parallelism.global_batch_size",
+                  std::to_string(s.workload().parallelism().global_batch_size()) + " (" +
+                      std::to_string(s.workload().model().layers()) + " layers)");
+  RequireMemory(need, s, "simulation", source, "cluster.num_gpus", std::to_string(s.cluster().num_gpus()));
 }
 
 StepWork GenerateStep(const v1::Scenario& s, const std::string& source) {

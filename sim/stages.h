@@ -46,9 +46,11 @@ v1::RunResult RunResultInChild(const std::function<v1::RunResult(const ChildChan
 // --- 1. resolve ---------------------------------------------------------------------------------------------------
 // The name errors give the scenario: its file, else its name.
 std::string SourceName(const v1::Scenario& resolved, const std::string& file);
-// The memory limit of a simulation process, GB: options.memory_limit_gb, else 90% of this machine's memory.
+// The memory limit of a simulation process, GB: 90% of the memory this process may use (physical, or the cgroup's
+// limit when smaller: memory_guard.h), or options.memory_limit_gb when that is lower.
 double MemoryLimitGb(const v1::Scenario& resolved);
-// Throws InputError (field cluster.num_gpus, naming `source`) when EstimateRunMemoryGb exceeds MemoryLimitGb.
+// Throws InputError (naming `source`, and cluster.num_gpus or, when the step program dominates,
+// workload.parallelism.global_batch_size) when EstimateStepMemory exceeds MemoryLimitGb.
 void GuardMemory(const v1::Scenario& resolved, const std::string& source);
 
 // --- 2. program ---------------------------------------------------------------------------------------------------

@@ -15,7 +15,9 @@
 #include "common/error.h"
 #include "sim/engine.h"
 #include "sim/hardware/compute_model.h"
+#include "sim/memory_guard.h"
 #include "sim/network/comm_cost.h"
+#include "sim/plausible.h"
 #include "sim/simulation.h"
 #include "sim/stages.h"
 #include "sim/step_executor.h"
@@ -43,6 +45,9 @@ Bucket BucketOf(const std::string& family) {
   if (starts("ep")) return Bucket::kEp;
   return Bucket::kOther;
 }
+
+// What the simulation process holds per trace node beyond the trace itself (costs, buckets, dataflow state).
+constexpr double kReplayBytesPerNode = 200;
 
 // --- placement (parent process) -------------------------------------------------------------------------------------
 
@@ -88,6 +93,23 @@ void CheckRecordedDurations(const ct::Trace& trace) {
       if (IsComputeNode(n) && n.stream != ct::kHostStream && n.flops > 0 && n.duration_s <= 0)
         throw InputError::Field(tr.file, 0, "node " + std::to_string(n.id) + " duration_micros", "0",
                                 "--recorded-durations needs the recorded duration of every compute node");
+}
+
+// An all_to_all is one phase of n x (n - 1) flows per group, which no symmetry reduction splits: a group grown across
+// the replicas past options.max_flows_per_phase would not be solved within minutes and memory.
+void CheckAllToAllSizes(const v1::Scenario& s, const ct::Trace& trace, const ReplayPlan& p) {
+  const uint64_t most = std::max<uint64_t>(1, s.options().max_flows_per_phase());
+  for (const ct::TraceRank& tr : trace.ranks)
+    for (const ct::TraceNode& n : tr.nodes) {
+      if (n.kind != ct::NodeKind::kCollective || n.coll != wl::Coll::kAllToAll) continue;
+      const uint64_t size = uint64_t{trace.groups[n.pg].ranks.size()} * (p.grown[n.pg] ? p.k : 1);
+      if (size * (size > 0 ? size - 1 : 0) <= most) continue;
+      throw InputError::Field("", 0, "--replicas", std::to_string(p.k),
+                              "the all_to_all of pg \"" + trace.groups[n.pg].name + "\" grows to " +
+                                  std::to_string(size) + " ranks, one phase of " + std::to_string(size * (size - 1)) +
+                                  " flows; at most " + std::to_string(most) +
+                                  " (options.max_flows_per_phase) are solved in one phase");
+    }
 }
 
 // A trace in which nothing takes time (Chakra's converter run on a host trace without its Kineto profile: host ops
@@ -146,6 +168,7 @@ ReplayPlan PlanReplay(const v1::Scenario& s, const ct::Trace& trace, const Repla
   if (options.timing == ComputeTiming::kRecordedOnly) CheckRecordedDurations(trace);
   CheckTimedWork(trace, CountTiming(trace, options.timing));
   CheckAllToAllSize(s, trace, p);
+  CheckAllToAllSizes(s, trace, p);  // and the phase it would be, against options.max_flows_per_phase
   p.precision = trace.precision.empty() ? s.workload().precision() : trace.precision;
   // Validate the precision (and the accelerator) here, in the parent, so errors are InputError before forking.
   { const ComputeModel check(s.accelerator(), p.precision, s.name()); }
@@ -550,7 +573,10 @@ uint32_t FillReplayThroughput(const ct::Trace& trace, const ReplayPlan& plan, co
     T = std::max(T, totals[r].end_s);
     if (totals[r].compute_s > totals[crit].compute_s) crit = r;
   }
-  if (!(T > 0)) throw SimulationError("replayed step time is not positive; the trace has no timed work");
+  if (!(T > 0))
+    throw InputError(trace.ranks.front().file +
+                     ": the trace has no timed work (no compute node with num_ops, tensor_size or a duration, no "
+                     "communication): nothing to replay");
   res.set_step_time_s(T);
   const double cluster_gpus = static_cast<double>(plan.k) * R;
   if (trace.tokens_per_step > 0 && trace.metadata_world > 0) {
@@ -599,7 +625,7 @@ void FillReplayBreakdown(const ct::Trace& trace, uint32_t crit, const std::vecto
     for (double c : totals[r].comm_s) comm += c;
     st->set_comm_s(comm);
     st->set_idle_s(std::max(0.0, T - totals[r].compute_s - comm));
-    util += totals[r].compute_s / T;
+    util += std::min(totals[r].compute_s, T) / T;  // work that overlaps the next step fills this one at most
   }
   res.set_gpu_utilization(util / static_cast<double>(totals.size()));
   res.add_critical_path("trace rank " + std::to_string(crit) + " (" + trace.ranks[crit].file +
@@ -695,7 +721,13 @@ std::string DescribeTiming(const TimingCounts& c, ComputeTiming timing, const st
 
 v1::RunResult ReplayTrace(const v1::Scenario& s, const ct::Trace& trace, const ReplayOptions& options) {
   const ReplayPlan plan = PlanReplay(s, trace, options);
-  return RunResultInChild([&](const ChildChannel& channel) { return RunReplay(s, trace, plan, options, channel); });
+  const std::string source = SourceName(s, options.scenario_file);
+  RequireMemory(MemoryNeed{EstimateFabricBytes(s), 0, kReplayBytesPerNode * static_cast<double>(trace.nodes())}, s,
+                "replay", source, "cluster.num_gpus", std::to_string(s.cluster().num_gpus()));
+  v1::RunResult r =
+      RunResultInChild([&](const ChildChannel& channel) { return RunReplay(s, trace, plan, options, channel); });
+  CheckReportedNumbers(r, source, "result");  // sim/plausible.h: the one rule for reported numbers
+  return r;
 }
 
 }  // namespace clustersim::sim

@@ -43,17 +43,25 @@ ct::Trace Export(const v1::Scenario& s, bool replica_only) {
   return ct::LoadTraceFromBuffers(buffers);
 }
 
+// The step `run` simulates without the accelerator's per-step host and framework time (step_overhead_ms), which is
+// outside the step program and so not in an exported trace (docs/trace-replay.md).
+double ProgramStepS(const v1::RunResult& direct, const v1::Scenario& s) {
+  return direct.step_time_s() - s.accelerator().step_overhead_ms() * 1e-3;
+}
+
 TEST(TraceReplay, RoundTripMatchesSimulateStepTpPpDp) {
   const v1::Scenario s = Make(32, "tp: 4 pp: 2 global_batch_size: 16");
   const ct::Trace t = Export(s, false);
   ASSERT_EQ(t.ranks.size(), 32u);
   const v1::RunResult direct = SimulateStep(s);
   const v1::RunResult replay = ReplayTrace(s, t, {});
-  EXPECT_NEAR(replay.step_time_s(), direct.step_time_s(), 1e-6 * direct.step_time_s());
+  const double step = ProgramStepS(direct, s);
+  EXPECT_NEAR(replay.step_time_s(), step, 1e-6 * step);
   EXPECT_GT(replay.breakdown().compute_s(), 0);
   EXPECT_GT(replay.breakdown().exposed_tp_comm_s(), 0);
   EXPECT_GT(replay.comms_size(), 0);
-  EXPECT_NEAR(replay.tokens_per_s(), direct.tokens_per_s(), 1e-6 * direct.tokens_per_s());
+  const double tokens_per_s = direct.tokens_per_s() * direct.step_time_s() / step;
+  EXPECT_NEAR(replay.tokens_per_s(), tokens_per_s, 1e-6 * tokens_per_s);
 }
 
 TEST(TraceReplay, RoundTripMatchesSimulateStepWithAsyncDpOverlap) {
@@ -69,7 +77,7 @@ TEST(TraceReplay, RoundTripMatchesSimulateStepWithAsyncDpOverlap) {
   // awaited by the next one, so it overlaps the next step's first micro-batches) on one communication stream per
   // parallel dimension, while the exported trace ends the step with the all-gather on one communication stream, as
   // a Chakra trace of one iteration does (docs/trace-replay.md): 4% apart on this plan.
-  EXPECT_NEAR(replay.step_time_s(), direct.step_time_s(), 0.05 * direct.step_time_s());
+  EXPECT_NEAR(replay.step_time_s(), ProgramStepS(direct, s), 0.05 * ProgramStepS(direct, s));
 }
 
 TEST(TraceReplay, ReplicaOnlyExportRescaledByDpRegexMatchesFullExport) {
@@ -241,6 +249,47 @@ TEST(TraceReplay, RejectsTooManyReplicas) {
   o.replicas = 1;
   o.dp_pg_regex = "([";
   EXPECT_THROW(ReplayTrace(s, one, o), InputError);
+}
+
+// The output rule holds for replays (a trace's metadata could claim any FLOP count), a trace without timed work is
+// bad input, and an all_to_all grown across replicas past options.max_flows_per_phase is refused before forking.
+TEST(TraceReplay, ImpossibleNumbersAndUnboundedWorkAreBadInput) {
+  v1::Scenario s = Make(16, "tp: 4 global_batch_size: 8");
+  ct::Trace t = Export(s, true);
+  ct::Trace inflated = t;
+  inflated.model_flops_per_step *= 1e6;
+  try {
+    (void)ReplayTrace(s, inflated, {});
+    FAIL() << "MFU above 100% was reported";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("result.mfu = "), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("above 100% (impossible)"), std::string::npos) << e.what();
+  }
+  ct::Trace empty = t;
+  for (ct::TraceRank& r : empty.ranks) {
+    r.nodes.clear();
+    r.names.clear();
+    r.order.clear();
+  }
+  try {
+    (void)ReplayTrace(s, empty, {});
+    FAIL() << "a trace without work was replayed";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("no timed work"), std::string::npos) << e.what();
+  }
+  ct::Trace a2a = t;
+  for (ct::TraceRank& r : a2a.ranks)
+    for (ct::TraceNode& n : r.nodes)
+      if (n.kind == ct::NodeKind::kCollective) n.coll = wl::Coll::kAllToAll;
+  s.mutable_options()->set_max_flows_per_phase(10);
+  ReplayOptions o;
+  o.dp_pg_regex = "^dp/";
+  try {
+    (void)ReplayTrace(s, a2a, o);
+    FAIL() << "an all_to_all of 12 flows was not refused";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--replicas = 4: the all_to_all of pg"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

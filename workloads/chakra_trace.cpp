@@ -6,17 +6,17 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <deque>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <queue>
 #include <regex>
-#include <sstream>
 #include <tuple>
 
 #include "common/error.h"
+#include "common/input_file.h"
 #include "workloads/chakra_trace_read.h"
 
 namespace clustersim::wl::chakra {
@@ -447,11 +447,7 @@ Trace Assemble(std::vector<RawRank>& raw) {
 }
 
 std::string ReadWholeFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw InputError(path + ": cannot open trace file");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+  return ReadInputFile(path, "Chakra trace file", kMaxTraceInputBytes);  // a regular file, bounded, never blocks
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <unordered_map>
@@ -140,6 +141,17 @@ bool AttrDouble(const pb::AttributeProto& a, double& out) {
   if (!AttrInt(a, i)) return false;
   out = static_cast<double>(i);
   return true;
+}
+
+// An attribute's value as messages show it: an integer as given, a double such as 1e300 or NaN as a number.
+std::string AttrText(const pb::AttributeProto& a) {
+  int64_t i = 0;
+  double d = 0;
+  if (AttrInt(a, i)) return std::to_string(i);
+  if (!AttrDouble(a, d)) return "(not a number)";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", d);
+  return buf;
 }
 
 bool AttrIntList(const pb::AttributeProto& v, std::vector<int64_t>& out) {
@@ -482,7 +494,7 @@ bool RankReader::ReadCommAttr(const pb::AttributeProto& a, uint32_t idx, Seen& s
   const std::string_view an = a.name();
   int64_t iv = 0;
   if (an == "comm_size") {
-    if (!AttrInt(a, iv) || iv < 0) FailNode(r_, idx, "comm_size", std::to_string(iv), "must be an integer >= 0");
+    if (!AttrInt(a, iv) || iv < 0) FailNode(r_, idx, "comm_size", AttrText(a), "must be an integer >= 0");
     n.comm_bytes = static_cast<uint64_t>(iv);
     seen.comm_size = true;
   } else if (an == "comm_type") {

@@ -339,6 +339,20 @@ TEST(ChakraTrace, PyTorchSendRecvPeersFromTheirLaunchingOps) {
   EXPECT_TRUE(Warns(t, "2 send/recv node(s) without comm_dst/comm_src"));
 }
 
+// A comm_size that is not an integer is reported with the value given, not as 0.
+TEST(ChakraTrace, NonIntegerCommSizeIsShownAsGiven) {
+  for (const double v : {1e300, std::nan(""), -1.0}) {
+    pb::Node c = N(1, pb::COMM_COLL_NODE);
+    Attr(c, "comm_type", int64_t{pb::ALL_REDUCE});
+    auto* a = c.add_attr();
+    a->set_name("comm_size");
+    a->set_double_val(v);
+    const std::string e = ErrorOf({Stream({c})});
+    EXPECT_NE(e.find("comm_size = "), std::string::npos) << e;
+    EXPECT_EQ(e.find("comm_size = 0:"), std::string::npos) << e;
+  }
+}
+
 TEST(ChakraTrace, RejectsDependencyOnMissingNode) {
   const std::string e = ErrorOf({Stream({N(1, pb::COMP_NODE), N(2, pb::COMP_NODE, {7})})});
   EXPECT_NE(e.find("t.0.et: node 2 (\"n2\") dependency = 7: no node with this id"), std::string::npos) << e;

@@ -1,7 +1,9 @@
 #include "workloads/plan.h"
 
+#include <algorithm>
 #include <cstdio>
 
+#include "common/checked.h"
 #include "common/error.h"
 #include "workloads/model.h"
 #include "workloads/moe_routing.h"
@@ -176,7 +178,15 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
 
   // GPU count.
   if (num_gpus == 0) throw InputError::Field(file, 0, "cluster.num_gpus", "0", "must be > 0");
-  const uint64_t model_parallel = uint64_t{r.tp} * r.cp * r.pp;
+  // Checked: sizes come from the input, and a product that wrapped around could be 0 (a division by zero below).
+  const std::optional<uint64_t> checked_mp = CheckedProduct({r.tp, r.cp, r.pp});
+  if (!checked_mp || *checked_mp > num_gpus) {
+    const char* largest = r.tp >= r.cp && r.tp >= r.pp ? "tp" : (r.cp >= r.pp ? "cp" : "pp");
+    Fail(
+        file, largest, S(std::max({r.tp, r.cp, r.pp})),
+        "tp x cp x pp = " + S(r.tp) + " x " + S(r.cp) + " x " + S(r.pp) + " exceeds cluster.num_gpus = " + S(num_gpus));
+  }
+  const uint64_t model_parallel = *checked_mp;
   if (p.dp() == 0) {
     if (num_gpus % model_parallel != 0) {
       Fail(file, "dp", "0 (derived)",

@@ -80,6 +80,10 @@ def test_errors_carry_the_field_value_and_rule():
     huge = small_dict()
     huge["workload"]["parallelism"] = {"tp": 1, "global_batch_size": 64}
     huge["workload"]["model"]["preset"] = "llama3_405b"
+    # A plan over the HBM runs, flagged, unless the scenario asks for strict memory (as `run --strict-memory`).
+    flagged = cs.run(huge)
+    assert flagged["memory"]["over_hbm_gb"] > 0
+    huge["options"] = {"strict_memory": True}
     with pytest.raises(cs.DoesNotFitError, match=r"needs .* GB per GPU"):
         cs.run(huge)
     with pytest.raises(cs.InputError, match=r"no such example"):

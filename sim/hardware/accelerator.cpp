@@ -88,11 +88,6 @@ void RequireEfficiency(const std::string& file, const char* field, double v) {
     throw InputError::Field(file, 0, std::string("accelerator.") + field, Num(v), "must be in (0, 1]");
 }
 
-void RequirePlausible(const std::string& file, const char* field, double v, const PlausibleRange& r) {
-  const std::string rule = ImplausibleRule(v, r);
-  if (!rule.empty()) throw InputError::Field(file, 0, std::string("accelerator.") + field, Num(v), rule);
-}
-
 std::string JoinNames(const std::vector<std::string>& names) {
   std::string s;
   for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
@@ -197,7 +192,7 @@ v1::Accelerator AcceleratorCatalog::Resolve(const v1::Accelerator& requested, co
     for (const Required& r : required) {
       if (r.value == 0) {
         throw InputError::Field(file, 0, std::string("accelerator.") + r.field, "0",
-                                "required for custom accelerator \"" + requested.name() +
+                                "required for custom accelerator \"" + InputError::Shown(requested.name()) +
                                     "\" (not built in; built-in: " + JoinNames(Names()) + ")");
       }
     }
@@ -228,6 +223,11 @@ void AcceleratorCatalog::FillDefaults(v1::Accelerator* a) {
 }
 
 void AcceleratorCatalog::Validate(const v1::Accelerator& a, const std::string& file) {
+  // Every number finite and within its plausible range (sim/plausible.h): catches a value in the wrong unit.
+  CheckFieldRanges(a, "accelerator",
+                   [&file](const std::string& path, const std::string& value, const std::string& rule) {
+                     throw InputError::Field(file, 0, path, value, rule);
+                   });
   if (!a.confidence().empty() && std::find_if(std::begin(kConfidences), std::end(kConfidences), [&](const char* c) {
                                    return a.confidence() == c;
                                  }) == std::end(kConfidences)) {
@@ -241,14 +241,6 @@ void AcceleratorCatalog::Validate(const v1::Accelerator& a, const std::string& f
   RequirePositive(file, "hbm_gb", a.hbm_gb());
   RequirePositive(file, "hbm_bandwidth_gbyte_per_s", a.hbm_bandwidth_gbyte_per_s());
   RequireNonNegative(file, "scale_up_bandwidth_gbyte_per_s", a.scale_up_bandwidth_gbyte_per_s());
-  RequirePlausible(file, "fp32_tflops", a.fp32_tflops(), plausible::kTflops);
-  RequirePlausible(file, "bf16_tflops", a.bf16_tflops(), plausible::kTflops);
-  RequirePlausible(file, "fp8_tflops", a.fp8_tflops(), plausible::kTflops);
-  RequirePlausible(file, "fp4_tflops", a.fp4_tflops(), plausible::kTflops);
-  RequirePlausible(file, "hbm_gb", a.hbm_gb(), plausible::kMemoryGb);
-  RequirePlausible(file, "hbm_bandwidth_gbyte_per_s", a.hbm_bandwidth_gbyte_per_s(), plausible::kMemoryGbytePerS);
-  RequirePlausible(file, "scale_up_bandwidth_gbyte_per_s", a.scale_up_bandwidth_gbyte_per_s(),
-                   plausible::kLinkGbytePerS);
   if (a.scale_up_domain_size() < 1) {
     throw InputError::Field(file, 0, "accelerator.scale_up_domain_size", std::to_string(a.scale_up_domain_size()),
                             "must be >= 1");
@@ -272,10 +264,6 @@ void AcceleratorCatalog::Validate(const v1::Accelerator& a, const std::string& f
   }
   RequirePositive(file, "nic_bandwidth_gbps", a.nic_bandwidth_gbps());
   RequirePositive(file, "tdp_w", a.tdp_w());
-  RequirePlausible(file, "nic_bandwidth_gbps", a.nic_bandwidth_gbps(), plausible::kNicGbps);
-  RequirePlausible(file, "tdp_w", a.tdp_w(), plausible::kDeviceW);
-  RequirePlausible(file, "idle_w", a.idle_w(), plausible::kPartW);
-  RequirePlausible(file, "host_power_per_gpu_w", a.host_power_per_gpu_w(), plausible::kPartW);
   RequireNonNegative(file, "idle_w", a.idle_w());
   if (!(a.idle_w() < a.tdp_w())) {
     throw InputError::Field(file, 0, "accelerator.idle_w", Num(a.idle_w()), "must be < tdp_w (" + Num(a.tdp_w()) + ")");
@@ -287,6 +275,7 @@ void AcceleratorCatalog::Validate(const v1::Accelerator& a, const std::string& f
   RequireNonNegative(file, "gemm_half_efficiency_gflop", a.gemm_half_efficiency_gflop());
   RequireEfficiency(file, "memory_efficiency", a.memory_efficiency());
   RequireEfficiency(file, "attention_efficiency", a.attention_efficiency());
+  if (a.fp8_gemm_efficiency() != 0) RequireEfficiency(file, "fp8_gemm_efficiency", a.fp8_gemm_efficiency());
   RequireNonNegative(file, "embodied_kgco2e", a.embodied_kgco2e());
   RequireNonNegative(file, "price_usd", a.price_usd());
   RequireNonNegative(file, "host_price_usd", a.host_price_usd());
@@ -304,7 +293,6 @@ void AcceleratorCatalog::Validate(const v1::Accelerator& a, const std::string& f
 
 void AcceleratorCatalog::ValidatePowerMitigations(const v1::Accelerator& a, const std::string& file) {
   RequireNonNegative(file, "power_cap_w", a.power_cap_w());
-  RequirePlausible(file, "power_cap_w", a.power_cap_w(), plausible::kDeviceW);
   if (a.power_cap_w() > 0 && !(a.power_cap_w() > a.idle_w() && a.power_cap_w() <= a.tdp_w()))
     throw InputError::Field(file, 0, "accelerator.power_cap_w", Num(a.power_cap_w()),
                             "a board power limit must lie above idle_w (" + Num(a.idle_w()) + ") and at most tdp_w (" +

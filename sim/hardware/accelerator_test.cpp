@@ -196,13 +196,13 @@ TEST(AcceleratorCatalog, ValidationNamesFieldValueAndRule) {
   ExpectInputError(with([](v1::Accelerator& a) { a.set_idle_w(800); }),
                    {"bad.textproto", "accelerator.idle_w = 800", "must be < tdp_w (700)"});
   ExpectInputError(with([](v1::Accelerator& a) { a.set_gemm_efficiency(1.5); }),
-                   {"accelerator.gemm_efficiency = 1.5", "(0, 1]"});
+                   {"accelerator.gemm_efficiency = 1.5", "[0.01, 1]"});
   ExpectInputError(with([](v1::Accelerator& a) { a.set_memory_efficiency(-0.2); }),
-                   {"accelerator.memory_efficiency = -0.2", "(0, 1]"});
+                   {"accelerator.memory_efficiency = -0.2", ">= 0"});
   ExpectInputError(with([](v1::Accelerator& a) { a.set_comm_power_fraction(1.2); }),
                    {"accelerator.comm_power_fraction = 1.2", "[0, 1]"});
   ExpectInputError(with([](v1::Accelerator& a) { a.set_fp8_tflops(-1); }), {"accelerator.fp8_tflops = -1", ">= 0"});
-  ExpectInputError(with([](v1::Accelerator& a) { a.set_bf16_tflops(-5); }), {"accelerator.bf16_tflops = -5", "> 0"});
+  ExpectInputError(with([](v1::Accelerator& a) { a.set_bf16_tflops(-5); }), {"accelerator.bf16_tflops = -5", ">= 0"});
   ExpectInputError(with([](v1::Accelerator& a) { a.set_price_usd(-1); }), {"accelerator.price_usd = -1"});
   ExpectInputError(with([](v1::Accelerator& a) { a.set_scale_up_kind("nvlink"); }),
                    {"accelerator.scale_up_kind = \"nvlink\"", "nvswitch"});

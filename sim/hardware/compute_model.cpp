@@ -54,7 +54,8 @@ ComputeModel::ComputeModel(const v1::Accelerator& a, std::string_view precision,
   attention_peak_flops_ = std::min(peak, bf16);
   vector_peak_flops_ = kVectorPeakFraction * bf16;
   hbm_bytes_per_s_ = a.hbm_bandwidth_gbyte_per_s() * 1e9 * a.memory_efficiency();
-  gemm_efficiency_ = a.gemm_efficiency();
+  const bool low_precision = effective_precision_ == "fp8" || effective_precision_ == "fp4";
+  gemm_efficiency_ = low_precision && a.fp8_gemm_efficiency() > 0 ? a.fp8_gemm_efficiency() : a.gemm_efficiency();
   attention_efficiency_ = a.attention_efficiency();
   const double half_at_bf16 = a.gemm_half_efficiency_gflop() * 1e9;
   gemm_half_flops_ = half_at_bf16 * peak_flops_ / bf16;

@@ -4,7 +4,8 @@
 //   seconds = max(flops / (peak x eff(kind, flops / gemm_count)),  bytes / (hbm_bandwidth x memory_efficiency))
 //             + kKernelOverheadS x max(1, gemm_count)
 //
-//   GEMM, router:  eff = gemm_efficiency x f / (f + f_half),  f = flops per GEMM,
+//   GEMM, router:  eff = gemm_efficiency x f / (f + f_half),  f = flops per GEMM (fp8_gemm_efficiency instead at
+//                  the FP8/FP4 peak when the chip sets it),
 //                  f_half = gemm_half_efficiency_gflop x 1e9 x peak / bf16_peak
 //                  (f_half is given at the bf16 peak; scaling it with the peak makes it a fixed time cost, so a
 //                  faster precision loses more to small GEMMs);

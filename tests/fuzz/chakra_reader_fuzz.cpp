@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "tests/fuzz/fuzz_init.h"
 #include "workloads/chakra_trace.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
