@@ -12,6 +12,7 @@
 #include <span>
 #include <sstream>
 
+#include "cli/progress_line.h"
 #include "cli/serve_cmd.h"
 #include "common/embedded.h"
 #include "common/error.h"
@@ -37,39 +38,9 @@
 namespace clustersim::cli {
 namespace {
 
-std::span<const EmbeddedFile> Examples() { return planning::ExampleScenarios(); }
 v1::Scenario Load(const std::string& path) { return planning::LoadScenario(path); }
 
 }  // namespace
-
-uint64_t ParseSize(const std::string& text, const std::string& field) {
-  // A number (digits with at most one decimal point) and a binary unit; the result must be 1 byte to 1 PiB.
-  size_t i = 0, dots = 0;
-  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
-    if (text[i] == '.') ++dots;
-    ++i;
-  }
-  double v = -1;
-  if (i > 0 && dots <= 1 && text.substr(0, i) != ".") {
-    try {
-      v = std::stod(text.substr(0, i));
-    } catch (const std::exception&) {
-      v = -1;
-    }
-  }
-  const std::string unit = text.substr(i);
-  double mult = 1;
-  if (unit == "K" || unit == "KiB" || unit == "k") mult = 1024.0;
-  else if (unit == "M" || unit == "MiB") mult = 1024.0 * 1024;
-  else if (unit == "G" || unit == "GiB") mult = 1024.0 * 1024 * 1024;
-  else if (unit == "B" || unit.empty()) mult = 1;
-  else v = -1;
-  const double bytes = v * mult;
-  if (!(v > 0) || !(bytes >= 1) || bytes > 1125899906842624.0)
-    throw InputError::Field("", 0, field, "\"" + text + "\"",
-                            "must be a positive size (1 byte to 1 PiB) like 4096, 64K, 1.5M, 1G");
-  return static_cast<uint64_t>(std::llround(bytes));
-}
 
 void CheckOutputDir(const std::string& dir, const std::string& option) {
   namespace fs = std::filesystem;
@@ -108,7 +79,8 @@ int Run(const RunOptions& o) {
   CheckOutputDir(o.out_dir, "--out");
   v1::Scenario s = Load(o.scenario);
   if (o.strict_memory) s.mutable_options()->set_strict_memory(true);
-  v1::RunResult r = planning::RunStep(s, planning::ScenarioSource(o.scenario));
+  ProgressLine progress(o.quiet);
+  v1::RunResult r = planning::RunStep(s, planning::ScenarioSource(o.scenario), progress.Fn());
   if (r.has_serving()) return ServeOutputs(r, {o.scenario, o.out_dir, o.json});  // a serving scenario
   if (!o.out_dir.empty()) {
     const std::vector<results::TraceEvent> timeline = results::TraceEventsOf(r.timeline());
@@ -139,7 +111,8 @@ int Compare(const CompareOptions& o) {
   std::vector<std::pair<std::string, std::string>> files;
   if (!o.html.empty())
     files.emplace_back(o.html, results::HtmlReport(rs, results::TraceEventsOf(rs.front().timeline()), o.labels));
-  if (!o.csv.empty()) files.emplace_back(o.csv, results::StepCsv(rs));
+  if (!o.csv.empty())
+    files.emplace_back(o.csv, results::StepCsv(rs, o.labels.empty() ? results::DefaultLabels(rs.size()) : o.labels));
   results::WriteFilesAtomic(files);
   return 0;
 }
@@ -168,8 +141,11 @@ int List() {
     std::cout << "  " << sim::ToString(k) << (k == sim::CollectiveKind::kAllGather ? " / reduce_scatter" : "") << ":\n";
     for (const auto& a : sim::ListAlgorithms(k)) std::cout << fmt::format("    {:<18} {}\n", a.name, a.description);
   }
-  std::cout << "Example scenarios (workloads/scenarios, embedded):\n";
-  for (const EmbeddedFile& f : Examples()) std::cout << "  " << f.name << "\n";
+  std::cout << "Example scenarios (workloads/scenarios, embedded; run as clustersim run example:NAME):\n";
+  for (const std::string& n : planning::ExampleNames()) std::cout << "  example:" << n << "\n";
+  std::cout << "Grid regions (facility.grid_region, gCO2e/kWh; or a number in facility.grid_carbon_g_per_kwh):\n ";
+  for (const std::string& n : GridRegionNames()) std::cout << fmt::format(" {} {:.0f}", n, *FindGridRegion(n));
+  std::cout << "\n";
   return 0;
 }
 
@@ -215,11 +191,12 @@ int Coll(const CollOptions& o) {
   spec.collective = o.collective;
   spec.algorithm = o.algorithm;
   if (o.stride == 0) throw InputError::Field("", 0, "--stride", "0", "must be >= 1 (1 = adjacent ranks)");
-  for (const std::string& t : o.sizes) spec.sizes_bytes.push_back(ParseSize(t, "--sizes"));
+  for (const std::string& t : o.sizes) spec.sizes_bytes.push_back(planning::ParseSize(t, "--sizes"));
   spec.group_size = o.group;
   spec.group_stride = o.stride;
   spec.all_groups = o.all_groups;
-  const auto rows = sim::SimulateCollective(s, spec);
+  ProgressLine progress(o.quiet);
+  const auto rows = sim::SimulateCollective(s, spec, progress.Fn());
   std::cout << fmt::format("# {} on {} x {} ({}), group {} ranks stride {}{}\n", spec.collective,
                            s.cluster().num_gpus(), s.accelerator().name(), s.cluster().scale_out().topology(),
                            rows.empty() ? 0 : rows[0].ranks, spec.group_stride,

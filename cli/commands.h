@@ -7,11 +7,15 @@
 
 namespace clustersim::cli {
 
+// Every command that can run for more than a couple of seconds shows a progress line on stderr when it is a terminal
+// (cli/progress_line.h), unless `quiet`.
+
 struct RunOptions {
-  std::string scenario;        // empty = the embedded default
+  std::string scenario;        // empty = the embedded default; "example:NAME" = an embedded example
   std::string out_dir;         // empty = no files
   bool json = false;           // print JSON instead of the summary
   bool strict_memory = false;  // refuse a plan estimated over the HBM (options.strict_memory)
+  bool quiet = false;
 };
 int Run(const RunOptions& o);
 
@@ -31,6 +35,7 @@ struct CollOptions {
   uint32_t group = 0;
   uint32_t stride = 1;
   bool all_groups = false;
+  bool quiet = false;
 };
 int Coll(const CollOptions& o);
 
@@ -70,6 +75,7 @@ struct PlanCmdOptions {
   std::string by;          // "time", "energy", "cost"; empty = time (training), cost (serving)
   std::string out_dir;     // write plan.csv and plan.json here; empty = no files
   double slo_target = 0.99;  // serving scenarios: fraction of requests within the SLO (cli/serve_cmd.h)
+  bool quiet = false;
   double memory_margin_gb = 0;
 };
 int Plan(const PlanCmdOptions& o);
@@ -77,6 +83,7 @@ int Plan(const PlanCmdOptions& o);
 struct GoalCmdOptions {
   std::string scenario;
   double tokens = 0;           // 0 = facility.training_tokens
+  double flops = 0;            // the budget in model FLOPs (6 x active parameters x tokens); 0 = tokens
   double deadline_days = 0;
   double max_energy_gwh = 0;   // 0 = no limit
   double max_cost_usd = 0;     // 0 = no limit
@@ -84,6 +91,7 @@ struct GoalCmdOptions {
   uint32_t max_gpus = 131072;
   uint32_t replan = 0;         // > 0: search the plan at each size, simulating this many candidates
   std::string out_dir;         // write goal.csv here
+  bool quiet = false;
   double memory_margin_gb = 0;
 };
 int Goal(const GoalCmdOptions& o);
@@ -93,11 +101,9 @@ struct GoodputCmdOptions {
   double tokens = 0;       // 0 = facility.training_tokens
   uint32_t trials = 1000;  // Monte-Carlo runs
   uint64_t seed = 1;
+  bool quiet = false;
 };
 int Goodput(const GoodputCmdOptions& o);
-
-// Parses "1G", "256M", "64K", "4096" (binary units) into bytes; throws InputError naming `field`.
-uint64_t ParseSize(const std::string& text, const std::string& field);
 
 // Fail fast, before anything is simulated, on an output path that cannot be written: an output directory that is
 // an existing file or lies under one (CheckOutputDir), an output file that is a directory or whose directory does

@@ -21,6 +21,8 @@ namespace {
 
 using namespace clustersim;
 
+constexpr const char* kQuietHelp = "No progress line on stderr (it is shown only when stderr is a terminal)";
+
 // A path option, when given, must not be empty (`run ""` would otherwise run the embedded default).
 const CLI::Validator kNonEmptyPath(
     [](std::string& value) {
@@ -59,12 +61,14 @@ void AddRun(CLI::App& app, Commands& cmds) {
   auto* run_cmd = app.add_subcommand("run", "Simulate one training step and print a summary");
   run_cmd
       ->add_option("scenario", run.scenario,
-                   "Scenario file (.textproto or .json); default: the embedded 8,192-GPU H100 Llama-3-70B scenario")
+                   "Scenario file (.textproto or .json) or example:NAME (see clustersim list); default: the embedded "
+                   "8,192-GPU H100 Llama-3-70B scenario")
       ->check(kNonEmptyPath);
   run_cmd->add_option("--out", run.out_dir,
                       "Write result.json, summary.txt, report.html, trace.json (Perfetto), step.csv and comms.csv "
                       "into this directory");
   run_cmd->add_flag("--json", run.json, "Print the result as JSON instead of the summary");
+  run_cmd->add_flag("-q,--quiet", run.quiet, kQuietHelp);
   run_cmd->add_flag("--strict-memory", run.strict_memory,
                     "Refuse (exit 2) a plan whose memory estimate exceeds the HBM instead of running it, flagged");
   cmds.Add(run_cmd, [opts] { return cli::Run(*opts); });
@@ -113,6 +117,7 @@ void AddColl(CLI::App& app, Commands& cmds) {
   coll_cmd->add_option("--stride", coll.stride, "Distance between group members (8 = one GPU per node)")
       ->check(kUnsigned);
   coll_cmd->add_flag("--all-groups", coll.all_groups, "Run every disjoint group of this shape at once");
+  coll_cmd->add_flag("-q,--quiet", coll.quiet, kQuietHelp);
   cmds.Add(coll_cmd, [opts] { return cli::Coll(*opts); });
 }
 
@@ -155,7 +160,7 @@ void AddSweep(CLI::App& app, Commands& cmds) {
   swp_cmd->add_option("--max-points", swp.max_points, "Stop after simulating this many points (resume later)")
       ->check(kUnsigned);
   swp_cmd->add_flag("--mpi", swp.mpi, "Run as MPI ranks (detected under mpirun; needed under srun)");
-  swp_cmd->add_flag("-q,--quiet", swp.quiet, "No progress lines on stderr");
+  swp_cmd->add_flag("-q,--quiet", swp.quiet, "No progress on stderr (neither the per-point lines nor the live line)");
   swp_cmd->add_option("--allow-root", swp.allowed_roots,
                       "A folder base_scenario may name files under, besides the sweep file's own (repeatable)");
   cmds.Add(swp_cmd, [opts] { return cli::Sweep(*opts); });
@@ -217,6 +222,7 @@ void AddPlan(CLI::App& app, Commands& cmds) {
                        "Ranking: time, energy or cost per step (default time); serving: output tokens/s per GPU, "
                        "energy per output token or cost per million tokens (default cost)");
   plan_cmd->add_option("--out", plan.out_dir, "Write plan.csv and plan.json into this directory");
+  plan_cmd->add_flag("-q,--quiet", plan.quiet, kQuietHelp);
   plan_cmd->add_option("--memory-margin-gb", plan.memory_margin_gb,
                        "Plans fit when their memory estimate is at most HBM minus this (GB; default 0)");
   plan_cmd->add_option("--slo-target", plan.slo_target,
@@ -231,17 +237,21 @@ void AddGoal(CLI::App& app, Commands& cmds) {
   goal_cmd->add_option("scenario", goal.scenario, "Scenario file (its plan is kept, dp re-derived, unless --replan)")
       ->required();
   goal_cmd->add_option("--tokens", goal.tokens, "Token budget (default: facility.training_tokens)");
+  goal_cmd->add_option("--flops", goal.flops,
+                       "Budget in model FLOPs, 6 x active parameters x tokens (e.g. 1e26), instead of --tokens");
   goal_cmd->add_option("--deadline-days", goal.deadline_days, "Deadline in days (failures included)")->required();
   goal_cmd->add_option("--max-energy-gwh", goal.max_energy_gwh, "Energy budget in GWh (facility, with failures)");
   goal_cmd->add_option("--max-cost-usd", goal.max_cost_usd, "Cost budget in USD");
   goal_cmd->add_option("--fabrics", goal.fabrics, "Scale-out topologies to compare, e.g. fat_tree,rail_only")
       ->delimiter(',');
-  goal_cmd->add_option("--max-gpus", goal.max_gpus, "Largest cluster tried (default 131072)")->check(kUnsigned);
+  goal_cmd->add_option("--max-gpus", goal.max_gpus, "Largest cluster tried (default 131072; printed in the table)")
+      ->check(kUnsigned);
   goal_cmd
       ->add_option("--replan", goal.replan,
                    "Search the parallelism plan at each size, simulating this many candidates (0 = keep the plan)")
       ->check(kUnsigned);
   goal_cmd->add_option("--out", goal.out_dir, "Write goal.csv into this directory");
+  goal_cmd->add_flag("-q,--quiet", goal.quiet, kQuietHelp);
   goal_cmd->add_option("--memory-margin-gb", goal.memory_margin_gb,
                        "Plans fit when their memory estimate is at most HBM minus this (GB; default 0)");
   cmds.Add(goal_cmd, [opts] { return cli::Goal(*opts); });
@@ -255,6 +265,7 @@ void AddGoodput(CLI::App& app, Commands& cmds) {
   gp_cmd->add_option("--tokens", gp.tokens, "Token budget (default: facility.training_tokens)");
   gp_cmd->add_option("--trials", gp.trials, "Monte-Carlo runs (default 1000)")->check(kUnsigned);
   gp_cmd->add_option("--seed", gp.seed, "Monte-Carlo seed (default 1)")->check(kUnsigned);
+  gp_cmd->add_flag("-q,--quiet", gp.quiet, kQuietHelp);
   cmds.Add(gp_cmd, [opts] { return cli::Goodput(*opts); });
 }
 

@@ -6,13 +6,15 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/progress_line.h"
+#include "cli/serve_cmd.h"
 #include "common/error.h"
 #include "planning/goal.h"
 #include "planning/goodput.h"
 #include "planning/run.h"
 #include "planning/search.h"
+#include "results/compare.h"
 #include "results/report.h"
-#include "cli/serve_cmd.h"
 #include "sim/plausible.h"
 #include "sim/scenario_loader.h"
 #include "topologies/fabric.h"
@@ -47,6 +49,8 @@ int Plan(const PlanCmdOptions& o) {
   CheckOutputDir(o.out_dir, "--out");
   const v1::Scenario s = planning::LoadScenario(o.scenario);
   if (s.has_serving()) return ServePlan(o, s);  // a serving fleet's deployment search (cli/serve_cmd.h)
+  ProgressLine progress(o.quiet);
+  so.progress = progress.Fn();
   const v1::PlanSearchResult r = planning::SearchPlans(s, so);
   CheckReportedNumbers(r, planning::ScenarioSource(o.scenario), "plan");
   if (!o.out_dir.empty()) {
@@ -61,6 +65,7 @@ int Plan(const PlanCmdOptions& o) {
 int Goal(const GoalCmdOptions& o) {
   planning::GoalSpec g;
   g.training_tokens = o.tokens;
+  g.training_flops = o.flops;
   g.deadline_days = o.deadline_days;
   g.max_energy_mwh = o.max_energy_gwh * 1e3;
   g.max_cost_usd = o.max_cost_usd;
@@ -71,6 +76,10 @@ int Goal(const GoalCmdOptions& o) {
   if (!(o.deadline_days > 0) || !std::isfinite(o.deadline_days))
     throw InputError::Field("", 0, "--deadline-days", fmt::format("{}", o.deadline_days), "must be > 0");
   CheckTokens(o.tokens);
+  if (!(o.flops >= 0) || !std::isfinite(o.flops))
+    throw InputError::Field(
+        "", 0, "--flops", fmt::format("{}", o.flops),
+        "must be a finite number > 0, e.g. 1e26 (omit it to use --tokens or the scenario's budget)");
   if (!(o.max_energy_gwh >= 0) || !std::isfinite(o.max_energy_gwh))
     throw InputError::Field("", 0, "--max-energy-gwh", fmt::format("{}", o.max_energy_gwh),
                             "must be a finite number >= 0 (0 = no limit)");
@@ -88,9 +97,13 @@ int Goal(const GoalCmdOptions& o) {
     throw InputError::Field("", 0, "--fabrics", "\"" + f + "\"", "must be one of: " + names);
   }
   CheckOutputDir(o.out_dir, "--out");
-  const sim::LoadedScenario loaded = sim::LoadScenarioFile(o.scenario);
+  const sim::LoadedScenario loaded = planning::LoadScenarioText(o.scenario);
+  ProgressLine progress(o.quiet);
+  g.progress = progress.Fn();
   const planning::GoalResult r = planning::SeekGoal(loaded, g);
-  for (const v1::GoalPoint& p : r.points) CheckReportedNumbers(p, o.scenario, "goal point");
+  // A point out of memory has no days, energy or cost (infinite by convention: it never meets the goal).
+  for (const v1::GoalPoint& p : r.points)
+    if (p.missed() != "memory") CheckReportedNumbers(p, o.scenario, "goal point");
   if (!o.out_dir.empty()) {
     results::MakeOutputDirectory(o.out_dir);
     results::WriteFileAtomic(o.out_dir + "/goal.csv", planning::GoalCsv(r));
@@ -104,35 +117,15 @@ int Goodput(const GoodputCmdOptions& o) {
     throw InputError::Field("", 0, "--trials", std::to_string(o.trials),
                             "must be 1 to 1,000,000 (the Monte-Carlo error falls as 1/sqrt(trials))");
   CheckTokens(o.tokens);
-  v1::Scenario s = planning::LoadScenario(o.scenario);
-  if (o.tokens > 0) s.mutable_facility()->set_training_tokens(o.tokens);
-  if (!(s.facility().training_tokens() > 0))
-    throw InputError::Field(planning::ScenarioSource(o.scenario), 0,
-                            "facility.training_tokens", "0",
-                            "goodput needs a token budget (--tokens or facility.training_tokens)");
-  const v1::RunResult r = planning::RunStep(s, planning::ScenarioSource(o.scenario));
-  const v1::Projection& pr = r.projection();
-  const v1::Goodput& g = pr.goodput();
-  const planning::FailureModel m = planning::FailureModelOf(r);
-  const planning::MonteCarloResult mc = planning::SimulateFailures(m, o.trials, o.seed);
+  const v1::Scenario s = planning::LoadScenario(o.scenario);
   const std::string source = planning::ScenarioSource(o.scenario);
+  ProgressLine progress(o.quiet);
+  const planning::GoodputStudy study = planning::StudyGoodput(s, o.tokens, o.trials, o.seed, source, progress.Fn());
+  const planning::MonteCarloResult& mc = study.monte_carlo;
   CheckReportedNumber(mc.goodput, "goodput", source, "monte-carlo");
   CheckReportedNumber(mc.mean_wall_s / 86400, "wall_clock_days", source, "monte-carlo");
   CheckReportedNumber(mc.stddev_wall_s, "stddev_wall_s", source, "monte-carlo");
-  std::cout << fmt::format("# {}: {:.3g} tokens on {} GPUs, step {:.3f} s, {:.2f} days without failures\n", s.name(),
-                           pr.training_tokens(), s.cluster().num_gpus(), r.step_time_s(), pr.wall_clock_days());
-  std::cout << fmt::format("  MTBF        {:.3g} h ({:.3g} interruptions per day)\n", g.mtbf_hours(),
-                           24 / g.mtbf_hours());
-  std::cout << fmt::format("  checkpoint  {:.1f} GB, {:.1f} s stall; restart {:.0f} s\n", g.checkpoint_gb(),
-                           g.checkpoint_s(), g.restart_s());
-  std::cout << fmt::format("  interval    {:.0f} s used (Young {:.0f} s, Daly {:.0f} s)\n", g.checkpoint_interval_s(),
-                           g.young_interval_s(), g.daly_interval_s());
-  std::cout << fmt::format("  {:<12} {:>10} {:>12} {:>14}\n", "", "goodput", "days", "interruptions");
-  std::cout << fmt::format("  {:<12} {:>9.2f}% {:>12.3f} {:>14.1f}\n", "analytic", 100 * g.goodput(),
-                           g.wall_clock_days(), g.expected_interruptions());
-  std::cout << fmt::format("  {:<12} {:>9.2f}% {:>12.3f} {:>14.1f}   ({} trials, seed {}, +-{:.3f} days)\n",
-                           "monte-carlo", 100 * mc.goodput, mc.mean_wall_s / 86400, mc.mean_interruptions, mc.trials,
-                           o.seed, mc.stddev_wall_s / std::sqrt(static_cast<double>(mc.trials)) / 86400);
+  std::cout << planning::GoodputTable(study);
   return 0;
 }
 

@@ -5,11 +5,13 @@
 #include <iostream>
 #include <tuple>
 
+#include "cli/commands.h"
+#include "cli/progress_line.h"
 #include "common/error.h"
 #include "planning/mpi_sweep.h"
 #include "planning/sweep.h"
+#include "results/compare.h"
 #include "results/report.h"
-#include "cli/commands.h"
 
 namespace clustersim::cli {
 namespace {
@@ -32,8 +34,8 @@ std::pair<uint32_t, uint32_t> ParseShard(const std::string& text) {
 }
 
 void PrintTable(const std::vector<v1::SweepPointResult>& points) {
-  std::cout << fmt::format("{:<40} {:>11} {:>6} {:>10} {:>9} {:>10} {:>12}\n", "point", "step time", "MFU",
-                           "peak power", "run days", "energy MWh", "cost USD");
+  std::cout << fmt::format("{:<40} {:>11} {:>6} {:>10} {:>9} {:>12} {:>10}\n", "point", "step time", "MFU",
+                           "peak power", "run days", "energy MWh", "cost");
   for (const auto& p : points) {
     const std::string label = p.label().size() > 40 ? p.label().substr(0, 37) + "..." : p.label();
     if (!p.error().empty()) {
@@ -41,10 +43,10 @@ void PrintTable(const std::vector<v1::SweepPointResult>& points) {
       continue;
     }
     const v1::RunResult& r = p.result();
-    std::cout << fmt::format("{:<40} {:>11} {:>5.1f}% {:>10} {:>9.1f} {:>10.4g} {:>12.4g}\n", label,
-                             results::FormatSeconds(r.step_time_s()), 100 * r.mfu(),
-                             results::FormatPower(r.power().facility_peak_w()), r.projection().wall_clock_days(),
-                             r.projection().energy_mwh(), r.projection().cost_usd());
+    std::cout << fmt::format(
+        "{:<40} {:>11} {:>5.1f}% {:>10} {:>9.1f} {:>12} {:>10}\n", label, results::FormatSeconds(r.step_time_s()),
+        100 * r.mfu(), results::FormatPower(r.power().facility_peak_w()), r.projection().wall_clock_days(),
+        results::FormatCount(r.projection().energy_mwh()), results::FormatUsd(r.projection().cost_usd()));
   }
 }
 
@@ -66,7 +68,9 @@ int Sweep(const SweepCmdOptions& o) {
   planning::SweepOptions so;
   so.out_dir = out;
   so.max_points = o.max_points;
-  so.progress = o.quiet ? nullptr : &std::cerr;
+  ProgressLine live(o.quiet);
+  so.progress = o.quiet ? nullptr : &live.Log();
+  so.live = live.Fn();
   if (!o.shard.empty()) std::tie(so.shard_index, so.shard_count) = ParseShard(o.shard);
   const bool mpi = o.mpi || planning::LaunchedByMpi();
   if (mpi && so.shard_count > 1)

@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "common/error.h"
+#include "planning/run.h"
 #include "results/report.h"
 #include "sim/memory_guard.h"
 #include "sim/scenario_loader.h"
@@ -22,7 +23,7 @@ namespace ct = wl::chakra;
 
 int Replay(const ReplayCmdOptions& o) {
   CheckOutputDir(o.out_dir, "--out");
-  const v1::Scenario s = sim::ResolveScenario(sim::LoadScenarioFile(o.scenario));
+  const v1::Scenario s = sim::ResolveScenario(planning::LoadScenarioText(o.scenario));
   const ct::Trace trace = ct::LoadTrace(o.trace);
   for (const std::string& w : trace.warnings) std::cerr << "warning: " << o.trace << ": " << w << "\n";
   sim::ReplayOptions ro;
@@ -55,7 +56,7 @@ int Export(const ExportCmdOptions& o) {
     throw InputError::Field("", 0, "--prefix", "\"" + o.prefix + "\"",
                             "must be a plain file name prefix (not empty, no '/', not starting with '.')");
   CheckOutputDir(o.out_dir, "outdir");
-  const v1::Scenario s = sim::ResolveScenario(sim::LoadScenarioFile(o.scenario));
+  const v1::Scenario s = sim::ResolveScenario(planning::LoadScenarioText(o.scenario));
   const wl::StepProgram p =
       wl::BuildStepProgram(s.workload(), s.cluster().num_gpus(), s.cluster().scale_up().gpus_per_node(), s.seed());
   if (s.options().strict_memory()) sim::CheckMemoryFits(p, s, o.scenario);  // the same plans as `run` accepts

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "planning/run.h"
 
 namespace clustersim::planning {
 namespace {
@@ -65,6 +66,19 @@ TEST(Goal, SeekGoalFindsTheSmallestClusterMeetingTheDeadline) {
   EXPECT_FALSE(none.smallest.has_value());
 }
 
+// Llama-3-8B, tp8 pp2, global batch 128, on 64 H100 (a second or two per simulated point).
+sim::LoadedScenario Llama8bTp8Pp2() {
+  return sim::ParseScenario(R"(name: "g"
+accelerator { name: "H100-SXM" }
+cluster { num_gpus: 64 scale_out { topology: "fat_tree" nic_bandwidth_gbps: 400 } }
+workload {
+  model { preset: "llama3_8b" seq_len: 4096 }
+  parallelism { tp: 8 pp: 2 micro_batch_size: 1 global_batch_size: 128 }
+}
+)",
+                            "textproto", "g.textproto");
+}
+
 TEST(Goal, ParetoFrontOfASyntheticList) {
   std::vector<v1::GoalPoint> pts{Point(10, 5, 100), Point(5, 6, 120), Point(12, 6, 130), Point(5, 6, 120),
                                  Point(20, 4, 90), Point(11, 5, 100)};
@@ -96,14 +110,7 @@ workload {
 // shrink. Llama-3-8B's tp8 pp2 plan needs 128 GPUs for 1e11 tokens in 2 days; pure data parallelism with ZeRO-1
 // meets it with fewer.
 TEST(Goal, ReplanningFindsASmallerClusterThanTheFixedPlan) {
-  const sim::LoadedScenario l = sim::ParseScenario(R"(name: "g"
-accelerator { name: "H100-SXM" }
-cluster { num_gpus: 64 scale_out { topology: "fat_tree" nic_bandwidth_gbps: 400 } }
-workload {
-  model { preset: "llama3_8b" seq_len: 4096 }
-  parallelism { tp: 8 pp: 2 micro_batch_size: 1 global_batch_size: 128 }
-}
-)", "textproto", "g.textproto");
+  const sim::LoadedScenario l = Llama8bTp8Pp2();
   GoalSpec g;
   g.training_tokens = 1e11;
   g.deadline_days = 2;
@@ -122,6 +129,58 @@ workload {
       if (p.num_gpus() == q.num_gpus() && std::isfinite(q.step_time_s()) && q.step_time_s() > 0) {
         EXPECT_LE(p.step_time_s(), q.step_time_s() * (1 + 1e-9)) << p.label() << " vs " << q.label();
       }
+}
+
+// Why no point met the goal (issue #22): the limit each point missed, and what bounded the sizes tried.
+TEST(Goal, SaysWhichLimitStoppedItAndWhatToChange) {
+  GoalSpec g;
+  g.deadline_days = 10;
+  g.max_energy_mwh = 40;
+  v1::GoalPoint slow = Point(20, 30, 100), hungry = Point(5, 60, 100), oom = Point(INFINITY, INFINITY, INFINITY);
+  EXPECT_EQ(MissedLimit(slow, g), "deadline");
+  EXPECT_EQ(MissedLimit(hungry, g), "energy");
+  EXPECT_EQ(MissedLimit(oom, g), "memory");
+  EXPECT_EQ(MissedLimit(Point(5, 30, 100), g), "");
+  GoalResult r;
+  slow.set_num_gpus(1024);
+  slow.set_topology("fat_tree");
+  slow.set_missed("deadline");
+  r.points = {slow};
+  r.max_gpus = 131072;
+  r.batch_limit_gpus = 1024;
+  r.largest_size = 1024;
+  EXPECT_NE(WhyNoPointMeetsGoal(r, g).find("the plan admits at most 1,024 GPUs (tp x cp x pp x global_batch_size / "
+                                           "micro_batch_size): raise workload.parallelism.global_batch_size"),
+            std::string::npos)
+      << WhyNoPointMeetsGoal(r, g);
+  r.max_gpus = 512;
+  r.batch_limit_gpus = 4096;
+  EXPECT_NE(WhyNoPointMeetsGoal(r, g).find("sizes stop at the GPU cap of 512 (--max-gpus): raise it"),
+            std::string::npos);
+  hungry.set_missed("energy");
+  r.points = {hungry};
+  EXPECT_NE(WhyNoPointMeetsGoal(r, g).find("the least energy is 60 MWh (limit 40 MWh, --max-energy-gwh)"),
+            std::string::npos)
+      << WhyNoPointMeetsGoal(r, g);
+  oom.set_missed("memory");
+  r.points = {oom};
+  EXPECT_NE(WhyNoPointMeetsGoal(r, g).find("every size tried is out of memory"), std::string::npos);
+}
+
+// A budget in FLOPs is the same goal as its tokens (6 x active parameters x tokens).
+TEST(Goal, FlopBudgetEqualsItsTokens) {
+  const sim::LoadedScenario l = Llama8bTp8Pp2();
+  const double per_token = FlopsPerToken6ND(Resolve(l).workload().model());
+  GoalSpec g;
+  g.deadline_days = 2;
+  g.max_gpus = 128;
+  g.training_flops = 1e11 * per_token;
+  const GoalResult by_flops = SeekGoal(l, g);
+  EXPECT_NEAR(by_flops.training_tokens, 1e11, 1e-3);
+  EXPECT_NEAR(by_flops.training_flops, g.training_flops, 1e6);
+  EXPECT_EQ(by_flops.max_gpus, 128u);
+  g.training_tokens = 1e11;
+  EXPECT_THROW(SeekGoal(l, g), InputError);  // both budgets
 }
 
 }  // namespace

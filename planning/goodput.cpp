@@ -9,6 +9,8 @@
 #include <random>
 
 #include "common/error.h"
+#include "planning/run.h"
+#include "results/compare.h"
 #include "workloads/model.h"
 
 namespace clustersim::planning {
@@ -94,7 +96,7 @@ double ExpectedWallS(const FailureModel& m) {
   return t;
 }
 
-MonteCarloResult SimulateFailures(const FailureModel& m, uint32_t trials, uint64_t seed) {
+MonteCarloResult SimulateFailures(const FailureModel& m, uint32_t trials, uint64_t seed, const ProgressFn& progress) {
   CheckModel(m);
   if (trials == 0) throw InputError::Field("", 0, "--trials", "0", "must be >= 1");
   // Each interruption is a draw: bound the work before starting (the expected count is exact, ExpectedWallS).
@@ -105,12 +107,15 @@ MonteCarloResult SimulateFailures(const FailureModel& m, uint32_t trials, uint64
                                         "{:.3g} to draw in all; at most {:.0e} are simulated: lower --trials, the "
                                         "token budget or the reliability failure rates",
                                         per_run, m.mtbf_s, m.work_s, per_run * trials, kMaxSimulatedInterruptions));
+  ProgressTask shown(progress, "trials", trials);
+  const uint32_t report_every = std::max(1u, trials / 100);
   const double seg = m.interval_s + m.checkpoint_s;
   const auto full = static_cast<uint64_t>(std::floor(m.work_s / m.interval_s));
   const double rest = m.work_s - static_cast<double>(full) * m.interval_s;
   ExponentialDraws draw(seed, m.mtbf_s);
   double sum = 0, sum_sq = 0, failures_sum = 0;
   for (uint32_t trial = 0; trial < trials; ++trial) {
+    if (trial % report_every == 0) shown.Set(trial, trials);
     double t = 0;
     uint64_t failures = 0;
     auto restart = [&]() {
@@ -230,6 +235,53 @@ v1::Goodput AnalyzeGoodput(const v1::RunResult& r) {
   g.set_energy_mwh(r.projection().energy_mwh() * stretch);
   g.set_cost_usd(r.projection().cost_usd() * stretch);
   return g;
+}
+
+GoodputStudy StudyGoodput(v1::Scenario s, double tokens, uint32_t trials, uint64_t seed, const std::string& source,
+                          const ProgressFn& progress) {
+  if (trials == 0 || trials > 1000000)
+    throw InputError::Field("", 0, "trials", std::to_string(trials),
+                            "must be 1 to 1,000,000 (the Monte-Carlo error falls as 1/sqrt(trials))");
+  if (tokens > 0) {
+    s.mutable_facility()->set_training_tokens(tokens);
+    s.mutable_facility()->set_training_flops(0);  // the budget given replaces the scenario's
+  }
+  if (!(s.facility().training_tokens() > 0))
+    throw InputError::Field(source, 0, "facility.training_tokens", "0",
+                            "goodput needs a budget (--tokens, facility.training_tokens or facility.training_flops)");
+  GoodputStudy g;
+  g.seed = seed;
+  ProgressTask parts(progress, "part", 2, false);
+  parts.Start("one step");
+  g.result = RunStep(s, source, parts.Inner());
+  parts.Finish();
+  parts.Start("Monte-Carlo");
+  g.monte_carlo = SimulateFailures(FailureModelOf(g.result), trials, seed, parts.Inner());
+  parts.Finish();
+  return g;
+}
+
+std::string GoodputTable(const GoodputStudy& study) {
+  const v1::RunResult& r = study.result;
+  const v1::Projection& pr = r.projection();
+  const v1::Goodput& g = pr.goodput();
+  const MonteCarloResult& mc = study.monte_carlo;
+  std::string o =
+      fmt::format("# {}: {} tokens on {} GPUs, step {:.3f} s, {:.2f} days without failures\n", r.scenario().name(),
+                  results::FormatTokens(pr.training_tokens()), results::FormatCount(r.scenario().cluster().num_gpus()),
+                  r.step_time_s(), pr.wall_clock_days());
+  o += fmt::format("  MTBF        {:.3g} h ({:.3g} interruptions per day)\n", g.mtbf_hours(), 24 / g.mtbf_hours());
+  o += fmt::format("  checkpoint  {:.1f} GB, {:.1f} s stall; restart {:.0f} s\n", g.checkpoint_gb(), g.checkpoint_s(),
+                   g.restart_s());
+  o += fmt::format("  interval    {:.0f} s used (Young {:.0f} s, Daly {:.0f} s)\n", g.checkpoint_interval_s(),
+                   g.young_interval_s(), g.daly_interval_s());
+  o += fmt::format("  {:<12} {:>10} {:>12} {:>14}\n", "", "goodput", "days", "interruptions");
+  o += fmt::format("  {:<12} {:>9.2f}% {:>12.3f} {:>14.1f}\n", "analytic", 100 * g.goodput(), g.wall_clock_days(),
+                   g.expected_interruptions());
+  o += fmt::format("  {:<12} {:>9.2f}% {:>12.3f} {:>14.1f}   ({} trials, seed {}, +-{:.3f} days)\n", "monte-carlo",
+                   100 * mc.goodput, mc.mean_wall_s / 86400, mc.mean_interruptions, mc.trials, study.seed,
+                   mc.stddev_wall_s / std::sqrt(static_cast<double>(mc.trials)) / 86400);
+  return o;
 }
 
 }  // namespace clustersim::planning

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 
+#include "common/progress.h"
 #include "results.pb.h"
 #include "scenario.pb.h"
 
@@ -79,8 +80,10 @@ struct MonteCarloResult {
 // Simulates `trials` runs of the model with exponential inter-failure times drawn from std::mt19937_64(seed) as
 // -M log(1 - u), u a 53-bit uniform (bit-identical on every standard library). Deterministic for a seed; cost
 // O(trials x interruptions), independent of the number of checkpoints. Throws InputError naming --trials when
-// trials x the expected interruptions per run exceeds 10^8 (the work is bounded before it starts).
-MonteCarloResult SimulateFailures(const FailureModel& m, uint32_t trials, uint64_t seed);
+// trials x the expected interruptions per run exceeds 10^8 (the work is bounded before it starts). `progress`
+// receives "trials" done.
+MonteCarloResult SimulateFailures(const FailureModel& m, uint32_t trials, uint64_t seed,
+                                  const ProgressFn& progress = {});
 
 // The goodput of a projected run: counts from the result's scenario and topology, checkpoint size from the model's
 // parameters, interval = reliability.checkpoint_interval_s or Daly's optimum, rounded to a whole number of steps
@@ -88,5 +91,19 @@ MonteCarloResult SimulateFailures(const FailureModel& m, uint32_t trials, uint64
 v1::Goodput AnalyzeGoodput(const v1::RunResult& r);
 // The failure model AnalyzeGoodput evaluated (for the Monte-Carlo check of `clustersim goodput`).
 FailureModel FailureModelOf(const v1::RunResult& r);
+
+// `clustersim goodput`: one step of the resolved scenario projected to its budget (tokens > 0 replaces the
+// scenario's), with the analytic goodput, and `trials` Monte-Carlo runs of the same failure model (1 to 1,000,000).
+// `progress` receives "part" 1/2 (the step, its simulation nested) and 2/2 (the "trials"). Throws InputError
+// without a budget or with a bad trial count.
+struct GoodputStudy {
+  v1::RunResult result;
+  MonteCarloResult monte_carlo;
+  uint64_t seed = 0;
+};
+GoodputStudy StudyGoodput(v1::Scenario resolved, double tokens, uint32_t trials, uint64_t seed,
+                          const std::string& source, const ProgressFn& progress = {});
+// Its terminal table: MTBF, checkpoint, interval, then analytic vs Monte-Carlo goodput, days and interruptions.
+std::string GoodputTable(const GoodputStudy& study);
 
 }  // namespace clustersim::planning

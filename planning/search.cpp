@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "planning/run.h"
+#include "results/compare.h"
 #include "results/report.h"
 #include "sim/hardware/compute_model.h"
 #include "workloads/generator.h"
@@ -59,6 +60,7 @@ struct Scored {
 
 // Every valid, fitting plan with its estimate.
 std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uint64_t* valid_out) {
+  ProgressTask examined(o.progress, "plans examined", 0);
   const v1::Model& m = s.workload().model();
   const uint32_t n = s.cluster().num_gpus();
   const uint32_t domain = std::max(1u, s.cluster().scale_up().domain_size());
@@ -118,6 +120,7 @@ std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uin
                 }
                 if (!counted) ++valid;
                 counted = true;
+                examined.Set(valid, 0);
                 const wl::StepProgram prog = ProgramOf(c);
                 const double need = WorstStageBytes(prog);
                 if (need > hbm) continue;
@@ -146,10 +149,13 @@ double MetricOf(const v1::PlanChoice& c, PlanMetric by) {
   return 0;
 }
 
-v1::PlanChoice Simulate(const v1::Scenario& s, const v1::Parallelism& plan, double memory_gb, double estimate_s) {
+v1::PlanChoice Simulate(const v1::Scenario& s, const v1::Parallelism& plan, double memory_gb, double estimate_s,
+                        ProgressTask& candidates) {
   v1::Scenario c = s;
   *c.mutable_workload()->mutable_parallelism() = plan;
-  v1::RunResult r = RunStep(c);
+  candidates.Start(PlanLabel(plan));
+  v1::RunResult r = RunStep(c, {}, candidates.Inner());
+  candidates.Finish();
   v1::PlanChoice ch;
   ch.set_label(PlanLabel(plan));
   *ch.mutable_parallelism() = plan;
@@ -308,8 +314,12 @@ v1::PlanSearchResult SearchPlans(const v1::Scenario& s, const SearchOptions& o) 
   r.set_plans_valid(valid);
   r.set_plans_fitting(all.size());
   std::vector<v1::PlanChoice> sims;
+  const wl::StepProgram given = ProgramOf(s);
+  const double need = WorstStageBytes(given);
+  const bool given_fits = need <= UsableHbmBytes(s, o.memory_margin_gb);
+  ProgressTask candidates(o.progress, "candidates", std::min<uint64_t>(all.size(), o.top_k) + (given_fits ? 1 : 0));
   for (size_t i = 0; i < all.size() && i < o.top_k; ++i)
-    sims.push_back(Simulate(s, all[i].plan, all[i].memory_gb, all[i].estimate_s));
+    sims.push_back(Simulate(s, all[i].plan, all[i].memory_gb, all[i].estimate_s, candidates));
   std::stable_sort(sims.begin(), sims.end(), [&o](const v1::PlanChoice& a, const v1::PlanChoice& b) {
     return MetricOf(a, o.by) < MetricOf(b, o.by);
   });
@@ -317,22 +327,21 @@ v1::PlanSearchResult SearchPlans(const v1::Scenario& s, const SearchOptions& o) 
     sims[i].set_rank(static_cast<uint32_t>(i + 1));
     *r.add_choices() = sims[i];
   }
-  const wl::StepProgram given = ProgramOf(s);
-  const double need = WorstStageBytes(given);
-  if (need <= UsableHbmBytes(s, o.memory_margin_gb))
-    *r.mutable_given() = Simulate(s, s.workload().parallelism(), need / 1e9, EstimateStepS(s, given));
+  if (given_fits)
+    *r.mutable_given() = Simulate(s, s.workload().parallelism(), need / 1e9, EstimateStepS(s, given), candidates);
   return r;
 }
 
 std::string PlanTable(const v1::PlanSearchResult& r) {
   std::string o = fmt::format("# {}: {} valid plans, {} fit in memory; {} simulated, ranked by {}\n", r.scenario(),
                               r.plans_valid(), r.plans_fitting(), r.choices_size(), r.ranked_by());
-  o += fmt::format("{:>4}  {:<44} {:>10} {:>10} {:>12} {:>6} {:>8} {:>12} {:>11}\n", "rank", "plan", "est(s)",
-                   "step(s)", "tokens/s", "MFU", "mem(GB)", "energy/step", "cost/step($)");
+  o += fmt::format("{:>4}  {:<44} {:>10} {:>10} {:>12} {:>6} {:>8} {:>12} {:>12}\n", "rank", "plan", "est(s)",
+                   "step(s)", "tokens/s", "MFU", "mem(GB)", "energy/step", "cost/step");
   auto row = [&o](const std::string& rank, const v1::PlanChoice& c) {
-    o += fmt::format("{:>4}  {:<44} {:>10.3f} {:>10.3f} {:>12.0f} {:>5.1f}% {:>8.1f} {:>10.1f}kJ {:>11.4g}\n", rank,
-                     c.label(), c.estimated_step_time_s(), c.step_time_s(), c.tokens_per_s(), 100 * c.mfu(),
-                     c.memory_gb(), c.energy_per_step_j() / 1e3, c.cost_per_step_usd());
+    o += fmt::format("{:>4}  {:<44} {:>10.3f} {:>10.3f} {:>12} {:>5.1f}% {:>8.1f} {:>12} {:>12}\n", rank, c.label(),
+                     c.estimated_step_time_s(), c.step_time_s(), results::FormatCount(c.tokens_per_s()), 100 * c.mfu(),
+                     c.memory_gb(), results::FormatEnergy(c.energy_per_step_j()),
+                     fmt::format("${:.2f}", c.cost_per_step_usd()));
   };
   for (const v1::PlanChoice& c : r.choices()) row(std::to_string(c.rank()), c);
   if (r.has_given() && r.given().simulated()) row("given", r.given());

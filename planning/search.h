@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/progress.h"
 #include "results.pb.h"
 #include "scenario.pb.h"
 #include "workloads/step_program.h"
@@ -24,6 +25,8 @@ struct SearchOptions {
   PlanMetric by = PlanMetric::kTime;
   std::vector<uint32_t> micro_batch_sizes{1, 2, 4, 8};
   uint32_t max_vpp = 8;  // largest interleaving depth tried
+  // Reports "plans examined" while enumerating, then "candidates" (each simulation's stages nested).
+  ProgressFn progress;
   // A plan fits when its memory estimate is at most the HBM minus this margin (GB; negative allows plans estimated
   // over the HBM by that much).
   double memory_margin_gb = 0;

@@ -398,7 +398,7 @@ std::vector<uint32_t> PendingPoints(const SweepPlan& plan, const std::string& ou
   return out;
 }
 
-v1::SweepPointResult RunPoint(const SweepPlan& plan, uint32_t index) {
+v1::SweepPointResult RunPoint(const SweepPlan& plan, uint32_t index, const ProgressFn& progress) {
   const SweepPointSpec& p = plan.points.at(index);
   v1::SweepPointResult r;
   r.set_index(p.index);
@@ -406,7 +406,7 @@ v1::SweepPointResult RunPoint(const SweepPlan& plan, uint32_t index) {
   r.set_label(p.label);
   for (const std::string& v : p.values) r.add_values(v);
   try {
-    *r.mutable_result() = RunStep(p.scenario);
+    *r.mutable_result() = RunStep(p.scenario, {}, progress);
   } catch (const InputError& e) {
     r.set_error(e.what());
   }
@@ -526,9 +526,13 @@ SweepStats RunSweep(const SweepPlan& plan, const SweepOptions& o) {
   auto finished = LoadFinished(plan, o.out_dir);
   size_t done = 0;
   std::vector<std::string> crashed;
+  uint64_t mine = 0;
+  for (const SweepPointSpec& p : plan.points) mine += p.index % o.shard_count == o.shard_index ? 1 : 0;
+  ProgressTask live(o.live, "points", mine);
   for (const SweepPointSpec& p : plan.points) {
     if (p.index % o.shard_count != o.shard_index) continue;
     auto& slot = finished[p.index];
+    live.Set(done, mine);
     if (slot) {
       ++st.cached;
       if (!slot->error().empty()) ++st.failed;
@@ -537,8 +541,9 @@ SweepStats RunSweep(const SweepPlan& plan, const SweepOptions& o) {
     }
     if (o.max_points > 0 && st.simulated >= o.max_points) continue;
     const auto t0 = std::chrono::steady_clock::now();
+    live.Start(p.label);
     try {
-      v1::SweepPointResult r = RunPoint(plan, p.index);
+      v1::SweepPointResult r = RunPoint(plan, p.index, live.Inner());
       const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       SavePoint(o.out_dir, plan, r);
       ++st.simulated;

@@ -13,14 +13,15 @@
 // RunSweep strings these together for one process (optionally one shard of several); mpi_sweep.h distributes them.
 #pragma once
 
+#include <google/protobuf/message.h>
+
 #include <cstdint>
 #include <iosfwd>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <google/protobuf/message.h>
-
+#include "common/progress.h"
 #include "scenario.pb.h"
 #include "sweep.pb.h"
 
@@ -65,7 +66,8 @@ std::optional<v1::SweepPointResult> ReadPointFile(const std::string& out_dir, co
 std::vector<uint32_t> PendingPoints(const SweepPlan& plan, const std::string& out_dir);
 
 // Simulates point `index` (forked SimGrid child). InputError at run time -> result.error; SimulationError is thrown.
-v1::SweepPointResult RunPoint(const SweepPlan& plan, uint32_t index);
+// `progress` receives the simulation's stages.
+v1::SweepPointResult RunPoint(const SweepPlan& plan, uint32_t index, const ProgressFn& progress = {});
 // Writes the point file atomically (creates OUT/points/).
 void SavePoint(const std::string& out_dir, const SweepPlan& plan, const v1::SweepPointResult& r);
 // "[3/8] cluster.num_gpus=16384 accelerator.name=B200: 2.936 s step, MFU 41.2%, 1.1 s wall" (or "(cached)",
@@ -91,6 +93,7 @@ struct SweepOptions {
   uint32_t shard_count = 1;
   uint32_t max_points = 0;    // stop after simulating this many points (0 = no limit); the table is then not written
   std::ostream* progress = nullptr;  // one line per point; null = quiet
+  ProgressFn live;                   // "points" done with the current point's label and its simulation nested
 };
 
 struct SweepStats {

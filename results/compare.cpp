@@ -58,6 +58,13 @@ class MetricBuilder {
 std::string Percent(double f) { return fmt::format("{:.1f}%", 100 * f); }
 std::string Fixed0(double v) { return fmt::format("{:.0f}", v); }
 
+std::string PrecisionOf(const v1::RunResult& r) {
+  const std::string& asked = r.scenario().workload().precision();
+  const std::string& ran = r.effective_precision();
+  if (ran.empty() || ran == asked || (asked == "fp16" && ran == "bf16")) return asked;
+  return asked + " run as " + ran;
+}
+
 std::string ParallelismText(const v1::RunResult& r) {
   if (r.has_serving()) {  // a serving fleet: its pools
     std::string pools;
@@ -125,6 +132,13 @@ std::string FormatTokens(double n) {
   return FormatCount(n);
 }
 
+std::string FormatFlops(double flops) {
+  std::string s = fmt::format("{:.3g}", flops);
+  const size_t e = s.find("e+");
+  if (e != std::string::npos) s.erase(e + 1, 1);
+  return s;
+}
+
 std::string FormatUsd(double usd) {
   if (usd >= 1e9) return fmt::format("${:.2f}B", usd / 1e9);
   if (usd >= 1e6) return fmt::format("${:.2f}M", usd / 1e6);
@@ -182,12 +196,10 @@ std::vector<Metric> CompareMetrics(const Results& rs) {
   b.Section("Scenario");
   b.Text("Scenario", [](R r) { return r.scenario().name(); });
   b.Text("Cluster", [](R r) {
-    return fmt::format("{} x {}", r.scenario().cluster().num_gpus(), r.scenario().accelerator().name());
+    return fmt::format("{} x {}", FormatCount(r.scenario().cluster().num_gpus()), r.scenario().accelerator().name());
   });
   b.Text("Topology", [](R r) { return r.scenario().cluster().scale_out().topology(); });
-  b.Text("Model", [](R r) {
-    return fmt::format("{} ({})", r.scenario().workload().model().name(), r.scenario().workload().precision());
-  });
+  b.Text("Model", [](R r) { return fmt::format("{} ({})", r.scenario().workload().model().name(), PrecisionOf(r)); });
   b.Text("Parallelism", ParallelismText);
   b.Text("Batch", [](R r) {
     const v1::Parallelism& p = r.scenario().workload().parallelism();
@@ -234,6 +246,12 @@ std::vector<Metric> CompareMetrics(const Results& rs) {
   b.Number(
       "Energy per token", [](R r) { return r.power().energy_per_token_j(); },
       [](double j) { return fmt::format("{:.2f} J", j); });
+  b.Number(
+      "Facility swing in a step", [](R r) { return r.power_swing().step_swing_w(); }, FormatPower);
+  b.Number(
+      "Steepest ramp",
+      [](R r) { return std::max(r.power_swing().step_ramp_up_w_per_s(), r.power_swing().step_ramp_down_w_per_s()); },
+      [](double w) { return FormatPower(w) + "/s"; });
 
   b.Section("Memory and network");
   b.Number(
@@ -255,6 +273,9 @@ std::vector<Metric> CompareMetrics(const Results& rs) {
     b.Number(
         "GPU-hours", [](R r) { return r.projection().gpu_hours(); }, FormatCount);
     b.Number(
+        "Training FLOPs (6ND)", [](R r) { return r.projection().training_flops(); },
+        FormatFlops);
+    b.Number(
         "Energy", [](R r) { return r.projection().energy_mwh(); },
         [](double mwh) { return FormatCount(mwh) + " MWh"; });
     b.Number(
@@ -264,7 +285,28 @@ std::vector<Metric> CompareMetrics(const Results& rs) {
         "Embodied emissions", [](R r) { return r.projection().embodied_tco2e(); },
         [](double t) { return FormatCount(t) + " tCO2e"; });
     b.Number(
+        "Grid intensity", [](R r) { return r.scenario().facility().grid_carbon_g_per_kwh(); },
+        [](double g) { return fmt::format("{:.0f} g/kWh", g); });
+    b.Number(
         "Cost", [](R r) { return r.projection().cost_usd(); }, FormatUsd);
+    b.Number(
+        "Goodput with failures", [](R r) { return r.projection().goodput().goodput(); }, Percent);
+    b.Number(
+        "Wall-clock with failures", [](R r) { return r.projection().goodput().wall_clock_days(); },
+        [](double d) { return fmt::format("{:.1f} days", d); });
+    b.Number(
+        "Cost with failures", [](R r) { return r.projection().goodput().cost_usd(); }, FormatUsd);
+  }
+  const bool costed = std::any_of(rs.begin(), rs.end(), [](R r) { return r.cost().tco_usd() > 0; });
+  if (costed) {
+    b.Section("Cost of ownership");
+    b.Number(
+        "Capex", [](R r) { return r.cost().capex_usd(); }, FormatUsd);
+    b.Number(
+        "Opex per year", [](R r) { return r.cost().opex_usd_per_year(); }, FormatUsd);
+    b.Number(
+        "TCO", [](R r) { return r.cost().tco_usd(); }, FormatUsd);
+    b.Text("TCO period", [](R r) { return fmt::format("{:.0f} years", r.cost().lifetime_years()); });
   }
   if (std::any_of(rs.begin(), rs.end(), [](R r) { return r.has_serving(); })) AddServingMetrics(b);
   return b.Take();

@@ -46,5 +46,7 @@ std::string FormatUsd(double usd);
 std::string FormatCount(double v);
 // Token counts: "15 T", "2.5 B", "300 M", below a million as FormatCount.
 std::string FormatTokens(double n);
+// FLOP counts as planners write them: three significant digits and a plain exponent, "1e26", "4.82e21".
+std::string FormatFlops(double flops);
 
 }  // namespace clustersim::results

@@ -59,6 +59,12 @@ TEST(CompareMetrics, ValuesAndRatiosPerResult) {
   EXPECT_EQ(RatioText(step, 5), "-");
 }
 
+TEST(CompareMetrics, ClusterSizeHasThousandsSeparators) {
+  v1::RunResult r = Sample("a", 2.0, 0.40, 2.0);
+  r.mutable_scenario()->mutable_cluster()->set_num_gpus(98304);
+  EXPECT_EQ(Find(CompareMetrics({r}), "Cluster").text[0], "98,304 x H100-SXM");
+}
+
 TEST(CompareMetrics, SmallRatiosKeepTwoSignificantDigits) {
   const auto ms = CompareMetrics({Sample("a", 100.0, 0.4, 1), Sample("b", 1.7, 0.4, 1)});
   EXPECT_EQ(RatioText(Find(ms, "Step time"), 1), "0.017x");
@@ -95,6 +101,24 @@ TEST(CompareMetrics, ProjectionOnlyWithATokenBudget) {
   EXPECT_EQ(Find(ms, "Training tokens").text[0], "15 T");
   EXPECT_EQ(Find(ms, "GPU-hours").text[0], "5,972,363");
   EXPECT_EQ(Find(ms, "Cost").text[0], "$7.02M");
+}
+
+TEST(CompareMetrics, DaysWithFailuresGridIntensityAndCostOfOwnership) {
+  v1::RunResult a = Sample("a", 2, 0.4, 1);
+  a.mutable_projection()->set_training_tokens(15e12);
+  a.mutable_projection()->mutable_goodput()->set_wall_clock_days(31.6);
+  a.mutable_projection()->mutable_goodput()->set_goodput(0.964);
+  a.mutable_scenario()->mutable_facility()->set_grid_carbon_g_per_kwh(56);
+  a.mutable_cost()->set_capex_usd(2.5e9);
+  a.mutable_cost()->set_tco_usd(3.1e9);
+  a.mutable_cost()->set_lifetime_years(5);
+  const auto ms = CompareMetrics({a});
+  EXPECT_EQ(Find(ms, "Wall-clock with failures").text[0], "31.6 days");
+  EXPECT_EQ(Find(ms, "Goodput with failures").text[0], "96.4%");
+  EXPECT_EQ(Find(ms, "Grid intensity").text[0], "56 g/kWh");
+  EXPECT_EQ(Find(ms, "Capex").text[0], "$2.50B");
+  EXPECT_EQ(Find(ms, "TCO").text[0], "$3.10B");
+  EXPECT_EQ(Find(ms, "TCO period").text[0], "5 years");
 }
 
 // The comparison shows the same figures as the terminal summary.
@@ -157,6 +181,7 @@ TEST(Formats, Units) {
   EXPECT_EQ(FormatSeconds(5e-6), "5.0 us");
   EXPECT_EQ(FormatPower(11.79e6), "11.79 MW");
   EXPECT_EQ(FormatPower(2.5e3), "2.50 kW");
+  EXPECT_EQ(FormatPower(8.2465e9), "8.25 GW");  // a 100k-GPU cluster's power ramp, per second
   EXPECT_EQ(FormatEnergy(3.6e9), "1.00 MWh");
   EXPECT_EQ(FormatEnergy(5e5), "500.0 kJ");
   EXPECT_EQ(FormatUsd(8.376e7), "$83.76M");

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace clustersim::results {
 
 namespace {
@@ -57,10 +59,11 @@ std::string CsvField(std::string_view text) {
   return q;
 }
 
-std::string StepCsv(const std::vector<v1::RunResult>& results) {
+std::string StepCsv(const std::vector<v1::RunResult>& results, const std::vector<std::string>& labels) {
   std::string out;
   Header(out, kStepCsvColumns);
-  for (const v1::RunResult& r : results) {
+  for (size_t i = 0; i < results.size(); ++i) {
+    const v1::RunResult& r = results[i];
     const v1::Scenario& s = r.scenario();
     const v1::Parallelism& p = s.workload().parallelism();
     const v1::TimeBreakdown& b = r.breakdown();
@@ -83,10 +86,17 @@ std::string StepCsv(const std::vector<v1::RunResult>& results) {
     row.Num(r.memory().total_gb()).Num(r.memory().capacity_gb()).Num(r.topology().network_cost_usd());
     row.Num(pr.training_tokens()).Num(pr.wall_clock_days()).Num(pr.gpu_hours()).Num(pr.energy_mwh());
     row.Num(pr.operational_tco2e()).Num(pr.embodied_tco2e()).Num(pr.cost_usd());
+    const v1::Goodput& g = pr.goodput();
+    row.Text(r.effective_precision()).Num(s.facility().grid_carbon_g_per_kwh()).Num(pr.training_flops());
+    row.Num(g.goodput()).Num(g.wall_clock_days()).Num(g.energy_mwh()).Num(g.cost_usd());
+    row.Num(r.cost().capex_usd()).Num(r.cost().opex_usd_per_year()).Num(r.cost().tco_usd());
+    const v1::PowerSwing& w = r.power_swing();
+    row.Num(w.step_swing_w()).Num(std::max(w.step_ramp_up_w_per_s(), w.step_ramp_down_w_per_s()));
     const v1::ServeResult& sv = r.serving();
     row.Num(sv.input_tokens_per_s()).Num(sv.output_tokens_per_s()).Num(sv.ttft().p99_s()).Num(sv.tpot().p99_s());
     row.Num(sv.slo_attainment()).Num(sv.cost_usd_per_m_input_tokens()).Num(sv.cost_usd_per_m_output_tokens());
     row.Num(sv.energy_kwh_per_m_output_tokens());
+    row.Text(i < labels.size() ? labels[i] : s.name());
     row.End();
   }
   return out;

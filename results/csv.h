@@ -40,7 +40,17 @@ namespace clustersim::results {
 //   network_cost_usd                            switches, transceivers, NICs, cables
 //   training_tokens wall_clock_days gpu_hours energy_mwh operational_tco2e embodied_tco2e cost_usd
 //                                               projection of the full run (0 when the scenario sets no budget)
-inline constexpr std::array<std::string_view, 57> kStepCsvColumns = {
+//   effective_precision                         the precision run (after a fallback the chip needs)
+//   grid_carbon_g_per_kwh                       grid intensity used for the operational emissions
+//   training_flops                              the run's 6·N·D model FLOPs (0 without a budget)
+//   goodput wall_clock_days_with_failures energy_mwh_with_failures cost_usd_with_failures
+//                                               the projection with failures, checkpoints and restarts
+//   capex_usd opex_usd_per_year tco_usd         cost of ownership of the cluster (TCO over amortization_years)
+//   step_power_swing_w step_ramp_w_per_s        facility power swing within a step and its steepest ramp
+//   serve_*                                     serving results (0 for training steps): fleet tokens/s, p99
+//                                               TTFT/TPOT, SLO attainment, cost and energy per million tokens
+//   label                                       the result's label (compare --labels; default the scenario name)
+inline constexpr std::array<std::string_view, 70> kStepCsvColumns = {
     "scenario",
     "clustersim_version",
     "seed",
@@ -90,6 +100,18 @@ inline constexpr std::array<std::string_view, 57> kStepCsvColumns = {
     "operational_tco2e",
     "embodied_tco2e",
     "cost_usd",
+    "effective_precision",
+    "grid_carbon_g_per_kwh",
+    "training_flops",
+    "goodput",
+    "wall_clock_days_with_failures",
+    "energy_mwh_with_failures",
+    "cost_usd_with_failures",
+    "capex_usd",
+    "opex_usd_per_year",
+    "tco_usd",
+    "step_power_swing_w",
+    "step_ramp_w_per_s",
     // Serving results (RunResult.serving; 0 for training steps): fleet tokens/s, latency, SLO, per million tokens.
     "serve_input_tokens_per_s",
     "serve_output_tokens_per_s",
@@ -99,6 +121,7 @@ inline constexpr std::array<std::string_view, 57> kStepCsvColumns = {
     "serve_cost_usd_per_m_input_tokens",
     "serve_cost_usd_per_m_output_tokens",
     "serve_energy_kwh_per_m_output_tokens",
+    "label",
 };
 
 // CommsCsv columns, one row per entry of RunResult.comms (in that order):
@@ -117,8 +140,9 @@ inline constexpr std::array<std::string_view, 10> kCommsCsvColumns = {
     "stages",
 };
 
-// Header line plus one row per result, in the given order.
-std::string StepCsv(const std::vector<v1::RunResult>& results);
+// Header line plus one row per result, in the given order. `labels`: empty (each row's label is its scenario's name)
+// or one per result.
+std::string StepCsv(const std::vector<v1::RunResult>& results, const std::vector<std::string>& labels = {});
 // Header line plus one row per collective of `r`.
 std::string CommsCsv(const v1::RunResult& r);
 

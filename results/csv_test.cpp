@@ -97,10 +97,21 @@ TEST(StepCsv, HeaderIsPinned) {
       "model_tflops_per_gpu,hardware_tflops_per_gpu,mfu,hfu,gpu_utilization,gpu_avg_w,gpu_peak_w,facility_avg_w,"
       "facility_peak_w,it_total_avg_w,network_total_avg_w,energy_per_step_j,energy_per_token_j,memory_total_gb,"
       "memory_capacity_gb,network_cost_usd,training_tokens,wall_clock_days,gpu_hours,energy_mwh,operational_tco2e,"
-      "embodied_tco2e,cost_usd,serve_input_tokens_per_s,serve_output_tokens_per_s,serve_ttft_p99_s,serve_tpot_p99_s,"
+      "embodied_tco2e,cost_usd,effective_precision,grid_carbon_g_per_kwh,training_flops,goodput,"
+      "wall_clock_days_with_failures,energy_mwh_with_failures,cost_usd_with_failures,capex_usd,opex_usd_per_year,"
+      "tco_usd,step_power_swing_w,step_ramp_w_per_s,"
+      "serve_input_tokens_per_s,serve_output_tokens_per_s,serve_ttft_p99_s,serve_tpot_p99_s,"
       "serve_slo_attainment,serve_cost_usd_per_m_input_tokens,serve_cost_usd_per_m_output_tokens,"
-      "serve_energy_kwh_per_m_output_tokens\n";
+      "serve_energy_kwh_per_m_output_tokens,label\n";
   EXPECT_EQ(StepCsv({}), expected);
+}
+
+TEST(StepCsv, LabelColumnTakesTheGivenLabelsOrTheScenarioName) {
+  const std::string named = StepCsv({Sample("a", 2.5), Sample("b", 3.0)}, {"H800 on fat_tree", "B200, NVL8"});
+  EXPECT_NE(named.find(",H800 on fat_tree\n"), std::string::npos) << named;
+  EXPECT_NE(named.find(",\"B200, NVL8\"\n"), std::string::npos) << named;  // quoted: it holds a comma
+  const std::string plain = StepCsv({Sample("a", 2.5)});
+  EXPECT_EQ(plain.substr(plain.rfind(',') + 1), "a\n");
 }
 
 TEST(StepCsv, OneRowPerResultWithEveryColumn) {

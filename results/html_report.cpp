@@ -65,6 +65,11 @@ svg text.small { font-size: 11px; }
 svg text.on-bar { fill: #ffffff; font-size: 11px; font-weight: 600; }
 svg text.title { font-size: 13px; font-weight: 600; }
 .grid2 { display: grid; grid-template-columns: 1fr 1fr; gap: 0 28px; align-items: start; }
+.scroll { overflow-x: auto; max-width: 100%; }
+.scroll table.metrics { width: auto; min-width: 100%; }
+.scroll table th, .scroll table td { white-space: nowrap; }
+.scroll table tr > :first-child { position: sticky; left: 0; background: var(--panel); z-index: 1; }
+.scroll table tr.section > :first-child { background: #f7f9fb; }
 details { margin: 6px 0; }
 details summary { cursor: pointer; color: var(--accent); font-weight: 600; }
 pre { background: #f7f9fb; border: 1px solid var(--line); border-radius: 8px; padding: 12px; overflow: auto;
@@ -120,6 +125,22 @@ std::string TickLabel(double v, double step) {
 
 // Approximate width of `text` at the 11 px bold bar-label font (about 0.62 em per character).
 double TextWidth(const std::string& text) { return 7.0 * static_cast<double>(text.size()); }
+
+// `text` cut to about `max_px` wide, ending in "..." when cut (labels of long sweep points).
+std::string FitText(const std::string& text, double max_px) {
+  if (TextWidth(text) <= max_px) return text;
+  const auto keep = static_cast<size_t>(std::max(1.0, max_px / 7.0 - 3));
+  size_t cut = std::min(keep, text.size());
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 sequence
+  return text.substr(0, cut) + "...";
+}
+
+// Width of the label column of the horizontal bar charts: the longest label, between 150 and 330 units.
+double LabelColumn(const std::vector<std::string>& labels) {
+  double widest = 0;
+  for (const std::string& l : labels) widest = std::max(widest, TextWidth(l));
+  return std::clamp(widest + 20, 150.0, 330.0);
+}
 
 std::string Bytes(uint64_t b) {
   const double v = static_cast<double>(b);
@@ -348,7 +369,8 @@ std::string BreakdownChart(const Results& rs, const std::vector<std::string>& la
     if (used[c]) legend.push_back({BreakdownLabel(c), kCategories[c].color});
   std::string out = Legend(legend);
 
-  const double left = 150, right = 90, top = 8, bar = 30, gap = 14;
+  const double left = LabelColumn(labels), right = 90, top = 8, bar = rs.size() > 12 ? 18 : 30,
+               gap = rs.size() > 12 ? 8 : 14;
   const double W = 1100, H = top + static_cast<double>(rs.size()) * (bar + gap) + 46;
   const Unit unit = TimeUnit(max_t);
   const double axis_max = AxisMax(max_t, unit, W - left - right);
@@ -357,7 +379,7 @@ std::string BreakdownChart(const Results& rs, const std::vector<std::string>& la
   XAxis(s, x0, x1, top, yb, max_t, unit, "Time in the step");
   for (size_t i = 0; i < rs.size(); ++i) {
     const double y = top + static_cast<double>(i) * (bar + gap) + gap / 2;
-    s.Text(left - 10, y + bar / 2 + 4, labels[i], "end");
+    s.Text(left - 10, y + bar / 2 + 4, FitText(labels[i], left - 20), "end");
     const auto v = BreakdownValues(rs[i]);
     const double total = rs[i].step_time_s();
     double x = x0;
@@ -665,7 +687,8 @@ std::string MemoryChart(const Results& rs, const std::vector<std::string>& label
   }
   double max_gb = 0;
   for (const v1::RunResult& r : rs) max_gb = std::max({max_gb, r.memory().total_gb(), r.memory().capacity_gb()});
-  const double left = 150, right = 150, top = 8, bar = 26, gap = 14;
+  const double left = LabelColumn(labels), right = 150, top = 8, bar = rs.size() > 12 ? 18 : 26,
+               gap = rs.size() > 12 ? 8 : 14;
   const double W = 1100, H = top + static_cast<double>(rs.size()) * (bar + gap) + 46;
   const Unit unit{1, "GB"};
   const double axis_max = AxisMax(max_gb, unit, W - left - right);
@@ -675,7 +698,7 @@ std::string MemoryChart(const Results& rs, const std::vector<std::string>& label
   for (size_t i = 0; i < rs.size(); ++i) {
     const v1::MemorySummary& m = rs[i].memory();
     const double y = top + static_cast<double>(i) * (bar + gap) + gap / 2;
-    s.Text(left - 10, y + bar / 2 + 4, labels[i], "end");
+    s.Text(left - 10, y + bar / 2 + 4, FitText(labels[i], left - 20), "end");
     const std::array<double, 5> v = {m.weights_gb(), m.gradients_gb(), m.optimizer_gb(), m.activations_gb(),
                                      m.overhead_gb()};
     double x = x0;
@@ -694,20 +717,55 @@ std::string MemoryChart(const Results& rs, const std::vector<std::string>& label
   return out + s.Done();
 }
 
+struct ComparisonPanel {
+  const char* title;
+  double (*value)(const v1::RunResult&);
+  const char* fmt;
+};
+constexpr std::array<ComparisonPanel, 3> kComparisonPanels = {{
+    {"Step time (s)", [](const v1::RunResult& r) { return r.step_time_s(); }, "{:.3g}"},
+    {"MFU (%)", [](const v1::RunResult& r) { return 100 * r.mfu(); }, "{:.1f}"},
+    {"Energy per token (J)", [](const v1::RunResult& r) { return r.power().energy_per_token_j(); }, "{:.3g}"},
+}};
+
+// Many results (or long labels): one row per result, its label once on the left, a bar per metric in three columns.
+std::string ComparisonRows(const Results& rs, const std::vector<std::string>& labels) {
+  const double left = LabelColumn(labels), top = 28, row = 20, gap = 6, W = 1100;
+  const double H = top + static_cast<double>(rs.size()) * (row + gap) + 8;
+  const double pw = (W - left) / 3;
+  Svg s(W, H, "Comparison of step time, MFU and energy per token");
+  for (size_t i = 0; i < rs.size(); ++i) {
+    const double y = top + static_cast<double>(i) * (row + gap);
+    s.Text(left - 10, y + row / 2 + 4, FitText(labels[i], left - 20), "end");
+  }
+  for (size_t p = 0; p < kComparisonPanels.size(); ++p) {
+    const double px0 = left + pw * static_cast<double>(p) + 8, px1 = left + pw * static_cast<double>(p + 1) - 60;
+    s.Text(px0, 16, kComparisonPanels[p].title, "start", "title");
+    double max_v = 0;
+    for (const v1::RunResult& r : rs) max_v = std::max(max_v, kComparisonPanels[p].value(r));
+    for (size_t i = 0; i < rs.size(); ++i) {
+      const double v = kComparisonPanels[p].value(rs[i]);
+      const double w = max_v > 0 ? (px1 - px0) * std::max(0.0, v) / max_v : 0;
+      const double y = top + static_cast<double>(i) * (row + gap);
+      const std::string text = fmt::format(fmt::runtime(kComparisonPanels[p].fmt), v);
+      s.Rect(px0, y, w, row, SeriesColor(i), fmt::format("{}: {} {}", labels[i], kComparisonPanels[p].title, text), 2);
+      s.Text(px0 + w + 5, y + row / 2 + 4, text, "start", "small");
+    }
+  }
+  return s.Done();
+}
+
 std::string ComparisonChart(const Results& rs, const std::vector<std::string>& labels) {
+  // Columns under each label: only while every label fits under its bar group.
+  const double room = (1100.0 / 3 - 68) / static_cast<double>(rs.size());
+  const bool columns = rs.size() <= 8 && std::all_of(labels.begin(), labels.end(), [room](const std::string& l) {
+                         return TextWidth(l) * 11.0 / 12 <= room;
+                       });
+  if (!columns) return ComparisonRows(rs, labels);
   std::vector<LegendItem> legend;
   for (size_t i = 0; i < rs.size(); ++i) legend.push_back({labels[i], SeriesColor(i)});
   std::string out = Legend(legend);
-  struct Panel {
-    const char* title;
-    double (*value)(const v1::RunResult&);
-    const char* fmt;
-  };
-  const std::array<Panel, 3> panels = {{
-      {"Step time (s)", [](const v1::RunResult& r) { return r.step_time_s(); }, "{:.3g}"},
-      {"MFU (%)", [](const v1::RunResult& r) { return 100 * r.mfu(); }, "{:.1f}"},
-      {"Energy per token (J)", [](const v1::RunResult& r) { return r.power().energy_per_token_j(); }, "{:.3g}"},
-  }};
+  const auto& panels = kComparisonPanels;
   const double W = 1100, H = 300, top = 30, bottom = 30, pw = W / 3;
   Svg s(W, H, "Comparison of step time, MFU and energy per token");
   for (size_t p = 0; p < panels.size(); ++p) {
@@ -769,7 +827,8 @@ std::string MetricTable(const std::vector<Metric>& metrics, const std::vector<st
 // as close to half the rows as possible); for several, one table with ratio columns.
 std::string SummaryTable(const Results& rs, const std::vector<std::string>& labels) {
   const std::vector<Metric> metrics = CompareMetrics(rs);
-  if (rs.size() > 1) return MetricTable(metrics, labels);
+  // Several results: one table that scrolls sideways when it is wider than the page (the metric column stays).
+  if (rs.size() > 1) return "<div class=\"scroll\">\n" + MetricTable(metrics, labels) + "</div>\n";
   size_t split = 0, best = metrics.size();
   for (size_t i = 1; i < metrics.size(); ++i) {
     if (metrics[i].section == metrics[i - 1].section) continue;
@@ -861,7 +920,7 @@ std::string InventoryTable(const Results& rs, const std::vector<std::string>& la
     }
     return t + "</tbody></table>\n";
   };
-  if (rs.size() > 1) return table(0, rows.size());
+  if (rs.size() > 1) return "<div class=\"scroll\">\n" + table(0, rows.size()) + "</div>\n";
   return "<div class=\"grid2\">\n<div>" + table(0, 10) + "</div>\n<div>" + table(10, rows.size()) + "</div>\n</div>\n";
 }
 
@@ -880,6 +939,29 @@ std::string CommsTable(const v1::RunResult& r) {
   return out + "</tbody></table>\n";
 }
 
+// The capex lines of a result (per tier and part), then opex and TCO.
+std::string CostTable(const v1::RunResult& r) {
+  const v1::CostSummary& c = r.cost();
+  std::string out =
+      "<div class=\"scroll\"><table><thead><tr><th>Tier</th><th>Part</th><th>Count</th><th>Unit price</th>"
+      "<th>Total</th><th>Note</th></tr></thead><tbody>\n";
+  for (const v1::CostItem& i : c.capex())
+    out += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"text\">{}</td></tr>\n",
+                       HtmlEscape(i.tier()), HtmlEscape(i.part()), Grouped(i.count()),
+                       i.unit_usd() > 0 ? FormatUsd(i.unit_usd()) : "-",
+                       i.total_usd() > 0 ? FormatUsd(i.total_usd()) : "-", HtmlEscape(i.note()));
+  auto row = [&out](const std::string& k, const std::string& v) {
+    out += "<tr class=\"section\"><th colspan=\"4\">" + HtmlEscape(k) + "</th><th>" + HtmlEscape(v) +
+           "</th><th></th></tr>\n";
+  };
+  row("Capex", FormatUsd(c.capex_usd()));
+  row("Opex per year (energy " + FormatUsd(c.energy_usd_per_year()) + ", maintenance " +
+          FormatUsd(c.maintenance_usd_per_year()) + ")",
+      FormatUsd(c.opex_usd_per_year()));
+  row(fmt::format("TCO over {:.0f} years", c.lifetime_years()), FormatUsd(c.tco_usd()));
+  if (c.run_usd() > 0) row("This run (amortised capex share, energy, maintenance)", FormatUsd(c.run_usd()));
+  return out + "</tbody></table></div>\n";
+}
 
 }  // namespace
 
@@ -996,6 +1078,11 @@ std::string HtmlReport(const Results& rs, std::span<const TraceEvent> timeline_o
       "Per-GPU estimate of model states (under ZeRO sharding) and stored activations, against the HBM capacity.",
       MemoryChart(rs, single ? std::vector<std::string>{s.accelerator().name()} : labels));
   h += Section("Cluster, network and simulation", "", InventoryTable(rs, labels));
+  if (first.cost().capex_size() > 0)
+    h += Section("Cost of ownership" + which,
+                 "Capital cost per tier and part (the scale-up fabric included), operating cost per year and the "
+                 "total cost of ownership over the hardware's life.",
+                 CostTable(first));
 
   std::string scen;
   for (size_t i = 0; i < rs.size(); ++i) {

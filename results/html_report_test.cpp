@@ -171,5 +171,45 @@ TEST(HtmlReport, RejectsBadInput) {
   EXPECT_THROW(HtmlReport({Sample("a", 1)}, bad), InputError);
 }
 
+TEST(HtmlReport, TwentyResultsScrollSidewaysAndGetOneChartRowEach) {
+  std::vector<v1::RunResult> rs;
+  std::vector<std::string> labels;
+  for (int i = 0; i < 20; ++i) {
+    rs.push_back(Sample("point " + std::to_string(i), 1.0 + 0.1 * i));
+    labels.push_back("moe-DSV3 Ascend-910C rail_optimized #" + std::to_string(i));  // long sweep-style labels
+  }
+  const std::string html = HtmlReport(rs, {}, labels);
+  EXPECT_NE(html.find("<div class=\"scroll\">\n<table class=\"metrics\">"), std::string::npos);
+  // The comparison chart is laid out one row per result: every label once, each at its own height.
+  const size_t chart = html.find("aria-label=\"Comparison of step time");
+  ASSERT_NE(chart, std::string::npos);
+  const std::string svg = html.substr(chart, html.find("</svg>", chart) - chart);
+  std::vector<double> ys;
+  for (size_t at = svg.find("text-anchor=\"end\">"); at != std::string::npos;
+       at = svg.find("text-anchor=\"end\">", at + 1)) {
+    const size_t y = svg.rfind(" y=\"", at);
+    ys.push_back(std::stod(svg.substr(y + 4)));
+  }
+  ASSERT_EQ(ys.size(), 20u);
+  for (size_t k = 1; k < ys.size(); ++k) EXPECT_GE(ys[k] - ys[k - 1], 12) << k;
+  EXPECT_EQ(Count(svg, "rail_optimized #1..."), 0u);  // labels that do not fit are cut with "...", not overlapped
+}
+
+TEST(HtmlReport, CostSectionListsTheCapexLines) {
+  v1::RunResult r = Sample("costed", 1.0);
+  v1::CostItem* i = r.mutable_cost()->add_capex();
+  i->set_tier("scale_up");
+  i->set_part("switch");
+  i->set_count(576);
+  i->set_note("in the accelerator's price");
+  r.mutable_cost()->set_capex_usd(1e9);
+  r.mutable_cost()->set_tco_usd(1.2e9);
+  r.mutable_cost()->set_lifetime_years(5);
+  const std::string html = HtmlReport({r}, {});
+  EXPECT_NE(html.find("Cost of ownership"), std::string::npos);
+  EXPECT_NE(html.find("<td>scale_up</td><td>switch</td><td>576</td>"), std::string::npos);
+  EXPECT_NE(html.find("TCO over 5 years</th><th>$1.20B"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace clustersim::results

@@ -7,21 +7,27 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "sim/simulation.h"
 
 namespace clustersim {
 namespace {
 
-// Grid carbon intensity in 2023, lifecycle gCO2e per kWh: Ember & Energy Institute via Our World in Data, as
-// recorded in /work/shared/validation/cases.yaml (energy.grid_gco2_per_kwh_2023; confidence high except
-// united_states, medium). Sorted by name.
+// Grid carbon intensity in 2023, lifecycle gCO2e per kWh: Ember & Energy Institute via Our World in Data. The first
+// fourteen as recorded in /work/shared/validation/cases.yaml (energy.grid_gco2_per_kwh_2023; confidence high except
+// united_states, medium); the others read from the same OWID table (grapher/carbon-intensity-electricity, 2023
+// column) and, for Norway, Ember's 2023 figure as Statista quotes it (30 g/kWh). Any other place: give the number in
+// facility.grid_carbon_g_per_kwh. Sorted by name.
 struct Region {
   const char* name;
   double g_per_kwh;
 };
 constexpr Region kGridRegions[] = {
-    {"australia", 549}, {"austria", 111}, {"belgium", 138},       {"brazil", 98}, {"canada", 170},
-    {"china", 582},     {"denmark", 152}, {"finland", 79},        {"france", 56}, {"germany", 381},
-    {"india", 713},     {"ireland", 291}, {"united_states", 369}, {"world", 480},
+    {"argentina", 354}, {"australia", 549},     {"austria", 111}, {"bangladesh", 691}, {"belgium", 138},
+    {"brazil", 98},     {"bulgaria", 335},      {"canada", 170},  {"chile", 291},      {"china", 582},
+    {"colombia", 260},  {"costa_rica", 53},     {"croatia", 205}, {"czechia", 450},    {"denmark", 152},
+    {"egypt", 570},     {"estonia", 417},       {"finland", 79},  {"france", 56},      {"germany", 381},
+    {"greece", 337},    {"hungary", 204},       {"india", 713},   {"iran", 655},       {"ireland", 291},
+    {"norway", 30},     {"united_states", 369}, {"world", 480},
 };
 
 std::string NormalizeRegion(std::string_view region) {
@@ -83,6 +89,12 @@ v1::Facility ResolveFacility(const v1::Facility& in, const std::string& file) {
   RequireNonNegative(file, "amortization_years", f.amortization_years());
   if (f.amortization_years() == 0) f.set_amortization_years(FacilityDefaults::kAmortizationYears);
   RequireNonNegative(file, "training_tokens", f.training_tokens());
+  RequireNonNegative(file, "capex_usd_per_mw", f.capex_usd_per_mw());
+  RequireNonNegative(file, "power_ramp_window_s", f.power_ramp_window_s());
+  const double m = f.maintenance_fraction_per_year();
+  if (!(m >= 0 && m <= 1))
+    throw InputError::Field(file, 0, "facility.maintenance_fraction_per_year", fmt::format("{}", m),
+                            "must be in [0, 1]: a fraction of the hardware capex per year (e.g. 0.03)");
   return f;
 }
 
@@ -115,9 +127,53 @@ v1::Projection Project(const ProjectionInputs& in, const std::string& file) {
     p.set_cost_usd(gpu_hours * f.gpu_hour_usd());
   } else {
     p.set_cost_usd((gpus * in.price_usd_per_gpu + in.network_price_usd) * share +
-                   energy_kwh * f.electricity_usd_per_kwh());
+                   energy_kwh * f.electricity_usd_per_kwh() + in.maintenance_usd_per_year * wall_s / kSecondsPerYear);
   }
   return p;
+}
+
+namespace {
+
+constexpr double kHoursPerYear = 365.25 * 24;
+
+void AddCapex(v1::CostSummary& c, const char* tier, const char* part, double count, double unit_usd, const char* note) {
+  *c.add_capex() = sim::CostItemOf(tier, part, count, unit_usd, unit_usd > 0 ? "" : note);
+}
+
+}  // namespace
+
+v1::CostSummary RollUpCost(const CostInputs& in) {
+  const v1::Facility& f = in.facility;
+  const double gpus = static_cast<double>(in.num_gpus);
+  v1::CostSummary c;
+  c.set_lifetime_years(f.amortization_years());
+  c.set_run_usd(in.run_usd);
+  if (f.gpu_hour_usd() > 0) {
+    c.set_rental(true);
+    c.set_opex_usd_per_year(gpus * kHoursPerYear * f.gpu_hour_usd());
+    c.set_tco_usd(c.opex_usd_per_year() * c.lifetime_years());
+    return c;
+  }
+  AddCapex(c, "accelerators", "accelerator", gpus, in.price_usd_per_gpu, "unknown price (accelerator.price_usd)");
+  AddCapex(c, "hosts", "host share per accelerator", gpus, in.host_price_usd_per_gpu,
+           "in the accelerator's price (accelerator.host_price_usd prices it apart)");
+  c.set_accelerators_usd(gpus * in.price_usd_per_gpu);
+  c.set_hosts_usd(gpus * in.host_price_usd_per_gpu);
+  for (const v1::CostItem& p : in.network_parts) {
+    *c.add_capex() = p;
+    c.set_network_usd(c.network_usd() + p.total_usd());
+    if (p.tier() == "scale_up") c.set_scale_up_usd(c.scale_up_usd() + p.total_usd());
+  }
+  AddCapex(c, "facility", "MW provisioned (peak)", in.facility_peak_w / 1e6, f.capex_usd_per_mw(),
+           "not counted (facility.capex_usd_per_mw)");
+  c.set_facility_usd(in.facility_peak_w / 1e6 * f.capex_usd_per_mw());
+  const double hardware = c.accelerators_usd() + c.hosts_usd() + c.network_usd();
+  c.set_capex_usd(hardware + c.facility_usd());
+  c.set_energy_usd_per_year(in.facility_avg_w / 1e3 * kHoursPerYear * f.electricity_usd_per_kwh());
+  c.set_maintenance_usd_per_year(hardware * f.maintenance_fraction_per_year());
+  c.set_opex_usd_per_year(c.energy_usd_per_year() + c.maintenance_usd_per_year());
+  c.set_tco_usd(c.capex_usd() + c.lifetime_years() * c.opex_usd_per_year());
+  return c;
 }
 
 DeviceHoursCarbon CarbonFromDeviceHours(double device_hours, double avg_power_w, double pue, double kg_per_kwh) {

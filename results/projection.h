@@ -11,6 +11,7 @@
 //   cost             = gpu_hours x gpu_hour_usd                                     if gpu_hour_usd > 0 (rental,
 //                      electricity included), else
 //                      (num_gpus x price_usd_per_gpu + network_price_usd) x share + energy_kwh x usd_per_kwh
+//                      + maintenance_usd_per_year x wall years
 //
 // Facility defaults for zero fields: pue 1.2, grid region "world" (480 gCO2e/kWh), electricity 0.10 USD/kWh,
 // amortization 5 years. Grid intensities are the 2023 lifecycle values of Ember / Energy Institute via Our World in
@@ -55,12 +56,35 @@ struct ProjectionInputs {
   double embodied_kgco2e_per_gpu = 0;  // Accelerator.embodied_kgco2e (0 = unknown, not counted)
   double price_usd_per_gpu = 0;        // Accelerator.price_usd (0 = unknown, not counted)
   double network_embodied_kgco2e = 0;  // whole network (switches x switch_embodied_kgco2e)
-  double network_price_usd = 0;        // whole network
+  double network_price_usd = 0;        // whole network (and any other capex beside the accelerators: hosts, facility)
+  double maintenance_usd_per_year = 0;  // added for the run's duration
 };
 
 // The run projection (formulas above). facility.training_tokens = 0 means no projection: returns an empty
 // Projection. Throws InputError for facility fields (see ResolveFacility) and SimulationError for broken inputs.
 v1::Projection Project(const ProjectionInputs& inputs, const std::string& file);
+
+// Capital cost, operating cost and total cost of ownership of the cluster (docs/energy-carbon.md, "Cost"):
+//   capex   = the lines of `network_parts` (TopologySummary.parts: per tier, scale-up included) + accelerators
+//             (num_gpus x price_usd, which the catalog gives with the accelerator's share of its server) + hosts
+//             (num_gpus x host_price_usd when the host is priced apart) + facility (capex_usd_per_mw x peak MW)
+//   opex    = energy (facility_avg_w, all year, x electricity_usd_per_kwh) + maintenance_fraction_per_year x the
+//             hardware capex (everything but the facility), per year
+//   TCO     = capex + amortization_years x opex
+//   rental  (facility.gpu_hour_usd > 0): no capex; opex = num_gpus x 8,766 h x gpu_hour_usd (power included).
+// Lines with a zero price are listed with a note (included elsewhere, or not counted). A list of parts from any
+// tier plugs in through `network_parts` (its tier names are kept; "scale_up" lines add up to scale_up_usd).
+struct CostInputs {
+  uint64_t num_gpus = 0;
+  double price_usd_per_gpu = 0;       // Accelerator.price_usd
+  double host_price_usd_per_gpu = 0;  // Accelerator.host_price_usd (0 = included in price_usd)
+  std::vector<v1::CostItem> network_parts;
+  double facility_avg_w = 0;   // PowerSummary.facility_avg_w
+  double facility_peak_w = 0;  // PowerSummary.facility_peak_w (the power to provision)
+  v1::Facility facility;       // resolved (ResolveFacility)
+  double run_usd = 0;          // the run's amortised cost (Projection.cost_usd), 0 without a projection
+};
+v1::CostSummary RollUpCost(const CostInputs& inputs);
 
 // Carbon from device-hours, the way model cards and Patterson et al. (2021) compute it:
 //   energy_mwh = device_hours x avg_power_w x pue / 1e6,   tco2e = energy_mwh x kg_per_kwh.

@@ -162,7 +162,8 @@ TEST(Projection, DefaultsAndRegions) {
   EXPECT_DOUBLE_EQ(ResolveFacility(f, "s").grid_carbon_g_per_kwh(), 56);
   f.set_grid_carbon_g_per_kwh(10);  // an explicit intensity wins over the region
   EXPECT_DOUBLE_EQ(ResolveFacility(f, "s").grid_carbon_g_per_kwh(), 10);
-  EXPECT_EQ(GridRegionNames().size(), 14u);
+  EXPECT_EQ(GridRegionNames().size(), 28u);
+  EXPECT_EQ(FindGridRegion("Norway").value_or(-1), 30);  // a region added for planners (issue #22)
   EXPECT_EQ(FindGridRegion("china").value_or(-1), 582);
   EXPECT_FALSE(FindGridRegion("mars").has_value());
 }
@@ -190,6 +191,79 @@ TEST(Projection, BadFacilityFieldsAreInputErrors) {
   ProjectionInputs in = Base();
   in.step_time_s = 0;
   EXPECT_THROW(Project(in, "s"), SimulationError);
+}
+
+}  // namespace
+namespace {
+
+// ---- Cost of ownership (RollUpCost). ----
+
+v1::CostItem Part(const char* tier, const char* part, double count, double unit) {
+  v1::CostItem c;
+  c.set_tier(tier);
+  c.set_part(part);
+  c.set_count(count);
+  c.set_unit_usd(unit);
+  c.set_total_usd(count * unit);
+  return c;
+}
+
+CostInputs SmallCluster() {
+  CostInputs in;
+  in.num_gpus = 1024;
+  in.price_usd_per_gpu = 30000;
+  in.network_parts = {Part("scale_up", "switch", 512, 1000), Part("nic", "NIC", 1024, 2000),
+                      Part("leaf", "switch", 32, 40000), Part("spine", "switch", 16, 40000)};
+  in.facility_avg_w = 1.5e6;
+  in.facility_peak_w = 2e6;
+  in.facility = ResolveFacility({}, "t");
+  in.facility.set_capex_usd_per_mw(10e6);
+  in.facility.set_maintenance_fraction_per_year(0.03);
+  return in;
+}
+
+TEST(Cost, CapexIsTheSumOfItsLinesByTierAndTcoAddsTheLifetimeOpex) {
+  const v1::CostSummary c = RollUpCost(SmallCluster());
+  double lines = 0;
+  for (const v1::CostItem& i : c.capex()) lines += i.total_usd();
+  EXPECT_DOUBLE_EQ(c.capex_usd(), lines);
+  EXPECT_DOUBLE_EQ(c.accelerators_usd(), 1024 * 30000.0);
+  EXPECT_DOUBLE_EQ(c.scale_up_usd(), 512 * 1000.0);                                // the scale-up tier
+  EXPECT_DOUBLE_EQ(c.network_usd(), 512 * 1000.0 + 1024 * 2000.0 + 48 * 40000.0);  // all network tiers
+  EXPECT_DOUBLE_EQ(c.facility_usd(), 2 * 10e6);                                    // peak MW x $/MW
+  EXPECT_DOUBLE_EQ(c.hosts_usd(), 0);                                              // in the accelerator price
+  const double hardware = c.capex_usd() - c.facility_usd();
+  EXPECT_NEAR(c.energy_usd_per_year(), 1.5e3 * 8766 * 0.10, 1e-6);  // kW x h x $/kWh
+  EXPECT_NEAR(c.maintenance_usd_per_year(), 0.03 * hardware, 1e-6);
+  EXPECT_NEAR(c.tco_usd(), c.capex_usd() + 5 * (c.energy_usd_per_year() + c.maintenance_usd_per_year()), 1e-3);
+  // A line with no price says why it is zero.
+  bool host_line = false;
+  for (const v1::CostItem& i : c.capex())
+    if (i.tier() == "hosts") host_line = i.total_usd() == 0 && !i.note().empty();
+  EXPECT_TRUE(host_line);
+}
+
+TEST(Cost, RentalHasNoCapexAndPaysGpuHours) {
+  CostInputs in = SmallCluster();
+  in.facility.set_gpu_hour_usd(2.5);
+  const v1::CostSummary c = RollUpCost(in);
+  EXPECT_TRUE(c.rental());
+  EXPECT_EQ(c.capex_usd(), 0);
+  EXPECT_NEAR(c.opex_usd_per_year(), 1024 * 8766 * 2.5, 1e-6);
+  EXPECT_NEAR(c.tco_usd(), 5 * c.opex_usd_per_year(), 1e-6);
+}
+
+TEST(Cost, MaintenanceFractionOutsideZeroToOneIsBadInput) {
+  v1::Facility f;
+  f.set_maintenance_fraction_per_year(3);
+  try {
+    (void)ResolveFacility(f, "f.textproto");
+    FAIL() << "accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("facility.maintenance_fraction_per_year = 3: must be in [0, 1]"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace

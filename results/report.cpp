@@ -4,11 +4,94 @@
 #include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <cctype>
+#include <cmath>
+
 #include "common/error.h"
 #include "common/input_file.h"
+#include "results/compare.h"
 #include "results/serving_report.h"
 
 namespace clustersim::results {
+namespace {
+
+// "bf16", or "fp8 requested, runs as bf16: Ascend-910C has no FP8 peak" when the chip lacks the precision.
+std::string PrecisionText(const v1::RunResult& r) {
+  const std::string& asked = r.scenario().workload().precision();
+  const std::string& ran = r.effective_precision();
+  if (ran.empty() || ran == asked || (asked == "fp16" && ran == "bf16")) return asked;
+  std::string upper = asked;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return fmt::format("{} requested, runs as {}: {} has no {} peak", asked, ran, r.scenario().accelerator().name(),
+                     upper);
+}
+
+std::string ScaleUpText(const v1::ScaleUp& su) {
+  if (su.kind() == "none" || su.domain_size() <= 1) return "no scale-up (1 GPU per domain)";
+  return fmt::format("scale-up {} x {:.0f} GB/s", su.domain_size(), su.bandwidth_gbyte_per_s());
+}
+
+std::string RunLines(const v1::RunResult& r) {
+  const v1::Projection& pr = r.projection();
+  std::string o = fmt::format(
+      "  run       {} tokens ({} FLOPs = 6 x {} active parameters x tokens; clustersim counts {} with "
+      "attention): {:.1f} days, {} GPU-hours, {} MWh, {} tCO2e (+{} embodied at {:.0f} g/kWh), {}\n",
+      FormatTokens(pr.training_tokens()), FormatFlops(pr.training_flops()), FormatTokens(pr.active_parameters()),
+      FormatFlops(pr.simulated_model_flops()), pr.wall_clock_days(), FormatCount(pr.gpu_hours()),
+      FormatCount(pr.energy_mwh()), FormatCount(pr.operational_tco2e()), FormatCount(pr.embodied_tco2e()),
+      r.scenario().facility().grid_carbon_g_per_kwh(), FormatUsd(pr.cost_usd()));
+  if (pr.has_goodput() && pr.goodput().goodput() > 0) {
+    const v1::Goodput& g = pr.goodput();
+    o += fmt::format(
+        "  goodput   {:.1f}% with failures (MTBF {:.3g} h, {} interruptions, checkpoint {:.1f} s every {:.0f} s): "
+        "{:.1f} days, {} MWh, {}\n",
+        100 * g.goodput(), g.mtbf_hours(), FormatCount(g.expected_interruptions()), g.checkpoint_s(),
+        g.checkpoint_interval_s(), g.wall_clock_days(), FormatCount(g.energy_mwh()), FormatUsd(g.cost_usd()));
+  }
+  return o;
+}
+
+std::string CostLine(const v1::CostSummary& c) {
+  if (c.rental())
+    return fmt::format("  cost      rental: {}/year, {} over {:.0f} years; this run {}\n",
+                       FormatUsd(c.opex_usd_per_year()), FormatUsd(c.tco_usd()), c.lifetime_years(),
+                       FormatUsd(c.run_usd()));
+  auto part = [](double usd) { return usd > 0 ? FormatUsd(usd) : std::string("-"); };
+  std::string o = fmt::format(
+      "  cost      capex {} (accelerators {}, hosts {}, network {} of which scale-up {}, facility {}), opex {}/year "
+      "(energy {}, maintenance {}), TCO {} over {:.0f} years",
+      FormatUsd(c.capex_usd()), part(c.accelerators_usd()), part(c.hosts_usd()), part(c.network_usd()),
+      part(c.scale_up_usd()), part(c.facility_usd()), FormatUsd(c.opex_usd_per_year()), part(c.energy_usd_per_year()),
+      part(c.maintenance_usd_per_year()), FormatUsd(c.tco_usd()), c.lifetime_years());
+  if (c.run_usd() > 0) o += fmt::format("; this run {}", FormatUsd(c.run_usd()));
+  return o + "\n";
+}
+
+std::string SwingLines(const v1::PowerSwing& w) {
+  std::string o =
+      fmt::format("  swing     facility {} to {} within a step ({}; ramps +{}/s, -{}/s over {}; {:.2g} swings/s)",
+                  FormatPower(w.step_min_w()), FormatPower(w.step_max_w()), FormatPower(w.step_swing_w()),
+                  FormatPower(w.step_ramp_up_w_per_s()), FormatPower(w.step_ramp_down_w_per_s()),
+                  FormatSeconds(w.ramp_window_s()), w.step_swings_per_s());
+  if (w.run_swing_w() > 0)
+    o +=
+        fmt::format("; down to idle {} ({}) at checkpoints ({:.3g}/h) and failures ({:.3g}/h)", FormatPower(w.idle_w()),
+                    FormatPower(w.run_swing_w()), w.checkpoint_drops_per_hour(), w.failure_drops_per_hour());
+  o += "\n";
+  if (w.power_cap_w() > 0 || w.power_floor_w() > 0)
+    o += fmt::format("  mitigate  {}{}: step swing {} instead of {}, {} {} per step\n",
+                     w.power_cap_w() > 0 ? "GPU power cap " + FormatPower(w.power_cap_w()) : "",
+                     w.power_floor_w() > 0 ? std::string(w.power_cap_w() > 0 ? ", " : "") + "power floor " +
+                                                 FormatPower(w.power_floor_w())
+                                           : "",
+                     FormatPower(w.step_swing_w()), FormatPower(w.unmitigated_swing_w()),
+                     w.mitigation_saved_j_per_step() > 0 ? "saves" : "costs",
+                     FormatEnergy(w.mitigation_saved_j_per_step() > 0 ? w.mitigation_saved_j_per_step()
+                                                                      : w.mitigation_energy_j_per_step()));
+  return o;
+}
+
+}  // namespace
 
 std::string FormatSeconds(double s) {
   if (s >= 1) return fmt::format("{:.3f} s", s);
@@ -17,6 +100,7 @@ std::string FormatSeconds(double s) {
 }
 
 std::string FormatPower(double w) {
+  if (w >= 1e9) return fmt::format("{:.2f} GW", w / 1e9);
   if (w >= 1e6) return fmt::format("{:.2f} MW", w / 1e6);
   if (w >= 1e3) return fmt::format("{:.2f} kW", w / 1e3);
   return fmt::format("{:.0f} W", w);
@@ -35,14 +119,14 @@ std::string SummaryText(const v1::RunResult& r) {
   const v1::Parallelism& p = s.workload().parallelism();
   std::string o;
   o += fmt::format("clustersim {} | {}\n", r.clustersim_version(), s.name());
-  o += fmt::format("  cluster   {} x {} on {} ({} GPUs/node, scale-up {} x {:.0f} GB/s, NIC {:.0f} Gb/s)\n",
-                   s.cluster().num_gpus(), s.accelerator().name(), s.cluster().scale_out().topology(),
-                   s.cluster().scale_up().gpus_per_node(), s.cluster().scale_up().domain_size(),
-                   s.cluster().scale_up().bandwidth_gbyte_per_s(), s.cluster().scale_out().nic_bandwidth_gbps());
+  o += fmt::format("  cluster   {} x {} on {} ({} GPUs/node, {}, NIC {:.0f} Gb/s)\n",
+                   FormatCount(s.cluster().num_gpus()), s.accelerator().name(), s.cluster().scale_out().topology(),
+                   s.cluster().scale_up().gpus_per_node(), ScaleUpText(s.cluster().scale_up()),
+                   s.cluster().scale_out().nic_bandwidth_gbps());
   std::string zero = fmt::format("ZeRO-{}", p.zero_stage());
   if (p.zero_stage() == 3 && !p.zero3_implementation().empty()) zero += " (" + p.zero3_implementation() + ")";
   o += fmt::format("  workload  {} ({}), TP{} CP{} PP{} DP{} EP{}, micro-batch {}, global batch {}, {}, {}\n",
-                   s.workload().model().name(), s.workload().precision(), p.tp(), p.cp(), p.pp(), p.dp(), p.ep(),
+                   s.workload().model().name(), PrecisionText(r), p.tp(), p.cp(), p.pp(), p.dp(), p.ep(),
                    p.micro_batch_size(), p.global_batch_size(), p.schedule(), zero);
   const v1::TimeBreakdown& b = r.breakdown();
   o += fmt::format("  step time {}\n", FormatSeconds(r.step_time_s()));
@@ -61,8 +145,8 @@ std::string SummaryText(const v1::RunResult& r) {
                        FormatSeconds(st.p50_s()), FormatSeconds(st.p99_s()));
     o += "\n";
   }
-  o += fmt::format("  throughput {:.0f} tokens/s ({:.0f} per GPU), {:.0f} model TFLOP/s per GPU\n", r.tokens_per_s(),
-                   r.tokens_per_s_per_gpu(), r.model_tflops_per_gpu());
+  o += fmt::format("  throughput {} tokens/s ({} per GPU), {:.0f} model TFLOP/s per GPU\n",
+                   FormatCount(r.tokens_per_s()), FormatCount(r.tokens_per_s_per_gpu()), r.model_tflops_per_gpu());
   o += fmt::format("  MFU {:.1f}%  HFU {:.1f}%  GPU utilization {:.1f}%\n", 100 * r.mfu(), 100 * r.hfu(),
                    100 * r.gpu_utilization());
   const v1::PowerSummary& pw = r.power();
@@ -91,26 +175,13 @@ std::string SummaryText(const v1::RunResult& r) {
       o +=
           fmt::format("  hottest   {} at {:.0f}%\n", r.hottest_links(0).name(), 100 * r.hottest_links(0).utilization());
   }
-  if (r.has_projection() && r.projection().training_tokens() > 0) {
-    const v1::Projection& pr = r.projection();
-    o += fmt::format(
-        "  run       {:.3g} tokens: {:.1f} days, {:.3g} GPU-hours, {:.3g} MWh, {:.3g} tCO2e "
-        "(+{:.3g} embodied), ${:.3g}\n",
-        pr.training_tokens(), pr.wall_clock_days(), pr.gpu_hours(), pr.energy_mwh(), pr.operational_tco2e(),
-        pr.embodied_tco2e(), pr.cost_usd());
-    if (pr.has_goodput() && pr.goodput().goodput() > 0) {
-      const v1::Goodput& g = pr.goodput();
-      o += fmt::format(
-          "  goodput   {:.1f}% with failures (MTBF {:.3g} h, {:.0f} interruptions, checkpoint {:.1f} s every {:.0f} s): "
-          "{:.1f} days, {:.3g} MWh, ${:.3g}\n",
-          100 * g.goodput(), g.mtbf_hours(), g.expected_interruptions(), g.checkpoint_s(), g.checkpoint_interval_s(),
-          g.wall_clock_days(), g.energy_mwh(), g.cost_usd());
-    }
-  }
+  if (r.has_power_swing() && r.power_swing().step_max_w() > 0) o += SwingLines(r.power_swing());
+  if (r.has_projection() && r.projection().training_tokens() > 0) o += RunLines(r);
+  if (r.has_cost() && r.cost().tco_usd() > 0) o += CostLine(r.cost());
   const v1::SimStats& st = r.sim();
   o += fmt::format("  simulated {} SimGrid hosts, {} links, {} flows in {} phase solves; {:.2f} s wall, {:.0f} MiB\n",
-                   st.simgrid_hosts(), st.simgrid_links(), st.flows(), st.phase_solves(), st.wall_s(),
-                   st.peak_rss_mib());
+                   FormatCount(st.simgrid_hosts()), FormatCount(st.simgrid_links()), FormatCount(st.flows()),
+                   st.phase_solves(), st.wall_s(), st.peak_rss_mib());
   return o;
 }
 

@@ -56,5 +56,27 @@ TEST(Report, OutputsAreWrittenWhole) {
   EXPECT_EQ(FromJson(ss.str(), "result.json").step_time_s(), 1.25);
 }
 
+TEST(Report, SummaryPrintsAPrecisionFallbackAndTheCostOfOwnership) {
+  v1::RunResult r = Sample();
+  r.mutable_scenario()->mutable_accelerator()->set_name("Ascend-910C");
+  r.mutable_scenario()->mutable_workload()->set_precision("fp8");
+  r.set_effective_precision("bf16");
+  r.mutable_cost()->set_capex_usd(2.5e9);
+  r.mutable_cost()->set_accelerators_usd(2e9);
+  r.mutable_cost()->set_network_usd(0.5e9);
+  r.mutable_cost()->set_opex_usd_per_year(1.2e8);
+  r.mutable_cost()->set_energy_usd_per_year(1.2e8);
+  r.mutable_cost()->set_tco_usd(3.1e9);
+  r.mutable_cost()->set_lifetime_years(5);
+  const std::string text = SummaryText(r);
+  EXPECT_NE(text.find("(fp8 requested, runs as bf16: Ascend-910C has no FP8 peak)"), std::string::npos) << text;
+  EXPECT_NE(text.find("cost      capex $2.50B (accelerators $2.00B, hosts -, network $500.00M"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("TCO $3.10B over 5 years"), std::string::npos) << text;
+  r.set_effective_precision("fp8");
+  EXPECT_NE(SummaryText(r).find("(fp8),"), std::string::npos);  // no fallback: nothing to say
+}
+
+
 }  // namespace
 }  // namespace clustersim::results

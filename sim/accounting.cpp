@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <string>
 #include <tuple>
 
@@ -190,6 +191,7 @@ void FillThroughput(const v1::Scenario& s, const StepWork& work, double T, v1::R
   r.set_mfu(program.model_flops_per_step / (T * gpus * peak));
   r.set_hfu(program.hardware_flops_per_step / (T * gpus * peak));
   r.set_flop_convention(program.flop_convention);
+  r.set_effective_precision(work.compute.effective_precision());  // after the chip's fallback (fp8 -> bf16)
 }
 
 namespace {
@@ -341,6 +343,9 @@ void FillCommTable(const wl::StepProgram& program, const CommCostModel& costs, v
   }
 }
 
+// Default window of the power ramp measurement (facility.power_ramp_window_s).
+constexpr double kRampWindowS = 0.01;
+
 void FillPowerAndEnergy(const v1::Scenario& s, const wl::StepProgram& program, const StepTimeline& tl,
                         const topo::Fabric& fabric, v1::RunResult& r) {
   const v1::Cluster& c = s.cluster();
@@ -355,6 +360,11 @@ void FillPowerAndEnergy(const v1::Scenario& s, const wl::StepProgram& program, c
   ec.pue = s.facility().pue();
   ec.tokens_per_step = static_cast<double>(program.tokens_per_step);
   EnergyAccumulator acc(power, ec);
+  // Without the power cap and floor, for what they cost (only built when the scenario applies one).
+  const PowerModel raw_power(s.accelerator(), false);
+  const bool mitigated = power.cap_w() > 0 || power.floor_w() > 0;
+  std::optional<EnergyAccumulator> raw;
+  if (mitigated) raw.emplace(raw_power, ec);
   const uint64_t mult = static_cast<uint64_t>(program.layout.tp) * program.layout.cp * program.layout.dp;
   std::vector<GpuInterval> ivs;
   for (const StageTimeline& st : tl.stages) {
@@ -364,9 +374,20 @@ void FillPowerAndEnergy(const v1::Scenario& s, const wl::StepProgram& program, c
     for (const Interval& iv : st.stream)
       ivs.push_back({ToPowerState(iv.activity), iv.start_s - tl.start_s, iv.end_s - tl.start_s});
     acc.AddTimeline(ivs, mult);
+    if (raw) raw->AddTimeline(ivs, mult);
   }
   *r.mutable_power() = acc.Summary();
   for (const v1::PowerSample& ps : acc.Samples(100)) *r.add_power_timeline() = ps;
+  v1::PowerSwing& swing = *r.mutable_power_swing();
+  swing = acc.Swing(s.facility().power_ramp_window_s() > 0 ? s.facility().power_ramp_window_s() : kRampWindowS);
+  swing.set_power_cap_w(power.cap_w());
+  swing.set_power_floor_w(power.floor_w());
+  if (raw) {
+    swing.set_unmitigated_swing_w(raw->Swing(swing.ramp_window_s()).step_swing_w());
+    const double extra_j = acc.Energy().facility_j - raw->Energy().facility_j;
+    swing.set_mitigation_energy_j_per_step(std::max(0.0, extra_j));
+    swing.set_mitigation_saved_j_per_step(std::max(0.0, -extra_j));
+  }
 }
 
 void FillMemory(const v1::Scenario& s, const wl::StepProgram& program, v1::RunResult& r) {

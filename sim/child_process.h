@@ -4,12 +4,17 @@
 // runs in its own child: callers (tests, sweeps, validation) can run many simulations from one process, side by
 // side, without sharing SimGrid state. An InputError or SimulationError thrown in the child is re-thrown in the
 // parent with the same message; a crash of the child becomes a SimulationError naming the signal.
+//
+// Progress: with a `progress` function, the child's updates (ChildChannel::Progress) come back over a second pipe
+// and are passed to it in the parent, on the calling thread, while the child runs. If it throws, the child is killed
+// and the exception propagates.
 #pragma once
 
 #include <functional>
 #include <string>
 
 #include "common/error.h"
+#include "common/progress.h"
 
 namespace clustersim::sim {
 
@@ -22,13 +27,17 @@ std::string RunInChild(const std::function<std::string()>& work);
 // exits).
 class ChildChannel {
  public:
-  explicit ChildChannel(int fd) : fd_(fd) {}
+  explicit ChildChannel(int fd, int progress_fd = -1) : fd_(fd), progress_fd_(progress_fd) {}
   [[noreturn]] void Fail(const InputError& error) const;
   [[noreturn]] void Succeed(const std::string& payload) const;
+  // Sends progress to the parent's progress function: at most ten updates a second, except that an update completing
+  // a level or changing the nesting (ProgressShape) always goes. Empty when the parent asked for none.
+  ProgressFn Progress() const;
 
  private:
   int fd_;
+  int progress_fd_;
 };
-std::string RunInChild(const std::function<std::string(const ChildChannel&)>& work);
+std::string RunInChild(const std::function<std::string(const ChildChannel&)>& work, const ProgressFn& progress = {});
 
 }  // namespace clustersim::sim

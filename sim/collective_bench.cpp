@@ -174,8 +174,10 @@ std::vector<std::vector<uint32_t>> BenchGroups(const CollectiveSetup& setup, con
 
 // In the controller actor: solves each size with every group at once; one CommStat per size in `holder`.
 void SolveBenchSizes(const v1::Scenario& s, const CollectiveBenchSpec& spec, const CollectiveSetup& setup,
-                     const std::vector<std::vector<uint32_t>>& groups, CommCostModel& costs, v1::RunResult& holder) {
+                     const std::vector<std::vector<uint32_t>>& groups, CommCostModel& costs, v1::RunResult& holder,
+                     ProgressTask& shown) {
   for (uint64_t size : setup.sizes) {
+    shown.Start(std::to_string(size) + " bytes");
     const CollectivePlan plan = setup.moe.active
                                     ? PlanDeepEpNormal(groups[0], costs.shape(), s.collectives(), setup.moe.traffic)
                                     : PlanCollective(setup.kind, spec.algorithm, groups[0], static_cast<double>(size),
@@ -189,6 +191,7 @@ void SolveBenchSizes(const v1::Scenario& s, const CollectiveBenchSpec& spec, con
     cs->set_group_size(setup.gs);
     cs->set_time_s(total);
     cs->set_flows_simulated(cost.flows);
+    shown.Finish();
   }
 }
 
@@ -196,6 +199,8 @@ void SolveBenchSizes(const v1::Scenario& s, const CollectiveBenchSpec& spec, con
 // actor. Rows travel as CommStat entries of a RunResult.
 v1::RunResult RunBench(const v1::Scenario& s, const CollectiveBenchSpec& spec, const CollectiveSetup& setup,
                        const ChildChannel& channel) {
+  ProgressTask shown(channel.Progress(), "sizes", setup.sizes.size(), false);  // sizes grow: no ETA
+  shown.Start("platform of " + std::to_string(s.cluster().num_gpus()) + " GPUs");
   SimWorld world(s, 1e15);
   // No sampling and no shape reuse: every size of the sweep is solved with every group.
   const PricingOptions options{std::numeric_limits<uint64_t>::max(), /*reuse_shapes=*/false,
@@ -210,7 +215,7 @@ v1::RunResult RunBench(const v1::Scenario& s, const CollectiveBenchSpec& spec, c
     (void)PlanCollective(setup.kind, spec.algorithm, groups[0], static_cast<double>(setup.sizes.front()),
                          pricing.costs().shape(), s.collectives());
   v1::RunResult holder;
-  world.RunController([&]() { SolveBenchSizes(s, spec, setup, groups, pricing.costs(), holder); });
+  world.RunController([&]() { SolveBenchSizes(s, spec, setup, groups, pricing.costs(), holder, shown); });
   holder.mutable_sim()->set_wall_s(world.WallSeconds());
   holder.mutable_sim()->set_peak_rss_mib(PeakRssMib());
   holder.mutable_sim()->set_events(world.events());
@@ -239,12 +244,13 @@ CollectiveBenchRow RowOf(const v1::CommStat& cs, const v1::SimStats& sim, const 
 
 }  // namespace
 
-std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const CollectiveBenchSpec& spec) {
+std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const CollectiveBenchSpec& spec,
+                                                   const ProgressFn& progress) {
   const CollectiveSetup setup = PrepareCollective(s, spec);
   RequireMemory(MemoryNeed{EstimateFabricBytes(s), 0, 0}, s, "collective benchmark", s.name(), "cluster.num_gpus",
                 std::to_string(s.cluster().num_gpus()));
   const v1::RunResult holder =
-      RunResultInChild([&](const ChildChannel& channel) { return RunBench(s, spec, setup, channel); });
+      RunResultInChild([&](const ChildChannel& channel) { return RunBench(s, spec, setup, channel); }, progress);
   std::vector<CollectiveBenchRow> rows;
   for (const v1::CommStat& cs : holder.comms()) {
     rows.push_back(RowOf(cs, holder.sim(), setup));

@@ -45,7 +45,8 @@ inline constexpr PlausibleRange kMemoryGbytePerS{1, 1e6, "GB/s", "3350 for H100 
 inline constexpr PlausibleRange kLatencyNs{1, 1e8, "ns", "500 for an NVLink hop"};
 inline constexpr PlausibleRange kTflops{1e-3, 1e6, "TFLOP/s (dense)", "989 for H100 BF16"};
 inline constexpr PlausibleRange kMemoryGb{1e-3, 1e5, "GB", "80 for an H100"};
-inline constexpr PlausibleRange kDeviceW{1, 1e5, "W", "700 for an H100 SXM"};
+// A training accelerator's board power: below 20 W it is a value in kW (tdp_w: 1.2 for a 1.2 kW GB200).
+inline constexpr PlausibleRange kDeviceW{20, 1e5, "W", "700 for an H100 SXM; 1.2 kW is 1200"};
 inline constexpr PlausibleRange kPartW{1e-3, 1e5, "W",
                                        "750 for a 64-port switch, 15 for a 400G optic, 70 idle for an H100"};
 inline constexpr PlausibleRange kGridGPerKwh{1, 3000, "gCO2e/kWh", "390 for the US average"};

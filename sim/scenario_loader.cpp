@@ -1,6 +1,7 @@
 // Scenario loading and validation; see scenario_loader.h.
 #include "sim/scenario_loader.h"
 
+#include <fmt/format.h>
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
 #include <google/protobuf/util/json_util.h>
@@ -248,6 +249,20 @@ void ResolveScaleUp(const Validator& v, const v1::Accelerator& acc, v1::Cluster&
   if (c.num_gpus() == 0) v.Fail("cluster.num_gpus", "0", "must be > 0");
   v1::ScaleUp& su = *c.mutable_scale_up();
   v.OneOf("cluster.scale_up.kind", su.kind(), {"nvswitch", "nvl72", "hccs", "cloudmatrix384", "ici", "none"});
+  // A chip without scale-up runs one GPU per scale-up domain, so tensor and expert parallelism cross the NIC: only
+  // when the scenario says so.
+  const bool chip_has_none = acc.scale_up_domain_size() <= 1 || !(acc.scale_up_bandwidth_gbyte_per_s() > 0);
+  if (chip_has_none && su.kind().empty() && su.domain_size() == 0 && su.bandwidth_gbyte_per_s() == 0)
+    v.Fail("accelerator.scale_up_bandwidth_gbyte_per_s", Num(acc.scale_up_bandwidth_gbyte_per_s()),
+           "\"" + acc.name() +
+               "\" has no scale-up fabric: give its scale_up_bandwidth_gbyte_per_s and scale_up_domain_size, or set "
+               "cluster.scale_up { kind: \"none\" } to run one GPU per scale-up domain (tensor and expert "
+               "parallelism then cross the NIC)");
+  if (su.kind() == "none") {
+    if (su.domain_size() > 1)
+      v.Fail("cluster.scale_up.domain_size", std::to_string(su.domain_size()), "contradicts kind \"none\"");
+    su.set_domain_size(1);
+  }
   if (su.kind().empty()) su.set_kind(acc.scale_up_kind().empty() ? "nvswitch" : acc.scale_up_kind());
   if (su.domain_size() == 0) su.set_domain_size(std::max(1u, acc.scale_up_domain_size()));
   if (su.bandwidth_gbyte_per_s() == 0) su.set_bandwidth_gbyte_per_s(acc.scale_up_bandwidth_gbyte_per_s());
@@ -259,6 +274,14 @@ void ResolveScaleUp(const Validator& v, const v1::Accelerator& acc, v1::Cluster&
   if (su.domain_size() % su.gpus_per_node() != 0 && su.gpus_per_node() % su.domain_size() != 0)
     v.Fail("cluster.scale_up.domain_size", std::to_string(su.domain_size()),
            "must be a multiple or a divisor of gpus_per_node (" + std::to_string(su.gpus_per_node()) + ")");
+  if (c.num_gpus() > su.domain_size() && c.num_gpus() % su.domain_size() != 0 && !su.allow_partial_domain()) {
+    const uint32_t d = su.domain_size(), n = c.num_gpus();
+    v.Fail("cluster.num_gpus", std::to_string(n),
+           fmt::format("is not a multiple of the scale-up domain ({} GPUs, {}): the last domain would hold {} GPUs; "
+                       "use {} or {} GPUs, set cluster.scale_up.domain_size, or set "
+                       "cluster.scale_up.allow_partial_domain: true",
+                       d, su.kind(), n % d, n / d * d, (n / d + 1) * d));
+  }
   if (su.domain_size() > c.num_gpus()) su.set_domain_size(c.num_gpus());
 }
 

@@ -114,7 +114,10 @@ TEST(ScenarioLoader, RejectsValuesInTheWrongUnit) {
        "accelerator.bf16_tflops = 9.89e+14: outside the plausible range [0.001, 1000000] TFLOP/s"},
       {"name: \"H100-SXM\" }", "name: \"H100-SXM\" hbm_gb: 80e9 }", "accelerator.hbm_gb = 8e+10: outside"},
       {"name: \"H100-SXM\" }", "name: \"H100-SXM\" tdp_w: 0.7 }",
-       "accelerator.tdp_w = 0.7: outside the plausible range [1, 100000] W"},
+       "accelerator.tdp_w = 0.7: outside the plausible range [20, 100000] W"},
+      {"name: \"H100-SXM\" }", "name: \"H100-SXM\" tdp_w: 1.2 idle_w: 0.1 }",
+       "accelerator.tdp_w = 1.2: outside the plausible range [20, 100000] W (e.g. 700 for an H100 SXM; 1.2 kW is "
+       "1200)"},
       {"global_batch_size: 64 }\n}\n", "global_batch_size: 64 }\n}\nfacility { grid_carbon_g_per_kwh: 0.39 }\n",
        "facility.grid_carbon_g_per_kwh = 0.39: outside the plausible range [1, 3000] gCO2e/kWh"},
       {"global_batch_size: 64 }\n}\n", "global_batch_size: 64 }\n}\nfacility { electricity_usd_per_kwh: 80 }\n",
@@ -195,6 +198,35 @@ TEST(ScenarioLoader, RejectsMoreThan10000Steps) {
 TEST(ScenarioLoader, RejectsNegativeAcceleratorOverride) {
   const std::string e = ErrorOf(Replace(kBase, R"(name: "H100-SXM")", R"(name: "H100-SXM" tdp_w: -5)"));
   EXPECT_NE(e.find("accelerator.tdp_w"), std::string::npos) << e;
+}
+
+// No silent surprises (issue #22): a chip without scale-up runs one GPU per domain only when the scenario says so; a
+// last scale-up domain left partly empty must be asked for.
+TEST(ScenarioLoader, ChipWithoutScaleUpNeedsAnExplicitKindNone) {
+  const std::string custom = Replace(kBase, "accelerator { name: \"H100-SXM\" }",
+                                     "accelerator { name: \"MyChip\" bf16_tflops: 1000 hbm_gb: 96 "
+                                     "hbm_bandwidth_gbyte_per_s: 4000 tdp_w: 800 }");
+  EXPECT_NE(ErrorOf(custom).find("accelerator.scale_up_bandwidth_gbyte_per_s = 0: \"MyChip\" has no scale-up fabric"),
+            std::string::npos)
+      << ErrorOf(custom);
+  const std::string none = Replace(custom, "num_gpus: 64", "num_gpus: 64 scale_up { kind: \"none\" }");
+  EXPECT_EQ(ErrorOf(none), "");
+  const v1::Scenario s = ResolveScenario(ParseScenario(none, "textproto", "s.textproto"));
+  EXPECT_EQ(s.cluster().scale_up().domain_size(), 1u);
+  EXPECT_EQ(s.cluster().scale_up().gpus_per_node(), 1u);
+}
+
+TEST(ScenarioLoader, PartialScaleUpDomainIsAnErrorUnlessAllowed) {
+  const std::string gb200 = Replace(Replace(Replace(kBase, "H100-SXM", "GB200"), "num_gpus: 64", "num_gpus: 160"),
+                                    "global_batch_size: 64", "global_batch_size: 720");
+  EXPECT_NE(ErrorOf(gb200).find("s.textproto:4: cluster.num_gpus = 160: is not a multiple of the scale-up domain (72 "
+                                "GPUs, nvl72): the last domain would hold 16 GPUs; use 144 or 216 GPUs"),
+            std::string::npos)
+      << ErrorOf(gb200);
+  EXPECT_EQ(ErrorOf(Replace(gb200, "num_gpus: 160", "num_gpus: 160 scale_up { allow_partial_domain: true }")), "");
+  EXPECT_EQ(ErrorOf(Replace(gb200, "num_gpus: 160", "num_gpus: 144")), "");
+  // A cluster smaller than one domain is one whole (smaller) domain, as before.
+  EXPECT_EQ(ErrorOf(Replace(gb200, "num_gpus: 160", "num_gpus: 64")), "");
 }
 
 // A file that is not a scenario is refused without echoing its content; a scenario with a mistake after its first

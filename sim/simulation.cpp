@@ -31,6 +31,61 @@ void CheckMemoryFits(const wl::StepProgram& program, const v1::Scenario& s, cons
   throw DoesNotFitError(InputError::Field(source, 0, "workload.parallelism", "(memory)", buf).what());
 }
 
+namespace {
+
+void AddPart(v1::TopologySummary& t, const char* tier, const std::string& part, double count, double unit_usd,
+             const char* note = "") {
+  if (count > 0) *t.add_parts() = CostItemOf(tier, part, count, unit_usd, note);
+}
+
+// The network's parts by tier (TopologySummary.parts): NICs and their cables and optics, switches per tier with the
+// cables and optics of their up-links, the scale-up fabric. The scale-out lines add up to network_cost_usd.
+void AddNetworkParts(const topo::Fabric& f, const topo::Inventory& inv, const v1::Scenario& s, v1::TopologySummary& t) {
+  using topo::LinkKind;
+  const v1::NetworkParts& p = s.cluster().parts();
+  auto links = [&inv](LinkKind k) {
+    const auto i = static_cast<size_t>(k);
+    return i < inv.links_per_kind.size() ? static_cast<double>(inv.links_per_kind[i]) : 0.0;
+  };
+  const bool dragonfly = f.params().topology == "dragonfly";
+  const char* tier_names[] = {"leaf", "spine", "core"};
+  AddPart(t, "scale_up", "switch", static_cast<double>(inv.scale_up_switches), p.scale_up_switch_price_usd(),
+          p.scale_up_switch_price_usd() > 0 ? "" : "in the accelerator's price (its share of the server or rack)");
+  AddPart(t, "scale_up", "link", links(LinkKind::kScaleUp) + links(LinkKind::kTorus), 0, "in the accelerator's price");
+  AddPart(t, "nic", "NIC", static_cast<double>(inv.nics), p.nic_price_usd());
+  AddPart(t, "nic", "cable (NIC to leaf)", links(LinkKind::kNicToLeaf), p.cable_price_usd());
+  AddPart(t, "nic", "transceiver", 2 * links(LinkKind::kNicToLeaf), p.transceiver_price_usd());
+  for (size_t tier = 0; tier < inv.switches_per_tier.size(); ++tier)
+    AddPart(t,
+            dragonfly  ? "router"
+            : tier < 3 ? tier_names[tier]
+                       : "core",
+            "switch", static_cast<double>(inv.switches_per_tier[tier]), p.switch_price_usd());
+  const std::pair<LinkKind, const char*> up[] = {{LinkKind::kLeafToSpine, "spine"},
+                                                 {LinkKind::kSpineToCore, "core"},
+                                                 {LinkKind::kLocal, "router"},
+                                                 {LinkKind::kGlobal, "router"}};
+  for (const auto& [kind, tier] : up) {
+    AddPart(t, tier, std::string("cable (") + topo::ToString(kind) + ")", links(kind), p.cable_price_usd());
+    AddPart(t, tier, std::string("transceiver (") + topo::ToString(kind) + ")", 2 * links(kind),
+            p.transceiver_price_usd());
+  }
+}
+
+}  // namespace
+
+v1::CostItem CostItemOf(const std::string& tier, const std::string& part, double count, double unit_usd,
+                        const std::string& note) {
+  v1::CostItem c;
+  c.set_tier(tier);
+  c.set_part(part);
+  c.set_count(count);
+  c.set_unit_usd(unit_usd);
+  c.set_total_usd(count * unit_usd);
+  c.set_note(note);
+  return c;
+}
+
 v1::TopologySummary SummarizeTopology(const topo::Fabric& f, const topo::Inventory& inv, const v1::Scenario& s) {
   v1::TopologySummary t;
   t.set_topology(f.params().topology);
@@ -49,6 +104,7 @@ v1::TopologySummary SummarizeTopology(const topo::Fabric& f, const topo::Invento
   t.set_network_cost_usd(inv.switches * p.switch_price_usd() + inv.transceivers * p.transceiver_price_usd() +
                          inv.nics * p.nic_price_usd() + (inv.switch_links + inv.endpoint_links) * p.cable_price_usd());
   t.set_network_power_w(NetworkPowerW(NetworkInventory{inv.switches, inv.transceivers, inv.nics}, p));
+  AddNetworkParts(f, inv, s, t);
   return t;
 }
 
@@ -80,20 +136,31 @@ topo::FabricParams FabricParamsOf(const v1::Scenario& s) {
 
 double EstimateRunMemoryGb(const v1::Scenario& s) { return EstimateStepMemory(s).total() / 1e9; }
 
-v1::RunResult SimulateStep(const v1::Scenario& s, const std::string& source_file) {
+v1::RunResult SimulateStep(const v1::Scenario& s, const std::string& source_file, const ProgressFn& progress) {
   const std::string source = SourceName(s, source_file);
   GuardMemory(s, source);  // 1. resolve
-  const v1::RunResult r = RunResultInChild([&s, &source](const ChildChannel& channel) {
-    const auto started = std::chrono::steady_clock::now();
-    const StepWork work = GenerateStep(s, source);                                  // 2. program
-    SimWorld world(s, work.compute.peak_flops(), started);                          // 3. build
-    Pricing pricing(world, s, work.program.layout, PricingOptionsOf(s), &channel);  // 4. price
-    LinkLoad links(world.platform());
-    pricing.costs().SetObserver(&links);
-    const VariabilityModel variability(s, work.program.layout, s.workload().model().kind() == "moe");
-    const ExecutedStep executed = ExecuteStep(world, work, pricing, variability, s.workload().steps());  // 5. execute
-    return AccountStep(s, work, executed, pricing, links, world, variability);                         // 6. account
-  });
+  const v1::RunResult r = RunResultInChild(
+      [&s, &source](const ChildChannel& channel) {
+        const auto started = std::chrono::steady_clock::now();
+        ProgressTask stages(channel.Progress(), "stage", 4, false);
+        stages.Start("step program");
+        const StepWork work = GenerateStep(s, source);  // 2. program
+        stages.Finish();
+        stages.Start("platform of " + std::to_string(s.cluster().num_gpus()) + " GPUs");
+        SimWorld world(s, work.compute.peak_flops(), started);                          // 3. build
+        Pricing pricing(world, s, work.program.layout, PricingOptionsOf(s), &channel);  // 4. price
+        LinkLoad links(world.platform());
+        pricing.costs().SetObserver(&links);
+        stages.Finish();
+        stages.Start("communication and step");
+        const VariabilityModel variability(s, work.program.layout, s.workload().model().kind() == "moe");
+        const ExecutedStep executed =
+            ExecuteStep(world, work, pricing, variability, s.workload().steps(), stages.Inner());  // 5. execute
+        stages.Finish();
+        stages.Start("accounting");
+        return AccountStep(s, work, executed, pricing, links, world, variability);  // 6. account
+      },
+      progress);
   CheckReportedNumbers(r, source, "result");  // sim/plausible.h: the one rule for reported numbers
   return r;
 }

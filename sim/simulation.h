@@ -6,18 +6,23 @@
 #include <string>
 #include <vector>
 
+#include "common/progress.h"
 #include "results.pb.h"
 #include "scenario.pb.h"
-#include "validation.pb.h"
 #include "topologies/fabric.h"
+#include "validation.pb.h"
 #include "workloads/step_program.h"
 
 namespace clustersim::sim {
 
 // Topology parameters of a resolved scenario.
 topo::FabricParams FabricParamsOf(const v1::Scenario& scenario);
+// One capex line: `count` parts of `tier` at `unit_usd` each (total = count x unit_usd); `note` says why a zero
+// price is zero (included elsewhere, not counted).
+v1::CostItem CostItemOf(const std::string& tier, const std::string& part, double count, double unit_usd,
+                        const std::string& note = "");
 // Inventory roll-up of a fabric with the scenario's per-part prices and power: counts, bisection, diameter, network
-// cost (switches, optics, NICs, cables) and network power (NetworkPowerW).
+// cost (switches, optics, NICs, cables), network power (NetworkPowerW) and the parts by tier with their prices.
 v1::TopologySummary SummarizeTopology(const topo::Fabric& fabric, const topo::Inventory& inventory,
                                       const v1::Scenario& scenario);
 
@@ -26,7 +31,10 @@ v1::TopologySummary SummarizeTopology(const topo::Fabric& fabric, const topo::In
 // machine's physical memory) and throws InputError, saying how much, if it is exceeded; inside the process, each
 // phase is checked against the same limit before it is solved, so a run that outgrows it ends with that InputError
 // instead of being killed. `source` names the scenario in those errors (its file; default: the scenario's name).
-v1::RunResult SimulateStep(const v1::Scenario& resolved, const std::string& source = {});
+// `progress` receives the simulation's stages (program, platform, communication and step, account) with the phase
+// solves nested in the third.
+v1::RunResult SimulateStep(const v1::Scenario& resolved, const std::string& source = {},
+                           const ProgressFn& progress = {});
 
 // Rejects a plan whose worst pipeline stage needs more per-GPU memory than the accelerator's HBM (DoesNotFitError, an
 // InputError, naming `source`, saying by how much and where it goes; SimulateStep passes it on as that type).
@@ -82,7 +90,9 @@ struct CollectiveBenchSpec {
   // block of a validation or benchmark file ("collective.group_size"; BenchSpecOf sets it).
   bool from_case_block = false;
 };
-std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& resolved, const CollectiveBenchSpec& spec);
+// `progress` receives the "sizes" solved.
+std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& resolved, const CollectiveBenchSpec& spec,
+                                                   const ProgressFn& progress = {});
 // The input rules SimulateCollective checks before it simulates (collective name, group, MoE exchange), alone: for
 // callers that validate many specs before running any (clustersim validate).
 void ValidateCollectiveSpec(const v1::Scenario& resolved, const CollectiveBenchSpec& spec);

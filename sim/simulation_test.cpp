@@ -459,5 +459,47 @@ TEST(Simulation, DeepEpExchangeReportsDeepEpsAccounting) {
   EXPECT_THROW(SimulateCollective(s, spec), InputError);
 }
 
+// Progress travels from the simulation process to the caller's function: the stages in order, the phase solves
+// nested in the third, each level ending complete; a function that throws stops the run with its exception.
+TEST(Simulation, ProgressComesBackFromTheSimulationProcess) {
+  const v1::Scenario s = Cluster("", 32,
+                                 "workload { model { preset: \"llama3_8b\" seq_len: 4096 } parallelism { tp: 8 pp: 2 "
+                                 "global_batch_size: 32 } }\n");
+  std::vector<std::vector<ProgressLevel>> seen;
+  const v1::RunResult r = SimulateStep(s, "", [&seen](const std::vector<ProgressLevel>& l) { seen.push_back(l); });
+  ASSERT_FALSE(seen.empty());
+  std::vector<std::string> stages;
+  bool solves_done = false;
+  for (const auto& u : seen) {
+    EXPECT_EQ(u[0].what, "stage");
+    EXPECT_EQ(u[0].total, 4u);
+    if (!u[0].item.empty() && (stages.empty() || stages.back() != u[0].item)) stages.push_back(u[0].item);
+    if (u.size() == 2) {
+      EXPECT_EQ(u[1].what, "phase solves");
+      EXPECT_EQ(u[0].item, "communication and step");
+      solves_done = solves_done || (u[1].done == u[1].total && u[1].total > 0);
+    }
+  }
+  EXPECT_EQ(stages,
+            (std::vector<std::string>{"step program", "platform of 32 GPUs", "communication and step", "accounting"}));
+  EXPECT_TRUE(solves_done);
+  EXPECT_EQ(r.step_time_s(), SimulateStep(s).step_time_s());  // watching does not change the result
+  struct Stop {};
+  EXPECT_THROW(SimulateStep(s, "",
+                            [](const std::vector<ProgressLevel>& l) {
+                              if (l.size() == 2) throw Stop{};
+                            }),
+               Stop);
+}
+
+// The result states the precision the compute ran in: an FP8 request on a chip without an FP8 peak runs as BF16.
+TEST(Simulation, EffectivePrecisionIsReported) {
+  v1::Scenario s = Cluster("", 16);
+  s.mutable_workload()->set_precision("fp8");
+  EXPECT_EQ(SimulateStep(s).effective_precision(), "fp8");
+  s.mutable_accelerator()->set_fp8_tflops(0);
+  EXPECT_EQ(SimulateStep(s).effective_precision(), "bf16");
+}
+
 }  // namespace
 }  // namespace clustersim::sim

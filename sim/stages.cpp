@@ -14,13 +14,16 @@
 
 namespace clustersim::sim {
 
-v1::RunResult RunResultInChild(const std::function<v1::RunResult(const ChildChannel&)>& work) {
-  const std::string bytes = RunInChild([&work](const ChildChannel& channel) -> std::string {
-    const v1::RunResult r = work(channel);
-    std::string out;
-    r.SerializeToString(&out);
-    channel.Succeed(out);  // the engine, platform and actors die with the process
-  });
+v1::RunResult RunResultInChild(const std::function<v1::RunResult(const ChildChannel&)>& work,
+                               const ProgressFn& progress) {
+  const std::string bytes = RunInChild(
+      [&work](const ChildChannel& channel) -> std::string {
+        const v1::RunResult r = work(channel);
+        std::string out;
+        r.SerializeToString(&out);
+        channel.Succeed(out);  // the engine, platform and actors die with the process
+      },
+      progress);
   v1::RunResult r;
   if (!r.ParseFromString(bytes)) throw SimulationError("could not decode the simulation result");
   return r;
@@ -95,10 +98,10 @@ double ExecutedStep::mean_s() const {
 }
 
 ExecutedStep ExecuteStep(SimWorld& world, const StepWork& work, Pricing& pricing, const VariabilityModel& variability,
-                         uint32_t steps) {
+                         uint32_t steps, const ProgressFn& progress) {
   pricing.costs().SetDataParallelEfficiency(work.program.sharded_dp_collective_efficiency);
   StepExecutor executor(world.engine(), world.platform(), work.program, work.compute, pricing.costs());
-  executor.PrecomputeCosts(pricing.solver());
+  executor.PrecomputeCosts(pricing.solver(), progress);
   ExecutedStep out;
   out.nominal = executor.Run();
   out.perturbed = variability.active() || steps > 1;

@@ -38,8 +38,10 @@
 namespace clustersim::sim {
 
 // Runs `work` in a forked simulation process (RunInChild) and returns the RunResult it built: serialized in the child,
-// parsed here. The child ends through ChildChannel::Succeed (no engine teardown).
-v1::RunResult RunResultInChild(const std::function<v1::RunResult(const ChildChannel&)>& work);
+// parsed here. The child ends through ChildChannel::Succeed (no engine teardown). The child's progress
+// (ChildChannel::Progress) goes to `progress`.
+v1::RunResult RunResultInChild(const std::function<v1::RunResult(const ChildChannel&)>& work,
+                               const ProgressFn& progress = {});
 
 // --- 1. resolve ---------------------------------------------------------------------------------------------------
 // The name errors give the scenario: its file, else its name.
@@ -102,10 +104,10 @@ struct ExecutedStep {
   bool perturbed = false;             // variability applied (else first == nominal)
   double mean_s() const;
 };
-// Solves every communication of the program (StepExecutor::PrecomputeCosts), runs the step once with every GPU at
-// median speed, then, when `variability` is active or `steps` > 1, once per step with the slowest replica's
-// per-stage slowdowns (sim/variability.h).
+// Solves every communication of the program (StepExecutor::PrecomputeCosts, reporting "phase solves" to `progress`),
+// runs the step once with every GPU at median speed, then, when `variability` is active or `steps` > 1, once per step
+// with the slowest replica's per-stage slowdowns (sim/variability.h).
 ExecutedStep ExecuteStep(SimWorld& world, const StepWork& work, Pricing& pricing, const VariabilityModel& variability,
-                         uint32_t steps);
+                         uint32_t steps, const ProgressFn& progress = {});
 
 }  // namespace clustersim::sim

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <deque>
@@ -94,7 +95,7 @@ StepExecutor::StepExecutor(sg4::Engine& engine, Platform& platform, const wl::St
                            const ComputeModel& compute, CommCostModel& costs)
     : engine_(engine), platform_(platform), program_(program), compute_(compute), costs_(costs) {}
 
-void StepExecutor::PrecomputeCosts(PhaseSolver& solver) {
+void StepExecutor::PrecomputeCosts(PhaseSolver& solver, const ProgressFn& progress) {
   // Occurrences per step, for the cost model's observer: a collective's phase covers every group of the cluster
   // (all stages), so its weight is its average count per stage; a pipeline transfer covers one stage pair.
   const wl::RankLayout& layout = program_.layout;
@@ -123,18 +124,13 @@ void StepExecutor::PrecomputeCosts(PhaseSolver& solver) {
                        std::to_string(group.size()) + " ranks): " + e.what());
     }
   }
-  // Progress on stderr for long runs, only when it is a terminal.
-  const bool progress = isatty(STDERR_FILENO) != 0;
   const size_t total = coll_count.size() + send_count.size();
-  sg4::Actor::create("controller", platform_.host(0), [this, &layout, &coll_count, &send_count, progress, total]() {
-    size_t shown = 0;
+  ProgressTask solves(progress, "phase solves", total);
+  sg4::Actor::create("controller", platform_.host(0), [this, &layout, &coll_count, &send_count, &solves, total]() {
     for (uint32_t s = 0; s < program_.stages.size(); ++s) {
       const uint32_t rep = layout.StageRepresentative(s);
       for (const wl::Op& op : program_.stages[s]) {
-        if (progress && costs_.entries().size() != shown) {
-          shown = costs_.entries().size();
-          std::fprintf(stderr, "\rclustersim: communication phases %zu/%zu ", shown, total);
-        }
+        if (costs_.entries().size() != solves.done()) solves.Set(std::min(costs_.entries().size(), total), total);
         if (op.type == wl::OpType::kCollective)
           costs_.Collective(ToCollectiveKind(op.coll), op.dim, rep, static_cast<double>(op.comm_bytes),
                             coll_count[{static_cast<int>(op.coll), static_cast<int>(op.dim), op.comm_bytes}]);
@@ -145,7 +141,7 @@ void StepExecutor::PrecomputeCosts(PhaseSolver& solver) {
     }
   });
   engine_.run();
-  if (progress) std::fprintf(stderr, "\rclustersim: communication phases %zu/%zu, simulating the step\n", total, total);
+  solves.Set(total, total);
   solver.WorkersGone();
   costs_.Freeze();
 }

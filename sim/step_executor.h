@@ -19,8 +19,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "sim/network/comm_cost.h"
+#include "common/progress.h"
 #include "sim/hardware/compute_model.h"
+#include "sim/network/comm_cost.h"
 #include "sim/network/platform.h"
 #include "workloads/step_program.h"
 
@@ -57,12 +58,13 @@ struct StepTimeline {
 };
 
 // Runs one step. PrecomputeCosts() walks the program and solves every communication it needs on the fabric; it runs
-// its own engine run (a controller actor) before the stage actors start, then freezes the cost model.
+// its own engine run (a controller actor) before the stage actors start, then freezes the cost model. It reports
+// "phase solves" (distinct communications solved of those the program needs) to `progress`.
 class StepExecutor {
  public:
   StepExecutor(simgrid::s4u::Engine& engine, Platform& platform, const wl::StepProgram& program,
                const ComputeModel& compute, CommCostModel& costs);
-  void PrecomputeCosts(PhaseSolver& solver);
+  void PrecomputeCosts(PhaseSolver& solver, const ProgressFn& progress = {});
   // Runs the step; may be called again (each run starts at the engine's current clock). `stage_slowdown` (one factor
   // per pipeline stage, empty = all 1) multiplies every compute operation's time: the stage's slowest GPU
   // (sim/variability.h). While a stage's communication streams run collectives, its compute proceeds at

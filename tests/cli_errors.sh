@@ -173,5 +173,28 @@ cluster { num_gpus: 16 }
 workload { model { preset: "llama3_8b" } parallelism { tp: 8 global_batch_size: 1024 } }
 X
 check implausible_step "implausible_step.textproto: result.step_time_s = [0-9.]+e\+07: a step longer than 1e\+07 s \(implausible\): it comes from implausible inputs" run "$dir/implausible_step.textproto" --out "$dir/out"
+# No silent surprises (issue #22): a custom chip without scale-up must say so; a partial scale-up domain must be asked
+# for; an unknown example names the known ones; a budget given twice; FLOPs that are not a number.
+cat >"$dir/no_scale_up.textproto" <<'X'
+accelerator { name: "MyChip" bf16_tflops: 1000 hbm_gb: 96 hbm_bandwidth_gbyte_per_s: 4000 tdp_w: 800 }
+cluster { num_gpus: 64 }
+workload { model { preset: "llama3_8b" } parallelism { tp: 8 global_batch_size: 64 } }
+X
+check no_scale_up "no_scale_up.textproto:1: accelerator.scale_up_bandwidth_gbyte_per_s = 0: \"MyChip\" has no scale-up fabric: .*kind: \"none\"" run "$dir/no_scale_up.textproto" --out "$dir/out"
+cat >"$dir/partial_nvl72.textproto" <<'X'
+accelerator { name: "GB200" }
+cluster { num_gpus: 98304 }
+workload { model { preset: "llama3_8b" } parallelism { tp: 8 global_batch_size: 12288 } }
+X
+check partial_domain "partial_nvl72.textproto:2: cluster.num_gpus = 98304: is not a multiple of the scale-up domain \(72 GPUs, nvl72\): the last domain would hold 24 GPUs; use 98280 or 98352 GPUs" run "$dir/partial_nvl72.textproto" --out "$dir/out"
+check unknown_example "scenario = \"example:nope\": no such example; examples: .*default" run example:nope --out "$dir/out"
+cat >"$dir/two_budgets.textproto" <<'X'
+accelerator { name: "H100-SXM" }
+cluster { num_gpus: 16 }
+workload { model { preset: "llama3_8b" } parallelism { tp: 8 global_batch_size: 16 } }
+facility { training_tokens: 1e12 training_flops: 1e24 }
+X
+check two_budgets "two_budgets.textproto: facility.training_tokens = 1e\+12: give training_tokens or training_flops, not both" run "$dir/two_budgets.textproto" --out "$dir/out"
+check goal_nan_flops "--flops = nan: must be a finite number > 0" goal "$data/plan/goal_small.textproto" --deadline-days 3 --flops nan
 if [ $fail -eq 0 ]; then echo "all bad-input checks passed"; fi
 exit $fail

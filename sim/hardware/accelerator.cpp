@@ -278,6 +278,7 @@ void AcceleratorCatalog::Validate(const v1::Accelerator& a, const std::string& f
   if (a.fp8_gemm_efficiency() != 0) RequireEfficiency(file, "fp8_gemm_efficiency", a.fp8_gemm_efficiency());
   RequireNonNegative(file, "embodied_kgco2e", a.embodied_kgco2e());
   RequireNonNegative(file, "price_usd", a.price_usd());
+  RequireNonNegative(file, "host_price_usd", a.host_price_usd());
   if (!(a.speed_cv() >= 0 && a.speed_cv() <= 0.5))
     throw InputError::Field(file, 0, "accelerator.speed_cv", Num(a.speed_cv()),
                             "must be in [0, 0.5] (relative standard deviation, e.g. 0.012)");
@@ -287,6 +288,18 @@ void AcceleratorCatalog::Validate(const v1::Accelerator& a, const std::string& f
   if (!(a.comm_compute_interference() >= 0 && a.comm_compute_interference() <= 0.5))
     throw InputError::Field(file, 0, "accelerator.comm_compute_interference", Num(a.comm_compute_interference()),
                             "must be in [0, 0.5] (share of compute, e.g. 0.12)");
+  ValidatePowerMitigations(a, file);
+}
+
+void AcceleratorCatalog::ValidatePowerMitigations(const v1::Accelerator& a, const std::string& file) {
+  RequireNonNegative(file, "power_cap_w", a.power_cap_w());
+  if (a.power_cap_w() > 0 && !(a.power_cap_w() > a.idle_w() && a.power_cap_w() <= a.tdp_w()))
+    throw InputError::Field(file, 0, "accelerator.power_cap_w", Num(a.power_cap_w()),
+                            "a board power limit must lie above idle_w (" + Num(a.idle_w()) + ") and at most tdp_w (" +
+                                Num(a.tdp_w()) + ")");
+  if (!(a.power_floor_fraction() >= 0 && a.power_floor_fraction() < 1))
+    throw InputError::Field(file, 0, "accelerator.power_floor_fraction", Num(a.power_floor_fraction()),
+                            "must be in [0, 1): the least draw as a fraction of the (capped) TDP, 0 = off");
 }
 
 }  // namespace clustersim

@@ -69,6 +69,8 @@ class AcceleratorCatalog {
   static std::string NormalizeName(std::string_view name);
 
  private:
+  // power_cap_w (0, or above idle_w and at most tdp_w) and power_floor_fraction ([0, 1)).
+  static void ValidatePowerMitigations(const v1::Accelerator& accelerator, const std::string& file);
   struct Entry {
     std::string key;   // NormalizeName(accelerator.name())
     std::string file;  // catalog file name

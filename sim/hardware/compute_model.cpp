@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "sim/hardware/power_model.h"
 
 namespace clustersim {
 
@@ -49,6 +50,7 @@ ComputeModel::ComputeModel(const v1::Accelerator& a, std::string_view precision,
                             "must be one of bf16, fp16, fp8, fp4, fp32");
   }
   peak_flops_ = peak;
+  clock_factor_ = PowerCapClockFactor(a);
   attention_peak_flops_ = std::min(peak, bf16);
   vector_peak_flops_ = kVectorPeakFraction * bf16;
   hbm_bytes_per_s_ = a.hbm_bandwidth_gbyte_per_s() * 1e9 * a.memory_efficiency();
@@ -99,7 +101,7 @@ ComputeModel::Timing ComputeModel::Evaluate(wl::ComputeKind kind, double flops, 
                kind == wl::ComputeKind::kEmbedding) {
       peak = vector_peak_flops_;
     }
-    t.compute_s = flops / (peak * Efficiency(kind, flops / kernels));
+    t.compute_s = flops / (peak * clock_factor_ * Efficiency(kind, flops / kernels));
   }
   t.memory_s = bytes / hbm_bytes_per_s_;
   t.overhead_s = kKernelOverheadS * kernels;

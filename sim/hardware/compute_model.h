@@ -16,7 +16,10 @@
 //
 // Precision: "bf16" and "fp16" use bf16_tflops; "fp8" uses fp8_tflops, falling back to bf16 when the chip has no
 // FP8 (A100, Ascend: the run executes in BF16); "fp4" falls back to fp8 then bf16; "fp32" needs fp32_tflops > 0
-// (the TF32 tensor-core peak on NVIDIA) and throws InputError otherwise.
+// (the TF32 tensor-core peak on NVIDIA) and throws InputError otherwise. The result states the precision run
+// (RunResult.effective_precision) and the summary prints the fallback.
+// Power cap: with accelerator.power_cap_w the FLOP term of every op is divided by PowerCapClockFactor (the clock the
+// cap allows); memory time is unchanged; peaks (and so MFU) stay the chip's.
 //
 // Units: FLOPs, bytes, seconds. Thread-safe after construction; Seconds() does no allocation.
 #pragma once
@@ -86,6 +89,7 @@ class ComputeModel {
   double step_overhead_s_ = 0;
   double gemm_efficiency_ = 0;
   double attention_efficiency_ = 0;
+  double clock_factor_ = 1;          // accelerator.power_cap_w slows the FLOP term (PowerCapClockFactor)
   double gemm_half_flops_ = 0;       // at this precision's peak
   double attention_half_flops_ = 0;  // at the attention peak
 };

@@ -23,7 +23,7 @@ const char* ToString(PowerState s) {
   return "unknown";
 }
 
-PowerModel::PowerModel(const v1::Accelerator& a) {
+PowerModel::PowerModel(const v1::Accelerator& a, bool apply_mitigations) {
   const double idle = a.idle_w();
   const double tdp = a.tdp_w();
   if (!(tdp > 0) || !(idle >= 0) || !(idle < tdp)) {
@@ -36,6 +36,23 @@ PowerModel::PowerModel(const v1::Accelerator& a) {
   watts_[2] = idle + std::clamp(a.memory_bound_power_fraction(), 0.0, 1.0) * span;
   watts_[3] = tdp;
   host_power_per_gpu_w_ = a.host_power_per_gpu_w();
+  if (!apply_mitigations) return;
+  if (a.power_cap_w() > idle && a.power_cap_w() < tdp) {  // AcceleratorCatalog::Validate keeps it in (idle, tdp]
+    cap_w_ = a.power_cap_w();
+    for (double& w : watts_) w = std::min(w, cap_w_);
+  }
+  const double fraction = std::clamp(a.power_floor_fraction(), 0.0, 0.99);
+  if (fraction > 0) {
+    floor_w_ = std::max(idle, fraction * watts_[3]);
+    for (double& w : watts_) w = std::max(w, floor_w_);
+    if (watts_[0] >= watts_[3]) watts_[0] = std::nextafter(watts_[3], 0.0);  // keep idle < tdp
+  }
+}
+
+double PowerCapClockFactor(const v1::Accelerator& a) {
+  const double idle = a.idle_w(), tdp = a.tdp_w(), cap = a.power_cap_w();
+  if (!(cap > idle) || !(cap < tdp)) return 1;
+  return std::cbrt((cap - idle) / (tdp - idle));
 }
 
 double NetworkPowerW(const NetworkInventory& inv, const v1::NetworkParts& parts) {
@@ -131,6 +148,94 @@ double EnergyAccumulator::HostsW(double gpus_w) const {
   const double h0 = config_.host_idle_fraction;
   const double load_sum = (gpus_w - n * idle_w_) / (tdp_w_ - idle_w_);  // sum over GPUs of each GPU's load
   return host_full_w_ * (h0 * n + (1 - h0) * load_sum);
+}
+
+double EnergyAccumulator::FacilityW(double gpus_w) const {
+  return (gpus_w + HostsW(gpus_w) + config_.network_w) * config_.pue;
+}
+
+namespace {
+
+// The cluster's GPU power as a periodic step function: `levels[j]` holds from `times[j]` to the next time (the last
+// to the period's end); times[0] = 0. Integral() is its integral from 0 to any t (periodic beyond [0, T]).
+struct StepProfile {
+  std::vector<double> times, levels, prefix;  // prefix[j] = integral from 0 to times[j]
+  double period = 0;
+
+  size_t Index(double t) const {  // last j with times[j] <= t, t in [0, period)
+    return static_cast<size_t>(std::upper_bound(times.begin(), times.end(), t) - times.begin()) - 1;
+  }
+  double Wrap(double t) const {
+    double r = std::fmod(t, period);
+    return r < 0 ? r + period : r;
+  }
+  double Level(double t) const { return levels[Index(Wrap(t))]; }
+  double Integral(double t) const {
+    const double cycles = std::floor(t / period);
+    const double r = t - cycles * period;
+    const size_t j = Index(std::min(r, std::nextafter(period, 0.0)));
+    return cycles * (prefix.back() + levels.back() * (period - times.back())) + prefix[j] + levels[j] * (r - times[j]);
+  }
+};
+
+}  // namespace
+
+v1::PowerSwing EnergyAccumulator::Swing(double window_s) const {
+  const double T = config_.step_time_s;
+  const double w = std::clamp(window_s, T * 1e-9, T);
+  StepProfile p;
+  p.period = T;
+  p.times.push_back(0);
+  p.levels.push_back(static_cast<double>(config_.num_gpus) * idle_w_);
+  for (size_t i = 0; i < events_.size();) {
+    const double t = events_[i].t_s;
+    double level = p.levels.back();
+    for (; i < events_.size() && events_[i].t_s == t; ++i) level += events_[i].delta_w;
+    if (t <= 0) {
+      p.levels.back() = level;
+    } else if (t < T) {
+      p.times.push_back(t);
+      p.levels.push_back(level);
+    }
+  }
+  p.prefix.resize(p.times.size());
+  for (size_t j = 1; j < p.times.size(); ++j)
+    p.prefix[j] = p.prefix[j - 1] + p.levels[j - 1] * (p.times[j] - p.times[j - 1]);
+  // The window average A(t) is piecewise linear with breaks where t or t - w crosses a change of the profile; its
+  // slope (G(t) - G(t - w)) / w is constant between them.
+  std::vector<double> at;
+  at.reserve(2 * p.times.size());
+  for (const double t : p.times) {
+    at.push_back(t);
+    at.push_back(p.Wrap(t + w));
+  }
+  std::sort(at.begin(), at.end());
+  at.erase(std::unique(at.begin(), at.end()), at.end());
+  std::vector<double> avg(at.size());
+  double lo = 1e300, hi = -1e300, up = 0, down = 0;
+  for (size_t k = 0; k < at.size(); ++k) {
+    avg[k] = (p.Integral(at[k] + T) - p.Integral(at[k] + T - w)) / w;
+    lo = std::min(lo, avg[k]);
+    hi = std::max(hi, avg[k]);
+    const double slope = (p.Level(at[k]) - p.Level(at[k] - w)) / w;
+    up = std::max(up, slope);
+    down = std::max(down, -slope);
+  }
+  const double mid = (lo + hi) / 2;
+  uint64_t rises = 0;
+  for (size_t k = 0; k < at.size() && hi > lo; ++k)
+    if (avg[k] < mid && avg[(k + 1) % at.size()] >= mid) ++rises;
+  const double slope_f = FacilityW(1) - FacilityW(0);  // facility W per GPU W
+  v1::PowerSwing s;
+  s.set_step_max_w(FacilityW(hi));
+  s.set_step_min_w(FacilityW(lo));
+  s.set_step_swing_w(FacilityW(hi) - FacilityW(lo));
+  s.set_ramp_window_s(w);
+  s.set_step_ramp_up_w_per_s(up * slope_f);
+  s.set_step_ramp_down_w_per_s(down * slope_f);
+  s.set_step_swings_per_s(static_cast<double>(rises) / T);
+  s.set_idle_w(FacilityW(static_cast<double>(config_.num_gpus) * idle_w_));
+  return s;
 }
 
 EnergyAccumulator::StepEnergy EnergyAccumulator::Energy() const {

@@ -5,7 +5,9 @@
 //   communicating   idle_w + comm_power_fraction x (tdp_w - idle_w)        (only collectives / copies in flight)
 //   memory-bound    idle_w + memory_bound_power_fraction x (tdp_w - idle_w)
 //   compute-bound   tdp_w                                                  (large GEMMs run at the power cap)
-// always within [idle_w, tdp_w].
+// always within [idle_w, tdp_w]. Mitigations (docs/energy-carbon.md, "Power swings"): accelerator.power_cap_w lowers
+// tdp_w to the cap (every state is clipped to it; the compute model slows compute-bound kernels to match), and
+// accelerator.power_floor_fraction raises every state, idle included, to at least that fraction of the (capped) TDP.
 //
 // EnergyAccumulator: takes the timelines of representative GPUs (intervals of activity states on [0, step_time_s];
 // intervals of one timeline may overlap, the busiest state wins: compute > memory > communicating > idle; time not
@@ -15,8 +17,9 @@
 //                         h0 = host_idle_fraction (host_power_per_gpu_w is the host's share at full load);
 //   network power       = constant (switches, transceivers and NICs draw about the same loaded or idle);
 //   facility power      = IT power x PUE,
-// and reports proto PowerSummary fields and a binned power-over-time series. Energy is conserved exactly: the sum
-// of component energies equals facility_avg_w x step_time_s, and the samples integrate to the same energy.
+// and reports proto PowerSummary fields, a binned power-over-time series and the swing of the facility power
+// (PowerSwing). Energy is conserved exactly: the sum of component energies equals facility_avg_w x step_time_s, and
+// the samples integrate to the same energy.
 //
 // Units: watts, seconds, joules. Cost: O(n log n) per timeline of n intervals; memory O(total intervals).
 #pragma once
@@ -37,17 +40,27 @@ const char* ToString(PowerState s);
 
 class PowerModel {
  public:
-  // `accelerator` must be resolved (AcceleratorCatalog::Resolve validated it).
-  explicit PowerModel(const v1::Accelerator& accelerator);
+  // `accelerator` must be resolved (AcceleratorCatalog::Resolve validated it). With `apply_mitigations` false the
+  // power cap and floor are ignored (the reference their energy cost is measured against).
+  explicit PowerModel(const v1::Accelerator& accelerator, bool apply_mitigations = true);
   double GpuWatts(PowerState s) const { return watts_[static_cast<int>(s)]; }
   double idle_w() const { return watts_[0]; }
   double tdp_w() const { return watts_[3]; }
   double host_power_per_gpu_w() const { return host_power_per_gpu_w_; }
+  double cap_w() const { return cap_w_; }      // 0 = no cap applied
+  double floor_w() const { return floor_w_; }  // 0 = no floor applied
 
  private:
   double watts_[4] = {0, 0, 0, 0};
   double host_power_per_gpu_w_ = 0;
+  double cap_w_ = 0;
+  double floor_w_ = 0;
 };
+
+// Clock (and compute-bound throughput) of an accelerator held to accelerator.power_cap_w, relative to its TDP:
+// ((cap - idle) / (tdp - idle))^(1/3), dynamic power growing as the cube of the clock (P ~ f V^2, V ~ f) as in DVFS;
+// 1 without a cap. An assumption of low confidence (docs/energy-carbon.md, "Power swings").
+double PowerCapClockFactor(const v1::Accelerator& accelerator);
 
 // Inventory of the scale-out network, for its power.
 struct NetworkInventory {
@@ -96,6 +109,12 @@ class EnergyAccumulator {
   };
   StepEnergy Energy() const;
   v1::PowerSummary Summary() const;
+  // The facility power's swing over the step, the step repeating back to back: the power averaged over `window_s`
+  // (clipped to the step; GPUs and power supplies follow load within milliseconds, so this is how fast the grid
+  // sees it move), its maximum, minimum, steepest rise and fall (W/s), and rises through the middle of [min, max]
+  // per second; idle_w is the facility power with every GPU idle. Exact for the piecewise-constant profile; cost
+  // O(e log e) for e power changes.
+  v1::PowerSwing Swing(double window_s) const;
   // `bins` samples of equal width covering the step; each is the average power over its bin (t_s = bin start), so
   // they integrate to the step energy exactly. bins = 0 gives an empty series.
   std::vector<v1::PowerSample> Samples(std::size_t bins) const;
@@ -105,7 +124,8 @@ class EnergyAccumulator {
     double t_s;
     double delta_w;  // change of the cluster's GPU power above idle
   };
-  double HostsW(double gpus_w) const;  // total host power for a total GPU power (affine)
+  double HostsW(double gpus_w) const;     // total host power for a total GPU power (affine)
+  double FacilityW(double gpus_w) const;  // facility power for a total GPU power (affine, increasing)
 
   double idle_w_, tdp_w_, host_full_w_;
   EnergyConfig config_;

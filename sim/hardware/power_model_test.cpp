@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <vector>
 
 #include "common/error.h"
@@ -169,6 +170,72 @@ TEST(NetworkPower, UsesPartsOrDefaults) {
   parts.set_transceiver_power_w(8);
   parts.set_nic_power_w(25);
   EXPECT_DOUBLE_EQ(NetworkPowerW(inv, parts), 10000 + 800 + 1600);
+}
+
+// Power swings (issue #22): a square wave of compute and idle, every GPU in step.
+TEST(PowerSwing, SquareWaveGivesItsSwingRampsAndFrequency) {
+  const PowerModel p(Toy());
+  const EnergyConfig c = Config(16, 1.0);
+  EnergyAccumulator acc(p, c);
+  // Compute 0-0.3 s and 0.5-0.8 s, idle otherwise: two rises per step.
+  acc.AddTimeline(std::vector<GpuInterval>{{PowerState::kComputeBound, 0, 0.3}, {PowerState::kComputeBound, 0.5, 0.8}},
+                  16);
+  const v1::PowerSwing w = acc.Swing(0.01);
+  // Facility power: (GPUs + hosts + network) x PUE; all 16 GPUs at 500 W or 100 W.
+  auto facility = [](double gpu_w) {
+    const double load = (gpu_w - 100) / 400;
+    return (16 * gpu_w + 400 * (0.5 * 16 + 0.5 * 16 * load) + 1000) * 1.25;
+  };
+  EXPECT_NEAR(w.step_max_w(), facility(500), 1e-6);
+  EXPECT_NEAR(w.step_min_w(), facility(100), 1e-6);
+  EXPECT_NEAR(w.step_swing_w(), facility(500) - facility(100), 1e-6);
+  // The 10 ms window turns each jump into a linear ramp of (max - min) / 10 ms.
+  EXPECT_NEAR(w.step_ramp_up_w_per_s(), w.step_swing_w() / 0.01, 1e-3);
+  EXPECT_NEAR(w.step_ramp_down_w_per_s(), w.step_swing_w() / 0.01, 1e-3);
+  EXPECT_DOUBLE_EQ(w.step_swings_per_s(), 2);
+  EXPECT_NEAR(w.idle_w(), facility(100), 1e-6);
+  // A window as long as the step averages the swing away.
+  EXPECT_NEAR(acc.Swing(1.0).step_swing_w(), 0, 1e-6);
+}
+
+TEST(PowerSwing, FloorRaisesIdleAndCapClipsCompute) {
+  v1::Accelerator a = Toy();
+  a.set_power_floor_fraction(0.6);  // 300 W of the 500 W TDP
+  const PowerModel floor(a);
+  EXPECT_DOUBLE_EQ(floor.GpuWatts(PowerState::kIdle), 300);
+  EXPECT_DOUBLE_EQ(floor.GpuWatts(PowerState::kCommunicating), 300);
+  EXPECT_DOUBLE_EQ(floor.GpuWatts(PowerState::kComputeBound), 500);
+  EXPECT_DOUBLE_EQ(floor.floor_w(), 300);
+  EXPECT_DOUBLE_EQ(PowerModel(a, false).GpuWatts(PowerState::kIdle), 100);  // the reference without mitigations
+  // The floor's energy cost over the square wave: 16 GPUs x 200 W x 0.4 s idle, plus their hosts' share, x PUE.
+  const std::vector<GpuInterval> wave = {{PowerState::kComputeBound, 0, 0.3}, {PowerState::kComputeBound, 0.5, 0.8}};
+  EnergyAccumulator with(floor, Config(16, 1.0)), without(PowerModel(a, false), Config(16, 1.0));
+  with.AddTimeline(wave, 16);
+  without.AddTimeline(wave, 16);
+  EXPECT_LT(with.Swing(0.01).step_swing_w(), without.Swing(0.01).step_swing_w());
+  EXPECT_NEAR(with.Energy().gpus_j - without.Energy().gpus_j, 16 * 200 * 0.4, 1e-6);
+
+  v1::Accelerator capped = Toy();
+  capped.set_power_cap_w(400);
+  const PowerModel cap(capped);
+  EXPECT_DOUBLE_EQ(cap.GpuWatts(PowerState::kComputeBound), 400);
+  EXPECT_DOUBLE_EQ(cap.GpuWatts(PowerState::kMemoryBound), 300);
+  // Clock at the cap: ((400 - 100) / (500 - 100))^(1/3).
+  EXPECT_NEAR(PowerCapClockFactor(capped), std::cbrt(0.75), 1e-12);
+  EXPECT_DOUBLE_EQ(PowerCapClockFactor(Toy()), 1);
+}
+
+TEST(PowerSwing, CapOutsideIdleToTdpIsBadInput) {
+  v1::Accelerator a = Toy();
+  a.set_power_cap_w(50);
+  try {
+    AcceleratorCatalog::Validate(a, "chip.textproto");
+    FAIL() << "accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("accelerator.power_cap_w = 50: a board power limit must lie above idle_w"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace
