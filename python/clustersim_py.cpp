@@ -24,11 +24,14 @@
 #include "planning/goodput.h"
 #include "planning/run.h"
 #include "planning/search.h"
+#include "planning/serve.h"
+#include "planning/serve_plan.h"
 #include "planning/sweep.h"
 #include "results/compare.h"
 #include "results/csv.h"
 #include "results/html_report.h"
 #include "results/report.h"
+#include "results/serving_report.h"
 #include "results/trace.h"
 #include "sim/scenario_loader.h"
 #include "sim/simulation.h"
@@ -82,6 +85,14 @@ py::dict ResolveFn(const py::object& scenario) {
   return FromJson(results::MessageJson(planning::Resolve(Parse(scenario)), "scenario"));
 }
 
+// A result as Python receives it: the dict, the text the CLI prints and its CSV (a serving result's are
+// `clustersim serve`'s summary and serve.csv).
+py::tuple ResultTuple(const v1::RunResult& r) {
+  if (r.has_serving())
+    return py::make_tuple(FromJson(results::ToJson(r)), results::ServeSummaryText(r), results::ServeCsv({r}));
+  return py::make_tuple(FromJson(results::ToJson(r)), results::SummaryText(r), results::StepCsv({r}));
+}
+
 // run: the result, its summary text and its CSV row.
 py::tuple RunFn(const py::object& scenario, const py::object& progress) {
   const v1::Scenario s = planning::Resolve(Parse(scenario));
@@ -92,7 +103,22 @@ py::tuple RunFn(const py::object& scenario, const py::object& progress) {
     py::gil_scoped_release release;
     r = planning::RunStep(s, source, fn);
   }
-  return py::make_tuple(FromJson(results::ToJson(r)), results::SummaryText(r), results::StepCsv({r}));
+  return ResultTuple(r);
+}
+
+// serve: a serving scenario (None = the embedded serving default) simulated as `clustersim serve` does.
+py::tuple ServeFn(const py::object& scenario) {
+  const bool dict = py::isinstance<py::dict>(scenario);
+  const std::string path = dict || scenario.is_none() ? "" : py::str(scenario).cast<std::string>();
+  const v1::Scenario s = dict ? planning::Resolve(Parse(scenario)) : planning::LoadServingScenario(path);
+  const std::string source = dict ? SourceOf(scenario) : planning::ServingSource(path);
+  if (!s.has_serving()) throw InputError(source + ": the scenario has no `serving` block: use run()");
+  v1::RunResult r;
+  {
+    py::gil_scoped_release release;
+    r = planning::RunServe(s, source);
+  }
+  return ResultTuple(r);
 }
 
 // coll: one dict per size, and the rows as CSV (the columns of `clustersim coll`).
@@ -133,11 +159,41 @@ py::tuple CollFn(const py::object& scenario, const std::string& collective, cons
 }
 
 // plan: PlanSearchResult, its table and CSV.
-py::tuple PlanFn(const py::object& scenario, uint32_t top, const std::string& by, const py::object& progress) {
+// A serving scenario's deployment search (`clustersim plan` on it): the ranked choices (label, meets_slo, result),
+// the table and plan.csv.
+py::tuple ServePlanFn(const v1::Scenario& s, uint32_t top, const std::string& by, double slo_target) {
+  planning::ServePlanOptions so;
+  so.by = planning::ParsePlanMetric(by.empty() ? "cost" : by, "by");
+  so.slo_target = slo_target;
+  so.top = top;
+  planning::ServePlanResult r;
+  {
+    py::gil_scoped_release release;
+    r = planning::SearchServingPlans(s, so);
+  }
+  py::list ranked;
+  for (const planning::ServeChoice& c : r.ranked) {
+    py::dict d;
+    d["label"] = c.label;
+    d["meets_slo"] = c.meets_slo;
+    d["result"] = FromJson(results::ToJson(c.result));
+    ranked.append(d);
+  }
+  py::dict data;
+  data["candidates"] = r.candidates;
+  data["not_fitting"] = r.not_fitting;
+  data["simulations"] = r.simulations;
+  data["ranked"] = ranked;
+  return py::make_tuple(data, planning::ServePlanTable(r, so), planning::ServePlanCsv(r));
+}
+
+py::tuple PlanFn(const py::object& scenario, uint32_t top, const std::string& by, double slo_target,
+                 const py::object& progress) {
+  const v1::Scenario s = planning::Resolve(Parse(scenario));
+  if (s.has_serving()) return ServePlanFn(s, top, by, slo_target);
   planning::SearchOptions so;
   so.top_k = top;
-  so.by = planning::ParsePlanMetric(by, "by");
-  const v1::Scenario s = planning::Resolve(Parse(scenario));
+  so.by = planning::ParsePlanMetric(by.empty() ? "time" : by, "by");
   so.progress = Progress(progress);
   v1::PlanSearchResult r;
   {
@@ -258,7 +314,9 @@ PYBIND11_MODULE(_clustersim, m) {
   m.def("run", &RunFn, py::arg("scenario"), py::arg("progress"));
   m.def("coll", &CollFn, py::arg("scenario"), py::arg("collective"), py::arg("algorithm"), py::arg("sizes"),
         py::arg("group"), py::arg("stride"), py::arg("all_groups"), py::arg("progress"));
-  m.def("plan", &PlanFn, py::arg("scenario"), py::arg("top"), py::arg("by"), py::arg("progress"));
+  m.def("serve", &ServeFn, py::arg("scenario"));
+  m.def("plan", &PlanFn, py::arg("scenario"), py::arg("top"), py::arg("by"), py::arg("slo_target"),
+        py::arg("progress"));
   m.def("goal", &GoalFn, py::arg("scenario"), py::arg("deadline_days"), py::arg("tokens"), py::arg("flops"),
         py::arg("max_energy_gwh"), py::arg("max_cost_usd"), py::arg("fabrics"), py::arg("max_gpus"), py::arg("replan"),
         py::arg("progress"));

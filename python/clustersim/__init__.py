@@ -1,7 +1,7 @@
 """clustersim from Python: simulate AI training clusters from a script or a notebook.
 
-The functions below call the same C++ functions as the command line (``clustersim run``, ``coll``, ``sweep``,
-``plan``, ``goal``, ``goodput``, ``compare``) and return plain Python data: results are dicts in the JSON mapping
+The functions below call the same C++ functions as the command line (``clustersim run``, ``serve``, ``coll``,
+``sweep``, ``plan``, ``goal``, ``goodput``, ``compare``) and return plain Python data: results are dicts in the JSON mapping
 of ``proto/results.proto`` (field names as in the proto, units in the names), wrapped in :class:`Result`, which
 adds the text the CLI prints (``str(result)``) and ``to_dataframe()`` (pandas, from the CSV the CLI writes).
 
@@ -30,7 +30,7 @@ SimulationError = _native.SimulationError
 __version__ = _native.version
 
 __all__ = [
-    "InputError", "DoesNotFitError", "SimulationError", "Result", "examples", "load", "resolve", "run", "coll",
+    "InputError", "DoesNotFitError", "SimulationError", "Result", "examples", "load", "resolve", "run", "serve", "coll",
     "sweep", "plan", "goal", "goodput", "compare", "print_progress",
 ]
 
@@ -97,6 +97,17 @@ def run(scenario=None, progress=None):
     return Result(data, text, csv)
 
 
+def serve(scenario=None):
+    """Simulates a serving fleet (``clustersim serve``): a :class:`Result` (RunResult with ``serving``).
+
+    ``scenario``: one with a ``serving`` block (None = the embedded serving default; see docs/serving.md).
+    ``str()`` is the serving summary (throughput, TTFT/TPOT percentiles, SLO goodput, cost and energy per million
+    tokens); ``to_dataframe()`` is serve.csv. :func:`run` on a serving scenario returns the same.
+    """
+    data, text, csv = _native.serve(scenario)
+    return Result(data, text, csv)
+
+
 def coll(scenario=None, collective="all_reduce", sizes=("1M", "16M", "256M", "1G"), group=0, stride=1,
          algorithm="auto", all_groups=False, progress=None):
     """Collective microbenchmark (``clustersim coll``): a list of rows (size, time, algbw, busbw) as a Result."""
@@ -115,9 +126,15 @@ def sweep(sweep, out_dir="", progress=None):
     return Result({"points": points}, "", csv)
 
 
-def plan(scenario=None, top=8, by="time", progress=None):
-    """Parallelism search (``clustersim plan``): a Result (PlanSearchResult); ``to_dataframe()`` is plan.csv."""
-    data, text, csv = _native.plan(scenario, top, by, _progress(progress))
+def plan(scenario=None, top=8, by=None, slo_target=0.99, progress=None):
+    """Parallelism search (``clustersim plan``): a Result (PlanSearchResult); ``to_dataframe()`` is plan.csv.
+
+    ``by``: ``"time"`` (default for training), ``"energy"`` or ``"cost"`` (default for serving). On a serving
+    scenario it is the deployment search at the SLO (``slo_target``: the fraction of requests within it): a Result
+    with ``ranked`` (dicts with ``label``, ``meets_slo`` and ``result``), ``candidates``, ``not_fitting`` and
+    ``simulations``.
+    """
+    data, text, csv = _native.plan(scenario, top, by or "", slo_target, _progress(progress))
     return Result(data, text, csv)
 
 

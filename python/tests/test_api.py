@@ -102,6 +102,30 @@ def test_coll_plan_goodput():
     assert g["result"]["projection"]["goodput"]["goodput"] == pytest.approx(g["monte_carlo"]["goodput"], abs=0.02)
 
 
+def test_serve_and_its_plan():
+    r = cs.serve()  # the embedded serving default
+    sv = r["serving"]
+    assert sv["output_tokens_per_s"] > 0 and sv["ttft"]["p99_s"] >= sv["ttft"]["p50_s"] > 0
+    assert sv["cost_usd_per_m_output_tokens"] > 0 and "TTFT" in str(r)
+    assert "serve_output_tokens_per_s" not in r  # a dict of the result, not of the CSV
+    scenario = r["scenario"]
+    again = cs.run(scenario)  # run() on a serving scenario serves it, as `clustersim run` does
+    assert again["serving"]["output_tokens_per_s"] == pytest.approx(sv["output_tokens_per_s"], rel=1e-12)
+    with pytest.raises(cs.InputError, match="no `serving` block"):
+        cs.serve(small_dict())
+    pandas = pytest.importorskip("pandas")
+    assert "output_tokens_per_s" in " ".join(r.to_dataframe().columns)
+
+
+def test_plan_on_a_serving_scenario_searches_deployments():
+    serving = os.path.join(SRC, "workloads", "scenarios", "serving", "default.textproto")
+    p = cs.plan(serving, top=2)
+    assert p["candidates"] >= len(p["ranked"]) > 0 and p["simulations"] > 0
+    best = p["ranked"][0]
+    assert best["label"] and best["result"]["serving"]["output_tokens_per_s"] > 0
+    assert "cost" in str(p)
+
+
 def test_goal_in_flops_and_why_not():
     g = cs.goal(SMALL, deadline_days=2, flops=5e21, max_gpus=256)
     assert g["smallest"] is not None
