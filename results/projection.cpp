@@ -71,6 +71,16 @@ v1::Facility ResolveFacility(const v1::Facility& in, const std::string& file) {
     throw InputError::Field(file, 0, "facility.pue", fmt::format("{}", f.pue()), "must be >= 1");
   }
   RequireNonNegative(file, "grid_carbon_g_per_kwh", f.grid_carbon_g_per_kwh());
+  RequireNonNegative(file, "grid_intensity_g_per_kwh", f.grid_intensity_g_per_kwh());
+  if (f.grid_intensity_g_per_kwh() > 0) {
+    if (f.grid_carbon_g_per_kwh() > 0 && f.grid_carbon_g_per_kwh() != f.grid_intensity_g_per_kwh())
+      throw InputError::Field(
+          file, 0, "facility.grid_intensity_g_per_kwh", fmt::format("{}", f.grid_intensity_g_per_kwh()),
+          fmt::format("disagrees with facility.grid_carbon_g_per_kwh = {} (the same quantity: give one)",
+                      f.grid_carbon_g_per_kwh()));
+    f.set_grid_carbon_g_per_kwh(f.grid_intensity_g_per_kwh());
+    f.clear_grid_intensity_g_per_kwh();
+  }
   if (f.grid_carbon_g_per_kwh() == 0) {
     if (f.grid_region().empty()) f.set_grid_region(FacilityDefaults::kGridRegion);
     const std::optional<double> g = FindGridRegion(f.grid_region());

@@ -162,6 +162,23 @@ TEST(Projection, DefaultsAndRegions) {
   EXPECT_DOUBLE_EQ(ResolveFacility(f, "s").grid_carbon_g_per_kwh(), 56);
   f.set_grid_carbon_g_per_kwh(10);  // an explicit intensity wins over the region
   EXPECT_DOUBLE_EQ(ResolveFacility(f, "s").grid_carbon_g_per_kwh(), 10);
+  v1::Facility named;  // the second name of the number (issue #22): moved to grid_carbon_g_per_kwh
+  named.set_grid_intensity_g_per_kwh(25);
+  const v1::Facility moved = ResolveFacility(named, "s");
+  EXPECT_DOUBLE_EQ(moved.grid_carbon_g_per_kwh(), 25);
+  EXPECT_DOUBLE_EQ(moved.grid_intensity_g_per_kwh(), 0);
+  named.set_grid_carbon_g_per_kwh(25);  // both, agreeing
+  EXPECT_DOUBLE_EQ(ResolveFacility(named, "s").grid_carbon_g_per_kwh(), 25);
+  named.set_grid_carbon_g_per_kwh(26);
+  try {
+    ResolveFacility(named, "s.textproto");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("s.textproto: facility.grid_intensity_g_per_kwh = 25: disagrees with "
+                                         "facility.grid_carbon_g_per_kwh = 26"),
+              std::string::npos)
+        << e.what();
+  }
   EXPECT_EQ(GridRegionNames().size(), 28u);
   EXPECT_EQ(FindGridRegion("Norway").value_or(-1), 30);  // a region added for planners (issue #22)
   EXPECT_EQ(FindGridRegion("china").value_or(-1), 582);

@@ -86,6 +86,7 @@ constexpr FieldRange kRanges[] = {
     {"Facility.electricity_usd_per_kwh", plausible::kUsdPerKwh},
     {"Facility.gpu_hour_usd", plausible::kGpuHourUsd},
     {"Facility.grid_carbon_g_per_kwh", plausible::kGridGPerKwh},
+    {"Facility.grid_intensity_g_per_kwh", plausible::kGridGPerKwh},
     {"Facility.maintenance_fraction_per_year", kFraction},
     {"Facility.power_ramp_window_s", {1e-4, 3600, "s", "0.01"}},
     {"Facility.pue", Count(1, 5, "(PUE)", "1.2")},
