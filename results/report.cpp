@@ -135,6 +135,13 @@ std::string SummaryText(const v1::RunResult& r) {
                    FormatSeconds(b.exposed_cp_comm_s()), FormatSeconds(b.exposed_pp_comm_s()),
                    FormatSeconds(b.exposed_dp_comm_s()), FormatSeconds(b.exposed_ep_comm_s()),
                    FormatSeconds(b.pipeline_bubble_s()));
+  const double moe =
+      b.moe_router_s() + b.moe_permute_s() + b.moe_expert_gemm_s() + b.moe_quantize_s() + b.moe_host_sync_s();
+  if (moe > 0)
+    o += fmt::format("    moe layers: expert GEMMs {} | router {} | permute {} | FP8 quantise {} | host sync {}\n",
+                     FormatSeconds(b.moe_expert_gemm_s()), FormatSeconds(b.moe_router_s()),
+                     FormatSeconds(b.moe_permute_s()), FormatSeconds(b.moe_quantize_s()),
+                     FormatSeconds(b.moe_host_sync_s()));
   if (b.straggler_s() > 0 || r.has_step_statistics()) {
     const v1::StepStatistics& st = r.step_statistics();
     o += fmt::format("    stragglers {} (slowest replica {}: slowest stage at {:.1f}% speed; GPU speed spread {:.1f}%)",

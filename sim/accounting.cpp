@@ -66,6 +66,34 @@ const char* DimCategory(wl::Dim d) {
   return "dp";
 }
 
+bool IsMoePart(wl::ComputeKind k) {
+  return k == wl::ComputeKind::kRouter || k == wl::ComputeKind::kGroupedGemm || k == wl::ComputeKind::kQuantize ||
+         k == wl::ComputeKind::kPermute;
+}
+
+// Adds a compute or host-sync interval of `kind` to the MoE parts of the breakdown.
+void AddMoePart(v1::TimeBreakdown& b, wl::ComputeKind kind, double d) {
+  switch (kind) {
+    case wl::ComputeKind::kRouter:
+      b.set_moe_router_s(b.moe_router_s() + d);
+      break;
+    case wl::ComputeKind::kPermute:
+      b.set_moe_permute_s(b.moe_permute_s() + d);
+      break;
+    case wl::ComputeKind::kGroupedGemm:
+      b.set_moe_expert_gemm_s(b.moe_expert_gemm_s() + d);
+      break;
+    case wl::ComputeKind::kQuantize:
+      b.set_moe_quantize_s(b.moe_quantize_s() + d);
+      break;
+    case wl::ComputeKind::kHostSync:
+      b.set_moe_host_sync_s(b.moe_host_sync_s() + d);
+      break;
+    default:
+      break;
+  }
+}
+
 // Appends one stage's intervals on one track to r.timeline (times from the step start t0), merging back-to-back
 // intervals that carry the same name.
 void AppendTimeline(v1::RunResult& r, uint32_t stage, uint32_t track, const std::vector<Interval>& ivs, double t0) {
@@ -76,7 +104,8 @@ void AppendTimeline(v1::RunResult& r, uint32_t stage, uint32_t track, const std:
     switch (iv.activity) {
       case Activity::kComputeBound:
       case Activity::kMemoryBound:
-        name = PhaseName(iv.phase);
+        name = IsMoePart(iv.kind) ? std::string("moe ") + wl::ToString(iv.kind) + " (" + PhaseName(iv.phase) + ")"
+                                  : std::string(PhaseName(iv.phase));
         break;
       case Activity::kComm:
       case Activity::kAsyncComm:
@@ -93,7 +122,8 @@ void AppendTimeline(v1::RunResult& r, uint32_t stage, uint32_t track, const std:
         break;
       case Activity::kHost:
         category = "host";
-        name = "host and framework (per step)";
+        name = iv.kind == wl::ComputeKind::kHostSync ? std::string("moe host sync (") + PhaseName(iv.phase) + ")"
+                                                     : std::string("host and framework (per step)");
         break;
     }
     const double start = iv.start_s - t0;
@@ -246,12 +276,14 @@ size_t FillBreakdown(const StepTimeline& tl, v1::RunResult& r) {
       case Activity::kComputeBound:
       case Activity::kMemoryBound:
         b.set_compute_s(b.compute_s() + d);
+        AddMoePart(b, iv.kind, d);
         break;
       case Activity::kWaitRecv:
         b.set_pipeline_bubble_s(b.pipeline_bubble_s() + d);
         break;
       case Activity::kHost:
         b.set_other_s(b.other_s() + d);
+        AddMoePart(b, iv.kind, d);
         break;
       case Activity::kWaitAsync:  // waiting for overlapped collectives: charged to what was awaited
       case Activity::kComm:

@@ -356,6 +356,7 @@ void ResolveWorkload(const Validator& v, const LoadedScenario& loaded, v1::Scena
   if (p.zero_stage() == 3 && p.zero3_implementation().empty())
     p.set_zero3_implementation(std::string(wl::FindZero3Implementation("")->name));
   if (w.moe_routing().distribution().empty()) w.mutable_moe_routing()->set_distribution("balanced");
+  if (w.moe_routing().dispatcher().empty()) w.mutable_moe_routing()->set_dispatcher("alltoall");
 }
 
 void ResolveCollectives(const Validator& v, v1::Scenario& s) {

@@ -16,13 +16,13 @@ namespace clustersim::sim {
 namespace {
 
 v1::Scenario Cluster(const std::string& extra_scale_out, uint32_t gpus, const std::string& workload = "") {
-  const std::string text = "name: \"t\"\naccelerator { name: \"H100-SXM\" }\ncluster { num_gpus: " +
-                           std::to_string(gpus) + " scale_out { topology: \"fat_tree\" nic_bandwidth_gbps: 400 " +
-                           extra_scale_out + " } }\n" +
-                           (workload.empty() ? "workload { model { preset: \"llama3_8b\" seq_len: 4096 } parallelism "
-                                               "{ tp: 8 global_batch_size: " +
-                                                   std::to_string(gpus / 8) + " } }\n"
-                                             : workload);
+  const std::string text =
+      "name: \"t\"\naccelerator { name: \"H100-SXM\" }\ncluster { num_gpus: " + std::to_string(gpus) +
+      " scale_out { topology: \"fat_tree\" nic_bandwidth_gbps: 400 " + extra_scale_out + " } }\n" +
+      (workload.empty() ? "workload { model { preset: \"llama3_8b\" seq_len: 4096 } parallelism "
+                          "{ tp: 8 global_batch_size: " +
+                              std::to_string(gpus / 8) + " } }\n"
+                        : workload);
   return ResolveScenario(ParseScenario(text, "textproto", "test.textproto"));
 }
 
@@ -76,7 +76,8 @@ TEST(Simulation, IntraNodeRingReachesScaleUpBandwidth) {
   spec.sizes_bytes = {1ull << 30};
   const auto rows = SimulateCollective(s, spec);
   // 7 ring steps of S/8 at the achievable scale-up rate, each paying alpha and two 500 ns NVLink hops.
-  const double B = s.cluster().scale_up().bandwidth_gbyte_per_s() * 1e9 * s.collectives().scale_up_protocol_efficiency();
+  const double B =
+      s.cluster().scale_up().bandwidth_gbyte_per_s() * 1e9 * s.collectives().scale_up_protocol_efficiency();
   const double S = 1 << 30;
   const double t = 7 * (S / 8 / B + s.collectives().step_latency_ns() * 1e-9 + 2 * 500e-9);
   EXPECT_NEAR(rows.at(0).time_s, t, 1e-3 * t);
@@ -187,7 +188,8 @@ TEST(Simulation, SmallTrainingStepIsPlausibleAndAccountsForItsTime) {
   EXPECT_LT(r.mfu(), 0.75);
   const v1::TimeBreakdown& b = r.breakdown();
   const double sum = b.compute_s() + b.exposed_tp_comm_s() + b.exposed_cp_comm_s() + b.exposed_pp_comm_s() +
-                     b.exposed_dp_comm_s() + b.exposed_ep_comm_s() + b.pipeline_bubble_s() + b.other_s() + b.straggler_s();
+                     b.exposed_dp_comm_s() + b.exposed_ep_comm_s() + b.pipeline_bubble_s() + b.other_s() +
+                     b.straggler_s();
   EXPECT_NEAR(sum, r.step_time_s(), 1e-6 * r.step_time_s());
   EXPECT_GT(b.exposed_tp_comm_s(), 0);
   EXPECT_GT(r.power().gpu_avg_w(), s.accelerator().idle_w());
@@ -264,6 +266,38 @@ TEST(Simulation, WaitsForOverlappedExchangesAreChargedToTheirDimension) {
   EXPECT_NEAR(r.breakdown().exposed_dp_comm_s(), dp_blocking, 1e-9 + 1e-6 * dp_blocking);
 }
 
+// The MoE layer's parts show in the breakdown and the trace; the flex dispatcher has no host sync and fewer permutes.
+TEST(Simulation, MoeLayerPartsAreReportedSeparately) {
+  const std::string w =
+      "workload { model { preset: \"qwen3_30b_a3b\" } parallelism { tp: 1 ep: 8 global_batch_size: 16 zero_stage: 1 } "
+      "precision: \"fp8\" moe_routing { dispatcher: \"%\" } }\n";
+  const auto run = [&](const char* dispatcher) {
+    std::string text = w;
+    text.replace(text.find('%'), 1, dispatcher);
+    return SimulateStep(Cluster("", 8, text));
+  };
+  const v1::RunResult a2a = run("alltoall");
+  const v1::TimeBreakdown& b = a2a.breakdown();
+  EXPECT_GT(b.moe_expert_gemm_s(), b.moe_quantize_s());
+  EXPECT_GT(b.moe_quantize_s(), 0);
+  EXPECT_GT(b.moe_permute_s(), 0);
+  EXPECT_GT(b.moe_router_s(), 0);
+  EXPECT_GT(b.moe_host_sync_s(), 0);
+  EXPECT_LT(b.moe_expert_gemm_s() + b.moe_quantize_s() + b.moe_permute_s() + b.moe_router_s(), b.compute_s());
+  EXPECT_LE(b.moe_host_sync_s(), b.other_s());
+  bool gemm_event = false, sync_event = false;
+  for (const v1::TraceEvent& e : a2a.timeline()) {
+    gemm_event |= e.name() == "moe grouped_gemm (forward)";
+    sync_event |= e.name() == "moe host sync (forward)";
+  }
+  EXPECT_TRUE(gemm_event);
+  EXPECT_TRUE(sync_event);
+  const v1::RunResult flex = run("flex");
+  EXPECT_EQ(flex.breakdown().moe_host_sync_s(), 0);
+  EXPECT_LT(flex.breakdown().moe_permute_s(), b.moe_permute_s());
+  EXPECT_NEAR(flex.breakdown().moe_expert_gemm_s(), b.moe_expert_gemm_s(), 0.02 * b.moe_expert_gemm_s());
+}
+
 TEST(Simulation, SameInputSameOutput) {
   const v1::Scenario s = Cluster("", 32,
                                  "workload { model { preset: \"llama3_8b\" seq_len: 2048 } parallelism { tp: 4 pp: 2 "
@@ -302,7 +336,8 @@ TEST(Simulation, SimGridRoutesMatchGraphRoutes) {
     const std::string text = std::string("accelerator { name: \"H100-SXM\" }\ncluster { num_gpus: ") +
                              std::to_string(c.gpus) + " scale_out { " + c.scale_out +
                              " } }\nworkload { model { preset: \"llama3_8b\" } parallelism { tp: 8 "
-                             "global_batch_size: " + std::to_string(c.gpus / 8) + " } }\n";
+                             "global_batch_size: " +
+                             std::to_string(c.gpus / 8) + " } }\n";
     const v1::Scenario s = ResolveScenario(ParseScenario(text, "textproto", "routes.textproto"));
     const RouteCheck rc = CompareRoutes(s, 2000);
     EXPECT_GT(rc.pairs, 0u) << c.scale_out;
@@ -415,8 +450,8 @@ cluster { num_gpus: 32 }
 workload { model { preset: "llama3_8b" seq_len: 2048 } parallelism { tp: 8 pp: 4 global_batch_size: 8 } }
 )";
   const v1::RunResult all = SimulateStep(ResolveScenario(ParseScenario(base, "textproto", "a.textproto")));
-  const v1::RunResult one = SimulateStep(
-      ResolveScenario(ParseScenario(base + "options { trace_ranks: 17 trace_ranks: 18 }\n", "textproto", "b.textproto")));
+  const v1::RunResult one = SimulateStep(ResolveScenario(
+      ParseScenario(base + "options { trace_ranks: 17 trace_ranks: 18 }\n", "textproto", "b.textproto")));
   std::set<uint32_t> stages_all, stages_one;
   for (const auto& e : all.timeline()) stages_all.insert(e.stage());
   for (const auto& e : one.timeline()) stages_one.insert(e.stage());

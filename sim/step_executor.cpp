@@ -36,7 +36,15 @@ CollectiveKind ToCollectiveKind(wl::Coll c) {
 
 namespace {
 
-bool IsMemoryBound(wl::ComputeKind k) { return k == wl::ComputeKind::kElementwise || k == wl::ComputeKind::kOptimizer; }
+bool IsMemoryBound(wl::ComputeKind k) {
+  return k == wl::ComputeKind::kElementwise || k == wl::ComputeKind::kOptimizer || k == wl::ComputeKind::kQuantize ||
+         k == wl::ComputeKind::kPermute;
+}
+
+Activity ComputeActivity(wl::ComputeKind k) {
+  if (k == wl::ComputeKind::kHostSync) return Activity::kHost;
+  return IsMemoryBound(k) ? Activity::kMemoryBound : Activity::kComputeBound;
+}
 
 // Pipeline messages a stage has been sent, matched on (phase, micro-batch, receiver's chunk, direction) as the
 // workloads layer specifies (FIFO order per neighbour is not enough for DualPipe, where activations of one chunk and
@@ -242,15 +250,15 @@ class StepExecutor::StageRun {
   }
 
  private:
-  void Record(double t0, Activity a, wl::Dim d, wl::Phase ph) {
+  void Record(double t0, Activity a, wl::Dim d, wl::Phase ph, wl::ComputeKind kind = wl::ComputeKind::kGemm) {
     const double t1 = sg4::Engine::get_clock();
-    if (t1 > t0) tl_.main.push_back({t0, t1, a, d, ph});
+    if (t1 > t0) tl_.main.push_back({t0, t1, a, d, ph, kind});
   }
 
   void Compute(const wl::Op& op, double t0) {
-    const double secs = ex_.compute_.Seconds(op.compute, op.flops, op.bytes, op.gemm_count) * slowdown_;
+    const double secs = ex_.compute_.Seconds(op) * slowdown_;
     if (secs > 0) sg4::this_actor::execute(secs * speed_);
-    Record(t0, IsMemoryBound(op.compute) ? Activity::kMemoryBound : Activity::kComputeBound, wl::Dim::kTp, op.phase);
+    Record(t0, ComputeActivity(op.compute), wl::Dim::kTp, op.phase, op.compute);
   }
 
   void Collective(const wl::Op& op, double t0) {
@@ -331,9 +339,9 @@ StepTimeline StepExecutor::Run(const std::vector<double>& stage_slowdown) {
     const double interference = compute_.comm_compute_interference();
     const double slowdown = stage_slowdown.empty() ? 1.0 : stage_slowdown.at(s);
     for (size_t k = 0; k < kStreams; ++k)
-      sg4::Actor::create("stream" + std::to_string(s) + "." + std::to_string(k), host,
-                         [st, k, tl, interference]() { RunStream(st, k, tl, interference); })
-          ->daemonize();
+      sg4::Actor::create("stream" + std::to_string(s) + "." + std::to_string(k), host, [st, k, tl, interference]() {
+        RunStream(st, k, tl, interference);
+      })->daemonize();
     sg4::Actor::create("stage" + std::to_string(s), host,
                        [this, s, &state, tl, slowdown]() { StageRun(*this, s, state, *tl, slowdown)(); });
   }

@@ -28,31 +28,32 @@
 namespace clustersim::sim {
 
 enum class Activity : uint8_t {
-  kComputeBound,   // GPU computing, compute-bound kernel
-  kMemoryBound,    // GPU computing, memory-bound kernel
-  kComm,           // blocked in a collective or pipeline transfer (GPU mostly idle, links busy)
-  kWaitRecv,       // waiting for a pipeline receive (bubble)
-  kWaitAsync,      // waiting for asynchronous collectives to finish (exposed async communication)
-  kAsyncComm,      // communication-stream activity (may overlap compute)
-  kHost,           // per-step framework and host time outside the program (accelerator step_overhead_ms)
+  kComputeBound,  // GPU computing, compute-bound kernel
+  kMemoryBound,   // GPU computing, memory-bound kernel
+  kComm,          // blocked in a collective or pipeline transfer (GPU mostly idle, links busy)
+  kWaitRecv,      // waiting for a pipeline receive (bubble)
+  kWaitAsync,     // waiting for asynchronous collectives to finish (exposed async communication)
+  kAsyncComm,     // communication-stream activity (may overlap compute)
+  kHost,          // per-step framework and host time outside the program (accelerator step_overhead_ms)
 };
 
 struct Interval {
   double start_s = 0;
   double end_s = 0;
   Activity activity = Activity::kComputeBound;
-  wl::Dim dim = wl::Dim::kTp;   // for communication intervals
+  wl::Dim dim = wl::Dim::kTp;  // for communication intervals
   wl::Phase phase = wl::Phase::kForward;
+  wl::ComputeKind kind = wl::ComputeKind::kGemm;  // compute and host-sync intervals: what ran
 };
 
 struct StageTimeline {
-  std::vector<Interval> main;     // the compute stream, intervals never overlap
-  std::vector<Interval> stream;   // the communication streams (async collectives; intervals may overlap)
+  std::vector<Interval> main;    // the compute stream, intervals never overlap
+  std::vector<Interval> stream;  // the communication streams (async collectives; intervals may overlap)
   double end_s = 0;
 };
 
 struct StepTimeline {
-  double start_s = 0;             // engine clock when the step began (phase solves come first)
+  double start_s = 0;  // engine clock when the step began (phase solves come first)
   double step_time_s = 0;
   std::vector<StageTimeline> stages;
 };

@@ -183,8 +183,7 @@ bool AttrIntList(const pb::AttributeProto& v, std::vector<int64_t>& out) {
 
 ComputeKind ParseComputeKind(const std::string& s, bool& ok) {
   ok = true;
-  for (ComputeKind k : {ComputeKind::kGemm, ComputeKind::kAttention, ComputeKind::kElementwise, ComputeKind::kOptimizer,
-                        ComputeKind::kEmbedding, ComputeKind::kRouter})
+  for (ComputeKind k : kAllComputeKinds)
     if (s == ToString(k)) return k;
   ok = false;
   return ComputeKind::kGemm;

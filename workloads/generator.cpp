@@ -22,7 +22,7 @@ constexpr uint32_t kTagZero3Forward = 4;   // and 5 (alternating layers)
 constexpr uint32_t kTagZero3Backward = 6;  // and 7
 constexpr uint32_t kTagTpForward = 8;      // overlapped tensor-parallel collectives (tp_comm_overlap)
 constexpr uint32_t kTagTpBackward = 9;
-constexpr uint32_t kTagParamBase = 16;     // + chunk: ZeRO-1/2 parameter all-gather awaited by the next step
+constexpr uint32_t kTagParamBase = 16;  // + chunk: ZeRO-1/2 parameter all-gather awaited by the next step
 
 constexpr double kBucketParams = 40e6;  // Megatron-LM default DDP bucket: max(40M, 1M x data-parallel size)
 
@@ -63,8 +63,16 @@ Op Mirror(Op op) {
   op.phase = Phase::kBackward;
   if (op.type == OpType::kCompute) {
     op.flops *= 2;
-    op.bytes *= 2;
-    if (op.compute == ComputeKind::kGemm || op.compute == ComputeKind::kRouter) op.gemm_count *= 2;
+    // Backward of a permute is the inverse permute (same bytes; DeepSeek-V3 H800 trace: 0.52 vs 0.75 ms); FP8
+    // backward quantises the output gradients row- and column-wise and the inputs column-wise (~3x the forward's
+    // bytes; the same trace: 1.5 vs 0.5 ms per MoE layer).
+    op.bytes *= op.compute == ComputeKind::kPermute ? 1 : op.compute == ComputeKind::kQuantize ? 3 : 2;
+    if (op.compute == ComputeKind::kGemm || op.compute == ComputeKind::kRouter ||
+        op.compute == ComputeKind::kGroupedGemm) {
+      op.gemm_count *= 2;
+    }
+    op.host_kernels *= 2;
+    op.host_bound = false;  // no host sync in the backward pass: the host runs ahead again
   } else if (op.type == OpType::kCollective) {
     if (op.coll == Coll::kAllGather) {
       op.coll = Coll::kReduceScatter;
@@ -92,6 +100,27 @@ class OpBuilder {
   void Compute(ComputeKind k, double flops, double bytes, double gemm_count = 1) {
     Push(ComputeOp(Phase::kForward, k, flops, bytes, gemm_count));
   }
+  // A routed experts' grouped GEMM over `experts` local experts; `min_dim`: Op::gemm_min_dim.
+  void GroupedGemm(double flops, double bytes, double experts, double min_dim) {
+    Op op = ComputeOp(Phase::kForward, ComputeKind::kGroupedGemm, flops, bytes, experts);
+    op.gemm_min_dim = min_dim;
+    op.host_kernels = static_cast<uint32_t>(std::max(1.0, experts));  // one launch per expert (TE GroupedLinear)
+    Push(op);
+  }
+  // A memory-bound op of `kind` launched as `kernels` kernels.
+  void MemoryOp(ComputeKind kind, double bytes, uint32_t kernels = 1) {
+    Op op = ComputeOp(Phase::kForward, kind, 0, bytes, 1);
+    op.host_kernels = std::max(1u, kernels);
+    Push(op);
+  }
+  // The dispatcher's device-to-host synchronisation (forward only); later forward ops are host-bound until
+  // SetHostBound(false).
+  void HostSync() {
+    Op op = ComputeOp(Phase::kForward, ComputeKind::kHostSync, 0, 0, 1);
+    PushF(op);
+    host_bound_ = true;
+  }
+  void SetHostBound(bool on) { host_bound_ = on; }
   void Collective(Coll c, Dim d, double bytes, double internode_scale = 1) {
     Op op = CollOp(Phase::kForward, c, d, bytes);
     op.internode_scale = internode_scale;
@@ -188,13 +217,14 @@ class OpBuilder {
   }
 
  private:
-  void PushF(const Op& op) {
+  void PushF(Op op) {
+    if (op.type == OpType::kCompute) op.host_bound = op.host_bound || host_bound_;
     f_.push_back(op);
     module_of_.push_back(module_);
   }
   void Push(const Op& op) {
     PushF(op);
-    b_rev_.push_back(Mirror(op));
+    b_rev_.push_back(Mirror(f_.back()));
     if (op.type != OpType::kCompute || op.compute != ComputeKind::kGemm) return;
     last_gemm_f_ = f_.size() - 1;
     last_gemm_b_ = b_rev_.size() - 1;
@@ -222,12 +252,13 @@ class OpBuilder {
   uint32_t tp_;
   bool sp_;
   bool tp_overlap_ = false;
-  double overlap_bytes_ = 0;                     // all-gather waiting for the GEMM it feeds
+  double overlap_bytes_ = 0;                                // all-gather waiting for the GEMM it feeds
   size_t last_gemm_f_ = SIZE_MAX, last_gemm_b_ = SIZE_MAX;  // latest GEMM in f_ and its mirror in b_rev_
   std::vector<Op> f_, b_rev_;
   std::vector<uint32_t> module_of_;  // per op of f_: RecomputeModule bits
   std::vector<RecomputeOnlyOp> extra_;
   uint32_t module_ = 0;
+  bool host_bound_ = false;
   Op pending_;
   size_t rec_begin_ = 0, rec_end_ = 0;
 };
@@ -268,6 +299,10 @@ class Generator {
     bucket_params_ = std::max(kBucketParams, 1e6 * dense_shards_);
     bytes_ = StateBytesOf(plan_);
     overlap_a2a_ = plan_.overlap_moe_a2a && m_.kind() == "moe" && plan_.ep > 1;
+    dispatcher_ = ParseMoeDispatcher(routing_.dispatcher());
+    // Dispatchers that need the token counts on the host sync once per MoE layer and micro-batch (forward), unless
+    // padding to capacity makes the shapes static.
+    moe_host_sync_ = dispatcher_ != MoeDispatcher::kFlex && routing_.capacity_factor() == 0;
   }
 
   StepProgram Build();
@@ -277,6 +312,14 @@ class Generator {
   void AddAttention(OpBuilder& b) const;
   void AddDenseMlp(OpBuilder& b, double ffn) const;
   void AddMoe(OpBuilder& b, uint32_t layer);
+  struct MoeRows {
+    double recv = 0;             // (token, expert) pairs the most loaded EP rank receives
+    double gemm = 0;             // rows its expert GEMMs process (capacity x local experts when padded)
+    double internode_scale = 1;  // Op::internode_scale of its exchange
+  };
+  MoeRows RouteMoe(uint32_t layer);
+  void MoeDispatch(OpBuilder& b, const MoeRows& r) const;
+  void MoeExperts(OpBuilder& b, const MoeRows& r) const;
   LayerOps BuildLayer(uint32_t layer);
   LayerOps BuildEmbedding() const;
   LayerOps BuildOutput() const;
@@ -313,7 +356,8 @@ class Generator {
   AttentionShape att_;
   RankLayout layout_;
   uint32_t t_ = 1, etp_ = 1;
-  bool sp_ = false, overlap_a2a_ = false;
+  bool sp_ = false, overlap_a2a_ = false, moe_host_sync_ = false;
+  MoeDispatcher dispatcher_ = MoeDispatcher::kAllToAll;
   double h_ = 0, rows_ = 0, rows_sp_ = 0, act_ = 0, act_full_ = 0, kv_heads_rank_ = 1;
   Dim dense_dim_ = Dim::kDp;
   uint32_t dense_shards_ = 1, expert_shards_ = 1;
@@ -371,14 +415,14 @@ void Generator::AddDenseMlp(OpBuilder& b, double ffn) const {
   b.Compute(ComputeKind::kElementwise, 0, 6 * act_);
 }
 
-void Generator::AddMoe(OpBuilder& b, uint32_t layer) {
-  const double h = h_, tokens = rows_sp_;  // tokens this rank routes
+// Rows the most loaded EP rank's experts process in one micro-batch, and the (token, expert) pairs it receives.
+Generator::MoeRows Generator::RouteMoe(uint32_t layer) {
   const uint32_t experts = m_.routed_experts(), k = m_.top_k();
   RoutingInput in;
   in.experts = experts;
   in.top_k = k;
   in.ep = plan_.ep;
-  in.tokens_per_rank = static_cast<uint64_t>(tokens);
+  in.tokens_per_rank = static_cast<uint64_t>(rows_sp_);
   in.ep_ranks_per_node = std::clamp<uint32_t>(gpus_per_node_ / etp_, 1, plan_.ep);
   in.skewed = routing_.distribution() == "skewed";
   in.imbalance = routing_.imbalance() > 0 ? routing_.imbalance() : 1;
@@ -386,19 +430,66 @@ void Generator::AddMoe(OpBuilder& b, uint32_t layer) {
   const RoutingResult r = RouteTokens(in, MixSeed(seed_, layer));
   imbalance_sum_ += r.mean_rank_tokens > 0 ? double(r.max_rank_tokens) / r.mean_rank_tokens : 1;
   ++moe_layers_;
+  MoeRows rows;
+  rows.recv = double(r.max_rank_tokens);
+  rows.gemm = rows.recv;
+  rows.internode_scale = r.internode_scale;
+  if (routing_.capacity_factor() > 0) {  // drop and pad: every expert processes exactly its capacity
+    const double capacity = std::ceil(routing_.capacity_factor() * rows_sp_ * plan_.ep * k / experts);
+    rows.gemm = capacity * experts / plan_.ep;
+    rows.recv = std::min(rows.recv, rows.gemm);
+  }
+  return rows;
+}
 
-  const double recv = double(r.max_rank_tokens);  // pairs received by the most loaded EP rank
+// Router, host sync, permute and the dispatch exchange of one MoE layer (docs/workloads.md, "MoE layer").
+void Generator::MoeDispatch(OpBuilder& b, const MoeRows& r) const {
+  const double h = h_, tokens = rows_sp_, k = m_.top_k(), experts = m_.routed_experts();
+  b.Compute(ComputeKind::kRouter, 2 * tokens * h * experts, 2 * tokens * h + 2 * h * experts + 4 * tokens * experts);
+  if (moe_host_sync_) b.HostSync();
+  const bool a2a = plan_.ep > 1;
+  const bool fp8_dispatch = plan_.fp8 && dispatcher_ == MoeDispatcher::kFlex;  // DeepEP FP8 dispatch
+  const double elem = fp8_dispatch ? 1 + 4.0 / 128 : 2;  // FP8 dispatch carries a scale per 128 values
+  if (dispatcher_ == MoeDispatcher::kAllToAll) b.MemoryOp(ComputeKind::kPermute, 4 * tokens * k * h);  // global
+  if (dispatcher_ == MoeDispatcher::kAllGather && a2a) {
+    b.Collective(Coll::kAllGather, Dim::kEp, tokens * plan_.ep * h * elem);
+  } else if (a2a && overlap_a2a_) {
+    b.Async(Coll::kAllToAll, Dim::kEp, r.recv * h * elem, r.internode_scale);
+  } else if (a2a) {
+    b.Collective(Coll::kAllToAll, Dim::kEp, r.recv * h * elem, r.internode_scale);
+  }
+}
+
+// The routed experts on the most loaded rank: FP8 quantisation of their inputs, the two grouped GEMMs and the
+// activation. Rows are padded to capacity with a capacity factor.
+void Generator::MoeExperts(OpBuilder& b, const MoeRows& r) const {
+  const double h = h_, first = m_.gated_mlp() ? 2 : 1;
+  const double te = r.gemm * (etp_ > 1 ? t_ : 1);  // rows this rank's expert GEMMs process
+  const double f = double(m_.expert_ffn_hidden()) / etp_;
+  const double local = double(m_.routed_experts()) / plan_.ep;
+  const uint32_t kernels = static_cast<uint32_t>(local);
+  const double w_bytes = plan_.fp8 ? 1 : 2;
+  if (etp_ > 1) b.Collective(Coll::kAllGather, Dim::kTp, te * h * 2);
+  b.MemoryOp(ComputeKind::kPermute, 4 * r.recv * h);  // sort by local expert (fused into DeepEP's receive too)
+  if (plan_.fp8) b.MemoryOp(ComputeKind::kQuantize, 3 * te * h, kernels);  // read BF16, write FP8
+  b.GroupedGemm(2 * te * h * f * first, local * h * f * first * w_bytes + te * h * w_bytes + 2 * te * f * first, local,
+                std::min(h, f * first));
+  b.SetModule(kRecomputeMoe | kRecomputeMoeAct);
+  b.Compute(ComputeKind::kElementwise, 0, 2 * te * f * (first + 1));
+  b.SetModule(kRecomputeMoe);
+  if (plan_.fp8) b.MemoryOp(ComputeKind::kQuantize, 3 * te * f, kernels);
+  b.GroupedGemm(2 * te * f * h, local * f * h * w_bytes + te * f * w_bytes + 2 * te * h, local, std::min(f, h));
+  b.MemoryOp(ComputeKind::kPermute, 4 * r.recv * h);  // back to the exchange's order
+  if (etp_ > 1) b.Collective(Coll::kReduceScatter, Dim::kTp, te * h * 2);
+}
+
+void Generator::AddMoe(OpBuilder& b, uint32_t layer) {
+  const MoeRows r = RouteMoe(layer);
+  const double h = h_, tokens = rows_sp_, k = m_.top_k();
   b.RecomputeOnly(kRecomputeLayernorm, ComputeKind::kElementwise, 0, 2 * act_);  // pre_mlp_layernorm
   b.SetModule(kRecomputeMoe);
-  b.Compute(ComputeKind::kRouter, 2 * tokens * h * experts, 2 * tokens * h + 2 * h * experts + 4 * tokens * experts);
-  b.Compute(ComputeKind::kElementwise, 0, 4 * tokens * k * h);  // permute
-  const double dispatch_elem = plan_.fp8 ? 1 + 4.0 / 128 : 2;   // fp8 dispatch carries a scale per 128 values
-  const bool a2a = plan_.ep > 1;
-  if (a2a && overlap_a2a_) {
-    b.Async(Coll::kAllToAll, Dim::kEp, recv * h * dispatch_elem, r.internode_scale);
-  } else if (a2a) {
-    b.Collective(Coll::kAllToAll, Dim::kEp, recv * h * dispatch_elem, r.internode_scale);
-  }
+  MoeDispatch(b, r);
+  b.SetHostBound(false);  // the shared expert is issued before the sync point's consumers in Megatron's overlap
   const double first = m_.gated_mlp() ? 2 : 1;
   if (m_.shared_experts() > 0) {
     const double f = double(m_.shared_experts()) * m_.expert_ffn_hidden() / t_;
@@ -412,25 +503,23 @@ void Generator::AddMoe(OpBuilder& b, uint32_t layer) {
     b.TpExit(act_full_);
     b.SetModule(kRecomputeMoe);
   }
-  if (a2a && overlap_a2a_) b.Wait();
-  const double te = recv * (etp_ > 1 ? t_ : 1);  // pairs this rank's expert GEMMs process
-  const double f = double(m_.expert_ffn_hidden()) / etp_;
-  const double local = double(experts) / plan_.ep;
-  if (etp_ > 1) b.Collective(Coll::kAllGather, Dim::kTp, te * h * 2);
-  b.Compute(ComputeKind::kGemm, 2 * te * h * f * first, 2 * (local * h * f * first + te * h + te * f * first), local);
-  b.SetModule(kRecomputeMoe | kRecomputeMoeAct);
-  b.Compute(ComputeKind::kElementwise, 0, 2 * te * f * (first + 1));
-  b.SetModule(kRecomputeMoe);
-  b.Compute(ComputeKind::kGemm, 2 * te * f * h, 2 * (local * f * h + te * f + te * h), local);
-  if (etp_ > 1) b.Collective(Coll::kReduceScatter, Dim::kTp, te * h * 2);
-  if (a2a && overlap_a2a_) {
-    b.Async(Coll::kAllToAll, Dim::kEp, recv * h * 2, r.internode_scale);
+  if (plan_.ep > 1 && overlap_a2a_ && dispatcher_ != MoeDispatcher::kAllGather) b.Wait();
+  b.SetHostBound(moe_host_sync_);
+  MoeExperts(b, r);
+  const bool a2a = plan_.ep > 1;
+  if (dispatcher_ == MoeDispatcher::kAllGather && a2a) {
+    b.Collective(Coll::kReduceScatter, Dim::kEp, tokens * plan_.ep * h * 2);
+  } else if (a2a && overlap_a2a_) {
+    b.Async(Coll::kAllToAll, Dim::kEp, r.recv * h * 2, r.internode_scale);
     b.Wait();
   } else if (a2a) {
-    b.Collective(Coll::kAllToAll, Dim::kEp, recv * h * 2, r.internode_scale);
+    b.Collective(Coll::kAllToAll, Dim::kEp, r.recv * h * 2, r.internode_scale);
   }
+  // Unpermute with the probability-weighted sum of the top_k copies (DeepEP's combine does it in the exchange).
+  if (dispatcher_ != MoeDispatcher::kFlex) b.MemoryOp(ComputeKind::kPermute, 4 * tokens * k * h);
+  b.SetHostBound(false);
   b.SetModule(0);
-  b.Compute(ComputeKind::kElementwise, 0, 4 * tokens * k * h + 6 * act_);  // unpermute, residual, norm
+  b.Compute(ComputeKind::kElementwise, 0, 6 * act_);  // residual, norm
 }
 
 LayerOps Generator::BuildLayer(uint32_t layer) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <map>
 #include <numeric>
 
@@ -334,7 +335,7 @@ TEST(Moe, AllToAllSizedByTheMostLoadedRank) {
       EXPECT_EQ(op.comm_bytes, 1024u * 2 * 1024 * 2);
       ++a2a;
     }
-    if (op.type == OpType::kCompute && op.compute == ComputeKind::kGemm && op.gemm_count == 2 &&
+    if (op.type == OpType::kCompute && op.compute == ComputeKind::kGroupedGemm && op.gemm_count == 2 &&
         op.phase == Phase::kForward) {
       ++expert_gemms;  // 8 experts / 4 EP ranks = 2 local experts
     }
@@ -399,6 +400,112 @@ TEST(Moe, NodeLimitedRoutingScalesInternodeBytes) {
   EXPECT_TRUE(scaled);
 }
 
+// Compute ops of `kind` in `phase` on stage 0, and the sum of their flops and bytes.
+struct KindCount {
+  int n = 0;
+  double flops = 0, bytes = 0;
+  int host_bound = 0;
+};
+KindCount CountKind(const StepProgram& p, ComputeKind kind, Phase phase) {
+  KindCount c;
+  for (const Op& op : p.stages[0]) {
+    if (op.type != OpType::kCompute || op.compute != kind || op.phase != phase) continue;
+    ++c.n;
+    c.flops += op.flops;
+    c.bytes += op.bytes;
+    c.host_bound += op.host_bound ? 1 : 0;
+  }
+  return c;
+}
+
+TEST(Moe, LayerPartsArePricedSeparately) {
+  v1::Workload w = Moe(1, 4, 4, 2);  // 8 MoE layers x 2 micro-batches, default dispatcher alltoall, bf16
+  const StepProgram p = Build(w);
+  constexpr int kPasses = 8 * 2;
+  EXPECT_EQ(CountKind(p, ComputeKind::kRouter, Phase::kForward).n, kPasses);
+  // One device-to-host sync per MoE layer and micro-batch, forward only.
+  EXPECT_EQ(CountKind(p, ComputeKind::kHostSync, Phase::kForward).n, kPasses);
+  EXPECT_EQ(CountKind(p, ComputeKind::kHostSync, Phase::kBackward).n, 0);
+  // Global permute, local permute, local unpermute, global unpermute.
+  EXPECT_EQ(CountKind(p, ComputeKind::kPermute, Phase::kForward).n, 4 * kPasses);
+  const KindCount gemm = CountKind(p, ComputeKind::kGroupedGemm, Phase::kForward);
+  EXPECT_EQ(gemm.n, 2 * kPasses);
+  EXPECT_EQ(gemm.host_bound, gemm.n);  // issued after the sync
+  EXPECT_EQ(CountKind(p, ComputeKind::kGroupedGemm, Phase::kBackward).host_bound, 0);
+  EXPECT_EQ(CountKind(p, ComputeKind::kQuantize, Phase::kForward).n, 0);  // bf16
+  for (const Op& op : p.stages[0])
+    if (op.compute == ComputeKind::kGroupedGemm && op.type == OpType::kCompute) {
+      EXPECT_DOUBLE_EQ(op.gemm_min_dim, 1024);  // min(hidden 1024, 2 x ffn 1024) and min(ffn, hidden)
+    }
+
+  w.set_precision("fp8");
+  const StepProgram q = Build(w);
+  const KindCount quant = CountKind(q, ComputeKind::kQuantize, Phase::kForward);
+  EXPECT_EQ(quant.n, 2 * kPasses);  // the inputs of fc1 and fc2
+  // Rows 1024 x top_k 2 per rank, 3 bytes per element (read BF16, write FP8) of hidden + ffn.
+  EXPECT_DOUBLE_EQ(quant.bytes, kPasses * 3.0 * 2048 * (1024 + 1024));
+  EXPECT_DOUBLE_EQ(CountKind(q, ComputeKind::kQuantize, Phase::kBackward).bytes, 3 * quant.bytes);
+}
+
+TEST(Moe, FlexDispatcherFusesPermuteAndSkipsTheHostSync) {
+  v1::Workload w = Moe(1, 4, 4, 2);
+  w.set_precision("fp8");
+  const StepProgram a2a = Build(w);
+  w.mutable_moe_routing()->set_dispatcher("flex");
+  const StepProgram flex = Build(w);
+  EXPECT_EQ(CountKind(flex, ComputeKind::kHostSync, Phase::kForward).n, 0);
+  EXPECT_EQ(CountKind(flex, ComputeKind::kPermute, Phase::kForward).n, 2 * 8 * 2);  // local permute and unpermute
+  EXPECT_EQ(CountKind(flex, ComputeKind::kGroupedGemm, Phase::kForward).host_bound, 0);
+  EXPECT_LT(CountKind(flex, ComputeKind::kPermute, Phase::kForward).bytes,
+            CountKind(a2a, ComputeKind::kPermute, Phase::kForward).bytes);
+  // DeepEP dispatches FP8 (a scale per 128 values); the NCCL all-to-all dispatcher BF16.
+  uint64_t flex_dispatch = 0, a2a_dispatch = 0;
+  for (const Op& op : flex.stages[0])
+    if (op.type == OpType::kCollective && op.coll == Coll::kAllToAll)
+      flex_dispatch = std::max(flex_dispatch, op.comm_bytes);
+  for (const Op& op : a2a.stages[0])
+    if (op.type == OpType::kCollective && op.coll == Coll::kAllToAll)
+      a2a_dispatch = std::max(a2a_dispatch, op.comm_bytes);
+  EXPECT_EQ(a2a_dispatch, 1024u * 2 * 1024 * 2);
+  std::vector<uint64_t> sizes;
+  for (const Op& op : flex.stages[0])
+    if (op.type == OpType::kCollective && op.coll == Coll::kAllToAll) sizes.push_back(op.comm_bytes);
+  EXPECT_EQ(*std::min_element(sizes.begin(), sizes.end()),
+            static_cast<uint64_t>(std::llround(1024.0 * 2 * 1024 * (1 + 4.0 / 128))));
+  EXPECT_EQ(flex_dispatch, a2a_dispatch);  // the combine stays BF16
+}
+
+TEST(Moe, CapacityFactorPadsExpertRowsAndRemovesTheSync) {
+  v1::Workload w = Moe(1, 4, 4, 2);
+  const double balanced = CountKind(Build(w), ComputeKind::kGroupedGemm, Phase::kForward).flops;
+  w.mutable_moe_routing()->set_capacity_factor(1.5);
+  const StepProgram p = Build(w);
+  EXPECT_EQ(CountKind(p, ComputeKind::kHostSync, Phase::kForward).n, 0);  // static shapes
+  EXPECT_DOUBLE_EQ(CountKind(p, ComputeKind::kGroupedGemm, Phase::kForward).flops, 1.5 * balanced);
+  // Skewed routing with capacity 1: the most loaded rank's rows are capped at the capacity (tokens dropped).
+  v1::Workload skewed = Moe(1, 4, 4, 2);
+  skewed.mutable_moe_routing()->set_distribution("skewed");
+  skewed.mutable_moe_routing()->set_imbalance(3);
+  const double dropless = CountKind(Build(skewed), ComputeKind::kGroupedGemm, Phase::kForward).flops;
+  skewed.mutable_moe_routing()->set_capacity_factor(1);
+  const double dropped = CountKind(Build(skewed), ComputeKind::kGroupedGemm, Phase::kForward).flops;
+  EXPECT_GT(dropless, balanced * 1.1);
+  EXPECT_DOUBLE_EQ(dropped, balanced);
+}
+
+TEST(Moe, AllGatherDispatcherGathersTokensOverEp) {
+  v1::Workload w = Moe(1, 4, 4, 1);
+  w.mutable_moe_routing()->set_dispatcher("allgather");
+  const StepProgram p = Build(w);
+  // Forward: all-gather of every EP rank's 1024 tokens x hidden 1024 x 2 bytes, reduce-scatter back; no all-to-all.
+  EXPECT_DOUBLE_EQ(SumBytes(p, 0, Dim::kEp, Coll::kAllToAll), 0);
+  EXPECT_GT(SumBytes(p, 0, Dim::kEp, Coll::kAllGather), 0);
+  EXPECT_GT(SumBytes(p, 0, Dim::kEp, Coll::kReduceScatter), 0);
+  EXPECT_EQ(CountKind(p, ComputeKind::kHostSync, Phase::kForward).n, 8);
+  w.mutable_moe_routing()->set_dispatcher("deepep");
+  EXPECT_THROW(Build(w), InputError);
+}
+
 bool SameOp(const Op& a, const Op& b) {
   return a.type == b.type && a.phase == b.phase && a.compute == b.compute && a.flops == b.flops && a.bytes == b.bytes &&
          a.gemm_count == b.gemm_count && a.coll == b.coll && a.dim == b.dim && a.comm_bytes == b.comm_bytes &&
@@ -460,7 +567,8 @@ TEST(Recompute, ModulesRerunTheirForwardWork) {
       {"moe_act", 2 * 6 * 2, [](const Op& op) { return op.compute == ComputeKind::kElementwise; }},
       {"mlp", 3 * 2 * 2, [](const Op& op) { return op.type == OpType::kCompute; }},
       {"shared_experts", 3 * 6 * 2, [](const Op& op) { return op.type == OpType::kCompute; }},
-      {"moe", (5 + 3 + 2) * 6 * 2, [](const Op& op) { return op.type != OpType::kSend; }},
+      // router, host sync, 4 permutes, 2 grouped GEMMs, activation; shared expert; dispatch and combine
+      {"moe", (9 + 3 + 2) * 6 * 2, [](const Op& op) { return op.type != OpType::kSend; }},
   };
   for (const Expect& c : cases) {
     SCOPED_TRACE(c.module);

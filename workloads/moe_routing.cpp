@@ -111,7 +111,20 @@ uint64_t MixSeed(uint64_t seed, uint64_t salt) {
   return SplitMix64(&s);
 }
 
+MoeDispatcher ParseMoeDispatcher(const std::string& name, const std::string& file) {
+  if (name.empty() || name == "alltoall") return MoeDispatcher::kAllToAll;
+  if (name == "allgather") return MoeDispatcher::kAllGather;
+  if (name == "flex") return MoeDispatcher::kFlex;
+  throw InputError::Field(file, 0, "workload.moe_routing.dispatcher", "\"" + name + "\"",
+                          "must be \"alltoall\", \"allgather\" or \"flex\" (DeepEP / HybridEP)");
+}
+
 void ValidateMoeRouting(const v1::MoeRouting& r, const v1::Model& m, const std::string& file) {
+  (void)ParseMoeDispatcher(r.dispatcher(), file);
+  if (r.capacity_factor() != 0 && !(r.capacity_factor() >= 0.1 && r.capacity_factor() <= 64)) {
+    throw InputError::Field(file, 0, "workload.moe_routing.capacity_factor", std::to_string(r.capacity_factor()),
+                            "must be 0 (dropless) or in [0.1, 64]");
+  }
   const std::string& d = r.distribution();
   if (!d.empty() && d != "balanced" && d != "skewed") {
     throw InputError::Field(file, 0, "workload.moe_routing.distribution", "\"" + d + "\"",

@@ -52,6 +52,11 @@ struct RoutingResult {
 // Deterministic in (in, seed). Throws std::invalid_argument on inconsistent input (validated plans never do).
 RoutingResult RouteTokens(const RoutingInput& in, uint64_t seed);
 
+// Token dispatcher (MoeRouting.dispatcher): "alltoall" (default, also for ""), "allgather", "flex".
+enum class MoeDispatcher : uint8_t { kAllToAll, kAllGather, kFlex };
+// Throws InputError naming workload.moe_routing.dispatcher for an unknown name.
+MoeDispatcher ParseMoeDispatcher(const std::string& name, const std::string& file = "");
+
 // Seeded helpers shared with the generator.
 uint64_t SplitMix64(uint64_t* state);
 uint64_t MixSeed(uint64_t seed, uint64_t salt);

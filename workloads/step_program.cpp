@@ -55,6 +55,14 @@ const char* ToString(ComputeKind k) {
       return "embedding";
     case ComputeKind::kRouter:
       return "router";
+    case ComputeKind::kGroupedGemm:
+      return "grouped_gemm";
+    case ComputeKind::kQuantize:
+      return "quantize";
+    case ComputeKind::kPermute:
+      return "permute";
+    case ComputeKind::kHostSync:
+      return "host_sync";
   }
   return "?";
 }

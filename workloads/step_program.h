@@ -26,7 +26,25 @@ inline bool IsDataParallel(Dim d) { return d == Dim::kDp || d == Dim::kDpCp || d
 enum class Coll : uint8_t { kAllReduce, kReduceScatter, kAllGather, kAllToAll, kBroadcast };
 const char* ToString(Coll c);
 
-enum class ComputeKind : uint8_t { kGemm, kAttention, kElementwise, kOptimizer, kEmbedding, kRouter };
+// The MoE layer's parts are kinds of their own so that they are priced and reported separately (docs/workloads.md,
+// "MoE layer"): kGroupedGemm (routed experts' GEMMs), kQuantize (FP8 quantise / cast / transpose, memory-bound),
+// kPermute (token permute / unpermute, memory-bound), kHostSync (GPU idle while the host reads the token counts).
+enum class ComputeKind : uint8_t {
+  kGemm,
+  kAttention,
+  kElementwise,
+  kOptimizer,
+  kEmbedding,
+  kRouter,
+  kGroupedGemm,
+  kQuantize,
+  kPermute,
+  kHostSync,
+};
+inline constexpr ComputeKind kAllComputeKinds[] = {
+    ComputeKind::kGemm,      ComputeKind::kAttention, ComputeKind::kElementwise, ComputeKind::kOptimizer,
+    ComputeKind::kEmbedding, ComputeKind::kRouter,    ComputeKind::kGroupedGemm, ComputeKind::kQuantize,
+    ComputeKind::kPermute,   ComputeKind::kHostSync};
 const char* ToString(ComputeKind k);
 
 // What an operation belongs to, for breakdowns and timelines.
@@ -52,6 +70,12 @@ struct Op {
   double flops = 0;       // floating-point operations
   double bytes = 0;       // HBM bytes read + written
   double gemm_count = 1;  // number of equal GEMMs the flops split into (for the small-GEMM efficiency falloff)
+  // kGroupedGemm: the smaller of the GEMM's reduction and output widths, elements (shape-dependent efficiency).
+  double gemm_min_dim = 0;
+  // Issued while the host has no lead on the GPU (after a kHostSync, until the MoE layer ends): the op takes at least
+  // host_kernels x the accelerator's kernel_launch_host_us. kHostSync: the number of synchronisations.
+  bool host_bound = false;
+  uint32_t host_kernels = 1;
   // kCollective
   Coll coll = Coll::kAllReduce;
   Dim dim = Dim::kTp;

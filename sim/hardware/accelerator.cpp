@@ -276,6 +276,11 @@ void AcceleratorCatalog::Validate(const v1::Accelerator& a, const std::string& f
   RequireEfficiency(file, "memory_efficiency", a.memory_efficiency());
   RequireEfficiency(file, "attention_efficiency", a.attention_efficiency());
   if (a.fp8_gemm_efficiency() != 0) RequireEfficiency(file, "fp8_gemm_efficiency", a.fp8_gemm_efficiency());
+  if (a.fp8_quantize_memory_efficiency() != 0)
+    RequireEfficiency(file, "fp8_quantize_memory_efficiency", a.fp8_quantize_memory_efficiency());
+  RequireNonNegative(file, "grouped_gemm_half_efficiency_elements", a.grouped_gemm_half_efficiency_elements());
+  RequireNonNegative(file, "moe_host_sync_us", a.moe_host_sync_us());
+  RequireNonNegative(file, "kernel_launch_host_us", a.kernel_launch_host_us());
   RequireNonNegative(file, "embodied_kgco2e", a.embodied_kgco2e());
   RequireNonNegative(file, "price_usd", a.price_usd());
   RequireNonNegative(file, "host_price_usd", a.host_price_usd());

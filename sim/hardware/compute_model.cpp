@@ -57,6 +57,12 @@ ComputeModel::ComputeModel(const v1::Accelerator& a, std::string_view precision,
   const bool low_precision = effective_precision_ == "fp8" || effective_precision_ == "fp4";
   gemm_efficiency_ = low_precision && a.fp8_gemm_efficiency() > 0 ? a.fp8_gemm_efficiency() : a.gemm_efficiency();
   attention_efficiency_ = a.attention_efficiency();
+  grouped_half_elements_ = a.grouped_gemm_half_efficiency_elements();
+  quantize_bytes_per_s_ = a.fp8_quantize_memory_efficiency() > 0
+                              ? a.hbm_bandwidth_gbyte_per_s() * 1e9 * a.fp8_quantize_memory_efficiency()
+                              : hbm_bytes_per_s_;
+  host_sync_s_ = a.moe_host_sync_us() * 1e-6;
+  launch_s_ = a.kernel_launch_host_us() * 1e-6;
   const double half_at_bf16 = a.gemm_half_efficiency_gflop() * 1e9;
   gemm_half_flops_ = half_at_bf16 * peak_flops_ / bf16;
   attention_half_flops_ = half_at_bf16 * attention_peak_flops_ / bf16;
@@ -67,23 +73,48 @@ ComputeModel::ComputeModel(const v1::Accelerator& a, std::string_view precision,
   }
 }
 
-double ComputeModel::Efficiency(wl::ComputeKind kind, double f) const {
+double ComputeModel::Efficiency(wl::ComputeKind kind, double f, double min_dim) const {
   if (!(f > 0)) return 0;
   switch (kind) {
     case wl::ComputeKind::kGemm:
     case wl::ComputeKind::kRouter:
       return gemm_efficiency_ * f / (f + gemm_half_flops_);
+    case wl::ComputeKind::kGroupedGemm: {
+      const double shape = min_dim > 0 && grouped_half_elements_ > 0 ? min_dim / (min_dim + grouped_half_elements_) : 1;
+      return gemm_efficiency_ * f / (f + gemm_half_flops_) * shape;
+    }
     case wl::ComputeKind::kAttention:
       return attention_efficiency_ * f / (f + attention_half_flops_);
     case wl::ComputeKind::kElementwise:
     case wl::ComputeKind::kOptimizer:
     case wl::ComputeKind::kEmbedding:
+    case wl::ComputeKind::kQuantize:
+    case wl::ComputeKind::kPermute:
+    case wl::ComputeKind::kHostSync:
       return 1.0;
   }
   return 1.0;
 }
 
+namespace {
+bool OnVectorUnits(wl::ComputeKind k) {
+  return k == wl::ComputeKind::kElementwise || k == wl::ComputeKind::kOptimizer || k == wl::ComputeKind::kEmbedding ||
+         k == wl::ComputeKind::kQuantize || k == wl::ComputeKind::kPermute || k == wl::ComputeKind::kHostSync;
+}
+}  // namespace
+
 ComputeModel::Timing ComputeModel::Evaluate(wl::ComputeKind kind, double flops, double bytes, double gemm_count) const {
+  wl::Op op;
+  op.compute = kind;
+  op.flops = flops;
+  op.bytes = bytes;
+  op.gemm_count = gemm_count;
+  return Evaluate(op);
+}
+
+ComputeModel::Timing ComputeModel::Evaluate(const wl::Op& op) const {
+  const wl::ComputeKind kind = op.compute;
+  const double flops = op.flops, bytes = op.bytes, gemm_count = op.gemm_count;
   if (!(flops >= 0) || !(bytes >= 0) || !std::isfinite(flops) || !std::isfinite(bytes) || std::isnan(gemm_count)) {
     throw SimulationError(
         fmt::format("compute op with flops = {}, bytes = {}, gemm_count = {}: must be finite and "
@@ -91,27 +122,37 @@ ComputeModel::Timing ComputeModel::Evaluate(wl::ComputeKind kind, double flops, 
                     flops, bytes, gemm_count));
   }
   Timing t;
-  if (flops == 0 && bytes == 0) return t;
-  const double kernels = std::max(1.0, gemm_count);
-  if (flops > 0) {
-    double peak = peak_flops_;
-    if (kind == wl::ComputeKind::kAttention) {
-      peak = attention_peak_flops_;
-    } else if (kind == wl::ComputeKind::kElementwise || kind == wl::ComputeKind::kOptimizer ||
-               kind == wl::ComputeKind::kEmbedding) {
-      peak = vector_peak_flops_;
+  if (kind == wl::ComputeKind::kHostSync) {
+    t.overhead_s = host_sync_s_ * op.host_kernels;
+  } else {
+    if (flops == 0 && bytes == 0) return t;
+    const double kernels = std::max(1.0, gemm_count);
+    if (flops > 0) {
+      double peak = peak_flops_;
+      if (kind == wl::ComputeKind::kAttention) {
+        peak = attention_peak_flops_;
+      } else if (OnVectorUnits(kind)) {
+        peak = vector_peak_flops_;
+      }
+      t.compute_s = flops / (peak * clock_factor_ * Efficiency(kind, flops / kernels, op.gemm_min_dim));
     }
-    t.compute_s = flops / (peak * clock_factor_ * Efficiency(kind, flops / kernels));
+    t.memory_s = bytes / (kind == wl::ComputeKind::kQuantize ? quantize_bytes_per_s_ : hbm_bytes_per_s_);
+    t.overhead_s = kKernelOverheadS * kernels;
+    t.compute_bound = t.compute_s >= t.memory_s;
   }
-  t.memory_s = bytes / hbm_bytes_per_s_;
-  t.overhead_s = kKernelOverheadS * kernels;
-  t.compute_bound = t.compute_s >= t.memory_s;
   t.seconds = std::max(t.compute_s, t.memory_s) + t.overhead_s;
+  // Host-bound: the GPU cannot run ahead of the host's launches (the device time is not scaled by the software
+  // efficiency below, so apply the floor afterwards).
+  const double host_floor = op.host_bound ? launch_s_ * op.host_kernels : 0;
   if (time_scale_ != 1) {
     t.compute_s *= time_scale_;
     t.memory_s *= time_scale_;
     t.overhead_s *= time_scale_;
     t.seconds *= time_scale_;
+  }
+  if (host_floor > t.seconds) {
+    t.overhead_s += host_floor - t.seconds;
+    t.seconds = host_floor;
   }
   return t;
 }

@@ -11,6 +11,12 @@
 //                  faster precision loses more to small GEMMs);
 //   attention:     eff = attention_efficiency x f / (f + f_half(bf16)), at the bf16 peak (or the fp32 peak in fp32
 //                  runs): FP8/FP4 recipes (TransformerEngine) keep dot-product attention in BF16;
+//   grouped GEMM:  as GEMM, x d / (d + grouped_gemm_half_efficiency_elements), d = Op::gemm_min_dim (the smaller
+//                  of the expert GEMM's reduction and output widths; 0 = no shape factor);
+//   quantize:      memory-bound at fp8_quantize_memory_efficiency of the HBM bandwidth (0 = memory_efficiency);
+//   permute:       memory-bound like elementwise;
+//   host sync:     moe_host_sync_us per synchronisation (Op::host_kernels of them), GPU idle;
+//   host-bound ops (Op::host_bound, issued after a host sync): at least host_kernels x kernel_launch_host_us;
 //   elementwise, optimizer, embedding: vector units at kVectorPeakFraction x bf16 peak, eff = 1; in practice these
 //                  are memory-bound.
 //
@@ -61,10 +67,14 @@ class ComputeModel {
   double Seconds(wl::ComputeKind kind, double flops, double bytes, double gemm_count) const {
     return Evaluate(kind, flops, bytes, gemm_count).seconds;
   }
+  // Time of a kCompute op with its shape (gemm_min_dim) and host terms (host_bound, host_kernels, kHostSync).
+  Timing Evaluate(const wl::Op& op) const;
+  double Seconds(const wl::Op& op) const { return Evaluate(op).seconds; }
 
   // Achieved fraction of the kind's peak for one kernel of `flops_per_kernel` FLOPs (see the header comment); 0
   // for a kernel of no FLOPs.
-  double Efficiency(wl::ComputeKind kind, double flops_per_kernel) const;
+  // `min_dim`: kGroupedGemm's shape (Op::gemm_min_dim, elements; 0 = no shape factor).
+  double Efficiency(wl::ComputeKind kind, double flops_per_kernel, double min_dim = 0) const;
   // FLOP/s used for GEMMs in this precision (after fallback), and the peak MFU is computed against.
   double peak_flops() const { return peak_flops_; }
   double attention_peak_flops() const { return attention_peak_flops_; }
@@ -89,9 +99,13 @@ class ComputeModel {
   double step_overhead_s_ = 0;
   double gemm_efficiency_ = 0;
   double attention_efficiency_ = 0;
-  double clock_factor_ = 1;          // accelerator.power_cap_w slows the FLOP term (PowerCapClockFactor)
-  double gemm_half_flops_ = 0;       // at this precision's peak
-  double attention_half_flops_ = 0;  // at the attention peak
+  double clock_factor_ = 1;           // accelerator.power_cap_w slows the FLOP term (PowerCapClockFactor)
+  double gemm_half_flops_ = 0;        // at this precision's peak
+  double attention_half_flops_ = 0;   // at the attention peak
+  double grouped_half_elements_ = 0;  // grouped_gemm_half_efficiency_elements
+  double quantize_bytes_per_s_ = 0;   // effective HBM bandwidth of FP8 quantise kernels
+  double host_sync_s_ = 0;            // per synchronisation
+  double launch_s_ = 0;               // host time per kernel
 };
 
 }  // namespace clustersim

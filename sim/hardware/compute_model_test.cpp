@@ -52,8 +52,8 @@ TEST(ComputeModel, ComputeBoundGemmFollowsTheRoofline) {
 TEST(ComputeModel, SoftwareEfficiencyDividesEveryPartOfTheTime) {
   const ComputeModel full(Toy(), "bf16");
   const ComputeModel slow(Toy(), "bf16", "", 0.5);
-  for (const auto& [kind, flops, bytes] : {std::tuple{ComputeKind::kGemm, 1e12, 1e6},
-                                           std::tuple{ComputeKind::kElementwise, 1e6, 1e9}}) {
+  for (const auto& [kind, flops, bytes] :
+       {std::tuple{ComputeKind::kGemm, 1e12, 1e6}, std::tuple{ComputeKind::kElementwise, 1e6, 1e9}}) {
     const auto a = full.Evaluate(kind, flops, bytes, 4);
     const auto b = slow.Evaluate(kind, flops, bytes, 4);
     EXPECT_DOUBLE_EQ(b.seconds, 2 * a.seconds);
@@ -219,6 +219,67 @@ TEST(ComputeModel, CalibratedA100AttentionIsUnfused) {
   EXPECT_LT(rate / 1e12, 63);
   const double gemm_rate = f / m.Evaluate(ComputeKind::kGemm, f, 0, 1).compute_s;
   EXPECT_GT(gemm_rate / rate, 3.5);
+}
+
+TEST(ComputeModel, GroupedGemmEfficiencyFallsWithTheNarrowerDimension) {
+  v1::Accelerator a = Toy();
+  a.set_grouped_gemm_half_efficiency_elements(400);
+  const ComputeModel m(a, "bf16");
+  const double f = 1e12;
+  const double dense = m.Efficiency(ComputeKind::kGemm, f);
+  EXPECT_DOUBLE_EQ(m.Efficiency(ComputeKind::kGroupedGemm, f, 400), dense / 2);
+  EXPECT_DOUBLE_EQ(m.Efficiency(ComputeKind::kGroupedGemm, f, 7168), dense * 7168 / 7568);
+  EXPECT_DOUBLE_EQ(m.Efficiency(ComputeKind::kGroupedGemm, f, 0), dense);  // no shape: as a GEMM
+  wl::Op op;
+  op.compute = ComputeKind::kGroupedGemm;
+  op.flops = f;
+  op.gemm_count = 4;
+  op.gemm_min_dim = 768;
+  EXPECT_GT(m.Seconds(op), m.Seconds(ComputeKind::kGemm, f, 0, 4));
+  // Without the accelerator parameter the shape has no effect.
+  EXPECT_DOUBLE_EQ(ComputeModel(Toy(), "bf16").Seconds(op), m.Seconds(ComputeKind::kGemm, f, 0, 4));
+}
+
+TEST(ComputeModel, QuantizeRunsAtItsOwnBandwidthShare) {
+  v1::Accelerator a = Toy();
+  const double bytes = 1e9;
+  EXPECT_NEAR(ComputeModel(a, "fp8").Evaluate(ComputeKind::kQuantize, 0, bytes, 1).memory_s, bytes / (1000e9 * 0.8),
+              1e-15);  // 0 = memory_efficiency
+  a.set_fp8_quantize_memory_efficiency(0.4);
+  const auto t = ComputeModel(a, "fp8").Evaluate(ComputeKind::kQuantize, 0, bytes, 1);
+  EXPECT_NEAR(t.memory_s, bytes / (1000e9 * 0.4), 1e-15);
+  EXPECT_FALSE(t.compute_bound);
+  // Permutes are memory-bound at the ordinary share.
+  EXPECT_NEAR(ComputeModel(a, "fp8").Evaluate(ComputeKind::kPermute, 0, bytes, 1).memory_s, bytes / (1000e9 * 0.8),
+              1e-15);
+}
+
+TEST(ComputeModel, HostSyncAndHostBoundKernels) {
+  v1::Accelerator a = Toy();
+  a.set_moe_host_sync_us(30);
+  a.set_kernel_launch_host_us(4);
+  const ComputeModel m(a, "bf16");
+  wl::Op sync;
+  sync.compute = ComputeKind::kHostSync;
+  sync.host_kernels = 2;
+  EXPECT_NEAR(m.Seconds(sync), 60e-6, 1e-15);
+  // 64 small kernels after a sync: the host's launches (256 us) set the pace, not the GPU's few microseconds.
+  wl::Op small;
+  small.compute = ComputeKind::kGroupedGemm;
+  small.flops = 1e6;
+  small.gemm_count = 1;
+  small.host_kernels = 64;
+  const double device = m.Seconds(small);
+  EXPECT_LT(device, 256e-6);
+  small.host_bound = true;
+  EXPECT_NEAR(m.Seconds(small), 256e-6, 1e-15);
+  // A large op hides its launches.
+  small.flops = 1e13;
+  const double big = m.Seconds(small);
+  small.host_bound = false;
+  EXPECT_DOUBLE_EQ(m.Seconds(small), big);
+  // No parameters: a sync costs nothing.
+  EXPECT_EQ(ComputeModel(Toy(), "bf16").Seconds(sync), 0);
 }
 
 }  // namespace

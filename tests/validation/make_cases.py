@@ -395,6 +395,9 @@ def nvidia_recipe(case):
     workload = {"model": model, "parallelism": p, "precision": precision}
     if moe:
         workload["moe_routing"] = {"distribution": "balanced"}
+    if qwen or dsv3:
+        # Both recipes run the DeepEP dispatcher (flex): permute fused into the exchange, no host sync per layer.
+        workload["moe_routing"]["dispatcher"] = "flex"
     if dsv3:
         # DeepSeekV3ModelProvider: moe_router_num_groups 8, moe_router_group_topk 4; with ep 64 on 8 nodes a group is
         # a node's 32 experts, so every token reaches at most 4 nodes (node-limited routing, per-node deduplication).
@@ -423,13 +426,13 @@ def nvidia_recipe(case):
         if dsv3:
             notes += (", the recipe's communication settings (Megatron-Bridge scripts/performance/configs/deepseek/"
                       "deepseek_llm_pretrain.py, deepseek_v3_h100_1024gpus_fp8_config: enable_deepep, "
-                      "set_moe_a2a_overlap_overrides, overlap_grad_reduce = False): the pxn all-to-all as a stand-in "
-                      "for DeepEP, 1F1B all-to-all overlap, gradient reduce-scatter not overlapped, and DeepSeek-V3's "
+                      "set_moe_a2a_overlap_overrides, overlap_grad_reduce = False): the flex (DeepEP) "
+                      "dispatcher with the pxn all-to-all as a stand-in for DeepEP's exchange, 1F1B all-to-all overlap, gradient reduce-scatter not overlapped, and DeepSeek-V3's "
                       "group-limited routing (moe_router_num_groups 8, group_topk 4: at most 4 of the 8 nodes per "
                       "token)")
         if qwen:
             notes += (", 1F1B all-to-all overlap (overlap_moe_a2a: the 17.6 s figure is the overlapped one; without it "
-                      "19.7 s) and the pxn all-to-all as a stand-in for the DeepEP dispatcher")
+                      "19.7 s) and the flex (DeepEP) dispatcher with the pxn all-to-all as a stand-in for DeepEP's exchange")
     else:
         notes += ", no activation recompute"
     notes += "."
