@@ -59,9 +59,11 @@ double CommCostModel::MaxRouteLatency(const std::vector<Flow>& flows) {
 double CommCostModel::SolveScaled(const std::vector<Flow>& flows, uint64_t& solved, uint64_t salt) {
   if (flows.empty()) return 0;
   const double unit = flows.front().bytes;
+  const uint64_t before = solver_.flows_solved();  // flows SimGrid solves: one per class for a class-reduced phase
   if (!(unit > 0) || !reuse_shapes_) {
-    solved += flows.size();
-    return solver_.Solve(flows);
+    const double t = solver_.Solve(flows);
+    solved += solver_.flows_solved() - before;
+    return t;
   }
   // Order-independent hash of the set of (src, dst, relative size): the same traffic issued from another stage's
   // representative lists the groups in another order but is the same phase.
@@ -82,7 +84,7 @@ double CommCostModel::SolveScaled(const std::vector<Flow>& flows, uint64_t& solv
     return it->second.latency_s + it->second.seconds_per_unit * unit;
   }
   const double t = solver_.Solve(flows);
-  solved += flows.size();
+  solved += solver_.flows_solved() - before;
   ShapeFit fit;
   fit.latency_s = std::min(t, MaxRouteLatency(flows));
   fit.seconds_per_unit = (t - fit.latency_s) / unit;
