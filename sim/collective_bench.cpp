@@ -179,16 +179,19 @@ std::vector<std::vector<uint32_t>> BenchGroups(const CollectiveSetup& setup, con
   return groups;
 }
 
-// In the controller actor: solves each size with every group at once; one CommStat per size in `holder`.
+// In the controller actor: solves each size with every group at once; one CommStat per size in `holder`. `first` is
+// the plan of the first size when it was made already (empty steps otherwise); it is consumed.
 void SolveBenchSizes(const v1::Scenario& s, const CollectiveBenchSpec& spec, const CollectiveSetup& setup,
                      const std::vector<std::vector<uint32_t>>& groups, CommCostModel& costs, v1::RunResult& holder,
-                     ProgressTask& shown) {
+                     ProgressTask& shown, CollectivePlan& first) {
   for (uint64_t size : setup.sizes) {
     shown.Start(std::to_string(size) + " bytes");
-    const CollectivePlan plan = setup.moe.active
-                                    ? PlanDeepEpNormal(groups[0], costs.shape(), s.collectives(), setup.moe.traffic)
-                                    : PlanCollective(setup.kind, spec.algorithm, groups[0], static_cast<double>(size),
-                                                     costs.shape(), s.collectives());
+    const CollectivePlan plan =
+        !first.steps.empty() ? std::move(first)
+        : setup.moe.active   ? PlanDeepEpNormal(groups[0], costs.shape(), s.collectives(), setup.moe.traffic)
+                             : PlanCollective(setup.kind, spec.algorithm, groups[0], static_cast<double>(size),
+                                              costs.shape(), s.collectives());
+    first.steps.clear();
     CommCost cost;
     const double total = costs.SolveGroups(plan, groups, cost);
     v1::CommStat* cs = holder.add_comms();
@@ -228,11 +231,13 @@ v1::RunResult RunBench(const v1::Scenario& s, const CollectiveBenchSpec& spec, c
   // on the process's own stack, before any actor runs. An exception must not escape a SimGrid actor (the engine
   // aborts, and unwinding an actor's stack trips AddressSanitizer), so the actor below also catches and the error
   // is re-thrown after the run.
+  // The plan of the first size is kept for the actor (a global all-to-all's lists 10^7 flows).
+  CollectivePlan first;
   if (!setup.moe.active && !setup.sizes.empty())
-    (void)PlanCollective(setup.kind, spec.algorithm, groups[0], static_cast<double>(setup.sizes.front()),
-                         pricing.costs().shape(), s.collectives());
+    first = PlanCollective(setup.kind, spec.algorithm, groups[0], static_cast<double>(setup.sizes.front()),
+                           pricing.costs().shape(), s.collectives());
   v1::RunResult holder;
-  world.RunController([&]() { SolveBenchSizes(s, spec, setup, groups, pricing.costs(), holder, shown); });
+  world.RunController([&]() { SolveBenchSizes(s, spec, setup, groups, pricing.costs(), holder, shown, first); });
   holder.mutable_sim()->set_wall_s(world.WallSeconds());
   holder.mutable_sim()->set_peak_rss_mib(PeakRssMib());
   holder.mutable_sim()->set_events(world.events());

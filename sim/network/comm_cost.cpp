@@ -278,12 +278,14 @@ CommCostModel::Mode CommCostModel::ChooseMode(const StepUnits& su) {
   return Mode::kAll;
 }
 
-// Collects into step_flows_ the flows to solve in `mode` and returns how many instances they cover (0: a reduction
-// stands for all of them). In kAll mode, a phase over max_flows_ is cut to a prefix of the instances (or of one
-// instance's blocks) and `out` is marked sampled.
+// Points gathered_ at the flows to solve in `mode` (collected into step_flows_, or the step's own flows when they are
+// the representative's whole group) and returns how many instances they cover (0: a reduction stands for all of
+// them). In kAll mode, a phase over max_flows_ is cut to a prefix of the instances (or of one instance's blocks) and
+// `out` is marked sampled.
 size_t CommCostModel::GatherFlows(const StepUnits& su, Mode mode, CommCost& out) {
   std::vector<Flow>& flows = step_flows_;
   flows.clear();
+  gathered_ = &step_flows_;
   if (mode == Mode::kClasses) {
     const FlowsOf unit_of = su.UnitFlows();
     for (size_t u : reps_) {
@@ -306,6 +308,12 @@ size_t CommCostModel::GatherFlows(const StepUnits& su, Mode mode, CommCost& out)
   const size_t count = out.sampled && instances_solved == 1 && su.blocks > 1
                            ? std::max<size_t>(1, max_flows_ / std::max<size_t>(1, su.per_block)) * su.per_block
                            : su.step.flows.size();
+  if (instances_solved == 1 && count >= su.step.flows.size()) {
+    // The first instance is the representative's own group (SolvePlan), on which the step's flows are already
+    // mapped: no copy (a global all-to-all lists 10^7 flows).
+    gathered_ = &su.step.flows;
+    return 1;
+  }
   flows.reserve(instances_solved * count);
   for (size_t i = 0; i < instances_solved; ++i) {
     su.Map(i, 0, std::min(count, su.step.flows.size()), one_);
@@ -316,13 +324,13 @@ size_t CommCostModel::GatherFlows(const StepUnits& su, Mode mode, CommCost& out)
 
 // Solves step_flows_ (on the divided capacities in kScaled mode).
 double CommCostModel::SolveGathered(Mode mode, CommCost& out) {
-  if (mode != Mode::kScaled) return SolveScaled(step_flows_, out.flows);
+  if (mode != Mode::kScaled) return SolveScaled(*gathered_, out.flows);
   uint64_t salt = 1;
   for (const auto& [link, users] : shared_) {
     solver_.platform().SetCapacityFactor(link, 1.0 / users);
     salt = Mix(Mix(salt, link), users);
   }
-  const double t = SolveScaled(step_flows_, out.flows, salt);
+  const double t = SolveScaled(*gathered_, out.flows, salt);
   for (const auto& [link, users] : shared_) solver_.platform().SetCapacityFactor(link, 1.0);
   return t;
 }
@@ -331,7 +339,7 @@ double CommCostModel::SolveGathered(Mode mode, CommCost& out) {
 void CommCostModel::ObserveStep(const StepUnits& su, bool all_solved, double weight) {
   if (observer_ == nullptr) return;
   if (all_solved) {
-    observer_->OnPhase(step_flows_, weight);
+    observer_->OnPhase(*gathered_, weight);
     return;
   }
   for (size_t i = 0; i < su.order.size(); ++i) {  // the instances not solved carry the same traffic on their own links

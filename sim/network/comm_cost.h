@@ -153,6 +153,7 @@ class CommCostModel {
   std::vector<Flow> unit_flows_;
   // SolveStep scratch: the flows to solve, one unit's flows, the class representatives, the shared links.
   std::vector<Flow> step_flows_, one_;
+  const std::vector<Flow>* gathered_ = &step_flows_;  // what GatherFlows chose to solve
   std::vector<size_t> reps_;
   std::vector<std::pair<uint32_t, uint32_t>> shared_;
 

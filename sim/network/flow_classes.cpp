@@ -26,7 +26,7 @@ void FlowClasses::RouteAll(const std::vector<Flow>& flows, const Platform& platf
   const size_t n = flows.size();
   first_.assign(n + 1, 0);
   links_.clear();
-  latency_.assign(n, 0);
+  colour_.resize(n);
   used_.clear();
   if (seen_.size() != platform.num_links()) {
     seen_.assign(platform.num_links(), 0);
@@ -46,8 +46,8 @@ void FlowClasses::RouteAll(const std::vector<Flow>& flows, const Platform& platf
         used_.push_back(l);
       }
     }
-    latency_[f] = latency;
     first_[f + 1] = static_cast<uint32_t>(links_.size());
+    colour_[f] = Mix(Mix(Mix(1, Bits(flows[f].bytes)), Bits(latency)), first_[f + 1] - first_[f]);
   }
   for (uint32_t l : used_) {
     seen_[l] = 0;
@@ -95,7 +95,8 @@ bool FlowClasses::Refine(size_t n, size_t limit) {
 
 // One flow per class with its route over one link per link class, crossed m(c, L) = |c| n(c, L) / |L| times. False
 // if some m(c, L) is not a whole number (the partition is not equitable: only on a hash collision).
-bool FlowClasses::BuildRoutes(const std::vector<Flow>& flows, std::vector<Flow>& reps, RouteOverride& routes) {
+bool FlowClasses::BuildRoutes(const std::vector<Flow>& flows, const Platform& platform, std::vector<Flow>& reps,
+                              RouteOverride& routes) {
   std::vector<uint64_t> class_size(flow_classes_, 0), link_class_size(link_classes_, 0);
   std::vector<uint32_t> rep(flow_classes_, UINT32_MAX), canonical(link_classes_, UINT32_MAX);
   for (size_t f = 0; f < flows.size(); ++f) {
@@ -122,7 +123,8 @@ bool FlowClasses::BuildRoutes(const std::vector<Flow>& flows, std::vector<Flow>&
     }
     RouteOverride::Route route;
     route.first = static_cast<uint32_t>(routes.hops.size());
-    route.latency_s = latency_[r];
+    platform.RouteHops(flows[r].src, flows[r].dst, hops_);
+    for (const auto& hop : hops_) route.latency_s += hop.second;  // summed in the order the colouring summed it
     for (const auto& [cls, count] : per_class) {
       const uint64_t load = class_size[c] * count;
       if (load % link_class_size[cls] != 0) return false;
@@ -143,11 +145,8 @@ bool FlowClasses::Reduce(const std::vector<Flow>& flows, const Platform& platfor
   if (n < 2) return false;
   const auto limit = static_cast<size_t>(max_fraction * static_cast<double>(n));
   RouteAll(flows, platform);
-  colour_.resize(n);
-  for (size_t f = 0; f < n; ++f)
-    colour_[f] = Mix(Mix(Mix(1, Bits(flows[f].bytes)), Bits(latency_[f])), first_[f + 1] - first_[f]);
   if (!Refine(n, limit)) return false;
-  return BuildRoutes(flows, reps, routes);
+  return BuildRoutes(flows, platform, reps, routes);
 }
 
 }  // namespace clustersim::sim

@@ -50,11 +50,11 @@ class FlowClasses {
   // number of distinct colours.
   uint32_t Relabel(std::vector<uint64_t>& colour, const std::vector<uint32_t>* items, size_t n);
   bool Refine(size_t flows, size_t limit);
-  bool BuildRoutes(const std::vector<Flow>& flows, std::vector<Flow>& reps, RouteOverride& routes);
+  bool BuildRoutes(const std::vector<Flow>& flows, const Platform& platform, std::vector<Flow>& reps,
+                   RouteOverride& routes);
 
   std::vector<uint32_t> first_;                   // per flow: its first link in links_ (flows + 1 entries)
   std::vector<uint32_t> links_;                   // the SimGrid links of every route, in order
-  std::vector<double> latency_;                   // per flow, seconds
   std::vector<uint64_t> colour_;                  // per flow: its class
   std::vector<uint32_t> used_;                    // SimGrid links crossed by the phase, in first-use order
   std::vector<uint64_t> link_colour_, link_sum_;  // per SimGrid link

@@ -61,8 +61,8 @@ const std::vector<Flow>& PhaseSolver::Prepare(const std::vector<Flow>& input) {
   // flows also cross those links, the merged flow gets one max-min share instead of several, which can only shift
   // bandwidth between flows that all must finish before the phase ends (docs/collectives.md).
   merged_.assign(input.begin(), input.end());
-  std::sort(merged_.begin(), merged_.end(),
-            [](const Flow& a, const Flow& b) { return a.src != b.src ? a.src < b.src : a.dst < b.dst; });
+  const auto before = [](const Flow& a, const Flow& b) { return a.src != b.src ? a.src < b.src : a.dst < b.dst; };
+  if (!std::is_sorted(merged_.begin(), merged_.end(), before)) std::sort(merged_.begin(), merged_.end(), before);
   size_t out = 0;
   for (size_t i = 0; i < merged_.size(); ++i) {
     if (merged_[i].src == merged_[i].dst) continue;
