@@ -272,10 +272,30 @@ struct CommCostModel::StepUnits {
 // otherwise every instance is solved together (kAll).
 CommCostModel::Mode CommCostModel::ChooseMode(const StepUnits& su) {
   if (!reduce_symmetry_ || su.units() <= 1 || su.step.flows.empty()) return Mode::kAll;
+  // The choice depends on the units' flows up to a common scale of their sizes (the same exchange with other byte
+  // counts, issued again by another layer or micro-batch): checked once per structure. Key: the step's (src, dst,
+  // relative size) in order, its blocks, and the instances in their order.
+  const double unit = su.step.flows.front().bytes;
+  uint64_t key = Mix(su.blocks, su.step.flows.size());
+  for (const Flow& f : su.step.flows)
+    key = Mix(Mix(key, static_cast<uint64_t>(f.src) << 32 | f.dst),
+              unit > 0 ? static_cast<uint64_t>(std::llround(f.bytes / unit * 1e6)) : Bits(f.bytes));
+  for (size_t k : su.order) {
+    key = Mix(key, k);
+    if (k != SIZE_MAX)
+      for (uint32_t m : su.instances[k]) key = Mix(key, m);
+  }
+  if (const auto it = choices_.find(key); it != choices_.end()) {
+    reps_ = it->second.reps;
+    shared_ = it->second.shared;
+    return it->second.mode;
+  }
   const FlowsOf unit_of = su.UnitFlows();
-  if (IndependentClasses(su.units(), unit_of, reps_)) return Mode::kClasses;
-  if (SymmetricUnits(su.units(), unit_of, shared_)) return Mode::kScaled;
-  return Mode::kAll;
+  Mode mode = Mode::kAll;
+  if (IndependentClasses(su.units(), unit_of, reps_)) mode = Mode::kClasses;
+  else if (SymmetricUnits(su.units(), unit_of, shared_)) mode = Mode::kScaled;
+  choices_.emplace(key, Choice{mode, reps_, shared_});
+  return mode;
 }
 
 // Points gathered_ at the flows to solve in `mode` (collected into step_flows_, or the step's own flows when they are

@@ -19,6 +19,7 @@
 #include <map>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "sim/network/collectives.h"
@@ -156,6 +157,13 @@ class CommCostModel {
   const std::vector<Flow>* gathered_ = &step_flows_;  // what GatherFlows chose to solve
   std::vector<size_t> reps_;
   std::vector<std::pair<uint32_t, uint32_t>> shared_;
+  // ChooseMode's result per structure of a step (see ChooseMode).
+  struct Choice {
+    Mode mode;
+    std::vector<size_t> reps;
+    std::vector<std::pair<uint32_t, uint32_t>> shared;
+  };
+  std::unordered_map<uint64_t, Choice> choices_;
 
  public:
   uint64_t phases_reused() const { return phases_reused_; }
