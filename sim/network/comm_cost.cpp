@@ -271,6 +271,7 @@ struct CommCostModel::StepUnits {
 // pattern are solved as one on those links' capacity divided among their users (kScaled, shared_ filled);
 // otherwise every instance is solved together (kAll).
 CommCostModel::Mode CommCostModel::ChooseMode(const StepUnits& su) {
+  has_key_ = false;
   if (!reduce_symmetry_ || su.units() <= 1 || su.step.flows.empty()) return Mode::kAll;
   // The choice depends on the units' flows up to a common scale of their sizes (the same exchange with other byte
   // counts, issued again by another layer or micro-batch): checked once per structure. Key: the step's (src, dst,
@@ -285,6 +286,8 @@ CommCostModel::Mode CommCostModel::ChooseMode(const StepUnits& su) {
     if (k != SIZE_MAX)
       for (uint32_t m : su.instances[k]) key = Mix(key, m);
   }
+  step_key_ = key;
+  has_key_ = unit > 0;
   if (const auto it = choices_.find(key); it != choices_.end()) {
     reps_ = it->second.reps;
     shared_ = it->second.shared;
@@ -355,17 +358,51 @@ double CommCostModel::SolveGathered(Mode mode, CommCost& out) {
   return t;
 }
 
-// Hands the step's traffic on every instance to the observer, `weight` times per step.
+void CommCostModel::LinkBytes(const StepUnits& su, bool all_solved, std::vector<std::pair<uint32_t, double>>& out) {
+  const Platform& platform = solver_.platform();
+  if (load_.size() != platform.num_links()) load_.assign(platform.num_links(), 0);
+  out.clear();
+  auto add = [&](const std::vector<Flow>& flows) {
+    for (const Flow& f : flows) {
+      platform.RouteHops(f.src, f.dst, route_);
+      for (const auto& [link, latency] : route_) {
+        if (link < 0) continue;
+        const auto l = static_cast<size_t>(link);
+        if (load_[l] == 0 && f.bytes > 0) out.emplace_back(static_cast<uint32_t>(link), 0);
+        load_[l] += f.bytes;
+      }
+    }
+  };
+  if (all_solved) {
+    add(*gathered_);
+  } else {
+    for (size_t i = 0; i < su.order.size(); ++i) {  // the instances not solved carry the same traffic on their links
+      su.Map(i, 0, su.step.flows.size(), one_);
+      add(one_);
+    }
+  }
+  for (auto& [link, bytes] : out) {
+    bytes = load_[link];
+    load_[link] = 0;
+  }
+}
+
+// Hands the step's link loads on every instance to the observer, `weight` times per step; a structure seen before
+// (ChooseMode's key) is routed once and scaled by its size.
 void CommCostModel::ObserveStep(const StepUnits& su, bool all_solved, double weight) {
   if (observer_ == nullptr) return;
-  if (all_solved) {
-    observer_->OnPhase(*gathered_, weight);
+  if (!has_key_) {
+    LinkBytes(su, all_solved, link_bytes_);
+    observer_->OnLinkBytes(link_bytes_, weight);
     return;
   }
-  for (size_t i = 0; i < su.order.size(); ++i) {  // the instances not solved carry the same traffic on their own links
-    su.Map(i, 0, su.step.flows.size(), one_);
-    observer_->OnPhase(one_, weight);
+  auto it = observed_.find(step_key_);
+  if (it == observed_.end()) {
+    it = observed_.emplace(step_key_, Observed{su.step.flows.front().bytes, {}}).first;
+    LinkBytes(su, all_solved, it->second.bytes);
+    it->second.bytes.shrink_to_fit();
   }
+  observer_->OnLinkBytes(it->second.bytes, weight * su.step.flows.front().bytes / it->second.unit);
 }
 
 double CommCostModel::SolveStep(const StepUnits& su, CommCost& out, double occurrences) {

@@ -140,15 +140,6 @@ class FabricZone : public kr::NetZoneImpl {
     return std::string(topo::ToString(p.kind)) + " " + std::to_string(p.kind == topo::VertexKind::kGpu ? v : p.index);
   }
 
-  void AddRouteLoad(uint32_t s, uint32_t d, double bytes, std::vector<double>& load) {
-    if (s == d) return;
-    hops_.clear();
-    fabric_.Route(s, d, 0, hops_);
-    for (const topo::Hop& h : hops_) {
-      const int32_t i = dir_index_[2 * static_cast<size_t>(h.link) + (h.forward ? 0 : 1)];
-      if (i >= 0) load[static_cast<size_t>(i)] += bytes;
-    }
-  }
   const std::vector<Platform::LinkInfo>& infos() const { return infos_; }
   std::string Name(const Platform::LinkInfo& info) const {
     const uint32_t id = info.fabric_link;
@@ -276,10 +267,6 @@ std::vector<std::string> Platform::GraphRouteLinkNames(uint32_t src, uint32_t ds
 const std::vector<Platform::LinkInfo>& Platform::links() const { return zone_->infos(); }
 
 std::string Platform::LinkName(size_t index) const { return zone_->Name(zone_->infos().at(index)); }
-
-void Platform::AddRouteLoad(uint32_t src, uint32_t dst, double bytes, std::vector<double>& load) const {
-  zone_->AddRouteLoad(src, dst, bytes, load);
-}
 
 void Platform::SetCapacityFactor(uint32_t index, double factor) { zone_->SetCapacityFactor(index, factor); }
 

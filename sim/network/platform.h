@@ -80,8 +80,6 @@ class Platform {
   const std::vector<LinkInfo>& links() const;
   // e.g. "nic_to_leaf nic 0 -> leaf 0", "leaf_to_spine up-links of leaf 3 (bundle, up)".
   std::string LinkName(size_t index) const;
-  // Adds `bytes` to load[i] for every SimGrid link i on the route src -> dst (load has num_links() entries).
-  void AddRouteLoad(uint32_t src, uint32_t dst, double bytes, std::vector<double>& load) const;
   // The hops of the route src -> dst as SimGrid sees it: (index into links(), or -1 for a hop with no SimGrid link,
   // such as a PCIe link that cannot be a bottleneck; latency in seconds). `out` is cleared first. Not thread-safe
   // (reuses a scratch buffer).
