@@ -186,11 +186,11 @@ void SolveBenchSizes(const v1::Scenario& s, const CollectiveBenchSpec& spec, con
                      ProgressTask& shown, CollectivePlan& first) {
   for (uint64_t size : setup.sizes) {
     shown.Start(std::to_string(size) + " bytes");
-    const CollectivePlan plan =
-        !first.steps.empty() ? std::move(first)
-        : setup.moe.active   ? PlanDeepEpNormal(groups[0], costs.shape(), s.collectives(), setup.moe.traffic)
-                             : PlanCollective(setup.kind, spec.algorithm, groups[0], static_cast<double>(size),
-                                              costs.shape(), s.collectives());
+    const CollectivePlan plan = !first.steps.empty() ? std::move(first)
+                                : setup.moe.active
+                                    ? PlanDeepEpNormal(groups[0], costs.shape(), s.collectives(), setup.moe.traffic)
+                                    : PlanCollective(setup.kind, spec.algorithm, groups[0], static_cast<double>(size),
+                                                     costs.shape(), s.collectives());
     first.steps.clear();
     CommCost cost;
     const double total = costs.SolveGroups(plan, groups, cost);

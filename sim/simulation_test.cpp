@@ -164,7 +164,8 @@ TEST(Simulation, ClassReductionIsExact) {
     const std::string text = "accelerator { name: \"H100-SXM\" }\ncluster { num_gpus: " + std::to_string(c.gpus) +
                              " scale_out { " + c.scale_out +
                              " } }\nworkload { model { preset: \"llama3_8b\" } parallelism { tp: 8 "
-                             "global_batch_size: " + std::to_string(c.gpus / 8) + " } }\n";
+                             "global_batch_size: " +
+                             std::to_string(c.gpus / 8) + " } }\n";
     const v1::Scenario s = ResolveScenario(ParseScenario(text, "textproto", "classes.textproto"));
     CollectiveBenchSpec spec;
     spec.collective = "all_to_all";

@@ -2,11 +2,11 @@
 #include "sim/network/comm_cost.h"
 
 #include <algorithm>
-#include <cstring>
 #include <functional>
 #include <unordered_map>
 
 #include "common/error.h"
+#include "sim/network/hash_mix.h"
 
 namespace clustersim::sim {
 
@@ -91,23 +91,6 @@ double CommCostModel::SolveScaled(const std::vector<Flow>& flows, uint64_t& solv
   shapes_.emplace(h, fit);
   return t;
 }
-
-namespace {
-
-uint64_t Mix(uint64_t h, uint64_t v) {
-  v += 0x9e3779b97f4a7c15ULL + h;
-  v = (v ^ (v >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  v = (v ^ (v >> 27)) * 0x94d049bb133111ebULL;
-  return v ^ (v >> 31);
-}
-
-uint64_t Bits(double d) {
-  uint64_t u;
-  std::memcpy(&u, &d, sizeof u);
-  return u;
-}
-
-}  // namespace
 
 void CommCostModel::EnsureLinkScratch() {
   const size_t links = solver_.platform().num_links();
@@ -295,8 +278,10 @@ CommCostModel::Mode CommCostModel::ChooseMode(const StepUnits& su) {
   }
   const FlowsOf unit_of = su.UnitFlows();
   Mode mode = Mode::kAll;
-  if (IndependentClasses(su.units(), unit_of, reps_)) mode = Mode::kClasses;
-  else if (SymmetricUnits(su.units(), unit_of, shared_)) mode = Mode::kScaled;
+  if (IndependentClasses(su.units(), unit_of, reps_))
+    mode = Mode::kClasses;
+  else if (SymmetricUnits(su.units(), unit_of, shared_))
+    mode = Mode::kScaled;
   choices_.emplace(key, Choice{mode, reps_, shared_});
   return mode;
 }

@@ -1,26 +1,9 @@
 // FlowClasses; see flow_classes.h.
 #include "sim/network/flow_classes.h"
 
-#include <cstring>
+#include "sim/network/hash_mix.h"
 
 namespace clustersim::sim {
-
-namespace {
-
-uint64_t Mix(uint64_t h, uint64_t v) {
-  v += 0x9e3779b97f4a7c15ULL + h;
-  v = (v ^ (v >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  v = (v ^ (v >> 27)) * 0x94d049bb133111ebULL;
-  return v ^ (v >> 31);
-}
-
-uint64_t Bits(double d) {
-  uint64_t u;
-  std::memcpy(&u, &d, sizeof u);
-  return u;
-}
-
-}  // namespace
 
 void FlowClasses::RouteAll(const std::vector<Flow>& flows, const Platform& platform) {
   const size_t n = flows.size();
