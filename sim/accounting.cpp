@@ -145,8 +145,8 @@ void AppendTimeline(v1::RunResult& r, uint32_t stage, uint32_t track, const std:
 
 }  // namespace
 
-void LinkLoad::OnPhase(const std::vector<Flow>& flows, double weight) {
-  for (const Flow& f : flows) platform_.AddRouteLoad(f.src, f.dst, f.bytes * weight, bytes_);
+void LinkLoad::OnLinkBytes(const std::vector<std::pair<uint32_t, double>>& bytes, double weight) {
+  for (const auto& [link, b] : bytes) bytes_[link] += b * weight;
 }
 
 void LinkLoad::Report(double step_s, v1::RunResult& r) const {

@@ -20,7 +20,7 @@ namespace clustersim::sim {
 class LinkLoad : public PhaseObserver {
  public:
   explicit LinkLoad(const Platform& platform) : platform_(platform), bytes_(platform.links().size(), 0.0) {}
-  void OnPhase(const std::vector<Flow>& flows, double weight) override;
+  void OnLinkBytes(const std::vector<std::pair<uint32_t, double>>& bytes, double weight) override;
   // Fills link_usage (per class) and hottest_links (top five) of `r` for a step of `step_s` seconds.
   void Report(double step_s, v1::RunResult& r) const;
 

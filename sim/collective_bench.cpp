@@ -98,11 +98,26 @@ MoeExchange PrepareMoeExchange(const v1::Scenario& s, const CollectiveBenchSpec&
 
 namespace {
 
+// The flows one group's plan lists in its largest phase, in closed form (an all_to_all's plan is n(n - 1) flows, or
+// with PXN one per rail and node pair plus the NVLink forwarding; other collectives list O(n) flows per phase).
+uint64_t PlannedFlowsPerGroup(const v1::Scenario& s, const CollectiveBenchSpec& spec, CollectiveKind kind, uint32_t gs,
+                              uint32_t stride) {
+  if (kind != CollectiveKind::kAllToAll) return uint64_t{gs} * 2;
+  const uint64_t n = gs;
+  const uint32_t gpn = std::max(1u, s.cluster().scale_up().gpus_per_node());
+  const uint64_t per_node = std::clamp(gpn / stride, 1u, gs);
+  const bool pxn = spec.algorithm == "auto" || spec.algorithm == "pxn" || spec.moe.tokens > 0;
+  if (!pxn || per_node <= 1 || n % per_node != 0) return n * (n - 1);
+  const uint64_t nodes = n / per_node;
+  return nodes * per_node * (per_node - 1) + nodes * (nodes - 1) * per_node;
+}
+
 // What SimulateCollective derives from its spec before forking; every input rule of the spec is checked here.
 struct CollectiveSetup {
   CollectiveKind kind = CollectiveKind::kAllReduce;
   uint32_t stride = 1;
   uint32_t gs = 0;
+  uint64_t planned_flows = 0;  // flows the plans of all groups list (before any reduction)
   std::vector<uint64_t> sizes;
   MoeExchange moe;
 };
@@ -132,16 +147,8 @@ CollectiveSetup PrepareCollective(const v1::Scenario& s, const CollectiveBenchSp
   if (c.kind == CollectiveKind::kSendRecv && c.gs != 2)
     throw InputError(group + " = " + std::to_string(c.gs) + ": send_recv needs a group of 2 ranks" +
                      (block ? "" : " (-g 2)"));
-  // An all_to_all is one phase of gs x (gs - 1) flows per group, which no symmetry reduction splits: bounded like
-  // any phase, so that the solve stays within minutes and memory.
-  const uint64_t a2a_flows = uint64_t{c.gs} * (c.gs - 1);
-  const uint64_t most_flows = std::max<uint64_t>(1, s.options().max_flows_per_phase());
-  if (c.kind == CollectiveKind::kAllToAll && a2a_flows > most_flows)
-    throw InputError(group + " = " + std::to_string(c.gs) + ": an all_to_all over " + std::to_string(c.gs) +
-                     " ranks is one phase of " + std::to_string(a2a_flows) + " flows; at most " +
-                     std::to_string(most_flows) +
-                     " (options.max_flows_per_phase) are solved in one phase: use a "
-                     "smaller group");
+  const uint64_t groups = spec.all_groups ? uint64_t{n / (c.gs * c.stride)} * c.stride : 1;
+  c.planned_flows = groups * PlannedFlowsPerGroup(s, spec, c.kind, c.gs, c.stride);
   c.sizes = spec.sizes_bytes;
   c.moe = PrepareMoeExchange(s, spec, c.gs, c.stride, c.kind);
   if (c.moe.active) c.sizes = {c.moe.nominal_bytes};
@@ -172,16 +179,19 @@ std::vector<std::vector<uint32_t>> BenchGroups(const CollectiveSetup& setup, con
   return groups;
 }
 
-// In the controller actor: solves each size with every group at once; one CommStat per size in `holder`.
+// In the controller actor: solves each size with every group at once; one CommStat per size in `holder`. `first` is
+// the plan of the first size when it was made already (empty steps otherwise); it is consumed.
 void SolveBenchSizes(const v1::Scenario& s, const CollectiveBenchSpec& spec, const CollectiveSetup& setup,
                      const std::vector<std::vector<uint32_t>>& groups, CommCostModel& costs, v1::RunResult& holder,
-                     ProgressTask& shown) {
+                     ProgressTask& shown, CollectivePlan& first) {
   for (uint64_t size : setup.sizes) {
     shown.Start(std::to_string(size) + " bytes");
-    const CollectivePlan plan = setup.moe.active
+    const CollectivePlan plan = !first.steps.empty() ? std::move(first)
+                                : setup.moe.active
                                     ? PlanDeepEpNormal(groups[0], costs.shape(), s.collectives(), setup.moe.traffic)
                                     : PlanCollective(setup.kind, spec.algorithm, groups[0], static_cast<double>(size),
                                                      costs.shape(), s.collectives());
+    first.steps.clear();
     CommCost cost;
     const double total = costs.SolveGroups(plan, groups, cost);
     v1::CommStat* cs = holder.add_comms();
@@ -204,18 +214,30 @@ v1::RunResult RunBench(const v1::Scenario& s, const CollectiveBenchSpec& spec, c
   SimWorld world(s, 1e15);
   // No sampling and no shape reuse: every size of the sweep is solved with every group.
   const PricingOptions options{std::numeric_limits<uint64_t>::max(), /*reuse_shapes=*/false,
-                               /*reduce_symmetry=*/!spec.exact};
+                               /*reduce_symmetry=*/!spec.exact, /*reduce_classes=*/!spec.exact};
   Pricing pricing(world, s, wl::RankLayout{}, options, &channel);
+  // options.max_flows_per_phase bounds the flows of a phase as solved, after the reductions (an all_to_all of one
+  // group is one phase of n(n - 1) flows, which only the class reduction shrinks).
+  const uint64_t most_flows = std::max<uint64_t>(1, s.options().max_flows_per_phase());
+  pricing.solver().SetFlowLimit(most_flows, [&s, &setup, &spec, most_flows](uint64_t flows) {
+    throw InputError(InputPrefix(spec) + (spec.from_case_block ? "group_size" : "group") + " = " +
+                     std::to_string(setup.gs) + ": a phase of the " + spec.collective + " over " +
+                     std::to_string(setup.gs) + " ranks has " + std::to_string(flows) +
+                     " flows to solve after the reductions; at most " + std::to_string(most_flows) +
+                     " (options.max_flows_per_phase) are solved in one phase: use a smaller group (" + s.name() + ")");
+  });
   const std::vector<std::vector<uint32_t>> groups = BenchGroups(setup, spec, s.cluster().num_gpus());
   // Plan errors (an unknown algorithm, one that cannot run on this group) depend on the group only: raise them here,
   // on the process's own stack, before any actor runs. An exception must not escape a SimGrid actor (the engine
   // aborts, and unwinding an actor's stack trips AddressSanitizer), so the actor below also catches and the error
   // is re-thrown after the run.
+  // The plan of the first size is kept for the actor (a global all-to-all's lists 10^7 flows).
+  CollectivePlan first;
   if (!setup.moe.active && !setup.sizes.empty())
-    (void)PlanCollective(setup.kind, spec.algorithm, groups[0], static_cast<double>(setup.sizes.front()),
-                         pricing.costs().shape(), s.collectives());
+    first = PlanCollective(setup.kind, spec.algorithm, groups[0], static_cast<double>(setup.sizes.front()),
+                           pricing.costs().shape(), s.collectives());
   v1::RunResult holder;
-  world.RunController([&]() { SolveBenchSizes(s, spec, setup, groups, pricing.costs(), holder, shown); });
+  world.RunController([&]() { SolveBenchSizes(s, spec, setup, groups, pricing.costs(), holder, shown, first); });
   holder.mutable_sim()->set_wall_s(world.WallSeconds());
   holder.mutable_sim()->set_peak_rss_mib(PeakRssMib());
   holder.mutable_sim()->set_events(world.events());
@@ -247,8 +269,10 @@ CollectiveBenchRow RowOf(const v1::CommStat& cs, const v1::SimStats& sim, const 
 std::vector<CollectiveBenchRow> SimulateCollective(const v1::Scenario& s, const CollectiveBenchSpec& spec,
                                                    const ProgressFn& progress) {
   const CollectiveSetup setup = PrepareCollective(s, spec);
-  RequireMemory(MemoryNeed{EstimateFabricBytes(s), 0, 0}, s, "collective benchmark", s.name(), "cluster.num_gpus",
-                std::to_string(s.cluster().num_gpus()));
+  // The plan's flows are listed, merged and classed (flow_classes.h) before any reduction: about 100 bytes each.
+  RequireMemory(MemoryNeed{EstimateFabricBytes(s), 0, 100.0 * static_cast<double>(setup.planned_flows)}, s,
+                "collective benchmark", s.name(), spec.from_case_block ? "collective.group_size" : "coll: group",
+                std::to_string(setup.gs) + " (" + std::to_string(setup.planned_flows) + " flows planned)");
   const v1::RunResult holder =
       RunResultInChild([&](const ChildChannel& channel) { return RunBench(s, spec, setup, channel); }, progress);
   std::vector<CollectiveBenchRow> rows;

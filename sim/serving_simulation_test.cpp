@@ -107,7 +107,9 @@ TEST(ServingSimulation, PricingOnAPrefixOfGroupsIsBounded) {
     EXPECT_NEAR(prefix.comms(i).time_s(), all.comms(i).time_s(), 0.15 * all.comms(i).time_s())
         << all.comms(i).collective() << " " << all.comms(i).bytes_per_rank();
   }
-  EXPECT_LT(3 * flows_prefix, flows_all);  // the cap took effect
+  // Since the class reduction (docs/performance.md, issue #20) every group of this symmetric fabric is solved in no
+  // more flows than the prefix (8 here, from thousands): the cap no longer saves solving, and costs nothing.
+  EXPECT_LE(flows_all, flows_prefix);
   const v1::ServeResult &a = all.serving(), &p = prefix.serving();
   EXPECT_NEAR(p.output_tokens_per_s(), a.output_tokens_per_s(), 0.03 * a.output_tokens_per_s());
   EXPECT_NEAR(p.tpot().mean_s(), a.tpot().mean_s(), 0.03 * a.tpot().mean_s());

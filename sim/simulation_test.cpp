@@ -26,21 +26,32 @@ v1::Scenario Cluster(const std::string& extra_scale_out, uint32_t gpus, const st
   return ResolveScenario(ParseScenario(text, "textproto", "test.textproto"));
 }
 
-// An all_to_all is one phase of n(n - 1) flows that no reduction splits: a group past options.max_flows_per_phase is
-// refused before the simulation process starts (8,192 ranks took minutes and gigabytes before).
+// An all_to_all of one group is one phase of n(n - 1) flows (PXN: one per rail and node pair): a phase that still has
+// more than options.max_flows_per_phase flows after the reductions is bad input, and so is a plan whose flows would
+// not fit in memory (refused before the simulation process starts; 8,192 ranks took minutes and gigabytes before).
 TEST(Simulation, AnAllToAllLargerThanAPhaseIsBadInput) {
-  v1::Scenario s = Cluster("", 64);
+  v1::Scenario s = Cluster("switch_radix: 16 routing: \"ecmp\"", 64);  // hashed routes: no two flows alike
   s.mutable_options()->set_max_flows_per_phase(1000);
   CollectiveBenchSpec spec;
   spec.collective = "all_to_all";
+  spec.algorithm = "direct";
   spec.sizes_bytes = {1 << 20};
   spec.group_size = 64;
   try {
     (void)SimulateCollective(s, spec);
     FAIL() << "not refused";
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("group = 64: an all_to_all over 64 ranks is one phase of 4032 flows"),
-              std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("group = 64: a phase of the all_to_all over 64 ranks has "), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("at most 1000 (options.max_flows_per_phase)"), std::string::npos) << e.what();
+  }
+  v1::Scenario big = Cluster("switch_radix: 128", 131072);
+  spec.group_size = 65536;
+  try {
+    (void)SimulateCollective(big, spec);
+    FAIL() << "not refused";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("coll: group = 65536 (4294901760 flows planned)"), std::string::npos)
         << e.what();
   }
 }
@@ -130,6 +141,42 @@ TEST(Simulation, SymmetryReductionsAreExact) {
     const std::string what = c.collective + "/" + c.algorithm + " on " + c.fabric;
     EXPECT_NEAR(reduced.at(0).time_s, exact.at(0).time_s, 1e-9 * exact.at(0).time_s) << what;
     EXPECT_LT(reduced.at(0).flows, exact.at(0).flows) << what;
+  }
+}
+
+// The class reduction (sim/network/flow_classes.h) is exact: one group's all-to-all, a phase no group symmetry splits,
+// solved as one flow per class of interchangeable flows gives the time of solving every flow, on fat-trees
+// (non-blocking and oversubscribed), rail-optimized and dragonfly fabrics.
+TEST(Simulation, ClassReductionIsExact) {
+  struct Case {
+    std::string algorithm;
+    uint32_t gpus;
+    std::string scale_out;
+  };
+  const std::vector<Case> cases = {
+      {"pxn", 128, "topology: \"fat_tree\" switch_radix: 16"},
+      {"direct", 64, "topology: \"fat_tree\" switch_radix: 16 oversubscription: 2"},
+      {"pxn", 128, "topology: \"fat_tree\" switch_radix: 16 oversubscription: 3"},
+      {"pxn", 128, "topology: \"rail_optimized\" switch_radix: 16"},
+      {"direct", 64, "topology: \"dragonfly\""},
+  };
+  for (const Case& c : cases) {
+    const std::string text = "accelerator { name: \"H100-SXM\" }\ncluster { num_gpus: " + std::to_string(c.gpus) +
+                             " scale_out { " + c.scale_out +
+                             " } }\nworkload { model { preset: \"llama3_8b\" } parallelism { tp: 8 "
+                             "global_batch_size: " +
+                             std::to_string(c.gpus / 8) + " } }\n";
+    const v1::Scenario s = ResolveScenario(ParseScenario(text, "textproto", "classes.textproto"));
+    CollectiveBenchSpec spec;
+    spec.collective = "all_to_all";
+    spec.algorithm = c.algorithm;
+    spec.sizes_bytes = {16ull << 20};
+    const auto reduced = SimulateCollective(s, spec);
+    spec.exact = true;
+    const auto exact = SimulateCollective(s, spec);
+    const std::string what = c.algorithm + " on " + c.scale_out;
+    EXPECT_NEAR(reduced.at(0).time_s, exact.at(0).time_s, 1e-9 * exact.at(0).time_s) << what;
+    EXPECT_LT(reduced.at(0).flows * 4, exact.at(0).flows) << what << ": " << reduced.at(0).flows << " flows";
   }
 }
 

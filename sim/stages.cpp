@@ -60,6 +60,7 @@ PricingOptions PricingOptionsOf(const v1::Scenario& s) {
   o.max_flows_per_phase = full ? std::numeric_limits<uint64_t>::max() : s.options().max_flows_per_phase();
   o.reuse_shapes = !full;
   o.reduce_symmetry = !full;
+  o.reduce_classes = !full;
   return o;
 }
 
@@ -88,6 +89,7 @@ Pricing::Pricing(SimWorld& world, const v1::Scenario& s, const wl::RankLayout& l
     : solver_(world.platform()),
       costs_(solver_, world.fabric(), layout, s.collectives(), o.max_flows_per_phase,
              s.accelerator().scale_up_in_network_reduction(), o.reuse_shapes, o.reduce_symmetry) {
+  solver_.SetClassReduction(o.reduce_classes);
   if (channel != nullptr) GuardPhases(solver_, s, *channel);
 }
 

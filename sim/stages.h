@@ -70,8 +70,9 @@ struct PricingOptions {
   uint64_t max_flows_per_phase = 0;  // a phase larger than this is sampled
   bool reuse_shapes = true;          // phases of an already solved shape are not solved again
   bool reduce_symmetry = true;       // the exact symmetry reductions
+  bool reduce_classes = true;        // the exact class reduction of each phase (PhaseSolver::SetClassReduction)
 };
-// options.fidelity "full": no sampling, no shape reuse, no symmetry reductions; otherwise all of them, with
+// options.fidelity "full": no sampling, no shape reuse, no symmetry or class reductions; otherwise all of them, with
 // options.max_flows_per_phase.
 PricingOptions PricingOptionsOf(const v1::Scenario& resolved);
 

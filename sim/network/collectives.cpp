@@ -315,6 +315,9 @@ CollectivePlan PxnAllToAll(const Ctx& c) {
   const double per_dst = c.bytes / c.n();
   PhaseStep nvlink, rdma;
   nvlink.pipeline_group = rdma.pipeline_group = 1;
+  nvlink.flows.reserve(static_cast<size_t>(nodes) * L * (L - 1));
+  rdma.flows.reserve(static_cast<size_t>(nodes) * (nodes - 1) * L);
+  // Listed by source, then destination (sorted for a group of ascending ids: the phase solver then need not sort).
   for (const auto& [node, members] : by_node) {
     for (uint32_t i = 0; i < L; ++i) {
       for (uint32_t j = 0; j < L; ++j) {
@@ -323,10 +326,9 @@ CollectivePlan PxnAllToAll(const Ctx& c) {
         nvlink.flows.push_back({members[i], members[j], per_dst * (1 + (nodes - 1))});
       }
     }
-    for (const auto& [other, omembers] : by_node) {
-      if (other == node) continue;
-      for (uint32_t j = 0; j < L; ++j) rdma.flows.push_back({members[j], omembers[j], per_dst * L});
-    }
+    for (uint32_t j = 0; j < L; ++j)
+      for (const auto& [other, omembers] : by_node)
+        if (other != node) rdma.flows.push_back({members[j], omembers[j], per_dst * L});
   }
   p.steps.push_back(std::move(nvlink));
   if (!rdma.flows.empty()) p.steps.push_back(std::move(rdma));

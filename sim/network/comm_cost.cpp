@@ -2,11 +2,11 @@
 #include "sim/network/comm_cost.h"
 
 #include <algorithm>
-#include <cstring>
 #include <functional>
 #include <unordered_map>
 
 #include "common/error.h"
+#include "sim/network/hash_mix.h"
 
 namespace clustersim::sim {
 
@@ -59,9 +59,11 @@ double CommCostModel::MaxRouteLatency(const std::vector<Flow>& flows) {
 double CommCostModel::SolveScaled(const std::vector<Flow>& flows, uint64_t& solved, uint64_t salt) {
   if (flows.empty()) return 0;
   const double unit = flows.front().bytes;
+  const uint64_t before = solver_.flows_solved();  // flows SimGrid solves: one per class for a class-reduced phase
   if (!(unit > 0) || !reuse_shapes_) {
-    solved += flows.size();
-    return solver_.Solve(flows);
+    const double t = solver_.Solve(flows);
+    solved += solver_.flows_solved() - before;
+    return t;
   }
   // Order-independent hash of the set of (src, dst, relative size): the same traffic issued from another stage's
   // representative lists the groups in another order but is the same phase.
@@ -82,30 +84,13 @@ double CommCostModel::SolveScaled(const std::vector<Flow>& flows, uint64_t& solv
     return it->second.latency_s + it->second.seconds_per_unit * unit;
   }
   const double t = solver_.Solve(flows);
-  solved += flows.size();
+  solved += solver_.flows_solved() - before;
   ShapeFit fit;
   fit.latency_s = std::min(t, MaxRouteLatency(flows));
   fit.seconds_per_unit = (t - fit.latency_s) / unit;
   shapes_.emplace(h, fit);
   return t;
 }
-
-namespace {
-
-uint64_t Mix(uint64_t h, uint64_t v) {
-  v += 0x9e3779b97f4a7c15ULL + h;
-  v = (v ^ (v >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  v = (v ^ (v >> 27)) * 0x94d049bb133111ebULL;
-  return v ^ (v >> 31);
-}
-
-uint64_t Bits(double d) {
-  uint64_t u;
-  std::memcpy(&u, &d, sizeof u);
-  return u;
-}
-
-}  // namespace
 
 void CommCostModel::EnsureLinkScratch() {
   const size_t links = solver_.platform().num_links();
@@ -269,19 +254,46 @@ struct CommCostModel::StepUnits {
 // pattern are solved as one on those links' capacity divided among their users (kScaled, shared_ filled);
 // otherwise every instance is solved together (kAll).
 CommCostModel::Mode CommCostModel::ChooseMode(const StepUnits& su) {
+  has_key_ = false;
   if (!reduce_symmetry_ || su.units() <= 1 || su.step.flows.empty()) return Mode::kAll;
+  // The choice depends on the units' flows up to a common scale of their sizes (the same exchange with other byte
+  // counts, issued again by another layer or micro-batch): checked once per structure. Key: the step's (src, dst,
+  // relative size) in order, its blocks, and the instances in their order.
+  const double unit = su.step.flows.front().bytes;
+  uint64_t key = Mix(su.blocks, su.step.flows.size());
+  for (const Flow& f : su.step.flows)
+    key = Mix(Mix(key, static_cast<uint64_t>(f.src) << 32 | f.dst),
+              unit > 0 ? static_cast<uint64_t>(std::llround(f.bytes / unit * 1e6)) : Bits(f.bytes));
+  for (size_t k : su.order) {
+    key = Mix(key, k);
+    if (k != SIZE_MAX)
+      for (uint32_t m : su.instances[k]) key = Mix(key, m);
+  }
+  step_key_ = key;
+  has_key_ = unit > 0;
+  if (const auto it = choices_.find(key); it != choices_.end()) {
+    reps_ = it->second.reps;
+    shared_ = it->second.shared;
+    return it->second.mode;
+  }
   const FlowsOf unit_of = su.UnitFlows();
-  if (IndependentClasses(su.units(), unit_of, reps_)) return Mode::kClasses;
-  if (SymmetricUnits(su.units(), unit_of, shared_)) return Mode::kScaled;
-  return Mode::kAll;
+  Mode mode = Mode::kAll;
+  if (IndependentClasses(su.units(), unit_of, reps_))
+    mode = Mode::kClasses;
+  else if (SymmetricUnits(su.units(), unit_of, shared_))
+    mode = Mode::kScaled;
+  choices_.emplace(key, Choice{mode, reps_, shared_});
+  return mode;
 }
 
-// Collects into step_flows_ the flows to solve in `mode` and returns how many instances they cover (0: a reduction
-// stands for all of them). In kAll mode, a phase over max_flows_ is cut to a prefix of the instances (or of one
-// instance's blocks) and `out` is marked sampled.
+// Points gathered_ at the flows to solve in `mode` (collected into step_flows_, or the step's own flows when they are
+// the representative's whole group) and returns how many instances they cover (0: a reduction stands for all of
+// them). In kAll mode, a phase over max_flows_ is cut to a prefix of the instances (or of one instance's blocks) and
+// `out` is marked sampled.
 size_t CommCostModel::GatherFlows(const StepUnits& su, Mode mode, CommCost& out) {
   std::vector<Flow>& flows = step_flows_;
   flows.clear();
+  gathered_ = &step_flows_;
   if (mode == Mode::kClasses) {
     const FlowsOf unit_of = su.UnitFlows();
     for (size_t u : reps_) {
@@ -304,6 +316,12 @@ size_t CommCostModel::GatherFlows(const StepUnits& su, Mode mode, CommCost& out)
   const size_t count = out.sampled && instances_solved == 1 && su.blocks > 1
                            ? std::max<size_t>(1, max_flows_ / std::max<size_t>(1, su.per_block)) * su.per_block
                            : su.step.flows.size();
+  if (instances_solved == 1 && count >= su.step.flows.size()) {
+    // The first instance is the representative's own group (SolvePlan), on which the step's flows are already
+    // mapped: no copy (a global all-to-all lists 10^7 flows).
+    gathered_ = &su.step.flows;
+    return 1;
+  }
   flows.reserve(instances_solved * count);
   for (size_t i = 0; i < instances_solved; ++i) {
     su.Map(i, 0, std::min(count, su.step.flows.size()), one_);
@@ -314,28 +332,62 @@ size_t CommCostModel::GatherFlows(const StepUnits& su, Mode mode, CommCost& out)
 
 // Solves step_flows_ (on the divided capacities in kScaled mode).
 double CommCostModel::SolveGathered(Mode mode, CommCost& out) {
-  if (mode != Mode::kScaled) return SolveScaled(step_flows_, out.flows);
+  if (mode != Mode::kScaled) return SolveScaled(*gathered_, out.flows);
   uint64_t salt = 1;
   for (const auto& [link, users] : shared_) {
     solver_.platform().SetCapacityFactor(link, 1.0 / users);
     salt = Mix(Mix(salt, link), users);
   }
-  const double t = SolveScaled(step_flows_, out.flows, salt);
+  const double t = SolveScaled(*gathered_, out.flows, salt);
   for (const auto& [link, users] : shared_) solver_.platform().SetCapacityFactor(link, 1.0);
   return t;
 }
 
-// Hands the step's traffic on every instance to the observer, `weight` times per step.
+void CommCostModel::LinkBytes(const StepUnits& su, bool all_solved, std::vector<std::pair<uint32_t, double>>& out) {
+  const Platform& platform = solver_.platform();
+  if (load_.size() != platform.num_links()) load_.assign(platform.num_links(), 0);
+  out.clear();
+  auto add = [&](const std::vector<Flow>& flows) {
+    for (const Flow& f : flows) {
+      platform.RouteHops(f.src, f.dst, route_);
+      for (const auto& [link, latency] : route_) {
+        if (link < 0) continue;
+        const auto l = static_cast<size_t>(link);
+        if (load_[l] == 0 && f.bytes > 0) out.emplace_back(static_cast<uint32_t>(link), 0);
+        load_[l] += f.bytes;
+      }
+    }
+  };
+  if (all_solved) {
+    add(*gathered_);
+  } else {
+    for (size_t i = 0; i < su.order.size(); ++i) {  // the instances not solved carry the same traffic on their links
+      su.Map(i, 0, su.step.flows.size(), one_);
+      add(one_);
+    }
+  }
+  for (auto& [link, bytes] : out) {
+    bytes = load_[link];
+    load_[link] = 0;
+  }
+}
+
+// Hands the step's link loads on every instance to the observer, `weight` times per step; a structure seen before
+// (ChooseMode's key) is routed once and scaled by its size.
 void CommCostModel::ObserveStep(const StepUnits& su, bool all_solved, double weight) {
   if (observer_ == nullptr) return;
-  if (all_solved) {
-    observer_->OnPhase(step_flows_, weight);
+  if (!has_key_) {
+    LinkBytes(su, all_solved, link_bytes_);
+    observer_->OnLinkBytes(link_bytes_, weight);
     return;
   }
-  for (size_t i = 0; i < su.order.size(); ++i) {  // the instances not solved carry the same traffic on their own links
-    su.Map(i, 0, su.step.flows.size(), one_);
-    observer_->OnPhase(one_, weight);
+  auto it = observed_.find(step_key_);
+  if (it == observed_.end()) {
+    it = observed_.emplace(step_key_, Observed{su.step.flows.front().bytes, {}}).first;
+    LinkBytes(su, all_solved, it->second.bytes);
+    it->second.bytes.shrink_to_fit();
   }
+  observer_->OnLinkBytes(it->second.bytes, weight * su.step.flows.front().bytes / it->second.unit);
 }
 
 double CommCostModel::SolveStep(const StepUnits& su, CommCost& out, double occurrences) {

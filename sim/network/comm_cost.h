@@ -19,6 +19,7 @@
 #include <map>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "sim/network/collectives.h"
@@ -43,8 +44,10 @@ struct CommCost {
 class PhaseObserver {
  public:
   virtual ~PhaseObserver() = default;
-  // `flows` run `weight` times per step (weight already covers repetitions and groups not solved).
-  virtual void OnPhase(const std::vector<Flow>& flows, double weight) = 0;
+  // One occurrence of a phase, on every group, puts `bytes` (SimGrid link index into Platform::links(), bytes) on
+  // the links it crosses; it runs `weight` times per step (weight already covers repetitions and sizes: the loads of
+  // an exchange repeated with other byte counts are routed once and scaled).
+  virtual void OnLinkBytes(const std::vector<std::pair<uint32_t, double>>& bytes, double weight) = 0;
 };
 
 class CommCostModel {
@@ -104,6 +107,8 @@ class CommCostModel {
   size_t GatherFlows(const StepUnits& units, Mode mode, CommCost& out);
   double SolveGathered(Mode mode, CommCost& out);
   void ObserveStep(const StepUnits& units, bool all_solved, double weight);
+  // The bytes each SimGrid link carries in one occurrence of the step on every instance, into `out`.
+  void LinkBytes(const StepUnits& units, bool all_solved, std::vector<std::pair<uint32_t, double>>& out);
   // Solves `flows` on SimGrid, or derives the time from a solved phase of the same shape. Adds the flows actually
   // solved to `solved`.
   // `salt` distinguishes phases solved on modified link capacities (symmetry reductions) in the shape cache.
@@ -153,8 +158,26 @@ class CommCostModel {
   std::vector<Flow> unit_flows_;
   // SolveStep scratch: the flows to solve, one unit's flows, the class representatives, the shared links.
   std::vector<Flow> step_flows_, one_;
+  const std::vector<Flow>* gathered_ = &step_flows_;  // what GatherFlows chose to solve
   std::vector<size_t> reps_;
   std::vector<std::pair<uint32_t, uint32_t>> shared_;
+  // ChooseMode's result per structure of a step (see ChooseMode).
+  struct Choice {
+    Mode mode;
+    std::vector<size_t> reps;
+    std::vector<std::pair<uint32_t, uint32_t>> shared;
+  };
+  std::unordered_map<uint64_t, Choice> choices_;
+  uint64_t step_key_ = 0;  // the structure key of the step ChooseMode last saw, when has_key_
+  bool has_key_ = false;
+  // ObserveStep's link loads per structure key, for the size of the step's first flow `unit`.
+  struct Observed {
+    double unit = 0;
+    std::vector<std::pair<uint32_t, double>> bytes;
+  };
+  std::unordered_map<uint64_t, Observed> observed_;
+  std::vector<std::pair<uint32_t, double>> link_bytes_;
+  std::vector<double> load_;  // per SimGrid link, LinkBytes scratch (reset after use)
 
  public:
   uint64_t phases_reused() const { return phases_reused_; }

@@ -54,32 +54,46 @@ PhaseSolver::Worker& PhaseSolver::WorkerOf(uint32_t gpu) {
   return *workers_[gpu];
 }
 
-double PhaseSolver::Solve(const std::vector<Flow>& input) {
+const std::vector<Flow>& PhaseSolver::Prepare(const std::vector<Flow>& input) {
   // Flows between the same pair of GPUs follow the same route; they are merged into one flow of their summed size
   // (ring channels that cross a node the same way, for instance). Every link then carries the same bytes, and the
   // phase's completion time is unchanged when the merged flows share their links only with each other; when other
   // flows also cross those links, the merged flow gets one max-min share instead of several, which can only shift
   // bandwidth between flows that all must finish before the phase ends (docs/collectives.md).
   merged_.assign(input.begin(), input.end());
-  std::sort(merged_.begin(), merged_.end(),
-            [](const Flow& a, const Flow& b) { return a.src != b.src ? a.src < b.src : a.dst < b.dst; });
+  const auto before = [](const Flow& a, const Flow& b) { return a.src != b.src ? a.src < b.src : a.dst < b.dst; };
+  if (!std::is_sorted(merged_.begin(), merged_.end(), before)) std::sort(merged_.begin(), merged_.end(), before);
   size_t out = 0;
   for (size_t i = 0; i < merged_.size(); ++i) {
+    if (merged_[i].src == merged_[i].dst) continue;
     if (out > 0 && merged_[out - 1].src == merged_[i].src && merged_[out - 1].dst == merged_[i].dst)
       merged_[out - 1].bytes += merged_[i].bytes;
     else
       merged_[out++] = merged_[i];
   }
   merged_.resize(out);
-  const std::vector<Flow>& flows = merged_;
+  // Sizes as SimGrid receives them (whole bytes, at least 1), so that the classes see what is solved.
+  out = 0;
+  for (const Flow& f : merged_)
+    if (f.bytes > 0) merged_[out++] = {f.src, f.dst, std::max(1.0, std::round(f.bytes))};
+  merged_.resize(out);
+  if (!reduce_classes_ || !classes_.Reduce(merged_, platform_, 0.5, reps_, routes_)) return merged_;
+  ++phases_class_reduced_;
+  flows_represented_ += merged_.size();
+  return reps_;
+}
+
+double PhaseSolver::Solve(const std::vector<Flow>& input) {
+  const std::vector<Flow>& flows = Prepare(input);
+  const bool reduced = &flows == &reps_;
+  if (max_flows_ > 0 && flows.size() > max_flows_) on_flows_exceed_(flows.size());
   touched_.clear();
   for (const Flow& f : flows) {
-    if (f.src == f.dst || f.bytes <= 0) continue;
     Worker& s = WorkerOf(f.src);
     Worker& d = WorkerOf(f.dst);
     if (s.sends.empty() && s.receives == 0) touched_.push_back(f.src);
     if (d.sends.empty() && d.receives == 0) touched_.push_back(f.dst);
-    s.sends.emplace_back(d.mailbox, static_cast<uint64_t>(std::llround(std::max(1.0, f.bytes))));
+    s.sends.emplace_back(d.mailbox, static_cast<uint64_t>(std::llround(f.bytes)));
     d.receives++;
     ++flows_solved_;
   }
@@ -92,6 +106,7 @@ double PhaseSolver::Solve(const std::vector<Flow>& input) {
   }
   // Deterministic order of wake-ups (and so of comm creation): by GPU id.
   std::sort(touched_.begin(), touched_.end());
+  if (reduced) platform_.SetRouteOverride(&routes_);  // read by SimGrid as the workers' comms start
   const double t0 = sg4::Engine::get_clock();
   pending_ = static_cast<uint32_t>(touched_.size());
   for (uint32_t gpu : touched_) {
@@ -117,6 +132,7 @@ double PhaseSolver::Solve(const std::vector<Flow>& input) {
     w->go->release();
   }
   phase_done_->acquire();
+  if (reduced) platform_.SetRouteOverride(nullptr);
   ++solves_;
   return sg4::Engine::get_clock() - t0;
 }

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "sim/network/collectives.h"
+#include "sim/network/flow_classes.h"
 #include "sim/network/platform.h"
 
 namespace clustersim::sim {
@@ -42,9 +43,23 @@ class PhaseSolver {
     limit_bytes_ = limit_bytes;
     on_exceed_ = std::move(on_exceed);
   }
+  // A phase that still has more than `max_flows` flows to solve after the class reduction calls `on_exceed(flows)`,
+  // which must throw or not return. 0 = no limit.
+  void SetFlowLimit(uint64_t max_flows, std::function<void(uint64_t)> on_exceed) {
+    max_flows_ = max_flows;
+    on_flows_exceed_ = std::move(on_exceed);
+  }
+
+  // Class reduction (sim/network/flow_classes.h, exact): a phase whose flows form at most half as many classes of
+  // interchangeable flows is solved as one flow per class. On by default; options.fidelity "full" turns it off.
+  void SetClassReduction(bool on) { reduce_classes_ = on; }
 
   Platform& platform() { return platform_; }
+  // Flows solved on SimGrid (one per class for a reduced phase).
   uint64_t flows_solved() const { return flows_solved_; }
+  // Flows that reduced phases stood for, and the phases reduced.
+  uint64_t flows_represented() const { return flows_represented_; }
+  uint64_t phases_class_reduced() const { return phases_class_reduced_; }
   uint64_t solves() const { return solves_; }
   uint64_t actors_created() const { return actors_created_; }
 
@@ -52,11 +67,19 @@ class PhaseSolver {
 
  private:
   Worker& WorkerOf(uint32_t gpu);
+  // The phase's flows, one per (src, dst) pair, in merged_; then reduced to one per class where that pays.
+  const std::vector<Flow>& Prepare(const std::vector<Flow>& input);
 
   Platform& platform_;
   std::vector<std::unique_ptr<Worker>> workers_;  // by GPU, created on first use
   std::vector<uint32_t> touched_;                 // GPUs in the current phase
   std::vector<Flow> merged_;                      // the phase's flows, one per (src, dst) pair
+  std::vector<Flow> reps_;                        // one flow per class when the phase is reduced
+  RouteOverride routes_;                          // their weighted routes
+  FlowClasses classes_;
+  bool reduce_classes_ = true;
+  uint64_t flows_represented_ = 0;
+  uint64_t phases_class_reduced_ = 0;
   simgrid::s4u::SemaphorePtr phase_done_;
   uint32_t pending_ = 0;                          // workers still busy in the current phase
   uint64_t flows_solved_ = 0;
@@ -65,6 +88,8 @@ class PhaseSolver {
   int token_ = 0;  // payload address handed to SimGrid; simulated comms never copy it
   double limit_bytes_ = 0;
   std::function<void(double, uint64_t)> on_exceed_;
+  uint64_t max_flows_ = 0;
+  std::function<void(uint64_t)> on_flows_exceed_;
 };
 
 }  // namespace clustersim::sim

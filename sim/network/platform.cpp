@@ -140,15 +140,6 @@ class FabricZone : public kr::NetZoneImpl {
     return std::string(topo::ToString(p.kind)) + " " + std::to_string(p.kind == topo::VertexKind::kGpu ? v : p.index);
   }
 
-  void AddRouteLoad(uint32_t s, uint32_t d, double bytes, std::vector<double>& load) {
-    if (s == d) return;
-    hops_.clear();
-    fabric_.Route(s, d, 0, hops_);
-    for (const topo::Hop& h : hops_) {
-      const int32_t i = dir_index_[2 * static_cast<size_t>(h.link) + (h.forward ? 0 : 1)];
-      if (i >= 0) load[static_cast<size_t>(i)] += bytes;
-    }
-  }
   const std::vector<Platform::LinkInfo>& infos() const { return infos_; }
   std::string Name(const Platform::LinkInfo& info) const {
     const uint32_t id = info.fabric_link;
@@ -163,6 +154,8 @@ class FabricZone : public kr::NetZoneImpl {
   void SetCapacityFactor(uint32_t index, double factor) {
     sg_links_.at(index)->set_bandwidth(infos_.at(index).capacity_bytes_per_s * factor);
   }
+  double CurrentCapacity(uint32_t index) const { return sg_links_.at(index)->get_bandwidth(); }
+  void SetRouteOverride(const RouteOverride* routes) { override_ = routes; }
   void RouteHops(uint32_t s, uint32_t d, std::vector<std::pair<int32_t, double>>& out) {
     out.clear();
     if (s == d) return;
@@ -223,6 +216,7 @@ class FabricZone : public kr::NetZoneImpl {
     const auto s = static_cast<uint32_t>(src->id());
     const auto d = static_cast<uint32_t>(dst->id());
     if (s == d) return;
+    if (override_ != nullptr && OverriddenRoute(RouteOverride::Key(s, d), into, latency)) return;
     fabric_.Route(s, d, 0, hops_);
     for (const topo::Hop& h : hops_) {
       const size_t k = 2 * static_cast<size_t>(h.link) + (h.forward ? 0 : 1);
@@ -232,7 +226,21 @@ class FabricZone : public kr::NetZoneImpl {
   }
 
  private:
+  bool OverriddenRoute(uint64_t key, kr::Route* into, double* latency) const {
+    const auto it = override_->by_pair.find(key);
+    if (it == override_->by_pair.end()) return false;
+    const RouteOverride::Route& r = override_->routes[it->second];
+    for (uint32_t k = r.first; k < r.first + r.count; ++k) {
+      const RouteOverride::Hop& h = override_->hops[k];
+      auto* link = sg_links_.at(h.link)->get_impl();
+      for (uint32_t t = 0; t < h.times; ++t) into->link_list_.push_back(link);
+    }
+    if (latency != nullptr) *latency += r.latency_s;
+    return true;
+  }
+
   const topo::Fabric& fabric_;
+  const RouteOverride* override_ = nullptr;
   std::vector<simgrid::kernel::resource::StandardLinkImpl*> dir_links_;  // per link direction; null = not simulated
   std::vector<sg4::Link*> dir_s4u_;
   std::vector<int32_t> dir_index_;          // per link direction: index into infos_, -1 = not simulated
@@ -260,11 +268,11 @@ const std::vector<Platform::LinkInfo>& Platform::links() const { return zone_->i
 
 std::string Platform::LinkName(size_t index) const { return zone_->Name(zone_->infos().at(index)); }
 
-void Platform::AddRouteLoad(uint32_t src, uint32_t dst, double bytes, std::vector<double>& load) const {
-  zone_->AddRouteLoad(src, dst, bytes, load);
-}
-
 void Platform::SetCapacityFactor(uint32_t index, double factor) { zone_->SetCapacityFactor(index, factor); }
+
+double Platform::CurrentCapacity(uint32_t index) const { return zone_->CurrentCapacity(index); }
+
+void Platform::SetRouteOverride(const RouteOverride* routes) { zone_->SetRouteOverride(routes); }
 
 void Platform::RouteHops(uint32_t src, uint32_t dst, std::vector<std::pair<int32_t, double>>& out) const {
   zone_->RouteHops(src, dst, out);

@@ -12,6 +12,7 @@
 #include <simgrid/s4u.hpp>
 
 #include <cstdint>
+#include <unordered_map>
 #include <vector>
 
 #include "topologies/fabric.h"
@@ -30,6 +31,30 @@ struct PlatformOptions {
 };
 
 class FabricZone;
+
+// Routes that replace the fabric's for some host pairs while one phase is solved (the class reduction of
+// sim/network/flow_classes.h): each hop names a SimGrid link (index into Platform::links()) and how many times the
+// route crosses it, which SimGrid's max-min system counts as that many units of the flow's rate on the link.
+struct RouteOverride {
+  struct Hop {
+    uint32_t link = 0;
+    uint32_t times = 1;
+  };
+  struct Route {
+    uint32_t first = 0;  // into hops
+    uint32_t count = 0;
+    double latency_s = 0;
+  };
+  std::unordered_map<uint64_t, uint32_t> by_pair;  // (src << 32 | dst) -> index into routes
+  std::vector<Route> routes;
+  std::vector<Hop> hops;
+  void Clear() {
+    by_pair.clear();
+    routes.clear();
+    hops.clear();
+  }
+  static uint64_t Key(uint32_t src, uint32_t dst) { return static_cast<uint64_t>(src) << 32 | dst; }
+};
 
 class Platform {
  public:
@@ -55,8 +80,6 @@ class Platform {
   const std::vector<LinkInfo>& links() const;
   // e.g. "nic_to_leaf nic 0 -> leaf 0", "leaf_to_spine up-links of leaf 3 (bundle, up)".
   std::string LinkName(size_t index) const;
-  // Adds `bytes` to load[i] for every SimGrid link i on the route src -> dst (load has num_links() entries).
-  void AddRouteLoad(uint32_t src, uint32_t dst, double bytes, std::vector<double>& load) const;
   // The hops of the route src -> dst as SimGrid sees it: (index into links(), or -1 for a hop with no SimGrid link,
   // such as a PCIe link that cannot be a bottleneck; latency in seconds). `out` is cleared first. Not thread-safe
   // (reuses a scratch buffer).
@@ -65,6 +88,11 @@ class Platform {
   // reductions that solve one of several identical sub-problems on links they share (sim/network/comm_cost.h). Call from
   // an actor, between phases.
   void SetCapacityFactor(uint32_t index, double factor);
+  // SimGrid link `index`'s current capacity, bytes/s (SetCapacityFactor included).
+  double CurrentCapacity(uint32_t index) const;
+  // While `routes` is set (not null; it must outlive the setting), SimGrid resolves the host pairs it lists with
+  // its routes instead of the fabric's; nullptr restores the fabric's routes. Call between phases.
+  void SetRouteOverride(const RouteOverride* routes);
 
  private:
   const topo::Fabric& fabric_;
