@@ -8,6 +8,7 @@
 #include <cmath>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "common/error.h"
 #include "planning/run.h"
@@ -26,12 +27,8 @@ struct MemoryChoice {
 };
 // Memory-saving choices in order of increasing cost: the first that fits is taken for each plan shape. With one
 // replica of the dense parameters (dp x cp = 1) ZeRO has nothing to shard.
-constexpr std::array<MemoryChoice, 6> kShardedChoices{{{1, "none"},
-                                                       {1, "selective"},
-                                                       {3, "none"},
-                                                       {1, "full"},
-                                                       {3, "selective"},
-                                                       {3, "full"}}};
+constexpr std::array<MemoryChoice, 6> kShardedChoices{
+    {{1, "none"}, {1, "selective"}, {3, "none"}, {1, "full"}, {3, "selective"}, {3, "full"}}};
 constexpr std::array<MemoryChoice, 3> kReplicaChoices{{{0, "none"}, {0, "selective"}, {0, "full"}}};
 
 std::vector<uint32_t> Divisors(uint32_t n) {
@@ -48,8 +45,7 @@ double WorstStageBytes(const wl::StepProgram& p) {
 }
 
 wl::StepProgram ProgramOf(const v1::Scenario& s) {
-  return wl::BuildStepProgram(s.workload(), s.cluster().num_gpus(), s.cluster().scale_up().gpus_per_node(),
-                              s.seed());
+  return wl::BuildStepProgram(s.workload(), s.cluster().num_gpus(), s.cluster().scale_up().gpus_per_node(), s.seed());
 }
 
 struct Scored {
@@ -75,7 +71,7 @@ std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uin
     for (uint32_t cp = 1; cp <= 16 && tp * cp <= n; cp *= 2) {
       if (n % (tp * cp) != 0) continue;
       for (uint32_t pp : Divisors(n / (tp * cp))) {
-        if (pp > m.layers() || m.layers() % pp != 0) continue;
+        if (pp > m.layers()) continue;  // uneven splits allowed (ValidatePlan: every virtual stage gets a layer)
         const uint32_t dp = n / (tp * cp * pp);
         std::vector<uint32_t> vpps{1};
         for (uint32_t v = 2; pp > 1 && v <= o.max_vpp; ++v)
@@ -203,16 +199,32 @@ std::string PlanLabel(const v1::Parallelism& p) {
   return l;
 }
 
+namespace {
+
+// Latency of a ring over n ranks on `nodes` scale-up domains, as the collective layer prices it
+// (sim/network/collectives.cpp): a software step per hop inside a domain, NCCL's network hop latency per hop across.
+double RingLatencyS(double n, double nodes, double alpha_s, double net_s) {
+  return (n - nodes) * alpha_s + (nodes - 1) * net_s;
+}
+
+// A tree all-reduce's: up and down a binary tree over the domains, a ring inside each.
+double TreeAllReduceLatencyS(double n, double nodes, double alpha_s, double net_s) {
+  return 2 * (std::ceil(std::log2(std::max(1.0, nodes))) * net_s + (n / nodes - 1) * alpha_s);
+}
+
+}  // namespace
+
 double EstimateStepS(const v1::Scenario& s, const wl::StepProgram& prog) {
   const ComputeModel cm(s.accelerator(), s.workload().precision(), s.name(), prog.compute_efficiency);
   const v1::Cluster& cl = s.cluster();
   const v1::Collectives& co = s.collectives();
   const double up_bps = cl.scale_up().bandwidth_gbyte_per_s() * 1e9 * co.scale_up_protocol_efficiency();
-  double out_bps = cl.scale_out().nic_bandwidth_gbps() * cl.scale_out().nics_per_gpu() / 8 * 1e9 *
-                   co.protocol_efficiency();
+  double out_bps =
+      cl.scale_out().nic_bandwidth_gbps() * cl.scale_out().nics_per_gpu() / 8 * 1e9 * co.protocol_efficiency();
   if (cl.scale_out().topology() == "none" || !(out_bps > 0)) out_bps = up_bps;
   const uint32_t domain = std::max(1u, cl.scale_up().domain_size());
   const double latency_s = co.step_latency_ns() * 1e-9;
+  const double alpha_s = latency_s, net_s = co.net_step_latency_ns() * 1e-9;
   const wl::RankLayout& L = prog.layout;
   double slowest = 0;
   for (size_t st = 0; st < prog.stages.size(); ++st) {
@@ -220,6 +232,7 @@ double EstimateStepS(const v1::Scenario& s, const wl::StepProgram& prog) {
     struct GroupInfo {
       bool known = false;
       uint32_t size = 1;
+      uint32_t nodes = 1;  // scale-up domains the group spans
       bool intra = true;
     };
     std::array<GroupInfo, 8> groups{};
@@ -229,7 +242,10 @@ double EstimateStepS(const v1::Scenario& s, const wl::StepProgram& prog) {
         const std::vector<uint32_t> members = L.Group(rep, d);
         g.known = true;
         g.size = static_cast<uint32_t>(members.size());
-        for (uint32_t r : members) g.intra = g.intra && r / domain == rep / domain;
+        std::set<uint32_t> spanned;
+        for (uint32_t r : members) spanned.insert(r / domain);
+        g.nodes = static_cast<uint32_t>(spanned.size());
+        g.intra = g.nodes == 1;
       }
       return g;
     };
@@ -245,7 +261,8 @@ double EstimateStepS(const v1::Scenario& s, const wl::StepProgram& prog) {
           break;
         case wl::OpType::kSend: {
           const uint32_t stage_size = L.tp * L.cp * L.dp;
-          const uint32_t peer = op.peer_delta > 0 ? (rep + stage_size) % L.world() : (rep + L.world() - stage_size) % L.world();
+          const uint32_t peer =
+              op.peer_delta > 0 ? (rep + stage_size) % L.world() : (rep + L.world() - stage_size) % L.world();
           main_t += static_cast<double>(op.comm_bytes) / (peer / domain == rep / domain ? up_bps : out_bps) + latency_s;
           break;
         }
@@ -253,18 +270,18 @@ double EstimateStepS(const v1::Scenario& s, const wl::StepProgram& prog) {
           const GroupInfo& g = info(op.dim);
           if (g.size <= 1) break;
           const double n = g.size;
-          double factor = (n - 1) / n, steps = n - 1;
+          double factor = (n - 1) / n;
+          double latency = RingLatencyS(n, g.nodes, alpha_s, net_s);
           if (op.coll == wl::Coll::kAllReduce) {
             factor *= 2;
-            steps *= 2;
+            latency = std::min(2 * latency, TreeAllReduceLatencyS(n, g.nodes, alpha_s, net_s));
           } else if (op.coll == wl::Coll::kBroadcast) {
             factor = 1;
           } else if (op.coll == wl::Coll::kAllToAll && !g.intra) {
             factor *= op.internode_scale;
           }
           const double eff = wl::IsDataParallel(op.dim) ? prog.sharded_dp_collective_efficiency : 1.0;
-          const double t =
-              factor * static_cast<double>(op.comm_bytes) / ((g.intra ? up_bps : out_bps) * eff) + steps * latency_s;
+          const double t = factor * static_cast<double>(op.comm_bytes) / ((g.intra ? up_bps : out_bps) * eff) + latency;
           if (op.async) {
             stream_t = std::max(stream_t, main_t) + t;
             done_at[op.tag] = stream_t;
@@ -307,7 +324,8 @@ v1::PlanSearchResult SearchPlans(const v1::Scenario& s, const SearchOptions& o) 
                             "no parallelism plan of " + std::to_string(s.cluster().num_gpus()) +
                                 " GPUs and global_batch_size " +
                                 std::to_string(s.workload().parallelism().global_batch_size()) + " fits in memory");
-  std::stable_sort(all.begin(), all.end(), [](const Scored& a, const Scored& b) { return a.estimate_s < b.estimate_s; });
+  std::stable_sort(all.begin(), all.end(),
+                   [](const Scored& a, const Scored& b) { return a.estimate_s < b.estimate_s; });
   v1::PlanSearchResult r;
   r.set_scenario(s.name());
   r.set_ranked_by(ToString(o.by));

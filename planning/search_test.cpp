@@ -68,6 +68,27 @@ TEST(PlanSearch, Zero3ImplementationGoesToZero3CandidatesOnly) {
   EXPECT_GT(zero3, 0);
 }
 
+// A layer count that no power of two divides (Llama 3 405B: 126 layers) still gets deep pipelines: the generator
+// splits unevenly, as Meta's 405B run did on PP16, so the search must not skip those depths.
+TEST(PlanSearch, UnevenPipelineSplitsAreCandidates) {
+  v1::Scenario s = PublicCase();
+  s.mutable_workload()->mutable_model()->set_layers(78);  // 2 x 3 x 13: only pp 1 and 2 divide it
+  uint64_t valid = 0;
+  const std::vector<v1::Parallelism> plans = EnumeratePlans(s, {}, &valid);
+  const bool deep = std::any_of(plans.begin(), plans.end(), [](const v1::Parallelism& p) { return p.pp() >= 8; });
+  EXPECT_TRUE(deep);
+}
+
+// The estimate prices a collective across scale-up domains with NCCL's network hop latency per step, as the
+// collective layer does: dropping that latency makes a plan with a data-parallel group spanning every node faster.
+TEST(PlanSearch, EstimateCountsTheNetworkHopLatency) {
+  v1::Scenario s = PublicCase();
+  const wl::StepProgram prog = wl::BuildStepProgram(s.workload(), 64, 8, s.seed());
+  const double with = EstimateStepS(s, prog);
+  s.mutable_collectives()->set_net_step_latency_ns(1);
+  EXPECT_LT(EstimateStepS(s, prog), with);
+}
+
 TEST(PlanSearch, EstimateTracksTheSimulation) {
   const v1::Scenario s = PublicCase();
   const wl::StepProgram prog = wl::BuildStepProgram(s.workload(), 64, 8, s.seed());
