@@ -15,6 +15,7 @@
 #include "results/compare.h"
 #include "results/report.h"
 #include "sim/hardware/compute_model.h"
+#include "sim/network/collectives.h"
 #include "workloads/generator.h"
 #include "workloads/plan.h"
 
@@ -199,21 +200,6 @@ std::string PlanLabel(const v1::Parallelism& p) {
   return l;
 }
 
-namespace {
-
-// Latency of a ring over n ranks on `nodes` scale-up domains, as the collective layer prices it
-// (sim/network/collectives.cpp): a software step per hop inside a domain, NCCL's network hop latency per hop across.
-double RingLatencyS(double n, double nodes, double alpha_s, double net_s) {
-  return (n - nodes) * alpha_s + (nodes - 1) * net_s;
-}
-
-// A tree all-reduce's: up and down a binary tree over the domains, a ring inside each.
-double TreeAllReduceLatencyS(double n, double nodes, double alpha_s, double net_s) {
-  return 2 * (std::ceil(std::log2(std::max(1.0, nodes))) * net_s + (n / nodes - 1) * alpha_s);
-}
-
-}  // namespace
-
 double EstimateStepS(const v1::Scenario& s, const wl::StepProgram& prog) {
   const ComputeModel cm(s.accelerator(), s.workload().precision(), s.name(), prog.compute_efficiency);
   const v1::Cluster& cl = s.cluster();
@@ -224,7 +210,6 @@ double EstimateStepS(const v1::Scenario& s, const wl::StepProgram& prog) {
   if (cl.scale_out().topology() == "none" || !(out_bps > 0)) out_bps = up_bps;
   const uint32_t domain = std::max(1u, cl.scale_up().domain_size());
   const double latency_s = co.step_latency_ns() * 1e-9;
-  const double alpha_s = latency_s, net_s = co.net_step_latency_ns() * 1e-9;
   const wl::RankLayout& L = prog.layout;
   double slowest = 0;
   for (size_t st = 0; st < prog.stages.size(); ++st) {
@@ -271,10 +256,11 @@ double EstimateStepS(const v1::Scenario& s, const wl::StepProgram& prog) {
           if (g.size <= 1) break;
           const double n = g.size;
           double factor = (n - 1) / n;
-          double latency = RingLatencyS(n, g.nodes, alpha_s, net_s);
+          const double per_node = n / g.nodes;  // the collective layer's latency terms (sim/network/collectives.h)
+          double latency = sim::RingLatencyS(n, per_node, co);
           if (op.coll == wl::Coll::kAllReduce) {
             factor *= 2;
-            latency = std::min(2 * latency, TreeAllReduceLatencyS(n, g.nodes, alpha_s, net_s));
+            latency = std::min(2 * latency, sim::TreeAllReduceLatencyS(n, per_node, co));
           } else if (op.coll == wl::Coll::kBroadcast) {
             factor = 1;
           } else if (op.coll == wl::Coll::kAllToAll && !g.intra) {

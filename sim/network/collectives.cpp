@@ -442,13 +442,12 @@ std::string AutoAlgorithm(CollectiveKind kind, const Ctx& c) {
   const double L = std::max(1u, c.PerNode()), N = n / L;
   const double f = kind == CollectiveKind::kAllReduce ? 2 : 1;
   std::vector<std::pair<double, std::string>> options;
-  options.emplace_back(f * ((n - N) * alpha + (N - 1) * net) + f * S / (L * b_out), "ring");
+  options.emplace_back(f * RingLatencyS(n, L, c.params) + f * S / (L * b_out), "ring");
   if (c.PerNode() > 1 && N > 1)
     options.emplace_back(f * ((L - 1) * alpha + (N - 1) * net) + f * S / (L * b_out) + f * S / b_up, "hierarchical");
   if (kind == CollectiveKind::kAllReduce && n > 2)
-    options.emplace_back(2 * (std::ceil(std::log2(N)) * net + (L - 1) * alpha) +
-                             std::max(2 * S / (L * b_out), 2 * S * (L - 1) / (L * b_up)),
-                         "tree");
+    options.emplace_back(
+        TreeAllReduceLatencyS(n, L, c.params) + std::max(2 * S / (L * b_out), 2 * S * (L - 1) / (L * b_up)), "tree");
   return std::min_element(options.begin(), options.end())->second;
 }
 
@@ -544,6 +543,17 @@ CollectivePlan PlanDeepEpNormal(const std::vector<uint32_t>& group, const GroupS
   for (const auto& s : p.steps)
     for (const auto& f : s.flows) p.bytes_sent_total += f.bytes * s.repeat;
   return p;
+}
+
+double RingLatencyS(double n, double per_node, const v1::Collectives& params) {
+  const double alpha = params.step_latency_ns() * 1e-9, net = params.net_step_latency_ns() * 1e-9;
+  const double N = n / per_node;
+  return (n - N) * alpha + (N - 1) * net;
+}
+
+double TreeAllReduceLatencyS(double n, double per_node, const v1::Collectives& params) {
+  const double alpha = params.step_latency_ns() * 1e-9, net = params.net_step_latency_ns() * 1e-9;
+  return 2 * (std::ceil(std::log2(n / per_node)) * net + (per_node - 1) * alpha);
 }
 
 double P2pAlphaSteps(const v1::Collectives& params) {

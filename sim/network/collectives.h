@@ -100,6 +100,14 @@ CollectivePlan PlanDeepEpNormal(const std::vector<uint32_t>& group, const GroupS
 // p2p_latency_ns / step_latency_ns.
 double P2pAlphaSteps(const v1::Collectives& params);
 
+// Latency terms of the automatic algorithm choice, for n ranks with `per_node` of them in each scale-up domain:
+// `step_latency_ns` per hop inside a domain (alpha), `net_step_latency_ns` per hop across (net), N = n / per_node.
+// Ring, one pass (reduce-scatter or all-gather; all-reduce makes two): (n - N) alpha + (N - 1) net.
+double RingLatencyS(double n, double per_node, const v1::Collectives& params);
+// Tree all-reduce (a chain in each domain, a double binary tree over the domains):
+// 2 (ceil(log2 N) net + (per_node - 1) alpha).
+double TreeAllReduceLatencyS(double n, double per_node, const v1::Collectives& params);
+
 // nccl-tests bus-bandwidth factor: busbw = algbw * factor (all_reduce 2(n-1)/n; rs/ag/a2a (n-1)/n; broadcast 1).
 double BusBandwidthFactor(CollectiveKind kind, uint32_t n);
 
