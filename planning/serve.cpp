@@ -32,8 +32,13 @@ v1::Scenario LoadServingScenario(const std::string& path) {
   } else {
     loaded = sim::LoadScenarioFile(path);
   }
+  return ResolveServing(loaded);
+}
+
+v1::Scenario ResolveServing(const sim::LoadedScenario& loaded) {
   if (!loaded.scenario.has_serving())
-    throw InputError(loaded.file + ": serving = (none): a serving scenario needs a serving block (pools, traffic); "
+    throw InputError(loaded.file +
+                     ": serving = (none): a serving scenario needs a serving block (pools, traffic); "
                      "`clustersim run` simulates training steps");
   return Resolve(loaded);
 }

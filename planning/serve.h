@@ -8,6 +8,7 @@
 #include "common/embedded.h"
 #include "results.pb.h"
 #include "scenario.pb.h"
+#include "sim/scenario_loader.h"
 
 namespace clustersim::planning {
 
@@ -18,6 +19,9 @@ std::span<const EmbeddedFile> ServingScenarios();
 // Loads and resolves a serving scenario; an empty path is the embedded serving default. Throws InputError (also for
 // a scenario without a serving block).
 v1::Scenario LoadServingScenario(const std::string& path);
+// The resolution LoadServingScenario applies to a parsed scenario: the serving block is required (InputError naming
+// loaded.file otherwise), then Resolve (planning/run.h).
+v1::Scenario ResolveServing(const sim::LoadedScenario& loaded);
 // How messages name it: the path, or "<embedded serving default>".
 std::string ServingSource(const std::string& path);
 

@@ -110,9 +110,8 @@ py::tuple RunFn(const py::object& scenario, const py::object& progress) {
 py::tuple ServeFn(const py::object& scenario) {
   const bool dict = py::isinstance<py::dict>(scenario);
   const std::string path = dict || scenario.is_none() ? "" : py::str(scenario).cast<std::string>();
-  const v1::Scenario s = dict ? planning::Resolve(Parse(scenario)) : planning::LoadServingScenario(path);
+  const v1::Scenario s = dict ? planning::ResolveServing(Parse(scenario)) : planning::LoadServingScenario(path);
   const std::string source = dict ? SourceOf(scenario) : planning::ServingSource(path);
-  if (!s.has_serving()) throw InputError(source + ": the scenario has no `serving` block: use run()");
   v1::RunResult r;
   {
     py::gil_scoped_release release;

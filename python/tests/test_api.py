@@ -111,7 +111,8 @@ def test_serve_and_its_plan():
     scenario = r["scenario"]
     again = cs.run(scenario)  # run() on a serving scenario serves it, as `clustersim run` does
     assert again["serving"]["output_tokens_per_s"] == pytest.approx(sv["output_tokens_per_s"], rel=1e-12)
-    with pytest.raises(cs.InputError, match="no `serving` block"):
+    no_serving = r"<scenario dict>: serving = \(none\): a serving scenario needs a serving block"
+    with pytest.raises(cs.InputError, match=no_serving):
         cs.serve(small_dict())
     pandas = pytest.importorskip("pandas")
     assert "output_tokens_per_s" in " ".join(r.to_dataframe().columns)
