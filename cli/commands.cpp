@@ -28,6 +28,7 @@
 #include "sim/hardware/accelerator.h"
 #include "sim/memory_guard.h"
 #include "sim/network/collectives.h"
+#include "sim/plausible.h"
 #include "sim/scenario_loader.h"
 #include "sim/simulation.h"
 #include "topologies/dot.h"
@@ -146,6 +147,36 @@ int List() {
   std::cout << "Grid regions (facility.grid_region, gCO2e/kWh; or a number in facility.grid_carbon_g_per_kwh):\n ";
   for (const std::string& n : GridRegionNames()) std::cout << fmt::format(" {} {:.0f}", n, *FindGridRegion(n));
   std::cout << "\n";
+  return 0;
+}
+
+namespace {
+
+// One line per field reachable from `d`: dotted path, type (a message's name for a message field), label
+// ("repeated", "optional" for proto3 presence, "-"), and the plausible range with its unit for a numeric field.
+void PrintFields(const google::protobuf::Descriptor& d, const std::string& prefix,
+                 std::vector<const google::protobuf::Descriptor*>& open) {
+  open.push_back(&d);
+  for (int i = 0; i < d.field_count(); ++i) {
+    const google::protobuf::FieldDescriptor& f = *d.field(i);
+    const std::string path = prefix.empty() ? std::string(f.name()) : prefix + "." + std::string(f.name());
+    const google::protobuf::Descriptor* m = f.message_type();
+    const std::string type = m ? std::string(m->name()) : std::string(f.type_name());
+    const char* label = f.is_repeated() ? "repeated" : (f.has_presence() && !m ? "optional" : "-");
+    std::string range;
+    if (const FieldRange* r = FindFieldRange(f))
+      range = fmt::format("{:g}..{:g}{}{}", r->range.lo, r->range.hi, *r->range.unit ? " " : "", r->range.unit);
+    std::cout << fmt::format("{}\t{}\t{}\t{}\n", path, type, label, range);
+    if (m && std::find(open.begin(), open.end(), m) == open.end()) PrintFields(*m, path, open);
+  }
+  open.pop_back();
+}
+
+}  // namespace
+
+int ListFields() {
+  std::vector<const google::protobuf::Descriptor*> open;
+  PrintFields(*v1::Scenario::descriptor(), "", open);
   return 0;
 }
 

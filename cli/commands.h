@@ -20,6 +20,8 @@ struct RunOptions {
 int Run(const RunOptions& o);
 
 int List();
+// Every scenario field, one per line: dotted path, type, label, plausible range (tab-separated).
+int ListFields();
 
 struct TopoOptions {
   std::string scenario;

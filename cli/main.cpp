@@ -90,8 +90,11 @@ void AddServe(CLI::App& app, Commands& cmds) {
 }
 
 void AddList(CLI::App& app, Commands& cmds) {
-  cmds.Add(app.add_subcommand("list", "List built-in accelerators, topologies, model presets, algorithms and examples"),
-           [] { return cli::List(); });
+  auto fields = std::make_shared<bool>(false);
+  auto* list = app.add_subcommand("list", "List built-in accelerators, topologies, model presets, algorithms and examples");
+  list->add_flag("--fields", *fields,
+                 "List every scenario field instead: dotted path, type, label and plausible range, tab-separated");
+  cmds.Add(list, [fields] { return *fields ? cli::ListFields() : cli::List(); });
 }
 
 void AddTopo(CLI::App& app, Commands& cmds) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Hostile-input test (issue #23, docs/input-limits.md): generates its own bad variants of every field of the scenario
-schema (read from proto/scenario.proto, so a field added later is covered without editing this file), of the
+schema (as `clustersim list --fields` prints it, so a field added later is covered without editing this file), of the
 command-line options and of the input files, runs clustersim on each and asserts the class of every outcome.
 
 Classes: "ok" (exit 0, and every reported number finite, MFU/HFU/utilisation at most 100%, step and run lengths
@@ -30,15 +30,22 @@ MAX_DAYS = 1e7
 
 # --- the schema ----------------------------------------------------------------------------------------------------
 
-def parse_schema(text):
-    """message name -> [(label, type, name)] from a .proto file (comments stripped)."""
-    text = re.sub(r"//[^\n]*", "", text)
-    schema = {}
-    for m in re.finditer(r"message\s+(\w+)\s*\{([^{}]*)\}", text):
-        fields = []
-        for f in re.finditer(r"(optional\s+|repeated\s+)?(\w+)\s+(\w+)\s*=\s*\d+\s*;", m.group(2)):
-            fields.append(((f.group(1) or "").strip(), f.group(2), f.group(3)))
-        schema[m.group(1)] = fields
+def read_schema(cs):
+    """message name -> [(label, type, name)], from `clustersim list --fields` (the binary's own descriptors, so a field
+    added later is covered without editing this file). A message listed under several paths is read once."""
+    out = subprocess.run([cs, "list", "--fields"], capture_output=True, text=True, timeout=TIMEOUT_S, check=True).stdout
+    schema = {"Scenario": []}
+    owner = {(): "Scenario"}  # the first path of each message type -> its type
+    for line in out.splitlines():
+        path, typ, label, _ = line.split("\t")
+        path = tuple(path.split("."))
+        msg = owner.get(path[:-1])
+        if msg is None:
+            continue  # under a later path of a message type already read
+        schema[msg].append(("" if label == "-" else label, typ, path[-1]))
+        if typ[:1].isupper() and typ not in schema:
+            owner[path] = typ
+            schema[typ] = []
     return schema
 
 
@@ -447,8 +454,7 @@ def main():
     work = os.path.abspath(a.work_dir)
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
-    with open(os.path.join(a.source_dir, "proto", "scenario.proto")) as f:
-        schema = parse_schema(f.read())
+    schema = read_schema(cs)
     options, scenario = option_checks(work, a.source_dir)
     checks = (field_checks(schema, work, a.quick) + json_checks(work) + special_file_checks(work, a.source_dir) +
               options + output_checks(work, a.source_dir, scenario))
