@@ -18,6 +18,7 @@
 #include "common/error.h"
 #include "common/input_file.h"
 #include "planning/run.h"
+#include "planning/serve.h"
 #include "results/compare.h"
 #include "results/csv.h"
 #include "results/html_report.h"
@@ -144,6 +145,8 @@ int List() {
   }
   std::cout << "Example scenarios (workloads/scenarios, embedded; run as clustersim run example:NAME):\n";
   for (const std::string& n : planning::ExampleNames()) std::cout << "  example:" << n << "\n";
+  std::cout << "Serving examples (workloads/scenarios/serving, embedded; run as clustersim serve example:NAME):\n";
+  for (const std::string& n : planning::ServingExampleNames()) std::cout << "  example:" << n << "\n";
   std::cout << "Grid regions (facility.grid_region, gCO2e/kWh; or a number in facility.grid_carbon_g_per_kwh):\n ";
   for (const std::string& n : GridRegionNames()) std::cout << fmt::format(" {} {:.0f}", n, *FindGridRegion(n));
   std::cout << "\n";

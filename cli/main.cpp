@@ -80,7 +80,8 @@ void AddServe(CLI::App& app, Commands& cmds) {
   auto* serve_cmd = app.add_subcommand("serve", "Simulate a serving fleet: throughput, latency, cost and energy per token");
   serve_cmd
       ->add_option("scenario", serve.scenario,
-                   "Serving scenario file; default: the embedded serving scenario (docs/serving.md)")
+                   "Serving scenario file or example:NAME (see clustersim list); default: the embedded serving scenario "
+                   "(docs/serving.md)")
       ->check(kNonEmptyPath);
   serve_cmd->add_option("--out", serve.out_dir,
                         "Write result.json, summary.txt, report.html, trace.json (Perfetto), serve.csv and comms.csv "

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "planning/serve.h"
 #include "workloads/model.h"
 
 namespace clustersim::planning {
@@ -30,6 +31,24 @@ TEST(Examples, RunByNameFromAnywhere) {
     EXPECT_NE(std::string(e.what()).find("scenario = \"example:nope\": no such example; examples: "),
               std::string::npos);
   }
+}
+
+TEST(Examples, ServingExamplesByName) {
+  const std::vector<std::string> names = ServingExampleNames();
+  ASSERT_NE(std::find(names.begin(), names.end(), "default"), names.end());
+  for (const std::string& n : names) EXPECT_TRUE(LoadServingScenario("example:" + n).has_serving()) << n;
+  EXPECT_EQ(LoadServingScenario("").name(), LoadServingScenario("example:default").name());
+  const auto message = [](const std::string& path) {
+    try {
+      (void)LoadServingScenario(path);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  // A training example is found, then refused for its missing serving block; an unknown name lists the examples.
+  EXPECT_NE(message("example:moe_dsv3_h800").find("needs a serving block"), std::string::npos);
+  EXPECT_NE(message("example:nope").find("no such example"), std::string::npos);
 }
 
 sim::LoadedScenario Small(const std::string& facility) {

@@ -4,6 +4,7 @@
 
 #include <span>
 #include <string>
+#include <vector>
 
 #include "common/embedded.h"
 #include "results.pb.h"
@@ -15,8 +16,11 @@ namespace clustersim::planning {
 // The serving scenarios embedded in the build (workloads/scenarios/serving/*.textproto), sorted by file name;
 // "default.textproto" is `clustersim serve`'s default.
 std::span<const EmbeddedFile> ServingScenarios();
+// Names of the embedded serving scenarios, as `serve example:NAME` takes them.
+std::vector<std::string> ServingExampleNames();
 
-// Loads and resolves a serving scenario; an empty path is the embedded serving default. Throws InputError (also for
+// Loads and resolves a serving scenario; an empty path is the embedded serving default, example:NAME an embedded
+// serving scenario. Throws InputError (also for
 // a scenario without a serving block).
 v1::Scenario LoadServingScenario(const std::string& path);
 // The resolution LoadServingScenario applies to a parsed scenario: the serving block is required (InputError naming
