@@ -337,7 +337,7 @@ std::map<CommCostModel::Key, uint32_t> CommOccurrences(const wl::StepProgram& pr
     for (const wl::Op& op : program.stages[st]) {
       const double op_bytes = static_cast<double>(op.comm_bytes);
       if (op.type == wl::OpType::kCollective) {
-        ++here[CommCostModel::CollectiveKey(ToCollectiveKind(op.coll), op.dim, op_bytes)];
+        ++here[CommCostModel::CollectiveKey(ToCollectiveKind(op.coll), op.dim, op_bytes, op.internode_scale)];
       } else if (op.type == wl::OpType::kSend) {
         ++here[CommCostModel::PipelineKey(st, op.peer_delta, op_bytes)];
       }

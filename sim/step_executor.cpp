@@ -108,12 +108,12 @@ void StepExecutor::PrecomputeCosts(PhaseSolver& solver, const ProgressFn& progre
   // (all stages), so its weight is its average count per stage; a pipeline transfer covers one stage pair.
   const wl::RankLayout& layout = program_.layout;
   const uint32_t pp = static_cast<uint32_t>(program_.stages.size());
-  std::map<std::tuple<int, int, uint64_t>, double> coll_count;
+  std::map<std::tuple<int, int, uint64_t, double>, double> coll_count;
   std::map<std::tuple<uint32_t, int, uint64_t>, double> send_count;
   for (uint32_t s = 0; s < pp; ++s)
     for (const wl::Op& op : program_.stages[s]) {
       if (op.type == wl::OpType::kCollective)
-        coll_count[{static_cast<int>(op.coll), static_cast<int>(op.dim), op.comm_bytes}] += 1.0 / pp;
+        coll_count[{static_cast<int>(op.coll), static_cast<int>(op.dim), op.comm_bytes, op.internode_scale}] += 1.0 / pp;
       else if (op.type == wl::OpType::kSend)
         send_count[{s, op.peer_delta, op.comm_bytes}] += 1;
     }
@@ -140,8 +140,10 @@ void StepExecutor::PrecomputeCosts(PhaseSolver& solver, const ProgressFn& progre
       for (const wl::Op& op : program_.stages[s]) {
         if (costs_.entries().size() != solves.done()) solves.Set(std::min(costs_.entries().size(), total), total);
         if (op.type == wl::OpType::kCollective)
-          costs_.Collective(ToCollectiveKind(op.coll), op.dim, rep, static_cast<double>(op.comm_bytes),
-                            coll_count[{static_cast<int>(op.coll), static_cast<int>(op.dim), op.comm_bytes}]);
+          costs_.Collective(
+              ToCollectiveKind(op.coll), op.dim, rep, static_cast<double>(op.comm_bytes),
+              coll_count[{static_cast<int>(op.coll), static_cast<int>(op.dim), op.comm_bytes, op.internode_scale}],
+              op.internode_scale);
         else if (op.type == wl::OpType::kSend)
           costs_.PipelineTransfer(s, op.peer_delta, static_cast<double>(op.comm_bytes),
                                   send_count[{s, op.peer_delta, op.comm_bytes}]);
@@ -264,7 +266,7 @@ class StepExecutor::StageRun {
   void Collective(const wl::Op& op, double t0) {
     const CommCost& c =
         ex_.costs_.Collective(ToCollectiveKind(op.coll), op.dim, ex_.program_.layout.StageRepresentative(s_),
-                              static_cast<double>(op.comm_bytes));
+                              static_cast<double>(op.comm_bytes), 1, op.internode_scale);
     if (op.async) {
       const std::unique_lock lock(*st_.mutex);
       st_.outstanding[op.tag]++;

@@ -427,13 +427,14 @@ Generator::MoeRows Generator::RouteMoe(uint32_t layer) {
   in.skewed = routing_.distribution() == "skewed";
   in.imbalance = routing_.imbalance() > 0 ? routing_.imbalance() : 1;
   in.max_nodes_per_token = routing_.max_nodes_per_token();
+  in.dedup_per_node = dispatcher_ == MoeDispatcher::kFlex;
   const RoutingResult r = RouteTokens(in, MixSeed(seed_, layer));
   imbalance_sum_ += r.mean_rank_tokens > 0 ? double(r.max_rank_tokens) / r.mean_rank_tokens : 1;
   ++moe_layers_;
   MoeRows rows;
   rows.recv = double(r.max_rank_tokens);
   rows.gemm = rows.recv;
-  rows.internode_scale = r.internode_scale;
+  rows.internode_scale = in.dedup_per_node ? r.internode_scale : 1.0;  // NCCL all-to-all sends every pair
   if (routing_.capacity_factor() > 0) {  // drop and pad: every expert processes exactly its capacity
     const double capacity = std::ceil(routing_.capacity_factor() * rows_sp_ * plan_.ep * k / experts);
     rows.gemm = capacity * experts / plan_.ep;

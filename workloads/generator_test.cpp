@@ -384,20 +384,35 @@ TEST(Moe, OverlapInterleavesForwardAndBackwardOfAPair) {
   EXPECT_TRUE(interleaved);
 }
 
-TEST(Moe, NodeLimitedRoutingScalesInternodeBytes) {
-  v1::Workload w = Moe(1, 32, 8, 1);
-  w.mutable_parallelism()->set_tp(1);
-  w.mutable_moe_routing()->set_max_nodes_per_token(2);
-  const StepProgram p = BuildStepProgram(w, 32, 2, 3);  // 8 EP ranks over 4 nodes of 2
-  bool scaled = false;
-  for (const Op& op : p.stages[0]) {
-    if (op.coll == Coll::kAllToAll && op.type == OpType::kCollective) {
-      EXPECT_LE(op.internode_scale, 1.0);
-      EXPECT_GT(op.internode_scale, 0.0);
-      scaled |= op.internode_scale < 0.95;
+TEST(Moe, PerNodeDeduplicationScalesInternodeBytes) {
+  // The flex (DeepEP) dispatcher sends a token once per destination node; NCCL's all-to-all sends every pair, with
+  // or without node-limited routing.
+  const auto scales = [](const std::string& dispatcher, uint32_t max_nodes) {
+    v1::Workload w = Moe(1, 32, 8, 1);
+    w.mutable_parallelism()->set_tp(1);
+    w.mutable_model()->set_routed_experts(32);
+    w.mutable_model()->set_top_k(8);
+    w.mutable_moe_routing()->set_max_nodes_per_token(max_nodes);
+    w.mutable_moe_routing()->set_dispatcher(dispatcher);
+    const StepProgram p = BuildStepProgram(w, 32, 2, 3);  // 8 EP ranks over 4 nodes of 2
+    std::vector<double> out;
+    for (const Op& op : p.stages[0])
+      if (op.coll == Coll::kAllToAll && op.type == OpType::kCollective) out.push_back(op.internode_scale);
+    return out;
+  };
+  for (uint32_t max_nodes : {0u, 2u}) {
+    const std::vector<double> flex = scales("flex", max_nodes), nccl = scales("alltoall", max_nodes);
+    ASSERT_FALSE(flex.empty());
+    ASSERT_FALSE(nccl.empty());
+    for (double x : flex) {
+      EXPECT_GT(x, 0.0);
+      EXPECT_LT(x, 0.6) << max_nodes;
     }
+    for (double x : nccl) EXPECT_EQ(x, 1.0) << max_nodes;
   }
-  EXPECT_TRUE(scaled);
+  // Top-8 over 4 nodes of 2 ranks: about 2.7 distinct remote nodes for 6 remote pairs (0.45); limited to 2 nodes,
+  // about 1.5 for 6 (0.25).
+  EXPECT_LT(scales("flex", 2)[0], scales("flex", 0)[0]);
 }
 
 // Compute ops of `kind` in `phase` on stage 0, and the sum of their flops and bytes.

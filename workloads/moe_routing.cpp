@@ -216,7 +216,8 @@ RoutingResult RouteTokens(const RoutingInput& in, uint64_t seed) {
   r.mean_remote_nodes = sum_remote / samples;
   r.mean_remote_pairs = sum_pairs / samples;
   r.mean_dest_ranks = sum_ranks / samples;
-  r.internode_scale = (in.max_nodes_per_token > 0 && sum_pairs > 0) ? sum_remote / sum_pairs : 1.0;
+  const bool dedup = in.dedup_per_node || in.max_nodes_per_token > 0;
+  r.internode_scale = (dedup && sum_pairs > 0) ? sum_remote / sum_pairs : 1.0;
   return r;
 }
 

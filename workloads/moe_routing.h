@@ -8,8 +8,10 @@
 //             the pairs are conserved exactly.
 //   node-limited routing (max_nodes_per_token = M > 0): each token's experts lie on at most M nodes (DeepSeek-V3
 //             style). Estimated by sampling tokens (seeded): a token picks M nodes by popularity, then top_k
-//             experts among them. With it the dispatch is deduplicated per node (DeepEP style), which scales the
-//             bytes a rank sends to other nodes by internode_scale = distinct remote nodes / remote pairs.
+//             experts among them.
+//   per-node deduplication (dedup_per_node, DeepEP / the flex dispatcher): a token crosses the network once per
+//             destination node, which scales the bytes a rank sends to other nodes by internode_scale = distinct
+//             remote nodes / remote pairs (sampled as above). Also computed with node-limited routing alone.
 // Experts are placed in contiguous blocks: EP rank r holds experts [r E/ep, (r+1) E/ep); EP rank r sits on node
 // r / ep_ranks_per_node.
 #pragma once
@@ -34,6 +36,7 @@ struct RoutingInput {
   bool skewed = false;
   double imbalance = 1;              // skewed: target max/mean tokens per expert
   uint32_t max_nodes_per_token = 0;  // 0 = unlimited
+  bool dedup_per_node = false;       // the dispatcher sends a token once per destination node (DeepEP)
   uint32_t sample_tokens = 256;      // tokens sampled for the node statistics
 };
 
@@ -46,7 +49,7 @@ struct RoutingResult {
   double mean_remote_nodes = 0;  // distinct destination nodes other than the token's own, per token
   double mean_remote_pairs = 0;  // (token, expert) pairs on other nodes, per token
   double mean_dest_ranks = 0;    // distinct destination EP ranks per token (sampled; DeepEP sends one copy per rank)
-  double internode_scale = 1;    // see the header comment; 1 without node-limited routing
+  double internode_scale = 1;    // see the header comment; 1 without deduplication or node-limited routing
 };
 
 // Deterministic in (in, seed). Throws std::invalid_argument on inconsistent input (validated plans never do).

@@ -335,6 +335,20 @@ CollectivePlan PxnAllToAll(const Ctx& c) {
   return p;
 }
 
+// DeepEP V1 normal-mode kernels on a uniform exchange (the training step's flex dispatcher): PXN's structure (one
+// RDMA flow per node pair on each rail, NVLink forwarding inside the node) at DeepEP's fitted efficiencies, as
+// PlanDeepEpNormal prices them from routing statistics. Per-node deduplication comes from PlanCollective's
+// internode_scale.
+CollectivePlan DeepEpUniform(const Ctx& c) {
+  CollectivePlan p = PxnAllToAll(c);
+  p.algorithm = "deepep";
+  const double nvl_inflate = c.params.scale_up_protocol_efficiency() / kDeepEpNvlEfficiency;
+  const double rdma_inflate = c.params.protocol_efficiency() / kDeepEpRdmaEfficiency;
+  for (PhaseStep& s : p.steps)
+    for (Flow& f : s.flows) f.bytes *= c.Node(f.src) == c.Node(f.dst) ? nvl_inflate : rdma_inflate;
+  return p;
+}
+
 // DeepEP V1 low-latency all-to-all: every (token, expert) message goes straight to the expert's rank, over NVLink
 // inside a node and RDMA (IBGDA) across nodes, without forwarding; the kernel's fixed cost is the step's latency.
 CollectivePlan DeepEpLowLatency(const Ctx& c) {
@@ -384,6 +398,8 @@ const std::vector<Entry>& Registry(CollectiveKind kind) {
        [](CollectiveKind, const Ctx& c) { return DirectAllToAll(c); }},
       {{"pxn", "forward over NVLink to the GPU on the destination's rail, then one rail flow per node pair"},
        [](CollectiveKind, const Ctx& c) { return PxnAllToAll(c); }},
+      {{"deepep", "DeepEP V1 normal kernels: PXN's structure at DeepEP's fitted NVLink and RDMA efficiencies"},
+       [](CollectiveKind, const Ctx& c) { return DeepEpUniform(c); }},
       {{"deepep_ll", "DeepEP V1 low-latency kernels: direct per (token, expert), NVLink in the node, RDMA across, "
                      "plus a fixed kernel cost"},
        [](CollectiveKind, const Ctx& c) { return DeepEpLowLatency(c); }},
@@ -575,8 +591,21 @@ double BusBandwidthFactor(CollectiveKind kind, uint32_t n) {
   }
 }
 
+namespace {
+
+// Scales the bytes of `p`'s flows that cross nodes (see PlanCollective).
+void ScaleInterNodeFlows(CollectivePlan& p, const GroupShape& shape, double scale) {
+  const uint32_t per_node = std::max(1u, shape.gpus_per_node);
+  for (PhaseStep& s : p.steps)
+    for (Flow& f : s.flows)
+      if (f.src / per_node != f.dst / per_node) f.bytes *= scale;
+}
+
+}  // namespace
+
 CollectivePlan PlanCollective(CollectiveKind kind, const std::string& algorithm, const std::vector<uint32_t>& group,
-                              double bytes, const GroupShape& shape, const v1::Collectives& params) {
+                              double bytes, const GroupShape& shape, const v1::Collectives& params,
+                              double internode_scale) {
   if (group.size() < 2) return CollectivePlan{"none", {}, 0};
   const Ctx c{group, bytes, shape, params};
   std::string name = algorithm.empty() || algorithm == "auto" ? ConfiguredName(kind, params) : algorithm;
@@ -584,6 +613,8 @@ CollectivePlan PlanCollective(CollectiveKind kind, const std::string& algorithm,
   for (const auto& e : Registry(kind)) {
     if (e.info.name != name) continue;
     CollectivePlan p = e.plan(kind, c);
+    if (kind == CollectiveKind::kAllToAll && internode_scale != 1 && p.algorithm != "deepep_ll")
+      ScaleInterNodeFlows(p, shape, internode_scale);
     p.bytes_sent_total = 0;
     for (const auto& s : p.steps)
       for (const auto& f : s.flows) p.bytes_sent_total += f.bytes * s.repeat;

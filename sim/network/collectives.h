@@ -73,8 +73,13 @@ struct GroupShape {
 // Plans `kind` over `group` (global GPU ids, in ring order) with `algorithm` ("auto" chooses as NCCL would by size
 // and group shape: an alpha-beta estimate of ring, double binary tree and hierarchical all-reduce picks the
 // fastest; see docs/collectives.md). Throws InputError for an unknown algorithm or one that cannot run on this group.
+// `internode_scale` (0 < x <= 1, all_to_all only; wl::Op::internode_scale) multiplies the bytes of every flow between
+// two nodes: an MoE dispatch deduplicated per destination node (DeepEP) sends a token across the network once per
+// node, not once per expert. The DeepEP low-latency kernel ("deepep_ll") sends every (token, expert) message and is
+// not scaled.
 CollectivePlan PlanCollective(CollectiveKind kind, const std::string& algorithm, const std::vector<uint32_t>& group,
-                              double bytes, const GroupShape& shape, const v1::Collectives& params);
+                              double bytes, const GroupShape& shape, const v1::Collectives& params,
+                              double internode_scale = 1);
 
 // DeepEP V1 normal-mode (high-throughput) MoE dispatch, or its combine (the same flows reversed), from routing
 // statistics rather than a uniform size. Each token crosses the network once per destination node (RDMA from the

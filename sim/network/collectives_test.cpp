@@ -157,6 +157,32 @@ TEST(Collectives, DeepEpLowLatencyIsDirectPlusOneKernelCost) {
   EXPECT_NEAR(ll.steps[0].alpha_steps * params.step_latency_ns(), 38600, 1e-6);
 }
 
+TEST(Collectives, InterNodeScaleShrinksOnlyTheFlowsBetweenNodes) {
+  // A deduplicated MoE dispatch (wl::Op::internode_scale): flows between nodes carry `scale` of their bytes, flows
+  // inside a node are unchanged; the DeepEP low-latency kernel sends every pair and is never scaled.
+  const GroupShape shape{8, 8, false};
+  const v1::Collectives params = Defaults();
+  const double S = 32 << 20, scale = 0.4;
+  for (const char* algo : {"direct", "pxn", "deepep_ll"}) {
+    const auto full = PlanCollective(CollectiveKind::kAllToAll, algo, Range(0, 32), S, shape, params);
+    const auto dedup = PlanCollective(CollectiveKind::kAllToAll, algo, Range(0, 32), S, shape, params, scale);
+    const bool scaled = std::string(algo) != "deepep_ll";
+    ASSERT_EQ(full.steps.size(), dedup.steps.size()) << algo;
+    double inter = 0, inter_dedup = 0;
+    for (size_t i = 0; i < full.steps.size(); ++i) {
+      ASSERT_EQ(full.steps[i].flows.size(), dedup.steps[i].flows.size()) << algo;
+      for (size_t k = 0; k < full.steps[i].flows.size(); ++k) {
+        const Flow &a = full.steps[i].flows[k], &b = dedup.steps[i].flows[k];
+        const bool across = a.src / 8 != a.dst / 8;
+        EXPECT_DOUBLE_EQ(b.bytes, across && scaled ? a.bytes * scale : a.bytes) << algo;
+        if (across) inter += a.bytes, inter_dedup += b.bytes;
+      }
+    }
+    EXPECT_GT(inter, 0) << algo;
+    EXPECT_NEAR(inter_dedup, scaled ? inter * scale : inter, 1e-6 * inter) << algo;
+  }
+}
+
 TEST(Collectives, AutoPicksNvlsInsideAnNvlsDomainAndRingAcrossNodes) {
   const GroupShape nvls{8, 8, true};
   EXPECT_EQ(PlanCollective(CollectiveKind::kAllReduce, "auto", Range(0, 8), 1 << 30, nvls, Defaults()).algorithm,

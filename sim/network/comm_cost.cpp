@@ -431,8 +431,8 @@ double CommCostModel::SolvePlan(const CollectivePlan& plan, const std::vector<st
 }
 
 const CommCost& CommCostModel::Collective(CollectiveKind kind, wl::Dim dim, uint32_t rank, double bytes,
-                                          double occurrences) {
-  const Key key = CollectiveKey(kind, dim, bytes);
+                                          double occurrences, double internode_scale) {
+  const Key key = CollectiveKey(kind, dim, bytes, internode_scale);
   auto it = cache_.find(key);
   if (it != cache_.end()) return it->second;
   if (frozen_) throw SimulationError("communication cost requested after the solve phase: collective");
@@ -441,7 +441,7 @@ const CommCost& CommCostModel::Collective(CollectiveKind kind, wl::Dim dim, uint
   c.group_size = static_cast<uint32_t>(group.size());
   if (group.size() >= 2 && bytes > 0) {
     const double planned = wl::IsDataParallel(dim) ? bytes * dp_inflation_ : bytes;
-    const CollectivePlan plan = PlanCollective(kind, "auto", group, planned, shape_, params_);
+    const CollectivePlan plan = PlanCollective(kind, "auto", group, planned, shape_, params_, internode_scale);
     c.algorithm = plan.algorithm;
     const auto& inst = Instances(dim);
     c.groups_total = static_cast<uint32_t>(inst.size());

@@ -62,7 +62,9 @@ class CommCostModel {
 
   // Collective `kind` of `bytes` over the `dim` group containing `rank`. `occurrences` (per step, for the
   // observer) is taken from the first request of an entry.
-  const CommCost& Collective(CollectiveKind kind, wl::Dim dim, uint32_t rank, double bytes, double occurrences = 1);
+  // `internode_scale`: wl::Op::internode_scale of an all-to-all (PlanCollective), 1 otherwise; part of the cache key.
+  const CommCost& Collective(CollectiveKind kind, wl::Dim dim, uint32_t rank, double bytes, double occurrences = 1,
+                             double internode_scale = 1);
   // Pipeline transfer of `bytes` from every rank of stage `from_stage` to the same position of stage
   // (from_stage + delta) mod pp.
   const CommCost& PipelineTransfer(uint32_t from_stage, int32_t delta, double bytes, double occurrences = 1);
@@ -81,15 +83,16 @@ class CommCostModel {
   // The collectives parameters (algorithms by name, latencies, efficiencies) the plans are made with.
   const v1::Collectives& params() const { return params_; }
 
-  // Entries are keyed by (CollectiveKind, wl::Dim, pipeline slot, bytes); the slot is 0 for collectives and
-  // from_stage x 2 + (delta > 0) for pipeline transfers.
-  using Key = std::tuple<int, int, uint32_t, double>;
-  static Key CollectiveKey(CollectiveKind kind, wl::Dim dim, double bytes) {
-    return {static_cast<int>(kind), static_cast<int>(dim), 0u, bytes};
+  // Entries are keyed by (CollectiveKind, wl::Dim, pipeline slot, bytes, inter-node scale); the slot is 0 for
+  // collectives and from_stage x 2 + (delta > 0) for pipeline transfers; the scale is 1 but for a deduplicated
+  // all-to-all.
+  using Key = std::tuple<int, int, uint32_t, double, double>;
+  static Key CollectiveKey(CollectiveKind kind, wl::Dim dim, double bytes, double internode_scale = 1) {
+    return {static_cast<int>(kind), static_cast<int>(dim), 0u, bytes, internode_scale};
   }
   static Key PipelineKey(uint32_t from_stage, int32_t delta, double bytes) {
     return {static_cast<int>(CollectiveKind::kSendRecv), static_cast<int>(wl::Dim::kPp),
-            from_stage * 2 + (delta > 0 ? 1u : 0u), bytes};
+            from_stage * 2 + (delta > 0 ? 1u : 0u), bytes, 1.0};
   }
   const std::map<Key, CommCost>& entries() const { return cache_; }
   // After Freeze(), a request that is not cached throws SimulationError instead of solving (solves must happen in

@@ -402,7 +402,7 @@ def nvidia_recipe(case):
         # DeepSeekV3ModelProvider: moe_router_num_groups 8, moe_router_group_topk 4; with ep 64 on 8 nodes a group is
         # a node's 32 experts, so every token reaches at most 4 nodes (node-limited routing, per-node deduplication).
         workload["moe_routing"]["max_nodes_per_token"] = 4
-    collectives = {"all_to_all": "pxn"} if qwen or dsv3 else None
+    collectives = None  # the flex dispatcher's exchange resolves to DeepEP's kernels (collectives.all_to_all deepep)
     if case["id"].startswith("nemo"):
         framework = "NeMo 24.12"
     elif case["id"].startswith("mbridge"):
@@ -427,12 +427,12 @@ def nvidia_recipe(case):
             notes += (", the recipe's communication settings (Megatron-Bridge scripts/performance/configs/deepseek/"
                       "deepseek_llm_pretrain.py, deepseek_v3_h100_1024gpus_fp8_config: enable_deepep, "
                       "set_moe_a2a_overlap_overrides, overlap_grad_reduce = False): the flex (DeepEP) "
-                      "dispatcher with the pxn all-to-all as a stand-in for DeepEP's exchange, 1F1B all-to-all overlap, gradient reduce-scatter not overlapped, and DeepSeek-V3's "
+                      "dispatcher (DeepEP's normal kernels, per-node deduplication), 1F1B all-to-all overlap, gradient reduce-scatter not overlapped, and DeepSeek-V3's "
                       "group-limited routing (moe_router_num_groups 8, group_topk 4: at most 4 of the 8 nodes per "
                       "token)")
         if qwen:
             notes += (", 1F1B all-to-all overlap (overlap_moe_a2a: the 17.6 s figure is the overlapped one; without it "
-                      "19.7 s) and the flex (DeepEP) dispatcher with the pxn all-to-all as a stand-in for DeepEP's exchange")
+                      "19.7 s) and the flex (DeepEP) dispatcher (DeepEP's normal kernels, per-node deduplication)")
     else:
         notes += ", no activation recompute"
     notes += "."
