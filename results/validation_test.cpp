@@ -178,5 +178,21 @@ TEST(Validation, RatioQuantitiesNeedAReferenceScenario) {
   EXPECT_THROW(ParseCase(PairsCase("", "oversubscription: 0.5", 1), "badref.textproto"), InputError);
 }
 
+// A ratio of two runs of a plan estimated over the HBM is still scored (both runs use the same plan); the memory
+// verdict is reported in the note.
+TEST(Validation, ARatioOfAPlanOverTheHbmIsScoredWithTheVerdictInItsNote) {
+  const std::string s =
+      " { name: \"n\" accelerator { name: \"H100-SXM\" } cluster { num_gpus: 8 } workload { model { "
+      "preset: \"llama3_405b\" } parallelism { tp: 8 global_batch_size: 8 } } }\n";
+  const auto rows =
+      RunCase(ParseCase("id: \"n\"\ncategory: \"topology_effect\"\nscenario" + s + "reference_scenario" + s +
+                            "expected { quantity: \"ratio_step_time_s\" value: 1 tolerance_pct: 1 }\n",
+                        "nofit_ratio.textproto"));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_DOUBLE_EQ(rows[0].simulated, 1.0);
+  EXPECT_TRUE(rows[0].pass);
+  EXPECT_NE(rows[0].note.find("does not fit in memory"), std::string::npos) << rows[0].note;
+}
+
 }  // namespace
 }  // namespace clustersim::results
