@@ -139,30 +139,33 @@ def rail_only_dense():
         [expect("ratio_step_time_s", 1.0, "'same training performance' (abstract)", pct=2)])
 
 
-def meta_ecmp():
-    gpus = 128
-    ai_zone = dict(switch_radix=32, tiers=2)  # 16 NICs (2 hosts) down, 16 up per RTSW: non-blocking
+def ecmp_vs_spray(cid, source, notes, gpus, tree, published, note):
+    """Ring all-reduce of 1 GiB per rank on a fat-tree `tree`, per-flow ECMP (variant) against spraying."""
     return effect(
+        cid, source, notes,
+        scenario("allreduce_ecmp", "H100-SXM", gpus, fabric("fat_tree", routing="ecmp", **tree),
+                 placeholder_workload(gpus)),
+        scenario("allreduce_spray", "H100-SXM", gpus, fabric("fat_tree", routing="spray", **tree),
+                 placeholder_workload(gpus)),
+        [expect("ratio_busbw_gbyte_per_s", round(published, 4), note, pct=15)],
+        {"collective": "all_reduce", "algorithm": "ring", "size_bytes": 1 << 30, "group_size": gpus})
+
+
+def meta_ecmp():
+    return ecmp_vs_spray(
         "meta_sigcomm24_ecmp_vs_eecmp_allreduce_128gpu", META_ROCE,
         "Meta's RoCE AI Zone (two-stage Clos, RTSW leaf / CTSW spine, 400 Gb/s, non-blocking): 'compared to baseline "
         "ECMP without QP scaling, E-ECMP along with QP scaling showed performance improvement of up to 40% for the "
         "AllReduce collective'. Compared: AllReduce busbw with per-flow ECMP / with ideal spreading = 1 / 1.40 = "
         "0.714, band 15%. 'Up to' is the largest gain over the message sizes measured, and E-ECMP with QP scaling "
         "spreads flows less evenly than clustersim's 'spray' (up-links bundled, perfect sharing): a point comparison "
-        "of a loosely defined figure. Setup chosen (the figure's GPU count is not in the text): 128 H100 = 16 hosts, 2 hosts (16 "
-        "NICs) per RTSW with 16 uplinks (radix 32), ring all-reduce of 1 GiB per rank.",
-        scenario("allreduce_ecmp", "H100-SXM", gpus, fabric("fat_tree", routing="ecmp", **ai_zone),
-                 placeholder_workload(gpus)),
-        scenario("allreduce_spray", "H100-SXM", gpus, fabric("fat_tree", routing="spray", **ai_zone),
-                 placeholder_workload(gpus)),
-        [expect("ratio_busbw_gbyte_per_s", round(1 / 1.40, 4), "1 / (1 + 40%)", pct=15)],
-        {"collective": "all_reduce", "algorithm": "ring", "size_bytes": 1 << 30, "group_size": gpus})
+        "of a loosely defined figure. Setup chosen (the figure's GPU count is not in the text): 128 H100 = 16 hosts, "
+        "2 hosts (16 NICs) per RTSW with 16 uplinks (radix 32), ring all-reduce of 1 GiB per rank.",
+        128, dict(switch_radix=32, tiers=2), 1 / 1.40, "1 / (1 + 40%)")
 
 
 def spectrum_x():
-    gpus = 1024
-    three_tiers = dict(switch_radix=16, tiers=3)
-    return effect(
+    return ecmp_vs_spray(
         "nvidia_spectrumx_colossus_ecmp_vs_adaptive_1024gpu", SPECTRUM_X,
         "Vendor claim for xAI Colossus (100,000 H100, three tiers of Spectrum-X Ethernet): Spectrum-X adaptive "
         "routing and congestion control keep 95% data throughput, where 'standard Ethernet ... creates thousands of "
@@ -170,12 +173,7 @@ def spectrum_x():
         "spraying = 0.60 / 0.95 = 0.632, band 15% (a vendor figure without a stated workload). Setup chosen: a "
         "three-tier fat-tree at a size a test can run (1,024 H100, 16-port switches), ring all-reduce of 1 GiB per "
         "rank (data-parallel traffic).",
-        scenario("allreduce_ecmp_3tier", "H100-SXM", gpus, fabric("fat_tree", routing="ecmp", **three_tiers),
-                 placeholder_workload(gpus)),
-        scenario("allreduce_spray_3tier", "H100-SXM", gpus, fabric("fat_tree", routing="spray", **three_tiers),
-                 placeholder_workload(gpus)),
-        [expect("ratio_busbw_gbyte_per_s", round(0.60 / 0.95, 4), "60% / 95%", pct=15)],
-        {"collective": "all_reduce", "algorithm": "ring", "size_bytes": 1 << 30, "group_size": gpus})
+        1024, dict(switch_radix=16, tiers=3), 0.60 / 0.95, "60% / 95%")
 
 
 def cases():
