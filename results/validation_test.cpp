@@ -119,8 +119,79 @@ TEST(Validation, APlanPredictedNotToFitIsAMiss) {
   EXPECT_GT(rows[0].simulated, 0);
   EXPECT_NE(rows[0].note.find("does not fit in memory"), std::string::npos) << rows[0].note;
   EXPECT_NE(rows[0].note.find("H100-SXM has 80 GB"), std::string::npos) << rows[0].note;
-  EXPECT_NE(RenderMarkdown(rows).find("| n | tokens_per_s_per_gpu | 100 |"), std::string::npos)
-      << RenderMarkdown(rows);
+  EXPECT_NE(RenderMarkdown(rows).find("| n | tokens_per_s_per_gpu | 100 |"), std::string::npos) << RenderMarkdown(rows);
+}
+
+// A topology-effect case: 96 H100 (12 nodes) on a 2-tier fat-tree of 64-port switches, pairs (g, g + 48) exchanging
+// 1 GiB at once (a 2-rank broadcast per pair, every pair together). `fabric` is the scale_out block's extra fields.
+std::string PairsScenario(const std::string& field, const std::string& fabric) {
+  return field +
+         " { name: \"p\" accelerator { name: \"H100-SXM\" } cluster { num_gpus: 96 scale_out { topology: "
+         "\"fat_tree\" nic_bandwidth_gbps: 400 switch_radix: 64 tiers: 2 " +
+         fabric +
+         " } } workload { model { preset: \"llama3_8b\" } parallelism { micro_batch_size: 1 global_batch_size: 96 } "
+         "} }\n";
+}
+std::string PairsCase(const std::string& variant_fabric, const std::string& reference_fabric, double expected) {
+  return "id: \"t\"\ncategory: \"topology_effect\"\n" + PairsScenario("scenario", variant_fabric) +
+         PairsScenario("reference_scenario", reference_fabric) +
+         "collective { collective: \"broadcast\" size_bytes: 1073741824 group_size: 2 group_stride: 48 all_groups: "
+         "true }\nexpected { quantity: \"ratio_busbw_gbyte_per_s\" value: " +
+         std::to_string(expected) +
+         " tolerance_pct: 1 }\nexpected { quantity: \"ratio_time_us\" value: 1 tolerance_pct: 1 }\n";
+}
+
+TEST(Validation, RatioOfAScenarioToItselfIsOne) {
+  const auto rows = RunCase(ParseCase(PairsCase("", "", 1), "same.textproto"));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].quantity, "ratio_busbw_gbyte_per_s");
+  EXPECT_EQ(rows[0].category, "topology_effect");
+  EXPECT_DOUBLE_EQ(rows[0].simulated, 1.0) << rows[0].note;
+  EXPECT_DOUBLE_EQ(rows[1].simulated, 1.0) << rows[1].note;
+  EXPECT_TRUE(rows[0].pass && rows[1].pass);
+}
+
+// 3:1 leaf oversubscription: a 64-port leaf keeps 48 ports down and 16 up. The 48 GPUs of leaf 0 (6 nodes) each send
+// 1 GiB to a partner on another leaf, all at once: 48 flows over 16 uplinks, a third of a NIC each, against a full NIC
+// per flow on the non-blocking reference (32 down, 32 up). busbw divides by 3 and the time (1 GiB at 400 Gb/s is
+// ~21 ms, against microseconds of latency) triples.
+TEST(Validation, LeafOversubscriptionDividesTheCrossLeafBandwidthByItsRatio) {
+  const auto rows = RunCase(ParseCase(PairsCase("oversubscription: 3", "", 1.0 / 3), "over.textproto"));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_NEAR(rows[0].simulated, 1.0 / 3, 0.005) << rows[0].note;
+  EXPECT_TRUE(rows[0].pass);
+  EXPECT_NEAR(rows[1].simulated, 3.0, 0.03) << rows[1].note;
+  EXPECT_FALSE(rows[1].pass);  // expected 1 in PairsCase: a miss, with its error
+  EXPECT_NEAR(rows[1].error_pct, 200, 3);
+}
+
+TEST(Validation, RatioQuantitiesNeedAReferenceScenario) {
+  const std::string text = "id: \"r\"\ncategory: \"topology_effect\"\n" + PairsScenario("scenario", "") +
+                           "collective { collective: \"broadcast\" size_bytes: 1024 group_size: 2 }\n"
+                           "expected { quantity: \"ratio_time_us\" value: 1 tolerance_pct: 1 }\n";
+  EXPECT_THROW(ParseCase(text, "noref.textproto"), InputError);
+  // A ratio of a quantity that is neither a training nor a collective quantity is unknown.
+  const std::string counts =
+      PairsCase("", "", 1) + "expected { quantity: \"ratio_switches\" value: 1 tolerance_abs: 0.5 }\n";
+  EXPECT_THROW(ParseCase(counts, "counts.textproto"), InputError);
+  // Bad input in the reference scenario is reported as such.
+  EXPECT_THROW(ParseCase(PairsCase("", "oversubscription: 0.5", 1), "badref.textproto"), InputError);
+}
+
+// A ratio of two runs of a plan estimated over the HBM is still scored (both runs use the same plan); the memory
+// verdict is reported in the note.
+TEST(Validation, ARatioOfAPlanOverTheHbmIsScoredWithTheVerdictInItsNote) {
+  const std::string s =
+      " { name: \"n\" accelerator { name: \"H100-SXM\" } cluster { num_gpus: 8 } workload { model { "
+      "preset: \"llama3_405b\" } parallelism { tp: 8 global_batch_size: 8 } } }\n";
+  const auto rows =
+      RunCase(ParseCase("id: \"n\"\ncategory: \"topology_effect\"\nscenario" + s + "reference_scenario" + s +
+                            "expected { quantity: \"ratio_step_time_s\" value: 1 tolerance_pct: 1 }\n",
+                        "nofit_ratio.textproto"));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_DOUBLE_EQ(rows[0].simulated, 1.0);
+  EXPECT_TRUE(rows[0].pass);
+  EXPECT_NE(rows[0].note.find("does not fit in memory"), std::string::npos) << rows[0].note;
 }
 
 }  // namespace
