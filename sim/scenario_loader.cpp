@@ -340,8 +340,8 @@ void ResolvePlacement(const Validator& v, const v1::Cluster& c) {
   uint64_t background = 0;
   for (const v1::BackgroundJob& b : c.background()) {
     v.OneOf("cluster.background.pattern", b.pattern(), {"all_to_all", "all_reduce", "uniform_random"});
-    if (b.pattern().empty()) v.Fail("cluster.background.pattern", "\"\"", "required: \"all_to_all\", \"all_reduce\" or "
-                                     "\"uniform_random\"");
+    if (b.pattern().empty())
+      v.Fail("cluster.background.pattern", "\"\"", "required: \"all_to_all\", \"all_reduce\" or \"uniform_random\"");
     v.OneOf("cluster.background.policy", b.policy(), {"contiguous", "spread", "fragmented"});
     if ((b.load_fraction() > 0) == (b.load_bytes_per_s() > 0))
       v.Fail("cluster.background.load_fraction", Num(b.load_fraction()),
