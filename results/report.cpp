@@ -91,6 +91,20 @@ std::string SwingLines(const v1::PowerSwing& w) {
   return o;
 }
 
+// Placement on a larger fabric and the other jobs on it (RunResult.shared_cluster).
+std::string SharedClusterLines(const v1::SharedCluster& c, uint32_t job_gpus) {
+  std::string o = fmt::format("  placement {} of a {}-GPU fabric, {} ({} leaves)\n", FormatCount(job_gpus),
+                              FormatCount(c.fabric_gpus()), c.policy(), c.job_leaves());
+  for (const v1::SharedCluster::Background& b : c.background())
+    o += fmt::format("  neighbour {}: {} GPUs, {} at {:.3g} GB/s per GPU ({:.0f}% carried), up to {:.0f}% of a link\n",
+                     b.name(), FormatCount(b.gpus()), b.pattern(), b.offered_bytes_per_s() / 1e9,
+                     100 * b.carried_fraction(), 100 * b.max_share_of_link());
+  if (c.step_time_alone_s() > 0)
+    o += fmt::format("  interference step {} alone, {:+.1f}% with the other jobs\n",
+                     FormatSeconds(c.step_time_alone_s()), 100 * c.step_time_change());
+  return o;
+}
+
 }  // namespace
 
 std::string FormatSeconds(double s) {
@@ -123,6 +137,7 @@ std::string SummaryText(const v1::RunResult& r) {
                    FormatCount(s.cluster().num_gpus()), s.accelerator().name(), s.cluster().scale_out().topology(),
                    s.cluster().scale_up().gpus_per_node(), ScaleUpText(s.cluster().scale_up()),
                    s.cluster().scale_out().nic_bandwidth_gbps());
+  if (r.has_shared_cluster()) o += SharedClusterLines(r.shared_cluster(), s.cluster().num_gpus());
   std::string zero = fmt::format("ZeRO-{}", p.zero_stage());
   if (p.zero_stage() == 3 && !p.zero3_implementation().empty()) zero += " (" + p.zero3_implementation() + ")";
   o += fmt::format("  workload  {} ({}), TP{} CP{} PP{} DP{} EP{}, micro-batch {}, global batch {}, {}, {}\n",

@@ -226,7 +226,10 @@ v1::RunResult RunBench(const v1::Scenario& s, const CollectiveBenchSpec& spec, c
                      " flows to solve after the reductions; at most " + std::to_string(most_flows) +
                      " (options.max_flows_per_phase) are solved in one phase: use a smaller group (" + s.name() + ")");
   });
-  const std::vector<std::vector<uint32_t>> groups = BenchGroups(setup, spec, s.cluster().num_gpus());
+  std::vector<std::vector<uint32_t>> groups = BenchGroups(setup, spec, s.cluster().num_gpus());
+  if (const auto& table = pricing.placement().gpu_of_rank; !table.empty())  // ranks on the job's GPUs
+    for (auto& g : groups)
+      for (uint32_t& m : g) m = table[m];
   // Plan errors (an unknown algorithm, one that cannot run on this group) depend on the group only: raise them here,
   // on the process's own stack, before any actor runs. An exception must not escape a SimGrid actor (the engine
   // aborts, and unwinding an actor's stack trips AddressSanitizer), so the actor below also catches and the error

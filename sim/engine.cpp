@@ -13,6 +13,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "sim/placement.h"
 #include "sim/simulation.h"
 
 namespace clustersim::sim {
@@ -73,7 +74,7 @@ PlatformOptions PlatformOptionsOf(const v1::Scenario& s, double peak_flops) {
 
 SimWorld::SimWorld(const v1::Scenario& s, double host_speed_flops, std::chrono::steady_clock::time_point started)
     : wall0_(started) {
-  PrepareHeap(s.cluster().num_gpus());
+  PrepareHeap(FabricGpus(s.cluster()));
   fabric_ = topo::BuildFabric(FabricParamsOf(s));
   engine_ = MakeEngine(&events_);
   platform_ = std::make_unique<Platform>(*engine_, *fabric_, PlatformOptionsOf(s, host_speed_flops));

@@ -68,6 +68,11 @@ constexpr FieldRange kRanges[] = {
     {"Accelerator.speed_cv", kSpeedCv},
     {"Accelerator.step_overhead_ms", {1e-3, 60000, "ms per step", "100"}},
     {"Accelerator.tdp_w", plausible::kDeviceW},
+    {"BackgroundJob.gpu_ids", Count(0, k24, "(a fabric GPU index)", "4096")},
+    {"BackgroundJob.gpus", kParallel},
+    {"BackgroundJob.load_bytes_per_s", {1e3, 1e13, "bytes/s offered per GPU", "2.5e10"}},
+    {"BackgroundJob.load_fraction", kFraction},
+    {"BackgroundJob.seed", kAnyU64},
     {"CarbonCase.gpu_hours", {1e-6, 1e12, "device-hours", "3.3e7 for Llama 3 405B"}},
     {"CarbonCase.kgco2e_per_kwh", {1e-3, 3, "kgCO2e/kWh", "0.39"}},
     {"CarbonCase.power_w_per_gpu", {1, 1e5, "W", "700 for an H100 SXM"}},
@@ -148,6 +153,9 @@ constexpr FieldRange kRanges[] = {
     {"Parallelism.tp", kParallel},
     {"Parallelism.vpp", Count(1, 4096, "virtual stages per pipeline rank", "5")},
     {"Parallelism.zero_stage", Count(0, 3, "(ZeRO stage)", "1")},
+    {"Placement.fabric_gpus", Count(1, k24, "GPUs", "131072")},
+    {"Placement.fragmentation", kFraction},
+    {"Placement.seed", kAnyU64},
     {"Reliability.checkpoint_gbyte_per_s", {1e-3, 1e7, "GB/s", "2000"}},
     {"Reliability.checkpoint_interval_s", {1, 1e8, "s", "1800"}},
     {"Reliability.checkpoint_stall_s", kSeconds},
@@ -346,7 +354,7 @@ std::string InputsOf(std::string_view name) {
 // The rule `v` (the quantity `name`) breaks, or "".
 std::string ReportedRule(double v, std::string_view name) {
   if (!std::isfinite(v)) return "not a finite number";
-  if (v < 0) return "negative (impossible)";
+  if (v < 0 && !EndsWith(name, "_change")) return "negative (impossible)";  // a change may be a decrease
   if (IsFraction(name) && v > 1 + 1e-9) return "above 100% (impossible)";
   if ((name == "step_time_s" || name == "estimated_step_time_s") && v > kMaxStepTimeS)
     return fmt::format("a step longer than {:.0e} s (implausible)", kMaxStepTimeS);

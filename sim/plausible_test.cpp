@@ -145,6 +145,7 @@ TEST(Plausible, ReportedNumbersAreFiniteFractionsAtMostOneAndStepsPlausible) {
   EXPECT_EQ(ReportedFailure(r), "");
   EXPECT_THROW(CheckReportedNumber(-1, "time_s", "coll", "row"), InputError);
   EXPECT_NO_THROW(CheckReportedNumber(1e-6, "time_s", "coll", "row"));
+  EXPECT_NO_THROW(CheckReportedNumber(-0.01, "step_time_change", "run", "result"));  // a relative change
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include "sim/hardware/accelerator.h"
 #include "sim/hardware/power_model.h"
 #include "sim/network/collectives.h"
+#include "sim/placement.h"
 #include "sim/plausible.h"
 #include "sim/serving_loader.h"
 #include "sim/simulation.h"
@@ -282,7 +283,7 @@ void ResolveScaleUp(const Validator& v, const v1::Accelerator& acc, v1::Cluster&
                        "cluster.scale_up.allow_partial_domain: true",
                        d, su.kind(), n % d, n / d * d, (n / d + 1) * d));
   }
-  if (su.domain_size() > c.num_gpus()) su.set_domain_size(c.num_gpus());
+  if (su.domain_size() > FabricGpus(c)) su.set_domain_size(FabricGpus(c));
 }
 
 void ResolveScaleOut(const Validator& v, const v1::Accelerator& acc, v1::Cluster& c) {
@@ -323,6 +324,41 @@ void ResolveNetworkParts(v1::Cluster& c) {
   if (parts.nic_price_usd() == 0) mparts.set_nic_price_usd(2000);
   if (parts.cable_price_usd() == 0) mparts.set_cable_price_usd(100);
   if (parts.switch_embodied_kgco2e() == 0) mparts.set_switch_embodied_kgco2e(1000);
+}
+
+// cluster.placement and cluster.background (sim/placement.h); the fit itself is checked by PlaceJobs.
+void ResolvePlacement(const Validator& v, const v1::Cluster& c) {
+  const v1::Placement& p = c.placement();
+  const uint32_t gpn = c.scale_up().gpus_per_node(), fabric = FabricGpus(c);
+  v.OneOf("cluster.placement.policy", p.policy(), {"contiguous", "spread", "fragmented"});
+  if (p.fabric_gpus() != 0 && p.fabric_gpus() < c.num_gpus())
+    v.Fail("cluster.placement.fabric_gpus", std::to_string(p.fabric_gpus()),
+           "must hold the job's cluster.num_gpus (" + std::to_string(c.num_gpus()) + ")");
+  if (fabric % gpn != 0)
+    v.Fail("cluster.placement.fabric_gpus", std::to_string(fabric),
+           "must be a multiple of cluster.scale_up.gpus_per_node (" + std::to_string(gpn) + ")");
+  uint64_t background = 0;
+  for (const v1::BackgroundJob& b : c.background()) {
+    v.OneOf("cluster.background.pattern", b.pattern(), {"all_to_all", "all_reduce", "uniform_random"});
+    if (b.pattern().empty())
+      v.Fail("cluster.background.pattern", "\"\"", "required: \"all_to_all\", \"all_reduce\" or \"uniform_random\"");
+    v.OneOf("cluster.background.policy", b.policy(), {"contiguous", "spread", "fragmented"});
+    if ((b.load_fraction() > 0) == (b.load_bytes_per_s() > 0))
+      v.Fail("cluster.background.load_fraction", Num(b.load_fraction()),
+             "give exactly one of load_fraction (of the NIC bandwidth) and load_bytes_per_s (" +
+                 Num(b.load_bytes_per_s()) + ")");
+    const uint32_t n = b.gpu_ids_size() > 0 ? static_cast<uint32_t>(b.gpu_ids_size()) : b.gpus();
+    if (b.gpu_ids_size() > 0 && b.gpus() != 0 && b.gpus() != n)
+      v.Fail("cluster.background.gpus", std::to_string(b.gpus()),
+             "contradicts the " + std::to_string(n) + " GPUs of gpu_ids");
+    if (n < 2)
+      v.Fail("cluster.background.gpus", std::to_string(n), "a background job needs at least 2 GPUs (gpus or gpu_ids)");
+    background += n;
+  }
+  if (c.num_gpus() + background > fabric)
+    v.Fail("cluster.placement.fabric_gpus", std::to_string(fabric),
+           "cannot hold the job (cluster.num_gpus = " + std::to_string(c.num_gpus()) + ") and the background jobs (" +
+               std::to_string(background) + " GPUs in cluster.background)");
 }
 
 void ResolveWorkload(const Validator& v, const LoadedScenario& loaded, v1::Scenario& s) {
@@ -462,6 +498,7 @@ v1::Scenario ResolveScenario(const LoadedScenario& loaded) {
     ResolveAccelerator(v, loaded, s);
     ResolveScaleUp(v, s.accelerator(), *s.mutable_cluster());
     ResolveScaleOut(v, s.accelerator(), *s.mutable_cluster());
+    ResolvePlacement(v, s.cluster());
     ResolveNetworkParts(*s.mutable_cluster());
     if (s.has_serving()) ResolveServingScenario(loaded, s);  // a serving fleet (sim/serving_loader.h)
     else ResolveWorkload(v, loaded, s);
@@ -474,6 +511,7 @@ v1::Scenario ResolveScenario(const LoadedScenario& loaded) {
     // The fabric must hold the cluster: BuildFabric's rules, checked from closed forms (cheap at any size).
     try {
       (void)topo::PlanInventory(FabricParamsOf(s));
+      if (SharesCluster(s)) (void)PlaceJobs(s);  // the job and the background jobs fit on whole nodes
     } catch (const InputError& e) {
       throw InputError(loaded.file + ": " + e.what());
     }

@@ -10,6 +10,7 @@
 #include "sim/accounting.h"
 #include "sim/hardware/power_model.h"
 #include "sim/memory_guard.h"
+#include "sim/placement.h"
 #include "sim/plausible.h"
 #include "sim/stages.h"
 
@@ -112,7 +113,7 @@ topo::FabricParams FabricParamsOf(const v1::Scenario& s) {
   const v1::Cluster& c = s.cluster();
   topo::FabricParams p;
   p.topology = c.scale_out().topology();
-  p.num_gpus = c.num_gpus();
+  p.num_gpus = FabricGpus(c);  // the fabric, which may be larger than the job (sim/placement.h)
   p.gpus_per_node = c.scale_up().gpus_per_node();
   p.scale_up_domain = c.scale_up().domain_size();
   p.scale_up_bandwidth_gbps = c.scale_up().bandwidth_gbyte_per_s() * 8;
@@ -139,7 +140,7 @@ double EstimateRunMemoryGb(const v1::Scenario& s) { return EstimateStepMemory(s)
 v1::RunResult SimulateStep(const v1::Scenario& s, const std::string& source_file, const ProgressFn& progress) {
   const std::string source = SourceName(s, source_file);
   GuardMemory(s, source);  // 1. resolve
-  const v1::RunResult r = RunResultInChild(
+  v1::RunResult r = RunResultInChild(
       [&s, &source](const ChildChannel& channel) {
         const auto started = std::chrono::steady_clock::now();
         ProgressTask stages(channel.Progress(), "stage", 4, false);
@@ -158,9 +159,24 @@ v1::RunResult SimulateStep(const v1::Scenario& s, const std::string& source_file
             ExecuteStep(world, work, pricing, variability, s.workload().steps(), stages.Inner());  // 5. execute
         stages.Finish();
         stages.Start("accounting");
-        return AccountStep(s, work, executed, pricing, links, world, variability);  // 6. account
+        v1::RunResult out = AccountStep(s, work, executed, pricing, links, world, variability);  // 6. account
+        if (SharesCluster(s))
+          *out.mutable_shared_cluster() =
+              ReportSharedCluster(pricing.placement(), pricing.background(), world.fabric(), s.cluster().num_gpus());
+        return out;
       },
       progress);
+  if (HasBackgroundLoad(s)) {
+    // The interference: the same job and placement with the other jobs placed but idle.
+    v1::Scenario alone = s;
+    for (v1::BackgroundJob& b : *alone.mutable_cluster()->mutable_background()) {
+      b.set_load_fraction(0);
+      b.set_load_bytes_per_s(0);
+    }
+    const double t = SimulateStep(alone, source_file).step_time_s();
+    r.mutable_shared_cluster()->set_step_time_alone_s(t);
+    r.mutable_shared_cluster()->set_step_time_change(t > 0 ? r.step_time_s() / t - 1 : 0);
+  }
   CheckReportedNumbers(r, source, "result");  // sim/plausible.h: the one rule for reported numbers
   return r;
 }

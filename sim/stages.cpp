@@ -91,6 +91,10 @@ Pricing::Pricing(SimWorld& world, const v1::Scenario& s, const wl::RankLayout& l
              s.accelerator().scale_up_in_network_reduction(), o.reuse_shapes, o.reduce_symmetry) {
   solver_.SetClassReduction(o.reduce_classes);
   if (channel != nullptr) GuardPhases(solver_, s, *channel);
+  placement_ = PlaceJobs(s);
+  // A training step's ranks (the collective benchmark and trace replay, with no layout, map their own GPUs).
+  if (layout.world() == placement_.gpu_of_rank.size()) costs_.SetPlacement(placement_.gpu_of_rank);
+  background_ = ReserveBackground(world.platform(), placement_.background);
 }
 
 double ExecutedStep::mean_s() const {

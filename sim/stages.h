@@ -31,6 +31,7 @@
 #include "sim/hardware/compute_model.h"
 #include "sim/network/comm_cost.h"
 #include "sim/network/phase_solver.h"
+#include "sim/placement.h"
 #include "sim/step_executor.h"
 #include "sim/variability.h"
 #include "workloads/step_program.h"
@@ -89,10 +90,16 @@ class Pricing {
   const PhaseSolver& solver() const { return solver_; }
   CommCostModel& costs() { return costs_; }
   const CommCostModel& costs() const { return costs_; }
+  // Where the job runs on the fabric and the other jobs' traffic (sim/placement.h), applied to the cost model and
+  // the platform at construction; what the background did to each link, per background job.
+  const ClusterPlacement& placement() const { return placement_; }
+  const std::vector<BackgroundEffect>& background() const { return background_; }
 
  private:
   PhaseSolver solver_;
   CommCostModel costs_;
+  ClusterPlacement placement_;
+  std::vector<BackgroundEffect> background_;
 };
 
 // --- 5. execute ---------------------------------------------------------------------------------------------------

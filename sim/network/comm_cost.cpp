@@ -38,6 +38,7 @@ const std::vector<std::vector<uint32_t>>& CommCostModel::Instances(wl::Dim dim) 
     if (seen[r]) continue;
     std::vector<uint32_t> g = layout_.Group(r, dim);
     for (uint32_t m : g) seen[m] = true;
+    ToGpus(g);
     groups.push_back(std::move(g));
   }
   return instances_.emplace(static_cast<int>(dim), std::move(groups)).first->second;
@@ -109,7 +110,6 @@ bool CommCostModel::IndependentClasses(size_t units, const FlowsOf& flows_of, st
   std::unordered_map<uint64_t, size_t> classes;
   reps.clear();
   bool independent = true;
-  const auto& infos = platform.links();
   for (size_t k = 0; k < units && independent; ++k) {
     flows_of(k, unit_flows_);
     uint64_t h = unit_flows_.size();
@@ -133,7 +133,7 @@ bool CommCostModel::IndependentClasses(size_t units, const FlowsOf& flows_of, st
         }
         // The link's number within the unit (first-use order) captures which flows share it.
         h = Mix(h, static_cast<uint64_t>(local_[l]));
-        h = Mix(h, Bits(infos[l].capacity_bytes_per_s));
+        h = Mix(h, Bits(platform.CurrentCapacity(static_cast<uint32_t>(l))));
       }
       if (!independent) break;
     }
@@ -175,7 +175,6 @@ bool CommCostModel::SymmetricUnits(size_t units, const FlowsOf& flows_of,
     }
   }
   // Pass 2: every unit must be the same problem once each shared link is divided among its users.
-  const auto& infos = platform.links();
   uint64_t first = 0;
   std::vector<int32_t> used;
   for (size_t k = 0; k < units && ok; ++k) {
@@ -196,7 +195,7 @@ bool CommCostModel::SymmetricUnits(size_t units, const FlowsOf& flows_of,
           used.push_back(link);
         }
         h = Mix(h, static_cast<uint64_t>(local_[l]));
-        h = Mix(h, Bits(infos[l].capacity_bytes_per_s / users_[l]));
+        h = Mix(h, Bits(platform.CurrentCapacity(static_cast<uint32_t>(l)) / users_[l]));
       }
     }
     if (k == 0) {
@@ -437,7 +436,8 @@ const CommCost& CommCostModel::Collective(CollectiveKind kind, wl::Dim dim, uint
   if (it != cache_.end()) return it->second;
   if (frozen_) throw SimulationError("communication cost requested after the solve phase: collective");
   CommCost c;
-  const std::vector<uint32_t> group = layout_.Group(rank, dim);
+  std::vector<uint32_t> group = layout_.Group(rank, dim);
+  ToGpus(group);
   c.group_size = static_cast<uint32_t>(group.size());
   if (group.size() >= 2 && bytes > 0) {
     const double planned = wl::IsDataParallel(dim) ? bytes * dp_inflation_ : bytes;
@@ -456,6 +456,17 @@ void CommCostModel::SetDataParallelEfficiency(double efficiency) {
   }
   if (!cache_.empty()) throw SimulationError("SetDataParallelEfficiency after the first collective was planned");
   dp_inflation_ = 1 / efficiency;
+}
+
+void CommCostModel::SetPlacement(std::vector<uint32_t> gpu_of_rank) {
+  if (!cache_.empty()) throw SimulationError("SetPlacement after the first collective was planned");
+  if (!gpu_of_rank.empty() && gpu_of_rank.size() != layout_.world())
+    throw SimulationError("placement table of " + std::to_string(gpu_of_rank.size()) + " ranks for a world of " +
+                          std::to_string(layout_.world()));
+  for (uint32_t g : gpu_of_rank)
+    if (g >= fabric_.num_gpus()) throw SimulationError("placement table names GPU " + std::to_string(g));
+  gpu_of_rank_ = std::move(gpu_of_rank);
+  instances_.clear();
 }
 
 const CommCost& CommCostModel::PipelineTransfer(uint32_t from_stage, int32_t delta, double bytes,
@@ -480,10 +491,10 @@ const CommCost& CommCostModel::PipelineTransfer(uint32_t from_stage, int32_t del
     std::vector<uint32_t> members;
     members.reserve(2 * static_cast<size_t>(stage_size));
     for (uint32_t i = 0; i < stage_size; ++i) {
-      step.flows.push_back({from_stage * stage_size + i, to_stage * stage_size + i, bytes});
-      members.push_back(from_stage * stage_size + i);
+      step.flows.push_back({Gpu(from_stage * stage_size + i), Gpu(to_stage * stage_size + i), bytes});
+      members.push_back(Gpu(from_stage * stage_size + i));
     }
-    for (uint32_t i = 0; i < stage_size; ++i) members.push_back(to_stage * stage_size + i);
+    for (uint32_t i = 0; i < stage_size; ++i) members.push_back(Gpu(to_stage * stage_size + i));
     plan.steps.push_back(std::move(step));
     c.groups_total = stage_size;
     c.time_s = SolvePlan(plan, {members}, members, c, occurrences);

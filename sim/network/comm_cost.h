@@ -73,6 +73,11 @@ class CommCostModel {
   // modelled bandwidth: their flows are inflated by 1 / efficiency (software below NCCL's rate:
   // StepProgram::sharded_dp_collective_efficiency); latencies are unchanged. Call before the first Collective().
   void SetDataParallelEfficiency(double efficiency);
+  // Rank r runs on fabric GPU gpu_of_rank[r] (sim/placement.h; empty = GPU r, the default). Every group and pipeline
+  // transfer is mapped through this one table before it is planned, so plans, symmetry checks and flows see fabric
+  // GPUs. The table must keep each node's ranks on one node in local order (whole nodes are placed), since plans
+  // read node and rail from the GPU id. Call before the first Collective().
+  void SetPlacement(std::vector<uint32_t> gpu_of_rank);
   // Solves `plan`, made for groups[0], with every group of `groups` running it at once (the collective
   // microbenchmark); `out` receives the flows solved. Same phase rules as Collective(), no cache.
   double SolveGroups(const CollectivePlan& plan, const std::vector<std::vector<uint32_t>>& groups, CommCost& out) {
@@ -131,6 +136,10 @@ class CommCostModel {
   void EnsureLinkScratch();
   double MaxRouteLatency(const std::vector<Flow>& flows);
   const std::vector<std::vector<uint32_t>>& Instances(wl::Dim dim);
+  uint32_t Gpu(uint32_t rank) const { return gpu_of_rank_.empty() ? rank : gpu_of_rank_[rank]; }
+  void ToGpus(std::vector<uint32_t>& ranks) const {
+    for (uint32_t& r : ranks) r = Gpu(r);
+  }
 
   PhaseSolver& solver_;
   const topo::Fabric& fabric_;
@@ -140,6 +149,7 @@ class CommCostModel {
   GroupShape shape_;
   std::map<Key, CommCost> cache_;
   double dp_inflation_ = 1;  // 1 / SetDataParallelEfficiency
+  std::vector<uint32_t> gpu_of_rank_;  // SetPlacement; empty = identity
   std::map<int, std::vector<std::vector<uint32_t>>> instances_;
   bool frozen_ = false;
   bool reuse_shapes_ = true;

@@ -152,7 +152,13 @@ class FabricZone : public kr::NetZoneImpl {
     return kind + " " + Describe(from) + " -> " + Describe(to);
   }
   void SetCapacityFactor(uint32_t index, double factor) {
-    sg_links_.at(index)->set_bandwidth(infos_.at(index).capacity_bytes_per_s * factor);
+    const double reserved = reserved_.empty() ? 0 : reserved_[index];
+    sg_links_.at(index)->set_bandwidth((infos_.at(index).capacity_bytes_per_s - reserved) * factor);
+  }
+  void Reserve(uint32_t index, double bytes_per_s) {
+    if (reserved_.empty()) reserved_.assign(infos_.size(), 0);
+    reserved_.at(index) = bytes_per_s;
+    SetCapacityFactor(index, 1.0);
   }
   double CurrentCapacity(uint32_t index) const { return sg_links_.at(index)->get_bandwidth(); }
   void SetRouteOverride(const RouteOverride* routes) { override_ = routes; }
@@ -246,6 +252,7 @@ class FabricZone : public kr::NetZoneImpl {
   std::vector<int32_t> dir_index_;          // per link direction: index into infos_, -1 = not simulated
   std::vector<Platform::LinkInfo> infos_;
   std::vector<sg4::Link*> sg_links_;  // parallel to infos_
+  std::vector<double> reserved_;      // parallel to infos_ once a capacity is reserved (Platform::Reserve)
   std::vector<double> dir_latency_s_;
   std::vector<topo::Hop> hops_;
 };
@@ -269,6 +276,8 @@ const std::vector<Platform::LinkInfo>& Platform::links() const { return zone_->i
 std::string Platform::LinkName(size_t index) const { return zone_->Name(zone_->infos().at(index)); }
 
 void Platform::SetCapacityFactor(uint32_t index, double factor) { zone_->SetCapacityFactor(index, factor); }
+
+void Platform::Reserve(uint32_t index, double bytes_per_s) { zone_->Reserve(index, bytes_per_s); }
 
 double Platform::CurrentCapacity(uint32_t index) const { return zone_->CurrentCapacity(index); }
 

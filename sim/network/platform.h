@@ -88,7 +88,11 @@ class Platform {
   // reductions that solve one of several identical sub-problems on links they share (sim/network/comm_cost.h). Call from
   // an actor, between phases.
   void SetCapacityFactor(uint32_t index, double factor);
-  // SimGrid link `index`'s current capacity, bytes/s (SetCapacityFactor included).
+  // Takes `bytes_per_s` (< its capacity) off SimGrid link `index` for the rest of the run: traffic this process does
+  // not simulate (other jobs' background, sim/placement.h). SetCapacityFactor then scales what is left. Call
+  // before the first phase or between phases.
+  void Reserve(uint32_t index, double bytes_per_s);
+  // SimGrid link `index`'s current capacity, bytes/s (Reserve and SetCapacityFactor included).
   double CurrentCapacity(uint32_t index) const;
   // While `routes` is set (not null; it must outlive the setting), SimGrid resolves the host pairs it lists with
   // its routes instead of the fabric's; nullptr restores the fabric's routes. Call between phases.

@@ -1,0 +1,225 @@
+// Tests of placement and background traffic (placement.h): the policies, the validation, and their effect on
+// simulated collectives and steps against contiguous placement, a hand computation and the full-fidelity solve.
+#include "sim/placement.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "common/error.h"
+#include "sim/scenario_loader.h"
+#include "sim/simulation.h"
+
+namespace clustersim::sim {
+namespace {
+
+// A 2-leaf fat-tree of 36-port switches at 8:1 (32 NIC ports down, 4 up per leaf: 4 nodes of 8 GPUs per leaf).
+std::string Text(const std::string& cluster_extra, uint32_t gpus = 32, const std::string& workload = "") {
+  return "name: \"p\"\nseed: 7\naccelerator { name: \"H100-SXM\" }\ncluster { num_gpus: " + std::to_string(gpus) +
+         " scale_out { topology: \"fat_tree\" nic_bandwidth_gbps: 400 switch_radix: 36 tiers: 2 oversubscription: 8 "
+         "} " +
+         cluster_extra + " }\n" +
+         (workload.empty() ? "workload { model { preset: \"llama3_8b\" seq_len: 2048 } parallelism { tp: 8 "
+                             "global_batch_size: 8 } }\n"
+                           : workload);
+}
+
+v1::Scenario Load(const std::string& text) { return ResolveScenario(ParseScenario(text, "textproto", "p.textproto")); }
+
+std::string ErrorOf(const std::string& text) {
+  try {
+    (void)Load(text);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::vector<uint32_t> NodesOf(const ClusterPlacement& p, uint32_t gpus) {
+  std::vector<uint32_t> nodes;
+  for (uint32_t r = 0; r < gpus; r += 8) nodes.push_back(p.gpu_of_rank.empty() ? r / 8 : p.gpu_of_rank[r] / 8);
+  return nodes;
+}
+
+TEST(Placement, PoliciesPickWholeNodes) {
+  const ClusterPlacement c = PlaceJobs(Load(Text("placement { fabric_gpus: 64 }")));
+  EXPECT_TRUE(c.gpu_of_rank.empty());  // contiguous: rank r on GPU r, as without placement
+  EXPECT_EQ(c.fabric_gpus, 64u);
+  const ClusterPlacement s = PlaceJobs(Load(Text("placement { fabric_gpus: 64 policy: \"spread\" }")));
+  EXPECT_EQ(NodesOf(s, 32), (std::vector<uint32_t>{0, 2, 4, 6}));
+  for (uint32_t r = 0; r < 32; ++r) EXPECT_EQ(s.gpu_of_rank[r] % 8, r % 8);  // local order kept
+  const std::string frag = "placement { fabric_gpus: 256 policy: \"fragmented\" }";
+  const ClusterPlacement f1 = PlaceJobs(Load(Text(frag)));
+  const ClusterPlacement f2 = PlaceJobs(Load(Text(frag)));
+  EXPECT_EQ(f1.gpu_of_rank, f2.gpu_of_rank);  // seeded
+  const ClusterPlacement f3 = PlaceJobs(Load(Text("placement { fabric_gpus: 256 policy: \"fragmented\" seed: 99 }")));
+  EXPECT_NE(f1.gpu_of_rank, f3.gpu_of_rank);
+  const std::vector<uint32_t> nodes = NodesOf(f1, 32);
+  EXPECT_TRUE(std::is_sorted(nodes.begin(), nodes.end()));
+  EXPECT_EQ(std::set<uint32_t>(nodes.begin(), nodes.end()).size(), 4u);
+  // Half scattered: a run of 2 nodes stays together.
+  const ClusterPlacement half =
+      PlaceJobs(Load(Text("placement { fabric_gpus: 256 policy: \"fragmented\" fragmentation: 0.5 }")));
+  const std::vector<uint32_t> hn = NodesOf(half, 32);
+  bool run = false;
+  for (size_t i = 1; i < hn.size(); ++i) run = run || hn[i] == hn[i - 1] + 1;
+  EXPECT_TRUE(run);
+}
+
+TEST(Placement, ScaleUpDomainsAreNotSplit) {
+  // GB200 NVL72 domains of 72 GPUs (18 nodes of 4): a 144-GPU job on 432 GPUs takes two whole domains.
+  const std::string t =
+      "name: \"p\"\naccelerator { name: \"GB200\" }\ncluster { num_gpus: 144 placement { "
+      "fabric_gpus: 432 policy: \"spread\" } }\nworkload { model { preset: \"llama3_8b\" } "
+      "parallelism { tp: 4 global_batch_size: 36 } }\n";
+  const ClusterPlacement p = PlaceJobs(Load(t));
+  EXPECT_EQ(p.unit_gpus, 72u);
+  for (uint32_t r = 0; r < 144; ++r) EXPECT_EQ(p.gpu_of_rank[r] % 72, r % 72);
+  EXPECT_EQ(p.gpu_of_rank[72] / 72 - p.gpu_of_rank[0] / 72, 3u);  // domains 0 and 3 of 6
+}
+
+TEST(Placement, BackgroundJobsTakeFreeGpus) {
+  const ClusterPlacement p = PlaceJobs(Load(Text(
+      "placement { fabric_gpus: 128 policy: \"spread\" } background { name: \"a\" gpus: 40 pattern: \"all_to_all\" "
+      "load_fraction: 0.5 } background { gpu_ids: [120, 121, 122] pattern: \"all_reduce\" load_bytes_per_s: 1e9 }")));
+  std::set<uint32_t> job;
+  for (uint32_t g : p.gpu_of_rank) job.insert(g);
+  ASSERT_EQ(p.background.size(), 2u);
+  EXPECT_EQ(p.background[0].gpus.size(), 40u);
+  for (uint32_t g : p.background[0].gpus) EXPECT_FALSE(job.count(g) || g / 8 == 15) << g;
+  for (uint32_t g : p.gpu_of_rank) EXPECT_NE(g / 8, 15u);  // explicit GPUs' node stays free of the job
+  EXPECT_DOUBLE_EQ(p.background[0].bytes_per_s, 0.5 * 400e9 / 8);
+  EXPECT_EQ(p.background[1].name, "background 1");
+}
+
+TEST(Placement, PatternsOfferTheirLoad) {
+  BackgroundTraffic t;
+  t.gpus = {0, 8, 16, 24, 32};
+  t.bytes_per_s = 10;
+  std::vector<OfferedFlow> flows;
+  for (const char* pattern : {"all_to_all", "all_reduce", "uniform_random"}) {
+    t.pattern = pattern;
+    t.seed = 3;
+    BackgroundFlows(t, flows);
+    std::map<uint32_t, double> out;
+    std::set<std::pair<uint32_t, uint32_t>> pairs;
+    for (const OfferedFlow& f : flows) {
+      EXPECT_NE(f.src, f.dst) << pattern;
+      out[f.src] += f.bytes_per_s;
+      pairs.insert({f.src, f.dst});
+    }
+    EXPECT_EQ(pairs.size(), flows.size()) << pattern;
+    for (uint32_t g : t.gpus) EXPECT_DOUBLE_EQ(out[g], 10) << pattern;
+  }
+  t.pattern = "all_to_all";
+  BackgroundFlows(t, flows);
+  EXPECT_EQ(flows.size(), 20u);  // every other GPU below kBackgroundPeers
+}
+
+TEST(Placement, RefusesWhatDoesNotFit) {
+  EXPECT_NE(ErrorOf(Text("placement { fabric_gpus: 16 }")).find("cluster.placement.fabric_gpus = 16: must hold"),
+            std::string::npos);
+  const std::string e =
+      ErrorOf(Text("placement { fabric_gpus: 64 } background { gpus: 40 pattern: \"all_to_all\" load_fraction: 0.5 }"));
+  EXPECT_NE(e.find("cluster.placement.fabric_gpus = 64: cannot hold the job (cluster.num_gpus = 32) and the "
+                   "background jobs (40 GPUs in cluster.background)"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(ErrorOf(Text("placement { policy: \"random\" }")).find("cluster.placement.policy"), std::string::npos);
+  EXPECT_NE(ErrorOf(Text("placement { fabric_gpus: 64 } background { gpus: 8 pattern: \"all_to_all\" }"))
+                .find("give exactly one of load_fraction"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(Text("placement { fabric_gpus: 64 } background { gpus: 8 load_fraction: 0.2 }"))
+                .find("cluster.background.pattern"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(Text("placement { fabric_gpus: 64 } background { gpu_ids: [3, 3] pattern: \"all_reduce\" "
+                         "load_fraction: 0.2 }"))
+                .find("is listed twice"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(Text("placement { fabric_gpus: 64 } background { gpus: 8 pattern: \"all_to_all\" "
+                         "load_fraction: 1.5 }"))
+                .find("load_fraction = 1.5"),
+            std::string::npos);
+}
+
+double CollectiveTime(const std::string& cluster_extra, const std::string& collective, const std::string& algo) {
+  CollectiveBenchSpec spec;
+  spec.collective = collective;
+  spec.algorithm = algo;
+  spec.sizes_bytes = {uint64_t{1} << 30};
+  spec.group_size = 32;
+  return SimulateCollective(Load(Text(cluster_extra)), spec).at(0).time_s;
+}
+
+// Off the leaf, 8:1: a ring's cross-leaf hops and an all-to-all's cross-leaf half share 4 up-links, where the
+// contiguous job never leaves its leaf.
+TEST(Placement, SpreadAndFragmentedJobsCrossTheOversubscribedTier) {
+  for (const char* coll : {"all_reduce", "all_to_all"}) {
+    const std::string algo = std::string(coll) == "all_reduce" ? "ring" : "direct";
+    const double contiguous = CollectiveTime("placement { fabric_gpus: 64 }", coll, algo);
+    EXPECT_DOUBLE_EQ(contiguous, CollectiveTime("", coll, algo)) << coll;
+    const double spread = CollectiveTime("placement { fabric_gpus: 64 policy: \"spread\" }", coll, algo);
+    const double fragmented =
+        CollectiveTime("placement { fabric_gpus: 128 policy: \"fragmented\" seed: 5 }", coll, algo);
+    EXPECT_GT(spread, 1.5 * contiguous) << coll;
+    EXPECT_LT(spread, 8 * contiguous) << coll;
+    EXPECT_GT(fragmented, 1.5 * contiguous) << coll;
+    EXPECT_LT(fragmented, 8 * contiguous) << coll;
+  }
+}
+
+// The job spread over both leaves (2 nodes each), a 32-GPU background all-to-all on the other 4 nodes. Per leaf
+// its 16 GPUs offer 0.5 x 50 GB/s x 16/31 off the leaf = 206 GB/s to the 4 x 47.5 = 190 GB/s up-links: it is
+// slowed to fill them and keeps half of each (95 GB/s). The job's ring, bound by those up-links, runs on half of
+// them: 2x slower. At 20% it offers 82.6 GB/s and leaves 107.4: 190 / 107.4 = 1.77x.
+TEST(Placement, BackgroundAllToAllSlowsACrossLeafRingAsByHand) {
+  const std::string spread = "placement { fabric_gpus: 64 policy: \"spread\" } ";
+  const double alone = CollectiveTime(spread, "all_reduce", "ring");
+  const double half = CollectiveTime(spread + "background { gpus: 32 pattern: \"all_to_all\" load_fraction: 0.5 }",
+                                     "all_reduce", "ring");
+  const double fifth = CollectiveTime(spread + "background { gpus: 32 pattern: \"all_to_all\" load_fraction: 0.2 }",
+                                      "all_reduce", "ring");
+  EXPECT_NEAR(half / alone, 2.0, 0.05 * 2.0);
+  EXPECT_NEAR(fifth / alone, 190.0 / (190.0 - 0.2 * 50 * 0.5 * 16 * 16 / 31 * 2), 0.05 * 1.77);
+}
+
+// A training step: placement and background change the step, the exact reductions stay exact (same step as the
+// full-fidelity solve), contiguous placement changes nothing, and the result reports the interference.
+TEST(Placement, StepWithPlacementAndBackground) {
+  const std::string work =
+      "workload { model { preset: \"llama3_8b\" seq_len: 2048 } parallelism { tp: 8 global_batch_size: 8 } }\n";
+  const v1::RunResult today = SimulateStep(Load(Text("", 32, work)), "");
+  const v1::RunResult contiguous = SimulateStep(Load(Text("placement { fabric_gpus: 64 }", 32, work)), "");
+  EXPECT_EQ(contiguous.step_time_s(), today.step_time_s());
+  EXPECT_EQ(contiguous.breakdown().SerializeAsString(), today.breakdown().SerializeAsString());
+  // On the same fabric, the whole result but the scenario, the wall-clock statistics and the placement report.
+  auto stripped = [](v1::RunResult x) {
+    x.clear_scenario();
+    x.clear_sim();
+    x.clear_shared_cluster();
+    return x.SerializeAsString();
+  };
+  EXPECT_EQ(stripped(SimulateStep(Load(Text("placement { policy: \"contiguous\" }", 32, work)), "")),
+            stripped(today));
+  const std::string shared =
+      "placement { fabric_gpus: 128 policy: \"fragmented\" } background { gpus: 64 pattern: "
+      "\"all_to_all\" load_fraction: 0.5 policy: \"spread\" }";
+  const v1::RunResult r = SimulateStep(Load(Text(shared, 32, work)), "");
+  const v1::RunResult full = SimulateStep(Load(Text(shared, 32, work + "options { fidelity: \"full\" }")), "");
+  EXPECT_NEAR(r.step_time_s(), full.step_time_s(), 1e-9 * full.step_time_s());
+  ASSERT_TRUE(r.has_shared_cluster());
+  EXPECT_EQ(r.shared_cluster().policy(), "fragmented");
+  EXPECT_EQ(r.shared_cluster().fabric_gpus(), 128u);
+  ASSERT_EQ(r.shared_cluster().background_size(), 1);
+  EXPECT_GT(r.shared_cluster().background(0).links_loaded(), 0u);
+  EXPECT_GT(r.shared_cluster().step_time_alone_s(), today.step_time_s());  // fragmented crosses leaves
+  EXPECT_GT(r.step_time_s(), r.shared_cluster().step_time_alone_s());
+  EXPECT_NEAR(r.shared_cluster().step_time_change(), r.step_time_s() / r.shared_cluster().step_time_alone_s() - 1,
+              1e-12);
+  const v1::RunResult again = SimulateStep(Load(Text(shared, 32, work)), "");
+  EXPECT_EQ(again.step_time_s(), r.step_time_s());
+  EXPECT_EQ(again.shared_cluster().SerializeAsString(), r.shared_cluster().SerializeAsString());
+}
+
+}  // namespace
+}  // namespace clustersim::sim
