@@ -75,6 +75,15 @@ EnergyAccumulator::EnergyAccumulator(const PowerModel& gpu, const EnergyConfig& 
     throw SimulationError(
         fmt::format("energy: num_gpus = {}, gpus_per_node = {}: must be >= 1", config.num_gpus, config.gpus_per_node));
   }
+  const double host_idle_w = gpu.host_power_per_gpu_w() * config.host_idle_fraction * double(config.num_gpus);
+  if (!(config.scale_up_in_hosts_w >= 0) || config.scale_up_in_hosts_w > host_idle_w * (1 + 1e-12)) {
+    throw InputError::Field(
+        "", 0, "cluster.parts.scale_up_priced_apart", "false",
+        fmt::format("the scale-up fabric draws {:.0f} W per GPU, more than the idle host share of "
+                    "accelerator.host_power_per_gpu_w ({:.0f} W) that is taken to include it; lower the scale-up "
+                    "part power or set scale_up_priced_apart: true",
+                    config.scale_up_in_hosts_w / double(config.num_gpus), host_idle_w / double(config.num_gpus)));
+  }
   if (!(config.host_idle_fraction >= 0 && config.host_idle_fraction <= 1)) {
     throw SimulationError(fmt::format("energy: host_idle_fraction = {}: must be in [0, 1]", config.host_idle_fraction));
   }
@@ -147,7 +156,7 @@ double EnergyAccumulator::HostsW(double gpus_w) const {
   const double n = static_cast<double>(config_.num_gpus);
   const double h0 = config_.host_idle_fraction;
   const double load_sum = (gpus_w - n * idle_w_) / (tdp_w_ - idle_w_);  // sum over GPUs of each GPU's load
-  return host_full_w_ * (h0 * n + (1 - h0) * load_sum);
+  return host_full_w_ * (h0 * n + (1 - h0) * load_sum) - config_.scale_up_in_hosts_w;
 }
 
 double EnergyAccumulator::FacilityW(double gpus_w) const {
