@@ -34,8 +34,8 @@ std::pair<uint32_t, uint32_t> PrimePower(uint32_t q) {
 // tables built once (q^2 entries each).
 struct Field {
   uint32_t q = 0;
-  std::vector<uint32_t> add, mul, neg;
-  uint32_t primitive = 0;  // a generator of the multiplicative group
+  std::vector<uint32_t> add, mul, neg, inv;  // inv[0] unused
+  uint32_t primitive = 0;                    // a generator of the multiplicative group
 
   uint32_t Sub(uint32_t a, uint32_t b) const { return add[a * q + neg[b]]; }
   uint32_t Mul(uint32_t a, uint32_t b) const { return mul[a * q + b]; }
@@ -100,7 +100,12 @@ Field MakeField(uint32_t q) {
     for (uint32_t a = 0; a < q; ++a)
       for (uint32_t b = 0; b < q; ++b) f.mul[a * q + b] = n == 1 ? a * b % p : PolyMulMod(a, b, p, n, low);
     f.primitive = FindPrimitive(f);
-    if (f.primitive != 0) return f;
+    if (f.primitive == 0) continue;
+    f.inv.assign(q, 0);
+    for (uint32_t a = 1; a < q; ++a)
+      for (uint32_t b = 1; b < q; ++b)
+        if (f.Mul(a, b) == 1) f.inv[a] = b;
+    return f;
   }
   throw SimulationError("slim_fly: no irreducible polynomial found for GF(" + std::to_string(q) + ")");
 }
@@ -171,6 +176,8 @@ SlimFlyPlan MakePlan(const FabricParams& p) {
 struct MmsGraph {
   uint32_t q = 0;
   uint32_t radix = 0;
+  Field f;
+  std::vector<uint8_t> in_x, in_xp;                 // membership of X and X' (by element)
   std::vector<uint32_t> neighbour;                  // [r * radix + i]
   std::vector<uint32_t> link;                       // [r * radix + i]
   std::vector<std::pair<uint32_t, uint32_t>> ends;  // router link -> (lower router, higher router)
@@ -182,6 +189,37 @@ struct MmsGraph {
     const uint32_t* n = Neighbours(a);
     const uint32_t* it = std::lower_bound(n, n + radix, b);
     return it != n + radix && *it == b ? link[static_cast<size_t>(a) * radix + (it - n)] : UINT32_MAX;
+  }
+
+  // Calls visit(v) for each common neighbour v of the non-adjacent routers a != b, in a fixed order, until it
+  // returns true. O(1) from the construction, except for two routers of one column (O(q)).
+  template <class Visit>
+  void ForEachCommon(uint32_t a, uint32_t b, Visit visit) const {
+    const uint32_t q2 = q * q;
+    const uint32_t sa = a / q2, sb = b / q2;
+    const uint32_t xa = a % q2 / q, ya = a % q, xb = b % q2 / q, yb = b % q;
+    if (sa != sb) {  // (0, x, y) and (1, m, c): via (0, x, m x + c) or (1, m, y - m x)
+      const uint32_t x = sa == 0 ? xa : xb, y = sa == 0 ? ya : yb, m = sa == 0 ? xb : xa, c = sa == 0 ? yb : ya;
+      const uint32_t mx = f.Mul(m, x);
+      const uint32_t y_mid = f.add[mx * q + c];
+      if (in_x[f.Sub(y, y_mid)] && visit(x * q + y_mid)) return;
+      const uint32_t c_mid = f.Sub(y, mx);
+      if (in_xp[f.Sub(c, c_mid)]) visit(q2 + m * q + c_mid);
+      return;
+    }
+    if (xa != xb) {   // two columns of one side: the one router of the other side joined to both
+      if (sa == 0) {  // (1, m, c) with y = m x + c for both
+        const uint32_t m = f.Mul(f.Sub(ya, yb), f.inv[f.Sub(xa, xb)]);
+        visit(q2 + m * q + f.Sub(ya, f.Mul(m, xa)));
+      } else {  // (0, x, y) with m x + c equal for both
+        const uint32_t x = f.Mul(f.Sub(yb, ya), f.inv[f.Sub(xa, xb)]);
+        visit(x * q + f.add[f.Mul(xa, x) * q + ya]);
+      }
+      return;
+    }
+    const std::vector<uint8_t>& in = sa == 0 ? in_x : in_xp;  // one column: (s, x, z) next to both
+    for (uint32_t z = 0; z < q; ++z)
+      if (in[f.Sub(ya, z)] && in[f.Sub(yb, z)] && visit(sa * q2 + xa * q + z)) return;
   }
 };
 
@@ -220,15 +258,19 @@ std::vector<uint32_t> SlotOrder(uint32_t q) {
 }
 
 MmsGraph BuildMms(uint32_t q) {
-  const Field f = MakeField(q);
-  std::vector<bool> in_x(q, false), in_xp(q, false);
+  MmsGraph g;
+  g.f = MakeField(q);
+  const Field& f = g.f;
+  std::vector<uint8_t>& in_x = g.in_x;
+  std::vector<uint8_t>& in_xp = g.in_xp;
+  in_x.assign(q, 0);
+  in_xp.assign(q, 0);
   for (uint32_t e : GeneratorExponents(q)) {
     uint32_t v = 1;
     for (uint32_t i = 0; i < e; ++i) v = f.Mul(v, f.primitive);
-    in_x[v] = true;
-    in_xp[f.Mul(v, f.primitive)] = true;
+    in_x[v] = 1;
+    in_xp[f.Mul(v, f.primitive)] = 1;
   }
-  MmsGraph g;
   g.q = q;
   g.radix = NetworkRadix(q);
   const uint32_t routers = 2 * q * q;
@@ -360,30 +402,20 @@ class SlimFlyFabric : public Fabric {
     return Hop{router_link_base_ + router_link, g_.ends[router_link].first == from};
   }
   // One of the common neighbours of two non-adjacent routers (ECMP pick among them; there is at least one at
-  // diameter 2). Two passes over the sorted lists, no allocation.
+  // diameter 2). Two passes over MmsGraph::ForEachCommon, no allocation.
   uint32_t Intermediate(uint32_t a, uint32_t b, Chooser& c) const {
-    const uint32_t* na = g_.Neighbours(a);
-    const uint32_t* nb = g_.Neighbours(b);
-    const uint32_t k = g_.radix;
-    auto common = [&](uint32_t wanted) {
-      uint32_t count = 0;
-      for (uint32_t i = 0, j = 0; i < k && j < k;) {
-        if (na[i] < nb[j]) {
-          ++i;
-        } else if (nb[j] < na[i]) {
-          ++j;
-        } else {
-          if (count == wanted) return na[i];
-          ++count, ++i, ++j;
-        }
-      }
-      return count;  // wanted == UINT32_MAX: the number of common neighbours
-    };
-    const uint32_t paths = common(UINT32_MAX);
+    uint32_t paths = 0;
+    g_.ForEachCommon(a, b, [&paths](uint32_t) { return ++paths == 0; });
     if (paths == 0)
       throw SimulationError("slim_fly: routers " + std::to_string(a) + " and " + std::to_string(b) +
                             " are more than 2 hops apart");
-    return common(c.Pick(paths));
+    uint32_t pick = c.Pick(paths);
+    uint32_t mid = 0;
+    g_.ForEachCommon(a, b, [&](uint32_t v) {
+      mid = v;
+      return pick-- == 0;
+    });
+    return mid;
   }
 
   void Build() {

@@ -105,6 +105,44 @@ TEST(SlimFly, EveryRouteIsMinimalAndValid) {
   EXPECT_EQ(f->ComputeInventory().diameter_links, 6u);
 }
 
+// The 2-hop routes go through exactly the common neighbours the graph has (computed by routing from the MMS
+// construction, checked here against the built graph's adjacency), for every router pair of q = 7, 8 and 9.
+TEST(SlimFly, TwoHopRoutesUseEveryCommonNeighbourAndNothingElse) {
+  for (uint32_t q : {7u, 8u, 9u}) {
+    const auto f = BuildFabric(Full(q));
+    const std::vector<uint32_t> routers = Routers(*f);
+    std::map<uint32_t, std::set<uint32_t>> adj;
+    std::map<uint32_t, uint32_t> gpu_on;  // router vertex -> a GPU attached to it
+    for (uint32_t id = 0; id < f->num_links(); ++id) {
+      const LinkKind k = f->link(id).kind;
+      if (k == LinkKind::kRouterLink) {
+        adj[f->link_source(id)].insert(f->link_target(id));
+        adj[f->link_target(id)].insert(f->link_source(id));
+      } else if (k == LinkKind::kNicToLeaf) {
+        gpu_on.emplace(f->link_target(id), f->link_source(id) - f->num_gpus());  // NIC e of GPU e (1 NIC per GPU)
+      }
+    }
+    std::vector<Hop> hops;
+    for (size_t i = 0; i < routers.size(); i += 3) {
+      for (size_t j = 0; j < routers.size(); j += 2) {
+        const uint32_t a = routers[i], b = routers[j];
+        if (a == b || adj[a].count(b) > 0) continue;
+        std::set<uint32_t> expected;
+        for (uint32_t v : adj[a])
+          if (adj[b].count(v) > 0) expected.insert(v);
+        std::set<uint32_t> seen;
+        for (uint64_t flow = 0; flow < 24 * expected.size(); ++flow) {
+          hops.clear();
+          f->Route(gpu_on.at(a), gpu_on.at(b), flow, hops);
+          ASSERT_EQ(hops.size(), 6u);
+          seen.insert(testing::VertexAfter(*f, hops, 2));
+        }
+        ASSERT_EQ(seen, expected) << "q " << q << " routers " << a << ", " << b;
+      }
+    }
+  }
+}
+
 TEST(SlimFly, EcmpSpreadsOverTheTwoHopPaths) {
   // q = 7: 98 routers, k' = 11, 6 hosts each. (q = 5 is the Hoffman-Singleton graph, a Moore graph: every
   // non-adjacent pair has exactly one common neighbour; q = 7 has pairs with 1, 2 and 3.)
