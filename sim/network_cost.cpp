@@ -1,14 +1,12 @@
 // Network parts by tier with price, power and embodied carbon; see network_cost.h and docs/topologies.md.
 #include "sim/network_cost.h"
 
-#include <fmt/format.h>
-
+#include <algorithm>
 #include <cmath>
 #include <string_view>
 #include <utility>
 #include <vector>
 
-#include "common/error.h"
 #include "sim/simulation.h"
 
 namespace clustersim::sim {
@@ -21,15 +19,15 @@ struct KindDefaults {
 };
 constexpr KindDefaults kKinds[] = {
     // HGX/DGX 8-GPU baseboard: 4 NVSwitch chips (H100; A100 has 6, B200 2), board traces, no cables or optics.
-    {"nvswitch", {4, 4000, 100, 20, 0, 0, 0, 0, 0}},
+    {"nvswitch", {8, 4, 4000, 100, 20, 0, 0, 0, 0, 0}},
     // GB200 NVL72: 9 NVLink switch trays (2 NVLink5 switch chips each; 3.6 kW in all), copper spine of ~5,184 cables.
-    {"nvl72", {9, 30000, 400, 300, 72, 25, 0, 0, 0}},
+    {"nvl72", {72, 9, 30000, 400, 300, 72, 25, 0, 0, 0}},
     // CloudMatrix384: 7 L1 UB switches per 8-NPU node (336) + 112 L2 UB switches; 6,912 400G LPO modules (18/NPU).
-    {"cloudmatrix384", {448, 3000, 100, 50, 0, 0, 18, 300, 6}},
+    {"cloudmatrix384", {384, 448, 3000, 100, 50, 0, 0, 18, 300, 6}},
     // HCCS / OAM full mesh of 8 cards on the board: no switch, no cable.
-    {"hccs", {0, 0, 0, 0, 0, 0, 0, 0, 0}},
+    {"hccs", {8, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
     // TPU ICI: the torus links are priced by the torus and OCS fields; its optics by the transceiver fields here.
-    {"ici", {0, 0, 0, 0, 0, 0, 0, 400, 6}},
+    {"ici", {0, 0, 0, 0, 0, 0, 0, 0, 400, 6}},
 };
 
 // Torus and OCS defaults (TPU v4/v5p: 4x4x4 cubes of copper links, the cube faces on optics through 136-port
@@ -137,23 +135,6 @@ void RollUpTiers(v1::TopologySummary& t) {
   }
 }
 
-// The carve-out must leave the accelerator's own price and embodied carbon non-negative.
-void CheckCarveOut(const v1::Scenario& s, const v1::TopologySummary& t) {
-  const double gpus = static_cast<double>(s.cluster().num_gpus());
-  const v1::Accelerator& a = s.accelerator();
-  auto check = [&](double per_gpu, double whole, const char* what, const char* unit) {
-    if (whole > 0 && per_gpu > whole) {
-      throw InputError::Field(
-          "", 0, "cluster.parts.scale_up_priced_apart", "false",
-          fmt::format("the scale-up fabric's {} per GPU ({:.0f} {}) exceeds the accelerator's {} ({:.0f} {}), which "
-                      "is taken to include it; lower the scale-up part figures or set scale_up_priced_apart: true",
-                      what, per_gpu, unit, what, whole, unit));
-    }
-  };
-  check(t.scale_up_cost_usd() / gpus, a.price_usd(), "price", "USD");
-  check(t.scale_up_embodied_kgco2e() / gpus, a.embodied_kgco2e(), "embodied carbon", "kgCO2e");
-}
-
 }  // namespace
 
 ScaleUpPartDefaults ScaleUpDefaultsFor(const std::string& scale_up_kind) {
@@ -162,9 +143,11 @@ ScaleUpPartDefaults ScaleUpDefaultsFor(const std::string& scale_up_kind) {
   return {};
 }
 
-void ResolveScaleUpParts(const std::string& scale_up_kind, v1::NetworkParts& p) {
+void ResolveScaleUpParts(const std::string& scale_up_kind, uint32_t domain_size, v1::NetworkParts& p) {
   const ScaleUpPartDefaults d = ScaleUpDefaultsFor(scale_up_kind);
-  if (!p.has_scale_up_switches_per_domain()) p.set_scale_up_switches_per_domain(d.switches_per_domain);
+  // A domain smaller than the kind's (8 GPUs of an NVL72 rack) gets its share of the switches.
+  const double share = d.domain_size > 0 ? std::min(1.0, domain_size / d.domain_size) : 1.0;
+  if (!p.has_scale_up_switches_per_domain()) p.set_scale_up_switches_per_domain(d.switches_per_domain * share);
   if (!p.has_scale_up_switch_price_usd()) p.set_scale_up_switch_price_usd(d.switch_price_usd);
   if (!p.has_scale_up_switch_power_w()) p.set_scale_up_switch_power_w(d.switch_power_w);
   if (!p.has_scale_up_switch_embodied_kgco2e()) p.set_scale_up_switch_embodied_kgco2e(d.switch_embodied_kgco2e);
@@ -188,7 +171,6 @@ void AddNetworkParts(const topo::Fabric& f, const topo::Inventory& inv, const v1
   AddScaleUpLines(inv, p, carved ? "in the accelerator's price, power and embodied carbon (subtracted there)" : "", t);
   AddScaleOutLines(f, inv, p, t);
   RollUpTiers(t);
-  if (carved) CheckCarveOut(s, t);
 }
 
 void ApplyNetworkPower(const v1::TopologySummary& t, EnergyConfig& config) {

@@ -107,9 +107,10 @@ TEST(NetworkCost, ExplicitZeroAndPricedApartAreKept) {
   EXPECT_DOUBLE_EQ(t.scale_up_cost_usd(), 2 * 9 * ScaleUpDefaultsFor("nvl72").switch_price_usd);
 }
 
-TEST(NetworkCost, ACarveOutLargerThanTheAcceleratorIsRefused) {
-  const v1::Scenario s = Scenario("GB200", 144, "parts { scale_up_switch_price_usd: 1000000 }");
-  EXPECT_THROW(Summary(s), InputError);
+TEST(NetworkCost, ADomainSmallerThanTheKindsGetsItsShareOfTheSwitches) {
+  // 8 GPUs of an NVL72 rack: one of its 9 switch trays; an HGX H100 server: its 4 NVSwitch chips.
+  EXPECT_DOUBLE_EQ(Scenario("GB200", 8).cluster().parts().scale_up_switches_per_domain(), 1);
+  EXPECT_DOUBLE_EQ(Scenario("H100-SXM", 8).cluster().parts().scale_up_switches_per_domain(), 4);
 }
 
 TEST(NetworkCost, MovingTheScaleUpPowerOutOfTheHostsKeepsTheFacilityPower) {

@@ -324,7 +324,8 @@ void ResolveNetworkParts(v1::Cluster& c) {
   if (parts.nic_price_usd() == 0) mparts.set_nic_price_usd(2000);
   if (parts.cable_price_usd() == 0) mparts.set_cable_price_usd(100);
   if (parts.switch_embodied_kgco2e() == 0) mparts.set_switch_embodied_kgco2e(1000);
-  ResolveScaleUpParts(c.scale_up().kind(), mparts);  // scale-up, torus and OCS parts by scale-up kind
+  ResolveScaleUpParts(c.scale_up().kind(), c.scale_up().domain_size(),
+                      mparts);  // scale-up, torus and OCS parts by scale-up kind
 }
 
 void ResolveWorkload(const Validator& v, const LoadedScenario& loaded, v1::Scenario& s) {

@@ -75,15 +75,12 @@ EnergyAccumulator::EnergyAccumulator(const PowerModel& gpu, const EnergyConfig& 
     throw SimulationError(
         fmt::format("energy: num_gpus = {}, gpus_per_node = {}: must be >= 1", config.num_gpus, config.gpus_per_node));
   }
-  const double host_idle_w = gpu.host_power_per_gpu_w() * config.host_idle_fraction * double(config.num_gpus);
-  if (!(config.scale_up_in_hosts_w >= 0) || config.scale_up_in_hosts_w > host_idle_w * (1 + 1e-12)) {
-    throw InputError::Field(
-        "", 0, "cluster.parts.scale_up_priced_apart", "false",
-        fmt::format("the scale-up fabric draws {:.0f} W per GPU, more than the idle host share of "
-                    "accelerator.host_power_per_gpu_w ({:.0f} W) that is taken to include it; lower the scale-up "
-                    "part power or set scale_up_priced_apart: true",
-                    config.scale_up_in_hosts_w / double(config.num_gpus), host_idle_w / double(config.num_gpus)));
+  if (!(config.scale_up_in_hosts_w >= 0) || !std::isfinite(config.scale_up_in_hosts_w)) {
+    throw SimulationError(fmt::format("energy: scale_up_in_hosts_w = {}: must be >= 0", config.scale_up_in_hosts_w));
   }
+  // At most the hosts' idle draw moves to the network; the rest of the scale-up fabric's power is on top.
+  const double host_idle_w = gpu.host_power_per_gpu_w() * config.host_idle_fraction * double(config.num_gpus);
+  config_.scale_up_in_hosts_w = std::min(config.scale_up_in_hosts_w, host_idle_w);
   if (!(config.host_idle_fraction >= 0 && config.host_idle_fraction <= 1)) {
     throw SimulationError(fmt::format("energy: host_idle_fraction = {}: must be in [0, 1]", config.host_idle_fraction));
   }
