@@ -205,8 +205,12 @@ int Topo(const TopoOptions& o) {
   std::cout << fmt::format("  bisection bandwidth {:.1f} Tb/s, diameter {} switch hops\n",
                            inv.bisection_bandwidth_gbps / 1e3, inv.diameter_hops);
   const v1::TopologySummary t = sim::SummarizeTopology(*fabric, inv, s);
-  std::cout << fmt::format("  network cost ${:.3g} (${:.0f} per GPU), network power {:.3g} kW\n", t.network_cost_usd(),
-                           t.network_cost_usd() / static_cast<double>(inv.gpus), t.network_power_w() / 1e3);
+  std::cout << fmt::format(
+      "  network cost ${:.3g} (${:.0f} per GPU), network power {:.3g} kW (scale-out); scale-up "
+      "fabric ${:.3g}, {:.3g} kW\n",
+      t.network_cost_usd(), t.network_cost_usd() / static_cast<double>(inv.gpus), t.network_power_w() / 1e3,
+      t.scale_up_cost_usd(), t.scale_up_power_w() / 1e3);
+  std::cout << "  per tier:\n" << results::NetworkTierLines(t, "    ");
   if (!o.dot_file.empty()) {
     std::ostringstream dot;  // rendered first: a fabric too large for Graphviz leaves no file behind
     try {

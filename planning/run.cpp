@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 
@@ -103,6 +104,9 @@ void AddCost(v1::RunResult& r) {
   in.price_usd_per_gpu = s.accelerator().price_usd();
   in.host_price_usd_per_gpu = s.accelerator().host_price_usd();
   in.network_parts.assign(r.topology().parts().begin(), r.topology().parts().end());
+  if (r.topology().scale_up_in_accelerator())  // at most the accelerators' price; the rest is on top
+    in.scale_up_in_accelerator_usd =
+        std::min(r.topology().scale_up_cost_usd(), s.accelerator().price_usd() * static_cast<double>(in.num_gpus));
   in.facility_avg_w = r.power().facility_avg_w();
   in.facility_peak_w = r.power().facility_peak_w();
   in.facility = ResolveFacility(s.facility(), s.name());
@@ -120,10 +124,16 @@ void AddProjection(v1::RunResult& r) {
   in.num_gpus = s.cluster().num_gpus();
   in.it_avg_w = r.power().it_total_avg_w();
   in.facility = s.facility();
-  in.embodied_kgco2e_per_gpu = s.accelerator().embodied_kgco2e();
-  in.price_usd_per_gpu = s.accelerator().price_usd();
-  in.network_embodied_kgco2e =
-      static_cast<double>(r.topology().switches()) * s.cluster().parts().switch_embodied_kgco2e();
+  // The accelerator's lines less the scale-up fabric they include (sim/network_cost.h), which the network carries.
+  const v1::TopologySummary& t = r.topology();
+  const double carved_kg =
+      t.scale_up_in_accelerator()
+          ? std::min(t.scale_up_embodied_kgco2e() / static_cast<double>(in.num_gpus), s.accelerator().embodied_kgco2e())
+          : 0;
+  in.embodied_kgco2e_per_gpu = s.accelerator().embodied_kgco2e() - carved_kg;
+  in.price_usd_per_gpu =
+      r.cost().rental() ? s.accelerator().price_usd() : r.cost().accelerators_usd() / static_cast<double>(in.num_gpus);
+  in.network_embodied_kgco2e = t.network_embodied_kgco2e() + t.scale_up_embodied_kgco2e();
   // Every capex line beside the accelerators (network by tier with the scale-up fabric, hosts, facility).
   in.network_price_usd = r.cost().capex_usd() - r.cost().accelerators_usd();
   in.maintenance_usd_per_year = r.cost().maintenance_usd_per_year();

@@ -963,6 +963,21 @@ std::string CostTable(const v1::RunResult& r) {
   return out + "</tbody></table></div>\n";
 }
 
+// The network's capex, power and embodied carbon per tier.
+std::string NetworkTierTable(const v1::TopologySummary& t) {
+  std::string out =
+      "<div class=\"scroll\"><table><thead><tr><th>Tier</th><th>Capex</th><th>Power</th><th>Embodied tCO2e</th>"
+      "<th>Note</th></tr></thead><tbody>\n";
+  for (const v1::NetworkTier& x : t.tiers())
+    out += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"text\">{}</td></tr>\n",
+                       HtmlEscape(x.tier()), FormatUsd(x.capex_usd()), FormatPower(x.power_w()),
+                       FormatCount(x.embodied_kgco2e() / 1000),
+                       x.tier() == "scale_up" && t.scale_up_in_accelerator()
+                           ? "in the accelerator's price, power and embodied carbon (subtracted there)"
+                           : "");
+  return out + "</tbody></table></div>\n";
+}
+
 }  // namespace
 
 std::string HtmlEscape(std::string_view text) {
@@ -1083,6 +1098,11 @@ std::string HtmlReport(const Results& rs, std::span<const TraceEvent> timeline_o
                  "Capital cost per tier and part (the scale-up fabric included), operating cost per year and the "
                  "total cost of ownership over the hardware's life.",
                  CostTable(first));
+  if (first.topology().tiers_size() > 0)
+    h += Section("Network by tier" + which,
+                 "Capex, power and embodied carbon of each tier of the network: the scale-up fabric (switches, "
+                 "cables, optics, torus links), NICs, the scale-out switch tiers and the scale-out optics.",
+                 NetworkTierTable(first.topology()));
 
   std::string scen;
   for (size_t i = 0; i < rs.size(); ++i) {

@@ -164,10 +164,13 @@ v1::CostSummary RollUpCost(const CostInputs& in) {
     c.set_tco_usd(c.opex_usd_per_year() * c.lifetime_years());
     return c;
   }
-  AddCapex(c, "accelerators", "accelerator", gpus, in.price_usd_per_gpu, "unknown price (accelerator.price_usd)");
+  const double accelerator_usd = in.price_usd_per_gpu - in.scale_up_in_accelerator_usd / gpus;
+  AddCapex(c, "accelerators",
+           in.scale_up_in_accelerator_usd > 0 ? "accelerator (less its scale-up fabric)" : "accelerator", gpus,
+           accelerator_usd, "unknown price (accelerator.price_usd)");
   AddCapex(c, "hosts", "host share per accelerator", gpus, in.host_price_usd_per_gpu,
            "in the accelerator's price (accelerator.host_price_usd prices it apart)");
-  c.set_accelerators_usd(gpus * in.price_usd_per_gpu);
+  c.set_accelerators_usd(gpus * accelerator_usd);
   c.set_hosts_usd(gpus * in.host_price_usd_per_gpu);
   for (const v1::CostItem& p : in.network_parts) {
     *c.add_capex() = p;

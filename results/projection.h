@@ -79,6 +79,9 @@ struct CostInputs {
   double price_usd_per_gpu = 0;       // Accelerator.price_usd
   double host_price_usd_per_gpu = 0;  // Accelerator.host_price_usd (0 = included in price_usd)
   std::vector<v1::CostItem> network_parts;
+  // Of price_usd_per_gpu x num_gpus, the scale-up fabric listed in network_parts (TopologySummary.scale_up_cost_usd
+  // when scale_up_in_accelerator): subtracted from the accelerators' line so that it is counted once.
+  double scale_up_in_accelerator_usd = 0;
   double facility_avg_w = 0;   // PowerSummary.facility_avg_w
   double facility_peak_w = 0;  // PowerSummary.facility_peak_w (the power to provision)
   v1::Facility facility;       // resolved (ResolveFacility)

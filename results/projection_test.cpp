@@ -239,6 +239,20 @@ CostInputs SmallCluster() {
   return in;
 }
 
+TEST(Cost, AScaleUpFabricInTheAcceleratorPriceIsSubtractedThereSoCapexIsUnchanged) {
+  CostInputs apart = SmallCluster();
+  apart.network_parts.erase(apart.network_parts.begin());  // no scale-up line: the catalog price holds it
+  CostInputs carved = SmallCluster();                      // the scale-up line listed, and carved out
+  carved.scale_up_in_accelerator_usd = 512 * 1000.0;
+  const v1::CostSummary a = RollUpCost(apart), c = RollUpCost(carved);
+  EXPECT_DOUBLE_EQ(c.capex_usd(), a.capex_usd());
+  EXPECT_DOUBLE_EQ(c.tco_usd(), a.tco_usd());
+  EXPECT_DOUBLE_EQ(c.scale_up_usd(), 512 * 1000.0);
+  EXPECT_DOUBLE_EQ(c.accelerators_usd(), 1024 * 30000.0 - 512 * 1000.0);
+  EXPECT_EQ(c.capex(0).part(), "accelerator (less its scale-up fabric)");
+  EXPECT_DOUBLE_EQ(c.capex(0).unit_usd(), 30000.0 - 500);
+}
+
 TEST(Cost, CapexIsTheSumOfItsLinesByTierAndTcoAddsTheLifetimeOpex) {
   const v1::CostSummary c = RollUpCost(SmallCluster());
   double lines = 0;

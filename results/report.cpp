@@ -67,6 +67,22 @@ std::string CostLine(const v1::CostSummary& c) {
   return o + "\n";
 }
 
+}  // namespace
+
+std::string NetworkTierLines(const v1::TopologySummary& t, const std::string& indent) {
+  std::string o;
+  for (const v1::NetworkTier& x : t.tiers()) {
+    o += fmt::format("{}{:<9} capex {:>10}  power {:>10}  embodied {:>9} tCO2e{}\n", indent, x.tier(),
+                     FormatUsd(x.capex_usd()), FormatPower(x.power_w()), FormatCount(x.embodied_kgco2e() / 1000),
+                     x.tier() == "scale_up" && t.scale_up_in_accelerator()
+                         ? " (in the accelerator's price, power and embodied carbon: subtracted there)"
+                         : "");
+  }
+  return o;
+}
+
+namespace {
+
 std::string SwingLines(const v1::PowerSwing& w) {
   std::string o =
       fmt::format("  swing     facility {} to {} within a step ({}; ramps +{}/s, -{}/s over {}; {:.2g} swings/s)",
@@ -200,6 +216,7 @@ std::string SummaryText(const v1::RunResult& r) {
   if (r.has_power_swing() && r.power_swing().step_max_w() > 0) o += SwingLines(r.power_swing());
   if (r.has_projection() && r.projection().training_tokens() > 0) o += RunLines(r);
   if (r.has_cost() && r.cost().tco_usd() > 0) o += CostLine(r.cost());
+  if (r.topology().tiers_size() > 0) o += "  network   per tier:\n" + NetworkTierLines(r.topology(), "    ");
   const v1::SimStats& st = r.sim();
   o += fmt::format("  simulated {} SimGrid hosts, {} links, {} flows in {} phase solves; {:.2f} s wall, {:.0f} MiB\n",
                    FormatCount(st.simgrid_hosts()), FormatCount(st.simgrid_links()), FormatCount(st.flows()),

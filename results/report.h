@@ -17,6 +17,10 @@ std::string FormatSeconds(double s);
 std::string FormatPower(double w);
 std::string FormatEnergy(double j);
 
+// The network's capex, power and embodied carbon per tier (TopologySummary.tiers), one line per tier with `indent`
+// before it; empty when the topology has no tiers. Says whether the scale-up tier is carved out of the accelerator.
+std::string NetworkTierLines(const v1::TopologySummary& t, const std::string& indent);
+
 // Short summary for the terminal: step time, breakdown, throughput, MFU, power, energy, memory (a serving result:
 // ServeSummaryText).
 std::string SummaryText(const v1::RunResult& r);

@@ -56,6 +56,28 @@ TEST(Report, OutputsAreWrittenWhole) {
   EXPECT_EQ(FromJson(ss.str(), "result.json").step_time_s(), 1.25);
 }
 
+TEST(Report, SummaryPrintsTheNetworkPerTier) {
+  v1::RunResult r = Sample();
+  v1::TopologySummary& t = *r.mutable_topology();
+  t.set_scale_up_in_accelerator(true);
+  v1::NetworkTier* up = t.add_tiers();
+  up->set_tier("scale_up");
+  up->set_capex_usd(4e6);
+  up->set_power_w(57600);
+  up->set_embodied_kgco2e(43200);
+  v1::NetworkTier* optics = t.add_tiers();
+  optics->set_tier("optics");
+  optics->set_capex_usd(2.1e8);
+  optics->set_power_w(3.4e6);
+  const std::string text = SummaryText(r);
+  EXPECT_NE(text.find("network   per tier:"), std::string::npos) << text;
+  EXPECT_NE(text.find("scale_up  capex"), std::string::npos) << text;
+  EXPECT_NE(text.find("57.60 kW"), std::string::npos) << text;
+  EXPECT_NE(text.find("subtracted there"), std::string::npos) << text;
+  EXPECT_NE(text.find("optics    capex"), std::string::npos) << text;
+  EXPECT_EQ(NetworkTierLines(v1::TopologySummary(), "  "), "");
+}
+
 TEST(Report, SummaryPrintsAPrecisionFallbackAndTheCostOfOwnership) {
   v1::RunResult r = Sample();
   r.mutable_scenario()->mutable_accelerator()->set_name("Ascend-910C");

@@ -26,11 +26,13 @@ void AddServingProjection(v1::RunResult& r) {
   if (f.gpu_hour_usd() > 0) {
     usd_per_s = gpus * f.gpu_hour_usd() / 3600;
   } else {
-    usd_per_s = (gpus * s.accelerator().price_usd() + r.topology().network_cost_usd()) / lifetime_s +
+    // The scale-up fabric is in the accelerator's price unless priced apart (sim/network_cost.h).
+    const double scale_up_usd = r.topology().scale_up_in_accelerator() ? 0 : r.topology().scale_up_cost_usd();
+    usd_per_s = (gpus * s.accelerator().price_usd() + r.topology().network_cost_usd() + scale_up_usd) / lifetime_s +
                 watts / 3.6e6 * f.electricity_usd_per_kwh();
   }
-  const double embodied_kg = gpus * s.accelerator().embodied_kgco2e() +
-                             double(r.topology().switches()) * s.cluster().parts().switch_embodied_kgco2e();
+  const double embodied_kg = gpus * s.accelerator().embodied_kgco2e() + r.topology().network_embodied_kgco2e() +
+                             (r.topology().scale_up_in_accelerator() ? 0 : r.topology().scale_up_embodied_kgco2e());
   const double kg_per_s = watts / 3.6e6 * f.grid_carbon_g_per_kwh() / 1e3 + embodied_kg / lifetime_s;
   const double kwh_per_s = watts / 3.6e6;
   const double in = o.input_tokens_per_s(), out = o.output_tokens_per_s(), share = o.prefill_time_share();

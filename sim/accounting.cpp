@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "sim/hardware/power_model.h"
+#include "sim/network_cost.h"
 #include "sim/simulation.h"
 
 namespace clustersim::sim {
@@ -388,7 +389,7 @@ void FillPowerAndEnergy(const v1::Scenario& s, const wl::StepProgram& program, c
   ec.step_time_s = tl.step_time_s;
   ec.num_gpus = c.num_gpus();
   ec.gpus_per_node = c.scale_up().gpus_per_node();
-  ec.network_w = r.topology().network_power_w();
+  ApplyNetworkPower(r.topology(), ec);
   ec.pue = s.facility().pue();
   ec.tokens_per_step = static_cast<double>(program.tokens_per_step);
   EnergyAccumulator acc(power, ec);

@@ -18,6 +18,7 @@
 #include "sim/hardware/accelerator.h"
 #include "sim/hardware/power_model.h"
 #include "sim/network/collectives.h"
+#include "sim/network_cost.h"
 #include "sim/placement.h"
 #include "sim/plausible.h"
 #include "sim/serving_loader.h"
@@ -324,6 +325,8 @@ void ResolveNetworkParts(v1::Cluster& c) {
   if (parts.nic_price_usd() == 0) mparts.set_nic_price_usd(2000);
   if (parts.cable_price_usd() == 0) mparts.set_cable_price_usd(100);
   if (parts.switch_embodied_kgco2e() == 0) mparts.set_switch_embodied_kgco2e(1000);
+  ResolveScaleUpParts(c.scale_up().kind(), c.scale_up().domain_size(),
+                      mparts);  // scale-up, torus and OCS parts by scale-up kind
 }
 
 // cluster.placement and cluster.background (sim/placement.h); the fit itself is checked by PlaceJobs.

@@ -6,6 +6,7 @@
 #include "common/error.h"
 #include "sim/accounting.h"
 #include "sim/hardware/power_model.h"
+#include "sim/network_cost.h"
 #include "sim/serving_simulation.h"
 #include "sim/simulation.h"
 
@@ -174,7 +175,7 @@ void FillPower(const v1::Scenario& s, const ServingWork& w, const CellResult& ce
   ec.step_time_s = s.serving().duration_s();
   ec.num_gpus = s.cluster().num_gpus();
   ec.gpus_per_node = s.cluster().scale_up().gpus_per_node();
-  ec.network_w = r.topology().network_power_w();
+  ApplyNetworkPower(r.topology(), ec);
   ec.pue = s.facility().pue();
   ec.tokens_per_step = r.serving().output_tokens_per_s() * ec.step_time_s;
   EnergyAccumulator acc(PowerModel(s.accelerator()), ec);

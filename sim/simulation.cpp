@@ -10,6 +10,7 @@
 #include "sim/accounting.h"
 #include "sim/hardware/power_model.h"
 #include "sim/memory_guard.h"
+#include "sim/network_cost.h"
 #include "sim/placement.h"
 #include "sim/plausible.h"
 #include "sim/stages.h"
@@ -31,49 +32,6 @@ void CheckMemoryFits(const wl::StepProgram& program, const v1::Scenario& s, cons
                 (m.total() - capacity) / 1e9);
   throw DoesNotFitError(InputError::Field(source, 0, "workload.parallelism", "(memory)", buf).what());
 }
-
-namespace {
-
-void AddPart(v1::TopologySummary& t, const char* tier, const std::string& part, double count, double unit_usd,
-             const char* note = "") {
-  if (count > 0) *t.add_parts() = CostItemOf(tier, part, count, unit_usd, note);
-}
-
-// The network's parts by tier (TopologySummary.parts): NICs and their cables and optics, switches per tier with the
-// cables and optics of their up-links, the scale-up fabric. The scale-out lines add up to network_cost_usd.
-void AddNetworkParts(const topo::Fabric& f, const topo::Inventory& inv, const v1::Scenario& s, v1::TopologySummary& t) {
-  using topo::LinkKind;
-  const v1::NetworkParts& p = s.cluster().parts();
-  auto links = [&inv](LinkKind k) {
-    const auto i = static_cast<size_t>(k);
-    return i < inv.links_per_kind.size() ? static_cast<double>(inv.links_per_kind[i]) : 0.0;
-  };
-  const bool dragonfly = f.params().topology == "dragonfly";
-  const char* tier_names[] = {"leaf", "spine", "core"};
-  AddPart(t, "scale_up", "switch", static_cast<double>(inv.scale_up_switches), p.scale_up_switch_price_usd(),
-          p.scale_up_switch_price_usd() > 0 ? "" : "in the accelerator's price (its share of the server or rack)");
-  AddPart(t, "scale_up", "link", links(LinkKind::kScaleUp) + links(LinkKind::kTorus), 0, "in the accelerator's price");
-  AddPart(t, "nic", "NIC", static_cast<double>(inv.nics), p.nic_price_usd());
-  AddPart(t, "nic", "cable (NIC to leaf)", links(LinkKind::kNicToLeaf), p.cable_price_usd());
-  AddPart(t, "nic", "transceiver", 2 * links(LinkKind::kNicToLeaf), p.transceiver_price_usd());
-  for (size_t tier = 0; tier < inv.switches_per_tier.size(); ++tier)
-    AddPart(t,
-            dragonfly  ? "router"
-            : tier < 3 ? tier_names[tier]
-                       : "core",
-            "switch", static_cast<double>(inv.switches_per_tier[tier]), p.switch_price_usd());
-  const std::pair<LinkKind, const char*> up[] = {{LinkKind::kLeafToSpine, "spine"},
-                                                 {LinkKind::kSpineToCore, "core"},
-                                                 {LinkKind::kLocal, "router"},
-                                                 {LinkKind::kGlobal, "router"}};
-  for (const auto& [kind, tier] : up) {
-    AddPart(t, tier, std::string("cable (") + topo::ToString(kind) + ")", links(kind), p.cable_price_usd());
-    AddPart(t, tier, std::string("transceiver (") + topo::ToString(kind) + ")", 2 * links(kind),
-            p.transceiver_price_usd());
-  }
-}
-
-}  // namespace
 
 v1::CostItem CostItemOf(const std::string& tier, const std::string& part, double count, double unit_usd,
                         const std::string& note) {
@@ -130,6 +88,8 @@ topo::FabricParams FabricParamsOf(const v1::Scenario& s) {
   p.dragonfly_hosts_per_router = c.scale_out().dragonfly_hosts_per_router();
   p.dragonfly_global_links_per_router = c.scale_out().dragonfly_global_links_per_router();
   p.torus_dims.assign(c.scale_out().torus_dims().begin(), c.scale_out().torus_dims().end());
+  p.slim_fly_q = c.scale_out().slim_fly_q();
+  p.slim_fly_hosts_per_router = c.scale_out().slim_fly_hosts_per_router();
   p.ecmp = c.scale_out().routing() != "static";  // "spray" bundles links in the platform; routes still hash
   p.seed = s.seed();
   return p;

@@ -377,6 +377,7 @@ TEST(Simulation, SimGridRoutesMatchGraphRoutes) {
       {"topology: \"rail_only\" switch_radix: 16", 512},
       {"topology: \"multi_plane\" switch_radix: 16", 1024},
       {"topology: \"dragonfly\"", 1024},
+      {"topology: \"slim_fly\"", 1024},
       {"topology: \"torus\" torus_dims: 8 torus_dims: 8 torus_dims: 8", 512},
   };
   for (const Case& c : cases) {

@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
       "Mroutes/s | hops/route |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::fflush(stdout);
-  const char* kinds[] = {"fat_tree", "rail_optimized", "rail_only", "multi_plane", "dragonfly", "torus", "none"};
+  const char* kinds[] = {"fat_tree", "rail_optimized", "rail_only", "multi_plane", "dragonfly", "slim_fly", "torus", "none"};
   for (const char* kind : kinds) {
     for (uint32_t gpus : {1024u, 16384u, 65536u, 131072u}) {
       if (gpus > max_gpus) continue;

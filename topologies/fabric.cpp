@@ -48,13 +48,13 @@ const char* ToString(LinkKind k) {
       return "global";
     case LinkKind::kTorus:
       return "torus";
+    case LinkKind::kRouterLink:
+      return "router_link";
   }
   return "unknown";
 }
 
-namespace {
-constexpr size_t kNumLinkKinds = static_cast<size_t>(LinkKind::kTorus) + 1;
-}  // namespace
+using internal::kNumLinkKinds;
 
 uint32_t Fabric::AddVertex(VertexProps props) { return static_cast<uint32_t>(boost::add_vertex(props, graph_)); }
 
@@ -187,7 +187,8 @@ Inventory HostInventory(const FabricParams& p, const HostLayer& h, bool scale_ou
 
 void FinishInventory(Inventory& inv) {
   auto n = [&inv](LinkKind k) { return inv.links_per_kind[static_cast<size_t>(k)]; };
-  inv.switch_links = n(LinkKind::kLeafToSpine) + n(LinkKind::kSpineToCore) + n(LinkKind::kLocal) + n(LinkKind::kGlobal);
+  inv.switch_links = n(LinkKind::kLeafToSpine) + n(LinkKind::kSpineToCore) + n(LinkKind::kLocal) + n(LinkKind::kGlobal) +
+                    n(LinkKind::kRouterLink);
   inv.endpoint_links = n(LinkKind::kNicToLeaf);
   inv.transceivers = 2 * (inv.switch_links + inv.endpoint_links);
   inv.switches = 0;
@@ -213,6 +214,9 @@ constexpr Generator kGenerators[] = {
     {"dragonfly",
      "groups of routers, all-to-all local links, global links between groups; minimal routing, ECMP on globals",
      PlanDragonfly, BuildDragonfly},
+    {"slim_fly",
+     "Slim Fly (MMS graph, diameter 2) of 2q^2 routers for a prime power q; minimal routing, ECMP over 2-hop paths",
+     PlanSlimFly, BuildSlimFly},
     {"torus", "2D/3D TPU-style torus of GPUs with wrap-around links, dimension-order routing", PlanTorus, BuildTorus},
     {"none", "scale-up domain only (single node or single NVL/CloudMatrix domain), no scale-out fabric",
      PlanScaleUpOnly, BuildScaleUpOnly},

@@ -29,6 +29,7 @@ enum class LinkKind : uint8_t {
   kLocal,        // dragonfly intra-group
   kGlobal,       // dragonfly inter-group
   kTorus,        // torus neighbour link (ICI)
+  kRouterLink,   // slim_fly router-to-router link (MMS graph edge)
 };
 const char* ToString(VertexKind k);
 const char* ToString(LinkKind k);
@@ -100,6 +101,8 @@ struct FabricParams {
   uint32_t dragonfly_hosts_per_router = 0;         // 0 = (switch_radix + 1) / 4
   uint32_t dragonfly_global_links_per_router = 0;  // 0 = hosts per router
   std::vector<uint32_t> torus_dims;                // 1-3 dimensions, product = num_gpus
+  uint32_t slim_fly_q = 0;                         // prime power; 0 = smallest that holds the NIC ports
+  uint32_t slim_fly_hosts_per_router = 0;          // 0 = ceil(network radix / 2)
   bool ecmp = true;                                // false: static destination-based (d-mod-k) choices
   uint64_t seed = 0;
 };

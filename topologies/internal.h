@@ -33,6 +33,11 @@ inline constexpr const char* kFieldDfRouters = "cluster.scale_out.dragonfly_rout
 inline constexpr const char* kFieldDfHosts = "cluster.scale_out.dragonfly_hosts_per_router";
 inline constexpr const char* kFieldDfGlobal = "cluster.scale_out.dragonfly_global_links_per_router";
 inline constexpr const char* kFieldTorusDims = "cluster.scale_out.torus_dims";
+inline constexpr const char* kFieldSlimFlyQ = "cluster.scale_out.slim_fly_q";
+inline constexpr const char* kFieldSlimFlyHosts = "cluster.scale_out.slim_fly_hosts_per_router";
+
+// Entries of Inventory::links_per_kind (one per LinkKind).
+inline constexpr size_t kNumLinkKinds = static_cast<size_t>(LinkKind::kRouterLink) + 1;
 
 // Throws InputError::Field with no file/line (the scenario loader adds its own context).
 [[noreturn]] void Fail(const std::string& field, const std::string& value, const std::string& rule);
@@ -133,12 +138,13 @@ struct Generator {
   std::unique_ptr<Fabric> (*build)(const FabricParams&);
 };
 
-// Per-generator entry points (tree.cpp, dragonfly.cpp, torus.cpp: torus and "none").
+// Per-generator entry points (tree.cpp, dragonfly.cpp, slim_fly.cpp, torus.cpp: torus and "none").
 Inventory PlanFatTree(const FabricParams& p);
 Inventory PlanRailOptimized(const FabricParams& p);
 Inventory PlanRailOnly(const FabricParams& p);
 Inventory PlanMultiPlane(const FabricParams& p);
 Inventory PlanDragonfly(const FabricParams& p);
+Inventory PlanSlimFly(const FabricParams& p);
 Inventory PlanTorus(const FabricParams& p);
 Inventory PlanScaleUpOnly(const FabricParams& p);
 std::unique_ptr<Fabric> BuildFatTree(const FabricParams& p);
@@ -146,6 +152,7 @@ std::unique_ptr<Fabric> BuildRailOptimized(const FabricParams& p);
 std::unique_ptr<Fabric> BuildRailOnly(const FabricParams& p);
 std::unique_ptr<Fabric> BuildMultiPlane(const FabricParams& p);
 std::unique_ptr<Fabric> BuildDragonfly(const FabricParams& p);
+std::unique_ptr<Fabric> BuildSlimFly(const FabricParams& p);
 std::unique_ptr<Fabric> BuildTorus(const FabricParams& p);
 std::unique_ptr<Fabric> BuildScaleUpOnly(const FabricParams& p);
 

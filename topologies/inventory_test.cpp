@@ -117,6 +117,7 @@ std::vector<BisectionCase> BisectionCases() {
   c.push_back({"multi_plane", p});
   c.push_back({"dragonfly", Params("dragonfly", 128, 16)});
   c.push_back({"dragonfly_one_group", Params("dragonfly", 32, 16)});
+  c.push_back({"slim_fly_q5_full", Params("slim_fly", 200, 64)});
   p = Params("torus", 128);
   p.torus_dims = {4, 4, 8};
   c.push_back({"torus", p});

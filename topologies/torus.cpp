@@ -193,7 +193,7 @@ Inventory PlanTorus(const FabricParams& p) {
   Inventory inv;
   inv.gpus = p.num_gpus;
   inv.nodes = p.num_gpus / p.gpus_per_node;
-  inv.links_per_kind.assign(static_cast<size_t>(LinkKind::kTorus) + 1, 0);
+  inv.links_per_kind.assign(kNumLinkKinds, 0);
   inv.links_per_kind[static_cast<size_t>(LinkKind::kTorus)] = static_cast<uint64_t>(t.gpus) * t.active_dims;
   FinishInventory(inv);
   TorusDiameterAndBisection(t, inv);

@@ -75,6 +75,12 @@ EnergyAccumulator::EnergyAccumulator(const PowerModel& gpu, const EnergyConfig& 
     throw SimulationError(
         fmt::format("energy: num_gpus = {}, gpus_per_node = {}: must be >= 1", config.num_gpus, config.gpus_per_node));
   }
+  if (!(config.scale_up_in_hosts_w >= 0) || !std::isfinite(config.scale_up_in_hosts_w)) {
+    throw SimulationError(fmt::format("energy: scale_up_in_hosts_w = {}: must be >= 0", config.scale_up_in_hosts_w));
+  }
+  // At most the hosts' idle draw moves to the network; the rest of the scale-up fabric's power is on top.
+  const double host_idle_w = gpu.host_power_per_gpu_w() * config.host_idle_fraction * double(config.num_gpus);
+  config_.scale_up_in_hosts_w = std::min(config.scale_up_in_hosts_w, host_idle_w);
   if (!(config.host_idle_fraction >= 0 && config.host_idle_fraction <= 1)) {
     throw SimulationError(fmt::format("energy: host_idle_fraction = {}: must be in [0, 1]", config.host_idle_fraction));
   }
@@ -147,7 +153,7 @@ double EnergyAccumulator::HostsW(double gpus_w) const {
   const double n = static_cast<double>(config_.num_gpus);
   const double h0 = config_.host_idle_fraction;
   const double load_sum = (gpus_w - n * idle_w_) / (tdp_w_ - idle_w_);  // sum over GPUs of each GPU's load
-  return host_full_w_ * (h0 * n + (1 - h0) * load_sum);
+  return host_full_w_ * (h0 * n + (1 - h0) * load_sum) - config_.scale_up_in_hosts_w;
 }
 
 double EnergyAccumulator::FacilityW(double gpus_w) const {

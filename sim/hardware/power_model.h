@@ -90,7 +90,10 @@ struct EnergyConfig {
   uint64_t num_gpus = 0;            // >= 1: all GPUs of the cluster
   uint32_t gpus_per_node = 8;       // >= 1, for node_avg_w
   double host_idle_fraction = 0.5;  // in [0, 1]: host draw with idle GPUs / host draw at full GPU load
-  double network_w = 0;             // >= 0, total (NetworkPowerW)
+  double network_w = 0;             // >= 0, total (NetworkPowerW and the scale-up fabric)
+  // >= 0: of network_w, the part that accelerator.host_power_per_gpu_w already includes (the scale-up fabric, see
+  // sim/network_cost.h); subtracted from the hosts so that it is counted once, capped at the hosts' idle draw.
+  double scale_up_in_hosts_w = 0;
   double pue = 1.2;                 // >= 1
   double tokens_per_step = 0;       // >= 0; 0 leaves energy_per_token_j at 0
 };
