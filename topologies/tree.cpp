@@ -379,46 +379,54 @@ class TreeFabric : public Fabric {
 
   // Route() on a fabric with down links: the same first choices, re-drawn uniformly among the survivors where a choice
   // is down (ECMP re-spreads over surviving up-links). A GPU with no attached port on the plane used is relayed
-  // over scale-up through a GPU of its node that has one, at either end (PXN-style).
+  // over scale-up through a GPU of its node that has one, at either end (PXN-style). Destination endpoints are tried
+  // in an order that depends on local indices only (not on node ids), so that relayed traffic keeps the fabric's
+  // symmetry: dst's own hashed port; else the node-mate on a plane the source reaches itself, starting from the
+  // source's local index; else any node-mate, starting from (source + destination local index).
   void RouteAroundFaults(uint32_t src, uint32_t dst, uint64_t hash, Chooser& pick, std::vector<Hop>& out) const {
     const uint32_t n = t_.nics_per_gpu;
     const uint32_t gpn = t_.gpus_per_node;
     const uint32_t node_d = dst - dst % gpn;
-    const uint32_t node_s = src - src % gpn;
     const uint32_t relays = CanRelay() ? gpn : 1;
-    // Destination endpoints (GPU of dst's node, port), dst's own first; the hashed port when attached.
-    uint32_t first_port = pick.PickValid(n, [&](uint32_t p) { return Attached(dst, p); });
     const uint32_t total = relays * n;
-    const uint32_t offset = first_port < n ? first_port : static_cast<uint32_t>(SplitMix64(hash ^ 0xde57) % total);
-    for (uint32_t k = 0; k < total; ++k) {
-      uint32_t dgpu = dst, dport = first_port;
-      if (k > 0 || first_port == n) {
-        const uint32_t e = (offset + k) % total;
-        dgpu = relays == 1 ? dst : node_d + e / n;
-        dport = e % n;
+    const uint32_t first_port = pick.PickValid(n, [&](uint32_t p) { return Attached(dst, p); });
+    if (first_port < n && TryEndpoint(src, dst, dst, first_port, relays, hash, out)) return;
+    const uint32_t port0 = first_port < n ? first_port : 0;
+    for (uint32_t pass = 0; pass < 2; ++pass) {
+      const uint32_t local = pass == 0 ? src % gpn : (src % gpn + dst % gpn) % gpn;
+      for (uint32_t k = 0; k < total; ++k) {
+        const uint32_t e = ((relays == 1 ? 0 : local) * n + port0 + k) % total;
+        const uint32_t dgpu = relays == 1 ? dst : node_d + e / n;
+        if (TryEndpoint(src, dst, dgpu, e % n, pass == 0 ? 1 : relays, hash, out)) return;
       }
-      if (dport >= n || !Attached(dgpu, dport)) continue;
-      const Slot to = Map(dgpu, dport);
-      uint32_t sgpu = 0, sport = 0;
-      if (!SourceOnPlane(src, node_s, relays, to.plane, dgpu % gpn, dport, sgpu, sport)) continue;
-      const size_t mark = out.size();
-      if (sgpu != src) h_.ScaleUpHops(src, sgpu, out);
-      h_.Up(sgpu, sport, out);
-      const Slot from = Map(sgpu, sport);
-      const uint32_t leaf_s = from.pe / t_.shape.d1;
-      const uint32_t leaf_d = to.pe / t_.shape.d1;
-      if (leaf_s != leaf_d) {
-        Chooser c(ecmp_, ecmp_ ? SplitMix64(hash ^ 0x7ee) : to.pe);
-        if (!TreeHopsAroundFaults(to.plane, leaf_s, leaf_d, c, out)) {
-          out.resize(mark);
-          continue;
-        }
-      }
-      h_.Down(dgpu, dport, out);
-      if (dgpu != dst) h_.ScaleUpHops(dgpu, dst, out);
-      return;
     }
     NoRoute(src, dst);
+  }
+
+  // Appends the route src -> (dgpu, dport) -> dst when the endpoint is attached, a source port on its plane is
+  // reachable (relaying among `relays` node GPUs) and an equal-cost path survives; false with nothing appended.
+  bool TryEndpoint(uint32_t src, uint32_t dst, uint32_t dgpu, uint32_t dport, uint32_t relays, uint64_t hash,
+                   std::vector<Hop>& out) const {
+    if (!Attached(dgpu, dport)) return false;
+    const uint32_t gpn = t_.gpus_per_node;
+    const Slot to = Map(dgpu, dport);
+    uint32_t sgpu = 0, sport = 0;
+    if (!SourceOnPlane(src, src - src % gpn, relays, to.plane, dgpu % gpn, dport, sgpu, sport)) return false;
+    const size_t mark = out.size();
+    if (sgpu != src) h_.ScaleUpHops(src, sgpu, out);
+    h_.Up(sgpu, sport, out);
+    const uint32_t leaf_s = Map(sgpu, sport).pe / t_.shape.d1;
+    const uint32_t leaf_d = to.pe / t_.shape.d1;
+    if (leaf_s != leaf_d) {
+      Chooser c(ecmp_, ecmp_ ? SplitMix64(hash ^ 0x7ee) : to.pe);
+      if (!TreeHopsAroundFaults(to.plane, leaf_s, leaf_d, c, out)) {
+        out.resize(mark);
+        return false;
+      }
+    }
+    h_.Down(dgpu, dport, out);
+    if (dgpu != dst) h_.ScaleUpHops(dgpu, dst, out);
+    return true;
   }
 
   // An attached source port on `plane`: src's own (trying `dport` first), else the node GPU with local index `local`
