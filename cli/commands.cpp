@@ -34,6 +34,7 @@
 #include "sim/simulation.h"
 #include "topologies/dot.h"
 #include "topologies/fabric.h"
+#include "topologies/routing.h"
 #include "workloads/model.h"
 #include "workloads/zero3_impl.h"
 
@@ -131,6 +132,9 @@ int List() {
   }
   std::cout << "Topologies (cluster.scale_out.topology):\n";
   for (const auto& k : topo::ListFabricKinds()) std::cout << fmt::format("  {:<16} {}\n", k.name, k.description);
+  std::cout << "Routing schemes (cluster.scale_out.routing; default per fabric, docs/topologies.md):\n";
+  for (const auto& r : topo::ListRoutings())
+    std::cout << fmt::format("  {:<16} {} [{}]\n", r.name, r.description, r.fabrics);
   std::cout << "Model presets (workload.model.preset):\n";
   for (const auto& m : wl::ListModelPresets()) std::cout << "  " << m << "\n";
   std::cout << "ZeRO-3 implementations (workload.parallelism.zero3_implementation):\n";

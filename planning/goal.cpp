@@ -14,6 +14,7 @@
 #include "planning/search.h"
 #include "results/compare.h"
 #include "results/projection.h"
+#include "topologies/routing.h"
 #include "workloads/plan.h"
 
 namespace clustersim::planning {
@@ -79,7 +80,11 @@ v1::Scenario ResizedScenario(const sim::LoadedScenario& loaded, uint32_t num_gpu
                              double tokens) {
   sim::LoadedScenario l = loaded;
   l.scenario.mutable_cluster()->set_num_gpus(num_gpus);
-  if (!fabric.empty()) l.scenario.mutable_cluster()->mutable_scale_out()->set_topology(fabric);
+  if (!fabric.empty()) {
+    v1::ScaleOut& so = *l.scenario.mutable_cluster()->mutable_scale_out();
+    so.set_topology(fabric);
+    if (!topo::RoutingApplies(fabric, so.routing())) so.clear_routing();  // another fabric: its default routing
+  }
   l.scenario.mutable_workload()->mutable_parallelism()->set_dp(0);
   if (tokens > 0) {
     l.scenario.mutable_facility()->set_training_tokens(tokens);

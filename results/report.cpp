@@ -204,6 +204,12 @@ std::string SummaryText(const v1::RunResult& r) {
         "  WARNING   memory estimated over HBM by {:.1f} GB on pipeline stage {} (simulated anyway; "
         "--strict-memory refuses such plans)\n",
         m.over_hbm_gb(), m.worst_stage());
+  if (r.topology().has_faults()) {
+    const v1::FaultsApplied& fa = r.topology().faults();
+    o += fmt::format("  faults    {} links down, {} slowed, {} switches down, {} planes down (routing {})\n",
+                     FormatCount(fa.links_down()), FormatCount(fa.links_slowed()), fa.switches_down(), fa.planes_down(),
+                     r.topology().routing());
+  }
   if (r.link_usage_size() > 0) {
     o += "  links    ";
     for (const v1::LinkClassUsage& u : r.link_usage())

@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "sim/placement.h"
 #include "sim/simulation.h"
+#include "topologies/routing.h"
 
 namespace clustersim::sim {
 
@@ -68,7 +69,7 @@ PlatformOptions PlatformOptionsOf(const v1::Scenario& s, double peak_flops) {
   o.host_speed_flops = peak_flops;
   o.scale_up_efficiency = s.collectives().scale_up_protocol_efficiency();
   o.scale_out_efficiency = s.collectives().protocol_efficiency();
-  o.spray = s.cluster().scale_out().routing() == "spray";
+  o.spray = topo::FindRouting(s.cluster().scale_out().topology(), s.cluster().scale_out().routing()).spray;
   return o;
 }
 

@@ -33,6 +33,7 @@ constexpr PlausibleRange kSeconds{1e-3, 1e8, "s", "600"};
 constexpr PlausibleRange kAnyU64 = Count(0, 1.8446744073709552e19, "", "");
 constexpr PlausibleRange kSpeedCv = Count(0, 0.5, "(relative standard deviation)", "0.012");
 constexpr PlausibleRange kRelativeSpeed = Count(1e-3, 1, "(relative speed; 0.5 = half speed)", "0.9");
+constexpr PlausibleRange kFaultSpeed = Count(0, 0.999, "(share of bandwidth left; 0 = down)", "0.5");
 
 // Sorted by field name (checked by a unit test).
 constexpr FieldRange kRanges[] = {
@@ -101,6 +102,8 @@ constexpr FieldRange kRanges[] = {
     {"Facility.pue", Count(1, 5, "(PUE)", "1.2")},
     {"Facility.training_flops", {1e6, 1e33, "model FLOPs (6 x active parameters x tokens)", "1e26"}},
     {"Facility.training_tokens", {1, 1e18, "tokens", "1.5e13 for Llama 3"}},
+    {"LinkFault.index", Count(0, k30, "(a link index among its kind)", "0")},
+    {"LinkFault.speed", kFaultSpeed},
     {"MemoryOptions.activation_offload_fraction", kFraction},
     {"MemoryOptions.fragmentation", Count(0, 1, "(reserved / allocated - 1)", "0.05")},
     {"MemoryOptions.framework_overhead_gb", Count(1e-3, 1000, "GB per GPU", "5")},
@@ -170,6 +173,11 @@ constexpr FieldRange kRanges[] = {
     {"Placement.fabric_gpus", Count(1, k24, "GPUs", "131072")},
     {"Placement.fragmentation", kFraction},
     {"Placement.seed", kAnyU64},
+    {"PlaneFault.plane", Count(0, 63, "(a plane index)", "0")},
+    {"PlaneFault.speed", kFaultSpeed},
+    {"RandomLinkFaults.fraction", Count(0, 0.999, "(a fraction of the switch-to-switch links)", "0.01")},
+    {"RandomLinkFaults.seed", kAnyU64},
+    {"RandomLinkFaults.speed", kFaultSpeed},
     {"Reliability.checkpoint_gbyte_per_s", {1e-3, 1e7, "GB/s", "2000"}},
     {"Reliability.checkpoint_interval_s", {1, 1e8, "s", "1800"}},
     {"Reliability.checkpoint_stall_s", kSeconds},
@@ -235,6 +243,9 @@ constexpr FieldRange kRanges[] = {
     {"SimOptions.trace_ranks", Count(0, k24, "(a rank)", "0"), 4096},
     {"SlowComponent.index", Count(0, k24, "(a GPU or node index)", "0")},
     {"SlowComponent.speed", kRelativeSpeed},
+    {"SwitchFault.index", Count(0, k30, "(a switch index within its tier)", "0")},
+    {"SwitchFault.speed", kFaultSpeed},
+    {"SwitchFault.tier", Count(1, 3, "(1 leaf or router, 2 spine, 3 core)", "2")},
     {"Variability.gpu_speed_cv", kSpeedCv},
     {"Variability.slow", Count(0, 0, "", ""), 4096},
     {"Variability.slow_node_fraction", Count(0, 0.5, "(a fraction of the nodes)", "0.005")},

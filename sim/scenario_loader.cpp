@@ -24,6 +24,7 @@
 #include "sim/serving_loader.h"
 #include "sim/simulation.h"
 #include "topologies/fabric.h"
+#include "topologies/routing.h"
 #include "workloads/model.h"
 #include "workloads/plan.h"
 
@@ -287,6 +288,33 @@ void ResolveScaleUp(const Validator& v, const v1::Accelerator& acc, v1::Cluster&
   if (su.domain_size() > FabricGpus(c)) su.set_domain_size(FabricGpus(c));
 }
 
+// Field rules of cluster.faults that need no fabric (indices are checked against the built fabric at the end).
+void ResolveFaults(const Validator& v, v1::Cluster& c) {
+  const v1::FabricFaults& f = c.faults();
+  std::vector<std::string> kinds;
+  for (auto k : {topo::LinkKind::kNicToLeaf, topo::LinkKind::kLeafToSpine, topo::LinkKind::kSpineToCore,
+                 topo::LinkKind::kLocal, topo::LinkKind::kGlobal, topo::LinkKind::kTorus})
+    kinds.emplace_back(topo::ToString(k));
+  for (int i = 0; i < f.links_size(); ++i) {
+    const std::string field = "cluster.faults.links[" + std::to_string(i) + "].kind";
+    if (f.links(i).kind().empty()) v.Fail(field, "\"\"", "must name the link kind");
+    v.OneOf(field, f.links(i).kind(), kinds);
+  }
+  for (int i = 0; i < f.switches_size(); ++i) {
+    if (f.switches(i).tier() == 0) {
+      v.Fail("cluster.faults.switches[" + std::to_string(i) + "].tier", "0", "must be 1 (leaf), 2 (spine) or 3 (core)");
+    }
+  }
+  const v1::RandomLinkFaults& r = f.random();
+  if (r.speed() > 0 && r.fraction() == 0) {
+    v.Fail("cluster.faults.random.fraction", "0", "must be > 0 when random.speed is set");
+  }
+  if (f.has_random() && r.fraction() > 0 && c.scale_out().topology() == "torus" && r.speed() == 0) {
+    v.Fail("cluster.faults.random.speed", "0",
+           "torus routing (dimension order) does not route around down links: set a speed between 0 and 1");
+  }
+}
+
 void ResolveScaleOut(const Validator& v, const v1::Accelerator& acc, v1::Cluster& c) {
   v1::ScaleOut& so = *c.mutable_scale_out();
   std::vector<std::string> kinds;
@@ -299,8 +327,12 @@ void ResolveScaleOut(const Validator& v, const v1::Accelerator& acc, v1::Cluster
       v.Fail("cluster.scale_out.oversubscription", Num(r),
              "each tier's ratio must be >= 1 (1 = non-blocking; down:up bandwidth)");
   }
-  v.OneOf("cluster.scale_out.routing", so.routing(), {"spray", "ecmp", "static"});
-  if (so.routing().empty()) so.set_routing("spray");
+  if (!topo::RoutingApplies(so.topology(), so.routing())) {
+    v.Fail("cluster.scale_out.routing", "\"" + so.routing() + "\"",
+           "the " + so.topology() + " fabric routes by one of " + topo::RoutingNames(so.topology()));
+  }
+  if (so.routing().empty()) so.set_routing(topo::DefaultRouting(so.topology()));
+  ResolveFaults(v, c);
   if (so.nic_bandwidth_gbps() == 0) so.set_nic_bandwidth_gbps(acc.nic_bandwidth_gbps());
   if (so.nics_per_gpu() == 0) so.set_nics_per_gpu(std::max(1u, acc.nics_per_gpu()));
   if (so.link_latency_ns() == 0) so.set_link_latency_ns(100);
@@ -515,6 +547,8 @@ v1::Scenario ResolveScenario(const LoadedScenario& loaded) {
     try {
       (void)topo::PlanInventory(FabricParamsOf(s));
       if (SharesCluster(s)) (void)PlaceJobs(s);  // the job and the background jobs fit on whole nodes
+      // Faults name links and switches of the built fabric: build it to check them (only when there are faults).
+      if (s.cluster().has_faults()) (void)topo::BuildFabric(FabricParamsOf(s));
     } catch (const InputError& e) {
       throw InputError(loaded.file + ": " + e.what());
     }

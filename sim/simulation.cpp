@@ -64,7 +64,34 @@ v1::TopologySummary SummarizeTopology(const topo::Fabric& f, const topo::Invento
                          inv.nics * p.nic_price_usd() + (inv.switch_links + inv.endpoint_links) * p.cable_price_usd());
   t.set_network_power_w(NetworkPowerW(NetworkInventory{inv.switches, inv.transceivers, inv.nics}, p));
   AddNetworkParts(f, inv, s, t);
+  t.set_routing(f.params().routing);
+  if (f.has_faults() || f.fault_summary().links_slowed > 0) {
+    const topo::FaultSummary& fs = f.fault_summary();
+    v1::FaultsApplied& fa = *t.mutable_faults();
+    fa.set_links_down(fs.links_down);
+    fa.set_links_slowed(fs.links_slowed);
+    fa.set_switches_down(fs.switches_down);
+    fa.set_planes_down(fs.planes_down);
+  }
   return t;
+}
+
+topo::FabricFaults FabricFaultsOf(const v1::Scenario& s) {
+  const v1::FabricFaults& in = s.cluster().faults();
+  topo::FabricFaults f;
+  for (const v1::LinkFault& l : in.links()) {
+    topo::LinkKind kind = topo::LinkKind::kLeafToSpine;
+    if (!topo::LinkKindByName(l.kind(), &kind)) {
+      throw InputError::Field("", 0, "cluster.faults.links.kind", "\"" + l.kind() + "\"", "unknown link kind");
+    }
+    f.links.push_back({kind, l.index(), l.speed()});
+  }
+  for (const v1::SwitchFault& w : in.switches()) f.switches.push_back({w.tier(), w.index(), w.speed()});
+  for (const v1::PlaneFault& p : in.planes()) f.planes.push_back({p.plane(), p.speed()});
+  f.random_fraction = in.random().fraction();
+  f.random_speed = in.random().speed();
+  f.random_seed = in.random().seed() != 0 ? in.random().seed() : s.seed();
+  return f;
 }
 
 topo::FabricParams FabricParamsOf(const v1::Scenario& s) {
@@ -90,8 +117,9 @@ topo::FabricParams FabricParamsOf(const v1::Scenario& s) {
   p.torus_dims.assign(c.scale_out().torus_dims().begin(), c.scale_out().torus_dims().end());
   p.slim_fly_q = c.scale_out().slim_fly_q();
   p.slim_fly_hosts_per_router = c.scale_out().slim_fly_hosts_per_router();
-  p.ecmp = c.scale_out().routing() != "static";  // "spray" bundles links in the platform; routes still hash
+  p.routing = c.scale_out().routing();  // "spray" also bundles links in the platform (PlatformOptionsOf)
   p.seed = s.seed();
+  p.faults = FabricFaultsOf(s);
   return p;
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "topologies/internal.h"
+#include "topologies/routing.h"
 
 namespace clustersim::topo::internal {
 namespace {
@@ -107,41 +108,22 @@ class DragonflyFabric : public Fabric {
     params_.dragonfly_routers_per_group = d_.routers_per_group;
     params_.dragonfly_global_links_per_router = d_.global_per_router;
     scale_out_endpoints_ = d_.ports;
+    const RoutingInfo& routing = FindRouting(params.topology, params.routing);
+    params_.routing = routing.name;
+    ecmp_ = routing.choice != RouteChoice::kStatic;
+    valiant_ = routing.choice == RouteChoice::kValiant;
+    ugal_ = routing.load == LoadAwareness::kUgal;
     Build();
   }
 
   void Route(uint32_t src, uint32_t dst, uint64_t flow_id, std::vector<Hop>& out) const override {
-    if (src == dst) return;
-    if (h_.scale_up && src / h_.domain == dst / h_.domain) {
-      h_.ScaleUpHops(src, dst, out);
-      return;
-    }
-    const bool ecmp = params_.ecmp;
-    const uint32_t n = d_.nics_per_gpu;
-    Chooser c(ecmp, ecmp ? FlowHash(src, dst, flow_id, params_.seed) : dst);
-    const uint32_t port = c.Pick(n);
-    const uint32_t rs = (src * n + port) / d_.hosts_per_router;
-    const uint32_t rd = (dst * n + port) / d_.hosts_per_router;
-    h_.Up(src, port, out);
-    if (rs != rd) {
-      const uint32_t a = d_.routers_in_group;
-      const uint32_t gs = rs / a;
-      const uint32_t gd = rd / a;
-      if (gs == gd) {
-        Local(rs, rd, out);
-      } else {
-        const uint32_t q = c.Pick(d_.parallel_global);
-        const uint32_t r1 = gs * a + Gateway(gs, gd, q);
-        const uint32_t r2 = gd * a + Gateway(gd, gs, q);
-        if (rs != r1) Local(rs, r1, out);
-        const uint32_t lo = std::min(gs, gd);
-        const uint32_t hi = std::max(gs, gd);
-        const auto pairs = static_cast<uint64_t>(d_.groups) * (d_.groups - 1) / 2;
-        out.push_back(Hop{static_cast<uint32_t>(global_base_ + q * pairs + PairIndex(lo, hi, d_.groups)), gs < gd});
-        if (r2 != rd) Local(r2, rd, out);
-      }
-    }
-    h_.Down(dst, port, out);
+    RouteVia(src, dst, flow_id, valiant_, out);
+  }
+
+  // UGAL chooses per flow between the minimal path (candidate 0) and the Valiant path (candidate 1).
+  uint32_t RouteCandidates() const override { return ugal_ ? 2 : 1; }
+  void RouteCandidate(uint32_t src, uint32_t dst, uint32_t c, std::vector<Hop>& out) const override {
+    RouteVia(src, dst, 0, ugal_ ? c == 1 : valiant_, out);
   }
 
   Inventory ComputeInventory() const override {
@@ -160,15 +142,109 @@ class DragonflyFabric : public Fabric {
     const uint32_t offset = (y + g - x - 1) % g;
     return (q * (g - 1) + offset) / d_.global_per_router;
   }
-  // Local link between two routers (global indices) of the same group.
-  void Local(uint32_t r_from, uint32_t r_to, std::vector<Hop>& out) const {
+  // Minimal or Valiant route. NIC port p (ECMP) at both ends; same router: 4 links; same group: one local link;
+  // other group, minimal: local to the gateway of the hashed parallel global link, global, local; Valiant: the same
+  // into a hashed intermediate group, then on to the destination group (at most 3 local and 2 global links).
+  void RouteVia(uint32_t src, uint32_t dst, uint64_t flow_id, bool valiant, std::vector<Hop>& out) const {
+    if (src == dst) return;
+    if (h_.scale_up && src / h_.domain == dst / h_.domain) {
+      h_.ScaleUpHops(src, dst, out);
+      return;
+    }
+    const uint32_t n = d_.nics_per_gpu;
+    const uint64_t hash = ecmp_ ? FlowHash(src, dst, flow_id, params_.seed) : dst;
+    Chooser c(ecmp_, hash);
+    const uint32_t port =
+        c.PickValid(n, [&](uint32_t p) { return link_up(h_.NicLink(src, p)) && link_up(h_.NicLink(dst, p)); });
+    if (port == n) NoRoute(src, dst);
+    const uint32_t rs = (src * n + port) / d_.hosts_per_router;
+    const uint32_t rd = (dst * n + port) / d_.hosts_per_router;
+    h_.Up(src, port, out);
+    if (rs != rd && !RouterPath(rs, rd, valiant, c, SplitMix64(hash ^ 0x7a11), out)) NoRoute(src, dst);
+    h_.Down(dst, port, out);
+  }
+
+  // Router-to-router part of a route; false when faults leave no path. Minimal routing detours through another
+  // group (Valiant-style) where faults cut every minimal path, as adaptive dragonfly routers do.
+  bool RouterPath(uint32_t rs, uint32_t rd, bool valiant, Chooser& c, uint64_t hash, std::vector<Hop>& out) const {
+    const uint32_t a = d_.routers_in_group;
+    const uint32_t gs = rs / a;
+    const uint32_t gd = rd / a;
+    if (gs == gd) return LocalPath(rs, rd, c, out);
+    const size_t mark = out.size();
+    if (!valiant || d_.groups < 3) {
+      uint32_t entry = 0;
+      if (GlobalPath(rs, gd, c, out, entry) && LocalPath(entry, rd, c, out)) return true;
+      out.resize(mark);
+      if (d_.groups < 3) return false;  // faults cut every minimal path: detour through another group below
+    }
+    // Intermediate group: hashed among the groups other than gs and gd (re-drawn where faults cut it off).
+    const uint32_t others = d_.groups - 2;
+    for (uint32_t k = 0; k < others; ++k) {
+      uint32_t gi = static_cast<uint32_t>((hash + k) % others);
+      gi += gi >= std::min(gs, gd) ? 1 : 0;
+      gi += gi >= std::max(gs, gd) ? 1 : 0;
+      uint32_t entry = 0;
+      if (GlobalPath(rs, gi, c, out, entry) && GlobalPath(entry, gd, c, out, entry) && LocalPath(entry, rd, c, out))
+        return true;
+      out.resize(mark);
+      if (!has_faults()) break;
+    }
+    return false;
+  }
+
+  // From router r (global index) to group y: local hop to the gateway of a parallel global link q (ECMP, among
+  // those whose local and global links are up), the global link; `entry` = the router reached in group y.
+  bool GlobalPath(uint32_t r, uint32_t y, Chooser& c, std::vector<Hop>& out, uint32_t& entry) const {
+    const uint32_t a = d_.routers_in_group;
+    const uint32_t x = r / a;
+    auto usable = [&](uint32_t q) {
+      const uint32_t r1 = x * a + Gateway(x, y, q);
+      return link_up(GlobalLink(x, y, q)) && (r1 == r || link_up(LocalLink(r, r1)));
+    };
+    const uint32_t q = c.PickValid(d_.parallel_global, usable);
+    if (q == d_.parallel_global) return false;
+    const uint32_t r1 = x * a + Gateway(x, y, q);
+    if (r1 != r) Local(r, r1, out);
+    out.push_back(Hop{GlobalLink(x, y, q), x < y});
+    entry = y * a + Gateway(y, x, q);
+    return true;
+  }
+
+  // Within a group: the direct local link, or (when it is down) two local hops through a hashed intermediate router.
+  bool LocalPath(uint32_t r, uint32_t rd, Chooser& c, std::vector<Hop>& out) const {
+    if (r == rd) return true;
+    if (link_up(LocalLink(r, rd))) {
+      Local(r, rd, out);
+      return true;
+    }
+    const uint32_t a = d_.routers_in_group;
+    const uint32_t base = r / a * a;
+    const uint32_t m = c.PickValid(a, [&](uint32_t i) {
+      const uint32_t v = base + i;
+      return v != r && v != rd && link_up(LocalLink(r, v)) && link_up(LocalLink(v, rd));
+    });
+    if (m == a) return false;
+    Local(r, base + m, out);
+    Local(base + m, rd, out);
+    return true;
+  }
+
+  uint32_t GlobalLink(uint32_t x, uint32_t y, uint32_t q) const {
+    const auto pairs = static_cast<uint64_t>(d_.groups) * (d_.groups - 1) / 2;
+    return static_cast<uint32_t>(global_base_ + q * pairs + PairIndex(std::min(x, y), std::max(x, y), d_.groups));
+  }
+  uint32_t LocalLink(uint32_t r_from, uint32_t r_to) const {
     const uint32_t a = d_.routers_in_group;
     const uint32_t group = r_from / a;
     const uint32_t i = r_from - group * a;
     const uint32_t j = r_to - group * a;
     const uint64_t per_group = static_cast<uint64_t>(a) * (a - 1) / 2;
-    const uint64_t pair = i < j ? PairIndex(i, j, a) : PairIndex(j, i, a);
-    out.push_back(Hop{static_cast<uint32_t>(local_base_ + group * per_group + pair), i < j});
+    return static_cast<uint32_t>(local_base_ + group * per_group + (i < j ? PairIndex(i, j, a) : PairIndex(j, i, a)));
+  }
+  // Local link between two routers (global indices) of the same group.
+  void Local(uint32_t r_from, uint32_t r_to, std::vector<Hop>& out) const {
+    out.push_back(Hop{LocalLink(r_from, r_to), r_from < r_to});
   }
 
   void Build() {
@@ -218,6 +294,9 @@ class DragonflyFabric : public Fabric {
 
   DragonflyPlan d_;
   HostLayer h_;
+  bool ecmp_ = true;
+  bool valiant_ = false;
+  bool ugal_ = false;
   uint32_t local_base_ = 0;
   uint32_t global_base_ = 0;
 };

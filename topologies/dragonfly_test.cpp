@@ -83,7 +83,7 @@ TEST(Dragonfly, EcmpSpreadsOverParallelGlobalLinks) {
 
 TEST(Dragonfly, StaticRoutingIgnoresTheFlow) {
   FabricParams p = Params("dragonfly", 128, 16);
-  p.ecmp = false;
+  p.routing = "static";
   const auto f = BuildFabric(p);
   std::vector<Hop> first;
   std::vector<Hop> hops;

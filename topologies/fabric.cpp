@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "topologies/internal.h"
+#include "topologies/routing.h"
 
 namespace clustersim::topo {
 
@@ -56,6 +57,16 @@ const char* ToString(LinkKind k) {
 
 using internal::kNumLinkKinds;
 
+bool LinkKindByName(const std::string& name, LinkKind* kind) {
+  for (size_t k = 0; k < kNumLinkKinds; ++k) {
+    if (name == ToString(static_cast<LinkKind>(k))) {
+      *kind = static_cast<LinkKind>(k);
+      return true;
+    }
+  }
+  return false;
+}
+
 uint32_t Fabric::AddVertex(VertexProps props) { return static_cast<uint32_t>(boost::add_vertex(props, graph_)); }
 
 uint32_t Fabric::AddLink(uint32_t a, uint32_t b, LinkKind kind, double bandwidth_gbps, double latency_ns) {
@@ -69,6 +80,180 @@ uint32_t Fabric::AddLink(uint32_t a, uint32_t b, LinkKind kind, double bandwidth
 void Fabric::Finalize() {
   if (link_props_.size() != boost::num_edges(graph_) || link_ends_.size() != boost::num_edges(graph_)) {
     throw SimulationError("fabric: link tables out of step with the graph");
+  }
+  if (!params_.faults.empty()) ApplyFaults();
+}
+
+void Fabric::NoRoute(uint32_t src, uint32_t dst) const {
+  internal::Fail("cluster.faults", "GPU " + std::to_string(src) + " -> GPU " + std::to_string(dst),
+                 "the faults leave no route between these GPUs that the fabric's routing can take");
+}
+
+namespace {
+
+bool IsSwitch(VertexKind k) {
+  return k == VertexKind::kLeaf || k == VertexKind::kSpine || k == VertexKind::kCore || k == VertexKind::kRouter;
+}
+bool IsSwitchLink(LinkKind k) {
+  return k == LinkKind::kLeafToSpine || k == LinkKind::kSpineToCore || k == LinkKind::kLocal || k == LinkKind::kGlobal;
+}
+void CheckSpeed(const std::string& field, double speed) {
+  if (!std::isfinite(speed) || speed < 0 || speed >= 1) {
+    internal::Fail(field, internal::Num(speed), "must be 0 (down) or between 0 and 1 (slowed to that share)");
+  }
+}
+
+// Per-link speed factors (1 = healthy) from the named faults; validates indices against the built fabric.
+class FaultResolver {
+ public:
+  FaultResolver(const Graph& g, const std::vector<EdgeProps*>& props, uint32_t planes)
+      : g_(g), props_(props), planes_(planes), speed_(props.size(), 1.0) {}
+
+  void Links(const std::vector<LinkFault>& faults) {
+    for (size_t i = 0; i < faults.size(); ++i) {
+      const std::string field = "cluster.faults.links[" + std::to_string(i) + "]";
+      const LinkFault& f = faults[i];
+      CheckSpeed(field + ".speed", f.speed);
+      uint32_t seen = 0;
+      bool found = false;
+      for (uint32_t id = 0; id < props_.size() && !found; ++id) {
+        if (props_[id]->kind != f.kind) continue;
+        if (seen++ == f.index) {
+          Hit(id, f.speed);
+          found = true;
+        }
+      }
+      if (!found) {
+        internal::Fail(field + ".index", std::to_string(f.index),
+                       "the fabric has " + std::to_string(seen) + " " + ToString(f.kind) + " links");
+      }
+      if (f.kind == LinkKind::kScaleUp || f.kind == LinkKind::kPcie) {
+        internal::Fail(field + ".kind", ToString(f.kind), "only scale-out links can fail or slow down");
+      }
+    }
+  }
+
+  void Switches(const std::vector<SwitchFault>& faults, FaultSummary& summary) {
+    for (size_t i = 0; i < faults.size(); ++i) {
+      const std::string field = "cluster.faults.switches[" + std::to_string(i) + "]";
+      const SwitchFault& f = faults[i];
+      CheckSpeed(field + ".speed", f.speed);
+      uint32_t count = 0;
+      int64_t vertex = -1;
+      for (uint32_t v = 0; v < boost::num_vertices(g_); ++v) {
+        if (!IsSwitch(g_[v].kind) || g_[v].tier != f.tier) continue;
+        if (g_[v].index == f.index) vertex = v;
+        ++count;
+      }
+      if (count == 0) internal::Fail(field + ".tier", std::to_string(f.tier), "the fabric has no switch of that tier");
+      if (vertex < 0) {
+        internal::Fail(field + ".index", std::to_string(f.index),
+                       "tier " + std::to_string(f.tier) + " has " + std::to_string(count) + " switches");
+      }
+      for (auto [e, end] = boost::out_edges(static_cast<uint32_t>(vertex), g_); e != end; ++e) Hit(g_[*e].id, f.speed);
+      if (f.speed == 0) ++summary.switches_down;
+    }
+  }
+
+  void Planes(const std::vector<PlaneFault>& faults, FaultSummary& summary) {
+    for (size_t i = 0; i < faults.size(); ++i) {
+      const std::string field = "cluster.faults.planes[" + std::to_string(i) + "]";
+      const PlaneFault& f = faults[i];
+      CheckSpeed(field + ".speed", f.speed);
+      if (planes_ < 2) internal::Fail(field + ".plane", std::to_string(f.plane), "the fabric has a single plane");
+      if (f.plane >= planes_) {
+        internal::Fail(field + ".plane", std::to_string(f.plane), "must be < planes = " + std::to_string(planes_));
+      }
+      for (uint32_t v = 0; v < boost::num_vertices(g_); ++v) {
+        if (!IsSwitch(g_[v].kind) || g_[v].plane != f.plane) continue;
+        for (auto [e, end] = boost::out_edges(v, g_); e != end; ++e) Hit(g_[*e].id, f.speed);
+        if (f.speed == 0) ++summary.switches_down;
+      }
+      if (f.speed == 0) ++summary.planes_down;
+    }
+  }
+
+  // round(fraction x n) of the n switch-to-switch links, drawn by a seeded partial Fisher-Yates shuffle.
+  void Random(double fraction, double speed, uint64_t seed) {
+    if (!std::isfinite(fraction) || fraction < 0 || fraction >= 1) {
+      internal::Fail("cluster.faults.random.fraction", internal::Num(fraction), "must be >= 0 and < 1");
+    }
+    CheckSpeed("cluster.faults.random.speed", speed);
+    std::vector<uint32_t> pool;
+    for (uint32_t id = 0; id < props_.size(); ++id)
+      if (IsSwitchLink(props_[id]->kind)) pool.push_back(id);
+    const auto k = static_cast<size_t>(std::llround(fraction * static_cast<double>(pool.size())));
+    uint64_t state = internal::SplitMix64(seed ^ 0xfa017ULL);
+    for (size_t i = 0; i < k; ++i) {
+      state = internal::SplitMix64(state);
+      const size_t j = i + static_cast<size_t>(state % (pool.size() - i));
+      std::swap(pool[i], pool[j]);
+      Hit(pool[i], speed);
+    }
+  }
+
+  const std::vector<double>& speed() const { return speed_; }
+
+ private:
+  void Hit(uint32_t id, double speed) { speed_[id] = std::min(speed_[id], speed); }
+
+  const Graph& g_;
+  const std::vector<EdgeProps*>& props_;
+  uint32_t planes_;
+  std::vector<double> speed_;
+};
+
+}  // namespace
+
+void Fabric::ApplyFaults() {
+  const FabricFaults& f = params_.faults;
+  FaultResolver r(graph_, link_props_, params_.planes);
+  r.Links(f.links);
+  r.Switches(f.switches, fault_summary_);
+  r.Planes(f.planes, fault_summary_);
+  if (f.random_fraction > 0 || f.random_speed != 0) r.Random(f.random_fraction, f.random_speed, f.random_seed);
+  const std::vector<double>& speed = r.speed();
+  std::vector<uint8_t> down(speed.size(), 0);
+  bool any_down = false;
+  for (uint32_t id = 0; id < speed.size(); ++id) {
+    if (speed[id] >= 1) continue;
+    if (speed[id] <= 0) {
+      down[id] = 1;
+      any_down = true;
+      ++fault_summary_.links_down;
+    } else {
+      link_props_[id]->bandwidth_gbps *= speed[id];
+      ++fault_summary_.links_slowed;
+    }
+  }
+  if (any_down && params_.topology == "torus") {
+    internal::Fail("cluster.faults", std::to_string(fault_summary_.links_down) + " links down",
+                   "torus routing (dimension order) does not route around down links: slow them instead");
+  }
+  if (any_down) down_ = std::move(down);
+  CheckEndpoints();
+}
+
+// Every GPU keeps a NIC link up, or shares its scale-up domain with a GPU that does (its traffic is relayed there).
+void Fabric::CheckEndpoints() const {
+  if (down_.empty()) return;
+  std::vector<uint8_t> attached(params_.num_gpus, 0);
+  for (uint32_t id = 0; id < link_props_.size(); ++id) {
+    if (link_props_[id]->kind != LinkKind::kNicToLeaf || down_[id] != 0) continue;
+    const uint32_t nic =
+        graph_[link_ends_[id].first].kind == VertexKind::kNic ? link_ends_[id].first : link_ends_[id].second;
+    attached[graph_[nic].index / params_.nics_per_gpu] = 1;
+  }
+  std::vector<uint8_t> domain_ok(params_.num_gpus / params_.scale_up_domain + 1, 0);
+  const bool relay = params_.scale_up_domain > 1;
+  for (uint32_t g = 0; g < params_.num_gpus; ++g)
+    if (attached[g] != 0) domain_ok[DomainOf(g)] = 1;
+  for (uint32_t g = 0; g < params_.num_gpus; ++g) {
+    if (attached[g] != 0 || (relay && domain_ok[DomainOf(g)] != 0)) continue;
+    internal::Fail(
+        "cluster.faults", "GPU " + std::to_string(g),
+        "every NIC link of this GPU is down" + std::string(relay ? " and so are those of its whole scale-up domain"
+                                                                 : " and it has no scale-up domain to relay through"));
   }
 }
 
@@ -123,6 +308,7 @@ bool NonNegative(double v) { return std::isfinite(v) && v >= 0; }
 }  // namespace
 
 void ValidateCommon(const FabricParams& p, bool scale_out) {
+  FindRouting(p.topology, p.routing);
   if (p.num_gpus == 0) Fail(kFieldNumGpus, "0", "must be > 0");
   if (p.num_gpus > (1U << 30)) Fail(kFieldNumGpus, Num(p.num_gpus), "must be <= 2^30 (vertex ids are 32-bit)");
   if (p.gpus_per_node == 0) Fail(kFieldGpusPerNode, "0", "must be > 0");

@@ -33,6 +33,8 @@ enum class LinkKind : uint8_t {
 };
 const char* ToString(VertexKind k);
 const char* ToString(LinkKind k);
+// The LinkKind whose ToString is `name`; false when there is none.
+bool LinkKindByName(const std::string& name, LinkKind* kind);
 
 struct VertexProps {
   VertexKind kind = VertexKind::kGpu;
@@ -78,6 +80,40 @@ struct Inventory {
   uint32_t diameter_links = 0;           // links (Hops) on the longest route Route() returns
 };
 
+// Faults of the scale-out fabric (docs/topologies.md, "Faults"). speed 0 = down; 0 < speed < 1 = the link's
+// bandwidth (both directions) times speed. A switch fault applies to every link of the switch; a plane fault to every
+// link of the plane's switches (NIC cables included). Where several faults hit one link the slowest wins.
+struct LinkFault {
+  LinkKind kind = LinkKind::kLeafToSpine;
+  uint32_t index = 0;  // among the links of that kind, in id order
+  double speed = 0;
+};
+struct SwitchFault {
+  uint32_t tier = 1;   // 1 leaf / dragonfly router, 2 spine, 3 core
+  uint32_t index = 0;  // among the switches of that tier (all planes, plane by plane)
+  double speed = 0;
+};
+struct PlaneFault {
+  uint32_t plane = 0;
+  double speed = 0;
+};
+struct FabricFaults {
+  std::vector<LinkFault> links;
+  std::vector<SwitchFault> switches;
+  std::vector<PlaneFault> planes;
+  double random_fraction = 0;  // share of switch-to-switch links, drawn with random_seed
+  double random_speed = 0;
+  uint64_t random_seed = 0;
+  bool empty() const { return links.empty() && switches.empty() && planes.empty() && random_fraction <= 0; }
+};
+// What the faults did to the built fabric.
+struct FaultSummary {
+  uint64_t links_down = 0;    // fabric links (each full duplex) that carry nothing
+  uint64_t links_slowed = 0;  // fabric links running below their bandwidth
+  uint64_t switches_down = 0;
+  uint64_t planes_down = 0;
+};
+
 // Parameters shared by every generator; each generator documents which ones it reads.
 struct FabricParams {
   std::string topology = "fat_tree";  // registry name, see ListFabricKinds()
@@ -103,8 +139,11 @@ struct FabricParams {
   std::vector<uint32_t> torus_dims;                // 1-3 dimensions, product = num_gpus
   uint32_t slim_fly_q = 0;                         // prime power; 0 = smallest that holds the NIC ports
   uint32_t slim_fly_hosts_per_router = 0;          // 0 = ceil(network radix / 2)
-  bool ecmp = true;                                // false: static destination-based (d-mod-k) choices
+  // Routing by registry name (topologies/routing.h); empty = the fabric's default. Route() follows it: "static"
+  // is destination-based (d-mod-k), "valiant" non-minimal; every other name hashes flows (ECMP).
+  std::string routing;
   uint64_t seed = 0;
+  FabricFaults faults;
 };
 
 class Fabric {
@@ -124,9 +163,22 @@ class Fabric {
   uint32_t link_target(uint32_t id) const { return link_ends_[id].second; }
 
   // Appends the hops of the route from GPU src to GPU dst (both < num_gpus(); src == dst appends nothing) to `out`.
-  // `flow_id` distinguishes flows between the same pair for ECMP (ignored when params().ecmp is false). Never
-  // allocates beyond growing `out`; at most ComputeInventory().diameter_links hops.
+  // `flow_id` distinguishes flows between the same pair for ECMP (ignored by "static" routing). Never allocates
+  // beyond growing `out`; at most ComputeInventory().diameter_links hops on a healthy fabric with minimal routing
+  // (Valiant and detours around faults are longer). Routes avoid down links; throws InputError when faults leave
+  // no route.
   virtual void Route(uint32_t src, uint32_t dst, uint64_t flow_id, std::vector<Hop>& out) const = 0;
+  // Load-aware routing ("adaptive", "ugal"): the alternatives a flow chooses among when it starts. Candidate c <
+  // RouteCandidates() appends its route like Route(); candidate 0 is Route(src, dst, 0). Clos: the equal-cost paths
+  // of flow ids 0..7; dragonfly: 0 = minimal, 1 = Valiant.
+  virtual uint32_t RouteCandidates() const { return 1; }
+  virtual void RouteCandidate(uint32_t src, uint32_t dst, uint32_t c, std::vector<Hop>& out) const {
+    Route(src, dst, c, out);
+  }
+  // Faults: whether a link carries traffic, and what the faults did (all zero on a healthy fabric).
+  bool link_up(uint32_t id) const { return down_.empty() || down_[id] == 0; }
+  bool has_faults() const { return !down_.empty(); }
+  const FaultSummary& fault_summary() const { return fault_summary_; }
 
   // Node (server) and scale-up domain of a GPU.
   uint32_t NodeOf(uint32_t gpu) const { return gpu / params_.gpus_per_node; }
@@ -143,14 +195,22 @@ class Fabric {
   // Generators call these to build the graph; AddLink assigns dense ids.
   uint32_t AddVertex(VertexProps props);
   uint32_t AddLink(uint32_t a, uint32_t b, LinkKind kind, double bandwidth_gbps, double latency_ns);
-  // Must be called once when the graph is complete (fills the id -> edge lookup tables).
+  // Must be called once when the graph is complete (fills the id -> edge lookup tables, applies params().faults).
   void Finalize();
+  // Throws InputError naming cluster.faults when a route is impossible (routers call it when no choice is left).
+  [[noreturn]] void NoRoute(uint32_t src, uint32_t dst) const;
 
   FabricParams params_;
   Graph graph_;
-  std::vector<const EdgeProps*> link_props_;
+  std::vector<EdgeProps*> link_props_;  // into graph_ (faults scale bandwidths in place)
   std::vector<std::pair<uint32_t, uint32_t>> link_ends_;
   uint64_t scale_out_endpoints_ = 0;
+
+ private:
+  void ApplyFaults();
+  void CheckEndpoints() const;
+  std::vector<uint8_t> down_;  // per link, 1 = down; empty = no link down or slowed
+  FaultSummary fault_summary_;
 };
 
 // Builds a fabric by registry name. Throws clustersim::InputError naming the parameter and the rule when the

@@ -73,10 +73,27 @@ class Chooser {
     state_ /= n;
     return r;
   }
+  // Pick(n) when `valid` accepts it; otherwise uniformly among the valid alternatives (a further draw, hashed from
+  // the state for static routing), or n when none is valid. On a healthy fabric it is Pick(n).
+  template <class Valid>
+  uint32_t PickValid(uint32_t n, Valid valid) {
+    const uint32_t first = Pick(n);
+    if (valid(first)) return first;
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < n; ++i) count += valid(i) ? 1 : 0;
+    if (count == 0) return n;
+    extra_ = SplitMix64(extra_ ^ state_ ^ 0xa11ce);
+    uint32_t k = static_cast<uint32_t>(extra_ % count);
+    for (uint32_t i = 0; i < n; ++i) {
+      if (valid(i) && k-- == 0) return i;
+    }
+    return n;
+  }
 
  private:
   bool ecmp_;
   uint64_t state_;
+  uint64_t extra_ = 0;
 };
 
 // Checks shared by every generator: GPU count, node size, scale-up domain and, when `scale_out` is true, the NIC

@@ -369,7 +369,7 @@ class SlimFlyFabric : public Fabric {
       h_.ScaleUpHops(src, dst, out);
       return;
     }
-    const bool ecmp = params_.ecmp;
+    const bool ecmp = params_.routing != "static";
     const uint32_t n = h_.nics_per_gpu;
     Chooser c(ecmp, ecmp ? FlowHash(src, dst, flow_id, params_.seed) : dst);
     const uint32_t port = c.Pick(n);

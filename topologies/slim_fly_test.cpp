@@ -164,7 +164,7 @@ TEST(SlimFly, EcmpSpreadsOverTheTwoHopPaths) {
   }
   EXPECT_GE(best, 2u) << "some non-adjacent router pair has several 2-hop paths";
   FabricParams p = Full(5);
-  p.ecmp = false;
+  p.routing = "static";
   const auto fs = BuildFabric(p);
   std::vector<Hop> first;
   fs->Route(0, 100, 0, first);

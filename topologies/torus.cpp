@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "topologies/internal.h"
+#include "topologies/routing.h"
 
 namespace clustersim::topo::internal {
 namespace {
@@ -79,6 +80,9 @@ class TorusFabric : public Fabric {
  public:
   TorusFabric(const FabricParams& params, const TorusPlan& plan) : Fabric(params), t_(plan) {
     params_.planes = 1;
+    const RoutingInfo& routing = FindRouting(params.topology, params.routing);
+    params_.routing = routing.name;
+    ecmp_ = routing.choice != RouteChoice::kStatic;
     for (uint32_t g = 0; g < t_.gpus; ++g) AddVertex({VertexKind::kGpu, 0, 0, g});
     uint32_t base = 0;
     for (size_t d = 0; d < t_.dims.size(); ++d) {
@@ -95,7 +99,7 @@ class TorusFabric : public Fabric {
 
   void Route(uint32_t src, uint32_t dst, uint64_t flow_id, std::vector<Hop>& out) const override {
     if (src == dst) return;
-    const bool ecmp = params_.ecmp;
+    const bool ecmp = ecmp_;
     Chooser c(ecmp, ecmp ? FlowHash(src, dst, flow_id, params_.seed) : 0);
     uint32_t cur = src;
     for (size_t d = 0; d < t_.dims.size(); ++d) {
@@ -136,6 +140,7 @@ class TorusFabric : public Fabric {
   }
 
   TorusPlan t_;
+  bool ecmp_ = true;
   std::vector<uint32_t> dim_base_;
 };
 

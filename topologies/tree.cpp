@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "topologies/internal.h"
+#include "topologies/routing.h"
 
 namespace clustersim::topo::internal {
 namespace {
@@ -251,6 +252,10 @@ class TreeFabric : public Fabric {
     params_.tiers = t_.shape.tiers;
     params_.planes = t_.planes;
     scale_out_endpoints_ = static_cast<uint64_t>(t_.gpus) * t_.nics_per_gpu;
+    const RoutingInfo& routing = FindRouting(params.topology, params.routing);
+    params_.routing = routing.name;
+    ecmp_ = routing.choice != RouteChoice::kStatic;
+    least_loaded_ = routing.load == LoadAwareness::kLeastLoaded;
     Build();
   }
 
@@ -260,9 +265,13 @@ class TreeFabric : public Fabric {
       h_.ScaleUpHops(src, dst, out);
       return;
     }
-    const bool ecmp = params_.ecmp;
+    const bool ecmp = ecmp_;
     const uint64_t hash = ecmp ? FlowHash(src, dst, flow_id, params_.seed) : 0;
     Chooser port_choice(ecmp, ecmp ? hash : dst);
+    if (has_faults()) {
+      RouteAroundFaults(src, dst, hash, port_choice, out);
+      return;
+    }
     const uint32_t n = t_.nics_per_gpu;
     const uint32_t dst_port = port_choice.Pick(n);
     const Slot to = Map(dst, dst_port);
@@ -293,6 +302,8 @@ class TreeFabric : public Fabric {
     }
     h_.Down(dst, dst_port, out);
   }
+
+  uint32_t RouteCandidates() const override { return least_loaded_ ? 8 : 1; }
 
   Inventory ComputeInventory() const override {
     Inventory inv = Fabric::ComputeInventory();
@@ -359,6 +370,139 @@ class TreeFabric : public Fabric {
       out.push_back(Hop{SpineUpLink(plane, pod_d * s.u1 + j, t % cg + cg * m), false});
     }
     out.push_back(Hop{LeafUpLink(plane, ld, j), false});
+  }
+
+  // A NIC port that is attached (its NIC-to-leaf link up; a down leaf takes its links down with it).
+  bool Attached(uint32_t g, uint32_t port) const { return link_up(h_.NicLink(g, port)); }
+  // GPUs a GPU may relay through over scale-up: those of its node when the node is inside one scale-up domain.
+  bool CanRelay() const { return h_.scale_up && h_.domain % t_.gpus_per_node == 0; }
+
+  // Route() on a fabric with down links: the same first choices, re-drawn uniformly among the survivors where a choice
+  // is down (ECMP re-spreads over surviving up-links). A GPU with no attached port on the plane used is relayed
+  // over scale-up through a GPU of its node that has one, at either end (PXN-style). Destination endpoints are tried
+  // in an order that depends on local indices only (not on node ids), so that relayed traffic keeps the fabric's
+  // symmetry: dst's own hashed port; else the node-mate on a plane the source reaches itself, starting from the
+  // source's local index; else any node-mate, starting from (source + destination local index + destination node),
+  // so that rail-to-rail traffic of a down plane (rings over one rail) spreads over the surviving planes.
+  void RouteAroundFaults(uint32_t src, uint32_t dst, uint64_t hash, Chooser& pick, std::vector<Hop>& out) const {
+    const uint32_t n = t_.nics_per_gpu;
+    const uint32_t gpn = t_.gpus_per_node;
+    const uint32_t node_d = dst - dst % gpn;
+    const uint32_t relays = CanRelay() ? gpn : 1;
+    const uint32_t total = relays * n;
+    const uint32_t first_port = pick.PickValid(n, [&](uint32_t p) { return Attached(dst, p); });
+    if (first_port < n && TryEndpoint(src, dst, dst, first_port, relays, hash, out)) return;
+    const uint32_t port0 = first_port < n ? first_port : 0;
+    for (uint32_t pass = 0; pass < 2; ++pass) {
+      const uint32_t local = pass == 0 ? src % gpn : (src % gpn + dst % gpn + dst / gpn) % gpn;
+      for (uint32_t k = 0; k < total; ++k) {
+        const uint32_t e = ((relays == 1 ? 0 : local) * n + port0 + k) % total;
+        const uint32_t dgpu = relays == 1 ? dst : node_d + e / n;
+        if (TryEndpoint(src, dst, dgpu, e % n, pass == 0 ? 1 : relays, hash, out)) return;
+      }
+    }
+    NoRoute(src, dst);
+  }
+
+  // Appends the route src -> (dgpu, dport) -> dst when the endpoint is attached, a source port on its plane is
+  // reachable (relaying among `relays` node GPUs) and an equal-cost path survives; false with nothing appended.
+  bool TryEndpoint(uint32_t src, uint32_t dst, uint32_t dgpu, uint32_t dport, uint32_t relays, uint64_t hash,
+                   std::vector<Hop>& out) const {
+    if (!Attached(dgpu, dport)) return false;
+    const uint32_t gpn = t_.gpus_per_node;
+    const Slot to = Map(dgpu, dport);
+    uint32_t sgpu = 0, sport = 0;
+    if (!SourceOnPlane(src, src - src % gpn, relays, to.plane, dgpu % gpn, dport, sgpu, sport)) return false;
+    const size_t mark = out.size();
+    if (sgpu != src) h_.ScaleUpHops(src, sgpu, out);
+    h_.Up(sgpu, sport, out);
+    const uint32_t leaf_s = Map(sgpu, sport).pe / t_.shape.d1;
+    const uint32_t leaf_d = to.pe / t_.shape.d1;
+    if (leaf_s != leaf_d) {
+      Chooser c(ecmp_, ecmp_ ? SplitMix64(hash ^ 0x7ee) : to.pe);
+      if (!TreeHopsAroundFaults(to.plane, leaf_s, leaf_d, c, out)) {
+        out.resize(mark);
+        return false;
+      }
+    }
+    h_.Down(dgpu, dport, out);
+    if (dgpu != dst) h_.ScaleUpHops(dgpu, dst, out);
+    return true;
+  }
+
+  // An attached source port on `plane`: src's own (trying `dport` first), else the node GPU with local index `local`
+  // (the destination's rail), else any node GPU.
+  bool SourceOnPlane(uint32_t src, uint32_t node_s, uint32_t relays, uint32_t plane, uint32_t local, uint32_t dport,
+                     uint32_t& sgpu, uint32_t& sport) const {
+    const uint32_t n = t_.nics_per_gpu;
+    auto find = [&](uint32_t g) {
+      for (uint32_t i = 0; i < n; ++i) {
+        const uint32_t p = (dport + i) % n;
+        if (Map(g, p).plane == plane && Attached(g, p)) {
+          sgpu = g;
+          sport = p;
+          return true;
+        }
+      }
+      return false;
+    };
+    if (find(src)) return true;
+    if (relays == 1) return false;
+    if (find(node_s + local)) return true;
+    for (uint32_t i = 0; i < relays; ++i)
+      if (find(node_s + (local + i) % relays)) return true;
+    return false;
+  }
+
+  // TreeHops avoiding down links; false (and nothing appended) when no equal-cost path survives.
+  bool TreeHopsAroundFaults(uint32_t plane, uint32_t ls, uint32_t ld, Chooser& c, std::vector<Hop>& out) const {
+    const TreeShape& s = t_.shape;
+    if (s.tiers == 2) {
+      const auto spines = static_cast<uint32_t>(s.spines);
+      auto down_link = [&](uint32_t j, uint32_t m) { return LeafUpLink(plane, ld, j % spines + spines * m); };
+      auto trunk_ok = [&](uint32_t j) {
+        for (uint32_t m = 0; m < s.leaf_trunk; ++m)
+          if (link_up(down_link(j, m))) return true;
+        return false;
+      };
+      const uint32_t j =
+          c.PickValid(s.u1, [&](uint32_t x) { return link_up(LeafUpLink(plane, ls, x)) && trunk_ok(x); });
+      if (j == s.u1) return false;
+      const uint32_t m = c.PickValid(s.leaf_trunk, [&](uint32_t x) { return link_up(down_link(j, x)); });
+      out.push_back(Hop{LeafUpLink(plane, ls, j), true});
+      out.push_back(Hop{down_link(j, m), false});
+      return true;
+    }
+    const uint32_t pod_s = ls / s.d2;
+    const uint32_t pod_d = ld / s.d2;
+    const uint32_t cg = s.cores_per_group;
+    auto core_down = [&](uint32_t j, uint32_t t, uint32_t m) {
+      return SpineUpLink(plane, pod_d * s.u1 + j, t % cg + cg * m);
+    };
+    auto core_trunk_ok = [&](uint32_t j, uint32_t t) {
+      if (!link_up(SpineUpLink(plane, pod_s * s.u1 + j, t))) return false;
+      for (uint32_t m = 0; m < s.core_trunk; ++m)
+        if (link_up(core_down(j, t, m))) return true;
+      return false;
+    };
+    auto spine_ok = [&](uint32_t j) {
+      if (!link_up(LeafUpLink(plane, ls, j)) || !link_up(LeafUpLink(plane, ld, j))) return false;
+      if (pod_s == pod_d) return true;
+      for (uint32_t t = 0; t < s.u2; ++t)
+        if (core_trunk_ok(j, t)) return true;
+      return false;
+    };
+    const uint32_t j = c.PickValid(s.u1, spine_ok);
+    if (j == s.u1) return false;
+    out.push_back(Hop{LeafUpLink(plane, ls, j), true});
+    if (pod_s != pod_d) {
+      const uint32_t t = c.PickValid(s.u2, [&](uint32_t x) { return core_trunk_ok(j, x); });
+      const uint32_t m = c.PickValid(s.core_trunk, [&](uint32_t x) { return link_up(core_down(j, t, x)); });
+      out.push_back(Hop{SpineUpLink(plane, pod_s * s.u1 + j, t), true});
+      out.push_back(Hop{core_down(j, t, m), false});
+    }
+    out.push_back(Hop{LeafUpLink(plane, ld, j), false});
+    return true;
   }
 
   void Build() {
@@ -437,6 +581,8 @@ class TreeFabric : public Fabric {
 
   TreePlan t_;
   HostLayer h_;
+  bool ecmp_ = true;  // false: static (d-mod-k) choices
+  bool least_loaded_ = false;
   uint32_t leaf_up_base_ = 0;
   uint32_t spine_up_base_ = 0;
 };

@@ -185,7 +185,7 @@ TEST(FatTree, EcmpChoiceDependsOnTheSeedOnly) {
 
 TEST(FatTree, StaticRoutingIsDestinationModK) {
   FabricParams p = Params("fat_tree", 128, 16);  // 8 down / 8 up per leaf
-  p.ecmp = false;
+  p.routing = "static";
   const auto f = BuildFabric(p);
   std::vector<Hop> hops;
   std::set<uint32_t> uplinks;

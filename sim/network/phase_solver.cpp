@@ -77,6 +77,8 @@ const std::vector<Flow>& PhaseSolver::Prepare(const std::vector<Flow>& input) {
   for (const Flow& f : merged_)
     if (f.bytes > 0) merged_[out++] = {f.src, f.dst, std::max(1.0, std::round(f.bytes))};
   merged_.resize(out);
+  // Load-aware routing chooses each flow's path given the flows placed before it (no-op for other routings).
+  if (platform_.load_aware()) platform_.PlaceFlows(merged_);
   if (!reduce_classes_ || !classes_.Reduce(merged_, platform_, 0.5, reps_, routes_)) return merged_;
   ++phases_class_reduced_;
   flows_represented_ += merged_.size();
@@ -97,7 +99,10 @@ double PhaseSolver::Solve(const std::vector<Flow>& input) {
     d.receives++;
     ++flows_solved_;
   }
-  if (touched_.empty()) return 0;
+  if (touched_.empty()) {
+    if (platform_.load_aware()) platform_.ClearPlacement();
+    return 0;
+  }
   if (limit_bytes_ > 0) {
     uint64_t created = 0;
     for (uint32_t gpu : touched_) created += workers_[gpu]->running ? 0 : 1;
@@ -133,6 +138,7 @@ double PhaseSolver::Solve(const std::vector<Flow>& input) {
   }
   phase_done_->acquire();
   if (reduced) platform_.SetRouteOverride(nullptr);
+  if (platform_.load_aware()) platform_.ClearPlacement();
   ++solves_;
   return sg4::Engine::get_clock() - t0;
 }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "topologies/routing.h"
 
 namespace clustersim::sim {
 
@@ -57,7 +58,7 @@ class FabricZone : public kr::NetZoneImpl {
     std::map<int64_t, std::pair<double, double>> caps;
     std::map<int64_t, uint32_t> member;  // a member link of each bundle, for its name
     for (uint32_t id = 0; id < links; ++id)
-      if (bundle[id] >= 0) {
+      if (bundle[id] >= 0 && fabric_.link_up(id)) {  // a down member adds nothing (its bundle spreads over the rest)
         auto& b = caps[bundle[id]];
         b.first += fabric_.link(id).bandwidth_gbps;
         b.second = std::max(b.second, fabric_.link(id).latency_ns * 1e-9);
@@ -94,6 +95,7 @@ class FabricZone : public kr::NetZoneImpl {
       const topo::EdgeProps& e = fabric_.link(id);
       const double lat = e.latency_ns * 1e-9;
       dir_latency_s_[2 * id] = dir_latency_s_[2 * id + 1] = lat;
+      if (!fabric_.link_up(id)) continue;  // down: no route crosses it
       if (bundle[id] >= 0) {
         MapOntoBundle(id, bundles.links.at(bundle[id]), bundles.index.at(bundle[id]));
         continue;
@@ -166,7 +168,7 @@ class FabricZone : public kr::NetZoneImpl {
     out.clear();
     if (s == d) return;
     hops_.clear();
-    fabric_.Route(s, d, 0, hops_);
+    FabricRoute(s, d, hops_);
     for (const topo::Hop& h : hops_) {
       const size_t k = 2 * static_cast<size_t>(h.link) + (h.forward ? 0 : 1);
       out.emplace_back(dir_index_[k], dir_latency_s_[k]);
@@ -208,7 +210,7 @@ class FabricZone : public kr::NetZoneImpl {
     std::vector<std::string> names;
     *latency = 0;
     if (s == d) return names;
-    fabric_.Route(s, d, 0, hops);
+    FabricRoute(s, d, hops);
     for (const topo::Hop& h : hops) {
       const size_t k = 2 * static_cast<size_t>(h.link) + (h.forward ? 0 : 1);
       if (dir_s4u_[k] != nullptr) names.push_back(dir_s4u_[k]->get_name());
@@ -223,7 +225,7 @@ class FabricZone : public kr::NetZoneImpl {
     const auto d = static_cast<uint32_t>(dst->id());
     if (s == d) return;
     if (override_ != nullptr && OverriddenRoute(RouteOverride::Key(s, d), into, latency)) return;
-    fabric_.Route(s, d, 0, hops_);
+    FabricRoute(s, d, hops_);
     for (const topo::Hop& h : hops_) {
       const size_t k = 2 * static_cast<size_t>(h.link) + (h.forward ? 0 : 1);
       if (dir_links_[k] != nullptr) into->link_list_.push_back(dir_links_[k]);
@@ -231,7 +233,80 @@ class FabricZone : public kr::NetZoneImpl {
     }
   }
 
+  bool load_aware() const { return fabric_.RouteCandidates() > 1; }
+
+  void ClearPlacement() {
+    for (int32_t l : loaded_) load_[static_cast<size_t>(l)] = 0;
+    loaded_.clear();
+    choice_.clear();
+  }
+
+  void PlaceFlows(const std::vector<Flow>& flows) {
+    ClearPlacement();
+    const uint32_t candidates = fabric_.RouteCandidates();
+    if (candidates <= 1) return;
+    if (load_.size() != infos_.size()) load_.assign(infos_.size(), 0);
+    const bool ugal =
+        topo::FindRouting(fabric_.params().topology, fabric_.params().routing).load == topo::LoadAwareness::kUgal;
+    for (const Flow& f : flows) {
+      if (f.src == f.dst || fabric_.DomainOf(f.src) == fabric_.DomainOf(f.dst)) continue;
+      uint32_t best = 0;
+      std::pair<uint64_t, uint64_t> best_cost{UINT64_MAX, UINT64_MAX};
+      for (uint32_t c = 0; c < candidates; ++c) {
+        hops_.clear();
+        fabric_.RouteCandidate(f.src, f.dst, c, hops_);
+        const auto cost = ugal ? UgalCost() : LeastLoadedCost();
+        if (cost < best_cost) {
+          best_cost = cost;
+          best = c;
+        }
+      }
+      if (best != 0) choice_.emplace(RouteOverride::Key(f.src, f.dst), static_cast<uint8_t>(best));
+      hops_.clear();
+      fabric_.RouteCandidate(f.src, f.dst, best, hops_);
+      for (const topo::Hop& h : hops_) {
+        const int32_t l = dir_index_[2 * static_cast<size_t>(h.link) + (h.forward ? 0 : 1)];
+        if (l < 0) continue;
+        if (load_[static_cast<size_t>(l)]++ == 0) loaded_.push_back(l);
+      }
+    }
+  }
+
  private:
+  // The route of (s, d) under the current placement: the chosen candidate, or the fabric's route.
+  void FabricRoute(uint32_t s, uint32_t d, std::vector<topo::Hop>& out) const {
+    if (!choice_.empty()) {
+      const auto it = choice_.find(RouteOverride::Key(s, d));
+      if (it != choice_.end()) {
+        fabric_.RouteCandidate(s, d, it->second, out);
+        return;
+      }
+    }
+    fabric_.Route(s, d, 0, out);
+  }
+  // (busiest link's placed flows, placed flows summed over the route) of the route in hops_.
+  std::pair<uint64_t, uint64_t> LeastLoadedCost() const {
+    uint64_t most = 0, sum = 0;
+    for (const topo::Hop& h : hops_) {
+      const int32_t l = dir_index_[2 * static_cast<size_t>(h.link) + (h.forward ? 0 : 1)];
+      if (l < 0) continue;
+      most = std::max<uint64_t>(most, load_[static_cast<size_t>(l)]);
+      sum += load_[static_cast<size_t>(l)];
+    }
+    return {most, sum};
+  }
+  // UGAL-L: (flows on the route's first global link + 1) x links of the route; ties go to the minimal candidate.
+  std::pair<uint64_t, uint64_t> UgalCost() const {
+    uint64_t queue = 0;
+    for (const topo::Hop& h : hops_) {
+      if (fabric_.link(h.link).kind != topo::LinkKind::kGlobal) continue;
+      const int32_t l = dir_index_[2 * static_cast<size_t>(h.link) + (h.forward ? 0 : 1)];
+      if (l >= 0) queue = load_[static_cast<size_t>(l)];
+      break;
+    }
+    return {(queue + 1) * hops_.size(), 0};
+  }
+
   bool OverriddenRoute(uint64_t key, kr::Route* into, double* latency) const {
     const auto it = override_->by_pair.find(key);
     if (it == override_->by_pair.end()) return false;
@@ -255,6 +330,9 @@ class FabricZone : public kr::NetZoneImpl {
   std::vector<double> reserved_;      // parallel to infos_ once a capacity is reserved (Platform::Reserve)
   std::vector<double> dir_latency_s_;
   std::vector<topo::Hop> hops_;
+  std::unordered_map<uint64_t, uint8_t> choice_;  // placed pairs whose route is not candidate 0
+  std::vector<uint32_t> load_;                    // per SimGrid link: flows placed on it
+  std::vector<int32_t> loaded_;                   // links with load_ > 0
 };
 
 Platform::Platform(sg4::Engine& engine, const topo::Fabric& fabric, const PlatformOptions& options)
@@ -282,6 +360,12 @@ void Platform::Reserve(uint32_t index, double bytes_per_s) { zone_->Reserve(inde
 double Platform::CurrentCapacity(uint32_t index) const { return zone_->CurrentCapacity(index); }
 
 void Platform::SetRouteOverride(const RouteOverride* routes) { zone_->SetRouteOverride(routes); }
+
+void Platform::PlaceFlows(const std::vector<Flow>& flows) { zone_->PlaceFlows(flows); }
+
+void Platform::ClearPlacement() { zone_->ClearPlacement(); }
+
+bool Platform::load_aware() const { return zone_->load_aware(); }
 
 void Platform::RouteHops(uint32_t src, uint32_t dst, std::vector<std::pair<int32_t, double>>& out) const {
   zone_->RouteHops(src, dst, out);

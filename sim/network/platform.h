@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "sim/network/collectives.h"
 #include "topologies/fabric.h"
 
 namespace clustersim::sim {
@@ -97,6 +98,15 @@ class Platform {
   // While `routes` is set (not null; it must outlive the setting), SimGrid resolves the host pairs it lists with
   // its routes instead of the fabric's; nullptr restores the fabric's routes. Call between phases.
   void SetRouteOverride(const RouteOverride* routes);
+  // Load-aware routing ("adaptive", "ugal": the fabric offers RouteCandidates() > 1). Places `flows` (distinct
+  // pairs) in order, each on the candidate route the routing prefers given the flows placed before it: "adaptive"
+  // the one whose busiest SimGrid link carries the fewest placed flows (then the fewest in sum; then the lower
+  // candidate), "ugal" minimal unless (flows on the Valiant path's first global link + 1) x its links is smaller
+  // than the same for the minimal path. Until ClearPlacement(), RouteHops and SimGrid's routes follow the choices.
+  // Does nothing for other routings. Call between phases.
+  void PlaceFlows(const std::vector<Flow>& flows);
+  void ClearPlacement();
+  bool load_aware() const;
 
  private:
   const topo::Fabric& fabric_;
