@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "topologies/internal.h"
+#include "topologies/routing.h"
 
 namespace clustersim::topo::internal {
 namespace {
@@ -359,6 +360,9 @@ class SlimFlyFabric : public Fabric {
     params_.planes = 1;
     params_.slim_fly_q = s_.q;
     params_.slim_fly_hosts_per_router = s_.hosts_per_router;
+    const RoutingInfo& routing = FindRouting(params.topology, params.routing);
+    params_.routing = routing.name;
+    ecmp_ = routing.choice != RouteChoice::kStatic;
     scale_out_endpoints_ = s_.ports;
     Build();
   }
@@ -369,7 +373,7 @@ class SlimFlyFabric : public Fabric {
       h_.ScaleUpHops(src, dst, out);
       return;
     }
-    const bool ecmp = params_.routing != "static";
+    const bool ecmp = ecmp_;
     const uint32_t n = h_.nics_per_gpu;
     Chooser c(ecmp, ecmp ? FlowHash(src, dst, flow_id, params_.seed) : dst);
     const uint32_t port = c.Pick(n);
@@ -445,6 +449,7 @@ class SlimFlyFabric : public Fabric {
   SlimFlyPlan s_;
   HostLayer h_;
   MmsGraph g_;
+  bool ecmp_ = true;  // false: destination-based choices (routing "static")
   uint32_t router_link_base_ = 0;
 };
 
