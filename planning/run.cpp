@@ -35,21 +35,25 @@ std::string_view ExampleName(const EmbeddedFile& f) {
   return n;
 }
 
-const EmbeddedFile* FindExample(std::string_view name) {
-  for (const EmbeddedFile& f : ExampleScenarios())
-    if (ExampleName(f) == name) return &f;
-  return nullptr;
-}
+const EmbeddedFile* FindExample(std::string_view name) { return FindEmbeddedScenario(ExampleScenarios(), name); }
 
 }  // namespace
 
 std::span<const EmbeddedFile> ExampleScenarios() { return {kExampleScenarios, kExampleScenarios_count}; }
 
-std::vector<std::string> ExampleNames() {
+const EmbeddedFile* FindEmbeddedScenario(std::span<const EmbeddedFile> files, std::string_view name) {
+  for (const EmbeddedFile& f : files)
+    if (ExampleName(f) == name) return &f;
+  return nullptr;
+}
+
+std::vector<std::string> EmbeddedScenarioNames(std::span<const EmbeddedFile> files) {
   std::vector<std::string> names;
-  for (const EmbeddedFile& f : ExampleScenarios()) names.emplace_back(ExampleName(f));
+  for (const EmbeddedFile& f : files) names.emplace_back(ExampleName(f));
   return names;
 }
+
+std::vector<std::string> ExampleNames() { return EmbeddedScenarioNames(ExampleScenarios()); }
 
 std::string ScenarioSource(const std::string& path) { return path.empty() ? "<embedded default>" : path; }
 

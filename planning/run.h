@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/embedded.h"
@@ -21,6 +22,10 @@ namespace clustersim::planning {
 std::span<const EmbeddedFile> ExampleScenarios();
 // Their names, as `example:NAME` takes them: file names without ".textproto", sorted.
 std::vector<std::string> ExampleNames();
+// In any set of embedded scenarios (the examples, the serving examples): the file called NAME.textproto, or nullptr;
+// and the names, without the suffix.
+const EmbeddedFile* FindEmbeddedScenario(std::span<const EmbeddedFile> files, std::string_view name);
+std::vector<std::string> EmbeddedScenarioNames(std::span<const EmbeddedFile> files);
 
 // A scenario path as every command takes it: "" is the embedded default, "example:NAME" an embedded example (from
 // any directory: they are compiled in), anything else a file (.textproto or .json). How messages name it:

@@ -19,36 +19,15 @@ std::span<const EmbeddedFile> ServingScenarios() { return {kServingScenarios, kS
 
 std::string ServingSource(const std::string& path) { return path.empty() ? "<embedded serving default>" : path; }
 
-namespace {
-
-// The embedded serving scenario `name` ("default" for default.textproto), or nullptr.
-const EmbeddedFile* FindServingExample(std::string_view name) {
-  for (const EmbeddedFile& f : ServingScenarios()) {
-    std::string_view n = f.name;
-    if (n.size() == name.size() + std::string_view(".textproto").size() && n.substr(0, name.size()) == name &&
-        n.substr(name.size()) == ".textproto")
-      return &f;
-  }
-  return nullptr;
-}
-
-}  // namespace
-
-std::vector<std::string> ServingExampleNames() {
-  std::vector<std::string> names;
-  for (const EmbeddedFile& f : ServingScenarios()) {
-    std::string_view n = f.name;
-    if (n.ends_with(".textproto")) n.remove_suffix(std::string_view(".textproto").size());
-    names.emplace_back(n);
-  }
-  return names;
-}
+std::vector<std::string> ServingExampleNames() { return EmbeddedScenarioNames(ServingScenarios()); }
 
 v1::Scenario LoadServingScenario(const std::string& path) {
   const bool example = path.starts_with("example:");
   if (!path.empty() && !example) return ResolveServing(sim::LoadScenarioFile(path));
-  const EmbeddedFile* f = FindServingExample(example ? std::string_view(path).substr(8) : "default");
-  if (f == nullptr && !example) throw SimulationError("the embedded serving default scenario is missing from this build");
+  const EmbeddedFile* f =
+      FindEmbeddedScenario(ServingScenarios(), example ? std::string_view(path).substr(8) : "default");
+  if (f == nullptr && !example)
+    throw SimulationError("the embedded serving default scenario is missing from this build");
   // Not a serving example: a training example (refused by ResolveServing) or the list of every example.
   if (f == nullptr) return ResolveServing(LoadScenarioText(path));
   return ResolveServing(sim::ParseScenario(std::string(f->content), "textproto", ServingSource(path)));

@@ -146,11 +146,7 @@ class DragonflyFabric : public Fabric {
   // other group, minimal: local to the gateway of the hashed parallel global link, global, local; Valiant: the same
   // into a hashed intermediate group, then on to the destination group (at most 3 local and 2 global links).
   void RouteVia(uint32_t src, uint32_t dst, uint64_t flow_id, bool valiant, std::vector<Hop>& out) const {
-    if (src == dst) return;
-    if (h_.scale_up && src / h_.domain == dst / h_.domain) {
-      h_.ScaleUpHops(src, dst, out);
-      return;
-    }
+    if (h_.RouteWithinDomain(src, dst, out)) return;
     const uint32_t n = d_.nics_per_gpu;
     const uint64_t hash = ecmp_ ? FlowHash(src, dst, flow_id, params_.seed) : dst;
     Chooser c(ecmp_, hash);

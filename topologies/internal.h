@@ -126,6 +126,14 @@ struct HostLayer {
     out.push_back(Hop{a, true});
     out.push_back(Hop{b, false});
   }
+  // The route of a pair that needs no scale-out fabric: nothing for src == dst, the scale-up hops for two GPUs of one
+  // domain. Returns whether the route is complete.
+  bool RouteWithinDomain(uint32_t src, uint32_t dst, std::vector<Hop>& out) const {
+    if (src == dst) return true;
+    if (!scale_up || src / domain != dst / domain) return false;
+    ScaleUpHops(src, dst, out);
+    return true;
+  }
   void Up(uint32_t gpu, uint32_t port, std::vector<Hop>& out) const {
     out.push_back(Hop{PcieLink(gpu, port), true});
     out.push_back(Hop{NicLink(gpu, port), true});

@@ -368,11 +368,7 @@ class SlimFlyFabric : public Fabric {
   }
 
   void Route(uint32_t src, uint32_t dst, uint64_t flow_id, std::vector<Hop>& out) const override {
-    if (src == dst) return;
-    if (h_.scale_up && src / h_.domain == dst / h_.domain) {
-      h_.ScaleUpHops(src, dst, out);
-      return;
-    }
+    if (h_.RouteWithinDomain(src, dst, out)) return;
     const bool ecmp = ecmp_;
     const uint32_t n = h_.nics_per_gpu;
     Chooser c(ecmp, ecmp ? FlowHash(src, dst, flow_id, params_.seed) : dst);

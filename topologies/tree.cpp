@@ -260,11 +260,7 @@ class TreeFabric : public Fabric {
   }
 
   void Route(uint32_t src, uint32_t dst, uint64_t flow_id, std::vector<Hop>& out) const override {
-    if (src == dst) return;
-    if (h_.scale_up && src / h_.domain == dst / h_.domain) {
-      h_.ScaleUpHops(src, dst, out);
-      return;
-    }
+    if (h_.RouteWithinDomain(src, dst, out)) return;
     const bool ecmp = ecmp_;
     const uint64_t hash = ecmp ? FlowHash(src, dst, flow_id, params_.seed) : 0;
     Chooser port_choice(ecmp, ecmp ? hash : dst);
