@@ -135,6 +135,28 @@ TEST(Faults, ADownPlaneIsRelayedOverScaleUpAtBothEnds) {
   EXPECT_EQ(planes.size(), 7u);
 }
 
+// PXN's rail flows of a down plane (GPU 3 of every node to GPU 3 of every other node) spread over the surviving
+// NICs at both ends: into one destination node, the 31 source nodes arrive through at least 7 different NICs, no
+// NIC taking more than a fair share plus the one that would have been plane 3's (it was 31 on one NIC before).
+TEST(Faults, ADownPlanesRailTrafficSpreadsAtTheDestination) {
+  FabricParams p = Params("multi_plane", 256, 16);
+  p.planes = 8;
+  p.faults.planes.push_back({3, 0});
+  const auto f = BuildFabric(p);
+  std::map<uint32_t, uint32_t> arrivals;  // NIC-to-leaf link into node 5 -> flows
+  std::vector<Hop> hops;
+  const uint32_t dst = 5 * 8 + 3;
+  for (uint32_t node = 0; node < 32; ++node) {
+    if (node == 5) continue;
+    hops.clear();
+    f->Route(node * 8 + 3, dst, 0, hops);
+    for (const Hop& h : hops)
+      if (f->link(h.link).kind == LinkKind::kNicToLeaf && !h.forward) ++arrivals[h.link];
+  }
+  EXPECT_GE(arrivals.size(), 7u);
+  for (const auto& [link, n] : arrivals) EXPECT_LE(n, 2 * (31 + 6) / 7) << "link " << link;
+}
+
 TEST(Faults, SlowLinksKeepRoutesAndScaleBandwidth) {
   FabricParams p = Params("fat_tree", 128, 16);
   const auto healthy = BuildFabric(p);

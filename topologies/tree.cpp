@@ -378,8 +378,10 @@ class TreeFabric : public Fabric {
   // over scale-up through a GPU of its node that has one, at either end (PXN-style). Destination endpoints are tried
   // in an order that depends on local indices only (not on node ids), so that relayed traffic keeps the fabric's
   // symmetry: dst's own hashed port; else the node-mate on a plane the source reaches itself, starting from the
-  // source's local index; else any node-mate, starting from (source + destination local index + destination node),
-  // so that rail-to-rail traffic of a down plane (rings over one rail) spreads over the surviving planes.
+  // source's local index; else any node-mate, starting from (source + destination local index + source node +
+  // destination node), so that rail-to-rail traffic of a down plane (rings over one rail, PXN's rail flows) spreads
+  // over the surviving planes at both ends: with the destination node alone, every source node relayed its traffic
+  // to one destination node through the same node-mate, whose NIC then carried twice its load.
   void RouteAroundFaults(uint32_t src, uint32_t dst, uint64_t hash, Chooser& pick, std::vector<Hop>& out) const {
     const uint32_t n = t_.nics_per_gpu;
     const uint32_t gpn = t_.gpus_per_node;
@@ -390,7 +392,7 @@ class TreeFabric : public Fabric {
     if (first_port < n && TryEndpoint(src, dst, dst, first_port, relays, hash, out)) return;
     const uint32_t port0 = first_port < n ? first_port : 0;
     for (uint32_t pass = 0; pass < 2; ++pass) {
-      const uint32_t local = pass == 0 ? src % gpn : (src % gpn + dst % gpn + dst / gpn) % gpn;
+      const uint32_t local = pass == 0 ? src % gpn : (src % gpn + dst % gpn + src / gpn + dst / gpn) % gpn;
       for (uint32_t k = 0; k < total; ++k) {
         const uint32_t e = ((relays == 1 ? 0 : local) * n + port0 + k) % total;
         const uint32_t dgpu = relays == 1 ? dst : node_d + e / n;
