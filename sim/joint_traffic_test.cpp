@@ -150,6 +150,16 @@ TEST(JointTraffic, MoeExchangeAndGradientReductionOnSharedNicsSlowTheStep) {
   EXPECT_GT(joint.breakdown().exposed_ep_comm_s() + joint.breakdown().exposed_dp_comm_s(),
             separate.breakdown().exposed_ep_comm_s() + separate.breakdown().exposed_dp_comm_s());
   EXPECT_EQ(joint.scenario().options().traffic(), "joint");
+  // The result says what sharing cost, on the nominal step (every GPU at median speed: stragglers apart): the
+  // separate run is the separate pricing's nominal step.
+  ASSERT_TRUE(joint.has_joint_traffic());
+  EXPECT_FALSE(separate.has_joint_traffic());
+  const double nominal_separate = separate.step_time_s() - separate.breakdown().straggler_s();
+  const double nominal_joint = joint.step_time_s() - joint.breakdown().straggler_s();
+  EXPECT_NEAR(joint.joint_traffic().step_time_separate_s(), nominal_separate, 1e-9 * nominal_separate);
+  EXPECT_NEAR(joint.joint_traffic().step_time_change(), nominal_joint / nominal_separate - 1, 1e-9);
+  EXPECT_GT(joint.joint_traffic().pairs(), 0u);
+  EXPECT_GE(joint.joint_traffic().runs(), 1u);
 }
 
 // A dense pipeline without data-parallel overlap: TP collectives on NVLink and pipeline sends on the NICs overlap in

@@ -119,7 +119,12 @@ ExecutedStep ExecuteStep(SimWorld& world, const StepWork& work, Pricing& pricing
   if (pricing.joint()) {
     joint = std::make_unique<JointTraffic>(world, work.program, pricing.costs(), pricing.solver());
     executor.SetJoint(true, &joint->extra_s());
-    out.nominal = joint->Iterate(executor, executor.Run());
+    StepTimeline separate = executor.Run();
+    out.separate_step_s = separate.step_time_s;
+    out.nominal = joint->Iterate(executor, std::move(separate));
+    out.joint = true;
+    out.joint_pairs = joint->pairs();
+    out.joint_runs = static_cast<uint32_t>(joint->runs());
   } else {
     out.nominal = executor.Run();
   }

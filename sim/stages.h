@@ -117,6 +117,11 @@ struct ExecutedStep {
   std::vector<double> step_times_s;   // every simulated step (workload.steps of them)
   ReplicaSlowdown slowest;            // the first step's slowest replica
   bool perturbed = false;             // variability applied (else first == nominal)
+  // Joint traffic (options.traffic "joint"): the separate run's nominal step, pairs priced together, runs after it.
+  bool joint = false;
+  double separate_step_s = 0;
+  uint64_t joint_pairs = 0;
+  uint32_t joint_runs = 0;
   double mean_s() const;
 };
 // Solves every communication of the program (StepExecutor::PrecomputeCosts, reporting "phase solves" to `progress`),

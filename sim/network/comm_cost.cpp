@@ -543,7 +543,7 @@ void CommCostModel::FinishKeeping(double time_s) {
 const std::vector<int32_t>& CommCostModel::GroupOf(int dim) {
   auto it = group_of_.find(dim);
   if (it != group_of_.end()) return it->second;
-  std::vector<int32_t> of(layout_.world(), -1);
+  std::vector<int32_t> of(fabric_.num_gpus(), -1);  // GPU ids (placed), not ranks
   const auto& inst = Instances(static_cast<wl::Dim>(dim));
   for (size_t k = 0; k < inst.size(); ++k)
     for (uint32_t g : inst[k]) of[g] = static_cast<int32_t>(k);
@@ -569,7 +569,7 @@ std::vector<uint8_t> MembersOf(const std::vector<Flow>& flows, uint32_t world) {
 // JointTraffic.SampledUnionStaysCloseToTheFullUnion).
 void CommCostModel::JointSample(const JointPhase& a, const JointPhase& b, std::vector<size_t>& a_units,
                                 std::vector<size_t>& b_units) {
-  const uint32_t world = layout_.world();
+  const uint32_t world = fabric_.num_gpus();  // the flows name placed GPUs, which may lie beyond the job's ranks
   auto count = [this](const JointPhase& p) {
     return p.group.empty() ? size_t{1} : Instances(static_cast<wl::Dim>(p.dim)).size();
   };
