@@ -183,6 +183,11 @@ std::string SummaryText(const v1::RunResult& r) {
                        FormatSeconds(st.p50_s()), FormatSeconds(st.p99_s()));
     o += "\n";
   }
+  if (r.has_joint_traffic())
+    o += fmt::format("    joint traffic: {} with every communication alone, {:+.2f}% with overlaps shared ({} pairs, {} "
+                     "reruns)\n",
+                     FormatSeconds(r.joint_traffic().step_time_separate_s()),
+                     100 * r.joint_traffic().step_time_change(), r.joint_traffic().pairs(), r.joint_traffic().runs());
   o += fmt::format("  throughput {} tokens/s ({} per GPU), {:.0f} model TFLOP/s per GPU\n",
                    FormatCount(r.tokens_per_s()), FormatCount(r.tokens_per_s_per_gpu()), r.model_tflops_per_gpu());
   o += fmt::format("  MFU {:.1f}%  HFU {:.1f}%  GPU utilization {:.1f}%\n", 100 * r.mfu(), 100 * r.hfu(),

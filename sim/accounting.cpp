@@ -206,7 +206,17 @@ v1::RunResult AccountStep(const v1::Scenario& s, const StepWork& work, const Exe
   links.Report(T, r);
   FillSimStats(world, pricing, ex.first.stages.size(), r);
   FillStepStatistics(ex, variability, r);
+  FillJointTraffic(ex, r);
   return r;
+}
+
+void FillJointTraffic(const ExecutedStep& ex, v1::RunResult& r) {
+  if (!ex.joint) return;
+  v1::JointTrafficStats& j = *r.mutable_joint_traffic();
+  j.set_step_time_separate_s(ex.separate_step_s);
+  j.set_step_time_change(ex.separate_step_s > 0 ? ex.nominal.step_time_s / ex.separate_step_s - 1 : 0);
+  j.set_pairs(ex.joint_pairs);
+  j.set_runs(ex.joint_runs);
 }
 
 void FillThroughput(const v1::Scenario& s, const StepWork& work, double T, v1::RunResult& r) {

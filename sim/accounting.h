@@ -48,6 +48,8 @@ size_t FillBreakdown(const StepTimeline& tl, v1::RunResult& r);
 void FillStageStats(const StepTimeline& tl, v1::RunResult& r);
 // Step statistics over the simulated steps and the variability applied (only when variability or several steps).
 void FillStepStatistics(const ExecutedStep& executed, const VariabilityModel& variability, v1::RunResult& r);
+// RunResult.joint_traffic when the step was priced with joint traffic (nothing otherwise).
+void FillJointTraffic(const ExecutedStep& executed, v1::RunResult& r);
 // The Perfetto timeline of every stage, or of the stages of options.trace_ranks.
 void FillTimeline(const v1::Scenario& s, const wl::StepProgram& program, const StepTimeline& tl, v1::RunResult& r);
 // One entry per solved communication (collectives and pipeline transfers) with its occurrences per step.

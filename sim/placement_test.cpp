@@ -185,6 +185,19 @@ TEST(Placement, BackgroundAllToAllSlowsACrossLeafRingAsByHand) {
 
 // A training step: placement and background change the step, the exact reductions stay exact (same step as the
 // full-fidelity solve), contiguous placement changes nothing, and the result reports the interference.
+// Joint traffic on a job placed beyond its own ranks (GPU ids up to the fabric's 128 for a 32-GPU job): the joint
+// solves index GPUs, not ranks; the overlapping TP and DP traffic can only slow the step, and reruns agree.
+TEST(Placement, JointTrafficOnAFragmentedJob) {
+  const std::string work =
+      "workload { model { preset: \"llama3_8b\" seq_len: 2048 } parallelism { tp: 8 global_batch_size: 8 } }\n";
+  const std::string where = "placement { fabric_gpus: 128 policy: \"fragmented\" }";
+  const v1::RunResult separate = SimulateStep(Load(Text(where, 32, work)), "");
+  const std::string joint_text = Text(where, 32, work + "options { traffic: \"joint\" }");
+  const v1::RunResult joint = SimulateStep(Load(joint_text), "");
+  EXPECT_GE(joint.step_time_s(), separate.step_time_s() * (1 - 1e-9));
+  EXPECT_EQ(SimulateStep(Load(joint_text), "").step_time_s(), joint.step_time_s());
+}
+
 TEST(Placement, StepWithPlacementAndBackground) {
   const std::string work =
       "workload { model { preset: \"llama3_8b\" seq_len: 2048 } parallelism { tp: 8 global_batch_size: 8 } }\n";
@@ -199,8 +212,7 @@ TEST(Placement, StepWithPlacementAndBackground) {
     x.clear_shared_cluster();
     return x.SerializeAsString();
   };
-  EXPECT_EQ(stripped(SimulateStep(Load(Text("placement { policy: \"contiguous\" }", 32, work)), "")),
-            stripped(today));
+  EXPECT_EQ(stripped(SimulateStep(Load(Text("placement { policy: \"contiguous\" }", 32, work)), "")), stripped(today));
   const std::string shared =
       "placement { fabric_gpus: 128 policy: \"fragmented\" } background { gpus: 64 pattern: "
       "\"all_to_all\" load_fraction: 0.5 policy: \"spread\" }";

@@ -503,6 +503,8 @@ void ResolveOptions(const Validator& v, v1::Scenario& s) {
   v1::SimOptions& o = *s.mutable_options();
   v.OneOf("options.fidelity", o.fidelity(), {"symmetric", "full"});
   if (o.fidelity().empty()) o.set_fidelity("symmetric");
+  v.OneOf("options.traffic", o.traffic(), {"separate", "joint"});
+  if (o.traffic().empty()) o.set_traffic("separate");
   // A serving fleet on a non-blocking fabric prices its curves on a prefix of 100k flows (a few EP groups): at 10k
   // GPUs within 12% of every group, at 100k GPUs in 35 s instead of 550 s. Other fabrics keep 2M: a prefix does not
   // load their tapered tiers (docs/serving.md "Scale").

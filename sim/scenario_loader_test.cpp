@@ -184,6 +184,13 @@ TEST(ScenarioLoader, RejectsUnknownFidelity) {
   EXPECT_NE(e.find("options.fidelity"), std::string::npos) << e;
 }
 
+TEST(ScenarioLoader, RejectsUnknownTrafficAndDefaultsToSeparate) {
+  const std::string e = ErrorOf(std::string(kBase) + "options { traffic: \"shared\" }\n");
+  EXPECT_NE(e.find("options.traffic = \"shared\""), std::string::npos) << e;
+  EXPECT_EQ(ErrorOf(std::string(kBase) + "options { traffic: \"joint\" }\n"), "");
+  EXPECT_EQ(ResolveScenario(ParseScenario(kBase, "textproto", "t.textproto")).options().traffic(), "separate");
+}
+
 TEST(ScenarioLoader, RejectsTraceRankOutsideTheCluster) {
   const std::string e = ErrorOf(std::string(kBase) + "options { trace_ranks: 64 }\n");
   EXPECT_NE(e.find("options.trace_ranks = 64"), std::string::npos) << e;

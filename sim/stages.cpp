@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <limits>
+#include <memory>
 
 #include "common/error.h"
+#include "sim/joint_traffic.h"
 #include "sim/memory_guard.h"
 #include "sim/simulation.h"
 #include "workloads/generator.h"
@@ -61,6 +63,8 @@ PricingOptions PricingOptionsOf(const v1::Scenario& s) {
   o.reuse_shapes = !full;
   o.reduce_symmetry = !full;
   o.reduce_classes = !full;
+  o.joint = s.options().traffic() == "joint";
+  o.joint_sample_flows = full ? 0 : kJointSampleFlows;
   return o;
 }
 
@@ -90,6 +94,8 @@ Pricing::Pricing(SimWorld& world, const v1::Scenario& s, const wl::RankLayout& l
       costs_(solver_, world.fabric(), layout, s.collectives(), o.max_flows_per_phase,
              s.accelerator().scale_up_in_network_reduction(), o.reuse_shapes, o.reduce_symmetry) {
   solver_.SetClassReduction(o.reduce_classes);
+  joint_ = o.joint;
+  if (joint_) costs_.KeepJointPhases(o.joint_sample_flows);
   if (channel != nullptr) GuardPhases(solver_, s, *channel);
   placement_ = PlaceJobs(s);
   // A training step's ranks (the collective benchmark and trace replay, with no layout, map their own GPUs).
@@ -109,7 +115,19 @@ ExecutedStep ExecuteStep(SimWorld& world, const StepWork& work, Pricing& pricing
   StepExecutor executor(world.engine(), world.platform(), work.program, work.compute, pricing.costs());
   executor.PrecomputeCosts(pricing.solver(), progress);
   ExecutedStep out;
-  out.nominal = executor.Run();
+  std::unique_ptr<JointTraffic> joint;
+  if (pricing.joint()) {
+    joint = std::make_unique<JointTraffic>(world, work.program, pricing.costs(), pricing.solver());
+    executor.SetJoint(true, &joint->extra_s());
+    StepTimeline separate = executor.Run();
+    out.separate_step_s = separate.step_time_s;
+    out.nominal = joint->Iterate(executor, std::move(separate));
+    out.joint = true;
+    out.joint_pairs = joint->pairs();
+    out.joint_runs = static_cast<uint32_t>(joint->runs());
+  } else {
+    out.nominal = executor.Run();
+  }
   out.perturbed = variability.active() || steps > 1;
   if (!out.perturbed) {
     out.first = out.nominal;

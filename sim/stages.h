@@ -72,9 +72,14 @@ struct PricingOptions {
   bool reuse_shapes = true;          // phases of an already solved shape are not solved again
   bool reduce_symmetry = true;       // the exact symmetry reductions
   bool reduce_classes = true;        // the exact class reduction of each phase (PhaseSolver::SetClassReduction)
+  bool joint = false;                // options.traffic "joint": overlapping communications priced together
+  uint64_t joint_sample_flows = 0;   // CommCostModel::KeepJointPhases (0 = every instance)
 };
+// Flows a joint solve of two communications holds at most (options.fidelity "symmetric"): the instances that reach the
+// representative's GPUs, a stage or more of a 131,072-GPU MoE step (CommCostModel::JointSample).
+inline constexpr uint64_t kJointSampleFlows = 300'000;
 // options.fidelity "full": no sampling, no shape reuse, no symmetry or class reductions; otherwise all of them, with
-// options.max_flows_per_phase.
+// options.max_flows_per_phase. options.traffic "joint" sets `joint` (sampled as kJointSampleFlows unless "full").
 PricingOptions PricingOptionsOf(const v1::Scenario& resolved);
 
 // The phase solver and the communication cost model on a world's platform. With a channel, each phase is checked
@@ -94,8 +99,10 @@ class Pricing {
   // the platform at construction; what the background did to each link, per background job.
   const ClusterPlacement& placement() const { return placement_; }
   const std::vector<BackgroundEffect>& background() const { return background_; }
+  bool joint() const { return joint_; }
 
  private:
+  bool joint_ = false;
   PhaseSolver solver_;
   CommCostModel costs_;
   ClusterPlacement placement_;
@@ -110,11 +117,17 @@ struct ExecutedStep {
   std::vector<double> step_times_s;   // every simulated step (workload.steps of them)
   ReplicaSlowdown slowest;            // the first step's slowest replica
   bool perturbed = false;             // variability applied (else first == nominal)
+  // Joint traffic (options.traffic "joint"): the separate run's nominal step, pairs priced together, runs after it.
+  bool joint = false;
+  double separate_step_s = 0;
+  uint64_t joint_pairs = 0;
+  uint32_t joint_runs = 0;
   double mean_s() const;
 };
 // Solves every communication of the program (StepExecutor::PrecomputeCosts, reporting "phase solves" to `progress`),
-// runs the step once with every GPU at median speed, then, when `variability` is active or `steps` > 1, once per step
-// with the slowest replica's per-stage slowdowns (sim/variability.h).
+// runs the step once with every GPU at median speed (with joint traffic, iterated to its fixed point: JointTraffic),
+// then, when `variability` is active or `steps` > 1, once per step with the slowest replica's per-stage slowdowns
+// (sim/variability.h).
 ExecutedStep ExecuteStep(SimWorld& world, const StepWork& work, Pricing& pricing, const VariabilityModel& variability,
                          uint32_t steps, const ProgressFn& progress = {});
 

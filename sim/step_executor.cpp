@@ -62,6 +62,7 @@ std::tuple<int, uint32_t, uint32_t, int> MessageKey(const wl::Op& op, int from_d
 struct AsyncItem {
   double seconds = 0;
   uint32_t tag = 0;
+  uint32_t op = 0;  // index in the stage's op list
   wl::Dim dim = wl::Dim::kDp;
   wl::Phase phase = wl::Phase::kGradSync;
 };
@@ -172,7 +173,7 @@ void HoldShare(double seconds, double share) {
 
 // Communication stream `k` of a stage: runs its async collectives one after the other, each holding `interference`
 // of the GPU's compute rate while it runs.
-void RunStream(StageState* st, size_t k, StageTimeline* tl, double interference) {
+void RunStream(StageState* st, size_t k, StageTimeline* tl, double interference, bool record) {
   StreamQueue& q = st->streams[k];
   for (;;) {
     q.available->acquire();
@@ -181,6 +182,7 @@ void RunStream(StageState* st, size_t k, StageTimeline* tl, double interference)
     const double t0 = sg4::Engine::get_clock();
     HoldShare(item.seconds, interference);
     tl->stream.push_back({t0, sg4::Engine::get_clock(), Activity::kAsyncComm, item.dim, item.phase});
+    if (record) tl->comm.push_back({t0, sg4::Engine::get_clock(), item.op});
     const std::unique_lock lock(*st->mutex);
     if (--st->outstanding[item.tag] == 0) st->done->notify_all();
   }
@@ -220,7 +222,7 @@ class StepExecutor::StageRun {
     const std::vector<bool> carried = CarriedOver(ops);
     // Steady state: what the previous step left on the communication stream is queued first.
     for (size_t i = 0; i < ops.size(); ++i)
-      if (carried[i]) Collective(ops[i], sg4::Engine::get_clock());
+      if (carried[i]) Collective(ops[i], i, sg4::Engine::get_clock());
     for (size_t i = 0; i < ops.size(); ++i) {
       if (carried[i]) continue;
       const wl::Op& op = ops[i];
@@ -230,10 +232,10 @@ class StepExecutor::StageRun {
           Compute(op, t0);
           break;
         case wl::OpType::kCollective:
-          Collective(op, t0);
+          Collective(op, i, t0);
           break;
         case wl::OpType::kSend:
-          Send(op, t0);
+          Send(op, i, t0);
           break;
         case wl::OpType::kRecv:
           Recv(op, t0);
@@ -263,29 +265,36 @@ class StepExecutor::StageRun {
     Record(t0, ComputeActivity(op.compute), wl::Dim::kTp, op.phase, op.compute);
   }
 
-  void Collective(const wl::Op& op, double t0) {
+  // Joint traffic: the extra seconds of op `i` (0 without).
+  double Extra(size_t i) const { return ex_.extra_s_ == nullptr || ex_.extra_s_->empty() ? 0 : (*ex_.extra_s_)[s_][i]; }
+
+  void Collective(const wl::Op& op, size_t i, double t0) {
     const CommCost& c =
         ex_.costs_.Collective(ToCollectiveKind(op.coll), op.dim, ex_.program_.layout.StageRepresentative(s_),
                               static_cast<double>(op.comm_bytes), 1, op.internode_scale);
+    const double seconds = c.time_s + Extra(i);
     if (op.async) {
       const std::unique_lock lock(*st_.mutex);
       st_.outstanding[op.tag]++;
       st_.tag_dim[op.tag] = op.dim;
       StreamQueue& q = st_.streams[StreamOf(op.dim)];
-      q.work.push_back({c.time_s, op.tag, op.dim, op.phase});
+      q.work.push_back({seconds, op.tag, static_cast<uint32_t>(i), op.dim, op.phase});
       q.available->release();
       return;
     }
-    if (c.time_s > 0) sg4::this_actor::sleep_for(c.time_s);
+    if (seconds > 0) sg4::this_actor::sleep_for(seconds);
     Record(t0, Activity::kComm, op.dim, op.phase);
+    if (ex_.record_spans_) tl_.comm.push_back({t0, sg4::Engine::get_clock(), static_cast<uint32_t>(i)});
   }
 
-  void Send(const wl::Op& op, double t0) {
+  void Send(const wl::Op& op, size_t i, double t0) {
     const CommCost& c = ex_.costs_.PipelineTransfer(s_, op.peer_delta, static_cast<double>(op.comm_bytes));
+    const double seconds = c.time_s + Extra(i);
+    if (ex_.record_spans_) tl_.comm.push_back({t0, t0 + seconds, static_cast<uint32_t>(i)});
     const uint32_t to = static_cast<uint32_t>((static_cast<int64_t>(s_) + op.peer_delta + pp_) % pp_);
     Inbox& box = state_[to]->inbox;
     const std::unique_lock lock(*box.mutex);
-    box.arrivals[MessageKey(op, -op.peer_delta)].push_back(t0 + c.time_s);
+    box.arrivals[MessageKey(op, -op.peer_delta)].push_back(t0 + seconds);
     box.posted->notify_all();
   }
 
@@ -340,10 +349,11 @@ StepTimeline StepExecutor::Run(const std::vector<double>& stage_slowdown) {
     StageTimeline* tl = &out.stages[s];
     const double interference = compute_.comm_compute_interference();
     const double slowdown = stage_slowdown.empty() ? 1.0 : stage_slowdown.at(s);
+    const bool record = record_spans_;
     for (size_t k = 0; k < kStreams; ++k)
-      sg4::Actor::create("stream" + std::to_string(s) + "." + std::to_string(k), host, [st, k, tl, interference]() {
-        RunStream(st, k, tl, interference);
-      })->daemonize();
+      sg4::Actor::create("stream" + std::to_string(s) + "." + std::to_string(k), host,
+                         [st, k, tl, interference, record]() { RunStream(st, k, tl, interference, record); })
+          ->daemonize();
     sg4::Actor::create("stage" + std::to_string(s), host,
                        [this, s, &state, tl, slowdown]() { StageRun(*this, s, state, *tl, slowdown)(); });
   }

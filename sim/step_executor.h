@@ -46,9 +46,17 @@ struct Interval {
   wl::ComputeKind kind = wl::ComputeKind::kGemm;  // compute and host-sync intervals: what ran
 };
 
+// When a communication of the program was in flight on a stage (joint traffic: StepExecutor::RecordSpans).
+struct CommSpan {
+  double start_s = 0;
+  double end_s = 0;
+  uint32_t op = 0;  // index of the collective or send in the stage's op list
+};
+
 struct StageTimeline {
   std::vector<Interval> main;    // the compute stream, intervals never overlap
   std::vector<Interval> stream;  // the communication streams (async collectives; intervals may overlap)
+  std::vector<CommSpan> comm;    // every collective and pipeline send, when spans are recorded
   double end_s = 0;
 };
 
@@ -71,6 +79,12 @@ class StepExecutor {
   // (sim/variability.h). While a stage's communication streams run collectives, its compute proceeds at
   // (1 - comm_compute_interference) of its rate per active stream: each holds that share of the GPU host in SimGrid.
   StepTimeline Run(const std::vector<double>& stage_slowdown = {});
+  // Joint traffic (sim/joint_traffic.h): with `record`, Run fills StageTimeline::comm; `extra_s` (per stage, per op
+  // index; empty = none) lengthens each collective and send by that many seconds. The vectors must outlive the runs.
+  void SetJoint(bool record, const std::vector<std::vector<double>>* extra_s) {
+    record_spans_ = record;
+    extra_s_ = extra_s;
+  }
 
  private:
   class StageRun;  // one stage's compute stream (step_executor.cpp)
@@ -79,6 +93,8 @@ class StepExecutor {
   const wl::StepProgram& program_;
   const ComputeModel& compute_;
   CommCostModel& costs_;
+  bool record_spans_ = false;
+  const std::vector<std::vector<double>>* extra_s_ = nullptr;
 };
 
 CollectiveKind ToCollectiveKind(wl::Coll c);

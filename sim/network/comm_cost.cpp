@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <functional>
+#include <simgrid/s4u/Engine.hpp>
 #include <unordered_map>
+#include <xbt/config.hpp>
 
 #include "common/error.h"
 #include "sim/network/hash_mix.h"
@@ -400,6 +402,7 @@ double CommCostModel::SolveStep(const StepUnits& su, CommCost& out, double occur
   const double t =
       solved_t * su.step.repeat + (alpha_s * su.step.alpha_steps + net_s * su.step.net_steps) * su.step.repeat;
   ObserveStep(su, mode == Mode::kAll && instances_solved >= su.order.size(), occurrences * su.step.repeat);
+  if (keeping_ != nullptr) KeepStep(su.step, solved_t);
   return t;
 }
 
@@ -445,7 +448,14 @@ const CommCost& CommCostModel::Collective(CollectiveKind kind, wl::Dim dim, uint
     c.algorithm = plan.algorithm;
     const auto& inst = Instances(dim);
     c.groups_total = static_cast<uint32_t>(inst.size());
+    if (keep_joint_) {
+      keeping_ = &joint_[key];
+      keeping_->group = group;
+      keeping_->dim = static_cast<int>(dim);
+      keeping_transfer_s_ = 0;
+    }
     c.time_s = SolvePlan(plan, inst, group, c, occurrences);
+    FinishKeeping(c.time_s);
   }
   return cache_.emplace(key, std::move(c)).first->second;
 }
@@ -497,10 +507,182 @@ const CommCost& CommCostModel::PipelineTransfer(uint32_t from_stage, int32_t del
     for (uint32_t i = 0; i < stage_size; ++i) members.push_back(Gpu(to_stage * stage_size + i));
     plan.steps.push_back(std::move(step));
     c.groups_total = stage_size;
+    if (keep_joint_) {
+      keeping_ = &joint_[key];
+      keeping_transfer_s_ = 0;
+    }
     c.time_s = SolvePlan(plan, {members}, members, c, occurrences);
+    FinishKeeping(c.time_s);
     c.groups_solved = c.sampled ? c.groups_solved : stage_size;
   }
   return cache_.emplace(key, std::move(c)).first->second;
+}
+
+// --- Joint traffic -------------------------------------------------------------------------------------------------
+
+void CommCostModel::KeepStep(const PhaseStep& step, double solved_s) {
+  keeping_transfer_s_ += solved_s * step.repeat;
+  if (solved_s <= keeping_->solved_s) return;
+  keeping_->solved_s = solved_s;
+  keeping_->flows = step.flows;
+}
+
+void CommCostModel::FinishKeeping(double time_s) {
+  if (keeping_ == nullptr) return;
+  JointPhase& p = *keeping_;
+  keeping_ = nullptr;
+  p.transfer_share = time_s > 0 ? std::min(1.0, keeping_transfer_s_ / time_s) : 0;
+  const double unit = p.flows.empty() ? 1 : p.flows.front().bytes;
+  uint64_t h = Mix(static_cast<uint64_t>(p.dim + 2), p.flows.size());
+  for (const Flow& f : p.flows)
+    h = Mix(Mix(h, static_cast<uint64_t>(f.src) << 32 | f.dst),
+            unit > 0 ? static_cast<uint64_t>(std::llround(f.bytes / unit * 1e6)) : Bits(f.bytes));
+  p.shape = h;
+}
+
+const std::vector<int32_t>& CommCostModel::GroupOf(int dim) {
+  auto it = group_of_.find(dim);
+  if (it != group_of_.end()) return it->second;
+  std::vector<int32_t> of(fabric_.num_gpus(), -1);  // GPU ids (placed), not ranks
+  const auto& inst = Instances(static_cast<wl::Dim>(dim));
+  for (size_t k = 0; k < inst.size(); ++k)
+    for (uint32_t g : inst[k]) of[g] = static_cast<int32_t>(k);
+  return group_of_.emplace(dim, std::move(of)).first->second;
+}
+
+namespace {
+
+// The GPUs of a pipeline transfer's flows (its one instance), as a membership mask.
+std::vector<uint8_t> MembersOf(const std::vector<Flow>& flows, uint32_t world) {
+  std::vector<uint8_t> in(world, 0);
+  for (const Flow& f : flows) in[f.src] = in[f.dst] = 1;
+  return in;
+}
+
+}  // namespace
+
+// Instances are taken whole, starting from a's representative group and alternating: the instances of b that hold
+// one of the GPUs taken so far (those on a's own group always), then those of a, and so on, while the flows stay
+// within joint_sample_flows_ (every instance of both when that limit is 0 or they all fit). The traffic that crosses
+// the representative's NICs is then all there (what two kinds of traffic share first); instances farther away, which
+// meet it only on switch tiers, are left out (bounded against the full union by
+// JointTraffic.SampledUnionStaysCloseToTheFullUnion).
+void CommCostModel::JointSample(const JointPhase& a, const JointPhase& b, std::vector<size_t>& a_units,
+                                std::vector<size_t>& b_units) {
+  const uint32_t world = fabric_.num_gpus();  // the flows name placed GPUs, which may lie beyond the job's ranks
+  auto count = [this](const JointPhase& p) {
+    return p.group.empty() ? size_t{1} : Instances(static_cast<wl::Dim>(p.dim)).size();
+  };
+  a_units.clear();
+  b_units.clear();
+  const uint64_t limit = joint_sample_flows_ == 0 ? UINT64_MAX : joint_sample_flows_;
+  if (count(a) * a.flows.size() + count(b) * b.flows.size() <= limit) {
+    for (size_t k = 0; k < count(a); ++k) a_units.push_back(k);
+    for (size_t k = 0; k < count(b); ++k) b_units.push_back(k);
+    return;
+  }
+  struct Side {
+    const JointPhase& p;
+    std::vector<size_t>& units;
+    std::vector<uint8_t> taken, members;
+  };
+  Side sides[2] = {{a, a_units, {}, {}}, {b, b_units, {}, {}}};
+  for (Side& sd : sides) {
+    sd.taken.assign(count(sd.p), 0);
+    if (sd.p.group.empty()) sd.members = MembersOf(sd.p.flows, world);
+  }
+  auto instance_of = [this](const Side& sd, uint32_t g) -> int64_t {
+    if (sd.p.group.empty()) return sd.members[g] ? 0 : -1;
+    return GroupOf(sd.p.dim)[g];
+  };
+  auto gpus_of = [this](const Side& sd, size_t k, std::vector<uint32_t>& out) {
+    if (sd.p.group.empty()) {
+      for (uint32_t g = 0; g < sd.members.size(); ++g)
+        if (sd.members[g]) out.push_back(g);
+    } else {
+      const auto& inst = Instances(static_cast<wl::Dim>(sd.p.dim))[k];
+      out.insert(out.end(), inst.begin(), inst.end());
+    }
+  };
+  uint64_t flows = a.flows.size();
+  const size_t first = a.group.empty() ? 0 : static_cast<size_t>(GroupOf(a.dim)[a.group.front()]);
+  sides[0].taken[first] = 1;
+  a_units.push_back(first);
+  std::vector<uint32_t> frontier, next;
+  gpus_of(sides[0], first, frontier);
+  for (int side = 1, round = 0; !frontier.empty(); side ^= 1, ++round) {
+    Side& sd = sides[side];
+    next.clear();
+    for (uint32_t g : frontier) {
+      const int64_t k = instance_of(sd, g);
+      if (k < 0 || sd.taken[static_cast<size_t>(k)]) continue;
+      if (round > 0 && flows + sd.p.flows.size() > limit) return;  // b's instances on a's group always come in
+      flows += sd.p.flows.size();
+      sd.taken[static_cast<size_t>(k)] = 1;
+      sd.units.push_back(static_cast<size_t>(k));
+      gpus_of(sd, static_cast<size_t>(k), next);
+    }
+    frontier.swap(next);
+  }
+}
+
+void CommCostModel::JointFlows(const JointPhase& p, const std::vector<size_t>& units, double scale,
+                               std::vector<Flow>& out) {
+  out.clear();
+  if (p.group.empty()) {
+    for (const Flow& f : p.flows) out.push_back({f.src, f.dst, f.bytes * scale});
+    return;
+  }
+  std::unordered_map<uint32_t, uint32_t> pos;
+  for (uint32_t i = 0; i < p.group.size(); ++i) pos.emplace(p.group[i], i);
+  const auto& inst = Instances(static_cast<wl::Dim>(p.dim));
+  out.reserve(units.size() * p.flows.size());
+  for (size_t k : units)
+    for (const Flow& f : p.flows) out.push_back({inst[k][pos.at(f.src)], inst[k][pos.at(f.dst)], f.bytes * scale});
+}
+
+double CommCostModel::JointSlowdown(const Key& a, const Key& b) {
+  const JointPhase* pa = joint_phase(a);
+  const JointPhase* pb = joint_phase(b);
+  if (pa == nullptr || pb == nullptr || pa->flows.empty() || pb->flows.empty() || !(pa->solved_s > 0) ||
+      !(pb->solved_s > 0))
+    return 1;
+  const uint64_t key = Mix(Mix(1, pa->shape), pb->shape);  // ordered: s(a|b) is not s(b|a)
+  if (const auto it = slowdowns_.find(key); it != slowdowns_.end()) return it->second;
+  // The union is solved on a sample of at most joint_sample_flows_ flows; where the class reduction leaves more than
+  // kJointSolvedFlows to SimGrid (hashed routes, oversubscribed tiers), on a sample 8x smaller, down to the instances
+  // that hold the representative's GPUs.
+  constexpr uint64_t kJointSolvedFlows = 20'000;
+  const uint64_t configured = joint_sample_flows_;
+  const bool full = configured == 0;
+  // The union puts many classes on a link (usage = sum of class counts / route latencies, up to ~1e7): SimGrid's
+  // absolute max-min precision (1e-5) is then below the rounding of those sums and a saturated constraint can keep a
+  // residue above it (an abort in SimGrid), so the joint solves compare at 1e-3, still 1e-10 of such a usage.
+  const double precision = simgrid::config::get_value<double>("maxmin/precision");
+  simgrid::s4u::Engine::set_config("maxmin/precision", 1e-3);
+  std::vector<size_t> au, bu;
+  std::vector<Flow> fa, fb;
+  std::vector<double> alone, joint;
+  // b outlasts a: its flows are scaled far beyond the time a could take even at a small share of its links.
+  const double scale = 1e4 * std::max(1.0, pa->solved_s / pb->solved_s);
+  for (uint64_t limit = configured;; limit = std::max<uint64_t>(1, limit / 8)) {
+    joint_sample_flows_ = limit;
+    JointSample(*pa, *pb, au, bu);
+    JointFlows(*pa, au, 1, fa);
+    JointFlows(*pb, bu, scale, fb);
+    const uint64_t cap = full || limit == 1 ? 0 : kJointSolvedFlows;
+    alone = solver_.SolveParts({&fa}, cap);
+    if (!alone.empty()) joint = solver_.SolveParts({&fa, &fb}, cap);
+    if (!joint.empty() || cap == 0) break;
+  }
+  joint_sample_flows_ = configured;
+  simgrid::s4u::Engine::set_config("maxmin/precision", precision);
+  joint_solves_ += 2;
+  // The delay b adds on the sample, over a's time alone on every instance (as priced): a sample that leaves out
+  // instances of a also leaves out a's contention with itself, which the ratio on the sample alone would miss.
+  const double s = alone.at(0) > 0 ? 1 + (joint.at(0) - alone.at(0)) / std::max(alone.at(0), pa->solved_s) : 1;
+  slowdowns_.emplace(key, s);
+  return s;
 }
 
 }  // namespace clustersim::sim

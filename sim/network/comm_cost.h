@@ -100,6 +100,33 @@ class CommCostModel {
             from_stage * 2 + (delta > 0 ? 1u : 0u), bytes, 1.0};
   }
   const std::map<Key, CommCost>& entries() const { return cache_; }
+
+  // Joint traffic (docs/collectives.md, "Joint traffic"). After KeepJointPhases, every entry solved keeps its
+  // dominant phase: the step of its plan with the longest solved time, on the representative's group.
+  struct JointPhase {
+    std::vector<Flow> flows;      // one repetition of the step on the representative's group (global GPU ids)
+    std::vector<uint32_t> group;  // the representative's group; empty: `flows` already cover every instance
+    int dim = -1;                 // wl::Dim of the instances the flows are replicated over (when group is set)
+    double solved_s = 0;          // one repetition alone, as solved
+    double transfer_share = 0;    // solved transfer time / the entry's time (the rest is latency terms), <= 1
+    uint64_t shape = 0;           // (src, dst, relative size) of the flows and the dimension
+  };
+  // Keep the dominant phases from now on; a joint solve takes whole instances of both entries until it would hold
+  // more than `sample_flows` flows (0: every instance). Call before the first Collective().
+  void KeepJointPhases(uint64_t sample_flows) {
+    keep_joint_ = true;
+    joint_sample_flows_ = sample_flows;
+  }
+  const JointPhase* joint_phase(const Key& k) const {
+    const auto it = joint_.find(k);
+    return it == joint_.end() ? nullptr : &it->second;
+  }
+  // How many times longer `a`'s dominant phase takes while `b`'s flows are in flight throughout (b's sizes scaled
+  // so that it outlasts a), against `a` alone on the same instances: >= 1 up to the solver's rounding. Both solved
+  // together in one max-min problem (PhaseSolver::SolveParts) on `a`'s representative group and the instances of both
+  // that reach it (KeepJointPhases' limit). Cached per pair of shapes. Call from the controller actor.
+  double JointSlowdown(const Key& a, const Key& b);
+  uint64_t joint_solves() const { return joint_solves_; }
   // After Freeze(), a request that is not cached throws SimulationError instead of solving (solves must happen in
   // the controller actor before the step starts, not in the middle of it).
   void Freeze() { frozen_ = true; }
@@ -200,6 +227,23 @@ class CommCostModel {
  private:
   uint64_t phases_reused_ = 0;
   uint64_t phases_reduced_ = 0;
+  // Joint traffic (KeepJointPhases).
+  void KeepStep(const PhaseStep& step, double solved_s);
+  void FinishKeeping(double time_s);
+  // The instances of `p` (indices into its Instances, or {0} for a pipeline transfer), chosen from `seed`'s GPUs
+  // outwards (see JointSlowdown); `a_units`/`b_units` receive the instances of a and b to solve.
+  void JointSample(const JointPhase& a, const JointPhase& b, std::vector<size_t>& a_units,
+                   std::vector<size_t>& b_units);
+  void JointFlows(const JointPhase& p, const std::vector<size_t>& units, double scale, std::vector<Flow>& out);
+  const std::vector<int32_t>& GroupOf(int dim);
+  bool keep_joint_ = false;
+  uint64_t joint_sample_flows_ = 0;
+  std::map<Key, JointPhase> joint_;
+  JointPhase* keeping_ = nullptr;  // the entry SolvePlan is solving
+  double keeping_transfer_s_ = 0;
+  std::map<int, std::vector<int32_t>> group_of_;    // per dimension: GPU -> its instance
+  std::unordered_map<uint64_t, double> slowdowns_;  // JointSlowdown per (shape a, shape b)
+  uint64_t joint_solves_ = 0;
 };
 
 }  // namespace clustersim::sim

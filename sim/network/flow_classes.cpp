@@ -5,7 +5,8 @@
 
 namespace clustersim::sim {
 
-void FlowClasses::RouteAll(const std::vector<Flow>& flows, const Platform& platform) {
+void FlowClasses::RouteAll(const std::vector<Flow>& flows, const Platform& platform,
+                           const std::vector<uint32_t>* part) {
   const size_t n = flows.size();
   first_.assign(n + 1, 0);
   links_.clear();
@@ -31,6 +32,7 @@ void FlowClasses::RouteAll(const std::vector<Flow>& flows, const Platform& platf
     }
     first_[f + 1] = static_cast<uint32_t>(links_.size());
     colour_[f] = Mix(Mix(Mix(1, Bits(flows[f].bytes)), Bits(latency)), first_[f + 1] - first_[f]);
+    if (part != nullptr) colour_[f] = Mix(colour_[f], (*part)[f]);
   }
   for (uint32_t l : used_) {
     seen_[l] = 0;
@@ -79,7 +81,7 @@ bool FlowClasses::Refine(size_t n, size_t limit) {
 // One flow per class with its route over one link per link class, crossed m(c, L) = |c| n(c, L) / |L| times. False
 // if some m(c, L) is not a whole number (the partition is not equitable: only on a hash collision).
 bool FlowClasses::BuildRoutes(const std::vector<Flow>& flows, const Platform& platform, std::vector<Flow>& reps,
-                              RouteOverride& routes) {
+                              RouteOverride& routes, std::vector<uint32_t>* rep_ids) {
   std::vector<uint64_t> class_size(flow_classes_, 0), link_class_size(link_classes_, 0);
   std::vector<uint32_t> rep(flow_classes_, UINT32_MAX), canonical(link_classes_, UINT32_MAX);
   for (size_t f = 0; f < flows.size(); ++f) {
@@ -90,6 +92,7 @@ bool FlowClasses::BuildRoutes(const std::vector<Flow>& flows, const Platform& pl
   }
   reps.clear();
   routes.Clear();
+  if (rep_ids != nullptr) rep_ids->clear();
   std::vector<std::pair<uint64_t, uint64_t>> per_class;  // (link class, links of it on the route)
   for (uint32_t c = 0; c < flow_classes_; ++c) {
     const uint32_t r = rep[c];
@@ -114,22 +117,27 @@ bool FlowClasses::BuildRoutes(const std::vector<Flow>& flows, const Platform& pl
       routes.hops.push_back({canonical[cls], static_cast<uint32_t>(load / link_class_size[cls])});
     }
     route.count = static_cast<uint32_t>(per_class.size());
-    routes.by_pair.emplace(RouteOverride::Key(flows[r].src, flows[r].dst), static_cast<uint32_t>(routes.routes.size()));
+    if (!routes.by_pair
+             .emplace(RouteOverride::Key(flows[r].src, flows[r].dst), static_cast<uint32_t>(routes.routes.size()))
+             .second)
+      return false;  // one pair in two parts: SimGrid routes by pair
     routes.routes.push_back(route);
     reps.push_back(flows[r]);
+    if (rep_ids != nullptr) rep_ids->push_back(r);
   }
   return true;
 }
 
 bool FlowClasses::Reduce(const std::vector<Flow>& flows, const Platform& platform, double max_fraction,
-                         std::vector<Flow>& reps, RouteOverride& routes) {
+                         std::vector<Flow>& reps, RouteOverride& routes, const std::vector<uint32_t>* part,
+                         std::vector<uint32_t>* rep_ids) {
   const size_t n = flows.size();
   rounds_ = 0;
   if (n < 2) return false;
   const auto limit = static_cast<size_t>(max_fraction * static_cast<double>(n));
-  RouteAll(flows, platform);
+  RouteAll(flows, platform, part);
   if (!Refine(n, limit)) return false;
-  return BuildRoutes(flows, platform, reps, routes);
+  return BuildRoutes(flows, platform, reps, routes, rep_ids);
 }
 
 }  // namespace clustersim::sim

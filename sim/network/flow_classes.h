@@ -39,19 +39,23 @@ class FlowClasses {
   // Colours `flows` (distinct (src, dst) pairs, src != dst, bytes > 0) on `platform`'s routes and current capacities.
   // When they form at most `max_fraction` x flows.size() classes, fills `reps` with one flow per class (the first of
   // each, in input order) and `routes` with their weighted routes, and returns true; otherwise returns false.
+  // With `part` (one entry per flow), flows of different parts start in different classes, and `rep_ids` receives
+  // each representative's position in `flows`. Two representatives of one (src, dst) pair (a pair in several parts)
+  // cannot both have a route override: then it returns false.
   bool Reduce(const std::vector<Flow>& flows, const Platform& platform, double max_fraction, std::vector<Flow>& reps,
-              RouteOverride& routes);
+              RouteOverride& routes, const std::vector<uint32_t>* part = nullptr,
+              std::vector<uint32_t>* rep_ids = nullptr);
   // Refinement rounds of the last Reduce (for tests).
   uint32_t rounds() const { return rounds_; }
 
  private:
-  void RouteAll(const std::vector<Flow>& flows, const Platform& platform);
+  void RouteAll(const std::vector<Flow>& flows, const Platform& platform, const std::vector<uint32_t>* part);
   // Renumbers `colour[i]` (i in `items`, or 0..n-1 when items is null) densely in first-appearance order; returns the
   // number of distinct colours.
   uint32_t Relabel(std::vector<uint64_t>& colour, const std::vector<uint32_t>* items, size_t n);
   bool Refine(size_t flows, size_t limit);
   bool BuildRoutes(const std::vector<Flow>& flows, const Platform& platform, std::vector<Flow>& reps,
-                   RouteOverride& routes);
+                   RouteOverride& routes, std::vector<uint32_t>* rep_ids);
 
   std::vector<uint32_t> first_;                   // per flow: its first link in links_ (flows + 1 entries)
   std::vector<uint32_t> links_;                   // the SimGrid links of every route, in order

@@ -34,6 +34,13 @@ class PhaseSolver {
   // Starts every flow at once and returns the simulated seconds until the last one completes (0 for no flows).
   // Flows with src == dst or no bytes are ignored. Call from a SimGrid actor.
   double Solve(const std::vector<Flow>& flows);
+  // Joint traffic (docs/collectives.md, "Joint traffic"): the flows of every part started together as one max-min
+  // problem; returns each part's completion time, seconds (0 for a part without flows). Flows are merged per (src,
+  // dst) pair only within a part, and the class reduction colours each part apart, so interchangeable flows of
+  // different parts stay distinguishable. Call from a SimGrid actor.
+  // With `max_solved` > 0, a phase that would still solve more flows than that after the class reduction is not
+  // solved: the result is empty.
+  std::vector<double> SolveParts(const std::vector<const std::vector<Flow>*>& parts, uint64_t max_solved = 0);
   // The engine run that hosted the workers has ended (daemons are killed): forget them.
   void WorkersGone();
   // Memory guard: before each phase, the process's resident memory plus what the phase adds (~2 KiB per flow,
@@ -69,12 +76,25 @@ class PhaseSolver {
   Worker& WorkerOf(uint32_t gpu);
   // The phase's flows, one per (src, dst) pair, in merged_; then reduced to one per class where that pays.
   const std::vector<Flow>& Prepare(const std::vector<Flow>& input);
+  // Sorts and merges merged_[first, end) per (src, dst) pair, rounds sizes as SimGrid receives them, drops empty
+  // flows; returns the new end.
+  size_t MergeRange(size_t first);
+  // Solves `flows` (merged_ or reps_); with several parts, part_of[i] is flow i's part and part_end_ receives each
+  // part's completion time.
+  double Run(const std::vector<Flow>& flows, bool reduced, const std::vector<uint32_t>* part_of);
+  // The body of a worker actor: posts its sends and receives on each release of its semaphore and waits for them.
+  void Serve(Worker& w);
 
   Platform& platform_;
   std::vector<std::unique_ptr<Worker>> workers_;  // by GPU, created on first use
   std::vector<uint32_t> touched_;                 // GPUs in the current phase
   std::vector<Flow> merged_;                      // the phase's flows, one per (src, dst) pair
   std::vector<Flow> reps_;                        // one flow per class when the phase is reduced
+  std::vector<uint32_t> rep_ids_;                 // their positions in merged_
+  std::vector<uint32_t> part_, rep_part_;         // SolveParts: part of each merged flow, of each rep
+  std::vector<double> part_end_;                  // SolveParts: completion time of each part
+  double t0_ = 0;                                 // engine clock at the start of the current phase
+  bool timed_parts_ = false;                      // the current phase records part_end_
   RouteOverride routes_;                          // their weighted routes
   FlowClasses classes_;
   bool reduce_classes_ = true;
