@@ -136,6 +136,7 @@ constexpr FieldRange kRanges[] = {
     {"MoeRouting.capacity_factor", Count(0.1, 64, "(expert capacity over the balanced share)", "1.25")},
     {"MoeRouting.imbalance", Count(1, 1e4, "(max / mean tokens per expert)", "1.5")},
     {"MoeRouting.max_nodes_per_token", Count(1, k16, "nodes", "4 for DeepSeek-V3")},
+    {"MoeRouting.redundant_experts", Count(1, k16, "expert replicas", "32 for DeepSeek-V3's inference")},
     {"NetworkParts.cable_price_usd", kPartUsd},
     {"NetworkParts.nic_power_w", plausible::kPartW},
     {"NetworkParts.nic_price_usd", kPartUsd},

@@ -318,6 +318,12 @@ class Generator {
     double internode_scale = 1;  // Op::internode_scale of its exchange
   };
   MoeRows RouteMoe(uint32_t layer);
+  // Expert copies over routed experts: (routed_experts + redundant_experts) / routed_experts (1 without replicas).
+  double ExpertCopies() const {
+    return m_.routed_experts() > 0
+               ? double(m_.routed_experts() + routing_.redundant_experts()) / double(m_.routed_experts())
+               : 1;
+  }
   void MoeDispatch(OpBuilder& b, const MoeRows& r) const;
   void MoeExperts(OpBuilder& b, const MoeRows& r) const;
   LayerOps BuildLayer(uint32_t layer);
@@ -428,6 +434,7 @@ Generator::MoeRows Generator::RouteMoe(uint32_t layer) {
   in.imbalance = routing_.imbalance() > 0 ? routing_.imbalance() : 1;
   in.max_nodes_per_token = routing_.max_nodes_per_token();
   in.dedup_per_node = dispatcher_ == MoeDispatcher::kFlex;
+  in.redundant_experts = routing_.redundant_experts();
   const RoutingResult r = RouteTokens(in, MixSeed(seed_, layer));
   imbalance_sum_ += r.mean_rank_tokens > 0 ? double(r.max_rank_tokens) / r.mean_rank_tokens : 1;
   ++moe_layers_;
@@ -467,7 +474,7 @@ void Generator::MoeExperts(OpBuilder& b, const MoeRows& r) const {
   const double h = h_, first = m_.gated_mlp() ? 2 : 1;
   const double te = r.gemm * (etp_ > 1 ? t_ : 1);  // rows this rank's expert GEMMs process
   const double f = double(m_.expert_ffn_hidden()) / etp_;
-  const double local = double(m_.routed_experts()) / plan_.ep;
+  const double local = double(m_.routed_experts() + routing_.redundant_experts()) / plan_.ep;  // replicas included
   const uint32_t kernels = static_cast<uint32_t>(local);
   const double w_bytes = plan_.fp8 ? 1 : 2;
   if (etp_ > 1) b.Collective(Coll::kAllGather, Dim::kTp, te * h * 2);
@@ -559,7 +566,8 @@ LayerOps Generator::BuildLayer(uint32_t layer) {
     l = b.Finish(plan_.recompute, plan_.recompute_modules);
   }
   l.dense_params = dense;
-  l.expert_params = lp.routed_experts / (double(plan_.ep) * etp_);
+  // Replicas (moe_routing.redundant_experts) are held like the originals.
+  l.expert_params = lp.routed_experts * ExpertCopies() / (double(plan_.ep) * etp_);
   ActivationShape shape;
   shape.micro_batch = plan_.micro_batch_size;
   shape.seq = m_.seq_len() / plan_.cp;

@@ -508,6 +508,25 @@ TEST(Moe, CapacityFactorPadsExpertRowsAndRemovesTheSync) {
   EXPECT_DOUBLE_EQ(dropped, balanced);
 }
 
+// Redundant experts (EPLB): with skewed routing, replicas shrink the most loaded rank's expert GEMMs and exchange
+// towards the balanced ones; each rank holds (8 + 4) / 4 = 3 experts instead of 2, so its expert weights grow 1.5x.
+TEST(Moe, RedundantExpertsBalanceTheSlowestRank) {
+  v1::Workload w = Moe(1, 4, 4, 2);
+  const double balanced = CountKind(Build(w), ComputeKind::kGroupedGemm, Phase::kForward).flops;
+  w.mutable_moe_routing()->set_distribution("skewed");
+  w.mutable_moe_routing()->set_imbalance(3);
+  const StepProgram skewed = Build(w);
+  w.mutable_moe_routing()->set_redundant_experts(4);
+  const StepProgram replicated = Build(w);
+  const double skewed_gemm = CountKind(skewed, ComputeKind::kGroupedGemm, Phase::kForward).flops;
+  const double replicated_gemm = CountKind(replicated, ComputeKind::kGroupedGemm, Phase::kForward).flops;
+  EXPECT_LT(replicated_gemm, skewed_gemm);
+  EXPECT_GE(replicated_gemm, balanced);
+  EXPECT_LT(replicated.moe_load_imbalance, skewed.moe_load_imbalance);
+  EXPECT_LT(SumBytes(replicated, 0, Dim::kEp, Coll::kAllToAll), SumBytes(skewed, 0, Dim::kEp, Coll::kAllToAll));
+  EXPECT_GT(replicated.memory.weights, skewed.memory.weights);
+}
+
 TEST(Moe, AllGatherDispatcherGathersTokensOverEp) {
   v1::Workload w = Moe(1, 4, 4, 1);
   w.mutable_moe_routing()->set_dispatcher("allgather");

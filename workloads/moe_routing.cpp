@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <queue>
 #include <stdexcept>
 
 #include "common/error.h"
@@ -111,6 +112,42 @@ uint64_t MixSeed(uint64_t seed, uint64_t salt) {
   return SplitMix64(&s);
 }
 
+std::vector<uint64_t> PlaceWithReplicas(const std::vector<uint64_t>& tokens_per_expert, uint32_t ep, uint32_t redundant,
+                                        uint32_t* replicated) {
+  const auto n = static_cast<uint32_t>(tokens_per_expert.size());
+  if (ep == 0 || (n + redundant) % ep != 0) throw std::invalid_argument("PlaceWithReplicas: ep must divide copies");
+  std::vector<uint32_t> copies(n, 1);
+  using Entry = std::pair<double, int64_t>;  // (tokens per copy, -expert): the max-heap pops the lowest id on ties
+  std::priority_queue<Entry> hot;
+  for (uint32_t e = 0; e < n; ++e) hot.emplace(double(tokens_per_expert[e]), -int64_t{e});
+  for (uint32_t k = 0; k < redundant; ++k) {
+    const auto e = static_cast<uint32_t>(-hot.top().second);
+    hot.pop();
+    ++copies[e];
+    hot.emplace(double(tokens_per_expert[e]) / copies[e], -int64_t{e});
+  }
+  std::vector<std::pair<uint64_t, uint32_t>> items;  // (tokens of one copy, expert)
+  items.reserve(n + redundant);
+  for (uint32_t e = 0; e < n; ++e) {
+    const uint64_t t = tokens_per_expert[e], c = copies[e];
+    for (uint64_t i = 0; i < c; ++i) items.emplace_back(t / c + (i < t % c ? 1 : 0), e);
+  }
+  std::stable_sort(items.begin(), items.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
+  const auto slots = static_cast<uint32_t>(items.size() / ep);
+  std::vector<uint32_t> used(ep, 0);
+  std::vector<uint64_t> load(ep, 0);
+  for (const auto& item : items) {
+    uint32_t best = ep;
+    for (uint32_t k = 0; k < ep; ++k)
+      if (used[k] < slots && (best == ep || load[k] < load[best])) best = k;
+    ++used[best];
+    load[best] += item.first;
+  }
+  if (replicated != nullptr)
+    *replicated = static_cast<uint32_t>(std::count_if(copies.begin(), copies.end(), [](uint32_t c) { return c > 1; }));
+  return load;
+}
+
 MoeDispatcher ParseMoeDispatcher(const std::string& name, const std::string& file) {
   if (name.empty() || name == "alltoall") return MoeDispatcher::kAllToAll;
   if (name == "allgather") return MoeDispatcher::kAllGather;
@@ -144,7 +181,8 @@ void ValidateMoeRouting(const v1::MoeRouting& r, const v1::Model& m, const std::
 }
 
 RoutingResult RouteTokens(const RoutingInput& in, uint64_t seed) {
-  if (in.experts == 0 || in.ep == 0 || in.experts % in.ep != 0 || in.top_k == 0 || in.top_k > in.experts) {
+  if (in.experts == 0 || in.ep == 0 || (in.experts + in.redundant_experts) % in.ep != 0 || in.top_k == 0 ||
+      in.top_k > in.experts) {
     throw std::invalid_argument("RouteTokens: inconsistent experts / ep / top_k");
   }
   uint64_t state = seed;
@@ -152,16 +190,21 @@ RoutingResult RouteTokens(const RoutingInput& in, uint64_t seed) {
   const std::vector<double> w = PopularityWeights(in, &state);
   const uint64_t tokens = in.tokens_per_rank * in.ep;
   r.tokens_per_expert = Apportion(tokens * in.top_k, w, tokens, &state);
-  const uint32_t per_rank = in.experts / in.ep;
-  r.tokens_per_rank.assign(in.ep, 0);
-  for (uint32_t e = 0; e < in.experts; ++e) r.tokens_per_rank[e / per_rank] += r.tokens_per_expert[e];
+  // The original placement: contiguous blocks (the replicas' placement only moves the ranks' loads).
+  auto rank_of_expert = [&](uint32_t e) { return static_cast<uint32_t>(uint64_t{e} * in.ep / in.experts); };
+  if (in.redundant_experts > 0) {
+    r.tokens_per_rank = PlaceWithReplicas(r.tokens_per_expert, in.ep, in.redundant_experts, &r.replicated_experts);
+  } else {
+    r.tokens_per_rank.assign(in.ep, 0);
+    for (uint32_t e = 0; e < in.experts; ++e) r.tokens_per_rank[rank_of_expert(e)] += r.tokens_per_expert[e];
+  }
   r.max_rank_tokens = *std::max_element(r.tokens_per_rank.begin(), r.tokens_per_rank.end());
   r.mean_rank_tokens = double(tokens * in.top_k) / in.ep;
 
   // Node statistics by sampling tokens from every rank in turn.
   const uint32_t rpn = std::clamp<uint32_t>(in.ep_ranks_per_node, 1, in.ep);
   const uint32_t nodes = (in.ep + rpn - 1) / rpn;
-  auto node_of_expert = [&](uint32_t e) { return (e / per_rank) / rpn; };
+  auto node_of_expert = [&](uint32_t e) { return rank_of_expert(e) / rpn; };
   std::vector<double> node_w(nodes, 0.0);
   for (uint32_t e = 0; e < in.experts; ++e) node_w[node_of_expert(e)] += w[e];
   const bool limited = in.max_nodes_per_token > 0 && in.max_nodes_per_token < nodes;
@@ -196,7 +239,7 @@ RoutingResult RouteTokens(const RoutingInput& in, uint64_t seed) {
     uint32_t dest = 0, remote = 0, pairs = 0;
     for (uint32_t i : picked) {
       const uint32_t n = node_of_expert(candidates[i]);
-      const uint32_t rank = candidates[i] / per_rank;
+      const uint32_t rank = rank_of_expert(candidates[i]);
       if (!rank_hit[rank]) {
         rank_hit[rank] = 1;
         ++sum_ranks;

@@ -14,6 +14,11 @@
 //             remote nodes / remote pairs (sampled as above). Also computed with node-limited routing alone.
 // Experts are placed in contiguous blocks: EP rank r holds experts [r E/ep, (r+1) E/ep); EP rank r sits on node
 // r / ep_ranks_per_node.
+//   redundant experts (redundant_experts = R > 0, EPLB): R replicas go one by one to the expert with the most tokens
+//             per copy; an expert's tokens split evenly over its copies (largest remainder); the E + R copies are
+//             placed heaviest first on the least loaded rank that has a free slot ((E + R) / ep slots per rank).
+//             tokens_per_rank and max_rank_tokens follow that placement. The node statistics (node-limited routing,
+//             deduplication) keep each expert on its original rank (replicas are not chosen by the sampled tokens).
 #pragma once
 
 #include <cstdint>
@@ -37,6 +42,7 @@ struct RoutingInput {
   double imbalance = 1;              // skewed: target max/mean tokens per expert
   uint32_t max_nodes_per_token = 0;  // 0 = unlimited
   bool dedup_per_node = false;       // the dispatcher sends a token once per destination node (DeepEP)
+  uint32_t redundant_experts = 0;    // replicas of the hottest experts (EPLB); ep divides experts + this
   uint32_t sample_tokens = 256;      // tokens sampled for the node statistics
 };
 
@@ -45,12 +51,20 @@ struct RoutingResult {
   std::vector<uint64_t> tokens_per_rank;    // pairs received by each EP rank (sum over its experts)
   uint64_t max_rank_tokens = 0;             // the slowest (most loaded) EP rank
   double mean_rank_tokens = 0;
-  double mean_dest_nodes = 0;    // distinct destination nodes per token (sampled)
-  double mean_remote_nodes = 0;  // distinct destination nodes other than the token's own, per token
-  double mean_remote_pairs = 0;  // (token, expert) pairs on other nodes, per token
-  double mean_dest_ranks = 0;    // distinct destination EP ranks per token (sampled; DeepEP sends one copy per rank)
-  double internode_scale = 1;    // see the header comment; 1 without deduplication or node-limited routing
+  double mean_dest_nodes = 0;       // distinct destination nodes per token (sampled)
+  double mean_remote_nodes = 0;     // distinct destination nodes other than the token's own, per token
+  double mean_remote_pairs = 0;     // (token, expert) pairs on other nodes, per token
+  double mean_dest_ranks = 0;       // distinct destination EP ranks per token (sampled; DeepEP sends one copy per rank)
+  double internode_scale = 1;       // see the header comment; 1 without deduplication or node-limited routing
+  uint32_t replicated_experts = 0;  // experts given at least one replica (redundant_experts > 0)
 };
+
+// EPLB placement (see "redundant experts" above): the tokens each of `ep` ranks receives when `redundant` replicas
+// go to the experts with the most tokens per copy and every copy, heaviest first, to the least loaded rank with a
+// free slot; ties to the lower expert id and rank. `replicated` (optional) receives the experts given a replica.
+// Throws std::invalid_argument unless ep divides experts + redundant.
+std::vector<uint64_t> PlaceWithReplicas(const std::vector<uint64_t>& tokens_per_expert, uint32_t ep, uint32_t redundant,
+                                        uint32_t* replicated = nullptr);
 
 // Deterministic in (in, seed). Throws std::invalid_argument on inconsistent input (validated plans never do).
 RoutingResult RouteTokens(const RoutingInput& in, uint64_t seed);

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <numeric>
+#include <stdexcept>
+#include <vector>
 
 namespace clustersim::wl {
 namespace {
@@ -63,6 +65,46 @@ TEST(MoeRouting, DeterministicForASeed) {
   EXPECT_EQ(a.internode_scale, b.internode_scale);
   EXPECT_EQ(a.mean_dest_nodes, b.mean_dest_nodes);
   EXPECT_NE(a.tokens_per_expert, c.tokens_per_expert);  // another seed permutes the popular experts
+}
+
+// Redundant experts (EPLB): replicas of the hottest experts lower the most loaded rank's tokens towards the mean,
+// conserve every pair, leave the expert counts and the node statistics as without replicas, and are deterministic.
+TEST(MoeRouting, RedundantExpertsBalanceTheRanks) {
+  const RoutingInput plain = Input(true, 3.0);
+  const RoutingResult before = RouteTokens(plain, 11);
+  RoutingInput in = plain;
+  in.redundant_experts = 64;  // 320 copies, 5 per rank
+  const RoutingResult after = RouteTokens(in, 11);
+  EXPECT_EQ(after.tokens_per_expert, before.tokens_per_expert);
+  EXPECT_EQ(Sum(after.tokens_per_rank), Sum(before.tokens_per_rank));
+  EXPECT_DOUBLE_EQ(after.mean_rank_tokens, before.mean_rank_tokens);
+  EXPECT_DOUBLE_EQ(after.internode_scale, before.internode_scale);
+  EXPECT_LT(after.max_rank_tokens, before.max_rank_tokens);
+  // The hottest expert (3x the mean expert load) alone on a rank with 4 more slots: replicas bring the heaviest
+  // rank to within 10% of the mean, where contiguous blocks left it far above.
+  EXPECT_LT(double(after.max_rank_tokens), 1.10 * after.mean_rank_tokens);
+  EXPECT_GT(double(before.max_rank_tokens), 1.5 * before.mean_rank_tokens);
+  EXPECT_GT(after.replicated_experts, 0u);
+  EXPECT_LE(after.replicated_experts, 64u);
+  EXPECT_EQ(RouteTokens(in, 11).tokens_per_rank, after.tokens_per_rank);
+}
+
+// By hand: experts with 60, 20, 10, 10 tokens on 2 ranks, 2 replicas -> 6 copies, 3 slots per rank. Replicas go
+// to the most tokens per copy: expert 0 (60 -> 30 + 30), then expert 0 again (30 > 20 -> 20 + 20 + 20). Copies
+// 20 (e0), 20 (e0), 20 (e0), 20 (e1), 10, 10, heaviest first on the least loaded rank with a free slot (ties to the
+// lower rank): r0 20, r1 20, r0 40, r1 40, r0 50, r1 50. Without replicas the contiguous blocks give 80 | 20.
+TEST(MoeRouting, RedundantExpertsByHand) {
+  uint32_t replicated = 0;
+  EXPECT_EQ(PlaceWithReplicas({60, 20, 10, 10}, 2, 2, &replicated), (std::vector<uint64_t>{50, 50}));
+  EXPECT_EQ(replicated, 1u);
+  // One replica: 30 + 30 for expert 0; 5 copies do not fill 2 ranks evenly.
+  EXPECT_THROW(PlaceWithReplicas({60, 20, 10, 10}, 2, 1), std::invalid_argument);
+  // Four replicas on 2 ranks (8 copies): e0 -> 2 (30), e0 -> 3 (20), e1 and e0 tie at 20: e0 first (15), then e1
+  // (10 + 10); copies 15 15 15 15 10 10 10 10 -> 50 | 50.
+  EXPECT_EQ(PlaceWithReplicas({60, 20, 10, 10}, 2, 4, &replicated), (std::vector<uint64_t>{50, 50}));
+  EXPECT_EQ(replicated, 2u);
+  // A remainder splits one token more to the first copies: 7 over 2 copies = 4 + 3.
+  EXPECT_EQ(PlaceWithReplicas({7, 1}, 3, 1), (std::vector<uint64_t>{4, 3, 1}));
 }
 
 TEST(MoeRouting, NodeLimitedRoutingReducesDestinationNodes) {

@@ -260,7 +260,8 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
   }
   const bool moe = m.kind() == "moe";
   if (r.tp_comm_overlap && (r.tp < 2 || !r.sequence_parallel)) {
-    Fail(file, "tp_comm_overlap", "true", "needs tp > 1 and sequence_parallel (it overlaps the sequence-parallel "
+    Fail(file, "tp_comm_overlap", "true",
+         "needs tp > 1 and sequence_parallel (it overlaps the sequence-parallel "
          "all-gather and reduce-scatter with their GEMMs)");
   }
   if (moe && r.tp > 1 && !r.sequence_parallel) {
@@ -305,8 +306,10 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
   }
   if (r.global_batch_size / per_step > kMaxMicrobatches) {
     Fail(file, "global_batch_size", S(r.global_batch_size),
-         "gives " + S(r.global_batch_size / per_step) + " micro-batches per pipeline (global_batch_size / (dp x "
-         "micro_batch_size)); at most " + S(kMaxMicrobatches) + " are simulated: raise micro_batch_size or dp");
+         "gives " + S(r.global_batch_size / per_step) +
+             " micro-batches per pipeline (global_batch_size / (dp x "
+             "micro_batch_size)); at most " +
+             S(kMaxMicrobatches) + " are simulated: raise micro_batch_size or dp");
   }
   r.microbatches = static_cast<uint32_t>(r.global_batch_size / per_step);
   if (r.schedule == Schedule::kInterleaved && r.microbatches % r.pp != 0) {
@@ -323,8 +326,20 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
   // Expert parallelism.
   if (r.ep > 1 && !moe) Fail(file, "ep", S(r.ep), "ep > 1 needs a MoE model");
   if (moe) {
-    if (m.routed_experts() % r.ep != 0) {
-      Fail(file, "ep", S(r.ep), "must divide model routed_experts (" + S(m.routed_experts()) + ")");
+    const uint32_t redundant = w.moe_routing().redundant_experts();
+    if (redundant > 0 && r.ep < 2) {
+      throw InputError::Field(file, 0, "workload.moe_routing.redundant_experts", S(redundant),
+                              "replicas balance expert-parallel ranks: needs ep > 1 (ep = " + S(r.ep) + ")");
+    }
+    if (redundant > m.routed_experts()) {
+      throw InputError::Field(file, 0, "workload.moe_routing.redundant_experts", S(redundant),
+                              "must not exceed routed_experts (" + S(m.routed_experts()) + ")");
+    }
+    if ((m.routed_experts() + redundant) % r.ep != 0) {
+      Fail(file, "ep", S(r.ep),
+           redundant > 0
+               ? "must divide routed_experts + redundant_experts (" + S(m.routed_experts()) + " + " + S(redundant) + ")"
+               : "must divide model routed_experts (" + S(m.routed_experts()) + ")");
     }
     const uint64_t stage = uint64_t{r.tp} * r.cp * r.dp;
     if (stage % (uint64_t{r.ep} * r.expert_tp) != 0) {
@@ -334,7 +349,7 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
     }
     ValidateMoeRouting(w.moe_routing(), m, file);
   } else if (w.moe_routing().distribution() == "skewed" || w.moe_routing().imbalance() != 0 ||
-             w.moe_routing().max_nodes_per_token() != 0) {
+             w.moe_routing().max_nodes_per_token() != 0 || w.moe_routing().redundant_experts() != 0) {
     throw InputError::Field(file, 0, "workload.moe_routing", "(set)",
                             "routing needs a MoE model (routed_experts > 0): remove the block for a dense model");
   }

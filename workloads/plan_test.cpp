@@ -277,6 +277,25 @@ TEST(Plan, EpDividesExperts) {
   EXPECT_ERROR(w, "workload.parallelism.ep = 3: must divide model routed_experts (16)");
 }
 
+// Redundant experts: ep divides experts + replicas (16 + 8 = 24: ep 4 holds 6 copies per rank, ep 16 is refused),
+// replicas need ep > 1, and at most one replica per routed expert.
+TEST(Plan, RedundantExperts) {
+  v1::Workload w = Moe();
+  w.mutable_moe_routing()->set_redundant_experts(8);
+  w.mutable_parallelism()->set_ep(16);
+  EXPECT_ERROR(w, "workload.parallelism.ep = 16: must divide routed_experts + redundant_experts (16 + 8)");
+  w.mutable_parallelism()->set_ep(4);
+  EXPECT_EQ(Err(w), "");
+  w.mutable_parallelism()->set_ep(1);
+  EXPECT_ERROR(w, "workload.moe_routing.redundant_experts = 8: replicas balance expert-parallel ranks: needs ep > 1");
+  w.mutable_parallelism()->set_ep(4);
+  w.mutable_moe_routing()->set_redundant_experts(20);
+  EXPECT_ERROR(w, "workload.moe_routing.redundant_experts = 20: must not exceed routed_experts (16)");
+  v1::Workload dense = Base();
+  dense.mutable_moe_routing()->set_redundant_experts(4);
+  EXPECT_ERROR(dense, "routing needs a MoE model");
+}
+
 TEST(Plan, EpCarvedFromStage) {
   v1::Workload w = Moe();
   w.mutable_parallelism()->set_ep(16);
