@@ -2,6 +2,7 @@
 #include "planning/search.h"
 
 #include <fmt/format.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <array>
@@ -49,6 +50,25 @@ wl::StepProgram ProgramOf(const v1::Scenario& s) {
   return wl::BuildStepProgram(s.workload(), s.cluster().num_gpus(), s.cluster().scale_up().gpus_per_node(), s.seed());
 }
 
+// While the search builds and drops one step program per candidate (tens to hundreds of MB of ops each at 131k),
+// glibc would map and unmap every large vector afresh (a page fault per 4 KiB touched: a third of the search's time
+// on a 131k MoE scenario). In this scope large blocks come from the heap and freed memory stays with the process;
+// the destructor restores glibc's defaults and returns what is free to the system.
+class ReuseFreedProgramMemory {
+ public:
+  ReuseFreedProgramMemory() {
+    mallopt(M_TRIM_THRESHOLD, -1);
+    mallopt(M_MMAP_MAX, 0);
+  }
+  ~ReuseFreedProgramMemory() {
+    mallopt(M_MMAP_MAX, 65536);
+    mallopt(M_TRIM_THRESHOLD, 128 << 10);
+    malloc_trim(0);
+  }
+  ReuseFreedProgramMemory(const ReuseFreedProgramMemory&) = delete;
+  ReuseFreedProgramMemory& operator=(const ReuseFreedProgramMemory&) = delete;
+};
+
 struct Scored {
   v1::Parallelism plan;
   double memory_gb = 0;
@@ -56,151 +76,8 @@ struct Scored {
 };
 
 // Every valid, fitting plan with its estimate.
-std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uint64_t* valid_out) {
-  ProgressTask examined(o.progress, "plans examined", 0);
-  const v1::Model& m = s.workload().model();
-  const uint32_t n = s.cluster().num_gpus();
-  const uint32_t domain = std::max(1u, s.cluster().scale_up().domain_size());
-  const uint32_t batch = s.workload().parallelism().global_batch_size();
-  const double hbm = UsableHbmBytes(s, o.memory_margin_gb);
-  const bool moe = m.kind() == "moe";
-  const v1::Parallelism& given = s.workload().parallelism();
-  std::vector<Scored> out;
-  uint64_t valid = 0;
-  v1::Scenario c = s;
-  for (uint32_t tp = 1; tp <= domain && tp <= n; tp *= 2) {
-    for (uint32_t cp = 1; cp <= 16 && tp * cp <= n; cp *= 2) {
-      if (n % (tp * cp) != 0) continue;
-      for (uint32_t pp : Divisors(n / (tp * cp))) {
-        if (pp > m.layers()) continue;  // uneven splits allowed (ValidatePlan: every virtual stage gets a layer)
-        const uint32_t dp = n / (tp * cp * pp);
-        std::vector<uint32_t> vpps{1};
-        for (uint32_t v = 2; pp > 1 && v <= o.max_vpp; ++v)
-          if ((m.layers() / pp) % v == 0) vpps.push_back(v);
-        std::vector<uint32_t> eps{1};
-        for (uint32_t ep = 2; moe && ep <= tp * cp * dp; ep *= 2)
-          if (m.routed_experts() % ep == 0 && (tp * cp * dp) % ep == 0) eps.push_back(ep);
-        for (uint32_t vpp : vpps) {
-          for (uint32_t mbs : o.micro_batch_sizes) {
-            if (batch % (uint64_t{dp} * mbs) != 0) continue;
-            for (uint32_t ep : eps) {
-              v1::Parallelism p;
-              p.set_tp(tp);
-              p.set_cp(cp);
-              p.set_pp(pp);
-              p.set_dp(dp);
-              p.set_ep(ep);
-              p.set_vpp(vpp);
-              p.set_expert_tp(1);
-              p.set_sequence_parallel(tp > 1);
-              p.set_micro_batch_size(mbs);
-              p.set_global_batch_size(batch);
-              p.set_schedule(vpp > 1 ? "interleaved" : "1f1b");
-              p.set_overlap_grad_reduce(true);
-              p.set_overlap_param_gather(true);
-              p.set_overlap_moe_a2a(given.overlap_moe_a2a());
-              p.set_tp_comm_overlap(given.tp_comm_overlap() && tp > 1);  // the recipe's software, where it applies
-              bool counted = false;
-              const bool sharded = uint64_t{dp} * cp > 1;
-              const size_t choices = sharded ? kShardedChoices.size() : kReplicaChoices.size();
-              for (size_t i = 0; i < choices; ++i) {
-                const MemoryChoice& mc = sharded ? kShardedChoices[i] : kReplicaChoices[i];
-                p.set_zero_stage(mc.zero_stage);
-                // The scenario's ZeRO-3 software applies to the ZeRO-3 candidates only.
-                p.set_zero3_implementation(mc.zero_stage == 3 ? given.zero3_implementation() : "");
-                p.set_recompute(mc.recompute);
-                *c.mutable_workload()->mutable_parallelism() = p;
-                try {
-                  wl::ValidatePlan(c.workload(), n, s.name());
-                } catch (const InputError&) {
-                  break;  // the search space's own combinations: a rejected shape is skipped, not reported
-                }
-                if (!counted) ++valid;
-                counted = true;
-                examined.Set(valid, 0);
-                const wl::StepProgram prog = ProgramOf(c);
-                const double need = WorstStageBytes(prog);
-                if (need > hbm) continue;
-                out.push_back({p, need / 1e9, EstimateStepS(c, prog)});
-                break;
-              }
-            }
-          }
-        }
-      }
-    }
-  }
-  if (valid_out != nullptr) *valid_out = valid;
-  return out;
-}
-
-double MetricOf(const v1::PlanChoice& c, PlanMetric by) {
-  switch (by) {
-    case PlanMetric::kTime:
-      return c.step_time_s();
-    case PlanMetric::kEnergy:
-      return c.energy_per_step_j();
-    case PlanMetric::kCost:
-      return c.cost_per_step_usd();
-  }
-  return 0;
-}
-
-v1::PlanChoice Simulate(const v1::Scenario& s, const v1::Parallelism& plan, double memory_gb, double estimate_s,
-                        ProgressTask& candidates) {
-  v1::Scenario c = s;
-  *c.mutable_workload()->mutable_parallelism() = plan;
-  candidates.Start(PlanLabel(plan));
-  v1::RunResult r = RunStep(c, {}, candidates.Inner());
-  candidates.Finish();
-  v1::PlanChoice ch;
-  ch.set_label(PlanLabel(plan));
-  *ch.mutable_parallelism() = plan;
-  ch.set_memory_gb(memory_gb);
-  ch.set_estimated_step_time_s(estimate_s);
-  ch.set_simulated(true);
-  ch.set_step_time_s(r.step_time_s());
-  ch.set_tokens_per_s(r.tokens_per_s());
-  ch.set_mfu(r.mfu());
-  ch.set_energy_per_step_j(r.power().energy_per_step_j());
-  // Cost of one step: the projection's cost model with a budget of one step's tokens.
-  r.mutable_scenario()->mutable_facility()->set_training_tokens(r.tokens_per_s() * r.step_time_s());
-  AddProjection(r);
-  ch.set_cost_per_step_usd(r.projection().cost_usd());
-  return ch;
-}
-
-}  // namespace
-
-const char* ToString(PlanMetric m) {
-  switch (m) {
-    case PlanMetric::kTime:
-      return "time";
-    case PlanMetric::kEnergy:
-      return "energy";
-    case PlanMetric::kCost:
-      return "cost";
-  }
-  return "?";
-}
-
-PlanMetric ParsePlanMetric(const std::string& text, const std::string& field) {
-  if (text == "time") return PlanMetric::kTime;
-  if (text == "energy") return PlanMetric::kEnergy;
-  if (text == "cost") return PlanMetric::kCost;
-  throw InputError::Field("", 0, field, "\"" + text + "\"", "must be one of: time, energy, cost");
-}
-
-std::string PlanLabel(const v1::Parallelism& p) {
-  std::string l = fmt::format("tp{} cp{} pp{}", p.tp(), p.cp(), p.pp());
-  if (p.vpp() > 1) l += fmt::format(" vpp{}", p.vpp());
-  l += fmt::format(" dp{}", p.dp());
-  if (p.ep() > 1) l += fmt::format(" ep{}", p.ep());
-  l += fmt::format(" mbs{} zero{} rc={}", p.micro_batch_size(), p.zero_stage(), p.recompute());
-  return l;
-}
-
-double EstimateStepS(const v1::Scenario& s, const wl::StepProgram& prog) {
+// The representative of the slowest stage: its two-stream timeline over the whole program (see EstimateStepS).
+double SlowestStageS(const v1::Scenario& s, const wl::StepProgram& prog) {
   const ComputeModel cm(s.accelerator(), s.workload().precision(), s.name(), prog.compute_efficiency);
   const v1::Cluster& cl = s.cluster();
   const v1::Collectives& co = s.collectives();
@@ -287,8 +164,205 @@ double EstimateStepS(const v1::Scenario& s, const wl::StepProgram& prog) {
     }
     slowest = std::max(slowest, main_t);
   }
-  const double m = std::max(1u, prog.microbatches), p = L.pp, v = std::max(1u, prog.chunks_per_stage);
-  return slowest * (m + (p - 1) / v) / m;
+  return slowest;
+}
+
+// The pipeline bubble's stretch (m + (p - 1) / v) / m of m micro-batches.
+double BubbleFactor(const wl::StepProgram& prog, double m) {
+  const double p = prog.layout.pp, v = std::max(1u, prog.chunks_per_stage);
+  return (m + (p - 1) / v) / m;
+}
+
+// Candidates with many micro-batches per pipeline (a small dp at 131k gives thousands) are built with
+// kSampleMicrobatchesPerStage x pp x vpp micro-batches and twice as many instead of all: past the schedule's warm-up
+// every further micro-batch adds the same ops, so the slowest stage's time is affine in m and is extrapolated from
+// the two; the memory estimate is the larger program's (its in-flight activations have saturated). The step-level
+// collectives (gradient reduction, parameter gathers) are in both, counted once.
+constexpr uint64_t kSampleMicrobatchesPerStage = 4;
+
+struct Sized {
+  double memory_bytes = 0;
+  double estimate_s = 0;
+};
+
+// `c` holds candidate `p`; its global batch is changed while sampling and restored.
+Sized MemoryAndEstimate(v1::Scenario& c, const v1::Parallelism& p) {
+  const uint64_t per_replica = uint64_t{std::max(1u, p.dp())} * std::max(1u, p.micro_batch_size());
+  const uint64_t m = p.global_batch_size() / per_replica;
+  const uint64_t m1 = std::max<uint64_t>(8, kSampleMicrobatchesPerStage * p.pp() * std::max(1u, p.vpp()));
+  if (m <= 2 * m1) {
+    const wl::StepProgram prog = ProgramOf(c);
+    return {WorstStageBytes(prog), EstimateStepS(c, prog)};
+  }
+  auto with_microbatches = [&](uint64_t k) {
+    c.mutable_workload()->mutable_parallelism()->set_global_batch_size(static_cast<uint32_t>(k * per_replica));
+    return ProgramOf(c);
+  };
+  Sized out;
+  const wl::StepProgram a = with_microbatches(m1);
+  const double t1 = SlowestStageS(c, a);
+  out.memory_bytes = WorstStageBytes(a);
+  const wl::StepProgram b = with_microbatches(2 * m1);
+  const double t2 = SlowestStageS(c, b);
+  out.memory_bytes = std::max(out.memory_bytes, WorstStageBytes(b));
+  c.mutable_workload()->mutable_parallelism()->set_global_batch_size(p.global_batch_size());
+  const double slowest = t2 + (t2 - t1) * double(m - 2 * m1) / double(m1);
+  out.estimate_s = slowest * BubbleFactor(b, double(m));
+  return out;
+}
+
+std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uint64_t* valid_out) {
+  ProgressTask examined(o.progress, "plans examined", 0);
+  const v1::Model& m = s.workload().model();
+  const uint32_t n = s.cluster().num_gpus();
+  const uint32_t domain = std::max(1u, s.cluster().scale_up().domain_size());
+  const uint32_t batch = s.workload().parallelism().global_batch_size();
+  const double hbm = UsableHbmBytes(s, o.memory_margin_gb);
+  const bool moe = m.kind() == "moe";
+  const v1::Parallelism& given = s.workload().parallelism();
+  std::vector<Scored> out;
+  uint64_t valid = 0;
+  v1::Scenario c = s;
+  const ReuseFreedProgramMemory heap;
+  for (uint32_t tp = 1; tp <= domain && tp <= n; tp *= 2) {
+    for (uint32_t cp = 1; cp <= 16 && tp * cp <= n; cp *= 2) {
+      if (n % (tp * cp) != 0) continue;
+      for (uint32_t pp : Divisors(n / (tp * cp))) {
+        if (pp > m.layers()) continue;  // uneven splits allowed (ValidatePlan: every virtual stage gets a layer)
+        const uint32_t dp = n / (tp * cp * pp);
+        std::vector<uint32_t> vpps{1};
+        for (uint32_t v = 2; pp > 1 && v <= o.max_vpp; ++v)
+          if ((m.layers() / pp) % v == 0) vpps.push_back(v);
+        std::vector<uint32_t> eps{1};
+        for (uint32_t ep = 2; moe && ep <= tp * cp * dp; ep *= 2)
+          if (m.routed_experts() % ep == 0 && (tp * cp * dp) % ep == 0) eps.push_back(ep);
+        for (uint32_t vpp : vpps) {
+          for (uint32_t mbs : o.micro_batch_sizes) {
+            if (batch % (uint64_t{dp} * mbs) != 0) continue;
+            for (uint32_t ep : eps) {
+              v1::Parallelism p;
+              p.set_tp(tp);
+              p.set_cp(cp);
+              p.set_pp(pp);
+              p.set_dp(dp);
+              p.set_ep(ep);
+              p.set_vpp(vpp);
+              p.set_expert_tp(1);
+              p.set_sequence_parallel(tp > 1);
+              p.set_micro_batch_size(mbs);
+              p.set_global_batch_size(batch);
+              p.set_schedule(vpp > 1 ? "interleaved" : "1f1b");
+              p.set_overlap_grad_reduce(true);
+              p.set_overlap_param_gather(true);
+              p.set_overlap_moe_a2a(given.overlap_moe_a2a());
+              p.set_tp_comm_overlap(given.tp_comm_overlap() && tp > 1);  // the recipe's software, where it applies
+              bool counted = false;
+              const bool sharded = uint64_t{dp} * cp > 1;
+              const size_t choices = sharded ? kShardedChoices.size() : kReplicaChoices.size();
+              for (size_t i = 0; i < choices; ++i) {
+                const MemoryChoice& mc = sharded ? kShardedChoices[i] : kReplicaChoices[i];
+                p.set_zero_stage(mc.zero_stage);
+                // The scenario's ZeRO-3 software applies to the ZeRO-3 candidates only.
+                p.set_zero3_implementation(mc.zero_stage == 3 ? given.zero3_implementation() : "");
+                p.set_recompute(mc.recompute);
+                *c.mutable_workload()->mutable_parallelism() = p;
+                try {
+                  wl::ValidatePlan(c.workload(), n, s.name());
+                } catch (const InputError&) {
+                  break;  // the search space's own combinations: a rejected shape is skipped, not reported
+                }
+                if (!counted) ++valid;
+                counted = true;
+                examined.Set(valid, 0);
+                const Sized sized = MemoryAndEstimate(c, p);
+                if (sized.memory_bytes > hbm) continue;
+                out.push_back({p, sized.memory_bytes / 1e9, sized.estimate_s});
+                break;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  if (valid_out != nullptr) *valid_out = valid;
+  return out;
+}
+
+double MetricOf(const v1::PlanChoice& c, PlanMetric by) {
+  switch (by) {
+    case PlanMetric::kTime:
+      return c.step_time_s();
+    case PlanMetric::kEnergy:
+      return c.energy_per_step_j();
+    case PlanMetric::kCost:
+      return c.cost_per_step_usd();
+  }
+  return 0;
+}
+
+v1::PlanChoice Simulate(const v1::Scenario& s, const v1::Parallelism& plan, double memory_gb, double estimate_s,
+                        ProgressTask& candidates) {
+  v1::Scenario c = s;
+  *c.mutable_workload()->mutable_parallelism() = plan;
+  candidates.Start(PlanLabel(plan));
+  v1::RunResult r = RunStep(c, {}, candidates.Inner());
+  candidates.Finish();
+  v1::PlanChoice ch;
+  ch.set_label(PlanLabel(plan));
+  *ch.mutable_parallelism() = plan;
+  ch.set_memory_gb(memory_gb);
+  ch.set_estimated_step_time_s(estimate_s);
+  ch.set_simulated(true);
+  ch.set_step_time_s(r.step_time_s());
+  ch.set_tokens_per_s(r.tokens_per_s());
+  ch.set_mfu(r.mfu());
+  ch.set_energy_per_step_j(r.power().energy_per_step_j());
+  // Cost of one step: the projection's cost model with a budget of one step's tokens.
+  r.mutable_scenario()->mutable_facility()->set_training_tokens(r.tokens_per_s() * r.step_time_s());
+  AddProjection(r);
+  ch.set_cost_per_step_usd(r.projection().cost_usd());
+  return ch;
+}
+
+}  // namespace
+
+const char* ToString(PlanMetric m) {
+  switch (m) {
+    case PlanMetric::kTime:
+      return "time";
+    case PlanMetric::kEnergy:
+      return "energy";
+    case PlanMetric::kCost:
+      return "cost";
+  }
+  return "?";
+}
+
+PlanMetric ParsePlanMetric(const std::string& text, const std::string& field) {
+  if (text == "time") return PlanMetric::kTime;
+  if (text == "energy") return PlanMetric::kEnergy;
+  if (text == "cost") return PlanMetric::kCost;
+  throw InputError::Field("", 0, field, "\"" + text + "\"", "must be one of: time, energy, cost");
+}
+
+std::string PlanLabel(const v1::Parallelism& p) {
+  std::string l = fmt::format("tp{} cp{} pp{}", p.tp(), p.cp(), p.pp());
+  if (p.vpp() > 1) l += fmt::format(" vpp{}", p.vpp());
+  l += fmt::format(" dp{}", p.dp());
+  if (p.ep() > 1) l += fmt::format(" ep{}", p.ep());
+  l += fmt::format(" mbs{} zero{} rc={}", p.micro_batch_size(), p.zero_stage(), p.recompute());
+  return l;
+}
+
+double EstimateStepS(const v1::Scenario& s, const wl::StepProgram& prog) {
+  return SlowestStageS(s, prog) * BubbleFactor(prog, std::max(1u, prog.microbatches));
+}
+
+PlanEstimate EstimatePlan(const v1::Scenario& resolved) {
+  v1::Scenario c = resolved;
+  const Sized sized = MemoryAndEstimate(c, resolved.workload().parallelism());
+  return {sized.memory_bytes / 1e9, sized.estimate_s};
 }
 
 double UsableHbmBytes(const v1::Scenario& s, double margin_gb) { return (s.accelerator().hbm_gb() - margin_gb) * 1e9; }

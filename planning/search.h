@@ -49,6 +49,17 @@ std::vector<v1::Parallelism> EnumeratePlans(const v1::Scenario& resolved, const 
 // (m + (p - 1) / v) / m. No SimGrid.
 double EstimateStepS(const v1::Scenario& resolved, const wl::StepProgram& program);
 
+// Worst-stage memory per GPU (GB) and EstimateStepS of `resolved`'s plan as the search computes them: a plan with
+// more than 8 x pp x vpp micro-batches per pipeline (at least 16) is built with 4 x pp x vpp and 8 x pp x vpp
+// micro-batches instead of all, its slowest stage extrapolated linearly in the micro-batch count (past the warm-up
+// each micro-batch adds the same ops) and its memory taken from the larger program (in-flight activations have
+// saturated). A 131k-GPU candidate with a small dp would otherwise build thousands of micro-batches' ops.
+struct PlanEstimate {
+  double memory_gb = 0;
+  double estimate_s = 0;
+};
+PlanEstimate EstimatePlan(const v1::Scenario& resolved);
+
 // Worst-stage memory per GPU (GB) of `resolved`'s plan, and whether it fits the accelerator's HBM.
 double PlanMemoryGb(const v1::Scenario& resolved);
 

@@ -18,8 +18,8 @@ namespace clustersim::planning {
 namespace {
 
 v1::Scenario PublicCase() {
-  const results::LoadedCase c =
-      results::LoadCase(std::string(CLUSTERSIM_SOURCE_DIR) + "/tests/validation/nemo2412_llama3_70b_64gpu_fp8.textproto");
+  const results::LoadedCase c = results::LoadCase(std::string(CLUSTERSIM_SOURCE_DIR) +
+                                                  "/tests/validation/nemo2412_llama3_70b_64gpu_fp8.textproto");
   sim::LoadedScenario l;
   l.scenario = c.spec.scenario();
   l.file = c.file;
@@ -42,6 +42,23 @@ TEST(PlanSearch, EnumeratedPlansAreValidFitAndIncludeThePublishedShape) {
     published |= PlanLabel(p) == "tp4 cp2 pp4 vpp5 dp2 mbs1 zero1 rc=none";
   }
   EXPECT_TRUE(published);
+}
+
+// A plan with many micro-batches per pipeline is estimated from two shorter programs (EstimatePlan): the
+// extrapolated step and the memory match the whole program's. 400 micro-batches on tp4 cp2 pp4 vpp5 dp2 (sampled
+// with 80 and 160); 40 micro-batches are built whole and match exactly.
+TEST(PlanSearch, SampledMicrobatchesEstimateLikeTheWholeProgram) {
+  v1::Scenario s = PublicCase();
+  for (const uint32_t batch : {800u, 80u}) {
+    SCOPED_TRACE(batch);
+    s.mutable_workload()->mutable_parallelism()->set_global_batch_size(batch);
+    const wl::StepProgram whole = wl::BuildStepProgram(s.workload(), 64, 8, s.seed());
+    ASSERT_EQ(whole.microbatches, batch / 2);
+    const PlanEstimate e = EstimatePlan(s);
+    const double exact = EstimateStepS(s, whole);
+    EXPECT_NEAR(e.estimate_s, exact, (batch > 400 ? 1e-3 : 1e-12) * exact);
+    EXPECT_NEAR(e.memory_gb, PlanMemoryGb(s), 1e-9 * PlanMemoryGb(s));
+  }
 }
 
 // A scenario's zero3_implementation goes to the ZeRO-3 candidates only (a ZeRO-1 plan naming it would be invalid),

@@ -435,6 +435,7 @@ Generator::MoeRows Generator::RouteMoe(uint32_t layer) {
   in.max_nodes_per_token = routing_.max_nodes_per_token();
   in.dedup_per_node = dispatcher_ == MoeDispatcher::kFlex;
   in.redundant_experts = routing_.redundant_experts();
+  in.node_statistics = in.dedup_per_node;  // only a deduplicating dispatcher prices internode_scale
   const RoutingResult r = RouteTokens(in, MixSeed(seed_, layer));
   imbalance_sum_ += r.mean_rank_tokens > 0 ? double(r.max_rank_tokens) / r.mean_rank_tokens : 1;
   ++moe_layers_;

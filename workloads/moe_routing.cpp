@@ -201,6 +201,7 @@ RoutingResult RouteTokens(const RoutingInput& in, uint64_t seed) {
   r.max_rank_tokens = *std::max_element(r.tokens_per_rank.begin(), r.tokens_per_rank.end());
   r.mean_rank_tokens = double(tokens * in.top_k) / in.ep;
 
+  if (!in.node_statistics) return r;
   // Node statistics by sampling tokens from every rank in turn.
   const uint32_t rpn = std::clamp<uint32_t>(in.ep_ranks_per_node, 1, in.ep);
   const uint32_t nodes = (in.ep + rpn - 1) / rpn;

@@ -44,6 +44,9 @@ struct RoutingInput {
   bool dedup_per_node = false;       // the dispatcher sends a token once per destination node (DeepEP)
   uint32_t redundant_experts = 0;    // replicas of the hottest experts (EPLB); ep divides experts + this
   uint32_t sample_tokens = 256;      // tokens sampled for the node statistics
+  // Sample the node statistics (mean_* and internode_scale). Off: they stay 0 and internode_scale 1, which is exact
+  // for the exchange when neither dedup_per_node nor max_nodes_per_token is set (the generator's case).
+  bool node_statistics = true;
 };
 
 struct RoutingResult {
