@@ -178,7 +178,7 @@ double BubbleFactor(const wl::StepProgram& prog, double m) {
 // every further micro-batch adds the same ops, so the slowest stage's time is affine in m and is extrapolated from
 // the two; the memory estimate is the larger program's (its in-flight activations have saturated). The step-level
 // collectives (gradient reduction, parameter gathers) are in both, counted once.
-constexpr uint64_t kSampleMicrobatchesPerStage = 4;
+constexpr uint64_t kSampleMicrobatchesPerStage = 2;
 
 struct Sized {
   double memory_bytes = 0;

@@ -50,7 +50,7 @@ std::vector<v1::Parallelism> EnumeratePlans(const v1::Scenario& resolved, const 
 double EstimateStepS(const v1::Scenario& resolved, const wl::StepProgram& program);
 
 // Worst-stage memory per GPU (GB) and EstimateStepS of `resolved`'s plan as the search computes them: a plan with
-// more than 8 x pp x vpp micro-batches per pipeline (at least 16) is built with 4 x pp x vpp and 8 x pp x vpp
+// more than 4 x pp x vpp micro-batches per pipeline (at least 16) is built with 2 x pp x vpp and 4 x pp x vpp
 // micro-batches instead of all, its slowest stage extrapolated linearly in the micro-batch count (past the warm-up
 // each micro-batch adds the same ops) and its memory taken from the larger program (in-flight activations have
 // saturated). A 131k-GPU candidate with a small dp would otherwise build thousands of micro-batches' ops.

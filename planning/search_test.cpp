@@ -46,7 +46,7 @@ TEST(PlanSearch, EnumeratedPlansAreValidFitAndIncludeThePublishedShape) {
 
 // A plan with many micro-batches per pipeline is estimated from two shorter programs (EstimatePlan): the
 // extrapolated step and the memory match the whole program's. 400 micro-batches on tp4 cp2 pp4 vpp5 dp2 (sampled
-// with 80 and 160); 40 micro-batches are built whole and match exactly.
+// with 40 and 80); 40 micro-batches are built whole and match exactly.
 TEST(PlanSearch, SampledMicrobatchesEstimateLikeTheWholeProgram) {
   v1::Scenario s = PublicCase();
   for (const uint32_t batch : {800u, 80u}) {
