@@ -292,10 +292,14 @@ CommCostModel::Mode CommCostModel::ChooseMode(const StepUnits& su) {
     return std::pair<size_t, size_t>{su.order[u / su.blocks], u % su.blocks};
   };
   if (const auto it = choices_.find(key); it != choices_.end()) {
-    std::unordered_map<size_t, size_t> position;  // instance -> its place in this order
-    for (size_t i = 0; i < su.order.size(); ++i) position.emplace(su.order[i], i);
-    const auto to_unit = [&](const std::pair<size_t, size_t>& ib) {
-      return position.at(ib.first) * su.blocks + ib.second;
+    // Instance -> its place in this order: SolvePlan puts the representative's own group first and the others in
+    // their order (checked; a search otherwise).
+    const auto to_unit = [&su](const std::pair<size_t, size_t>& ib) {
+      const size_t first = su.order.front();
+      size_t place = ib.first == first ? 0 : ib.first < first ? ib.first + 1 : ib.first;
+      if (place >= su.order.size() || su.order[place] != ib.first)
+        place = static_cast<size_t>(std::find(su.order.begin(), su.order.end(), ib.first) - su.order.begin());
+      return place * su.blocks + ib.second;
     };
     reps_.clear();
     for (const auto& ib : it->second.reps) reps_.push_back(to_unit(ib));
