@@ -305,7 +305,9 @@ TEST(Dragonfly, MinimalRoutesAvoidADownGlobalLink) {
 TEST(Routing, RegistryDefaultsAndRules) {
   EXPECT_STREQ(DefaultRouting("fat_tree"), "spray");
   EXPECT_STREQ(DefaultRouting("dragonfly"), "minimal");
-  EXPECT_STREQ(DefaultRouting("torus"), "ecmp");
+  EXPECT_STREQ(DefaultRouting("torus"), "parity");
+  EXPECT_TRUE(RoutingApplies("torus", "ecmp"));
+  EXPECT_FALSE(RoutingApplies("fat_tree", "parity"));
   EXPECT_TRUE(RoutingApplies("multi_plane", "adaptive"));
   EXPECT_FALSE(RoutingApplies("dragonfly", "adaptive"));
   EXPECT_FALSE(RoutingApplies("fat_tree", "valiant"));

@@ -15,10 +15,15 @@ constexpr RoutingInfo kRoutings[] = {
     {"spray", "per-packet spraying / adaptive routing: the up-links of a switch share load perfectly", kClos,
      RouteChoice::kHashed, LoadAwareness::kNone, true},
     {"ecmp", "per-flow ECMP hashing with the scenario seed (hash collisions show)",
-     "fat_tree,rail_optimized,rail_only,multi_plane,torus,slim_fly,none", RouteChoice::kHashed, LoadAwareness::kNone, false},
-    {"static", "destination-based (d-mod-k): every flow to one destination takes the same path",
-     "fat_tree,rail_optimized,rail_only,multi_plane,dragonfly,torus,slim_fly", RouteChoice::kStatic, LoadAwareness::kNone,
+     "fat_tree,rail_optimized,rail_only,multi_plane,torus,slim_fly,none", RouteChoice::kHashed, LoadAwareness::kNone,
      false},
+    {"parity",
+     "torus dimension-order routing; a half-way tie goes + from a router whose coordinates (of the even "
+     "dimensions) sum to an even number, - otherwise (no per-flow hash: routes are the same up to translation)",
+     "torus", RouteChoice::kParity, LoadAwareness::kNone, false},
+    {"static", "destination-based (d-mod-k): every flow to one destination takes the same path",
+     "fat_tree,rail_optimized,rail_only,multi_plane,dragonfly,torus,slim_fly", RouteChoice::kStatic,
+     LoadAwareness::kNone, false},
     {"adaptive", "per flow at its start, the least-loaded of 8 equal-cost paths given the phase's flows placed", kClos,
      RouteChoice::kHashed, LoadAwareness::kLeastLoaded, false},
     {"minimal", "dragonfly minimal routing (local, global, local), ECMP over the parallel global links", "dragonfly",
@@ -41,8 +46,10 @@ bool AppliesTo(const RoutingInfo& r, const std::string& topology) {
 }  // namespace
 
 const char* DefaultRouting(const std::string& topology) {
-  if (topology == "dragonfly") return "minimal";  // ugal is what deployed systems run; it breaks the class reduction (docs/topologies.md)
-  if (topology == "torus" || topology == "slim_fly" || topology == "none") return "ecmp";
+  if (topology == "dragonfly")
+    return "minimal";  // ugal is what deployed systems run; it breaks the class reduction (docs/topologies.md)
+  if (topology == "torus") return "parity";  // ecmp hashes the half-way ties, which breaks the class reduction
+  if (topology == "slim_fly" || topology == "none") return "ecmp";
   return "spray";
 }
 

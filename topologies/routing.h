@@ -13,6 +13,7 @@ enum class RouteChoice : uint8_t {
   kHashed,   // ECMP: a hash of (src, dst, flow id, seed) picks among equal-cost paths
   kStatic,   // destination-based (d-mod-k): every flow to one destination takes the same choices
   kValiant,  // dragonfly: via a hashed intermediate group (non-minimal)
+  kParity,   // torus: a half-way tie goes + when the router's coordinates sum to an even number, - otherwise
 };
 enum class LoadAwareness : uint8_t {
   kNone,
@@ -35,7 +36,8 @@ const RoutingInfo& FindRouting(const std::string& topology, const std::string& n
 // Whether scheme `name` (empty = the default) applies to fabric `topology`, and the names that do (for messages).
 bool RoutingApplies(const std::string& topology, const std::string& name);
 std::string RoutingNames(const std::string& topology);
-// The default scheme of a fabric: "spray" for the Clos family, "ugal" for dragonfly, "ecmp" for torus and none.
+// The default scheme of a fabric: "spray" for the Clos family, "minimal" for dragonfly, "parity" for torus, "ecmp"
+// for slim_fly and none.
 const char* DefaultRouting(const std::string& topology);
 // Every registered scheme (for `clustersim list` and the docs).
 std::vector<RoutingInfo> ListRoutings();

@@ -3,7 +3,9 @@
 // Torus: GPUs are the routers; GPU g has coordinates x_d = (g / stride_d) % n_d with stride_0 = 1 and
 // stride_d = n_0 * ... * n_{d-1}. Dimension d (n_d >= 2) holds one link per GPU, from g to its + neighbour (with
 // wrap-around), id dim_base_d + g, GPU g as source; a dimension of size 2 thus has two parallel links per pair.
-// Dimension-order routing along the shorter way round; a tie (n_d even, distance n_d / 2) is split by ECMP.
+// Dimension-order routing along the shorter way round; a tie (n_d even, distance n_d / 2) goes by routing: "parity"
+// (default) + from a router whose coordinates along the even dimensions sum to an even number, - otherwise; "ecmp"
+// hashes the flow; "static" always +.
 #include <algorithm>
 
 #include "topologies/internal.h"
@@ -82,7 +84,8 @@ class TorusFabric : public Fabric {
     params_.planes = 1;
     const RoutingInfo& routing = FindRouting(params.topology, params.routing);
     params_.routing = routing.name;
-    ecmp_ = routing.choice != RouteChoice::kStatic;
+    ecmp_ = routing.choice == RouteChoice::kHashed;
+    parity_ = routing.choice == RouteChoice::kParity;
     for (uint32_t g = 0; g < t_.gpus; ++g) AddVertex({VertexKind::kGpu, 0, 0, g});
     uint32_t base = 0;
     for (size_t d = 0; d < t_.dims.size(); ++d) {
@@ -109,7 +112,7 @@ class TorusFabric : public Fabric {
       const uint32_t ahead = (b + n - a) % n;
       if (ahead == 0) continue;
       bool plus = ahead < n - ahead;
-      if (2 * ahead == n) plus = c.Pick(2) == 0;
+      if (2 * ahead == n) plus = parity_ ? CoordinateSum(cur) % 2 == 0 : c.Pick(2) == 0;
       const uint32_t steps = plus ? ahead : n - ahead;
       for (uint32_t i = 0; i < steps; ++i) {
         if (plus) {
@@ -139,8 +142,18 @@ class TorusFabric : public Fabric {
     return g - x * s + y * s;
   }
 
+  // Sum of g's coordinates along the dimensions of even size (only those can tie; an odd dimension would make the
+  // parity change when a translation wraps round it).
+  uint32_t CoordinateSum(uint32_t g) const {
+    uint32_t sum = 0;
+    for (size_t d = 0; d < t_.dims.size(); ++d)
+      if (t_.dims[d] % 2 == 0) sum += (g / t_.strides[d]) % t_.dims[d];
+    return sum;
+  }
+
   TorusPlan t_;
   bool ecmp_ = true;
+  bool parity_ = false;
   std::vector<uint32_t> dim_base_;
 };
 

@@ -82,7 +82,9 @@ TEST(Torus, LinksSplitTheScaleUpBandwidthAndWrapAround) {
 }
 
 TEST(Torus, EcmpSplitsTiesBetweenBothWaysRound) {
-  const auto f = BuildFabric(Torus({4, 4, 4}));
+  FabricParams p = Torus({4, 4, 4});
+  p.routing = "ecmp";
+  const auto f = BuildFabric(p);
   std::map<bool, int> direction;
   std::vector<Hop> hops;
   for (uint64_t flow = 0; flow < 2000; ++flow) {
@@ -93,6 +95,32 @@ TEST(Torus, EcmpSplitsTiesBetweenBothWaysRound) {
   }
   EXPECT_NEAR(direction[true], 1000, 150);
   EXPECT_NEAR(direction[false], 1000, 150);
+}
+
+// "parity" (the default): a tie goes + from a router whose even-dimension coordinates sum to an even number, - from
+// the others, whatever the flow; so routes are the same up to a translation that keeps that parity (the class
+// reduction's symmetry), and a ring's ties are split evenly between both ways round.
+TEST(Torus, ParitySplitsTiesByTheRoutersCoordinates) {
+  const std::vector<uint32_t> dims{4, 3, 6};
+  const auto f = BuildFabric(Torus(dims));
+  EXPECT_EQ(f->params().routing, "parity");
+  std::vector<Hop> hops, again;
+  std::map<bool, int> direction;
+  for (uint32_t s = 0; s < f->num_gpus(); ++s) {
+    const auto a = Coords(s, dims);
+    const uint32_t d = s - a[0] + (a[0] + 2) % 4;  // half-way round dimension 0
+    hops.clear();
+    f->Route(s, d, 0, hops);
+    ASSERT_TRUE(CheckChain(*f, s, d, hops));
+    ASSERT_EQ(hops.size(), 2u);
+    const bool even = (a[0] + a[2]) % 2 == 0;  // dimension 1 (size 3) has no ties and does not count
+    EXPECT_EQ(VertexAfter(*f, hops, 0), s - a[0] + (a[0] + (even ? 1 : 3)) % 4) << s;
+    ++direction[even];
+    again.clear();
+    f->Route(s, d, 12345, again);  // the flow id does not matter
+    EXPECT_EQ(again, hops);
+  }
+  EXPECT_EQ(direction[true], direction[false]);
 }
 
 TEST(ScaleUpOnly, EveryPairCrossesTheDomainSwitch) {

@@ -250,31 +250,62 @@ struct CommCostModel::StepUnits {
   }
 };
 
+// The key of a step's structure for ChooseMode: the step's flows up to a common scale of their sizes (the same
+// exchange with other byte counts, issued again by another layer or micro-batch), its blocks and its instances.
+// Every unit is the step's flows mapped by position onto one instance, so when the representative's group is one of
+// the instances the key names the flows by position and the instances in their own order: the same exchange issued
+// from another stage's representative (only `order` differs) is the same structure.
+uint64_t CommCostModel::StructureKey(const StepUnits& su) const {
+  const double unit = su.step.flows.front().bytes;
+  const bool listed = su.order.empty() || su.order.front() != SIZE_MAX;
+  uint64_t key = Mix(Mix(su.blocks, su.step.flows.size()), listed ? 1 : 2);
+  for (const Flow& f : su.step.flows) {
+    const uint64_t pair = listed ? static_cast<uint64_t>(su.pos.at(f.src)) << 32 | su.pos.at(f.dst)
+                                 : static_cast<uint64_t>(f.src) << 32 | f.dst;
+    key = Mix(Mix(key, pair), unit > 0 ? static_cast<uint64_t>(std::llround(f.bytes / unit * 1e6)) : Bits(f.bytes));
+  }
+  if (listed) {
+    for (const auto& members : su.instances)
+      for (uint32_t m : members) key = Mix(key, m);
+  } else {
+    for (size_t k : su.order)
+      if (k != SIZE_MAX)
+        for (uint32_t m : su.instances[k]) key = Mix(key, m);
+  }
+  return key;
+}
+
 // Which exact symmetry reduction applies to a step (comm_cost.h): units on disjoint links are separate max-min
 // problems, solved once per class of identical ones (kClasses, reps_ filled); units that share links in the same
-// pattern are solved as one on those links' capacity divided among their users (kScaled, shared_ filled);
-// otherwise every instance is solved together (kAll).
+// pattern are solved as one on those links' capacity divided among their users (kScaled, shared_ and scaled_unit_
+// filled); otherwise every instance is solved together (kAll). Checked once per structure (StructureKey); the units
+// chosen are remembered by instance, so another order of the same instances maps them onto its own unit numbers.
 CommCostModel::Mode CommCostModel::ChooseMode(const StepUnits& su) {
   has_key_ = false;
+  scaled_unit_ = 0;
   if (!reduce_symmetry_ || su.units() <= 1 || su.step.flows.empty()) return Mode::kAll;
-  // The choice depends on the units' flows up to a common scale of their sizes (the same exchange with other byte
-  // counts, issued again by another layer or micro-batch): checked once per structure. Key: the step's (src, dst,
-  // relative size) in order, its blocks, and the instances in their order.
-  const double unit = su.step.flows.front().bytes;
-  uint64_t key = Mix(su.blocks, su.step.flows.size());
-  for (const Flow& f : su.step.flows)
-    key = Mix(Mix(key, static_cast<uint64_t>(f.src) << 32 | f.dst),
-              unit > 0 ? static_cast<uint64_t>(std::llround(f.bytes / unit * 1e6)) : Bits(f.bytes));
-  for (size_t k : su.order) {
-    key = Mix(key, k);
-    if (k != SIZE_MAX)
-      for (uint32_t m : su.instances[k]) key = Mix(key, m);
-  }
+  const uint64_t key = StructureKey(su);
   step_key_ = key;
-  has_key_ = unit > 0;
+  has_key_ = su.step.flows.front().bytes > 0;
+  // Unit number in this order <-> (instance, block).
+  const auto to_instance = [&su](size_t u) {
+    return std::pair<size_t, size_t>{su.order[u / su.blocks], u % su.blocks};
+  };
   if (const auto it = choices_.find(key); it != choices_.end()) {
-    reps_ = it->second.reps;
+    // Instance -> its place in this order: SolvePlan puts the representative's own group first and the others in
+    // their order (checked; a search otherwise).
+    const auto to_unit = [&su](const std::pair<size_t, size_t>& ib) {
+      const size_t first = su.order.front();
+      size_t place = ib.first == first ? 0 : ib.first < first ? ib.first + 1 : ib.first;
+      if (place >= su.order.size() || su.order[place] != ib.first)
+        place = static_cast<size_t>(std::find(su.order.begin(), su.order.end(), ib.first) - su.order.begin());
+      return place * su.blocks + ib.second;
+    };
+    reps_.clear();
+    for (const auto& ib : it->second.reps) reps_.push_back(to_unit(ib));
+    std::sort(reps_.begin(), reps_.end());
     shared_ = it->second.shared;
+    scaled_unit_ = to_unit(it->second.scaled);
     return it->second.mode;
   }
   const FlowsOf unit_of = su.UnitFlows();
@@ -283,7 +314,9 @@ CommCostModel::Mode CommCostModel::ChooseMode(const StepUnits& su) {
     mode = Mode::kClasses;
   else if (SymmetricUnits(su.units(), unit_of, shared_))
     mode = Mode::kScaled;
-  choices_.emplace(key, Choice{mode, reps_, shared_});
+  Choice choice{mode, {}, shared_, to_instance(0)};
+  for (size_t u : reps_) choice.reps.push_back(to_instance(u));
+  choices_.emplace(key, std::move(choice));
   return mode;
 }
 
@@ -304,7 +337,7 @@ size_t CommCostModel::GatherFlows(const StepUnits& su, Mode mode, CommCost& out)
     return 0;
   }
   if (mode == Mode::kScaled) {
-    su.UnitFlows()(0, flows);
+    su.UnitFlows()(scaled_unit_, flows);
     return 0;
   }
   size_t instances_solved = su.order.size();
@@ -479,8 +512,7 @@ void CommCostModel::SetPlacement(std::vector<uint32_t> gpu_of_rank) {
   instances_.clear();
 }
 
-const CommCost& CommCostModel::PipelineTransfer(uint32_t from_stage, int32_t delta, double bytes,
-                                                double occurrences) {
+const CommCost& CommCostModel::PipelineTransfer(uint32_t from_stage, int32_t delta, double bytes, double occurrences) {
   const Key key = PipelineKey(from_stage, delta, bytes);
   auto it = cache_.find(key);
   if (it != cache_.end()) return it->second;

@@ -139,6 +139,7 @@ class CommCostModel {
   enum class Mode { kAll, kClasses, kScaled };
   double SolveStep(const StepUnits& units, CommCost& out, double occurrences);
   Mode ChooseMode(const StepUnits& units);
+  uint64_t StructureKey(const StepUnits& units) const;
   size_t GatherFlows(const StepUnits& units, Mode mode, CommCost& out);
   double SolveGathered(Mode mode, CommCost& out);
   void ObserveStep(const StepUnits& units, bool all_solved, double weight);
@@ -201,11 +202,13 @@ class CommCostModel {
   const std::vector<Flow>* gathered_ = &step_flows_;  // what GatherFlows chose to solve
   std::vector<size_t> reps_;
   std::vector<std::pair<uint32_t, uint32_t>> shared_;
-  // ChooseMode's result per structure of a step (see ChooseMode).
+  size_t scaled_unit_ = 0;  // the unit solved in kScaled mode, in the current order
+  // ChooseMode's result per structure of a step (see ChooseMode); units as (instance, block).
   struct Choice {
     Mode mode;
-    std::vector<size_t> reps;
+    std::vector<std::pair<size_t, size_t>> reps;
     std::vector<std::pair<uint32_t, uint32_t>> shared;
+    std::pair<size_t, size_t> scaled;  // the unit solved in kScaled mode (shared are its links)
   };
   std::unordered_map<uint64_t, Choice> choices_;
   uint64_t step_key_ = 0;  // the structure key of the step ChooseMode last saw, when has_key_
