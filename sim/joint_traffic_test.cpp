@@ -25,6 +25,31 @@ const char* kTwoNodes =
     "nic_bandwidth_gbps: 400 } }\nworkload { model { preset: \"llama3_8b\" } parallelism { tp: 8 "
     "global_batch_size: 2 } }\n";
 
+// s(a|b) and s(b|a) of an all-to-all over EP and a reduce-scatter over `b_dim` of `bytes` each (CommCostModel::
+// JointSlowdown), solved in a child with joint samples of at most `sample` flows (0: every instance), as "ab ba".
+std::string SlowdownsBothWays(const v1::Scenario& s, uint32_t dp, uint32_t ep, wl::Dim b_dim, double bytes,
+                              uint64_t sample) {
+  return RunInChild([&s, dp, ep, b_dim, bytes, sample]() {
+    SimWorld world(s, 1e15);
+    PhaseSolver solver(world.platform());
+    wl::RankLayout layout;
+    layout.dp = dp;
+    layout.ep = ep;
+    CommCostModel costs(solver, world.fabric(), layout, s.collectives(), 2'000'000, false);
+    costs.KeepJointPhases(sample);
+    double ab = 0, ba = 0;
+    world.RunController([&]() {
+      (void)costs.Collective(CollectiveKind::kAllToAll, wl::Dim::kEp, 0, bytes);
+      (void)costs.Collective(CollectiveKind::kReduceScatter, b_dim, 0, bytes);
+      const auto a = CommCostModel::CollectiveKey(CollectiveKind::kAllToAll, wl::Dim::kEp, bytes);
+      const auto b = CommCostModel::CollectiveKey(CollectiveKind::kReduceScatter, b_dim, bytes);
+      ab = costs.JointSlowdown(a, b);
+      ba = costs.JointSlowdown(b, a);
+    });
+    return std::to_string(ab) + " " + std::to_string(ba);
+  });
+}
+
 // Two flows leave GPU 0's NIC for the other node: alone, one takes L + S / B; with the other in flight throughout,
 // max-min fairness gives it half the NIC: L + 2 S / B, so nearly twice as long for 64 MiB.
 TEST(JointTraffic, TwoFlowsOnOneNicShareItEqually) {
@@ -58,26 +83,7 @@ TEST(JointTraffic, TwoFlowsOnOneNicShareItEqually) {
 // each half: s = 2 by hand (a little less: route latency is not shared).
 TEST(JointTraffic, ExchangeUnderReduceScatterTakesTwiceAsLongOnSharedNics) {
   const v1::Scenario s = Scenario(kTwoNodes);
-  const std::string out = RunInChild([&s]() {
-    SimWorld world(s, 1e15);
-    PhaseSolver solver(world.platform());
-    wl::RankLayout layout;
-    layout.dp = 16;
-    layout.ep = 16;
-    CommCostModel costs(solver, world.fabric(), layout, s.collectives(), 2'000'000, false);
-    costs.KeepJointPhases(0);
-    double ab = 0, ba = 0;
-    const double bytes = 256.0 * (1 << 20);
-    world.RunController([&]() {
-      (void)costs.Collective(CollectiveKind::kAllToAll, wl::Dim::kEp, 0, bytes);
-      (void)costs.Collective(CollectiveKind::kReduceScatter, wl::Dim::kDp, 0, bytes);
-      const auto a = CommCostModel::CollectiveKey(CollectiveKind::kAllToAll, wl::Dim::kEp, bytes);
-      const auto b = CommCostModel::CollectiveKey(CollectiveKind::kReduceScatter, wl::Dim::kDp, bytes);
-      ab = costs.JointSlowdown(a, b);
-      ba = costs.JointSlowdown(b, a);
-    });
-    return std::to_string(ab) + " " + std::to_string(ba);
-  });
+  const std::string out = SlowdownsBothWays(s, 16, 16, wl::Dim::kDp, 256.0 * (1 << 20), 0);
   double ab = 0, ba = 0;
   ASSERT_EQ(std::sscanf(out.c_str(), "%lf %lf", &ab, &ba), 2);
   EXPECT_NEAR(ab, 2.0, 0.1) << out;
@@ -95,26 +101,7 @@ TEST(JointTraffic, SampledUnionStaysCloseToTheFullUnion) {
                                     " } }\nworkload { model { preset: \"llama3_8b\" } parallelism { tp: 8 "
                                     "global_batch_size: 128 } }\n");
     const auto slowdowns = [&s](uint64_t sample) {
-      return RunInChild([&s, sample]() {
-        SimWorld world(s, 1e15);
-        PhaseSolver solver(world.platform());
-        wl::RankLayout layout;
-        layout.dp = 1024;
-        layout.ep = 64;
-        CommCostModel costs(solver, world.fabric(), layout, s.collectives(), 2'000'000, false);
-        costs.KeepJointPhases(sample);
-        double ab = 0, ba = 0;
-        const double bytes = 64.0 * (1 << 20);
-        world.RunController([&]() {
-          (void)costs.Collective(CollectiveKind::kAllToAll, wl::Dim::kEp, 0, bytes);
-          (void)costs.Collective(CollectiveKind::kReduceScatter, wl::Dim::kEdp, 0, bytes);
-          const auto a = CommCostModel::CollectiveKey(CollectiveKind::kAllToAll, wl::Dim::kEp, bytes);
-          const auto b = CommCostModel::CollectiveKey(CollectiveKind::kReduceScatter, wl::Dim::kEdp, bytes);
-          ab = costs.JointSlowdown(a, b);
-          ba = costs.JointSlowdown(b, a);
-        });
-        return std::to_string(ab) + " " + std::to_string(ba);
-      });
+      return SlowdownsBothWays(s, 1024, 64, wl::Dim::kEdp, 64.0 * (1 << 20), sample);
     };
     const std::string sampled = slowdowns(2000), full = slowdowns(0);
     double sab = 0, sba = 0, fab = 0, fba = 0;
