@@ -15,6 +15,7 @@
 #include "planning/run.h"
 #include "results/compare.h"
 #include "results/report.h"
+#include "sim/engine.h"
 #include "sim/hardware/compute_model.h"
 #include "sim/network/collectives.h"
 #include "workloads/generator.h"
@@ -62,8 +63,7 @@ class ReuseFreedProgramMemory {
   }
   ~ReuseFreedProgramMemory() {
     mallopt(M_MMAP_MAX, 65536);
-    mallopt(M_TRIM_THRESHOLD, 128 << 10);
-    malloc_trim(0);
+    sim::EndHeapReservation();  // trimming back to glibc's threshold, and what is free returned
   }
   ReuseFreedProgramMemory(const ReuseFreedProgramMemory&) = delete;
   ReuseFreedProgramMemory& operator=(const ReuseFreedProgramMemory&) = delete;
