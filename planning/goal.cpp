@@ -294,11 +294,11 @@ std::string GoalTable(const GoalResult& r, const GoalSpec& goal) {
   if (goal.max_cost_usd > 0) o += fmt::format(", <= {}", results::FormatUsd(goal.max_cost_usd));
   if (r.max_gpus > 0) o += fmt::format("; sizes up to {} GPUs (--max-gpus)", results::FormatCount(r.max_gpus));
   o += fmt::format("; {} points simulated (* = Pareto front of days, energy, cost)\n", r.points.size());
-  o += fmt::format("  {:<16} {:>8} {:<40} {:>10} {:>10} {:>12} {:>10} {:>10} {}\n", "fabric", "GPUs", "plan", "step(s)",
+  o += fmt::format("  {:<16} {:>8} {:<56} {:>10} {:>10} {:>12} {:>10} {:>10} {}\n", "fabric", "GPUs", "plan", "step(s)",
                    "days", "MWh", "run cost", "capex", "meets");
   for (size_t i : order) {
     const v1::GoalPoint& p = r.points[i];
-    o += fmt::format("{} {:<16} {:>8} {:<40} {:>10.3f} {:>10.2f} {:>12} {:>10} {:>10} {}\n", p.pareto() ? "*" : " ",
+    o += fmt::format("{} {:<16} {:>8} {:<56} {:>10.3f} {:>10.2f} {:>12} {:>10} {:>10} {}\n", p.pareto() ? "*" : " ",
                      p.topology(), p.num_gpus(), p.label(), p.step_time_s(), p.wall_clock_days(),
                      results::FormatCount(p.energy_mwh()), results::FormatUsd(p.cost_usd()),
                      results::FormatUsd(p.capex_usd()), p.meets_goal() ? "yes" : "no: " + p.missed());

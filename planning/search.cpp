@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <string_view>
 
 #include "common/error.h"
 #include "planning/run.h"
@@ -254,7 +255,6 @@ std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uin
               p.set_schedule(vpp > 1 ? "interleaved" : "1f1b");
               p.set_overlap_grad_reduce(true);
               p.set_overlap_param_gather(true);
-              p.set_overlap_moe_a2a(given.overlap_moe_a2a());
               p.set_tp_comm_overlap(given.tp_comm_overlap() && tp > 1);  // the recipe's software, where it applies
               bool counted = false;
               const bool sharded = uint64_t{dp} * cp > 1;
@@ -265,6 +265,11 @@ std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uin
                 // The scenario's ZeRO-3 software applies to the ZeRO-3 candidates only.
                 p.set_zero3_implementation(mc.zero_stage == 3 ? given.zero3_implementation() : "");
                 p.set_recompute(mc.recompute);
+                // The recipe's all-to-all overlap where Megatron-LM allows it with this shape (wl::A2aOverlapConflict).
+                const wl::Schedule sched = vpp > 1 ? wl::Schedule::kInterleaved : wl::Schedule::k1F1B;
+                const wl::Recompute rc =
+                    std::string_view(mc.recompute) == "full" ? wl::Recompute::kFull : wl::Recompute::kNone;
+                p.set_overlap_moe_a2a(given.overlap_moe_a2a() && wl::A2aOverlapConflict(pp, sched, rc).empty());
                 *c.mutable_workload()->mutable_parallelism() = p;
                 try {
                   wl::ValidatePlan(c.workload(), n, s.name());
@@ -352,6 +357,7 @@ std::string PlanLabel(const v1::Parallelism& p) {
   l += fmt::format(" dp{}", p.dp());
   if (p.ep() > 1) l += fmt::format(" ep{}", p.ep());
   l += fmt::format(" mbs{} zero{} rc={}", p.micro_batch_size(), p.zero_stage(), p.recompute());
+  if (p.ep() > 1 && p.overlap_moe_a2a()) l += " a2a-overlap";
   return l;
 }
 
@@ -413,10 +419,10 @@ v1::PlanSearchResult SearchPlans(const v1::Scenario& s, const SearchOptions& o) 
 std::string PlanTable(const v1::PlanSearchResult& r) {
   std::string o = fmt::format("# {}: {} valid plans, {} fit in memory; {} simulated, ranked by {}\n", r.scenario(),
                               r.plans_valid(), r.plans_fitting(), r.choices_size(), r.ranked_by());
-  o += fmt::format("{:>4}  {:<44} {:>10} {:>10} {:>12} {:>6} {:>8} {:>12} {:>12}\n", "rank", "plan", "est(s)",
+  o += fmt::format("{:>4}  {:<58} {:>10} {:>10} {:>12} {:>6} {:>8} {:>12} {:>12}\n", "rank", "plan", "est(s)",
                    "step(s)", "tokens/s", "MFU", "mem(GB)", "energy/step", "cost/step");
   auto row = [&o](const std::string& rank, const v1::PlanChoice& c) {
-    o += fmt::format("{:>4}  {:<44} {:>10.3f} {:>10.3f} {:>12} {:>5.1f}% {:>8.1f} {:>12} {:>12}\n", rank, c.label(),
+    o += fmt::format("{:>4}  {:<58} {:>10.3f} {:>10.3f} {:>12} {:>5.1f}% {:>8.1f} {:>12} {:>12}\n", rank, c.label(),
                      c.estimated_step_time_s(), c.step_time_s(), results::FormatCount(c.tokens_per_s()), 100 * c.mfu(),
                      c.memory_gb(), results::FormatEnergy(c.energy_per_step_j()),
                      fmt::format("${:.2f}", c.cost_per_step_usd()));

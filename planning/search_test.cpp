@@ -85,6 +85,33 @@ TEST(PlanSearch, Zero3ImplementationGoesToZero3CandidatesOnly) {
   EXPECT_GT(zero3, 0);
 }
 
+// The recipe's all-to-all overlap is carried to every candidate where Megatron-LM allows it (wl::A2aOverlapConflict):
+// not on 1F1B pipelines (pp > 1, vpp 1) nor with full recompute, which keep the plan with the overlap off instead of
+// dropping it. The public case with its MLP made a MoE of 8 experts of the same total width.
+TEST(PlanSearch, A2aOverlapOnlyWhereTheScheduleAllowsIt) {
+  v1::Scenario s = PublicCase();
+  v1::Model* m = s.mutable_workload()->mutable_model();
+  m->set_kind("moe");
+  m->set_routed_experts(8);
+  m->set_top_k(1);
+  m->set_expert_ffn_hidden(m->ffn_hidden() / 8);
+  s.mutable_workload()->mutable_parallelism()->set_overlap_moe_a2a(true);
+  SearchOptions o;
+  o.micro_batch_sizes = {1};
+  uint64_t valid = 0;
+  const std::vector<v1::Parallelism> plans = EnumeratePlans(s, o, &valid);
+  int overlapped = 0, one_f_one_b = 0;
+  for (const v1::Parallelism& p : plans) {
+    if (p.ep() < 2) continue;
+    const bool allowed = (p.pp() == 1 || p.vpp() > 1) && p.recompute() != "full";
+    EXPECT_EQ(p.overlap_moe_a2a(), allowed) << PlanLabel(p);
+    overlapped += p.overlap_moe_a2a();
+    one_f_one_b += p.pp() > 1 && p.vpp() == 1;
+  }
+  EXPECT_GT(overlapped, 0);
+  EXPECT_GT(one_f_one_b, 0);
+}
+
 // A layer count that no power of two divides (Llama 3 405B: 126 layers) still gets deep pipelines: the generator
 // splits unevenly, as Meta's 405B run did on PP16, so the search must not skip those depths.
 TEST(PlanSearch, UnevenPipelineSplitsAreCandidates) {

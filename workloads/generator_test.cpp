@@ -122,6 +122,11 @@ TEST(PipelineBubble, EveryScheduleCompletesWithMoeOverlap) {
       if (std::string(s) == "interleaved") w.mutable_parallelism()->set_vpp(2);
       w.mutable_parallelism()->set_overlap_moe_a2a(overlap);
       w.mutable_parallelism()->set_overlap_grad_reduce(true);
+      const std::string sched = s;
+      if (overlap && (sched == "1f1b" || sched == "gpipe")) {  // Megatron-LM's rule: needs vpp > 1 or DualPipe
+        EXPECT_THROW(Build(w), InputError);
+        continue;
+      }
       const StepProgram p = Build(w);
       auto time = [](const Op& op) {
         return op.type == OpType::kCompute ? op.flops * 1e-12 : double(op.comm_bytes) * 1e-10;
@@ -148,7 +153,9 @@ TEST(PipelineBubble, NoDeadlockAcrossShapes) {
         w.mutable_model()->set_expert_ffn_hidden(256);
         w.mutable_parallelism()->set_schedule(sched);
         if (sched == "interleaved") w.mutable_parallelism()->set_vpp(2);
-        w.mutable_parallelism()->set_overlap_moe_a2a(true);
+        // The all-to-all overlap where it is allowed (wl::A2aOverlapConflict): every schedule at pp 1, else
+        // interleaved and DualPipe.
+        w.mutable_parallelism()->set_overlap_moe_a2a(pp == 1 || sched == "interleaved" || sched == "dualpipe");
         const testing::ScheduleResult r = testing::RunListSchedule(Build(w), FlopTime);
         ASSERT_FALSE(r.deadlock);
         ASSERT_EQ(r.unmatched_sends, 0u);
@@ -364,8 +371,16 @@ TEST(Moe, AllToAllSizedByTheMostLoadedRank) {
   EXPECT_GT(max_a2a, 1024u * 2 * 1024 * 2);
 }
 
+// An interleaved schedule (the overlap needs vpp > 1 with pp > 1: Megatron-LM's rule).
+v1::Workload InterleavedMoe(uint32_t pp, uint32_t dp, uint32_t ep, uint32_t microbatches) {
+  v1::Workload w = Moe(pp, dp, ep, microbatches);
+  w.mutable_parallelism()->set_schedule("interleaved");
+  w.mutable_parallelism()->set_vpp(2);
+  return w;
+}
+
 TEST(Moe, OverlapInterleavesForwardAndBackwardOfAPair) {
-  v1::Workload w = Moe(2, 2, 2, 4);
+  v1::Workload w = InterleavedMoe(2, 2, 2, 4);
   w.mutable_parallelism()->set_overlap_moe_a2a(true);
   const StepProgram p = Build(w);
   // Find a forward async all-to-all followed by backward compute before its wait.
@@ -382,6 +397,24 @@ TEST(Moe, OverlapInterleavesForwardAndBackwardOfAPair) {
     }
   }
   EXPECT_TRUE(interleaved);
+}
+
+// With the interleaved schedule the paired forward and backward hide each other's exchanges without chaining the
+// stages into one serial wait (what 1F1B pairs did, and why the overlap needs vpp > 1 with pp > 1): every stage
+// finishes sooner with the overlap than without it.
+TEST(Moe, InterleavedOverlapHidesExchangesWithoutSerialisingStages) {
+  auto finish = [](bool overlap) {
+    v1::Workload w = InterleavedMoe(4, 2, 2, 8);
+    w.mutable_parallelism()->set_overlap_moe_a2a(overlap);
+    auto time = [](const Op& op) {
+      if (op.type == OpType::kCompute) return op.flops * 1e-12;
+      return op.coll == Coll::kAllToAll ? double(op.comm_bytes) * 1e-9 : 0.0;
+    };
+    return testing::RunListSchedule(Build(w), time);
+  };
+  const testing::ScheduleResult with = finish(true), without = finish(false);
+  ASSERT_FALSE(with.deadlock);
+  for (size_t s = 0; s < with.finish.size(); ++s) EXPECT_LT(with.finish[s], without.finish[s]) << "stage " << s;
 }
 
 TEST(Moe, PerNodeDeduplicationScalesInternodeBytes) {
@@ -559,7 +592,7 @@ bool SamePrograms(const StepProgram& a, const StepProgram& b) {
 }
 
 TEST(Determinism, SameSeedSameProgram) {
-  v1::Workload w = Moe(2, 4, 4, 4);
+  v1::Workload w = InterleavedMoe(2, 4, 4, 4);
   w.mutable_moe_routing()->set_distribution("skewed");
   w.mutable_moe_routing()->set_imbalance(2);
   w.mutable_parallelism()->set_overlap_moe_a2a(true);
@@ -569,7 +602,7 @@ TEST(Determinism, SameSeedSameProgram) {
 
 // Selective recompute without recompute_modules is ["core_attn"]: the same program as naming it.
 TEST(Recompute, DefaultModuleListIsCoreAttention) {
-  v1::Workload moe = Moe(2, 4, 4, 4);
+  v1::Workload moe = InterleavedMoe(2, 4, 4, 4);
   moe.mutable_parallelism()->set_overlap_moe_a2a(true);
   for (v1::Workload w : {Dense(2, 2, 2, 4), moe}) {
     w.mutable_parallelism()->set_recompute("selective");

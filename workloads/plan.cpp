@@ -151,6 +151,18 @@ const char* ToString(Schedule s) {
   return "?";
 }
 
+std::string A2aOverlapConflict(uint32_t pp, Schedule schedule, Recompute recompute) {
+  if (pp > 1 && (schedule == Schedule::k1F1B || schedule == Schedule::kGPipe)) {
+    return "with pp > 1 (pp = " + S(pp) + ") needs schedule \"interleaved\" (vpp > 1) or \"dualpipe\", not \"" +
+           ToString(schedule) +
+           "\": the overlap pairs a forward and a backward of different virtual stages (Megatron-LM's rule)";
+  }
+  if (recompute == Recompute::kFull) {
+    return "needs recompute other than \"full\": full recomputation re-runs the dispatch (Megatron-LM's rule)";
+  }
+  return "";
+}
+
 uint32_t Plan::chunks() const {
   if (schedule == Schedule::kInterleaved) return vpp;
   if (schedule == Schedule::kDualPipe) return 2;
@@ -290,6 +302,10 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
   }
   if (r.schedule == Schedule::kInterleaved && r.vpp < 2) {
     Fail(file, "vpp", S(r.vpp), "schedule \"interleaved\" needs vpp > 1");
+  }
+  if (r.overlap_moe_a2a && moe && r.ep > 1) {
+    const std::string conflict = A2aOverlapConflict(r.pp, r.schedule, r.recompute);
+    if (!conflict.empty()) Fail(file, "overlap_moe_a2a", "true", conflict);
   }
   if (uint64_t{r.pp} * r.chunks() > m.layers()) {
     Fail(file, "pp", S(r.pp),

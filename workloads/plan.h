@@ -29,6 +29,12 @@ enum class Schedule : uint8_t { k1F1B, kInterleaved, kDualPipe, kGPipe };
 const char* ToString(Recompute r);
 const char* ToString(Schedule s);
 
+// Why an overlapped expert-parallel all-to-all (Parallelism.overlap_moe_a2a) cannot run with this pipeline and
+// recompute choice, or "" when it can. Megatron-LM's rules (TransformerConfig): with pp > 1 the overlap pairs a
+// forward and a backward of different virtual stages, so it needs the interleaved schedule (vpp > 1) or DualPipe;
+// full recomputation re-runs the dispatch and is refused.
+std::string A2aOverlapConflict(uint32_t pp, Schedule schedule, Recompute recompute);
+
 // How model states and activations are stored (scenario MemoryOptions, resolved).
 struct MemoryPlan {
   double moment_bytes = 4;      // per Adam moment: 4 (fp32) or 2 (bf16)

@@ -296,6 +296,34 @@ TEST(Plan, RedundantExperts) {
   EXPECT_ERROR(dense, "routing needs a MoE model");
 }
 
+// Megatron-LM's rules for the overlapped expert-parallel all-to-all: with pp > 1 it needs the interleaved schedule
+// or DualPipe (1F1B pairs would chain every stage's forward and backward into one serial wait), and no full
+// recompute. Without expert parallelism the flag has nothing to overlap and is not checked.
+TEST(Plan, A2aOverlapNeedsVirtualStagesAndNoFullRecompute) {
+  v1::Workload w = Moe();
+  w.mutable_parallelism()->set_ep(4);
+  w.mutable_parallelism()->set_overlap_moe_a2a(true);
+  EXPECT_ERROR(w, "workload.parallelism.overlap_moe_a2a = true: with pp > 1 (pp = 2) needs schedule \"interleaved\" "
+                  "(vpp > 1) or \"dualpipe\", not \"1f1b\"");
+  w.mutable_parallelism()->set_schedule("gpipe");
+  EXPECT_ERROR(w, "not \"gpipe\"");
+  w.mutable_parallelism()->set_schedule("dualpipe");
+  EXPECT_EQ(Err(w), "");
+  w.mutable_parallelism()->set_schedule("interleaved");
+  w.mutable_parallelism()->set_vpp(2);
+  EXPECT_EQ(Err(w), "");
+  w.mutable_parallelism()->set_recompute("full");
+  EXPECT_ERROR(w, "workload.parallelism.overlap_moe_a2a = true: needs recompute other than \"full\"");
+  v1::Workload one_stage = Moe();
+  one_stage.mutable_parallelism()->set_pp(1);
+  one_stage.mutable_parallelism()->set_ep(4);
+  one_stage.mutable_parallelism()->set_overlap_moe_a2a(true);
+  EXPECT_EQ(Err(one_stage), "");
+  v1::Workload no_ep = Moe();
+  no_ep.mutable_parallelism()->set_overlap_moe_a2a(true);
+  EXPECT_EQ(Err(no_ep), "");
+}
+
 TEST(Plan, EpCarvedFromStage) {
   v1::Workload w = Moe();
   w.mutable_parallelism()->set_ep(16);
