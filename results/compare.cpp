@@ -217,6 +217,7 @@ std::vector<Metric> CompareMetrics(const Results& rs) {
   b.Term("Exposed EP comm", [](R r) { return r.breakdown().exposed_ep_comm_s(); });
   b.Term("Pipeline bubble", [](R r) { return r.breakdown().pipeline_bubble_s(); });
   b.Term("Other", [](R r) { return r.breakdown().other_s(); });
+  b.Term("Link capacity floor", [](R r) { return r.breakdown().link_capacity_s(); });
 
   b.Section("Throughput");
   b.Number(

@@ -342,7 +342,9 @@ const char* SeriesColor(size_t i) { return kSeries[i % kSeries.size()]; }
 std::array<double, 8> BreakdownValues(const v1::RunResult& r) {
   const v1::TimeBreakdown& b = r.breakdown();
   return {b.compute_s(),         b.exposed_tp_comm_s(), b.exposed_cp_comm_s(), b.exposed_pp_comm_s(),
-          b.exposed_dp_comm_s(), b.exposed_ep_comm_s(), b.pipeline_bubble_s(), b.other_s()};
+          b.exposed_dp_comm_s(), b.exposed_ep_comm_s(),
+          b.pipeline_bubble_s() + b.link_capacity_s(),  // the link capacity floor's idle end, with the waits
+          b.other_s()};
 }
 
 const char* BreakdownLabel(size_t c) {

@@ -166,6 +166,10 @@ std::string SummaryText(const v1::RunResult& r) {
                    FormatSeconds(b.exposed_cp_comm_s()), FormatSeconds(b.exposed_pp_comm_s()),
                    FormatSeconds(b.exposed_dp_comm_s()), FormatSeconds(b.exposed_ep_comm_s()),
                    FormatSeconds(b.pipeline_bubble_s()));
+  if (b.link_capacity_s() > 0)
+    o += fmt::format("    link capacity floor +{}: the busiest link carries more than the overlapped communications, "
+                     "priced one by one, leave it time for; the step is that link's bytes / capacity\n",
+                     FormatSeconds(b.link_capacity_s()));
   const double moe =
       b.moe_router_s() + b.moe_permute_s() + b.moe_expert_gemm_s() + b.moe_quantize_s() + b.moe_host_sync_s();
   if (moe > 0)

@@ -150,6 +150,14 @@ void LinkLoad::OnLinkBytes(const std::vector<std::pair<uint32_t, double>>& bytes
   for (const auto& [link, b] : bytes) bytes_[link] += b * weight;
 }
 
+double LinkLoad::MinStepS() const {
+  const auto& links = platform_.links();
+  double t = 0;
+  for (size_t i = 0; i < links.size(); ++i)
+    if (links[i].capacity_bytes_per_s > 0) t = std::max(t, bytes_[i] / links[i].capacity_bytes_per_s);
+  return t;
+}
+
 void LinkLoad::Report(double step_s, v1::RunResult& r) const {
   const auto& links = platform_.links();
   std::map<int, std::tuple<uint64_t, double, double, double>> per_kind;  // count, bytes, capacity, max util
@@ -195,6 +203,11 @@ v1::RunResult AccountStep(const v1::Scenario& s, const StepWork& work, const Exe
   *r.mutable_scenario() = s;
   FillThroughput(s, work, T, r);
   const size_t crit = FillBreakdown(ex.nominal, r);
+  if (ex.link_capacity_s > 0) {  // the raised end of the nominal step is idle time, not bubble
+    v1::TimeBreakdown& b = *r.mutable_breakdown();
+    b.set_pipeline_bubble_s(std::max(0.0, b.pipeline_bubble_s() - ex.link_capacity_s));
+    b.set_link_capacity_s(ex.link_capacity_s);
+  }
   if (ex.perturbed) r.mutable_breakdown()->set_straggler_s(T - ex.nominal.step_time_s);
   FillStageStats(ex.first, r);
   FillTimeline(s, work.program, ex.first, r);

@@ -23,6 +23,8 @@ class LinkLoad : public PhaseObserver {
   void OnLinkBytes(const std::vector<std::pair<uint32_t, double>>& bytes, double weight) override;
   // Fills link_usage (per class) and hottest_links (top five) of `r` for a step of `step_s` seconds.
   void Report(double step_s, v1::RunResult& r) const;
+  // The shortest step these bytes allow: the largest bytes / capacity over the links (seconds; 0 with no traffic).
+  double MinStepS() const;
 
  private:
   const Platform& platform_;

@@ -58,7 +58,7 @@ void JointTraffic::CollectOverlaps(const StageTimeline& tl, uint32_t stage, std:
       active[kept++] = j;
       const int32_t ey = entry_[stage][y.op];
       const double o = std::min(x.end_s, y.end_s) - x.start_s;
-      if (ex < 0 || ey < 0 || ex == ey || !(o > 0)) continue;
+      if (ex < 0 || ey < 0 || !(o > 0)) continue;  // two instances of one communication pair too
       out.push_back({x.op, static_cast<uint32_t>(ey), o});
       out.push_back({y.op, static_cast<uint32_t>(ex), o});
     }

@@ -3,8 +3,8 @@
 //
 // The cost model prices each distinct collective and pipeline transfer alone (every group of its dimension at once).
 // Joint traffic then iterates pricing and execution: the step runs with every communication span recorded; on each
-// stage, every pair of different communications whose spans overlap is priced together: the dominant phases of both,
-// with the instances that reach the representative's GPUs, in one max-min solve (CommCostModel::JointSlowdown gives
+// stage, every pair of communications whose spans overlap (two instances of one too) is priced together: the
+// dominant phases of both, with the instances that reach the representative's GPUs, in one max-min solve (CommCostModel::JointSlowdown gives
 // s(a|b), how much longer a takes while b is in flight). Each span then takes
 //     d' = d / (1 - sum_b f_b (1 - 1 / s_b)),   s_b = 1 + share (s(a|b) - 1)
 // where d is its time alone, f_b the fraction of its span that b overlapped in the last run and `share` the part of

@@ -143,8 +143,9 @@ v1::RunResult SimulateStep(const v1::Scenario& s, const std::string& source_file
         stages.Finish();
         stages.Start("communication and step");
         const VariabilityModel variability(s, work.program.layout, s.workload().model().kind() == "moe");
-        const ExecutedStep executed =
+        ExecutedStep executed =
             ExecuteStep(world, work, pricing, variability, s.workload().steps(), stages.Inner());  // 5. execute
+        ApplyLinkCapacityFloor(links.MinStepS(), executed);
         stages.Finish();
         stages.Start("accounting");
         v1::RunResult out = AccountStep(s, work, executed, pricing, links, world, variability);  // 6. account

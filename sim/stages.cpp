@@ -103,6 +103,14 @@ Pricing::Pricing(SimWorld& world, const v1::Scenario& s, const wl::RankLayout& l
   background_ = ReserveBackground(world.platform(), placement_.background);
 }
 
+void ApplyLinkCapacityFloor(double floor_s, ExecutedStep& ex) {
+  if (!(floor_s > ex.nominal.step_time_s)) return;
+  ex.link_capacity_s = floor_s - ex.nominal.step_time_s;
+  ex.nominal.step_time_s = floor_s;
+  ex.first.step_time_s = std::max(ex.first.step_time_s, floor_s);
+  for (double& t : ex.step_times_s) t = std::max(t, floor_s);
+}
+
 double ExecutedStep::mean_s() const {
   double sum = 0;
   for (double t : step_times_s) sum += t;
