@@ -9,6 +9,10 @@ https://docs.nvidia.com/nemo/megatron-bridge/latest/performance-summary.html). E
 precision, GBS, MBS, sequence length, FSDP, TP, PP, CP, VP, EP, tokens/s/GPU and model TFLOP/s/GPU (causal
 convention). The DGX-H100 Llama-3 70B row is in cases.yaml (mbridge2511_llama3_70b_h100_64gpu) and not repeated.
 
+Second source: the same summary for the 26.08 NeMo container (commit 067f987df), DGX-GB200 MoE rows (ROWS_2608), with
+the recipe settings the table does not show read from src/megatron/bridge/perf_recipes/{qwen,deepseek}/gb200/ at that
+commit (RECIPE_2608).
+
 Usage: python3 tests/validation/extra/make_extra.py [--check]
 """
 import sys
@@ -42,6 +46,25 @@ ROWS = [
      4916, 728),
 ]
 
+# The 26.08 DGX-GB200 MoE rows (same columns). MXFP8 throughout.
+ROWS_2608 = [
+    ("deepseek_v3_gb200_256gpu", "DGX-GB200", "deepseek_v3_671b", 256, "MXFP8", 4096, 1, 4096, 0, 1, 4, 1, 4, 64,
+     4912, 1276),
+    ("qwen3_30b_a3b_gb200_8gpu", "DGX-GB200", "qwen3_30b_a3b", 8, "MXFP8", 512, 4, 4096, 0, 1, 1, 1, 1, 8, 39936,
+     923),
+    ("qwen3_235b_a22b_gb200_256gpu", "DGX-GB200", "qwen3_235b_a22b", 256, "MXFP8", 8192, 1, 4096, 0, 1, 8, 1, 3, 32,
+     7280, 1077),
+]
+SOURCE_2608 = ("NVIDIA-NeMo/Megatron-Bridge docs/performance-summary.md (commit 067f987df), 26.08 NeMo container, "
+               "Pre-Training Performance, System: {system}")
+# The 26.08 MXFP8 recipes (perf_recipes/qwen/common.py _enable_hybridep_full_iteration_mxfp8, perf_recipes/deepseek/
+# gb200/deepseek_v3.py): flex dispatcher with the HybridEP backend, overlap_moe_expert_parallel_comm with
+# delay_wgrad_compute, full-iteration CUDA graphs, FP8 dot-product attention, fused grouped MLP; DeepSeek-V3 recomputes
+# mla_up_proj. clustersim expresses the dispatcher, the overlap and the recompute; attention stays BF16 and the
+# fusions are not modelled.
+RECIPE_2608 = {"deepseek_v3_gb200_256gpu": ["mla_up_proj"], "qwen3_30b_a3b_gb200_8gpu": [],
+               "qwen3_235b_a22b_gb200_256gpu": []}
+
 # Rows of the same tables left out, and why (docs/validation-notes.md repeats this list).
 NOT_EXPRESSED = {
     "GPT OSS 120B (H100, B200, GB200)": "alternating sliding-window attention is not modelled",
@@ -73,9 +96,10 @@ def cluster(system, n):
 ACCELERATOR = {"DGX-H100": "H100-SXM", "DGX-B200": "B200", "DGX-GB200": "GB200"}
 
 
-def build(row):
+def build(row, release="25.11"):
     (suffix, system, preset, n, prec, gbs, mbs, seq, fsdp, tp, pp, cp, vp, ep, tok, tflops) = row
-    cid = "mbridge2511x_" + suffix
+    recent = release == "26.08"
+    cid = ("mbridge2608x_" if recent else "mbridge2511x_") + suffix
     moe = ep > 1
     dp = n // (tp * pp * cp)
     p = {"tp": tp, "cp": cp, "pp": pp, "dp": dp}
@@ -84,7 +108,7 @@ def build(row):
         p["expert_tp"] = 1
     if vp > 1:
         p["vpp"] = vp
-    modules = RECOMPUTE_MODULES.get(suffix)
+    modules = RECIPE_2608.get(suffix) if recent else RECOMPUTE_MODULES.get(suffix)
     p.update({"sequence_parallel": tp > 1, "micro_batch_size": mbs, "global_batch_size": gbs,
               "zero_stage": 3 if fsdp else 1, "recompute": "selective" if modules else "none",
               "overlap_grad_reduce": True, "overlap_param_gather": True})
@@ -92,11 +116,15 @@ def build(row):
         p["recompute_modules"] = modules
     if tp > 1:
         p["tp_comm_overlap"] = True  # the performance recipes' TP communication overlap (userbuffers)
-    precision = "fp8" if prec.startswith("FP8") else "bf16"
+    if recent:
+        p["overlap_moe_a2a"] = True  # overlap_moe_expert_parallel_comm (pp > 1 rows have vpp > 1, as Megatron needs)
+    precision = "fp8" if prec.startswith(("FP8", "MXFP8")) else "bf16"
     workload = {"model": {"preset": preset, "seq_len": seq}, "parallelism": p, "precision": precision}
     if moe:
         workload["moe_routing"] = {"distribution": "balanced"}
-    notes = (f"Megatron-Bridge 25.11 on {system} ({n} GPUs), parallelism as published (tp {tp}, pp {pp}, cp {cp}, "
+        if recent:
+            workload["moe_routing"]["dispatcher"] = "flex"
+    notes = (f"Megatron-Bridge {release} on {system} ({n} GPUs), parallelism as published (tp {tp}, pp {pp}, cp {cp}, "
              f"vpp {vp}" + (f", ep {ep}" if moe else "") + f", dp {dp}, mbs {mbs}, gbs {gbs}, seq {seq}, FSDP "
              f"{fsdp}), precision {prec} run as {precision}. Assumed (not in the table): sequence parallelism with "
              "tp > 1 and TP communication overlapped with the GEMMs (the recipes' userbuffers), " + ("FSDP as zero_stage 3 (implementation nccl)" if fsdp else
@@ -104,7 +132,12 @@ def build(row):
              " with overlapped gradient reduce-scatter and parameter all-gather, " +
              (f"selective recompute of {modules} (the recipe's recompute_modules)" if modules else
               "no activation recompute"))
-    if moe:
+    if moe and recent:
+        notes += (", expert_tp 1, balanced routing (the table's 'force-balance the token distribution'), the flex "
+                  "dispatcher (the recipes' HybridEP backend) with its exchange overlapped (overlap_moe_a2a: the "
+                  "recipes' overlap_moe_expert_parallel_comm); not modelled: full-iteration CUDA graphs, FP8 "
+                  "dot-product attention (attention stays BF16), the fused grouped MLP")
+    elif moe:
         notes += (" (the 25.11 Qwen3 recipes set recompute_granularity None)" if preset.startswith("qwen3") else "")
         notes += (", expert_tp 1, balanced routing (the table's 'force-balance the token distribution'), "
                   "no all-to-all overlap, the default all-to-all")
@@ -113,15 +146,16 @@ def build(row):
     notes += ". Held out: nothing is fitted on this case."
     expected = [mc.expect_value("tokens_per_s_per_gpu", tok, 10, note="primary comparison"),
                 mc.expect_value("model_tflops_per_gpu_causal", tflops, 10, note=mc.MBRIDGE_NOTE)]
-    sc = mc.scenario(cid, f"Megatron-Bridge 25.11: {preset} on {n} x {system}", ACCELERATOR[system],
+    sc = mc.scenario(cid, f"Megatron-Bridge {release}: {preset} on {n} x {system}", ACCELERATOR[system],
                      cluster(system, n), workload)
     return {"id": cid, "category": "training_moe" if moe else "training_dense",
-            "source": SOURCE.format(system=system), "calibration": False, "notes": notes, "scenario": sc,
+            "source": (SOURCE_2608 if recent else SOURCE).format(system=system), "calibration": False, "notes": notes, "scenario": sc,
             "expected": expected}
 
 
 def main():
-    return mc.outside_case_main(__doc__.splitlines()[0], HERE, SCRIPT, [build(row) for row in ROWS])
+    return mc.outside_case_main(__doc__.splitlines()[0], HERE, SCRIPT, [build(row) for row in ROWS] +
+                                 [build(row, "26.08") for row in ROWS_2608])
 
 
 if __name__ == "__main__":
