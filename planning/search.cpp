@@ -411,8 +411,15 @@ v1::PlanSearchResult SearchPlans(const v1::Scenario& s, const SearchOptions& o) 
     sims[i].set_rank(static_cast<uint32_t>(i + 1));
     *r.add_choices() = sims[i];
   }
-  if (given_fits)
+  if (given_fits) {
     *r.mutable_given() = Simulate(s, s.workload().parallelism(), need / 1e9, EstimateStepS(s, given), candidates);
+  } else {  // listed with its estimate, not simulated (the table says why)
+    v1::PlanChoice& g = *r.mutable_given();
+    g.set_label(PlanLabel(s.workload().parallelism()));
+    *g.mutable_parallelism() = s.workload().parallelism();
+    g.set_memory_gb(need / 1e9);
+    g.set_simulated(false);
+  }
   return r;
 }
 
@@ -429,6 +436,9 @@ std::string PlanTable(const v1::PlanSearchResult& r) {
   };
   for (const v1::PlanChoice& c : r.choices()) row(std::to_string(c.rank()), c);
   if (r.has_given() && r.given().simulated()) row("given", r.given());
+  if (r.has_given() && !r.given().simulated())
+    o += fmt::format("given  {:<58} not simulated: {:.1f} GB per GPU estimated, over the HBM less the margin\n",
+                     r.given().label(), r.given().memory_gb());
   return o;
 }
 

@@ -162,6 +162,32 @@ TEST(PlanSearch, TopChoiceMatchesThePublishedPlanThroughput) {
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 4 + 1);
 }
 
+// A scenario whose own plan does not fit is still searched; the table lists that plan as not simulated, with its
+// memory estimate (Llama-3-70B unsharded on 64 GPUs: no ZeRO, no recompute, tp 1).
+TEST(PlanSearch, GivenPlanThatDoesNotFitIsListedNotSimulated) {
+  v1::Scenario s = PublicCase();
+  v1::Parallelism* p = s.mutable_workload()->mutable_parallelism();
+  p->set_tp(1);
+  p->set_cp(1);
+  p->set_pp(1);
+  p->set_vpp(1);
+  p->clear_schedule();
+  p->set_dp(64);
+  p->set_zero_stage(0);
+  p->set_sequence_parallel(false);
+  p->set_tp_comm_overlap(false);
+  SearchOptions o;
+  o.top_k = 1;
+  o.micro_batch_sizes = {1};
+  const v1::PlanSearchResult r = SearchPlans(s, o);
+  ASSERT_TRUE(r.has_given());
+  EXPECT_FALSE(r.given().simulated());
+  EXPECT_GT(r.given().memory_gb(), s.accelerator().hbm_gb());
+  const std::string table = PlanTable(r);
+  EXPECT_NE(table.find("given  tp1 cp1 pp1 dp64 mbs1 zero0 rc=none"), std::string::npos) << table;
+  EXPECT_NE(table.find("not simulated"), std::string::npos);
+}
+
 TEST(PlanSearch, RejectsUnknownMetric) {
   EXPECT_EQ(ParsePlanMetric("energy", "--by"), PlanMetric::kEnergy);
   EXPECT_THROW(ParsePlanMetric("speed", "--by"), InputError);
