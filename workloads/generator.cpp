@@ -100,6 +100,12 @@ class OpBuilder {
   void Compute(ComputeKind k, double flops, double bytes, double gemm_count = 1) {
     Push(ComputeOp(Phase::kForward, k, flops, bytes, gemm_count));
   }
+  // Dot-product attention; `fp8`: FP8 attention (Op::fp8).
+  void Attention(double flops, double bytes, bool fp8) {
+    Op op = ComputeOp(Phase::kForward, ComputeKind::kAttention, flops, bytes, 1);
+    op.fp8 = fp8;
+    Push(op);
+  }
   // A routed experts' grouped GEMM over `experts` local experts; `min_dim`: Op::gemm_min_dim.
   void GroupedGemm(double flops, double bytes, double experts, double min_dim) {
     Op op = ComputeOp(Phase::kForward, ComputeKind::kGroupedGemm, flops, bytes, experts);
@@ -399,8 +405,8 @@ void Generator::AddAttention(OpBuilder& b) const {
   const double kv_width = (att_.mla ? heads : kv_heads_rank_) * (att_.qk_head_dim + att_.v_head_dim);
   if (plan_.cp > 1) b.Collective(Coll::kAllGather, Dim::kCp, 2 * rows * plan_.cp * kv_width);
   const double keys = m_.seq_len();
-  b.Compute(ComputeKind::kAttention, 2 * rows * keys * heads * (att_.qk_head_dim + att_.v_head_dim),
-            2 * rows * heads * (att_.qk_head_dim + 2 * att_.v_head_dim) + 2 * keys * kv_width);
+  b.Attention(2 * rows * keys * heads * (att_.qk_head_dim + att_.v_head_dim),
+              2 * rows * heads * (att_.qk_head_dim + 2 * att_.v_head_dim) + 2 * keys * kv_width, plan_.fp8_attention);
   const double o = heads * att_.v_head_dim;
   b.Compute(ComputeKind::kGemm, 2 * rows * o * h, 2 * (o * h + rows * o + rows * h));
   b.TpExit(act_full_);

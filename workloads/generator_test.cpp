@@ -417,6 +417,24 @@ TEST(Moe, InterleavedOverlapHidesExchangesWithoutSerialisingStages) {
   for (size_t s = 0; s < with.finish.size(); ++s) EXPECT_LT(with.finish[s], without.finish[s]) << "stage " << s;
 }
 
+// workload.fp8_attention marks the attention ops (forward, backward, recompute) and nothing else.
+TEST(Generator, Fp8AttentionMarksTheAttentionOpsOnly) {
+  v1::Workload w = Dense(1, 2, 2, 4);
+  w.set_precision("fp8");
+  w.mutable_parallelism()->set_recompute("selective");
+  for (bool on : {false, true}) {
+    w.set_fp8_attention(on);
+    size_t attention = 0;
+    const StepProgram p = Build(w);
+    for (const Op& op : p.stages[0]) {
+      const bool is_attention = op.type == OpType::kCompute && op.compute == ComputeKind::kAttention;
+      attention += is_attention;
+      EXPECT_EQ(op.fp8, on && is_attention);
+    }
+    EXPECT_GT(attention, 0u);
+  }
+}
+
 TEST(Moe, PerNodeDeduplicationScalesInternodeBytes) {
   // The flex (DeepEP) dispatcher sends a token once per destination node; NCCL's all-to-all sends every pair, with
   // or without node-limited routing.
@@ -577,7 +595,7 @@ bool SameOp(const Op& a, const Op& b) {
   return a.type == b.type && a.phase == b.phase && a.compute == b.compute && a.flops == b.flops && a.bytes == b.bytes &&
          a.gemm_count == b.gemm_count && a.coll == b.coll && a.dim == b.dim && a.comm_bytes == b.comm_bytes &&
          a.async == b.async && a.tag == b.tag && a.internode_scale == b.internode_scale &&
-         a.peer_delta == b.peer_delta && a.microbatch == b.microbatch && a.chunk == b.chunk;
+         a.peer_delta == b.peer_delta && a.microbatch == b.microbatch && a.chunk == b.chunk && a.fp8 == b.fp8;
 }
 
 bool SamePrograms(const StepProgram& a, const StepProgram& b) {

@@ -246,6 +246,12 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
   } else {
     throw InputError::Field(file, 0, "workload.precision", Quote(w.precision()), "must be \"bf16\" or \"fp8\"");
   }
+  r.fp8_attention = w.fp8_attention();
+  if (r.fp8_attention && !r.fp8) {
+    throw InputError::Field(file, 0, "workload.fp8_attention", "true",
+                            "needs workload.precision \"fp8\" (precision is \"" +
+                                (w.precision().empty() ? std::string("bf16") : w.precision()) + "\")");
+  }
   r.memory = ResolveMemory(w.memory(), r.fp8, file);
   if (r.zero_stage > 3) Fail(file, "zero_stage", S(r.zero_stage), "must be 0, 1, 2 or 3");
   r.zero3 = FindZero3Implementation(p.zero3_implementation());

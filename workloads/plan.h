@@ -62,6 +62,7 @@ struct Plan {
   uint32_t recompute_modules = 0;
   Schedule schedule = Schedule::k1F1B;
   bool fp8 = false;
+  bool fp8_attention = false;  // workload.fp8_attention (needs fp8)
   // How zero_stage 3 runs (workloads/zero3_impl.h); never null, "nccl" unless the scenario names another.
   const Zero3Implementation* zero3 = FindZero3Implementation("");
   MemoryPlan memory;

@@ -324,6 +324,15 @@ TEST(Plan, A2aOverlapNeedsVirtualStagesAndNoFullRecompute) {
   EXPECT_EQ(Err(no_ep), "");
 }
 
+TEST(Plan, Fp8AttentionNeedsFp8) {
+  v1::Workload w = Base();
+  w.set_fp8_attention(true);
+  EXPECT_ERROR(w, "workload.fp8_attention = true: needs workload.precision \"fp8\" (precision is \"bf16\")");
+  w.set_precision("fp8");
+  EXPECT_EQ(Err(w), "");
+  EXPECT_TRUE(ResolvePlan(w, 64, "").fp8_attention);
+}
+
 TEST(Plan, EpCarvedFromStage) {
   v1::Workload w = Moe();
   w.mutable_parallelism()->set_ep(16);

@@ -75,6 +75,8 @@ struct Op {
   // Issued while the host has no lead on the GPU (after a kHostSync, until the MoE layer ends): the op takes at least
   // host_kernels x the accelerator's kernel_launch_host_us. kHostSync: the number of synchronisations.
   bool host_bound = false;
+  // kAttention: FP8 dot-product attention (TransformerEngine's fp8_dot_product_attention; workload.fp8_attention).
+  bool fp8 = false;
   uint32_t host_kernels = 1;
   // kCollective
   Coll coll = Coll::kAllReduce;

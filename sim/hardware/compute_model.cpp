@@ -66,6 +66,12 @@ ComputeModel::ComputeModel(const v1::Accelerator& a, std::string_view precision,
   const double half_at_bf16 = a.gemm_half_efficiency_gflop() * 1e9;
   gemm_half_flops_ = half_at_bf16 * peak_flops_ / bf16;
   attention_half_flops_ = half_at_bf16 * attention_peak_flops_ / bf16;
+  // FP8 attention at the FP8 peak when the run is FP8 on a chip with one (else as BF16 attention).
+  fp8_attention_peak_flops_ = low_precision && a.fp8_tflops() > 0 ? a.fp8_tflops() * 1e12 : attention_peak_flops_;
+  fp8_attention_half_flops_ = half_at_bf16 * fp8_attention_peak_flops_ / bf16;
+  fp8_attention_efficiency_ = fp8_attention_peak_flops_ > attention_peak_flops_
+                                  ? attention_efficiency_ * kFp8AttentionEfficiencyRatio
+                                  : attention_efficiency_;
   if (!(hbm_bytes_per_s_ > 0) || !(gemm_efficiency_ > 0) || !(attention_efficiency_ > 0)) {
     throw InputError::Field(file, 0, "accelerator", a.name(),
                             "is not resolved: hbm bandwidth, memory_efficiency, gemm_efficiency and "
@@ -129,12 +135,20 @@ ComputeModel::Timing ComputeModel::Evaluate(const wl::Op& op) const {
     const double kernels = std::max(1.0, gemm_count);
     if (flops > 0) {
       double peak = peak_flops_;
-      if (kind == wl::ComputeKind::kAttention) {
-        peak = attention_peak_flops_;
-      } else if (OnVectorUnits(kind)) {
-        peak = vector_peak_flops_;
+      double eff = 0;
+      if (kind == wl::ComputeKind::kAttention && op.fp8) {
+        peak = fp8_attention_peak_flops_;
+        const double f = flops / kernels;
+        eff = fp8_attention_efficiency_ * f / (f + fp8_attention_half_flops_);
+      } else {
+        if (kind == wl::ComputeKind::kAttention) {
+          peak = attention_peak_flops_;
+        } else if (OnVectorUnits(kind)) {
+          peak = vector_peak_flops_;
+        }
+        eff = Efficiency(kind, flops / kernels, op.gemm_min_dim);
       }
-      t.compute_s = flops / (peak * clock_factor_ * Efficiency(kind, flops / kernels, op.gemm_min_dim));
+      t.compute_s = flops / (peak * clock_factor_ * eff);
     }
     t.memory_s = bytes / (kind == wl::ComputeKind::kQuantize ? quantize_bytes_per_s_ : hbm_bytes_per_s_);
     t.overhead_s = kKernelOverheadS * kernels;

@@ -10,7 +10,10 @@
 //                  (f_half is given at the bf16 peak; scaling it with the peak makes it a fixed time cost, so a
 //                  faster precision loses more to small GEMMs);
 //   attention:     eff = attention_efficiency x f / (f + f_half(bf16)), at the bf16 peak (or the fp32 peak in fp32
-//                  runs): FP8/FP4 recipes (TransformerEngine) keep dot-product attention in BF16;
+//                  runs): FP8/FP4 recipes (TransformerEngine) keep dot-product attention in BF16, unless the op is
+//                  FP8 attention (Op::fp8, workload.fp8_attention): then at the FP8 peak with
+//                  eff = attention_efficiency x kFp8AttentionEfficiencyRatio x f / (f + f_half(fp8)) (BF16 attention
+//                  where the run or the chip has no FP8);
 //   grouped GEMM:  as GEMM, x d / (d + grouped_gemm_half_efficiency_elements), d = Op::gemm_min_dim (the smaller
 //                  of the expert GEMM's reduction and output widths; 0 = no shape factor);
 //   quantize:      memory-bound at fp8_quantize_memory_efficiency of the HBM bandwidth (0 = memory_efficiency);
@@ -46,6 +49,10 @@ class ComputeModel {
   // Non-tensor (vector) throughput as a fraction of the dense bf16 tensor peak: A100 39/312, H100 134/989 (BF16
   // FMA on CUDA cores) are both ~1/8.
   static constexpr double kVectorPeakFraction = 0.125;
+  // FP8 attention's fraction of its (FP8) peak over BF16 attention's of the BF16 peak: FlashAttention-3 on H100 SXM
+  // (Shah et al., 2024) reaches close to 1.2 PFLOP/s in FP8 (of 1,979) against 740 TFLOP/s in BF16 (of 989):
+  // 0.606 / 0.748 = 0.81. Forward kernels only; applied to the backward too (docs/validation-notes.md).
+  static constexpr double kFp8AttentionEfficiencyRatio = 0.81;
 
   // `accelerator` must be resolved (AcceleratorCatalog::Resolve). Throws InputError for an unknown precision
   // ("workload.precision") or fp32 on a chip without an fp32 peak ("accelerator.fp32_tflops"). `file` is used
@@ -102,6 +109,9 @@ class ComputeModel {
   double clock_factor_ = 1;           // accelerator.power_cap_w slows the FLOP term (PowerCapClockFactor)
   double gemm_half_flops_ = 0;        // at this precision's peak
   double attention_half_flops_ = 0;   // at the attention peak
+  double fp8_attention_peak_flops_ = 0;  // FP8 attention (Op::fp8): the FP8 peak, or the BF16 attention peak
+  double fp8_attention_half_flops_ = 0;
+  double fp8_attention_efficiency_ = 0;
   double grouped_half_elements_ = 0;  // grouped_gemm_half_efficiency_elements
   double quantize_bytes_per_s_ = 0;   // effective HBM bandwidth of FP8 quantise kernels
   double host_sync_s_ = 0;            // per synchronisation

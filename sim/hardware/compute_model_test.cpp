@@ -102,6 +102,24 @@ TEST(ComputeModel, GemmEfficiencyFallsOffMonotonicallyAndHalvesAtTheHalfPoint) {
   }
 }
 
+// FP8 attention (Op::fp8): at the FP8 peak with kFp8AttentionEfficiencyRatio of the BF16 attention efficiency, so a
+// huge attention op runs 1979 / 989 x 0.81 = 1.62x faster on H100 (FlashAttention-3's 1.2 PFLOP/s against 740);
+// in a BF16 run, or on a chip without FP8 (A100), it is BF16 attention.
+TEST(ComputeModel, Fp8AttentionRunsAtTheFp8PeakWhereThereIsOne) {
+  wl::Op att;
+  att.compute = ComputeKind::kAttention;
+  att.flops = 1e16;
+  wl::Op fp8 = att;
+  fp8.fp8 = true;
+  const v1::Accelerator h100 = Resolved("H100-SXM");
+  const ComputeModel m(h100, "fp8");
+  EXPECT_NEAR(m.Seconds(att) / m.Seconds(fp8), 1979.0 / 989 * ComputeModel::kFp8AttentionEfficiencyRatio, 1e-3);
+  const ComputeModel bf16(h100, "bf16");
+  EXPECT_DOUBLE_EQ(bf16.Seconds(att), bf16.Seconds(fp8));
+  const ComputeModel a100(Resolved("A100-80GB"), "fp8");
+  EXPECT_DOUBLE_EQ(a100.Seconds(att), a100.Seconds(fp8));
+}
+
 TEST(ComputeModel, PrecisionSelectsThePeak) {
   const v1::Accelerator h100 = Resolved("H100-SXM");
   EXPECT_DOUBLE_EQ(ComputeModel(h100, "bf16").peak_flops(), 989e12);
