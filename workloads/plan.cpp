@@ -370,6 +370,12 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
                "): expert parallelism is carved out of a pipeline stage");
     }
     ValidateMoeRouting(w.moe_routing(), m, file);
+    if (r.overlap_moe_a2a && r.ep > 1 &&
+        ParseMoeDispatcher(w.moe_routing().dispatcher(), file) == MoeDispatcher::kAllGather) {
+      Fail(file, "overlap_moe_a2a", "true",
+           "needs the \"alltoall\" or \"flex\" dispatcher, not \"allgather\" (Megatron-LM's rule: the all-gather "
+           "dispatcher has no exchange to overlap)");
+    }
   } else if (w.moe_routing().distribution() == "skewed" || w.moe_routing().imbalance() != 0 ||
              w.moe_routing().max_nodes_per_token() != 0 || w.moe_routing().redundant_experts() != 0) {
     throw InputError::Field(file, 0, "workload.moe_routing", "(set)",

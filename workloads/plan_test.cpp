@@ -322,6 +322,9 @@ TEST(Plan, A2aOverlapNeedsVirtualStagesAndNoFullRecompute) {
   v1::Workload no_ep = Moe();
   no_ep.mutable_parallelism()->set_overlap_moe_a2a(true);
   EXPECT_EQ(Err(no_ep), "");
+  one_stage.mutable_moe_routing()->set_dispatcher("allgather");
+  EXPECT_ERROR(one_stage, "workload.parallelism.overlap_moe_a2a = true: needs the \"alltoall\" or \"flex\" "
+                          "dispatcher, not \"allgather\"");
 }
 
 TEST(Plan, Fp8AttentionNeedsFp8) {
