@@ -221,6 +221,8 @@ std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uin
   const double hbm = UsableHbmBytes(s, o.memory_margin_gb);
   const bool moe = m.kind() == "moe";
   const v1::Parallelism& given = s.workload().parallelism();
+  const bool given_dualpipe = given.schedule() == "dualpipe";
+  const uint64_t m_layers = m.layers();
   std::vector<Scored> out;
   uint64_t valid = 0;
   v1::Scenario c = s;
@@ -252,7 +254,12 @@ std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uin
               p.set_sequence_parallel(tp > 1);
               p.set_micro_batch_size(mbs);
               p.set_global_batch_size(batch);
-              p.set_schedule(vpp > 1 ? "interleaved" : "1f1b");
+              // A DualPipe recipe keeps DualPipe on the pipelines it can run (pp > 1, vpp 1, m >= 2 pp, 2 pp
+              // virtual stages); the others are 1F1B or interleaved.
+              const uint64_t micro = batch / (uint64_t{dp} * mbs);
+              const bool dualpipe =
+                  given_dualpipe && vpp == 1 && pp > 1 && micro >= 2ull * pp && 2ull * pp <= m_layers;
+              p.set_schedule(vpp > 1 ? "interleaved" : dualpipe ? "dualpipe" : "1f1b");
               p.set_overlap_grad_reduce(true);
               p.set_overlap_param_gather(true);
               p.set_tp_comm_overlap(given.tp_comm_overlap() && tp > 1);  // the recipe's software, where it applies
@@ -266,7 +273,9 @@ std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uin
                 p.set_zero3_implementation(mc.zero_stage == 3 ? given.zero3_implementation() : "");
                 p.set_recompute(mc.recompute);
                 // The recipe's all-to-all overlap where Megatron-LM allows it with this shape (wl::A2aOverlapConflict).
-                const wl::Schedule sched = vpp > 1 ? wl::Schedule::kInterleaved : wl::Schedule::k1F1B;
+                const wl::Schedule sched = vpp > 1    ? wl::Schedule::kInterleaved
+                                           : dualpipe ? wl::Schedule::kDualPipe
+                                                      : wl::Schedule::k1F1B;
                 const wl::Recompute rc =
                     std::string_view(mc.recompute) == "full" ? wl::Recompute::kFull : wl::Recompute::kNone;
                 p.set_overlap_moe_a2a(given.overlap_moe_a2a() && wl::A2aOverlapConflict(pp, sched, rc).empty());
@@ -354,6 +363,7 @@ PlanMetric ParsePlanMetric(const std::string& text, const std::string& field) {
 std::string PlanLabel(const v1::Parallelism& p) {
   std::string l = fmt::format("tp{} cp{} pp{}", p.tp(), p.cp(), p.pp());
   if (p.vpp() > 1) l += fmt::format(" vpp{}", p.vpp());
+  if (p.schedule() == "dualpipe") l += " dualpipe";
   l += fmt::format(" dp{}", p.dp());
   if (p.ep() > 1) l += fmt::format(" ep{}", p.ep());
   l += fmt::format(" mbs{} zero{} rc={}", p.micro_batch_size(), p.zero_stage(), p.recompute());

@@ -112,6 +112,29 @@ TEST(PlanSearch, A2aOverlapOnlyWhereTheScheduleAllowsIt) {
   EXPECT_GT(one_f_one_b, 0);
 }
 
+// A DualPipe recipe keeps DualPipe on the candidates that can run it (pp > 1, vpp 1, at least 2 pp micro-batches
+// and 2 pp layers);
+// the others stay 1F1B or interleaved, and every candidate validates.
+TEST(PlanSearch, DualPipeRecipeKeepsDualPipeWhereItRuns) {
+  v1::Scenario s = PublicCase();
+  v1::Parallelism* g = s.mutable_workload()->mutable_parallelism();
+  g->set_vpp(1);
+  g->set_schedule("dualpipe");
+  SearchOptions o;
+  o.micro_batch_sizes = {1};
+  uint64_t valid = 0;
+  const std::vector<v1::Parallelism> plans = EnumeratePlans(s, o, &valid);
+  int dualpipe = 0;
+  for (const v1::Parallelism& p : plans) {
+    const uint64_t micro = p.global_batch_size() / (uint64_t{p.dp()} * p.micro_batch_size());
+    const bool runs = p.pp() > 1 && p.vpp() <= 1 && micro >= 2ull * p.pp() &&
+                      2ull * p.pp() <= s.workload().model().layers();  // two virtual stages per rank
+    EXPECT_EQ(p.schedule() == "dualpipe", runs) << PlanLabel(p);
+    dualpipe += p.schedule() == "dualpipe";
+  }
+  EXPECT_GT(dualpipe, 0);
+}
+
 // A layer count that no power of two divides (Llama 3 405B: 126 layers) still gets deep pipelines: the generator
 // splits unevenly, as Meta's 405B run did on PP16, so the search must not skip those depths.
 TEST(PlanSearch, UnevenPipelineSplitsAreCandidates) {
