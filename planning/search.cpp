@@ -259,7 +259,10 @@ std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uin
               const uint64_t micro = batch / (uint64_t{dp} * mbs);
               const bool dualpipe =
                   given_dualpipe && vpp == 1 && pp > 1 && micro >= 2ull * pp && 2ull * pp <= m_layers;
-              p.set_schedule(vpp > 1 ? "interleaved" : dualpipe ? "dualpipe" : "1f1b");
+              const wl::Schedule sched = vpp > 1    ? wl::Schedule::kInterleaved
+                                         : dualpipe ? wl::Schedule::kDualPipe
+                                                    : wl::Schedule::k1F1B;
+              p.set_schedule(wl::ToString(sched));
               p.set_overlap_grad_reduce(true);
               p.set_overlap_param_gather(true);
               p.set_tp_comm_overlap(given.tp_comm_overlap() && tp > 1);  // the recipe's software, where it applies
@@ -273,9 +276,6 @@ std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uin
                 p.set_zero3_implementation(mc.zero_stage == 3 ? given.zero3_implementation() : "");
                 p.set_recompute(mc.recompute);
                 // The recipe's all-to-all overlap where Megatron-LM allows it with this shape (wl::A2aOverlapConflict).
-                const wl::Schedule sched = vpp > 1    ? wl::Schedule::kInterleaved
-                                           : dualpipe ? wl::Schedule::kDualPipe
-                                                      : wl::Schedule::k1F1B;
                 const wl::Recompute rc =
                     std::string_view(mc.recompute) == "full" ? wl::Recompute::kFull : wl::Recompute::kNone;
                 p.set_overlap_moe_a2a(given.overlap_moe_a2a() && wl::A2aOverlapConflict(pp, sched, rc).empty());
@@ -423,7 +423,7 @@ v1::PlanSearchResult SearchPlans(const v1::Scenario& s, const SearchOptions& o) 
   }
   if (given_fits) {
     *r.mutable_given() = Simulate(s, s.workload().parallelism(), need / 1e9, EstimateStepS(s, given), candidates);
-  } else {  // listed with its estimate, not simulated (the table says why)
+  } else {  // listed with its memory estimate, not simulated (the table says why)
     v1::PlanChoice& g = *r.mutable_given();
     g.set_label(PlanLabel(s.workload().parallelism()));
     *g.mutable_parallelism() = s.workload().parallelism();

@@ -1,18 +1,16 @@
 // Joint traffic (options.traffic "joint"): checks by hand on a NIC that two kinds of traffic share, the sampled joint
 // solve against the full union, and whole steps (slower when exchanges overlap on the NICs, unchanged without shared
-// links, deterministic), and the link capacity floor that holds whatever the traffic model.
+// links, deterministic).
 #include "sim/joint_traffic.h"
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <string>
 
 #include "sim/child_process.h"
 #include "sim/scenario_loader.h"
 #include "sim/simulation.h"
-#include "sim/stages.h"
 
 namespace clustersim::sim {
 namespace {
@@ -158,51 +156,6 @@ TEST(JointTraffic, OverlapWithoutSharedLinksLeavesTheStepUnchanged) {
       "workload { model { preset: \"llama3_8b\" seq_len: 2048 } parallelism { tp: 8 pp: 2 global_batch_size: 16 } }\n";
   const v1::RunResult separate = Step(w, "separate", 16), joint = Step(w, "joint", 16);
   EXPECT_NEAR(joint.step_time_s(), separate.step_time_s(), 1e-9 * separate.step_time_s());
-}
-
-// Link capacity floor (docs/collectives.md): with 10 Gb/s NICs the overlapped exchanges and gradient reductions,
-// priced one by one, promise the NICs more bytes than they carry in the simulated step; the step is raised to the
-// busiest NIC's bytes / capacity, which then reads 100%, and the increase is reported apart from the bubble. At 400
-// Gb/s every link stays within its capacity and nothing is added.
-TEST(LinkCapacityFloor, OverpromisedNicsRaiseTheStepToTheirBytes) {
-  const std::string w =
-      "workload { model { preset: \"qwen3_30b_a3b\" } parallelism { tp: 1 ep: 32 global_batch_size: 64 "
-      "zero_stage: 1 overlap_moe_a2a: true overlap_grad_reduce: true } }\n";
-  auto run = [&w](int gbps) {
-    return SimulateStep(Scenario("accelerator { name: \"H100-SXM\" }\ncluster { num_gpus: 32 scale_out { topology: "
-                                 "\"fat_tree\" nic_bandwidth_gbps: " +
-                                 std::to_string(gbps) + " } }\n" + w));
-  };
-  const v1::RunResult slow = run(10), fast = run(400);
-  EXPECT_EQ(fast.breakdown().link_capacity_s(), 0);
-  const double added = slow.breakdown().link_capacity_s();
-  ASSERT_GT(added, 0);
-  EXPECT_LT(added, 0.05 * slow.step_time_s());
-  double max_util = 0;
-  for (const v1::LinkClassUsage& u : slow.link_usage()) max_util = std::max(max_util, u.max_utilization());
-  EXPECT_NEAR(max_util, 1.0, 1e-9);
-  const v1::TimeBreakdown& b = slow.breakdown();
-  const double parts = b.compute_s() + b.exposed_tp_comm_s() + b.exposed_cp_comm_s() + b.exposed_pp_comm_s() +
-                       b.exposed_dp_comm_s() + b.exposed_ep_comm_s() + b.pipeline_bubble_s() + b.other_s() +
-                       b.straggler_s() + b.link_capacity_s();
-  EXPECT_NEAR(parts, slow.step_time_s(), 1e-9 * slow.step_time_s());
-}
-
-// Every simulated step is raised to the floor; a step already longer is kept; the nominal increase is recorded.
-TEST(LinkCapacityFloor, RaisesEveryStepToTheFloor) {
-  ExecutedStep ex;
-  ex.nominal.step_time_s = 10;
-  ex.first.step_time_s = 11;
-  ex.step_times_s = {11, 12.5};
-  ApplyLinkCapacityFloor(12, ex);
-  EXPECT_DOUBLE_EQ(ex.link_capacity_s, 2);
-  EXPECT_DOUBLE_EQ(ex.nominal.step_time_s, 12);
-  EXPECT_DOUBLE_EQ(ex.first.step_time_s, 12);
-  EXPECT_DOUBLE_EQ(ex.step_times_s[0], 12);
-  EXPECT_DOUBLE_EQ(ex.step_times_s[1], 12.5);
-  ApplyLinkCapacityFloor(5, ex);  // below every step: nothing changes
-  EXPECT_DOUBLE_EQ(ex.nominal.step_time_s, 12);
-  EXPECT_DOUBLE_EQ(ex.link_capacity_s, 2);
 }
 
 TEST(JointTraffic, SameInputSameOutput) {

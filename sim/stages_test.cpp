@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <limits>
 
 #include "common/error.h"
@@ -99,6 +100,52 @@ TEST(Stages, ComposedStagesGiveSimulateStepsResult) {
   }
   EXPECT_GT(entry.step_time_s(), 0);
   EXPECT_EQ(by_hand.SerializeAsString(), entry.SerializeAsString());
+}
+
+// Link capacity floor (docs/collectives.md): with 10 Gb/s NICs the overlapped exchanges and gradient reductions,
+// priced one by one, promise the NICs more bytes than they carry in the simulated step; the step is raised to the
+// busiest NIC's bytes / capacity, which then reads 100%, and the increase is reported apart from the bubble. At 400
+// Gb/s every link stays within its capacity and nothing is added.
+TEST(LinkCapacityFloor, OverpromisedNicsRaiseTheStepToTheirBytes) {
+  const std::string w =
+      "workload { model { preset: \"qwen3_30b_a3b\" } parallelism { tp: 1 ep: 32 global_batch_size: 64 "
+      "zero_stage: 1 overlap_moe_a2a: true overlap_grad_reduce: true } }\n";
+  auto run = [&w](int gbps) {
+    const std::string text = "accelerator { name: \"H100-SXM\" }\ncluster { num_gpus: 32 scale_out { topology: "
+                             "\"fat_tree\" nic_bandwidth_gbps: " +
+                             std::to_string(gbps) + " } }\n" + w;
+    return SimulateStep(ResolveScenario(ParseScenario(text, "textproto", "floor.textproto")));
+  };
+  const v1::RunResult slow = run(10), fast = run(400);
+  EXPECT_EQ(fast.breakdown().link_capacity_s(), 0);
+  const double added = slow.breakdown().link_capacity_s();
+  ASSERT_GT(added, 0);
+  EXPECT_LT(added, 0.05 * slow.step_time_s());
+  double max_util = 0;
+  for (const v1::LinkClassUsage& u : slow.link_usage()) max_util = std::max(max_util, u.max_utilization());
+  EXPECT_NEAR(max_util, 1.0, 1e-9);
+  const v1::TimeBreakdown& b = slow.breakdown();
+  const double parts = b.compute_s() + b.exposed_tp_comm_s() + b.exposed_cp_comm_s() + b.exposed_pp_comm_s() +
+                       b.exposed_dp_comm_s() + b.exposed_ep_comm_s() + b.pipeline_bubble_s() + b.other_s() +
+                       b.straggler_s() + b.link_capacity_s();
+  EXPECT_NEAR(parts, slow.step_time_s(), 1e-9 * slow.step_time_s());
+}
+
+// Every simulated step is raised to the floor; a step already longer is kept; the nominal increase is recorded.
+TEST(LinkCapacityFloor, RaisesEveryStepToTheFloor) {
+  ExecutedStep ex;
+  ex.nominal.step_time_s = 10;
+  ex.first.step_time_s = 11;
+  ex.step_times_s = {11, 12.5};
+  ApplyLinkCapacityFloor(12, ex);
+  EXPECT_DOUBLE_EQ(ex.link_capacity_s, 2);
+  EXPECT_DOUBLE_EQ(ex.nominal.step_time_s, 12);
+  EXPECT_DOUBLE_EQ(ex.first.step_time_s, 12);
+  EXPECT_DOUBLE_EQ(ex.step_times_s[0], 12);
+  EXPECT_DOUBLE_EQ(ex.step_times_s[1], 12.5);
+  ApplyLinkCapacityFloor(5, ex);  // below every step: nothing changes
+  EXPECT_DOUBLE_EQ(ex.nominal.step_time_s, 12);
+  EXPECT_DOUBLE_EQ(ex.link_capacity_s, 2);
 }
 
 }  // namespace

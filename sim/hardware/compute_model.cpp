@@ -134,20 +134,16 @@ ComputeModel::Timing ComputeModel::Evaluate(const wl::Op& op) const {
     if (flops == 0 && bytes == 0) return t;
     const double kernels = std::max(1.0, gemm_count);
     if (flops > 0) {
+      const bool fp8_attention = kind == wl::ComputeKind::kAttention && op.fp8;
       double peak = peak_flops_;
-      double eff = 0;
-      if (kind == wl::ComputeKind::kAttention && op.fp8) {
-        peak = fp8_attention_peak_flops_;
-        const double f = flops / kernels;
-        eff = fp8_attention_efficiency_ * f / (f + fp8_attention_half_flops_);
-      } else {
-        if (kind == wl::ComputeKind::kAttention) {
-          peak = attention_peak_flops_;
-        } else if (OnVectorUnits(kind)) {
-          peak = vector_peak_flops_;
-        }
-        eff = Efficiency(kind, flops / kernels, op.gemm_min_dim);
+      if (kind == wl::ComputeKind::kAttention) {
+        peak = fp8_attention ? fp8_attention_peak_flops_ : attention_peak_flops_;
+      } else if (OnVectorUnits(kind)) {
+        peak = vector_peak_flops_;
       }
+      const double f = flops / kernels;
+      const double eff = fp8_attention ? fp8_attention_efficiency_ * f / (f + fp8_attention_half_flops_)
+                                       : Efficiency(kind, f, op.gemm_min_dim);
       t.compute_s = flops / (peak * clock_factor_ * eff);
     }
     t.memory_s = bytes / (kind == wl::ComputeKind::kQuantize ? quantize_bytes_per_s_ : hbm_bytes_per_s_);
