@@ -48,11 +48,27 @@ void GuardMemory(const v1::Scenario& s, const std::string& source) {
   RequireMemory(need, s, "simulation", source, "cluster.num_gpus", std::to_string(s.cluster().num_gpus()));
 }
 
+namespace {
+
+// workload.fused_grouped_mlp runs TransformerEngine's MXFP8 CuTe kernels, which need block-scaled tensor cores
+// (Blackwell; the catalog marks them with an FP4 peak) and an FP8 run on them.
+void RequireFusedGroupedMlpChip(const v1::Scenario& s, const ComputeModel& compute, const std::string& source) {
+  if (!s.workload().fused_grouped_mlp()) return;
+  const bool fp8_run = compute.effective_precision() == "fp8" || compute.effective_precision() == "fp4";
+  if (s.accelerator().fp4_tflops() > 0 && fp8_run) return;
+  throw InputError::Field(source, 0, "workload.fused_grouped_mlp", "true",
+                          "needs a chip with block-scaled (MXFP8) tensor cores, accelerator.fp4_tflops > 0 (" +
+                              s.accelerator().name() + " has " + (fp8_run ? "no FP4 peak" : "no FP8 peak") + ")");
+}
+
+}  // namespace
+
 StepWork GenerateStep(const v1::Scenario& s, const std::string& source) {
   const v1::Cluster& c = s.cluster();
   wl::StepProgram program = wl::BuildStepProgram(s.workload(), c.num_gpus(), c.scale_up().gpus_per_node(), s.seed());
   if (s.options().strict_memory()) CheckMemoryFits(program, s, source);
   ComputeModel compute(s.accelerator(), s.workload().precision(), s.name(), program.compute_efficiency);
+  RequireFusedGroupedMlpChip(s, compute, source);
   return StepWork{std::move(program), std::move(compute)};
 }
 

@@ -48,6 +48,29 @@ TEST(Stages, GenerateStepBuildsOneOpListPerPipelineStage) {
   EXPECT_GT(work.compute.peak_flops(), 0);
 }
 
+// The fused grouped MLP is TransformerEngine's MXFP8 kernel: an FP8 run on a chip with block-scaled tensor cores.
+TEST(Stages, FusedGroupedMlpNeedsBlockScaledTensorCores) {
+  const std::string moe =
+      "name: \"fused\"\naccelerator { name: \"%s\" }\ncluster { num_gpus: 8 }\n"
+      "workload { model { preset: \"qwen3_30b_a3b\" seq_len: 2048 } precision: \"fp8\" fused_grouped_mlp: true "
+      "parallelism { ep: 8 global_batch_size: 8 } }\n";
+  auto scenario = [&](const char* chip) {
+    std::string text = moe;
+    text.replace(text.find("%s"), 2, chip);
+    return ResolveScenario(ParseScenario(text, "textproto", "fused.textproto"));
+  };
+  EXPECT_GT(GenerateStep(scenario("GB200"), "fused.textproto").program.stages.size(), 0u);
+  try {
+    GenerateStep(scenario("H100-SXM"), "fused.textproto");
+    ADD_FAILURE() << "H100 has no block-scaled tensor cores";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("workload.fused_grouped_mlp = true: needs a chip with block-scaled (MXFP8) "
+                                         "tensor cores, accelerator.fp4_tflops > 0 (H100-SXM has no FP4 peak)"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Stages, GenerateStepRefusesAPlanOverTheHbmOnlyWhenStrict) {
   v1::Scenario big = Small("");
   big.mutable_accelerator()->set_hbm_gb(1);

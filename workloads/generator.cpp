@@ -476,7 +476,7 @@ void Generator::MoeDispatch(OpBuilder& b, const MoeRows& r) const {
 }
 
 // The routed experts on the most loaded rank: FP8 quantisation of their inputs, the two grouped GEMMs and the
-// activation. Rows are padded to capacity with a capacity factor.
+// activation (in fc1's epilogue with workload.fused_grouped_mlp). Rows are padded to capacity with a capacity factor.
 void Generator::MoeExperts(OpBuilder& b, const MoeRows& r) const {
   const double h = h_, first = m_.gated_mlp() ? 2 : 1;
   const double te = r.gemm * (etp_ > 1 ? t_ : 1);  // rows this rank's expert GEMMs process
@@ -487,12 +487,17 @@ void Generator::MoeExperts(OpBuilder& b, const MoeRows& r) const {
   if (etp_ > 1) b.Collective(Coll::kAllGather, Dim::kTp, te * h * 2);
   b.MemoryOp(ComputeKind::kPermute, 4 * r.recv * h);  // sort by local expert (fused into DeepEP's receive too)
   if (plan_.fp8) b.MemoryOp(ComputeKind::kQuantize, 3 * te * h, kernels);  // read BF16, write FP8
-  b.GroupedGemm(2 * te * h * f * first, local * h * f * first * w_bytes + te * h * w_bytes + 2 * te * f * first, local,
+  // Fused grouped MLP: fc1's epilogue applies the GLU and writes fc2's input in FP8, row- and column-wise.
+  const double fused_out = plan_.fused_grouped_mlp ? 2 * te * f : 0;
+  b.GroupedGemm(2 * te * h * f * first,
+                local * h * f * first * w_bytes + te * h * w_bytes + 2 * te * f * first + fused_out, local,
                 std::min(h, f * first));
-  b.SetModule(kRecomputeMoe | kRecomputeMoeAct);
-  b.Compute(ComputeKind::kElementwise, 0, 2 * te * f * (first + 1));
-  b.SetModule(kRecomputeMoe);
-  if (plan_.fp8) b.MemoryOp(ComputeKind::kQuantize, 3 * te * f, kernels);
+  if (!plan_.fused_grouped_mlp) {
+    b.SetModule(kRecomputeMoe | kRecomputeMoeAct);
+    b.Compute(ComputeKind::kElementwise, 0, 2 * te * f * (first + 1));
+    b.SetModule(kRecomputeMoe);
+    if (plan_.fp8) b.MemoryOp(ComputeKind::kQuantize, 3 * te * f, kernels);
+  }
   b.GroupedGemm(2 * te * f * h, local * f * h * w_bytes + te * f * w_bytes + 2 * te * h, local, std::min(f, h));
   b.MemoryOp(ComputeKind::kPermute, 4 * r.recv * h);  // back to the exchange's order
   if (etp_ > 1) b.Collective(Coll::kReduceScatter, Dim::kTp, te * h * 2);

@@ -435,6 +435,37 @@ TEST(Generator, Fp8AttentionMarksTheAttentionOpsOnly) {
   }
 }
 
+// workload.fused_grouped_mlp: the GLU and fc2's input quantise run in fc1's epilogue (and their backward in fc2's
+// dgrad epilogue), so each MoE layer keeps one quantise pass of two and no expert activation pass; the FLOPs stay.
+TEST(Moe, FusedGroupedMlpDropsTheActivationAndTheSecondQuantise) {
+  struct Count {
+    size_t quantize = 0;
+    double flops = 0, elementwise_bytes = 0, grouped_bytes = 0;
+  };
+  auto count = [](bool fused) {
+    v1::Workload w = Moe(1, 8, 8, 2);
+    w.set_precision("fp8");
+    w.mutable_model()->set_gated_mlp(true);
+    w.set_fused_grouped_mlp(fused);
+    Count c;
+    const StepProgram p = Build(w);
+    for (const Op& op : p.stages[0]) {
+      if (op.type != OpType::kCompute) continue;
+      c.quantize += op.compute == ComputeKind::kQuantize;
+      c.flops += op.flops;
+      if (op.compute == ComputeKind::kElementwise) c.elementwise_bytes += op.bytes;
+      if (op.compute == ComputeKind::kGroupedGemm) c.grouped_bytes += op.bytes;
+    }
+    return c;
+  };
+  const Count unfused = count(false), fused = count(true);
+  ASSERT_GT(unfused.quantize, 0u);
+  EXPECT_EQ(fused.quantize * 2, unfused.quantize);
+  EXPECT_DOUBLE_EQ(fused.flops, unfused.flops);
+  EXPECT_LT(fused.elementwise_bytes, unfused.elementwise_bytes);
+  EXPECT_GT(fused.grouped_bytes, unfused.grouped_bytes);  // the FP8 copies fc1's epilogue writes
+}
+
 TEST(Moe, PerNodeDeduplicationScalesInternodeBytes) {
   // The flex (DeepEP) dispatcher sends a token once per destination node; NCCL's all-to-all sends every pair, with
   // or without node-limited routing.

@@ -123,6 +123,24 @@ MemoryPlan ResolveMemory(const v1::MemoryOptions& o, bool fp8, const std::string
   return m;
 }
 
+// workload.fused_grouped_mlp: TransformerEngine fuses fc1 + GLU + fc2 only for MXFP8 grouped linears without bias
+// whose in/out widths are multiples of 256 (ops/fused forward_grouped_mlp pattern check); the rest is refused here
+// rather than silently left unfused.
+void ValidateFusedGroupedMlp(const v1::Model& m, const Plan& r, const std::string& precision,
+                             const std::string& file) {
+  auto fail = [&](const std::string& rule) {
+    throw InputError::Field(file, 0, "workload.fused_grouped_mlp", "true", rule);
+  };
+  if (!r.fp8) fail("needs workload.precision \"fp8\" (precision is \"" + (precision.empty() ? "bf16" : precision) + "\")");
+  if (m.routed_experts() == 0) fail("needs a MoE model (routed_experts > 0): it fuses the experts' grouped MLP");
+  if (!m.gated_mlp()) fail("needs a gated MLP (gated_mlp: true): the fused kernel's epilogue is a GLU");
+  const uint64_t f = m.expert_ffn_hidden() / r.expert_tp;
+  if (m.hidden() % 256 != 0 || f % 256 != 0) {
+    fail("needs hidden (" + S(m.hidden()) + ") and expert_ffn_hidden / expert_tp (" + S(f) +
+         ") to be multiples of 256 (the fused kernel's tile)");
+  }
+}
+
 }  // namespace
 
 const char* ToString(Recompute r) {
@@ -252,6 +270,7 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
                             "needs workload.precision \"fp8\" (precision is \"" +
                                 (w.precision().empty() ? std::string("bf16") : w.precision()) + "\")");
   }
+  r.fused_grouped_mlp = w.fused_grouped_mlp();
   r.memory = ResolveMemory(w.memory(), r.fp8, file);
   if (r.zero_stage > 3) Fail(file, "zero_stage", S(r.zero_stage), "must be 0, 1, 2 or 3");
   r.zero3 = FindZero3Implementation(p.zero3_implementation());
@@ -381,6 +400,7 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
     throw InputError::Field(file, 0, "workload.moe_routing", "(set)",
                             "routing needs a MoE model (routed_experts > 0): remove the block for a dense model");
   }
+  if (r.fused_grouped_mlp) ValidateFusedGroupedMlp(m, r, w.precision(), file);
   return r;
 }
 

@@ -63,6 +63,7 @@ struct Plan {
   Schedule schedule = Schedule::k1F1B;
   bool fp8 = false;
   bool fp8_attention = false;  // workload.fp8_attention (needs fp8)
+  bool fused_grouped_mlp = false;  // workload.fused_grouped_mlp (fp8, gated MoE, expert widths multiples of 256)
   // How zero_stage 3 runs (workloads/zero3_impl.h); never null, "nccl" unless the scenario names another.
   const Zero3Implementation* zero3 = FindZero3Implementation("");
   MemoryPlan memory;

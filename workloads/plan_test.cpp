@@ -336,6 +336,23 @@ TEST(Plan, Fp8AttentionNeedsFp8) {
   EXPECT_TRUE(ResolvePlan(w, 64, "").fp8_attention);
 }
 
+TEST(Plan, FusedGroupedMlpNeedsFp8AGatedMoeAndTileWidths) {
+  v1::Workload w = Moe();
+  w.set_fused_grouped_mlp(true);
+  EXPECT_ERROR(w, "workload.fused_grouped_mlp = true: needs workload.precision \"fp8\" (precision is \"bf16\")");
+  w.set_precision("fp8");
+  EXPECT_ERROR(w, "workload.fused_grouped_mlp = true: needs a gated MLP (gated_mlp: true)");
+  w.mutable_model()->set_gated_mlp(true);
+  EXPECT_EQ(Err(w), "");
+  EXPECT_TRUE(ResolvePlan(w, 64, "").fused_grouped_mlp);
+  w.mutable_model()->set_expert_ffn_hidden(640);
+  EXPECT_ERROR(w, "needs hidden (1024) and expert_ffn_hidden / expert_tp (640) to be multiples of 256");
+  v1::Workload dense = Base();
+  dense.set_precision("fp8");
+  dense.set_fused_grouped_mlp(true);
+  EXPECT_ERROR(dense, "workload.fused_grouped_mlp = true: needs a MoE model (routed_experts > 0)");
+}
+
 TEST(Plan, EpCarvedFromStage) {
   v1::Workload w = Moe();
   w.mutable_parallelism()->set_ep(16);

@@ -60,8 +60,8 @@ SOURCE_2608 = ("NVIDIA-NeMo/Megatron-Bridge docs/performance-summary.md (commit 
 # The 26.08 MXFP8 recipes (perf_recipes/qwen/common.py _enable_hybridep_full_iteration_mxfp8, perf_recipes/deepseek/
 # gb200/deepseek_v3.py): flex dispatcher with the HybridEP backend, overlap_moe_expert_parallel_comm with
 # delay_wgrad_compute, full-iteration CUDA graphs, FP8 dot-product attention, fused grouped MLP; DeepSeek-V3 recomputes
-# mla_up_proj. clustersim expresses the dispatcher, the overlap, the recompute and FP8 attention; the CUDA graphs and
-# the fusions are not modelled.
+# mla_up_proj. clustersim expresses the dispatcher, the overlap, the recompute, FP8 attention and the fused grouped
+# MLP; the CUDA graphs are not modelled.
 RECIPE_2608 = {"deepseek_v3_gb200_256gpu": ["mla_up_proj"], "qwen3_30b_a3b_gb200_8gpu": [],
                "qwen3_235b_a22b_gb200_256gpu": []}
 
@@ -126,6 +126,8 @@ def build(row, release="25.11"):
             workload["moe_routing"]["dispatcher"] = "flex"
     if recent:
         workload["fp8_attention"] = True  # the recipes' fp8_dot_product_attention
+    if recent and moe and precision == "fp8":
+        workload["fused_grouped_mlp"] = True  # use_transformer_engine_op_fuser with moe_mlp_glu_interleave_size 32
     notes = (f"Megatron-Bridge {release} on {system} ({n} GPUs), parallelism as published (tp {tp}, pp {pp}, cp {cp}, "
              f"vpp {vp}" + (f", ep {ep}" if moe else "") + f", dp {dp}, mbs {mbs}, gbs {gbs}, seq {seq}, FSDP "
              f"{fsdp}), precision {prec} run as {precision}. Assumed (not in the table): sequence parallelism with "
@@ -138,8 +140,8 @@ def build(row, release="25.11"):
         notes += (", expert_tp 1, balanced routing (the table's 'force-balance the token distribution'), the flex "
                   "dispatcher (the recipes' HybridEP backend) with its exchange overlapped (overlap_moe_a2a: the "
                   "recipes' overlap_moe_expert_parallel_comm), FP8 dot-product attention (fp8_attention: the "
-                  "recipes' fp8_dot_product_attention); not modelled: full-iteration CUDA graphs, the fused grouped "
-                  "MLP")
+                  "recipes' fp8_dot_product_attention), the fused grouped MLP (fused_grouped_mlp: the recipes' "
+                  "use_transformer_engine_op_fuser); not modelled: full-iteration CUDA graphs")
     elif moe:
         notes += (" (the 25.11 Qwen3 recipes set recompute_granularity None)" if preset.startswith("qwen3") else "")
         notes += (", expert_tp 1, balanced routing (the table's 'force-balance the token distribution'), "
