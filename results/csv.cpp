@@ -96,6 +96,7 @@ std::string StepCsv(const std::vector<v1::RunResult>& results, const std::vector
     row.Num(sv.input_tokens_per_s()).Num(sv.output_tokens_per_s()).Num(sv.ttft().p99_s()).Num(sv.tpot().p99_s());
     row.Num(sv.slo_attainment()).Num(sv.cost_usd_per_m_input_tokens()).Num(sv.cost_usd_per_m_output_tokens());
     row.Num(sv.energy_kwh_per_m_output_tokens());
+    row.Num(b.straggler_s()).Num(b.link_capacity_s());
     row.Text(i < labels.size() ? labels[i] : s.name());
     row.End();
   }

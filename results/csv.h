@@ -50,7 +50,7 @@ namespace clustersim::results {
 //   serve_*                                     serving results (0 for training steps): fleet tokens/s, p99
 //                                               TTFT/TPOT, SLO attainment, cost and energy per million tokens
 //   label                                       the result's label (compare --labels; default the scenario name)
-inline constexpr std::array<std::string_view, 70> kStepCsvColumns = {
+inline constexpr std::array<std::string_view, 72> kStepCsvColumns = {
     "scenario",
     "clustersim_version",
     "seed",
@@ -121,6 +121,9 @@ inline constexpr std::array<std::string_view, 70> kStepCsvColumns = {
     "serve_cost_usd_per_m_input_tokens",
     "serve_cost_usd_per_m_output_tokens",
     "serve_energy_kwh_per_m_output_tokens",
+    // The breakdown terms added after the first columns (with them the breakdown sums to step_time_s).
+    "straggler_s",
+    "link_capacity_s",
     "label",
 };
 

@@ -102,7 +102,7 @@ TEST(StepCsv, HeaderIsPinned) {
       "tco_usd,step_power_swing_w,step_ramp_w_per_s,"
       "serve_input_tokens_per_s,serve_output_tokens_per_s,serve_ttft_p99_s,serve_tpot_p99_s,"
       "serve_slo_attainment,serve_cost_usd_per_m_input_tokens,serve_cost_usd_per_m_output_tokens,"
-      "serve_energy_kwh_per_m_output_tokens,label\n";
+      "serve_energy_kwh_per_m_output_tokens,straggler_s,link_capacity_s,label\n";
   EXPECT_EQ(StepCsv({}), expected);
 }
 

@@ -339,23 +339,31 @@ const char* SeriesColor(size_t i) { return kSeries[i % kSeries.size()]; }
 // ---------------------------------------------------------------------------------------------------------------
 // Charts.
 
-std::array<double, 8> BreakdownValues(const v1::RunResult& r) {
+// The breakdown chart's segments: the eight categories, then stragglers and the link capacity floor (terms of the
+// breakdown that no category holds), so that a bar sums to the step.
+constexpr size_t kBreakdownSegments = 10;
+
+std::array<double, kBreakdownSegments> BreakdownValues(const v1::RunResult& r) {
   const v1::TimeBreakdown& b = r.breakdown();
   return {b.compute_s(),         b.exposed_tp_comm_s(), b.exposed_cp_comm_s(), b.exposed_pp_comm_s(),
-          b.exposed_dp_comm_s(), b.exposed_ep_comm_s(),
-          b.pipeline_bubble_s() + b.link_capacity_s(),  // the link capacity floor's idle end, with the waits
-          b.other_s()};
+          b.exposed_dp_comm_s(), b.exposed_ep_comm_s(), b.pipeline_bubble_s(), b.other_s(),
+          b.straggler_s(),       b.link_capacity_s()};
 }
 
 const char* BreakdownLabel(size_t c) {
-  static constexpr std::array<const char*, 8> kLabels = {
-      "Compute",         "Exposed TP comm", "Exposed CP comm", "Exposed PP comm",
-      "Exposed DP comm", "Exposed EP comm", "Pipeline bubble", "Other"};
+  static constexpr std::array<const char*, kBreakdownSegments> kLabels = {
+      "Compute",         "Exposed TP comm", "Exposed CP comm", "Exposed PP comm",    "Exposed DP comm",
+      "Exposed EP comm", "Pipeline bubble", "Other",           "Stragglers", "Link capacity floor"};
   return kLabels[c];
 }
 
+const char* BreakdownColor(size_t c) {
+  if (c < kCategories.size()) return kCategories[c].color;
+  return c == 8 ? "#edc948" : "#ff9da7";
+}
+
 std::string BreakdownChart(const Results& rs, const std::vector<std::string>& labels) {
-  std::array<bool, 8> used{};
+  std::array<bool, kBreakdownSegments> used{};
   double max_t = 0;
   for (const v1::RunResult& r : rs) {
     const auto v = BreakdownValues(r);
@@ -368,7 +376,7 @@ std::string BreakdownChart(const Results& rs, const std::vector<std::string>& la
   }
   std::vector<LegendItem> legend;
   for (size_t c = 0; c < used.size(); ++c)
-    if (used[c]) legend.push_back({BreakdownLabel(c), kCategories[c].color});
+    if (used[c]) legend.push_back({BreakdownLabel(c), BreakdownColor(c)});
   std::string out = Legend(legend);
 
   const double left = LabelColumn(labels), right = 90, top = 8, bar = rs.size() > 12 ? 18 : 30,
@@ -389,7 +397,7 @@ std::string BreakdownChart(const Results& rs, const std::vector<std::string>& la
       if (!(v[c] > 0)) continue;
       const double w = (x1 - x0) * v[c] / axis_max;
       const double pct = total > 0 ? 100 * v[c] / total : 0;
-      s.Rect(x, y, w, bar, kCategories[c].color,
+      s.Rect(x, y, w, bar, BreakdownColor(c),
              fmt::format("{}: {}: {} ({:.1f}% of the step)", labels[i], BreakdownLabel(c), FormatSeconds(v[c]), pct));
       const std::string value = FormatSeconds(v[c]);
       if (w > TextWidth(value) + 10) s.Text(x + w / 2, y + bar / 2 + 4, value, "middle", "on-bar");

@@ -96,6 +96,21 @@ TEST(HtmlReport, OneSvgPerChart) {
   EXPECT_EQ(Count(two, "<svg"), Count(two, "</svg>"));
 }
 
+// Stragglers and the link capacity floor get segments of their own, so a breakdown bar sums to the step.
+TEST(HtmlReport, BreakdownShowsStragglersAndTheLinkCapacityFloorApart) {
+  v1::RunResult r = Sample("one", 2.0);
+  const std::string plain = HtmlReport({r}, {});
+  EXPECT_EQ(plain.find("Link capacity floor"), std::string::npos);
+  EXPECT_EQ(plain.find("Stragglers"), std::string::npos);
+  r.mutable_breakdown()->set_pipeline_bubble_s(0.05);
+  r.mutable_breakdown()->set_straggler_s(0.05);
+  r.mutable_breakdown()->set_link_capacity_s(0.1);
+  const std::string html = HtmlReport({r}, {});
+  EXPECT_NE(html.find("Step: Link capacity floor: 100.000 ms (5.0% of the step)"), std::string::npos);
+  EXPECT_NE(html.find("Step: Stragglers: 50.000 ms (2.5% of the step)"), std::string::npos);
+  EXPECT_NE(html.find("Step: Pipeline bubble: 50.000 ms (2.5% of the step)"), std::string::npos);
+}
+
 TEST(HtmlReport, SelfContained) {
   v1::RunResult r = Sample("one", 2.0);
   const std::string h = HtmlReport({r}, Timeline(2.0));

@@ -429,6 +429,8 @@ void FillPowerAndEnergy(const v1::Scenario& s, const wl::StepProgram& program, c
       ivs.push_back({ToPowerState(iv.activity), iv.start_s - tl.start_s, iv.end_s - tl.start_s});
     for (const Interval& iv : st.stream)
       ivs.push_back({ToPowerState(iv.activity), iv.start_s - tl.start_s, iv.end_s - tl.start_s});
+    if (tl.floor_added_s > 0)  // the link capacity floor's end: links busy, GPUs in communication kernels
+      ivs.push_back({PowerState::kCommunicating, tl.step_time_s - tl.floor_added_s, tl.step_time_s});
     acc.AddTimeline(ivs, mult);
     if (raw) raw->AddTimeline(ivs, mult);
   }

@@ -166,9 +166,43 @@ TEST(LinkCapacityFloor, RaisesEveryStepToTheFloor) {
   EXPECT_DOUBLE_EQ(ex.first.step_time_s, 12);
   EXPECT_DOUBLE_EQ(ex.step_times_s[0], 12);
   EXPECT_DOUBLE_EQ(ex.step_times_s[1], 12.5);
+  EXPECT_DOUBLE_EQ(ex.nominal.floor_added_s, 2);
+  EXPECT_DOUBLE_EQ(ex.first.floor_added_s, 1);
   ApplyLinkCapacityFloor(5, ex);  // below every step: nothing changes
   EXPECT_DOUBLE_EQ(ex.nominal.step_time_s, 12);
   EXPECT_DOUBLE_EQ(ex.link_capacity_s, 2);
+}
+
+// The floor's added time is communication for the power model: the same raised step costs more energy than if that
+// time were idle, and more than the unraised step.
+TEST(LinkCapacityFloor, AddedTimeDrawsCommunicationPower) {
+  const v1::Scenario s = Small();
+  const v1::RunResult r = RunResultInChild([&s](const ChildChannel& channel) {
+    const StepWork work = GenerateStep(s, "");
+    SimWorld world(s, work.compute.peak_flops());
+    Pricing pricing(world, s, work.program.layout, PricingOptionsOf(s), &channel);
+    LinkLoad links(world.platform());
+    pricing.costs().SetObserver(&links);
+    const VariabilityModel variability(s, work.program.layout, false);
+    const ExecutedStep plain = ExecuteStep(world, work, pricing, variability, 1);
+    ExecutedStep raised = plain;
+    ApplyLinkCapacityFloor(1.5 * plain.nominal.step_time_s, raised);
+    ExecutedStep idle_end = raised;
+    idle_end.first.floor_added_s = 0;
+    v1::RunResult out = AccountStep(s, work, raised, pricing, links, world, variability);
+    // The other two energies travel back in critical_path (the child returns one RunResult).
+    for (const ExecutedStep* e : {&plain, static_cast<const ExecutedStep*>(&idle_end)})
+      out.add_critical_path(
+          std::to_string(AccountStep(s, work, *e, pricing, links, world, variability).power().energy_per_step_j()));
+    return out;
+  });
+  ASSERT_GE(r.critical_path_size(), 2);
+  const double comm = r.power().energy_per_step_j();
+  const double plain = std::stod(r.critical_path(r.critical_path_size() - 2));
+  const double idle = std::stod(r.critical_path(r.critical_path_size() - 1));
+  EXPECT_GT(idle, plain);
+  EXPECT_GT(comm, idle);
+  EXPECT_GT(r.breakdown().link_capacity_s(), 0);
 }
 
 }  // namespace

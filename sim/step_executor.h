@@ -63,6 +63,9 @@ struct StageTimeline {
 struct StepTimeline {
   double start_s = 0;  // engine clock when the step began (phase solves come first)
   double step_time_s = 0;
+  // Seconds at the end of step_time_s added by the link capacity floor (ApplyLinkCapacityFloor, sim/stages.h): the
+  // busiest links still carry the step's bytes, so the power model counts every GPU as communicating there.
+  double floor_added_s = 0;
   std::vector<StageTimeline> stages;
 };
 
