@@ -592,6 +592,8 @@ LayerOps Generator::BuildLayer(uint32_t layer) {
   shape.fused_attention = true;
   shape.fp8 = plan_.fp8;
   shape.dropout = m_.dropout();
+  shape.fused_grouped_mlp = plan_.fused_grouped_mlp;
+  shape.fp8_glu_input = plan_.memory.fp8_moe_glu_input;
   l.act_bytes += LayerActivationBytes(m_, moe, shape);
   return l;
 }

@@ -50,6 +50,14 @@ void AddOverhead(const Plan& plan, double framework_bytes, MemoryEstimate& m) {
 
 namespace {
 
+// Bytes a routed (token, expert) pair keeps of its hidden-size vectors: the expert's input (BF16, or its FP8 cast in
+// FP8 runs) and its output, which the combine keeps for the routing probabilities' gradient unless the fused grouped
+// MLP applies the probabilities inside the experts.
+double RoutedTokenBytes(const ActivationShape& c, double h) {
+  const double input = c.fp8 ? 1 : 2, output = c.fused_grouped_mlp ? 0 : 2;
+  return (input + output) * h;
+}
+
 // Bytes of the terms above that the selective-recompute modules other than core_attn do not keep (Korthikanti et
 // al., section 4.1 per-layer accounting, extended as above for GQA/MLA, gated MLPs and MoE). A module keeps its
 // input; a tensor is removed at the size it is stored (FP8 casts: 1 byte per element).
@@ -87,13 +95,14 @@ double RecomputedModuleBytes(const v1::Model& m, bool moe_layer, const Activatio
   const double etp = c.expert_tp == 0 ? 1 : c.expert_tp;
   const double fs = double(m.shared_experts()) * fe;
   const double pairs = c.expert_tokens > 0 ? c.expert_tokens : rows * m.top_k() * etp / r;
-  const double shared_act_in = 2 * rows * fs * first_out / t, shared_act_out = lin * rows * fs / t;
-  const double routed_act_in = 2 * pairs * fe * first_out / etp, routed_act_out = lin * pairs * fe / etp;
+  const double glu = c.fp8_glu_input ? 1 : 2;  // bytes per stored GLU-input element
+  const double shared_act_in = glu * rows * fs * first_out / t, shared_act_out = lin * rows * fs / t;
+  const double routed_act_in = glu * pairs * fe * first_out / etp, routed_act_out = lin * pairs * fe / etp;
   if (modules & kRecomputeMoe) {
     // moe: the whole MoE block but its input: router probabilities, shared experts, routed tokens in and out and the
     // experts' inner activations.
     removed += 4 * rows * double(m.routed_experts()) / r + shared_act_in + shared_act_out +
-               (c.fp8 ? 3 : 4) * pairs * h + routed_act_in + routed_act_out - block_input_fp8;
+               RoutedTokenBytes(c, h) * pairs + routed_act_in + routed_act_out - block_input_fp8;
     return removed;
   }
   const bool shared = modules & kRecomputeSharedExperts;
@@ -136,11 +145,13 @@ double LayerActivationBytes(const v1::Model& m, bool moe_layer, const Activation
     const double fe = m.expert_ffn_hidden();
     const double etp = c.expert_tp == 0 ? 1 : c.expert_tp;
     const double fs = double(m.shared_experts()) * fe;
-    bytes += 4 * rows * double(m.routed_experts()) / r;  // fp32 router probabilities
-    bytes += 2 * rows * fs * (first_out + 1) / t;        // shared experts
+    const double glu = c.fp8_glu_input ? 1 : 2;  // bytes per stored GLU-input element
+    bytes += 4 * rows * double(m.routed_experts()) / r;           // fp32 router probabilities
+    bytes += rows * fs * (glu * first_out + 2) / t;               // shared experts: GLU input and output
     const double pairs = c.expert_tokens > 0 ? c.expert_tokens : rows * m.top_k() * etp / r;
-    bytes += 4 * pairs * h + 2 * pairs * fe * (first_out + 1) / etp;  // routed: input, output, inner
-    if (c.fp8) bytes -= pairs * h + pairs * fe / etp;                   // FP8 copies of the expert GEMM inputs
+    // routed: input and output (RoutedTokenBytes), GLU input and output
+    bytes += RoutedTokenBytes(c, h) * pairs + pairs * fe * (glu * first_out + 2) / etp;
+    if (c.fp8) bytes -= pairs * fe / etp;  // FP8 copy of the second expert GEMM's input
   } else {
     bytes += 2 * rows * double(m.ffn_hidden()) * (first_out + 1) / t;
   }

@@ -237,6 +237,42 @@ TEST(RecomputeModules, MoeTerms) {
       router + routed + 4 * rows * h / 2);
 }
 
+// The fused grouped MLP scales the GLU output by the routing probabilities inside the experts, so the combine keeps
+// no routed expert outputs (2 h bytes a pair); with the moe module recomputed the block frees as much less.
+TEST(RecomputeModules, FusedGroupedMlpKeepsNoRoutedOutputs) {
+  const v1::Model m = PresetAt4096("qwen3_235b_a22b");
+  ActivationShape c = Tp2Sp4096();
+  c.fp8 = true;
+  const double h = 4096, pairs = 4096.0 * 8 / 2;
+  const double unfused = WithModules(m, true, c, kRecomputeCoreAttn);
+  const double unfused_moe = WithModules(m, true, c, kRecomputeCoreAttn | kRecomputeMoe);
+  c.fused_grouped_mlp = true;
+  EXPECT_DOUBLE_EQ(unfused - WithModules(m, true, c, kRecomputeCoreAttn), 2 * pairs * h);
+  EXPECT_DOUBLE_EQ(WithModules(m, true, c, kRecomputeCoreAttn | kRecomputeMoe), unfused_moe);
+  ActivationShape unfused_shape = c;
+  unfused_shape.fused_grouped_mlp = false;
+  EXPECT_DOUBLE_EQ(WithModules(m, false, c, kRecomputeCoreAttn), WithModules(m, false, unfused_shape, kRecomputeCoreAttn));
+}
+
+// DeepSeek-V3 caches the experts' GLU inputs in FP8 (memory.fp8_moe_glu_input): one byte less per element of the
+// routed (pairs x 2 ffn) and shared (s b x 2 ffn / t) GLU inputs; moe_act and moe still free what is stored.
+TEST(RecomputeModules, Fp8GluInputsHalveTheGluInputs) {
+  const v1::Model m = PresetAt4096("deepseek_v3_671b");
+  ActivationShape c = Tp2Sp4096();
+  c.fp8 = true;
+  const double rows = 4096, t = 2, fe = 2048, pairs = rows * 8 / 2;
+  const double bf16_glu = WithModules(m, true, c, kRecomputeCoreAttn);
+  const double bf16_moe = WithModules(m, true, c, kRecomputeCoreAttn | kRecomputeMoe);
+  c.fp8_glu_input = true;
+  EXPECT_DOUBLE_EQ(bf16_glu - WithModules(m, true, c, kRecomputeCoreAttn), pairs * fe * 2 + rows * fe * 2 / t);
+  EXPECT_DOUBLE_EQ(WithModules(m, true, c, kRecomputeCoreAttn | kRecomputeMoe), bf16_moe);
+  EXPECT_DOUBLE_EQ(WithModules(m, false, c, kRecomputeCoreAttn), [&] {
+    ActivationShape d = c;
+    d.fp8_glu_input = false;
+    return WithModules(m, false, d, kRecomputeCoreAttn);
+  }());
+}
+
 // DeepSeek-V3: a shared expert of ffn 2048; shared_experts drops its activation input (2 x 2048, gated) and output,
 // moe_act the activation outputs of shared and routed experts. MLA (128 heads, q/k head dim 192, v 128):
 // mla_up_proj drops Q, K and V, 2 s b (q + k + v) / t, and keeps the latents; in the dense layers mlp drops the gated

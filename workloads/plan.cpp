@@ -120,6 +120,10 @@ MemoryPlan ResolveMemory(const v1::MemoryOptions& o, bool fp8, const std::string
     FailMemory(file, "fragmentation", Num(o.fragmentation()), "must be in [0, 1] (reserved / allocated - 1)");
   }
   if (o.fragmentation() > 0) m.fragmentation = o.fragmentation();
+  m.fp8_moe_glu_input = o.fp8_moe_glu_input();
+  if (m.fp8_moe_glu_input && !fp8) {
+    FailMemory(file, "fp8_moe_glu_input", "true", "FP8 storage of the GLU inputs needs workload.precision \"fp8\"");
+  }
   return m;
 }
 
@@ -401,6 +405,9 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
                             "routing needs a MoE model (routed_experts > 0): remove the block for a dense model");
   }
   if (r.fused_grouped_mlp) ValidateFusedGroupedMlp(m, r, w.precision(), file);
+  if (r.memory.fp8_moe_glu_input && (m.routed_experts() == 0 || !m.gated_mlp())) {
+    FailMemory(file, "fp8_moe_glu_input", "true", "needs a MoE model with a gated MLP (routed_experts > 0, gated_mlp)");
+  }
   return r;
 }
 

@@ -44,6 +44,7 @@ struct MemoryPlan {
   double activation_offload_fraction = 0;
   double framework_overhead_bytes = 0;  // 0 = derived (FrameworkOverheadBytes)
   double fragmentation = 0.05;
+  bool fp8_moe_glu_input = false;  // memory.fp8_moe_glu_input: the experts' GLU inputs stored in FP8
 };
 
 struct Plan {

@@ -353,6 +353,17 @@ TEST(Plan, FusedGroupedMlpNeedsFp8AGatedMoeAndTileWidths) {
   EXPECT_ERROR(dense, "workload.fused_grouped_mlp = true: needs a MoE model (routed_experts > 0)");
 }
 
+TEST(Plan, Fp8MoeGluInputNeedsFp8AndAGatedMoe) {
+  v1::Workload w = Moe();
+  w.mutable_memory()->set_fp8_moe_glu_input(true);
+  EXPECT_ERROR(w, "workload.memory.fp8_moe_glu_input = true: FP8 storage of the GLU inputs needs workload.precision");
+  w.set_precision("fp8");
+  EXPECT_ERROR(w, "workload.memory.fp8_moe_glu_input = true: needs a MoE model with a gated MLP");
+  w.mutable_model()->set_gated_mlp(true);
+  EXPECT_EQ(Err(w), "");
+  EXPECT_TRUE(ResolvePlan(w, 64, "").memory.fp8_moe_glu_input);
+}
+
 TEST(Plan, EpCarvedFromStage) {
   v1::Workload w = Moe();
   w.mutable_parallelism()->set_ep(16);
