@@ -20,6 +20,7 @@
 #include "sim/hardware/compute_model.h"
 #include "sim/network/collectives.h"
 #include "workloads/generator.h"
+#include "workloads/moe_routing.h"
 #include "workloads/plan.h"
 
 namespace clustersim::planning {
@@ -48,8 +49,9 @@ double WorstStageBytes(const wl::StepProgram& p) {
   return worst;
 }
 
-wl::StepProgram ProgramOf(const v1::Scenario& s) {
-  return wl::BuildStepProgram(s.workload(), s.cluster().num_gpus(), s.cluster().scale_up().gpus_per_node(), s.seed());
+wl::StepProgram ProgramOf(const v1::Scenario& s, wl::RoutingMemo* routing = nullptr) {
+  return wl::BuildStepProgram(s.workload(), s.cluster().num_gpus(), s.cluster().scale_up().gpus_per_node(), s.seed(),
+                              routing);
 }
 
 // While the search builds and drops one step program per candidate (tens to hundreds of MB of ops each at 131k),
@@ -186,18 +188,19 @@ struct Sized {
   double estimate_s = 0;
 };
 
-// `c` holds candidate `p`; its global batch is changed while sampling and restored.
-Sized MemoryAndEstimate(v1::Scenario& c, const v1::Parallelism& p) {
+// `c` holds candidate `p`; its global batch is changed while sampling and restored. `routing` (optional) reuses the
+// MoE routing of earlier candidates with the same routing shape.
+Sized MemoryAndEstimate(v1::Scenario& c, const v1::Parallelism& p, wl::RoutingMemo* routing = nullptr) {
   const uint64_t per_replica = uint64_t{std::max(1u, p.dp())} * std::max(1u, p.micro_batch_size());
   const uint64_t m = p.global_batch_size() / per_replica;
   const uint64_t m1 = std::max<uint64_t>(8, kSampleMicrobatchesPerStage * p.pp() * std::max(1u, p.vpp()));
   if (m <= 2 * m1) {
-    const wl::StepProgram prog = ProgramOf(c);
+    const wl::StepProgram prog = ProgramOf(c, routing);
     return {WorstStageBytes(prog), EstimateStepS(c, prog)};
   }
   auto with_microbatches = [&](uint64_t k) {
     c.mutable_workload()->mutable_parallelism()->set_global_batch_size(static_cast<uint32_t>(k * per_replica));
-    return ProgramOf(c);
+    return ProgramOf(c, routing);
   };
   Sized out;
   const wl::StepProgram a = with_microbatches(m1);
@@ -227,6 +230,7 @@ std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uin
   uint64_t valid = 0;
   v1::Scenario c = s;
   const ReuseFreedProgramMemory heap;
+  wl::RoutingMemo routing;  // candidates share a few routing shapes (EP size, tokens per rank)
   for (uint32_t tp = 1; tp <= domain && tp <= n; tp *= 2) {
     for (uint32_t cp = 1; cp <= 16 && tp * cp <= n; cp *= 2) {
       if (n % (tp * cp) != 0) continue;
@@ -288,7 +292,7 @@ std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uin
                 if (!counted) ++valid;
                 counted = true;
                 examined.Set(valid, 0);
-                const Sized sized = MemoryAndEstimate(c, p);
+                const Sized sized = MemoryAndEstimate(c, p, &routing);
                 if (sized.memory_bytes > hbm) continue;
                 out.push_back({p, sized.memory_bytes / 1e9, sized.estimate_s});
                 break;

@@ -165,9 +165,12 @@ void SetFieldByPath(pb::Message& msg, const std::string& path, const std::string
       start = dot + 1;
       continue;
     }
-    if (f->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE)
+    const bool message = f->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE;
+    if (message && (value.empty() || (value[0] != '{' && value[0] != '<' && value[0] != '['))) {
       throw InputError("\"" + name + "\" is a message (" + f->message_type()->name() +
-                       "): set one of its fields, e.g. " + path + ".<field>");
+                       "): give it whole in text format, \"{ ... }\"" + (f->is_repeated() ? " or \"[{ ... }, ...]\"" : "") +
+                       ", or set one of its fields, e.g. " + path + ".<field>");
+    }
     const pb::Reflection* refl = m->GetReflection();
     if (f->type() == pb::FieldDescriptor::TYPE_STRING && !f->is_repeated() &&
         (value.empty() || (value[0] != '"' && value[0] != '\''))) {
@@ -178,7 +181,8 @@ void SetFieldByPath(pb::Message& msg, const std::string& path, const std::string
     pb::TextFormat::Parser parser;
     FirstError errors;
     parser.RecordErrorsTo(&errors);
-    const std::string kind = f->is_repeated() ? std::string("list of ") + f->type_name() : f->type_name();
+    const std::string type = message ? f->message_type()->name() + " message" : std::string(f->type_name());
+    const std::string kind = f->is_repeated() ? "list of " + type : type;
     if (!parser.ParseFromString(name + ": " + value, scratch.get()))
       throw InputError("not a valid " + kind + " value (" + errors.message_ + ")");
     std::vector<const pb::FieldDescriptor*> set;

@@ -76,6 +76,25 @@ TEST(SetFieldByPath, RepeatedScalarTakesAListThatReplacesIt) {
   EXPECT_EQ(s.cluster().scale_out().oversubscription(0), 3.0);
 }
 
+// A message field takes a whole text-format message that replaces it (a fault list, a scale-out block); a repeated
+// message field takes a list of them.
+TEST(SetFieldByPath, MessagesAreReplacedWhole) {
+  v1::Scenario s;
+  s.mutable_cluster()->mutable_scale_out()->set_topology("fat_tree");
+  s.mutable_cluster()->mutable_faults()->add_switches()->set_tier(2);
+  SetFieldByPath(s, "cluster.faults", "{ planes { plane: 3 } }");
+  EXPECT_EQ(s.cluster().faults().switches_size(), 0);
+  ASSERT_EQ(s.cluster().faults().planes_size(), 1);
+  EXPECT_EQ(s.cluster().faults().planes(0).plane(), 3u);
+  EXPECT_EQ(s.cluster().scale_out().topology(), "fat_tree");  // the siblings stay
+  SetFieldByPath(s, "cluster.faults.links", "[{ kind: \"global\" index: 1 }, { kind: \"global\" index: 2 }]");
+  ASSERT_EQ(s.cluster().faults().links_size(), 2);
+  EXPECT_EQ(s.cluster().faults().links(1).index(), 2u);
+  EXPECT_EQ(s.cluster().faults().planes_size(), 1);
+  SetFieldByPath(s, "cluster.faults", "{ }");
+  EXPECT_EQ(s.cluster().faults().links_size() + s.cluster().faults().planes_size(), 0);
+}
+
 TEST(SetFieldByPath, SetsEnumsByNameAndNumber) {
   google::protobuf::FileDescriptorProto f;
   SetFieldByPath(f, "options.optimize_for", "CODE_SIZE");
@@ -91,7 +110,9 @@ TEST(SetFieldByPath, RejectsEveryBrokenRule) {
   EXPECT_NE(SetError(s, "clusters.num_gpus", "8").find("no field \"clusters\" in Scenario"), std::string::npos);
   EXPECT_NE(SetError(s, "", "8").find("no field \"\""), std::string::npos);
   EXPECT_NE(SetError(s, "cluster.num_gpus.x", "8").find("\"num_gpus\" is not a message"), std::string::npos);
-  EXPECT_NE(SetError(s, "cluster", "8").find("\"cluster\" is a message (Cluster)"), std::string::npos);
+  EXPECT_NE(SetError(s, "cluster", "8").find("\"cluster\" is a message (Cluster): give it whole in text format"),
+            std::string::npos);
+  EXPECT_NE(SetError(s, "cluster", "{ gpus: 8 }").find("not a valid Cluster message value"), std::string::npos);
   EXPECT_NE(SetError(s, "cluster.num_gpus", "sixteen").find("not a valid uint32 value"), std::string::npos);
   EXPECT_NE(SetError(s, "cluster.num_gpus", "-1").find("not a valid uint32 value"), std::string::npos);
   EXPECT_NE(SetError(s, "cluster.num_gpus", "1.5").find("not a valid uint32 value"), std::string::npos);
@@ -100,9 +121,11 @@ TEST(SetFieldByPath, RejectsEveryBrokenRule) {
   EXPECT_NE(SetError(s, "cluster.num_gpus", "8 scale_up { }").find("not a valid uint32 value"), std::string::npos);
   EXPECT_NE(SetError(s, "cluster.scale_out.oversubscription", "[2, x]").find("not a valid list of double value"),
             std::string::npos);
-  google::protobuf::FileDescriptorProto f;  // repeated message fields cannot be selected into or set
+  google::protobuf::FileDescriptorProto f;  // repeated message fields cannot be selected into, only replaced whole
   EXPECT_NE(SetError(f, "message_type.name", "x").find("is not a message"), std::string::npos);
-  EXPECT_NE(SetError(f, "message_type", "x").find("is a message"), std::string::npos);
+  EXPECT_NE(SetError(f, "message_type", "x").find("is a message (DescriptorProto): give it whole in text format, "
+                                                  "\"{ ... }\" or \"[{ ... }, ...]\""),
+            std::string::npos);
   EXPECT_EQ(s.cluster().num_gpus(), 0u);  // nothing set by a rejected value
 }
 

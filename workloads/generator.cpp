@@ -276,13 +276,14 @@ struct VirtualStageInfo {
 
 class Generator {
  public:
-  Generator(const v1::Workload& w, uint32_t num_gpus, uint32_t gpus_per_node, uint64_t seed)
+  Generator(const v1::Workload& w, uint32_t num_gpus, uint32_t gpus_per_node, uint64_t seed, RoutingMemo* routing_memo)
       : plan_(ResolvePlan(w, num_gpus, "")),
         m_(ResolveModel(w.model(), "")),
         routing_(w.moe_routing()),
         gpus_per_node_(gpus_per_node),
         seed_(seed) {
     if (gpus_per_node == 0) throw InputError::Field("", 0, "cluster.scale_up.gpus_per_node", "0", "must be > 0");
+    routing_memo_ = routing_memo;
     att_ = Attention(m_);
     t_ = plan_.tp;
     sp_ = plan_.sequence_parallel && t_ > 1;
@@ -369,6 +370,8 @@ class Generator {
   RankLayout layout_;
   uint32_t t_ = 1, etp_ = 1;
   bool sp_ = false, overlap_a2a_ = false, moe_host_sync_ = false;
+  double zipf_alpha_ = -1;  // skewed routing's Zipf exponent (ZipfAlpha), solved at the first MoE layer
+  RoutingMemo* routing_memo_ = nullptr;  // not owned; null = route every layer afresh
   MoeDispatcher dispatcher_ = MoeDispatcher::kAllToAll;
   double h_ = 0, rows_ = 0, rows_sp_ = 0, act_ = 0, act_full_ = 0, kv_heads_rank_ = 1;
   Dim dense_dim_ = Dim::kDp;
@@ -438,11 +441,14 @@ Generator::MoeRows Generator::RouteMoe(uint32_t layer) {
   in.ep_ranks_per_node = std::clamp<uint32_t>(gpus_per_node_ / etp_, 1, plan_.ep);
   in.skewed = routing_.distribution() == "skewed";
   in.imbalance = routing_.imbalance() > 0 ? routing_.imbalance() : 1;
+  if (in.skewed && zipf_alpha_ < 0) zipf_alpha_ = ZipfAlpha(experts, in.imbalance);  // once per program, not per layer
+  in.zipf_alpha = in.skewed ? zipf_alpha_ : 0;
   in.max_nodes_per_token = routing_.max_nodes_per_token();
   in.dedup_per_node = dispatcher_ == MoeDispatcher::kFlex;
   in.redundant_experts = routing_.redundant_experts();
   in.node_statistics = in.dedup_per_node;  // only a deduplicating dispatcher prices internode_scale
-  const RoutingResult r = RouteTokens(in, MixSeed(seed_, layer));
+  const uint64_t layer_seed = MixSeed(seed_, layer);
+  const RoutingResult& r = routing_memo_ != nullptr ? routing_memo_->Route(in, layer_seed) : RouteTokens(in, layer_seed);
   imbalance_sum_ += r.mean_rank_tokens > 0 ? double(r.max_rank_tokens) / r.mean_rank_tokens : 1;
   ++moe_layers_;
   MoeRows rows;
@@ -958,8 +964,9 @@ StepProgram Generator::Build() {
 
 }  // namespace
 
-StepProgram BuildStepProgram(const v1::Workload& workload, uint32_t num_gpus, uint32_t gpus_per_node, uint64_t seed) {
-  Generator g(workload, num_gpus, gpus_per_node, seed);
+StepProgram BuildStepProgram(const v1::Workload& workload, uint32_t num_gpus, uint32_t gpus_per_node, uint64_t seed,
+                             RoutingMemo* routing_memo) {
+  Generator g(workload, num_gpus, gpus_per_node, seed, routing_memo);
   return g.Build();
 }
 

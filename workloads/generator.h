@@ -13,8 +13,13 @@
 
 namespace clustersim::wl {
 
+class RoutingMemo;
+
 // `workload` may name a model preset (it is resolved here); the plan is validated with ResolvePlan and errors are
 // InputError naming the field. gpus_per_node (> 0) places expert-parallel ranks on nodes for node-limited routing.
-StepProgram BuildStepProgram(const v1::Workload& workload, uint32_t num_gpus, uint32_t gpus_per_node, uint64_t seed);
+// `routing_memo` (optional, not owned) reuses the MoE routing of earlier programs with the same routing shape (a
+// caller that builds many programs of one model: the plan search); the program is the same with or without it.
+StepProgram BuildStepProgram(const v1::Workload& workload, uint32_t num_gpus, uint32_t gpus_per_node, uint64_t seed,
+                             RoutingMemo* routing_memo = nullptr);
 
 }  // namespace clustersim::wl

@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "workloads/memory.h"
 #include "workloads/model.h"
+#include "workloads/moe_routing.h"
 #include "workloads/test_list_scheduler.h"
 
 namespace clustersim::wl {
@@ -464,6 +465,29 @@ TEST(Moe, FusedGroupedMlpDropsTheActivationAndTheSecondQuantise) {
   EXPECT_DOUBLE_EQ(fused.flops, unfused.flops);
   EXPECT_LT(fused.elementwise_bytes, unfused.elementwise_bytes);
   EXPECT_GT(fused.grouped_bytes, unfused.grouped_bytes);  // the FP8 copies fc1's epilogue writes
+}
+
+// A routing memo shared by several programs (the plan search's) leaves every program as it is built without one.
+TEST(Moe, RoutingMemoBuildsTheSameProgram) {
+  v1::Workload w = Moe(2, 8, 8, 4);
+  w.mutable_moe_routing()->set_distribution("skewed");
+  w.mutable_moe_routing()->set_imbalance(2.5);
+  w.mutable_moe_routing()->set_dispatcher("flex");
+  RoutingMemo memo;
+  for (int round = 0; round < 2; ++round) {
+    const StepProgram with = BuildStepProgram(w, Gpus(w), 8, 3, &memo), without = BuildStepProgram(w, Gpus(w), 8, 3);
+    ASSERT_EQ(with.stages.size(), without.stages.size());
+    for (size_t s = 0; s < with.stages.size(); ++s) {
+      ASSERT_EQ(with.stages[s].size(), without.stages[s].size());
+      for (size_t i = 0; i < with.stages[s].size(); ++i) {
+        EXPECT_EQ(with.stages[s][i].comm_bytes, without.stages[s][i].comm_bytes);
+        EXPECT_EQ(with.stages[s][i].flops, without.stages[s][i].flops);
+        EXPECT_EQ(with.stages[s][i].internode_scale, without.stages[s][i].internode_scale);
+      }
+    }
+    EXPECT_EQ(with.moe_load_imbalance, without.moe_load_imbalance);
+  }
+  EXPECT_GT(memo.size(), 0u);
 }
 
 TEST(Moe, PerNodeDeduplicationScalesInternodeBytes) {

@@ -32,16 +32,11 @@ std::vector<double> PopularityWeights(const RoutingInput& in, uint64_t* state) {
   const uint32_t n = in.experts;
   std::vector<double> w(n, 1.0);
   if (!in.skewed || in.imbalance <= 1 || n == 1) return w;
-  double lo = 0, hi = 1;
-  while (ZipfMaxOverMean(n, hi) < in.imbalance && hi < 1e3) hi *= 2;
-  for (int it = 0; it < 100; ++it) {
-    const double mid = 0.5 * (lo + hi);
-    (ZipfMaxOverMean(n, mid) < in.imbalance ? lo : hi) = mid;
-  }
+  const double alpha = in.zipf_alpha > 0 ? in.zipf_alpha : ZipfAlpha(n, in.imbalance);
   std::vector<uint32_t> order(n);
   std::iota(order.begin(), order.end(), 0u);
   Shuffle(&order, state);
-  for (uint32_t i = 0; i < n; ++i) w[order[i]] = std::pow(double(i + 1), -hi);
+  for (uint32_t i = 0; i < n; ++i) w[order[i]] = std::pow(double(i + 1), -alpha);
   return w;
 }
 
@@ -99,6 +94,17 @@ void DrawWithoutReplacement(std::vector<double>* w, uint32_t k, uint64_t* state,
 }
 
 }  // namespace
+
+double ZipfAlpha(uint32_t experts, double imbalance) {
+  if (!(imbalance > 1) || experts <= 1) return 0;
+  double lo = 0, hi = 1;
+  while (ZipfMaxOverMean(experts, hi) < imbalance && hi < 1e3) hi *= 2;
+  for (int it = 0; it < 100; ++it) {
+    const double mid = 0.5 * (lo + hi);
+    (ZipfMaxOverMean(experts, mid) < imbalance ? lo : hi) = mid;
+  }
+  return hi;
+}
 
 uint64_t SplitMix64(uint64_t* state) {
   uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
@@ -263,6 +269,16 @@ RoutingResult RouteTokens(const RoutingInput& in, uint64_t seed) {
   const bool dedup = in.dedup_per_node || in.max_nodes_per_token > 0;
   r.internode_scale = (dedup && sum_pairs > 0) ? sum_remote / sum_pairs : 1.0;
   return r;
+}
+
+const RoutingResult& RoutingMemo::Route(const RoutingInput& in, uint64_t seed) {
+  const Key key{in.experts,       in.top_k,     in.ep,         in.tokens_per_rank,   in.ep_ranks_per_node,
+                in.skewed,        in.imbalance, in.zipf_alpha, in.max_nodes_per_token, in.dedup_per_node,
+                in.redundant_experts, in.sample_tokens, in.node_statistics, seed};
+  const auto it = memo_.find(key);
+  if (it != memo_.end()) return it->second;
+  if (memo_.size() >= kMaxEntries) memo_.clear();
+  return memo_.emplace(key, RouteTokens(in, seed)).first->second;
 }
 
 }  // namespace clustersim::wl

@@ -22,7 +22,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "scenario.pb.h"
@@ -32,6 +34,7 @@ namespace clustersim::wl {
 // Checks workload.moe_routing against a resolved MoE model; InputError naming "workload.moe_routing.<field>".
 void ValidateMoeRouting(const v1::MoeRouting& r, const v1::Model& m, const std::string& file);
 
+// Every field is part of RoutingMemo's key: a new field must join it (moe_routing.cpp, RoutingMemo::Route).
 struct RoutingInput {
   uint32_t experts = 1;
   uint32_t top_k = 1;
@@ -40,6 +43,7 @@ struct RoutingInput {
   uint32_t ep_ranks_per_node = 1;  // EP ranks sharing a node (>= 1)
   bool skewed = false;
   double imbalance = 1;              // skewed: target max/mean tokens per expert
+  double zipf_alpha = 0;             // skewed: ZipfAlpha(experts, imbalance) when known (it is costly); 0 = solved here
   uint32_t max_nodes_per_token = 0;  // 0 = unlimited
   bool dedup_per_node = false;       // the dispatcher sends a token once per destination node (DeepEP)
   uint32_t redundant_experts = 0;    // replicas of the hottest experts (EPLB); ep divides experts + this
@@ -48,6 +52,10 @@ struct RoutingInput {
   // for the exchange when neither dedup_per_node nor max_nodes_per_token is set (the generator's case).
   bool node_statistics = true;
 };
+
+// The Zipf exponent alpha whose weights (i+1)^-alpha over `experts` items have max/mean `imbalance` (bisection;
+// 0 when imbalance <= 1). Deterministic: RouteTokens gives the same result with it passed in or solved itself.
+double ZipfAlpha(uint32_t experts, double imbalance);
 
 struct RoutingResult {
   std::vector<uint64_t> tokens_per_expert;  // pairs received by each expert, whole EP group
@@ -60,6 +68,21 @@ struct RoutingResult {
   double mean_dest_ranks = 0;       // distinct destination EP ranks per token (sampled; DeepEP sends one copy per rank)
   double internode_scale = 1;       // see the header comment; 1 without deduplication or node-limited routing
   uint32_t replicated_experts = 0;  // experts given at least one replica (redundant_experts > 0)
+};
+
+// RouteTokens results by input and seed, for a caller that builds many step programs of one model (the plan search:
+// its candidates share a few routing shapes). Returns what RouteTokens returns; holds at most kMaxEntries results
+// (then starts afresh). Owned by the caller; not thread-safe.
+class RoutingMemo {
+ public:
+  static constexpr size_t kMaxEntries = 1 << 16;
+  const RoutingResult& Route(const RoutingInput& in, uint64_t seed);
+  size_t size() const { return memo_.size(); }
+
+ private:
+  using Key = std::tuple<uint32_t, uint32_t, uint32_t, uint64_t, uint32_t, bool, double, double, uint32_t, bool,
+                         uint32_t, uint32_t, bool, uint64_t>;
+  std::map<Key, RoutingResult> memo_;
 };
 
 // EPLB placement (see "redundant experts" above): the tokens each of `ep` ranks receives when `redundant` replicas

@@ -57,6 +57,39 @@ TEST(MoeRouting, SkewedHonorsImbalance) {
   }
 }
 
+// The Zipf exponent solved once and passed in (the generator solves it once per program, not per layer) routes
+// exactly as when RouteTokens solves it; ZipfAlpha is 0 without skew.
+TEST(MoeRouting, PassedZipfAlphaRoutesAsSolvedHere) {
+  RoutingInput in = Input(true, 3.0);
+  in.max_nodes_per_token = 4;
+  const RoutingResult solved = RouteTokens(in, 9);
+  in.zipf_alpha = ZipfAlpha(in.experts, in.imbalance);
+  EXPECT_GT(in.zipf_alpha, 0);
+  const RoutingResult passed = RouteTokens(in, 9);
+  EXPECT_EQ(solved.tokens_per_expert, passed.tokens_per_expert);
+  EXPECT_EQ(solved.internode_scale, passed.internode_scale);
+  EXPECT_EQ(ZipfAlpha(256, 1.0), 0);
+  EXPECT_EQ(ZipfAlpha(1, 3.0), 0);
+}
+
+// The memo returns RouteTokens' result for every input and seed, computing each once.
+TEST(MoeRouting, MemoReturnsWhatRouteTokensReturns) {
+  RoutingMemo memo;
+  RoutingInput in = Input(true, 2.0);
+  in.max_nodes_per_token = 4;
+  in.dedup_per_node = true;
+  for (uint64_t seed : {1u, 2u, 1u}) {
+    const RoutingResult& m = memo.Route(in, seed);
+    const RoutingResult fresh = RouteTokens(in, seed);
+    EXPECT_EQ(m.tokens_per_rank, fresh.tokens_per_rank);
+    EXPECT_EQ(m.internode_scale, fresh.internode_scale);
+  }
+  EXPECT_EQ(memo.size(), 2u);
+  in.ep = 32;  // another shape is another entry
+  EXPECT_EQ(memo.Route(in, 1).tokens_per_rank, RouteTokens(in, 1).tokens_per_rank);
+  EXPECT_EQ(memo.size(), 3u);
+}
+
 TEST(MoeRouting, DeterministicForASeed) {
   RoutingInput in = Input(true, 4.0);
   in.max_nodes_per_token = 4;
