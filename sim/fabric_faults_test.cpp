@@ -103,9 +103,9 @@ CollectiveBenchRow KimPattern(const std::string& routing, bool exact = false) {
 // Minimal routing funnels the a p = 32 flows of a group into its m = a h / (groups - 1) = 1 global link to the next
 // group: each gets injection / 32. Packet-level Valiant and UGAL bring a flow near half its injection (every
 // non-minimal byte crosses two global links and a group has h / p = 1 global link per NIC); per flow (one
-// intermediate each) they gave 4.6x and 5.3x minimal, 0.14 and 0.17 of the injection. Spread over 8 intermediates
-// per flow, Valiant reaches at least 80% of the half and UGAL (UGAL-L sees only its first global link: it keeps more
-// on the minimal link than it should) at least 65%.
+// intermediate each) they gave 4.6x and 5.3x minimal, 0.14 and 0.17 of the injection. Spread over 4 intermediates
+// per flow (the default), Valiant reaches at least 80% of the half and UGAL at least 65% (UGAL-L sees only its first
+// global link: it keeps more on the minimal link than it should).
 TEST(FabricFaults, SpreadValiantAndUgalNearHalfTheInjectionOnKimsPattern) {
   const double minimal = KimPattern("minimal").algbw_gbyte_per_s;
   const double injection = 32 * minimal;  // checked: 400 Gb/s x the protocol efficiency

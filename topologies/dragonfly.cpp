@@ -28,8 +28,8 @@ struct DragonflyPlan {
 uint64_t PairIndex(uint64_t i, uint64_t j, uint64_t n) { return i * (2 * n - i - 1) / 2 + (j - i - 1); }
 
 // Per-packet spreading (docs/topologies.md, "Per packet"): Valiant and UGAL split a flow over k intermediate groups,
-// k = dragonfly_spray_paths or min(groups - 2, 8); minimal and static routing take one path per flow.
-constexpr uint32_t kDefaultSprayPaths = 8;
+// k = dragonfly_spray_paths or min(groups - 2, 4); minimal and static routing take one path per flow.
+constexpr uint32_t kDefaultSprayPaths = 4;
 constexpr uint32_t kMaxSprayPaths = 64;  // UGAL records one minimal/Valiant bit per sub-route (platform.cpp)
 
 uint32_t SprayPaths(const FabricParams& p, uint32_t groups) {

@@ -107,7 +107,7 @@ uint32_t IntermediateOf(const Fabric& f, const std::vector<Hop>& part) {
   return UINT32_MAX;
 }
 
-// Valiant splits a flow leaving its scale-up domain into k = min(groups - 2, 8) parts: the route is the parts one
+// Valiant splits a flow leaving its scale-up domain into k = min(groups - 2, 4) parts: the route is the parts one
 // after the other, each a whole path through its own intermediate group; every route is the same when asked again.
 TEST(Dragonfly, ValiantSpreadsAFlowOverKDistinctIntermediates) {
   FabricParams p = Params("dragonfly", 1024, 16);  // 8 routers x 4 hosts per group: 32 groups
@@ -115,7 +115,7 @@ TEST(Dragonfly, ValiantSpreadsAFlowOverKDistinctIntermediates) {
   const auto f = BuildFabric(p);
   const uint32_t per_group = f->params().dragonfly_routers_per_group * f->params().dragonfly_hosts_per_router;
   const uint32_t k = f->params().dragonfly_spray_paths;
-  EXPECT_EQ(k, std::min(1024 / per_group - 2, 8u));
+  EXPECT_EQ(k, std::min(1024 / per_group - 2, 4u));
   EXPECT_EQ(f->RouteParts(0, 1000), k);
   EXPECT_EQ(f->RouteParts(0, 20), k);  // same group, another node: split too (same path k times)
   EXPECT_EQ(f->RouteParts(0, 1), 1u);  // same scale-up domain

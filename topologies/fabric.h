@@ -137,7 +137,7 @@ struct FabricParams {
   uint32_t dragonfly_hosts_per_router = 0;         // 0 = (switch_radix + 1) / 4
   uint32_t dragonfly_global_links_per_router = 0;  // 0 = hosts per router
   // Dragonfly "valiant" and "ugal": intermediate groups a flow leaving the scale-up domain is spread over (its
-  // RouteParts(), per-packet spreading; docs/topologies.md); 0 = min(groups - 2, 8), 1 = one per flow.
+  // RouteParts(), per-packet spreading; docs/topologies.md); 0 = min(groups - 2, 4), 1 = one per flow.
   uint32_t dragonfly_spray_paths = 0;
   std::vector<uint32_t> torus_dims;                // 1-3 dimensions, product = num_gpus
   uint32_t slim_fly_q = 0;                         // prime power; 0 = smallest that holds the NIC ports

@@ -290,9 +290,9 @@ TEST(Dragonfly, UgalOffersMinimalAndValiantCandidates) {
     for (const Hop& x : h) n += f->link(x.link).kind == LinkKind::kGlobal ? 1 : 0;
     return n;
   };
-  // Every candidate is the flow's 8 parts (per-packet spreading), each minimal or each Valiant.
+  // Every candidate is the flow's 4 parts (per-packet spreading), each minimal or each Valiant.
   const uint32_t parts = f->RouteParts(0, 1000);
-  EXPECT_EQ(parts, 8u);
+  EXPECT_EQ(parts, 4u);
   EXPECT_EQ(globals(minimal), parts);
   EXPECT_EQ(globals(valiant), 2 * parts);
   for (uint32_t j = 0; j < parts; ++j) {
