@@ -230,11 +230,12 @@ std::vector<BackgroundEffect> ReserveBackground(Platform& platform, const std::v
     touched.clear();
     for (const OfferedFlow& f : flows) {
       platform.RouteHops(f.src, f.dst, route);
+      const double rate = f.bytes_per_s / platform.RouteParts(f.src, f.dst);  // per hop listed (RouteHops)
       for (const auto& [link, latency] : route) {
         if (link < 0) continue;
         const auto l = static_cast<size_t>(link);
         if (load[l] == 0) touched.push_back(static_cast<uint32_t>(link));
-        load[l] += f.bytes_per_s;
+        load[l] += rate;
       }
     }
     double worst = 1;  // the most loaded link's load / capacity, at least 1

@@ -193,6 +193,7 @@ constexpr FieldRange kRanges[] = {
     {"ScaleOut.dragonfly_global_links_per_router", Count(1, 4096, "links", "8")},
     {"ScaleOut.dragonfly_hosts_per_router", Count(1, 4096, "hosts", "16")},
     {"ScaleOut.dragonfly_routers_per_group", Count(1, 4096, "routers", "32")},
+    {"ScaleOut.dragonfly_spray_paths", Count(1, 64, "intermediate groups per flow", "4")},
     {"ScaleOut.link_latency_ns", plausible::kLatencyNs},
     {"ScaleOut.nic_bandwidth_gbps", plausible::kNicGbps},
     {"ScaleOut.nics_per_gpu", Count(1, 64, "NIC ports per GPU", "1")},

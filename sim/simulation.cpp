@@ -114,6 +114,7 @@ topo::FabricParams FabricParamsOf(const v1::Scenario& s) {
   p.dragonfly_routers_per_group = c.scale_out().dragonfly_routers_per_group();
   p.dragonfly_hosts_per_router = c.scale_out().dragonfly_hosts_per_router();
   p.dragonfly_global_links_per_router = c.scale_out().dragonfly_global_links_per_router();
+  p.dragonfly_spray_paths = c.scale_out().dragonfly_spray_paths();
   p.torus_dims.assign(c.scale_out().torus_dims().begin(), c.scale_out().torus_dims().end());
   p.slim_fly_q = c.scale_out().slim_fly_q();
   p.slim_fly_hosts_per_router = c.scale_out().slim_fly_hosts_per_router();

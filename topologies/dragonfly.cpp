@@ -1,6 +1,7 @@
 // Dragonfly (Kim, Dally, Scott, Abts 2008): groups of `a` routers joined all-to-all by local links, each router with
 // `p` NIC ports and `h` global ports; group pairs are joined by `m` parallel global links. Minimal routing
-// (local, global, local) with ECMP over the parallel global links. See docs/topologies.md.
+// (local, global, local) with ECMP over the parallel global links; Valiant and UGAL spread each flow over several
+// intermediate groups (per-packet spreading, RouteParts). See docs/topologies.md.
 #include <algorithm>
 
 #include "topologies/internal.h"
@@ -18,12 +19,37 @@ struct DragonflyPlan {
   uint32_t routers_in_group = 0;   // routers built per group (a, or fewer when one group suffices)
   uint32_t groups = 0;
   uint32_t parallel_global = 0;  // m: global links per group pair
+  uint32_t spray_paths = 1;      // sub-routes of a flow leaving the scale-up domain (valiant, ugal; else 1)
   uint64_t ports = 0;            // NIC ports
   uint64_t routers_used = 0;     // routers with at least one NIC
   HostLayer host;
 };
 
 uint64_t PairIndex(uint64_t i, uint64_t j, uint64_t n) { return i * (2 * n - i - 1) / 2 + (j - i - 1); }
+
+// Per-packet spreading (docs/topologies.md, "Per packet"): Valiant and UGAL split a flow over k intermediate groups,
+// k = dragonfly_spray_paths or min(groups - 2, 4); minimal and static routing take one path per flow.
+constexpr uint32_t kDefaultSprayPaths = 4;
+constexpr uint32_t kMaxSprayPaths = 64;  // UGAL records one minimal/Valiant bit per sub-route (platform.cpp)
+
+uint32_t SprayPaths(const FabricParams& p, uint32_t groups) {
+  const RoutingInfo& routing = FindRouting(p.topology, p.routing);
+  const bool non_minimal = routing.choice == RouteChoice::kValiant || routing.load == LoadAwareness::kUgal;
+  const uint32_t k = p.dragonfly_spray_paths;
+  if (k != 0 && !non_minimal) {
+    Fail(kFieldDfSpray, Num(k),
+         std::string("only valiant and ugal routing spread a flow over intermediate groups; leave it 0 for ") +
+             routing.name);
+  }
+  const uint32_t most = std::min(kMaxSprayPaths, std::max<uint32_t>(1, groups > 2 ? groups - 2 : 1));
+  if (k > most) {
+    Fail(kFieldDfSpray, Num(k),
+         "must be at most " + Num(most) + " (the intermediate groups of " + Num(groups) +
+             " groups, groups - 2, and at most " + Num(kMaxSprayPaths) + ")");
+  }
+  if (!non_minimal || groups < 3) return 1;
+  return k != 0 ? k : std::min(kDefaultSprayPaths, groups - 2);
+}
 
 DragonflyPlan MakePlan(const FabricParams& p) {
   ValidateCommon(p, true);
@@ -59,6 +85,7 @@ DragonflyPlan MakePlan(const FabricParams& p) {
   d.groups = static_cast<uint32_t>(groups);
   d.routers_in_group = d.groups == 1 ? static_cast<uint32_t>(d.routers_used) : d.routers_per_group;
   d.parallel_global = d.groups >= 2 ? d.routers_per_group * d.global_per_router / (d.groups - 1) : 0;
+  d.spray_paths = SprayPaths(p, d.groups);
   d.host = HostLayer::Make(p, true);
   const uint64_t a = d.routers_in_group;
   const uint64_t g = d.groups;
@@ -107,6 +134,7 @@ class DragonflyFabric : public Fabric {
     params_.dragonfly_hosts_per_router = d_.hosts_per_router;
     params_.dragonfly_routers_per_group = d_.routers_per_group;
     params_.dragonfly_global_links_per_router = d_.global_per_router;
+    params_.dragonfly_spray_paths = d_.spray_paths;
     scale_out_endpoints_ = d_.ports;
     const RoutingInfo& routing = FindRouting(params.topology, params.routing);
     params_.routing = routing.name;
@@ -117,13 +145,24 @@ class DragonflyFabric : public Fabric {
   }
 
   void Route(uint32_t src, uint32_t dst, uint64_t flow_id, std::vector<Hop>& out) const override {
-    RouteVia(src, dst, flow_id, valiant_, out);
+    const uint32_t parts = RouteParts(src, dst);
+    for (uint32_t j = 0; j < parts; ++j) RouteVia(src, dst, flow_id, j, valiant_, out);
   }
 
-  // UGAL chooses per flow between the minimal path (candidate 0) and the Valiant path (candidate 1).
+  // UGAL chooses per sub-route between the minimal path (candidate 0) and the Valiant path (candidate 1).
   uint32_t RouteCandidates() const override { return ugal_ ? 2 : 1; }
   void RouteCandidate(uint32_t src, uint32_t dst, uint32_t c, std::vector<Hop>& out) const override {
-    RouteVia(src, dst, 0, ugal_ ? c == 1 : valiant_, out);
+    const uint32_t parts = RouteParts(src, dst);
+    for (uint32_t j = 0; j < parts; ++j) RouteVia(src, dst, 0, j, ugal_ ? c == 1 : valiant_, out);
+  }
+  // Every flow that leaves its scale-up domain is split, not only the inter-group ones: a flow's share of a link it
+  // shares with others (its NIC) is then the same whether or not it is spread (docs/topologies.md, "Per packet").
+  uint32_t RouteParts(uint32_t src, uint32_t dst) const override {
+    if (d_.spray_paths == 1 || src == dst || (h_.scale_up && src / h_.domain == dst / h_.domain)) return 1;
+    return d_.spray_paths;
+  }
+  void RoutePart(uint32_t src, uint32_t dst, uint32_t part, uint32_t c, std::vector<Hop>& out) const override {
+    RouteVia(src, dst, 0, part, ugal_ ? c == 1 : valiant_, out);
   }
 
   Inventory ComputeInventory() const override {
@@ -142,10 +181,12 @@ class DragonflyFabric : public Fabric {
     const uint32_t offset = (y + g - x - 1) % g;
     return (q * (g - 1) + offset) / d_.global_per_router;
   }
-  // Minimal or Valiant route. NIC port p (ECMP) at both ends; same router: 4 links; same group: one local link;
-  // other group, minimal: local to the gateway of the hashed parallel global link, global, local; Valiant: the same
-  // into a hashed intermediate group, then on to the destination group (at most 3 local and 2 global links).
-  void RouteVia(uint32_t src, uint32_t dst, uint64_t flow_id, bool valiant, std::vector<Hop>& out) const {
+  // Sub-route `part` of the minimal or Valiant route. NIC port p (ECMP, one per flow) at both ends; same router: 4
+  // links; same group: one local link; other group, minimal: local to the gateway of the hashed parallel global link,
+  // global, local; Valiant: the same into an intermediate group, then on to the destination group (at most 3 local
+  // and 2 global links). Without spreading the intermediate is hashed per flow; spread routes: SpreadOf.
+  void RouteVia(uint32_t src, uint32_t dst, uint64_t flow_id, uint32_t part, bool valiant,
+                std::vector<Hop>& out) const {
     if (h_.RouteWithinDomain(src, dst, out)) return;
     const uint32_t n = d_.nics_per_gpu;
     const uint64_t hash = ecmp_ ? FlowHash(src, dst, flow_id, params_.seed) : dst;
@@ -156,13 +197,56 @@ class DragonflyFabric : public Fabric {
     const uint32_t rs = (src * n + port) / d_.hosts_per_router;
     const uint32_t rd = (dst * n + port) / d_.hosts_per_router;
     h_.Up(src, port, out);
-    if (rs != rd && !RouterPath(rs, rd, valiant, c, SplitMix64(hash ^ 0x7a11), out)) NoRoute(src, dst);
+    const Spread spread = d_.spray_paths > 1 ? SpreadOf(src * n + port, dst * n + port, part, c)
+                                             : Spread{SplitMix64(hash ^ 0x7a11), false};
+    if (rs != rd && !RouterPath(rs, rd, valiant, c, spread, out)) NoRoute(src, dst);
     h_.Down(dst, port, out);
+  }
+
+  // Which intermediate group a Valiant route tries first (the next ones where faults cut it off): without spreading,
+  // `first` is a hash of the flow into the groups other than source and destination in id order; with spreading, the
+  // index of an offset from the source group (SpreadOf).
+  struct Spread {
+    uint64_t first = 0;
+    bool relative = false;
+  };
+  // Per-packet spreading: part j of k of the flow from NIC port es (position ps within its group) to port ed goes
+  // through the intermediate of offset index (H + ps + floor(j (groups - 2) / k)) mod (groups - 2), H a seeded hash
+  // of the group distance (gd - gs) mod groups, the offsets being 1 .. groups - 1 from the source group without the
+  // destination's. A flow's k parts take k distinct, evenly spaced intermediates, and the flows of one group to
+  // another take consecutive starts, so their parts cover the intermediates evenly, as packets sprayed at random do
+  // on average. Parallel global links (and local detours) are drawn from a hash of (H, ps, pd, j). Nothing depends on
+  // the group ids, only on their distance: routes are the same up to a rotation of the groups.
+  Spread SpreadOf(uint64_t es, uint64_t ed, uint32_t part, Chooser& c) const {
+    const uint64_t group_ports = static_cast<uint64_t>(d_.routers_per_group) * d_.hosts_per_router;
+    const uint64_t g = d_.groups;
+    const uint64_t distance = (ed / group_ports + g - es / group_ports) % g;
+    const uint64_t h = SplitMix64(params_.seed ^ 0x7a11 ^ distance << 20);
+    const uint64_t ps = es % group_ports;
+    const uint64_t pd = ed % group_ports;
+    c = Chooser(ecmp_, SplitMix64(h ^ (ps << 32 | pd) ^ 0x9e3779b97f4a7c15ULL * (part + 1)));
+    const uint64_t others = g - 2;
+    return Spread{(h + ps + part * others / d_.spray_paths) % others, true};
+  }
+  // The group of the `k`-th intermediate tried.
+  uint32_t Intermediate(const Spread& spread, uint32_t gs, uint32_t gd, uint32_t k) const {
+    const uint32_t g = d_.groups;
+    const uint32_t others = g - 2;
+    if (spread.relative) {
+      uint32_t offset = 1 + static_cast<uint32_t>((spread.first + k) % others);
+      offset += offset >= (gd + g - gs) % g ? 1 : 0;
+      return (gs + offset) % g;
+    }
+    uint32_t gi = static_cast<uint32_t>((spread.first + k) % others);
+    gi += gi >= std::min(gs, gd) ? 1 : 0;
+    gi += gi >= std::max(gs, gd) ? 1 : 0;
+    return gi;
   }
 
   // Router-to-router part of a route; false when faults leave no path. Minimal routing detours through another
   // group (Valiant-style) where faults cut every minimal path, as adaptive dragonfly routers do.
-  bool RouterPath(uint32_t rs, uint32_t rd, bool valiant, Chooser& c, uint64_t hash, std::vector<Hop>& out) const {
+  bool RouterPath(uint32_t rs, uint32_t rd, bool valiant, Chooser& c, const Spread& spread,
+                  std::vector<Hop>& out) const {
     const uint32_t a = d_.routers_in_group;
     const uint32_t gs = rs / a;
     const uint32_t gd = rd / a;
@@ -174,12 +258,10 @@ class DragonflyFabric : public Fabric {
       out.resize(mark);
       if (d_.groups < 3) return false;  // faults cut every minimal path: detour through another group below
     }
-    // Intermediate group: hashed among the groups other than gs and gd (re-drawn where faults cut it off).
+    // Intermediate group: among the groups other than gs and gd (the next one where faults cut it off).
     const uint32_t others = d_.groups - 2;
     for (uint32_t k = 0; k < others; ++k) {
-      uint32_t gi = static_cast<uint32_t>((hash + k) % others);
-      gi += gi >= std::min(gs, gd) ? 1 : 0;
-      gi += gi >= std::max(gs, gd) ? 1 : 0;
+      const uint32_t gi = Intermediate(spread, gs, gd, k);
       uint32_t entry = 0;
       if (GlobalPath(rs, gi, c, out, entry) && GlobalPath(entry, gd, c, out, entry) && LocalPath(entry, rd, c, out))
         return true;

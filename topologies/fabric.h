@@ -136,6 +136,9 @@ struct FabricParams {
   uint32_t dragonfly_routers_per_group = 0;        // 0 = 2 x hosts per router
   uint32_t dragonfly_hosts_per_router = 0;         // 0 = (switch_radix + 1) / 4
   uint32_t dragonfly_global_links_per_router = 0;  // 0 = hosts per router
+  // Dragonfly "valiant" and "ugal": intermediate groups a flow leaving the scale-up domain is spread over (its
+  // RouteParts(), per-packet spreading; docs/topologies.md); 0 = min(groups - 2, 4), 1 = one per flow.
+  uint32_t dragonfly_spray_paths = 0;
   std::vector<uint32_t> torus_dims;                // 1-3 dimensions, product = num_gpus
   uint32_t slim_fly_q = 0;                         // prime power; 0 = smallest that holds the NIC ports
   uint32_t slim_fly_hosts_per_router = 0;          // 0 = ceil(network radix / 2)
@@ -174,6 +177,15 @@ class Fabric {
   virtual uint32_t RouteCandidates() const { return 1; }
   virtual void RouteCandidate(uint32_t src, uint32_t dst, uint32_t c, std::vector<Hop>& out) const {
     Route(src, dst, c, out);
+  }
+  // Per-packet spreading (dragonfly "valiant" and "ugal", docs/topologies.md "Per packet"): a route that leaves the
+  // scale-up domain is RouteParts() sub-routes one after the other, each carrying an equal share of the flow (the
+  // links they share are crossed once per sub-route). 1 for every other fabric and routing.
+  virtual uint32_t RouteParts(uint32_t /*src*/, uint32_t /*dst*/) const { return 1; }
+  // Sub-route `part` < RouteParts() of candidate c (load-aware routing chooses per part); with one part, candidate
+  // c's route.
+  virtual void RoutePart(uint32_t src, uint32_t dst, uint32_t /*part*/, uint32_t c, std::vector<Hop>& out) const {
+    RouteCandidate(src, dst, c, out);
   }
   // Faults: whether a link carries traffic, and what the faults did (all zero on a healthy fabric).
   bool link_up(uint32_t id) const { return down_.empty() || down_[id] == 0; }

@@ -240,9 +240,11 @@ TEST(Faults, ALeafDownIsRelayedThroughNodeMates) {
   EXPECT_EQ(f->link(hops.front().link).kind, LinkKind::kScaleUp);
 }
 
+// One intermediate per flow (dragonfly_spray_paths 1, the per-flow model): hashed from the flow.
 TEST(Dragonfly, ValiantGoesThroughAnotherGroup) {
   FabricParams p = Params("dragonfly", 1024, 16);  // 8 routers x 4 hosts per group: 32 groups
   p.routing = "valiant";
+  p.dragonfly_spray_paths = 1;
   const auto f = BuildFabric(p);
   const uint32_t a = f->params().dragonfly_routers_per_group;
   const uint32_t per_group = a * f->params().dragonfly_hosts_per_router;
@@ -288,8 +290,20 @@ TEST(Dragonfly, UgalOffersMinimalAndValiantCandidates) {
     for (const Hop& x : h) n += f->link(x.link).kind == LinkKind::kGlobal ? 1 : 0;
     return n;
   };
-  EXPECT_EQ(globals(minimal), 1u);
-  EXPECT_EQ(globals(valiant), 2u);
+  // Every candidate is the flow's 4 parts (per-packet spreading), each minimal or each Valiant.
+  const uint32_t parts = f->RouteParts(0, 1000);
+  EXPECT_EQ(parts, 4u);
+  EXPECT_EQ(globals(minimal), parts);
+  EXPECT_EQ(globals(valiant), 2 * parts);
+  for (uint32_t j = 0; j < parts; ++j) {
+    std::vector<Hop> m, v;
+    f->RoutePart(0, 1000, j, 0, m);
+    f->RoutePart(0, 1000, j, 1, v);
+    EXPECT_TRUE(CheckChain(*f, 0, 1000, m));
+    EXPECT_TRUE(CheckChain(*f, 0, 1000, v));
+    EXPECT_EQ(globals(m), 1u);
+    EXPECT_EQ(globals(v), 2u);
+  }
 }
 
 TEST(Dragonfly, MinimalRoutesAvoidADownGlobalLink) {

@@ -32,6 +32,7 @@ inline constexpr const char* kFieldPlanes = "cluster.scale_out.planes";
 inline constexpr const char* kFieldDfRouters = "cluster.scale_out.dragonfly_routers_per_group";
 inline constexpr const char* kFieldDfHosts = "cluster.scale_out.dragonfly_hosts_per_router";
 inline constexpr const char* kFieldDfGlobal = "cluster.scale_out.dragonfly_global_links_per_router";
+inline constexpr const char* kFieldDfSpray = "cluster.scale_out.dragonfly_spray_paths";
 inline constexpr const char* kFieldTorusDims = "cluster.scale_out.torus_dims";
 inline constexpr const char* kFieldSlimFlyQ = "cluster.scale_out.slim_fly_q";
 inline constexpr const char* kFieldSlimFlyHosts = "cluster.scale_out.slim_fly_hosts_per_router";

@@ -54,7 +54,7 @@ double CommCostModel::MaxRouteLatency(const std::vector<Flow>& flows) {
     fabric_.Route(f.src, f.dst, 0, hops_);
     double lat = 0;
     for (const topo::Hop& h : hops_) lat += fabric_.link(h.link).latency_ns * 1e-9;
-    worst = std::max(worst, lat);
+    worst = std::max(worst, lat / fabric_.RouteParts(f.src, f.dst));  // a spread route: its parts' mean
   }
   return worst;
 }
@@ -384,11 +384,12 @@ void CommCostModel::LinkBytes(const StepUnits& su, bool all_solved, std::vector<
   auto add = [&](const std::vector<Flow>& flows) {
     for (const Flow& f : flows) {
       platform.RouteHops(f.src, f.dst, route_);
+      const double bytes = f.bytes / platform.RouteParts(f.src, f.dst);  // per hop listed (RouteHops)
       for (const auto& [link, latency] : route_) {
         if (link < 0) continue;
         const auto l = static_cast<size_t>(link);
         if (load_[l] == 0 && f.bytes > 0) out.emplace_back(static_cast<uint32_t>(link), 0);
-        load_[l] += f.bytes;
+        load_[l] += bytes;
       }
     }
   };

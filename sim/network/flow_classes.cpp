@@ -32,6 +32,8 @@ void FlowClasses::RouteAll(const std::vector<Flow>& flows, const Platform& platf
     }
     first_[f + 1] = static_cast<uint32_t>(links_.size());
     colour_[f] = Mix(Mix(Mix(1, Bits(flows[f].bytes)), Bits(latency)), first_[f + 1] - first_[f]);
+    const uint32_t parts = platform.RouteParts(flows[f].src, flows[f].dst);  // solved as bytes / parts
+    if (parts > 1) colour_[f] = Mix(colour_[f], parts);
     if (part != nullptr) colour_[f] = Mix(colour_[f], (*part)[f]);
   }
   for (uint32_t l : used_) {

@@ -76,11 +76,15 @@ size_t PhaseSolver::MergeRange(size_t first) {
     else
       merged_[out++] = merged_[i];
   }
-  // Sizes as SimGrid receives them (whole bytes, at least 1), so that the classes see what is solved.
+  // Sizes as SimGrid receives them (whole bytes, at least 1, per part of a spread route: Platform::RouteParts), so
+  // that the classes see what is solved.
   size_t kept = first;
   for (size_t i = first; i < out; ++i)
-    if (merged_[i].bytes > 0)
-      merged_[kept++] = {merged_[i].src, merged_[i].dst, std::max(1.0, std::round(merged_[i].bytes))};
+    if (merged_[i].bytes > 0) {
+      const Flow& f = merged_[i];
+      const double parts = platform_.RouteParts(f.src, f.dst);
+      merged_[kept++] = {f.src, f.dst, parts * std::max(1.0, std::round(f.bytes / parts))};
+    }
   merged_.resize(kept);
   return kept;
 }
@@ -135,7 +139,9 @@ double PhaseSolver::Run(const std::vector<Flow>& flows, bool reduced, const std:
     Worker& d = WorkerOf(f.dst);
     if (s.sends.empty() && s.receives == 0) touched_.push_back(f.src);
     if (d.sends.empty() && d.receives == 0) touched_.push_back(f.dst);
-    s.sends.push_back({d.mailbox, static_cast<uint64_t>(std::llround(f.bytes)), part_of ? (*part_of)[i] : 0});
+    // A spread route is one comm of bytes / parts at each part's rate (Platform::RouteParts).
+    const uint64_t bytes = static_cast<uint64_t>(std::llround(f.bytes)) / platform_.RouteParts(f.src, f.dst);
+    s.sends.push_back({d.mailbox, bytes, part_of ? (*part_of)[i] : 0});
     d.receives++;
     ++flows_solved_;
   }

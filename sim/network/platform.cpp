@@ -169,9 +169,10 @@ class FabricZone : public kr::NetZoneImpl {
     if (s == d) return;
     hops_.clear();
     FabricRoute(s, d, hops_);
+    const double parts = fabric_.RouteParts(s, d);
     for (const topo::Hop& h : hops_) {
       const size_t k = 2 * static_cast<size_t>(h.link) + (h.forward ? 0 : 1);
-      out.emplace_back(dir_index_[k], dir_latency_s_[k]);
+      out.emplace_back(dir_index_[k], dir_latency_s_[k] / parts);
     }
   }
 
@@ -211,10 +212,11 @@ class FabricZone : public kr::NetZoneImpl {
     *latency = 0;
     if (s == d) return names;
     FabricRoute(s, d, hops);
+    const double parts = fabric_.RouteParts(s, d);
     for (const topo::Hop& h : hops) {
       const size_t k = 2 * static_cast<size_t>(h.link) + (h.forward ? 0 : 1);
       if (dir_s4u_[k] != nullptr) names.push_back(dir_s4u_[k]->get_name());
-      *latency += dir_latency_s_[k];
+      *latency += dir_latency_s_[k] / parts;
     }
     return names;
   }
@@ -226,10 +228,13 @@ class FabricZone : public kr::NetZoneImpl {
     if (s == d) return;
     if (override_ != nullptr && OverriddenRoute(RouteOverride::Key(s, d), into, latency)) return;
     FabricRoute(s, d, hops_);
+    // A route of several parts (per-packet spreading) is one comm of 1/parts of the flow whose rate is each part's:
+    // it crosses each part's links once (shared links once per part) and takes the parts' mean latency.
+    const double parts = fabric_.RouteParts(s, d);
     for (const topo::Hop& h : hops_) {
       const size_t k = 2 * static_cast<size_t>(h.link) + (h.forward ? 0 : 1);
       if (dir_links_[k] != nullptr) into->link_list_.push_back(dir_links_[k]);
-      if (latency != nullptr) *latency += dir_latency_s_[k];
+      if (latency != nullptr) *latency += dir_latency_s_[k] / parts;
     }
   }
 
@@ -241,6 +246,8 @@ class FabricZone : public kr::NetZoneImpl {
     choice_.clear();
   }
 
+  // Each flow (each part of a flow that the fabric spreads, RouteParts > 1) takes the candidate its routing prefers
+  // given what was placed before it; loads count placed parts.
   void PlaceFlows(const std::vector<Flow>& flows) {
     ClearPlacement();
     const uint32_t candidates = fabric_.RouteCandidates();
@@ -250,35 +257,49 @@ class FabricZone : public kr::NetZoneImpl {
         topo::FindRouting(fabric_.params().topology, fabric_.params().routing).load == topo::LoadAwareness::kUgal;
     for (const Flow& f : flows) {
       if (f.src == f.dst || fabric_.DomainOf(f.src) == fabric_.DomainOf(f.dst)) continue;
-      uint32_t best = 0;
-      std::pair<uint64_t, uint64_t> best_cost{UINT64_MAX, UINT64_MAX};
-      for (uint32_t c = 0; c < candidates; ++c) {
-        hops_.clear();
-        fabric_.RouteCandidate(f.src, f.dst, c, hops_);
-        const auto cost = ugal ? UgalCost() : LeastLoadedCost();
-        if (cost < best_cost) {
-          best_cost = cost;
-          best = c;
-        }
+      const uint32_t parts = fabric_.RouteParts(f.src, f.dst);
+      if (parts > 1 && candidates > 2) throw SimulationError("platform: a spread route chooses among 2 candidates");
+      uint64_t word = 0;  // one part: the candidate; several: bit j = part j's candidate
+      for (uint32_t j = 0; j < parts; ++j) {
+        const uint32_t best = PlacePart(f, j, candidates, ugal);
+        word |= parts == 1 ? best : static_cast<uint64_t>(best) << j;
       }
-      if (best != 0) choice_.emplace(RouteOverride::Key(f.src, f.dst), static_cast<uint8_t>(best));
-      hops_.clear();
-      fabric_.RouteCandidate(f.src, f.dst, best, hops_);
-      for (const topo::Hop& h : hops_) {
-        const int32_t l = dir_index_[2 * static_cast<size_t>(h.link) + (h.forward ? 0 : 1)];
-        if (l < 0) continue;
-        if (load_[static_cast<size_t>(l)]++ == 0) loaded_.push_back(l);
-      }
+      if (word != 0) choice_.emplace(RouteOverride::Key(f.src, f.dst), word);
     }
   }
 
  private:
-  // The route of (s, d) under the current placement: the chosen candidate, or the fabric's route.
+  // Places part j of flow f on its preferred candidate (added to load_); returns the candidate.
+  uint32_t PlacePart(const Flow& f, uint32_t j, uint32_t candidates, bool ugal) {
+    uint32_t best = 0;
+    std::pair<uint64_t, uint64_t> best_cost{UINT64_MAX, UINT64_MAX};
+    for (uint32_t c = 0; c < candidates; ++c) {
+      hops_.clear();
+      fabric_.RoutePart(f.src, f.dst, j, c, hops_);
+      const auto cost = ugal ? UgalCost() : LeastLoadedCost();
+      if (cost < best_cost) {
+        best_cost = cost;
+        best = c;
+      }
+    }
+    hops_.clear();
+    fabric_.RoutePart(f.src, f.dst, j, best, hops_);
+    for (const topo::Hop& h : hops_) {
+      const int32_t l = dir_index_[2 * static_cast<size_t>(h.link) + (h.forward ? 0 : 1)];
+      if (l < 0) continue;
+      if (load_[static_cast<size_t>(l)]++ == 0) loaded_.push_back(l);
+    }
+    return best;
+  }
+  // The route of (s, d) under the current placement: the chosen candidate (of each part), or the fabric's route.
   void FabricRoute(uint32_t s, uint32_t d, std::vector<topo::Hop>& out) const {
     if (!choice_.empty()) {
       const auto it = choice_.find(RouteOverride::Key(s, d));
       if (it != choice_.end()) {
-        fabric_.RouteCandidate(s, d, it->second, out);
+        const uint32_t parts = fabric_.RouteParts(s, d);
+        if (parts == 1) fabric_.RouteCandidate(s, d, static_cast<uint32_t>(it->second), out);
+        for (uint32_t j = 0; j < parts && parts > 1; ++j)
+          fabric_.RoutePart(s, d, j, static_cast<uint32_t>(it->second >> j & 1), out);
         return;
       }
     }
@@ -330,8 +351,8 @@ class FabricZone : public kr::NetZoneImpl {
   std::vector<double> reserved_;      // parallel to infos_ once a capacity is reserved (Platform::Reserve)
   std::vector<double> dir_latency_s_;
   std::vector<topo::Hop> hops_;
-  std::unordered_map<uint64_t, uint8_t> choice_;  // placed pairs whose route is not candidate 0
-  std::vector<uint32_t> load_;                    // per SimGrid link: flows placed on it
+  std::unordered_map<uint64_t, uint64_t> choice_;  // placed pairs whose route is not candidate 0 (per part: bits)
+  std::vector<uint32_t> load_;                    // per SimGrid link: flows (parts of spread flows) placed on it
   std::vector<int32_t> loaded_;                   // links with load_ > 0
 };
 
@@ -366,6 +387,8 @@ void Platform::PlaceFlows(const std::vector<Flow>& flows) { zone_->PlaceFlows(fl
 void Platform::ClearPlacement() { zone_->ClearPlacement(); }
 
 bool Platform::load_aware() const { return zone_->load_aware(); }
+
+uint32_t Platform::RouteParts(uint32_t src, uint32_t dst) const { return fabric_.RouteParts(src, dst); }
 
 void Platform::RouteHops(uint32_t src, uint32_t dst, std::vector<std::pair<int32_t, double>>& out) const {
   zone_->RouteHops(src, dst, out);

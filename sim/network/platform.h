@@ -83,8 +83,13 @@ class Platform {
   std::string LinkName(size_t index) const;
   // The hops of the route src -> dst as SimGrid sees it: (index into links(), or -1 for a hop with no SimGrid link,
   // such as a PCIe link that cannot be a bottleneck; latency in seconds). `out` is cleared first. Not thread-safe
-  // (reuses a scratch buffer).
+  // (reuses a scratch buffer). A route of RouteParts(src, dst) = k > 1 parts (per-packet spreading,
+  // topo::Fabric::RouteParts) lists every part's hops, links shared by the parts once per part, each latency / k:
+  // the latencies sum to the parts' mean, and a flow of B bytes puts B / k on each hop listed.
   void RouteHops(uint32_t src, uint32_t dst, std::vector<std::pair<int32_t, double>>& out) const;
+  // Parts of the route src -> dst: SimGrid solves a flow of B bytes between them as one comm of B / parts whose rate
+  // is each part's (the parts share the flow evenly, as packets sprayed in turn over them).
+  uint32_t RouteParts(uint32_t src, uint32_t dst) const;
   // Sets SimGrid link `index` (into links()) to `factor` times its built capacity (1 restores it). For symmetry
   // reductions that solve one of several identical sub-problems on links they share (sim/network/comm_cost.h). Call from
   // an actor, between phases.
@@ -102,7 +107,8 @@ class Platform {
   // pairs) in order, each on the candidate route the routing prefers given the flows placed before it: "adaptive"
   // the one whose busiest SimGrid link carries the fewest placed flows (then the fewest in sum; then the lower
   // candidate), "ugal" minimal unless (flows on the Valiant path's first global link + 1) x its links is smaller
-  // than the same for the minimal path. Until ClearPlacement(), RouteHops and SimGrid's routes follow the choices.
+  // than the same for the minimal path. A flow spread over parts (RouteParts > 1) is placed part by part, each part
+  // counting as one flow. Until ClearPlacement(), RouteHops and SimGrid's routes follow the choices.
   // Does nothing for other routings. Call between phases.
   void PlaceFlows(const std::vector<Flow>& flows);
   void ClearPlacement();
