@@ -102,19 +102,31 @@ TEST(Stages, GuardMemoryNamesTheFieldAndTheLimit) {
   }
 }
 
+// The build and pricing stages composed by hand (inside the simulation child), as a new entry point composes them.
+struct ByHand {
+  ByHand(const v1::Scenario& s, const ChildChannel& channel)
+      : work(GenerateStep(s, "")),
+        world(s, work.compute.peak_flops()),
+        pricing(world, s, work.program.layout, PricingOptionsOf(s), &channel),
+        links(world.platform()),
+        variability(s, work.program.layout, false) {
+    pricing.costs().SetObserver(&links);
+  }
+  const StepWork work;
+  SimWorld world;
+  Pricing pricing;
+  LinkLoad links;
+  const VariabilityModel variability;
+};
+
 // The stages composed by hand, as a new entry point would compose them, give SimulateStep's result.
 TEST(Stages, ComposedStagesGiveSimulateStepsResult) {
   const v1::Scenario s = Small();
   v1::RunResult by_hand = RunResultInChild([&s](const ChildChannel& channel) {
-    const StepWork work = GenerateStep(s, "");
-    SimWorld world(s, work.compute.peak_flops());
-    Pricing pricing(world, s, work.program.layout, PricingOptionsOf(s), &channel);
-    LinkLoad links(world.platform());
-    pricing.costs().SetObserver(&links);
-    const VariabilityModel variability(s, work.program.layout, false);
-    const ExecutedStep ex = ExecuteStep(world, work, pricing, variability, s.workload().steps());
+    ByHand h(s, channel);
+    const ExecutedStep ex = ExecuteStep(h.world, h.work, h.pricing, h.variability, s.workload().steps());
     EXPECT_EQ(ex.first.stages.size(), 2u);
-    return AccountStep(s, work, ex, pricing, links, world, variability);
+    return AccountStep(s, h.work, ex, h.pricing, h.links, h.world, h.variability);
   });
   v1::RunResult entry = SimulateStep(s);
   for (v1::RunResult* r : {&by_hand, &entry}) {
@@ -178,22 +190,19 @@ TEST(LinkCapacityFloor, RaisesEveryStepToTheFloor) {
 TEST(LinkCapacityFloor, AddedTimeDrawsCommunicationPower) {
   const v1::Scenario s = Small();
   const v1::RunResult r = RunResultInChild([&s](const ChildChannel& channel) {
-    const StepWork work = GenerateStep(s, "");
-    SimWorld world(s, work.compute.peak_flops());
-    Pricing pricing(world, s, work.program.layout, PricingOptionsOf(s), &channel);
-    LinkLoad links(world.platform());
-    pricing.costs().SetObserver(&links);
-    const VariabilityModel variability(s, work.program.layout, false);
-    const ExecutedStep plain = ExecuteStep(world, work, pricing, variability, 1);
+    ByHand h(s, channel);
+    const ExecutedStep plain = ExecuteStep(h.world, h.work, h.pricing, h.variability, 1);
     ExecutedStep raised = plain;
     ApplyLinkCapacityFloor(1.5 * plain.nominal.step_time_s, raised);
     ExecutedStep idle_end = raised;
     idle_end.first.floor_added_s = 0;
-    v1::RunResult out = AccountStep(s, work, raised, pricing, links, world, variability);
+    auto account = [&](const ExecutedStep& e) {
+      return AccountStep(s, h.work, e, h.pricing, h.links, h.world, h.variability);
+    };
+    v1::RunResult out = account(raised);
     // The other two energies travel back in critical_path (the child returns one RunResult).
-    for (const ExecutedStep* e : {&plain, static_cast<const ExecutedStep*>(&idle_end)})
-      out.add_critical_path(
-          std::to_string(AccountStep(s, work, *e, pricing, links, world, variability).power().energy_per_step_j()));
+    out.add_critical_path(std::to_string(account(plain).power().energy_per_step_j()));
+    out.add_critical_path(std::to_string(account(idle_end).power().energy_per_step_j()));
     return out;
   });
   ASSERT_GE(r.critical_path_size(), 2);
