@@ -203,10 +203,10 @@ v1::RunResult AccountStep(const v1::Scenario& s, const StepWork& work, const Exe
   *r.mutable_scenario() = s;
   FillThroughput(s, work, T, r);
   const size_t crit = FillBreakdown(ex.nominal, r);
-  if (ex.link_capacity_s > 0) {  // the raised end of the nominal step is idle time, not bubble
+  if (const double added = ex.nominal.floor_added_s; added > 0) {  // the floor's raised end is not bubble
     v1::TimeBreakdown& b = *r.mutable_breakdown();
-    b.set_pipeline_bubble_s(std::max(0.0, b.pipeline_bubble_s() - ex.link_capacity_s));
-    b.set_link_capacity_s(ex.link_capacity_s);
+    b.set_pipeline_bubble_s(std::max(0.0, b.pipeline_bubble_s() - added));
+    b.set_link_capacity_s(added);
   }
   if (ex.perturbed) r.mutable_breakdown()->set_straggler_s(T - ex.nominal.step_time_s);
   FillStageStats(ex.first, r);

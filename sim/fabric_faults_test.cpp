@@ -83,13 +83,18 @@ TEST(FabricFaults, UgalAndValiantBeatMinimalOnAnAdversarialPattern) {
   EXPECT_LT(ugal * 3, minimal) << minimal << " " << ugal;
 }
 
-// Kim et al.'s adversarial pattern (ISCA 2008): a = 8 routers per group, p = h = 4, 33 groups of 32 single-GPU nodes;
-// every GPU of group 2j sends 64 MiB to its counterpart in group 2j + 1 (broadcast in groups of 2, stride 32).
-CollectiveBenchRow KimPattern(const std::string& routing, bool exact = false) {
+// Kim et al.'s dragonfly (ISCA 2008): a = 8 routers per group, p = h = 4, 33 groups of 32 single-GPU nodes.
+v1::Scenario KimDragonfly(const std::string& routing) {
   const std::string text =
       "accelerator { name: \"H100-SXM\" }\ncluster { num_gpus: 1056 scale_up { domain_size: 1 gpus_per_node: 1 } "
       "scale_out { nic_bandwidth_gbps: 400 topology: \"dragonfly\" switch_radix: 16 routing: \"" +
       routing + "\" } }\nworkload { model { preset: \"llama3_8b\" } parallelism { tp: 1 global_batch_size: 1056 } }\n";
+  return ResolveScenario(ParseScenario(text, "textproto", "kim.textproto"));
+}
+
+// Kim's adversarial pattern: every GPU of group 2j sends 64 MiB to its counterpart in group 2j + 1 (broadcast in
+// groups of 2, stride 32).
+CollectiveBenchRow KimPattern(const std::string& routing, bool exact = false) {
   CollectiveBenchSpec spec;
   spec.collective = "broadcast";
   spec.sizes_bytes = {64ull << 20};
@@ -97,7 +102,7 @@ CollectiveBenchRow KimPattern(const std::string& routing, bool exact = false) {
   spec.group_stride = 32;
   spec.all_groups = true;
   spec.exact = exact;
-  return SimulateCollective(ResolveScenario(ParseScenario(text, "textproto", "kim.textproto")), spec).at(0);
+  return SimulateCollective(KimDragonfly(routing), spec).at(0);
 }
 
 // Minimal routing funnels the a p = 32 flows of a group into its m = a h / (groups - 1) = 1 global link to the next
@@ -125,16 +130,12 @@ TEST(FabricFaults, SpreadValiantAndUgalNearHalfTheInjectionOnKimsPattern) {
 // paths; carrying k B or B / k would take 8 times as long or an eighth.
 TEST(FabricFaults, ASpreadFlowCarriesItsBytesOnce) {
   auto one = [](const std::string& routing) {
-    const std::string text =
-        "accelerator { name: \"H100-SXM\" }\ncluster { num_gpus: 1056 scale_up { domain_size: 1 gpus_per_node: 1 } "
-        "scale_out { nic_bandwidth_gbps: 400 topology: \"dragonfly\" switch_radix: 16 routing: \"" +
-        routing + "\" } }\nworkload { model { preset: \"llama3_8b\" } parallelism { tp: 1 global_batch_size: 1056 } }\n";
     CollectiveBenchSpec spec;
     spec.collective = "send_recv";
     spec.sizes_bytes = {(64ull << 20) + 3};
     spec.group_size = 2;
     spec.group_stride = 100;  // GPU 0 (group 0) to GPU 100 (group 3)
-    return SimulateCollective(ResolveScenario(ParseScenario(text, "textproto", "one.textproto")), spec).at(0).time_s;
+    return SimulateCollective(KimDragonfly(routing), spec).at(0).time_s;
   };
   const double minimal = one("minimal");
   const double valiant = one("valiant");

@@ -121,8 +121,7 @@ Pricing::Pricing(SimWorld& world, const v1::Scenario& s, const wl::RankLayout& l
 
 void ApplyLinkCapacityFloor(double floor_s, ExecutedStep& ex) {
   if (!(floor_s > ex.nominal.step_time_s)) return;
-  ex.link_capacity_s = floor_s - ex.nominal.step_time_s;
-  ex.nominal.floor_added_s = ex.link_capacity_s;
+  ex.nominal.floor_added_s = floor_s - ex.nominal.step_time_s;
   ex.nominal.step_time_s = floor_s;
   ex.first.floor_added_s = std::max(0.0, floor_s - ex.first.step_time_s);
   ex.first.step_time_s = std::max(ex.first.step_time_s, floor_s);

@@ -122,15 +122,13 @@ struct ExecutedStep {
   double separate_step_s = 0;
   uint64_t joint_pairs = 0;
   uint32_t joint_runs = 0;
-  // Seconds ApplyLinkCapacityFloor added to the nominal step.
-  double link_capacity_s = 0;
   double mean_s() const;
 };
 
 // Raises every simulated step (nominal, first, step_times_s) to at least `floor_s`, the busiest link's bytes per step
 // over its capacity (LinkLoad::MinStepS): communications priced one by one may overlap on a link and promise it more
 // than its capacity. The raised end of a timeline (StepTimeline::floor_added_s) is communication time for the power
-// model and neither compute nor bubble for the breakdown. Records the nominal step's increase in link_capacity_s.
+// model and neither compute nor bubble for the breakdown (nominal.floor_added_s is breakdown.link_capacity_s).
 void ApplyLinkCapacityFloor(double floor_s, ExecutedStep& ex);
 // Solves every communication of the program (StepExecutor::PrecomputeCosts, reporting "phase solves" to `progress`),
 // runs the step once with every GPU at median speed (with joint traffic, iterated to its fixed point: JointTraffic),

@@ -173,16 +173,15 @@ TEST(LinkCapacityFloor, RaisesEveryStepToTheFloor) {
   ex.first.step_time_s = 11;
   ex.step_times_s = {11, 12.5};
   ApplyLinkCapacityFloor(12, ex);
-  EXPECT_DOUBLE_EQ(ex.link_capacity_s, 2);
+  EXPECT_DOUBLE_EQ(ex.nominal.floor_added_s, 2);
   EXPECT_DOUBLE_EQ(ex.nominal.step_time_s, 12);
   EXPECT_DOUBLE_EQ(ex.first.step_time_s, 12);
   EXPECT_DOUBLE_EQ(ex.step_times_s[0], 12);
   EXPECT_DOUBLE_EQ(ex.step_times_s[1], 12.5);
-  EXPECT_DOUBLE_EQ(ex.nominal.floor_added_s, 2);
   EXPECT_DOUBLE_EQ(ex.first.floor_added_s, 1);
   ApplyLinkCapacityFloor(5, ex);  // below every step: nothing changes
   EXPECT_DOUBLE_EQ(ex.nominal.step_time_s, 12);
-  EXPECT_DOUBLE_EQ(ex.link_capacity_s, 2);
+  EXPECT_DOUBLE_EQ(ex.nominal.floor_added_s, 2);
 }
 
 // The floor's added time is communication for the power model: the same raised step costs more energy than if that

@@ -272,9 +272,7 @@ RoutingResult RouteTokens(const RoutingInput& in, uint64_t seed) {
 }
 
 const RoutingResult& RoutingMemo::Route(const RoutingInput& in, uint64_t seed) {
-  const Key key{in.experts,       in.top_k,     in.ep,         in.tokens_per_rank,   in.ep_ranks_per_node,
-                in.skewed,        in.imbalance, in.zipf_alpha, in.max_nodes_per_token, in.dedup_per_node,
-                in.redundant_experts, in.sample_tokens, in.node_statistics, seed};
+  const std::pair<RoutingInput, uint64_t> key{in, seed};
   const auto it = memo_.find(key);
   if (it != memo_.end()) return it->second;
   if (memo_.size() >= kMaxEntries) memo_.clear();

@@ -21,10 +21,11 @@
 //             deduplication) keep each expert on its original rank (replicas are not chosen by the sampled tokens).
 #pragma once
 
+#include <compare>
 #include <cstdint>
 #include <map>
 #include <string>
-#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "scenario.pb.h"
@@ -34,7 +35,6 @@ namespace clustersim::wl {
 // Checks workload.moe_routing against a resolved MoE model; InputError naming "workload.moe_routing.<field>".
 void ValidateMoeRouting(const v1::MoeRouting& r, const v1::Model& m, const std::string& file);
 
-// Every field is part of RoutingMemo's key: a new field must join it (moe_routing.cpp, RoutingMemo::Route).
 struct RoutingInput {
   uint32_t experts = 1;
   uint32_t top_k = 1;
@@ -51,6 +51,8 @@ struct RoutingInput {
   // Sample the node statistics (mean_* and internode_scale). Off: they stay 0 and internode_scale 1, which is exact
   // for the exchange when neither dedup_per_node nor max_nodes_per_token is set (the generator's case).
   bool node_statistics = true;
+  // Field by field, in declaration order (RoutingMemo's key).
+  friend auto operator<=>(const RoutingInput&, const RoutingInput&) = default;
 };
 
 // The Zipf exponent alpha whose weights (i+1)^-alpha over `experts` items have max/mean `imbalance` (bisection;
@@ -80,9 +82,7 @@ class RoutingMemo {
   size_t size() const { return memo_.size(); }
 
  private:
-  using Key = std::tuple<uint32_t, uint32_t, uint32_t, uint64_t, uint32_t, bool, double, double, uint32_t, bool,
-                         uint32_t, uint32_t, bool, uint64_t>;
-  std::map<Key, RoutingResult> memo_;
+  std::map<std::pair<RoutingInput, uint64_t>, RoutingResult> memo_;
 };
 
 // EPLB placement (see "redundant experts" above): the tokens each of `ep` ranks receives when `redundant` replicas

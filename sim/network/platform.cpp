@@ -296,10 +296,9 @@ class FabricZone : public kr::NetZoneImpl {
     if (!choice_.empty()) {
       const auto it = choice_.find(RouteOverride::Key(s, d));
       if (it != choice_.end()) {
-        const uint32_t parts = fabric_.RouteParts(s, d);
-        if (parts == 1) fabric_.RouteCandidate(s, d, static_cast<uint32_t>(it->second), out);
-        for (uint32_t j = 0; j < parts && parts > 1; ++j)
-          fabric_.RoutePart(s, d, j, static_cast<uint32_t>(it->second >> j & 1), out);
+        const uint32_t parts = fabric_.RouteParts(s, d);  // the word: one part's candidate, or a bit per part
+        for (uint32_t j = 0; j < parts; ++j)
+          fabric_.RoutePart(s, d, j, static_cast<uint32_t>(parts == 1 ? it->second : it->second >> j & 1), out);
         return;
       }
     }
