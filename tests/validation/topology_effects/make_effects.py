@@ -24,6 +24,8 @@ RAIL_ONLY = ("Wang, Ghobadi, Shakeri, Zhang, Hasani, 'Rail-only: A Low-Cost High
 META_ROCE = ("Gangidi et al., 'RDMA over Ethernet for Distributed AI Training at Meta Scale', SIGCOMM 2024, routing "
              "section (E-ECMP with QP scaling); Meta Engineering blog 2024-08-05 'A RoCE network for distributed AI "
              "training at scale'")
+KIM_DRAGONFLY = ("Kim, Dally, Scott, Abts, 'Technology-Driven, Highly-Scalable Dragonfly Topology', ISCA 2008, "
+                 "Section 4 (routing on the dragonfly; worst-case traffic); cycle-accurate simulation and its analysis")
 SPECTRUM_X = ("NVIDIA press release 2024-10-28 'NVIDIA Ethernet Networking Accelerates World's Largest AI "
               "Supercomputer, Built by xAI' (Colossus, 100,000 H100, Spectrum-X, three fabric tiers); vendor claim")
 
@@ -176,9 +178,40 @@ def spectrum_x():
         1024, dict(switch_radix=16, tiers=3), 0.60 / 0.95, "60% / 95%")
 
 
+def kim_dragonfly(name, routing):
+    """Kim's 1K-node dragonfly: a = 8 routers per group, p = 4 terminals and h = 4 global channels per router
+    (radix 16), 33 groups of 32 single-GPU nodes."""
+    so = {"topology": "dragonfly", "switch_radix": 16, "routing": routing, "nic_bandwidth_gbps": 400,
+          "nics_per_gpu": 1}
+    return {"name": name, "seed": 1, "accelerator": {"name": "H100-SXM"},
+            "cluster": {"num_gpus": 1056, "scale_up": {"domain_size": 1, "gpus_per_node": 1}, "scale_out": so},
+            "workload": placeholder_workload(1056), "collectives": None}
+
+
+def dragonfly_adversarial(routing, label, band):
+    return effect(
+        f"kim_isca08_dragonfly_{routing}_vs_minimal_adversarial_1056gpu", KIM_DRAGONFLY,
+        "Worst-case traffic on a dragonfly: every terminal of a group sends to a terminal of the next group. Minimal "
+        "routing funnels a group's a p = 32 terminals into the one global channel to that group, so each gets 1/32 of "
+        "its injection bandwidth; " + label + " sends each packet through an intermediate group, over two global "
+        "channels, and a group has one global channel per terminal (p = h), so throughput approaches half the "
+        "injection. Published (analysis confirmed by the paper's simulation of this 1K-node network): 1/32 for "
+        "minimal, ~50% for Valiant and for global adaptive routing. Compared: busbw " + routing + " / minimal = "
+        "0.5 / (1/32) = 16, band " + str(band) + "% (a simulation figure, read as its analytical limit). Setup "
+        "chosen: 1,056 single-GPU nodes (a = 8, p = h = 4, 33 groups), 400 Gb/s NICs, each GPU of group 2j sends "
+        "64 MiB to its counterpart in group 2j + 1 (broadcast in groups of 2 with stride 32); clustersim spreads "
+        "each non-minimal flow over dragonfly_spray_paths = 4 intermediate groups (per-packet routing) and its UGAL "
+        "sees the load of the first global link only (UGAL-L).",
+        kim_dragonfly(f"df_{routing}", routing), kim_dragonfly("df_minimal", "minimal"),
+        [expect("ratio_busbw_gbyte_per_s", 16.0, "0.5 / (1/32) (Section 4)", pct=band)],
+        {"collective": "broadcast", "size_bytes": 64 << 20, "group_size": 2, "group_stride": 32,
+         "all_groups": True})
+
+
 def cases():
     return [deepseek_training(), deepseek_all_to_all(32), deepseek_all_to_all(128), rail_only_all_to_all(),
-            rail_only_dense(), meta_ecmp(), spectrum_x()]
+            rail_only_dense(), meta_ecmp(), spectrum_x(), dragonfly_adversarial("valiant", "Valiant routing", 25),
+            dragonfly_adversarial("ugal", "UGAL", 25)]
 
 
 def render(case):
