@@ -469,8 +469,7 @@ void Generator::MoeDispatch(OpBuilder& b, const MoeRows& r) const {
   b.Compute(ComputeKind::kRouter, 2 * tokens * h * experts, 2 * tokens * h + 2 * h * experts + 4 * tokens * experts);
   if (moe_host_sync_) b.HostSync();
   const bool a2a = plan_.ep > 1;
-  const bool fp8_dispatch = plan_.fp8 && dispatcher_ == MoeDispatcher::kFlex;  // DeepEP FP8 dispatch
-  const double elem = fp8_dispatch ? 1 + 4.0 / 128 : 2;  // FP8 dispatch carries a scale per 128 values
+  const double elem = Fp8Dispatch(routing_, plan_.fp8) ? 1 + 4.0 / 128 : 2;  // an FP8 scale per 128 values
   if (dispatcher_ == MoeDispatcher::kAllToAll) b.MemoryOp(ComputeKind::kPermute, 4 * tokens * k * h);  // global
   if (dispatcher_ == MoeDispatcher::kAllGather && a2a) {
     b.Collective(Coll::kAllGather, Dim::kEp, tokens * plan_.ep * h * elem);
@@ -598,7 +597,6 @@ LayerOps Generator::BuildLayer(uint32_t layer) {
   shape.fused_attention = true;
   shape.fp8 = plan_.fp8;
   shape.dropout = m_.dropout();
-  shape.fused_grouped_mlp = plan_.fused_grouped_mlp;
   shape.fp8_glu_input = plan_.memory.fp8_moe_glu_input;
   l.act_bytes += LayerActivationBytes(m_, moe, shape);
   return l;

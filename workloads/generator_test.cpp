@@ -594,6 +594,14 @@ TEST(Moe, FlexDispatcherFusesPermuteAndSkipsTheHostSync) {
   EXPECT_EQ(*std::min_element(sizes.begin(), sizes.end()),
             static_cast<uint64_t>(std::llround(1024.0 * 2 * 1024 * (1 + 4.0 / 128))));
   EXPECT_EQ(flex_dispatch, a2a_dispatch);  // the combine stays BF16
+  // HybridEP dispatches BF16 (dispatch_dtype "bf16"): every exchange is the NCCL dispatcher's size.
+  w.mutable_moe_routing()->set_dispatch_dtype("bf16");
+  sizes.clear();
+  const StepProgram hybridep = Build(w);
+  for (const Op& op : hybridep.stages[0])
+    if (op.type == OpType::kCollective && op.coll == Coll::kAllToAll) sizes.push_back(op.comm_bytes);
+  ASSERT_FALSE(sizes.empty());
+  EXPECT_EQ(*std::min_element(sizes.begin(), sizes.end()), a2a_dispatch);
 }
 
 TEST(Moe, CapacityFactorPadsExpertRowsAndRemovesTheSync) {

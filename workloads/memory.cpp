@@ -51,12 +51,11 @@ void AddOverhead(const Plan& plan, double framework_bytes, MemoryEstimate& m) {
 namespace {
 
 // Bytes a routed (token, expert) pair keeps of its hidden-size vectors: the expert's input (BF16, or its FP8 cast in
-// FP8 runs) and its output, which the combine keeps for the routing probabilities' gradient unless the fused grouped
-// MLP applies the probabilities inside the experts.
-double RoutedTokenBytes(const ActivationShape& c, double h) {
-  const double input = c.fp8 ? 1 : 2, output = c.fused_grouped_mlp ? 0 : 2;
-  return (input + output) * h;
-}
+// FP8 runs) and its routing probability (fp32). The experts apply the probability to their GLU output (Megatron-Core
+// since core_r0.12: the permute carries the probabilities and the weighted SwiGLU keeps them; TransformerEngine's
+// ScaledSwiGLU in the fused grouped MLP), so the combine keeps only its index map, not the experts' outputs: the
+// probability's gradient is recomputed from the GLU input. DeepEP's and HybridEP's combines keep nothing either.
+double RoutedTokenBytes(const ActivationShape& c, double h) { return (c.fp8 ? 1 : 2) * h + 4; }
 
 // Bytes of the terms above that the selective-recompute modules other than core_attn do not keep (Korthikanti et
 // al., section 4.1 per-layer accounting, extended as above for GQA/MLA, gated MLPs and MoE). A module keeps its
@@ -99,7 +98,7 @@ double RecomputedModuleBytes(const v1::Model& m, bool moe_layer, const Activatio
   const double shared_act_in = glu * rows * fs * first_out / t, shared_act_out = lin * rows * fs / t;
   const double routed_act_in = glu * pairs * fe * first_out / etp, routed_act_out = lin * pairs * fe / etp;
   if (modules & kRecomputeMoe) {
-    // moe: the whole MoE block but its input: router probabilities, shared experts, routed tokens in and out and the
+    // moe: the whole MoE block but its input: router probabilities, shared experts, routed tokens in and their probabilities and the
     // experts' inner activations.
     removed += 4 * rows * double(m.routed_experts()) / r + shared_act_in + shared_act_out +
                RoutedTokenBytes(c, h) * pairs + routed_act_in + routed_act_out - block_input_fp8;
@@ -149,7 +148,7 @@ double LayerActivationBytes(const v1::Model& m, bool moe_layer, const Activation
     bytes += 4 * rows * double(m.routed_experts()) / r;           // fp32 router probabilities
     bytes += rows * fs * (glu * first_out + 2) / t;               // shared experts: GLU input and output
     const double pairs = c.expert_tokens > 0 ? c.expert_tokens : rows * m.top_k() * etp / r;
-    // routed: input and output (RoutedTokenBytes), GLU input and output
+    // routed: input and probability (RoutedTokenBytes), GLU input and output
     bytes += RoutedTokenBytes(c, h) * pairs + pairs * fe * (glu * first_out + 2) / etp;
     if (c.fp8) bytes -= pairs * fe / etp;  // FP8 copy of the second expert GEMM's input
   } else {

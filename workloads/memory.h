@@ -60,9 +60,6 @@ struct ActivationShape {
   // Training with hidden/attention dropout keeps its masks (1 byte per element) for the backward pass; Korthikanti
   // et al. count them (34 s b h). Models trained without dropout keep none.
   bool dropout = true;
-  // workload.fused_grouped_mlp: the routing probabilities scale the experts' GLU output inside the fused MLP
-  // (TransformerEngine's ScaledSwiGLU), so the combine keeps no routed expert outputs for the probabilities' gradient.
-  bool fused_grouped_mlp = false;
   // memory.fp8_moe_glu_input: the experts' GLU inputs (routed and shared) kept as FP8, 1 byte per element.
   bool fp8_glu_input = false;
 };

@@ -229,7 +229,7 @@ TEST(RecomputeModules, MoeTerms) {
   const double rows = 4096, h = 4096, fe = 1536, pairs = rows * 8 / 2;
   const double base = WithModules(m, true, c, kRecomputeCoreAttn);
   EXPECT_DOUBLE_EQ(base - WithModules(m, true, c, kRecomputeCoreAttn | kRecomputeMoeAct), 2 * pairs * fe);
-  const double router = 4 * rows * 128 / 2, routed = 4 * pairs * h + 2 * pairs * fe * 3;
+  const double router = 4 * rows * 128 / 2, routed = (2 * h + 4) * pairs + 2 * pairs * fe * 3;
   EXPECT_DOUBLE_EQ(base - WithModules(m, true, c, kRecomputeCoreAttn | kRecomputeMoe), router + routed);
   // moe includes moe_act; layernorm adds its own 2 x 2 s b h / t.
   EXPECT_DOUBLE_EQ(
@@ -237,21 +237,22 @@ TEST(RecomputeModules, MoeTerms) {
       router + routed + 4 * rows * h / 2);
 }
 
-// The fused grouped MLP scales the GLU output by the routing probabilities inside the experts, so the combine keeps
-// no routed expert outputs (2 h bytes a pair); with the moe module recomputed the block frees as much less.
-TEST(RecomputeModules, FusedGroupedMlpKeepsNoRoutedOutputs) {
-  const v1::Model m = PresetAt4096("qwen3_235b_a22b");
+// A routed (token, expert) pair keeps its expert input (2 h bytes in BF16, h as the FP8 cast), its fp32 routing
+// probability and its GLU input (2 x 2 ffn) and output (2 ffn, as FP8 1 ffn): the experts apply the probability, so
+// the combine keeps no expert output (Megatron-Core since core_r0.12, DeepEP). Halving top_k removes half the pairs.
+TEST(RecomputeModules, ARoutedPairKeepsItsInputProbabilityAndGlu) {
+  v1::Model m = PresetAt4096("qwen3_235b_a22b");
   ActivationShape c = Tp2Sp4096();
+  const double h = 4096, fe = 1536, removed_pairs = 4096.0 * 4 / 2;
+  const auto top8_minus_top4 = [&] {
+    m.set_top_k(8);
+    const double top8 = WithModules(m, true, c, kRecomputeCoreAttn);
+    m.set_top_k(4);
+    return top8 - WithModules(m, true, c, kRecomputeCoreAttn);
+  };
+  EXPECT_DOUBLE_EQ(top8_minus_top4(), removed_pairs * (2 * h + 4 + 6 * fe));
   c.fp8 = true;
-  const double h = 4096, pairs = 4096.0 * 8 / 2;
-  const double unfused = WithModules(m, true, c, kRecomputeCoreAttn);
-  const double unfused_moe = WithModules(m, true, c, kRecomputeCoreAttn | kRecomputeMoe);
-  c.fused_grouped_mlp = true;
-  EXPECT_DOUBLE_EQ(unfused - WithModules(m, true, c, kRecomputeCoreAttn), 2 * pairs * h);
-  EXPECT_DOUBLE_EQ(WithModules(m, true, c, kRecomputeCoreAttn | kRecomputeMoe), unfused_moe);
-  ActivationShape unfused_shape = c;
-  unfused_shape.fused_grouped_mlp = false;
-  EXPECT_DOUBLE_EQ(WithModules(m, false, c, kRecomputeCoreAttn), WithModules(m, false, unfused_shape, kRecomputeCoreAttn));
+  EXPECT_DOUBLE_EQ(top8_minus_top4(), removed_pairs * (h + 4 + 5 * fe));
 }
 
 // DeepSeek-V3 caches the experts' GLU inputs in FP8 (memory.fp8_moe_glu_input): one byte less per element of the

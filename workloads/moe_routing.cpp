@@ -162,8 +162,31 @@ MoeDispatcher ParseMoeDispatcher(const std::string& name, const std::string& fil
                           "must be \"alltoall\", \"allgather\" or \"flex\" (DeepEP / HybridEP)");
 }
 
-void ValidateMoeRouting(const v1::MoeRouting& r, const v1::Model& m, const std::string& file) {
+bool Fp8Dispatch(const v1::MoeRouting& r, bool fp8) {
+  if (!r.dispatch_dtype().empty()) return r.dispatch_dtype() == "fp8";
+  return fp8 && ParseMoeDispatcher(r.dispatcher()) == MoeDispatcher::kFlex;
+}
+
+namespace {
+
+void ValidateDispatchDtype(const v1::MoeRouting& r, bool fp8, const std::string& file) {
+  const std::string& t = r.dispatch_dtype();
+  if (t.empty() || t == "bf16") return;
+  const std::string value = "\"" + t + "\"";
+  if (t != "fp8") {
+    throw InputError::Field(file, 0, "workload.moe_routing.dispatch_dtype", value, "must be \"bf16\" or \"fp8\"");
+  }
+  if (!fp8 || ParseMoeDispatcher(r.dispatcher(), file) != MoeDispatcher::kFlex) {
+    throw InputError::Field(file, 0, "workload.moe_routing.dispatch_dtype", value,
+                            "needs workload.precision \"fp8\" and the \"flex\" dispatcher (DeepEP's FP8 dispatch)");
+  }
+}
+
+}  // namespace
+
+void ValidateMoeRouting(const v1::MoeRouting& r, const v1::Model& m, bool fp8, const std::string& file) {
   (void)ParseMoeDispatcher(r.dispatcher(), file);
+  ValidateDispatchDtype(r, fp8, file);
   if (r.capacity_factor() != 0 && !(r.capacity_factor() >= 0.1 && r.capacity_factor() <= 64)) {
     throw InputError::Field(file, 0, "workload.moe_routing.capacity_factor", std::to_string(r.capacity_factor()),
                             "must be 0 (dropless) or in [0.1, 64]");

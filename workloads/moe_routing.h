@@ -32,8 +32,13 @@
 
 namespace clustersim::wl {
 
-// Checks workload.moe_routing against a resolved MoE model; InputError naming "workload.moe_routing.<field>".
-void ValidateMoeRouting(const v1::MoeRouting& r, const v1::Model& m, const std::string& file);
+// Checks workload.moe_routing against a resolved MoE model and the run's precision ("fp8" or not); InputError naming
+// "workload.moe_routing.<field>".
+void ValidateMoeRouting(const v1::MoeRouting& r, const v1::Model& m, bool fp8, const std::string& file);
+
+// Whether the dispatch exchange carries FP8 tokens (moe_routing.dispatch_dtype, validated; its default: the flex
+// dispatcher in an FP8 run).
+bool Fp8Dispatch(const v1::MoeRouting& r, bool fp8);
 
 struct RoutingInput {
   uint32_t experts = 1;

@@ -392,7 +392,7 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
            "ep x expert_tp (" + S(uint64_t{r.ep} * r.expert_tp) + ") must divide tp x cp x dp (" + S(stage) +
                "): expert parallelism is carved out of a pipeline stage");
     }
-    ValidateMoeRouting(w.moe_routing(), m, file);
+    ValidateMoeRouting(w.moe_routing(), m, w.precision() == "fp8", file);
     if (r.overlap_moe_a2a && r.ep > 1 &&
         ParseMoeDispatcher(w.moe_routing().dispatcher(), file) == MoeDispatcher::kAllGather) {
       Fail(file, "overlap_moe_a2a", "true",
@@ -400,7 +400,8 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
            "dispatcher has no exchange to overlap)");
     }
   } else if (w.moe_routing().distribution() == "skewed" || w.moe_routing().imbalance() != 0 ||
-             w.moe_routing().max_nodes_per_token() != 0 || w.moe_routing().redundant_experts() != 0) {
+             w.moe_routing().max_nodes_per_token() != 0 || w.moe_routing().redundant_experts() != 0 ||
+             !w.moe_routing().dispatch_dtype().empty()) {
     throw InputError::Field(file, 0, "workload.moe_routing", "(set)",
                             "routing needs a MoE model (routed_experts > 0): remove the block for a dense model");
   }

@@ -353,6 +353,24 @@ TEST(Plan, FusedGroupedMlpNeedsFp8AGatedMoeAndTileWidths) {
   EXPECT_ERROR(dense, "workload.fused_grouped_mlp = true: needs a MoE model (routed_experts > 0)");
 }
 
+TEST(Plan, DispatchDtypeFp8NeedsFp8AndTheFlexDispatcher) {
+  v1::Workload w = Moe();
+  w.mutable_moe_routing()->set_dispatch_dtype("fp16");
+  EXPECT_ERROR(w, "workload.moe_routing.dispatch_dtype = \"fp16\": must be \"bf16\" or \"fp8\"");
+  w.mutable_moe_routing()->set_dispatch_dtype("fp8");
+  w.mutable_moe_routing()->set_dispatcher("flex");
+  EXPECT_ERROR(w, "workload.moe_routing.dispatch_dtype = \"fp8\": needs workload.precision \"fp8\" and the \"flex\"");
+  w.set_precision("fp8");
+  EXPECT_EQ(Err(w), "");
+  w.mutable_moe_routing()->set_dispatcher("alltoall");
+  EXPECT_ERROR(w, "needs workload.precision \"fp8\" and the \"flex\" dispatcher");
+  w.mutable_moe_routing()->set_dispatch_dtype("bf16");
+  EXPECT_EQ(Err(w), "");
+  v1::Workload dense = Base();
+  dense.mutable_moe_routing()->set_dispatch_dtype("bf16");
+  EXPECT_ERROR(dense, "routing needs a MoE model");
+}
+
 TEST(Plan, Fp8MoeGluInputNeedsFp8AndAGatedMoe) {
   v1::Workload w = Moe();
   w.mutable_memory()->set_fp8_moe_glu_input(true);

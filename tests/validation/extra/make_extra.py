@@ -124,6 +124,7 @@ def build(row, release="25.11"):
         workload["moe_routing"] = {"distribution": "balanced"}
         if recent:
             workload["moe_routing"]["dispatcher"] = "flex"
+            workload["moe_routing"]["dispatch_dtype"] = "bf16"  # HybridEP refuses FP8 dispatch (fused_a2a.py)
     if recent:
         workload["fp8_attention"] = True  # the recipes' fp8_dot_product_attention
     if recent and moe and precision == "fp8":
@@ -138,7 +139,7 @@ def build(row, release="25.11"):
               "no activation recompute"))
     if moe and recent:
         notes += (", expert_tp 1, balanced routing (the table's 'force-balance the token distribution'), the flex "
-                  "dispatcher (the recipes' HybridEP backend) with its exchange overlapped (overlap_moe_a2a: the "
+                  "dispatcher (the recipes' HybridEP backend, which dispatches BF16: dispatch_dtype bf16) with its exchange overlapped (overlap_moe_a2a: the "
                   "recipes' overlap_moe_expert_parallel_comm), FP8 dot-product attention (fp8_attention: the "
                   "recipes' fp8_dot_product_attention), the fused grouped MLP (fused_grouped_mlp: the recipes' "
                   "use_transformer_engine_op_fuser); not modelled: full-iteration CUDA graphs")
