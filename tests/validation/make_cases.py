@@ -398,6 +398,9 @@ def nvidia_recipe(case):
     if qwen or dsv3:
         # Both recipes run the DeepEP dispatcher (flex): permute fused into the exchange, no host sync per layer.
         workload["moe_routing"]["dispatcher"] = "flex"
+        # Megatron-Core's DeepEP path (fused_a2a.py FusedDispatch) hands DeepEP the BF16 hidden states with no FP8
+        # scales: the exchange is BF16 even in FP8 runs (DeepSeek's own training dispatches FP8).
+        workload["moe_routing"]["dispatch_dtype"] = "bf16"
     if dsv3:
         # DeepSeekV3ModelProvider: moe_router_num_groups 8, moe_router_group_topk 4; with ep 64 on 8 nodes a group is
         # a node's 32 experts, so every token reaches at most 4 nodes (node-limited routing, per-node deduplication).
@@ -427,7 +430,7 @@ def nvidia_recipe(case):
             notes += (", the recipe's communication settings (Megatron-Bridge scripts/performance/configs/deepseek/"
                       "deepseek_llm_pretrain.py, deepseek_v3_h100_1024gpus_fp8_config: enable_deepep, "
                       "set_moe_a2a_overlap_overrides, overlap_grad_reduce = False): the flex (DeepEP) "
-                      "dispatcher (DeepEP's normal kernels, per-node deduplication), 1F1B all-to-all overlap, gradient reduce-scatter not overlapped, and DeepSeek-V3's "
+                      "dispatcher (DeepEP's normal kernels, per-node deduplication, BF16 dispatch as Megatron-Core's FusedDispatch sends it), 1F1B all-to-all overlap, gradient reduce-scatter not overlapped, and DeepSeek-V3's "
                       "group-limited routing (moe_router_num_groups 8, group_topk 4: at most 4 of the 8 nodes per "
                       "token)")
         if qwen:

@@ -44,6 +44,8 @@ ROWS = [
     ("llama3_8b_gb200_8gpu", "DGX-GB200", "llama3_8b", 8, "FP8-CS", 128, 2, 8192, 0, 1, 1, 1, 1, 1, 31508, 1622),
     ("qwen3_235b_a22b_gb200_256gpu", "DGX-GB200", "qwen3_235b_a22b", 256, "BF16", 8192, 1, 4096, 0, 1, 8, 1, 3, 32,
      4916, 728),
+    ("deepseek_v3_gb200_256gpu_bf16", "DGX-GB200", "deepseek_v3_671b", 256, "BF16", 4096, 1, 4096, 0, 1, 4, 1, 4, 64,
+     3139, 782),
 ]
 
 # The 26.08 DGX-GB200 MoE rows (same columns). MXFP8 throughout.
@@ -72,8 +74,8 @@ NOT_EXPRESSED = {
     "Llama 3 70B on DGX-GB200 (FSDP, MBS 2)": "without the recipe's activation recompute or offload, clustersim's "
     "memory estimate is 338 GB per GPU (186 GB available)",
     "Llama 3.1 405B on DGX-GB200": "clustersim's memory estimate without recompute is 186.9 GB per GPU, 0.9 GB over",
-    "DeepSeek-V3 on DGX-GB200 (BF16 and FP8-MX)": "memory estimates 223 and 189 GB per GPU without the recipe's "
-    "recompute settings, which the table does not give",
+    "DeepSeek-V3 on DGX-GB200, FP8-MX": "its PP8 EP32 is not the 25.11 GB200 config's PP4 EP64, and the settings "
+    "that go with it (recompute, dispatcher) were not found",
     "DGX-GB300 rows": "no GB300 entry in the accelerator catalog",
 }
 
@@ -81,7 +83,12 @@ NOT_EXPRESSED = {
 # Recipe settings the table does not show, from the 25.11 performance configs (Megatron-Bridge
 # scripts/performance/configs/deepseek/deepseek_workload_base_configs.py: DEEPSEEK_V3_PRETRAIN_CONFIG_B200_V1 sets
 # recompute_modules ["mla_up_proj"], the hybridep dispatcher and moe_a2a_overlap False).
-RECOMPUTE_MODULES = {"deepseek_v3_b200_256gpu": ["mla_up_proj"]}
+RECOMPUTE_MODULES = {"deepseek_v3_b200_256gpu": ["mla_up_proj"], "deepseek_v3_gb200_256gpu_bf16": ["mla_up_proj"]}
+# The 25.11 GB200 DeepSeek-V3 config (DEEPSEEK_V3_PRETRAIN_CONFIG_GB200_BASE_CONFIG, same file) also sets
+# moe_flex_dispatcher_backend "hybridep" (flex, BF16 dispatch), moe_a2a_overlap False, and CUDA graphs of moe_router and
+# moe_preprocess (not modelled). Its BF16 row runs that config's PP4 VP4 EP64; the FP8-MX row's PP8 EP32 is set
+# elsewhere and stays out (NOT_EXPRESSED).
+HYBRIDEP_2511 = {"deepseek_v3_gb200_256gpu_bf16"}
 
 
 def cluster(system, n):
@@ -122,7 +129,7 @@ def build(row, release="25.11"):
     workload = {"model": {"preset": preset, "seq_len": seq}, "parallelism": p, "precision": precision}
     if moe:
         workload["moe_routing"] = {"distribution": "balanced"}
-        if recent:
+        if recent or suffix in HYBRIDEP_2511:
             workload["moe_routing"]["dispatcher"] = "flex"
             workload["moe_routing"]["dispatch_dtype"] = "bf16"  # HybridEP refuses FP8 dispatch (fused_a2a.py)
     if recent:
@@ -143,6 +150,10 @@ def build(row, release="25.11"):
                   "recipes' overlap_moe_expert_parallel_comm), FP8 dot-product attention (fp8_attention: the "
                   "recipes' fp8_dot_product_attention), the fused grouped MLP (fused_grouped_mlp: the recipes' "
                   "use_transformer_engine_op_fuser); not modelled: full-iteration CUDA graphs")
+    elif moe and suffix in HYBRIDEP_2511:
+        notes += (", expert_tp 1, balanced routing (the table's 'force-balance the token distribution'), the flex "
+                  "dispatcher (the config's HybridEP backend: BF16 dispatch, dispatch_dtype bf16), no all-to-all "
+                  "overlap (moe_a2a_overlap False); not modelled: the CUDA graphs of moe_router and moe_preprocess")
     elif moe:
         notes += (" (the 25.11 Qwen3 recipes set recompute_granularity None)" if preset.startswith("qwen3") else "")
         notes += (", expert_tp 1, balanced routing (the table's 'force-balance the token distribution'), "
