@@ -310,6 +310,7 @@ class Generator {
     // Dispatchers that need the token counts on the host sync once per MoE layer and micro-batch (forward), unless
     // padding to capacity makes the shapes static.
     moe_host_sync_ = dispatcher_ != MoeDispatcher::kFlex && routing_.capacity_factor() == 0;
+    fp8_dispatch_ = Fp8Dispatch(routing_, plan_.fp8);
   }
 
   StepProgram Build();
@@ -370,6 +371,7 @@ class Generator {
   RankLayout layout_;
   uint32_t t_ = 1, etp_ = 1;
   bool sp_ = false, overlap_a2a_ = false, moe_host_sync_ = false;
+  bool fp8_dispatch_ = false;  // moe_routing.dispatch_dtype resolved (Fp8Dispatch)
   double zipf_alpha_ = -1;  // skewed routing's Zipf exponent (ZipfAlpha), solved at the first MoE layer
   RoutingMemo* routing_memo_ = nullptr;  // not owned; null = route every layer afresh
   MoeDispatcher dispatcher_ = MoeDispatcher::kAllToAll;
@@ -469,7 +471,7 @@ void Generator::MoeDispatch(OpBuilder& b, const MoeRows& r) const {
   b.Compute(ComputeKind::kRouter, 2 * tokens * h * experts, 2 * tokens * h + 2 * h * experts + 4 * tokens * experts);
   if (moe_host_sync_) b.HostSync();
   const bool a2a = plan_.ep > 1;
-  const double elem = Fp8Dispatch(routing_, plan_.fp8) ? 1 + 4.0 / 128 : 2;  // an FP8 scale per 128 values
+  const double elem = fp8_dispatch_ ? 1 + 4.0 / 128 : 2;  // an FP8 scale per 128 values
   if (dispatcher_ == MoeDispatcher::kAllToAll) b.MemoryOp(ComputeKind::kPermute, 4 * tokens * k * h);  // global
   if (dispatcher_ == MoeDispatcher::kAllGather && a2a) {
     b.Collective(Coll::kAllGather, Dim::kEp, tokens * plan_.ep * h * elem);

@@ -98,8 +98,8 @@ double RecomputedModuleBytes(const v1::Model& m, bool moe_layer, const Activatio
   const double shared_act_in = glu * rows * fs * first_out / t, shared_act_out = lin * rows * fs / t;
   const double routed_act_in = glu * pairs * fe * first_out / etp, routed_act_out = lin * pairs * fe / etp;
   if (modules & kRecomputeMoe) {
-    // moe: the whole MoE block but its input: router probabilities, shared experts, routed tokens in and their probabilities and the
-    // experts' inner activations.
+    // moe: the whole MoE block but its input: router probabilities, shared experts, routed tokens in and their
+    // probabilities, and the experts' inner activations.
     removed += 4 * rows * double(m.routed_experts()) / r + shared_act_in + shared_act_out +
                RoutedTokenBytes(c, h) * pairs + routed_act_in + routed_act_out - block_input_fp8;
     return removed;

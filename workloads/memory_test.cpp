@@ -244,15 +244,19 @@ TEST(RecomputeModules, ARoutedPairKeepsItsInputProbabilityAndGlu) {
   v1::Model m = PresetAt4096("qwen3_235b_a22b");
   ActivationShape c = Tp2Sp4096();
   const double h = 4096, fe = 1536, removed_pairs = 4096.0 * 4 / 2;
-  const auto top8_minus_top4 = [&] {
+  const auto top8_minus_top4 = [&](uint32_t modules = kRecomputeCoreAttn) {
     m.set_top_k(8);
-    const double top8 = WithModules(m, true, c, kRecomputeCoreAttn);
+    const double top8 = WithModules(m, true, c, modules);
     m.set_top_k(4);
-    return top8 - WithModules(m, true, c, kRecomputeCoreAttn);
+    return top8 - WithModules(m, true, c, modules);
   };
   EXPECT_DOUBLE_EQ(top8_minus_top4(), removed_pairs * (2 * h + 4 + 6 * fe));
   c.fp8 = true;
   EXPECT_DOUBLE_EQ(top8_minus_top4(), removed_pairs * (h + 4 + 5 * fe));
+  // The moe module recomputes the whole block: what the pairs store, it frees, in BF16 and in FP8.
+  EXPECT_NEAR(top8_minus_top4(kRecomputeCoreAttn | kRecomputeMoe), 0, 1e-6);
+  c.fp8 = false;
+  EXPECT_NEAR(top8_minus_top4(kRecomputeCoreAttn | kRecomputeMoe), 0, 1e-6);
 }
 
 // DeepSeek-V3 caches the experts' GLU inputs in FP8 (memory.fp8_moe_glu_input): one byte less per element of the

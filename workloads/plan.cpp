@@ -392,7 +392,7 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
            "ep x expert_tp (" + S(uint64_t{r.ep} * r.expert_tp) + ") must divide tp x cp x dp (" + S(stage) +
                "): expert parallelism is carved out of a pipeline stage");
     }
-    ValidateMoeRouting(w.moe_routing(), m, w.precision() == "fp8", file);
+    ValidateMoeRouting(w.moe_routing(), m, r.fp8, file);
     if (r.overlap_moe_a2a && r.ep > 1 &&
         ParseMoeDispatcher(w.moe_routing().dispatcher(), file) == MoeDispatcher::kAllGather) {
       Fail(file, "overlap_moe_a2a", "true",

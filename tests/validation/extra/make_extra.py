@@ -81,8 +81,9 @@ NOT_EXPRESSED = {
 
 
 # Recipe settings the table does not show, from the 25.11 performance configs (Megatron-Bridge
-# scripts/performance/configs/deepseek/deepseek_workload_base_configs.py: DEEPSEEK_V3_PRETRAIN_CONFIG_B200_V1 sets
-# recompute_modules ["mla_up_proj"], the hybridep dispatcher and moe_a2a_overlap False).
+# scripts/performance/configs/deepseek/deepseek_workload_base_configs.py at 00b7660be025:
+# DEEPSEEK_V3_PRETRAIN_CONFIG_B200_BASE_CONFIG sets recompute_modules ["mla_up_proj"] and moe_a2a_overlap False, and
+# no flex backend, so the B200 row keeps the default all-to-all dispatcher; the GB200 config sets "hybridep").
 RECOMPUTE_MODULES = {"deepseek_v3_b200_256gpu": ["mla_up_proj"], "deepseek_v3_gb200_256gpu_bf16": ["mla_up_proj"]}
 # The 25.11 GB200 DeepSeek-V3 config (DEEPSEEK_V3_PRETRAIN_CONFIG_GB200_BASE_CONFIG, same file) also sets
 # moe_flex_dispatcher_backend "hybridep" (flex, BF16 dispatch), moe_a2a_overlap False, and CUDA graphs of moe_router and
@@ -146,7 +147,8 @@ def build(row, release="25.11"):
               "no activation recompute"))
     if moe and recent:
         notes += (", expert_tp 1, balanced routing (the table's 'force-balance the token distribution'), the flex "
-                  "dispatcher (the recipes' HybridEP backend, which dispatches BF16: dispatch_dtype bf16) with its exchange overlapped (overlap_moe_a2a: the "
+                  "dispatcher (the recipes' HybridEP backend, which dispatches BF16: dispatch_dtype bf16) with its "
+                  "exchange overlapped (overlap_moe_a2a: the "
                   "recipes' overlap_moe_expert_parallel_comm), FP8 dot-product attention (fp8_attention: the "
                   "recipes' fp8_dot_product_attention), the fused grouped MLP (fused_grouped_mlp: the recipes' "
                   "use_transformer_engine_op_fuser); not modelled: full-iteration CUDA graphs")
