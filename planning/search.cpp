@@ -226,6 +226,9 @@ std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uin
   const v1::Parallelism& given = s.workload().parallelism();
   const bool given_dualpipe = given.schedule() == "dualpipe";
   const uint64_t m_layers = m.layers();
+  // The recipe's pipeline split: the embedding and the loss may each count as a layer slot (wl::Plan).
+  const uint64_t split_slots = m_layers + (given.account_for_embedding_in_pipeline_split() ? 1 : 0) +
+                               (given.account_for_loss_in_pipeline_split() ? 1 : 0);
   std::vector<Scored> out;
   uint64_t valid = 0;
   v1::Scenario c = s;
@@ -239,7 +242,7 @@ std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uin
         const uint32_t dp = n / (tp * cp * pp);
         std::vector<uint32_t> vpps{1};
         for (uint32_t v = 2; pp > 1 && v <= o.max_vpp; ++v)
-          if ((m.layers() / pp) % v == 0) vpps.push_back(v);
+          if ((split_slots / pp) % v == 0) vpps.push_back(v);
         std::vector<uint32_t> eps{1};
         for (uint32_t ep = 2; moe && ep <= tp * cp * dp; ep *= 2)
           if (m.routed_experts() % ep == 0 && (tp * cp * dp) % ep == 0) eps.push_back(ep);
@@ -270,6 +273,8 @@ std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uin
               p.set_overlap_grad_reduce(true);
               p.set_overlap_param_gather(true);
               p.set_tp_comm_overlap(given.tp_comm_overlap() && tp > 1);  // the recipe's software, where it applies
+              p.set_account_for_embedding_in_pipeline_split(given.account_for_embedding_in_pipeline_split());
+              p.set_account_for_loss_in_pipeline_split(given.account_for_loss_in_pipeline_split());
               bool counted = false;
               const bool sharded = uint64_t{dp} * cp > 1;
               const size_t choices = sharded ? kShardedChoices.size() : kReplicaChoices.size();

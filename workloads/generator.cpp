@@ -631,9 +631,12 @@ LayerOps Generator::BuildOutput() const {
 void Generator::PlaceLayers() {
   const uint32_t pp = plan_.pp, chunks = plan_.chunks(), nv = pp * chunks, layers = m_.layers();
   vstages_.assign(nv, {});
-  std::vector<uint32_t> count(nv, layers / nv);
-  uint32_t rem = layers % nv;
-  // Extra layers go to the middle virtual stages first (the first holds the embedding, the last the output layer),
+  // Layer slots: the transformer layers, plus one each for the embedding and the output layer where the plan counts
+  // them (Plan::embedding_slot, loss_slot); ResolvePlan checked that every virtual stage gets a slot.
+  const uint32_t slots = layers + plan_.embedding_slot + plan_.loss_slot;
+  std::vector<uint32_t> count(nv, slots / nv);
+  uint32_t rem = slots % nv;
+  // Extra slots go to the middle virtual stages first (the first holds the embedding, the last the output layer),
   // then to the first.
   for (uint32_t v = 1; v + 1 < nv && rem > 0; ++v, --rem) ++count[v];
   if (rem > 0) {
@@ -641,6 +644,8 @@ void Generator::PlaceLayers() {
     --rem;
   }
   if (rem > 0) ++count[nv - 1];
+  count[0] -= plan_.embedding_slot;
+  count[nv - 1] -= plan_.loss_slot;
   uint32_t next = 0;
   for (uint32_t v = 0; v < nv; ++v) {
     vstages_[v].first_layer = next;

@@ -761,6 +761,46 @@ TEST(Layers, UnevenSplitsPutExtraLayersInTheMiddle) {
   EXPECT_EQ(std::accumulate(p.layers_per_stage.begin(), p.layers_per_stage.end(), 0u), 126u);
 }
 
+// Llama 3's split (Dubey et al. 2024, section 3.3.2): 126 layers on PP 16 with 8 chunks per rank, the first chunk
+// holding only the embedding and the last only the output layer. Without the counted slots it does not fit.
+TEST(Layers, EmbeddingAndLossCountAsLayerSlots) {
+  v1::Workload w;
+  w.mutable_model()->set_preset("llama3_405b");
+  w.mutable_model()->set_seq_len(512);  // keep the test light
+  v1::Parallelism* par = w.mutable_parallelism();
+  par->set_tp(8);
+  par->set_pp(16);
+  par->set_vpp(8);
+  par->set_global_batch_size(16);
+  EXPECT_THROW(BuildStepProgram(w, 128, 8, 1), InputError);
+  par->set_account_for_embedding_in_pipeline_split(true);
+  EXPECT_THROW(BuildStepProgram(w, 128, 8, 1), InputError);  // 127 slots for 128 chunks
+  par->set_account_for_loss_in_pipeline_split(true);
+  const StepProgram p = BuildStepProgram(w, 128, 8, 1);
+  ASSERT_EQ(p.layers_per_stage.size(), 16u);
+  EXPECT_EQ(p.layers_per_stage.front(), 7u);
+  EXPECT_EQ(p.layers_per_stage.back(), 7u);
+  EXPECT_EQ(p.layers_per_stage[5], 8u);
+  EXPECT_EQ(std::accumulate(p.layers_per_stage.begin(), p.layers_per_stage.end(), 0u), 126u);
+  auto attention_in_chunk = [&](uint32_t stage, uint32_t chunk) {
+    return Count(p, stage, [&](const Op& op) {
+      return op.type == OpType::kCompute && op.compute == ComputeKind::kAttention && op.chunk == chunk;
+    });
+  };
+  EXPECT_EQ(attention_in_chunk(0, 0), 0);  // the embedding alone
+  EXPECT_GT(attention_in_chunk(0, 1), 0);
+  EXPECT_EQ(attention_in_chunk(15, 7), 0);  // the output layer and loss alone
+  EXPECT_GT(attention_in_chunk(15, 6), 0);
+  // 8 layers on 3 stages: 3 / 3 / 2 plain (the extra layers to the middle, then the first); with the embedding
+  // counted 9 slots, 3 each, the first runs 2 layers; with both counted 10 slots, 3 / 4 / 3, so 2 / 4 / 2.
+  v1::Workload d = Dense(1, 3, 1, 6);
+  EXPECT_EQ(Build(d).layers_per_stage, (std::vector<uint32_t>{3, 3, 2}));
+  d.mutable_parallelism()->set_account_for_embedding_in_pipeline_split(true);
+  EXPECT_EQ(Build(d).layers_per_stage, (std::vector<uint32_t>{2, 3, 3}));
+  d.mutable_parallelism()->set_account_for_loss_in_pipeline_split(true);
+  EXPECT_EQ(Build(d).layers_per_stage, (std::vector<uint32_t>{2, 4, 2}));
+}
+
 TEST(Layers, DeepSeekInterleavedWithMtp) {
   v1::Workload w;
   w.mutable_model()->set_preset("deepseek_v3_671b");

@@ -209,6 +209,8 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
   r.overlap_param_gather = p.overlap_param_gather();
   r.overlap_moe_a2a = p.overlap_moe_a2a();
   r.tp_comm_overlap = p.tp_comm_overlap();
+  r.embedding_slot = r.pp > 1 && p.account_for_embedding_in_pipeline_split() ? 1 : 0;
+  r.loss_slot = r.pp > 1 && p.account_for_loss_in_pipeline_split() ? 1 : 0;
 
   // GPU count.
   if (num_gpus == 0) throw InputError::Field(file, 0, "cluster.num_gpus", "0", "must be > 0");
@@ -336,9 +338,11 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
     const std::string conflict = A2aOverlapConflict(r.pp, r.schedule, r.recompute);
     if (!conflict.empty()) Fail(file, "overlap_moe_a2a", "true", conflict);
   }
-  if (uint64_t{r.pp} * r.chunks() > m.layers()) {
+  const uint64_t slots = uint64_t{m.layers()} + r.embedding_slot + r.loss_slot;
+  if (uint64_t{r.pp} * r.chunks() > slots) {
     Fail(file, "pp", S(r.pp),
          "pp x model chunks per stage (" + S(r.chunks()) + ") must not exceed model layers (" + S(m.layers()) +
+             (slots > m.layers() ? " + " + S(slots - m.layers()) + " counted for embedding and loss" : "") +
              "): every virtual stage needs a layer");
   }
 

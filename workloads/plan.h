@@ -58,6 +58,9 @@ struct Plan {
   bool sequence_parallel = false;
   bool overlap_grad_reduce = false, overlap_param_gather = false, overlap_moe_a2a = false;
   bool tp_comm_overlap = false;
+  // Layer slots taken by the embedding (first virtual stage) and the output layer (last) in the pipeline split:
+  // Parallelism.account_for_{embedding,loss}_in_pipeline_split, each 0 or 1 (0 when pp = 1).
+  uint32_t embedding_slot = 0, loss_slot = 0;
   Recompute recompute = Recompute::kNone;
   // RecomputeModule bits: kRecomputeCoreAttn alone for "selective" without recompute_modules; 0 for "none"/"full".
   uint32_t recompute_modules = 0;

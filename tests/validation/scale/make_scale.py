@@ -167,11 +167,17 @@ def llama3():
         cid = f"llama3_405b_h100_{n}gpu"
         notes = (f"Llama 3 405B pre-training on {n} H100 (Meta, RoCE, 3-tier Clos: 3,072-GPU pods at full bisection, "
                  f"1:7 oversubscribed above): TP8 CP1 PP16 DP{dp}, seq 8192, 16M tokens per batch (global batch "
-                 "2048 sequences), BF16, interleaved schedule (virtual stages per rank not published: 2 assumed), "
+                 "2048 sequences), BF16, interleaved schedule with 8 model chunks of one layer slot per rank: "
+                 "section 3.3.2 removes one layer each from the first and last stages so that 'the first model chunk "
+                 "on the first stage has only the embedding, and the last model chunk on the last stage has only "
+                 "output projection and loss' (126 layers + 2 slots = 16 x 8; Megatron-Core's "
+                 "account_for_embedding/loss_in_pipeline_split), "
                  "FSDP-style sharding of optimizer states (zero_stage 1), no activation recompute. Table 4 gives "
                  "TFLOP/s per GPU in the Chowdhery et al. convention (6N + 12 L h s per token, full attention), "
                  "clustersim's model_tflops_per_gpu convention.")
-        p = parallelism(8, 16, 2, 1, dp, 1, 2048, tp_overlap=False)
+        p = parallelism(8, 16, 8, 1, dp, 1, 2048, tp_overlap=False)
+        p["account_for_embedding_in_pipeline_split"] = True
+        p["account_for_loss_in_pipeline_split"] = True
         expected = [mc.expect_value("model_tflops_per_gpu", tflops, 10, note="primary comparison (Table 4)")]
         out.append(training_case(cid, LLAMA3, False, notes, "H100-SXM", h100_cluster(n, [1, 7]), model, p, "bf16",
                                  expected))
