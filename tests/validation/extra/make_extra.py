@@ -122,6 +122,11 @@ def build(row, release="25.11"):
               "overlap_grad_reduce": True, "overlap_param_gather": True})
     if modules:
         p["recompute_modules"] = modules
+    if pp > 1 and preset in ("llama3_405b", "qwen3_235b_a22b"):
+        # The base recipes (recipes/llama/llama3.py llama31_405b_pretrain_config, recipes/qwen/qwen3_moe.py
+        # qwen3_235b_a22b_pretrain_config, at 00b7660be025 and 067f987) count the embedding and the loss as layers.
+        p["account_for_embedding_in_pipeline_split"] = True
+        p["account_for_loss_in_pipeline_split"] = True
     if tp > 1:
         p["tp_comm_overlap"] = True  # the performance recipes' TP communication overlap (userbuffers)
     if recent:
