@@ -172,10 +172,12 @@ def llama3():
                  "on the first stage has only the embedding, and the last model chunk on the last stage has only "
                  "output projection and loss' (126 layers + 2 slots = 16 x 8; Megatron-Core's "
                  "account_for_embedding/loss_in_pipeline_split), "
-                 "FSDP-style sharding of optimizer states (zero_stage 1), no activation recompute. Table 4 gives "
+                 "FSDP sharding optimizer states and gradients, weights kept unsharded from forward to backward "
+                 "('Our use of FSDP for Llama 3 shards optimizer states and gradients, but for model shards we do not "
+                 "reshard after forward computation': zero_stage 2), no activation recompute. Table 4 gives "
                  "TFLOP/s per GPU in the Chowdhery et al. convention (6N + 12 L h s per token, full attention), "
                  "clustersim's model_tflops_per_gpu convention.")
-        p = parallelism(8, 16, 8, 1, dp, 1, 2048, tp_overlap=False)
+        p = parallelism(8, 16, 8, 1, dp, 1, 2048, zero=2, tp_overlap=False)
         p["account_for_embedding_in_pipeline_split"] = True
         p["account_for_loss_in_pipeline_split"] = True
         expected = [mc.expect_value("model_tflops_per_gpu", tflops, 10, note="primary comparison (Table 4)")]
