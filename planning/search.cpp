@@ -229,6 +229,8 @@ std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uin
   // The recipe's pipeline split: the embedding and the loss may each count as a layer slot (wl::Plan).
   const uint64_t split_slots = m_layers + (given.account_for_embedding_in_pipeline_split() ? 1 : 0) +
                                (given.account_for_loss_in_pipeline_split() ? 1 : 0);
+  // The recipe's custom layout applies to the candidates with as many virtual stages; the others split evenly.
+  const size_t layout_stages = wl::ParsePipelineLayout(given.pipeline_model_parallel_layout(), s.name()).size();
   std::vector<Scored> out;
   uint64_t valid = 0;
   v1::Scenario c = s;
@@ -275,6 +277,9 @@ std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uin
               p.set_tp_comm_overlap(given.tp_comm_overlap() && tp > 1);  // the recipe's software, where it applies
               p.set_account_for_embedding_in_pipeline_split(given.account_for_embedding_in_pipeline_split());
               p.set_account_for_loss_in_pipeline_split(given.account_for_loss_in_pipeline_split());
+              const uint64_t chunks = vpp > 1 ? vpp : sched == wl::Schedule::kDualPipe ? 2 : 1;
+              if (layout_stages > 0 && layout_stages == uint64_t{pp} * chunks)
+                p.set_pipeline_model_parallel_layout(given.pipeline_model_parallel_layout());
               bool counted = false;
               const bool sharded = uint64_t{dp} * cp > 1;
               const size_t choices = sharded ? kShardedChoices.size() : kReplicaChoices.size();

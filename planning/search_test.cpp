@@ -135,6 +135,25 @@ TEST(PlanSearch, DualPipeRecipeKeepsDualPipeWhereItRuns) {
   EXPECT_GT(dualpipe, 0);
 }
 
+// A recipe's custom pipeline layout (20 virtual stages here: the public case's pp 4 x vpp 5) is kept on the candidates
+// with 20 virtual stages; the others split evenly, and every candidate validates.
+TEST(PlanSearch, CustomLayoutGoesToCandidatesWithItsStageCount) {
+  v1::Scenario s = PublicCase();
+  s.mutable_workload()->mutable_parallelism()->set_pipeline_model_parallel_layout("Et*3|(t*4|)*18t*5L");
+  SearchOptions o;
+  o.micro_batch_sizes = {1};
+  uint64_t valid = 0;
+  const std::vector<v1::Parallelism> plans = EnumeratePlans(s, o, &valid);
+  int kept = 0;
+  for (const v1::Parallelism& p : plans) {
+    const uint32_t chunks = p.vpp() > 1 ? p.vpp() : p.schedule() == "dualpipe" ? 2 : 1;
+    EXPECT_EQ(!p.pipeline_model_parallel_layout().empty(), p.pp() * chunks == 20) << PlanLabel(p);
+    kept += !p.pipeline_model_parallel_layout().empty();
+  }
+  EXPECT_GT(kept, 0);
+  EXPECT_LT(kept, static_cast<int>(plans.size()));
+}
+
 // A layer count that no power of two divides (Llama 3 405B: 126 layers) still gets deep pipelines: the generator
 // splits unevenly, as Meta's 405B run did on PP16, so the search must not skip those depths.
 TEST(PlanSearch, UnevenPipelineSplitsAreCandidates) {

@@ -338,6 +338,7 @@ class Generator {
   LayerOps BuildEmbedding() const;
   LayerOps BuildOutput() const;
   void PlaceLayers();
+  void PlaceLayout();
 
   // Emission.
   struct RankState {
@@ -631,6 +632,10 @@ LayerOps Generator::BuildOutput() const {
 void Generator::PlaceLayers() {
   const uint32_t pp = plan_.pp, chunks = plan_.chunks(), nv = pp * chunks, layers = m_.layers();
   vstages_.assign(nv, {});
+  if (!plan_.layout.empty()) {
+    PlaceLayout();
+    return;
+  }
   // Layer slots: the transformer layers, plus one each for the embedding and the output layer where the plan counts
   // them (Plan::embedding_slot, loss_slot); ResolvePlan checked that every virtual stage gets a slot.
   const uint32_t slots = layers + plan_.embedding_slot + plan_.loss_slot;
@@ -655,6 +660,20 @@ void Generator::PlaceLayers() {
   vstages_.front().first = true;
   vstages_.back().last = true;
   vstages_.back().num_layers += m_.mtp_depth();
+}
+
+// The plan's custom layout (ResolvePlan checked it: one entry per virtual stage, E first, L last, every layer and MTP
+// module once, in order).
+void Generator::PlaceLayout() {
+  uint32_t next = 0;
+  for (size_t v = 0; v < vstages_.size(); ++v) {
+    const LayoutStage& s = plan_.layout[v];
+    vstages_[v].first_layer = next;
+    vstages_[v].num_layers = s.decoders + s.mtp;
+    vstages_[v].first = s.embedding;
+    vstages_[v].last = s.loss;
+    next += vstages_[v].num_layers;
+  }
 }
 
 std::vector<uint32_t> Generator::ChunkLayers(uint32_t v) const {

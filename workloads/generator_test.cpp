@@ -801,6 +801,34 @@ TEST(Layers, EmbeddingAndLossCountAsLayerSlots) {
   EXPECT_EQ(Build(d).layers_per_stage, (std::vector<uint32_t>{2, 4, 2}));
 }
 
+// Megatron-Bridge 25.11's DeepSeek-V3 H100 layout on PP 8 x VPP 4: the last virtual stage holds only the MTP module
+// and the loss, so rank 7 runs 6 decoder layers + MTP where the default split gives it 7 + MTP.
+TEST(Layers, CustomLayoutPlacesLayersAsWritten) {
+  v1::Workload w;
+  w.mutable_model()->set_preset("deepseek_v3_671b");
+  w.mutable_model()->set_seq_len(256);
+  v1::Parallelism* par = w.mutable_parallelism();
+  par->set_tp(2);
+  par->set_pp(8);
+  par->set_vpp(4);
+  par->set_ep(8);
+  par->set_sequence_parallel(true);
+  par->set_global_batch_size(64);
+  const StepProgram even = BuildStepProgram(w, 128, 8, 1);
+  EXPECT_EQ(even.layers_per_stage, (std::vector<uint32_t>{7, 8, 8, 8, 8, 8, 7, 8}));
+  par->set_pipeline_model_parallel_layout("Et|(tt|)*30mL");
+  const StepProgram custom = BuildStepProgram(w, 128, 8, 1);
+  EXPECT_EQ(custom.layers_per_stage, (std::vector<uint32_t>{7, 8, 8, 8, 8, 8, 8, 7}));
+  EXPECT_NEAR(custom.params_total, even.params_total, 1);
+  // Rank 6 holds 8 MoE layers now, one more than before: more expert weights.
+  EXPECT_GT(custom.stage_memory[6].weights, even.stage_memory[6].weights);
+  par->set_account_for_loss_in_pipeline_split(true);
+  EXPECT_THROW(BuildStepProgram(w, 128, 8, 1), InputError);  // Megatron-Core refuses both
+  par->set_account_for_loss_in_pipeline_split(false);
+  par->set_pipeline_model_parallel_layout("Et|(tt|)*29mL");  // 59 decoder layers
+  EXPECT_THROW(BuildStepProgram(w, 128, 8, 1), InputError);
+}
+
 TEST(Layers, DeepSeekInterleavedWithMtp) {
   v1::Workload w;
   w.mutable_model()->set_preset("deepseek_v3_671b");

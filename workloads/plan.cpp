@@ -20,6 +20,20 @@ std::string Quote(const std::string& s) { return "\"" + s + "\""; }
 
 uint32_t OrOne(uint32_t v) { return v == 0 ? 1 : v; }
 
+// Sets r.layout from p.pipeline_model_parallel_layout (r.pp and r.schedule resolved). Megatron-Core refuses a layout
+// beside the account_for_* split flags.
+void ResolveLayout(const v1::Parallelism& p, const v1::Model& m, Plan& r, const std::string& file) {
+  const std::string& layout = p.pipeline_model_parallel_layout();
+  if (layout.empty()) return;
+  if (p.account_for_embedding_in_pipeline_split() || p.account_for_loss_in_pipeline_split()) {
+    Fail(file, "pipeline_model_parallel_layout", Quote(layout),
+         "cannot be set with account_for_embedding_in_pipeline_split or account_for_loss_in_pipeline_split (the "
+         "layout places the embedding and the loss itself)");
+  }
+  r.layout = ParsePipelineLayout(layout, file);
+  CheckPipelineLayout(r.layout, layout, uint64_t{r.pp} * r.chunks(), m.layers(), m.mtp_depth(), file);
+}
+
 struct ModuleName {
   const char* name;
   RecomputeModule bit;
@@ -338,8 +352,9 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
     const std::string conflict = A2aOverlapConflict(r.pp, r.schedule, r.recompute);
     if (!conflict.empty()) Fail(file, "overlap_moe_a2a", "true", conflict);
   }
+  ResolveLayout(p, m, r, file);
   const uint64_t slots = uint64_t{m.layers()} + r.embedding_slot + r.loss_slot;
-  if (uint64_t{r.pp} * r.chunks() > slots) {
+  if (r.layout.empty() && uint64_t{r.pp} * r.chunks() > slots) {
     Fail(file, "pp", S(r.pp),
          "pp x model chunks per stage (" + S(r.chunks()) + ") must not exceed model layers (" + S(m.layers()) +
              (slots > m.layers() ? " + " + S(slots - m.layers()) + " counted for embedding and loss" : "") +

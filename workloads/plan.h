@@ -5,8 +5,10 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "scenario.pb.h"
+#include "workloads/pipeline_layout.h"
 #include "workloads/zero3_impl.h"
 
 namespace clustersim::wl {
@@ -61,6 +63,9 @@ struct Plan {
   // Layer slots taken by the embedding (first virtual stage) and the output layer (last) in the pipeline split:
   // Parallelism.account_for_{embedding,loss}_in_pipeline_split, each 0 or 1 (0 when pp = 1).
   uint32_t embedding_slot = 0, loss_slot = 0;
+  // Parallelism.pipeline_model_parallel_layout parsed: one entry per virtual stage in model order (pp x chunks()),
+  // checked against the model; empty = the default split (layers spread evenly, Generator::PlaceLayers).
+  std::vector<LayoutStage> layout;
   Recompute recompute = Recompute::kNone;
   // RecomputeModule bits: kRecomputeCoreAttn alone for "selective" without recompute_modules; 0 for "none"/"full".
   uint32_t recompute_modules = 0;

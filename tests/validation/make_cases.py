@@ -391,6 +391,9 @@ def nvidia_recipe(case):
         # Megatron-Bridge scripts/performance/configs/deepseek/deepseek_llm_pretrain.py,
         # deepseek_v3_h100_1024gpus_fp8_config: comm_overlap.overlap_grad_reduce = False.
         p["overlap_grad_reduce"] = False
+        # The same recipe's pipeline layout for H100 (run_script.py at v0.1.0rc4, deepseek_llm_pretrain.py at v0.2.0):
+        # the first virtual stage the embedding and one layer, the last only the MTP module and the loss.
+        p["pipeline_model_parallel_layout"] = "Et|(tt|)*30mL"
     precision = "fp8" if str(inp["precision"]).startswith("fp8") else "bf16"
     workload = {"model": model, "parallelism": p, "precision": precision}
     if moe:
@@ -430,7 +433,8 @@ def nvidia_recipe(case):
             notes += (", the recipe's communication settings (Megatron-Bridge scripts/performance/configs/deepseek/"
                       "deepseek_llm_pretrain.py, deepseek_v3_h100_1024gpus_fp8_config: enable_deepep, "
                       "set_moe_a2a_overlap_overrides, overlap_grad_reduce = False): the flex (DeepEP) "
-                      "dispatcher (DeepEP's normal kernels, per-node deduplication, BF16 dispatch as Megatron-Core's FusedDispatch sends it), 1F1B all-to-all overlap, gradient reduce-scatter not overlapped, and DeepSeek-V3's "
+                      "dispatcher (DeepEP's normal kernels, per-node deduplication, BF16 dispatch as Megatron-Core's FusedDispatch sends it), 1F1B all-to-all overlap, gradient reduce-scatter not overlapped, the pipeline layout 'Et|(tt|)*30mL' of "
+                      "its H100 configuration, and DeepSeek-V3's "
                       "group-limited routing (moe_router_num_groups 8, group_topk 4: at most 4 of the 8 nodes per "
                       "token)")
         if qwen:

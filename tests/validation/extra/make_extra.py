@@ -122,6 +122,10 @@ def build(row, release="25.11"):
               "overlap_grad_reduce": True, "overlap_param_gather": True})
     if modules:
         p["recompute_modules"] = modules
+    if preset == "deepseek_v3_671b" and pp * vp == 16:
+        # recipes/deepseek/deepseek_v3.py's layout map (00b7660be025) and set_deepseek_v3_pipeline_model_parallel_layout
+        # (067f987) for PP x VP = 16: the embedding and 4 layers, 14 x 4 layers, 1 layer with the MTP module and loss.
+        p["pipeline_model_parallel_layout"] = "Et*4|(t*4|)*14tmL"
     if pp > 1 and preset in ("llama3_405b", "qwen3_235b_a22b"):
         # The base recipes (recipes/llama/llama3.py llama31_405b_pretrain_config, recipes/qwen/qwen3_moe.py
         # qwen3_235b_a22b_pretrain_config, at 00b7660be025 and 067f987) count the embedding and the loss as layers.
