@@ -378,6 +378,7 @@ std::string PlanLabel(const v1::Parallelism& p) {
   std::string l = fmt::format("tp{} cp{} pp{}", p.tp(), p.cp(), p.pp());
   if (p.vpp() > 1) l += fmt::format(" vpp{}", p.vpp());
   if (p.schedule() == "dualpipe") l += " dualpipe";
+  if (!p.pipeline_model_parallel_layout().empty()) l += " layout";  // the recipe's custom pipeline layout
   l += fmt::format(" dp{}", p.dp());
   if (p.ep() > 1) l += fmt::format(" ep{}", p.ep());
   l += fmt::format(" mbs{} zero{} rc={}", p.micro_batch_size(), p.zero_stage(), p.recompute());

@@ -67,7 +67,8 @@ double PlanMemoryGb(const v1::Scenario& resolved);
 // Deterministic. Throws InputError if no plan fits.
 v1::PlanSearchResult SearchPlans(const v1::Scenario& resolved, const SearchOptions& options);
 
-// Short label of a plan: "tp4 cp2 pp4 vpp5 dp2 ep1 mbs1 zero1 rc=none".
+// Short label of a plan: "tp4 cp2 pp4 vpp5 dp2 mbs1 zero1 rc=none" (ep, "dualpipe", "layout" and "a2a-overlap"
+// where they apply).
 std::string PlanLabel(const v1::Parallelism& p);
 
 // Renderings of a search: the terminal table, CSV (one row per plan, the given plan last) and JSON (Protobuf's JSON

@@ -149,6 +149,7 @@ TEST(PlanSearch, CustomLayoutGoesToCandidatesWithItsStageCount) {
     const uint32_t chunks = p.vpp() > 1 ? p.vpp() : p.schedule() == "dualpipe" ? 2 : 1;
     EXPECT_EQ(!p.pipeline_model_parallel_layout().empty(), p.pp() * chunks == 20) << PlanLabel(p);
     kept += !p.pipeline_model_parallel_layout().empty();
+    EXPECT_EQ(PlanLabel(p).find(" layout") != std::string::npos, !p.pipeline_model_parallel_layout().empty());
   }
   EXPECT_GT(kept, 0);
   EXPECT_LT(kept, static_cast<int>(plans.size()));
