@@ -26,6 +26,14 @@ v1::Scenario PublicCase() {
   return ResizedScenario(l, l.scenario.cluster().num_gpus(), "", 1e12);
 }
 
+// The candidates of `s` with micro-batch size 1.
+std::vector<v1::Parallelism> Mbs1Plans(const v1::Scenario& s) {
+  SearchOptions o;
+  o.micro_batch_sizes = {1};
+  uint64_t valid = 0;
+  return EnumeratePlans(s, o, &valid);
+}
+
 TEST(PlanSearch, EnumeratedPlansAreValidFitAndIncludeThePublishedShape) {
   const v1::Scenario s = PublicCase();
   uint64_t valid = 0;
@@ -96,10 +104,7 @@ TEST(PlanSearch, A2aOverlapOnlyWhereTheScheduleAllowsIt) {
   m->set_top_k(1);
   m->set_expert_ffn_hidden(m->ffn_hidden() / 8);
   s.mutable_workload()->mutable_parallelism()->set_overlap_moe_a2a(true);
-  SearchOptions o;
-  o.micro_batch_sizes = {1};
-  uint64_t valid = 0;
-  const std::vector<v1::Parallelism> plans = EnumeratePlans(s, o, &valid);
+  const std::vector<v1::Parallelism> plans = Mbs1Plans(s);
   int overlapped = 0, one_f_one_b = 0;
   for (const v1::Parallelism& p : plans) {
     if (p.ep() < 2) continue;
@@ -120,10 +125,7 @@ TEST(PlanSearch, DualPipeRecipeKeepsDualPipeWhereItRuns) {
   v1::Parallelism* g = s.mutable_workload()->mutable_parallelism();
   g->set_vpp(1);
   g->set_schedule("dualpipe");
-  SearchOptions o;
-  o.micro_batch_sizes = {1};
-  uint64_t valid = 0;
-  const std::vector<v1::Parallelism> plans = EnumeratePlans(s, o, &valid);
+  const std::vector<v1::Parallelism> plans = Mbs1Plans(s);
   int dualpipe = 0;
   for (const v1::Parallelism& p : plans) {
     const uint64_t micro = p.global_batch_size() / (uint64_t{p.dp()} * p.micro_batch_size());
@@ -140,10 +142,7 @@ TEST(PlanSearch, DualPipeRecipeKeepsDualPipeWhereItRuns) {
 TEST(PlanSearch, CustomLayoutGoesToCandidatesWithItsStageCount) {
   v1::Scenario s = PublicCase();
   s.mutable_workload()->mutable_parallelism()->set_pipeline_model_parallel_layout("Et*3|(t*4|)*18t*5L");
-  SearchOptions o;
-  o.micro_batch_sizes = {1};
-  uint64_t valid = 0;
-  const std::vector<v1::Parallelism> plans = EnumeratePlans(s, o, &valid);
+  const std::vector<v1::Parallelism> plans = Mbs1Plans(s);
   int kept = 0;
   for (const v1::Parallelism& p : plans) {
     const uint32_t chunks = p.vpp() > 1 ? p.vpp() : p.schedule() == "dualpipe" ? 2 : 1;

@@ -745,6 +745,15 @@ TEST(Recompute, ModulesRerunTheirForwardWork) {
   }
 }
 
+// Llama 3 405B's 126 layers on 16 pipeline ranks: 7 on the first and last, 8 on the others.
+void ExpectLlama3Stages(const StepProgram& p) {
+  ASSERT_EQ(p.layers_per_stage.size(), 16u);
+  EXPECT_EQ(p.layers_per_stage.front(), 7u);
+  EXPECT_EQ(p.layers_per_stage.back(), 7u);
+  EXPECT_EQ(p.layers_per_stage[5], 8u);
+  EXPECT_EQ(std::accumulate(p.layers_per_stage.begin(), p.layers_per_stage.end(), 0u), 126u);
+}
+
 TEST(Layers, UnevenSplitsPutExtraLayersInTheMiddle) {
   v1::Workload w;
   w.mutable_model()->set_preset("llama3_405b");
@@ -754,11 +763,7 @@ TEST(Layers, UnevenSplitsPutExtraLayersInTheMiddle) {
   w.mutable_parallelism()->set_global_batch_size(16);
   w.mutable_model()->set_seq_len(512);  // keep the test light
   const StepProgram p = BuildStepProgram(w, 128, 8, 1);
-  ASSERT_EQ(p.layers_per_stage.size(), 16u);
-  EXPECT_EQ(p.layers_per_stage.front(), 7u);
-  EXPECT_EQ(p.layers_per_stage.back(), 7u);
-  EXPECT_EQ(p.layers_per_stage[5], 8u);
-  EXPECT_EQ(std::accumulate(p.layers_per_stage.begin(), p.layers_per_stage.end(), 0u), 126u);
+  ExpectLlama3Stages(p);
 }
 
 // Llama 3's split (Dubey et al. 2024, section 3.3.2): 126 layers on PP 16 with 8 chunks per rank, the first chunk
@@ -777,11 +782,7 @@ TEST(Layers, EmbeddingAndLossCountAsLayerSlots) {
   EXPECT_THROW(BuildStepProgram(w, 128, 8, 1), InputError);  // 127 slots for 128 chunks
   par->set_account_for_loss_in_pipeline_split(true);
   const StepProgram p = BuildStepProgram(w, 128, 8, 1);
-  ASSERT_EQ(p.layers_per_stage.size(), 16u);
-  EXPECT_EQ(p.layers_per_stage.front(), 7u);
-  EXPECT_EQ(p.layers_per_stage.back(), 7u);
-  EXPECT_EQ(p.layers_per_stage[5], 8u);
-  EXPECT_EQ(std::accumulate(p.layers_per_stage.begin(), p.layers_per_stage.end(), 0u), 126u);
+  ExpectLlama3Stages(p);
   auto attention_in_chunk = [&](uint32_t stage, uint32_t chunk) {
     return Count(p, stage, [&](const Op& op) {
       return op.type == OpType::kCompute && op.compute == ComputeKind::kAttention && op.chunk == chunk;
@@ -801,9 +802,8 @@ TEST(Layers, EmbeddingAndLossCountAsLayerSlots) {
   EXPECT_EQ(Build(d).layers_per_stage, (std::vector<uint32_t>{2, 4, 2}));
 }
 
-// Megatron-Bridge 25.11's DeepSeek-V3 H100 layout on PP 8 x VPP 4: the last virtual stage holds only the MTP module
-// and the loss, so rank 7 runs 6 decoder layers + MTP where the default split gives it 7 + MTP.
-TEST(Layers, CustomLayoutPlacesLayersAsWritten) {
+// DeepSeek-V3 at a short sequence on 128 GPUs: TP2 PP8 VPP4 EP8, 8 micro-batches per pipeline.
+v1::Workload DeepSeekPp8Vpp4() {
   v1::Workload w;
   w.mutable_model()->set_preset("deepseek_v3_671b");
   w.mutable_model()->set_seq_len(256);
@@ -814,6 +814,14 @@ TEST(Layers, CustomLayoutPlacesLayersAsWritten) {
   par->set_ep(8);
   par->set_sequence_parallel(true);
   par->set_global_batch_size(64);
+  return w;
+}
+
+// Megatron-Bridge 25.11's DeepSeek-V3 H100 layout on PP 8 x VPP 4: the last virtual stage holds only the MTP module
+// and the loss, so rank 7 runs 6 decoder layers + MTP where the default split gives it 7 + MTP.
+TEST(Layers, CustomLayoutPlacesLayersAsWritten) {
+  v1::Workload w = DeepSeekPp8Vpp4();
+  v1::Parallelism* par = w.mutable_parallelism();
   const StepProgram even = BuildStepProgram(w, 128, 8, 1);
   EXPECT_EQ(even.layers_per_stage, (std::vector<uint32_t>{7, 8, 8, 8, 8, 8, 7, 8}));
   par->set_pipeline_model_parallel_layout("Et|(tt|)*30mL");
@@ -830,17 +838,8 @@ TEST(Layers, CustomLayoutPlacesLayersAsWritten) {
 }
 
 TEST(Layers, DeepSeekInterleavedWithMtp) {
-  v1::Workload w;
-  w.mutable_model()->set_preset("deepseek_v3_671b");
-  w.mutable_model()->set_seq_len(256);
-  v1::Parallelism* par = w.mutable_parallelism();
-  par->set_tp(2);
-  par->set_pp(8);
-  par->set_vpp(4);
-  par->set_ep(8);
-  par->set_sequence_parallel(true);
-  par->set_schedule("interleaved");
-  par->set_global_batch_size(64);
+  v1::Workload w = DeepSeekPp8Vpp4();
+  w.mutable_parallelism()->set_schedule("interleaved");
   const StepProgram p = BuildStepProgram(w, 128, 8, 1);
   EXPECT_EQ(std::accumulate(p.layers_per_stage.begin(), p.layers_per_stage.end(), 0u), 62u);  // 61 + MTP
   EXPECT_NEAR(p.params_total / 1e9, 671 + 11.7, 1.0);
