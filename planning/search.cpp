@@ -277,8 +277,7 @@ std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uin
               p.set_tp_comm_overlap(given.tp_comm_overlap() && tp > 1);  // the recipe's software, where it applies
               p.set_account_for_embedding_in_pipeline_split(given.account_for_embedding_in_pipeline_split());
               p.set_account_for_loss_in_pipeline_split(given.account_for_loss_in_pipeline_split());
-              const uint64_t chunks = vpp > 1 ? vpp : sched == wl::Schedule::kDualPipe ? 2 : 1;
-              if (layout_stages > 0 && layout_stages == uint64_t{pp} * chunks)
+              if (layout_stages > 0 && layout_stages == uint64_t{pp} * wl::ChunksPerStage(sched, vpp))
                 p.set_pipeline_model_parallel_layout(given.pipeline_model_parallel_layout());
               bool counted = false;
               const bool sharded = uint64_t{dp} * cp > 1;

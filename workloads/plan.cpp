@@ -199,11 +199,13 @@ std::string A2aOverlapConflict(uint32_t pp, Schedule schedule, Recompute recompu
   return "";
 }
 
-uint32_t Plan::chunks() const {
+uint32_t ChunksPerStage(Schedule schedule, uint32_t vpp) {
   if (schedule == Schedule::kInterleaved) return vpp;
   if (schedule == Schedule::kDualPipe) return 2;
   return 1;
 }
+
+uint32_t Plan::chunks() const { return ChunksPerStage(schedule, vpp); }
 
 Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& file) {
   const v1::Model m = ResolveModel(w.model(), file);

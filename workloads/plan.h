@@ -37,6 +37,9 @@ const char* ToString(Schedule s);
 // full recomputation re-runs the dispatch and is refused.
 std::string A2aOverlapConflict(uint32_t pp, Schedule schedule, Recompute recompute);
 
+// Model chunks per pipeline rank as `schedule` runs them: vpp (interleaved), 2 (dualpipe, V-shaped), 1 otherwise.
+uint32_t ChunksPerStage(Schedule schedule, uint32_t vpp);
+
 // How model states and activations are stored (scenario MemoryOptions, resolved).
 struct MemoryPlan {
   double moment_bytes = 4;      // per Adam moment: 4 (fp32) or 2 (bf16)
@@ -76,7 +79,7 @@ struct Plan {
   // How zero_stage 3 runs (workloads/zero3_impl.h); never null, "nccl" unless the scenario names another.
   const Zero3Implementation* zero3 = FindZero3Implementation("");
   MemoryPlan memory;
-  // Model chunks per pipeline rank as scheduled: vpp (interleaved), 2 (dualpipe, V-shaped), 1 otherwise.
+  // Model chunks per pipeline rank as scheduled (ChunksPerStage).
   uint32_t chunks() const;
 };
 
