@@ -490,11 +490,14 @@ void ResolveVariability(const Validator& v, v1::Cluster& c) {
 void ApplyScaleTermsOff(const Validator& v, v1::Scenario& s) {
   for (int i = 0; i < s.options().scale_terms_off_size(); ++i) {
     const std::string& t = s.options().scale_terms_off(i);
-    v.OneOf("options.scale_terms_off", t, {"variability", "interference", "net_latency"});
-    if (t.empty()) v.Fail("options.scale_terms_off", "\"\"", "must be variability, interference or net_latency");
+    v.OneOf("options.scale_terms_off", t, {"variability", "interference", "net_latency", "amax_reduction"});
+    if (t.empty())
+      v.Fail("options.scale_terms_off", "\"\"", "must be variability, interference, net_latency or amax_reduction");
     if (t == "variability") s.mutable_cluster()->mutable_variability()->set_model("none");
     if (t == "interference") s.mutable_accelerator()->set_comm_compute_interference(0);
     if (t == "net_latency") s.mutable_collectives()->set_net_step_latency_ns(0);
+    if (t == "amax_reduction" && s.workload().fp8_recipe() == "delayed")
+      s.mutable_workload()->set_fp8_reduce_amax(false);
   }
 }
 

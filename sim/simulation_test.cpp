@@ -323,6 +323,50 @@ TEST(Simulation, Zero3ImplementationScalesComputeAndShardedCollectives) {
   EXPECT_GE(compared, 2);
 }
 
+// FP8 delayed scaling (workload.fp8_recipe "delayed"): a blocking amax all-reduce over the data-parallel ranks after
+// every chunk's forward and backward. It adds exposed DP time equal to its count x its time, that count is
+// micro-batches x chunks x 2, its latency grows with the data-parallel group, and scale_terms_off "amax_reduction"
+// removes it.
+TEST(Simulation, DelayedScalingPaysAnAmaxAllReducePerChunkPass) {
+  auto run = [](uint32_t gpus, const std::string& recipe, const std::string& options = "") {
+    const uint32_t dp = gpus / 8;  // tp 4 x pp 2
+    return SimulateStep(Cluster(
+        "", gpus,
+        "options { scale_terms_off: \"interference\" " + options +
+            " }\nworkload { model { preset: \"llama3_8b\" seq_len: 2048 } precision: \"fp8\" " + recipe +
+            " parallelism { tp: 4 pp: 2 vpp: 2 sequence_parallel: true global_batch_size: " + std::to_string(8 * dp) +
+            " zero_stage: 1 overlap_grad_reduce: true overlap_param_gather: true } }\n"));
+  };
+  auto amax = [](const v1::RunResult& r) {
+    const v1::CommStat* found = nullptr;
+    for (const v1::CommStat& c : r.comms())
+      if (c.kind() == "dp" && c.collective() == "all_reduce" && c.bytes_per_rank() < 4096) found = &c;
+    return found;
+  };
+  const std::string delayed_recipe = "fp8_recipe: \"delayed\"";
+  const v1::RunResult cs = run(256, "");
+  const v1::RunResult delayed = run(256, delayed_recipe);
+  const v1::RunResult off = run(256, delayed_recipe, "scale_terms_off: \"amax_reduction\"");
+  EXPECT_EQ(amax(cs), nullptr);
+  EXPECT_EQ(amax(off), nullptr);
+  EXPECT_DOUBLE_EQ(off.step_time_s(), cs.step_time_s());
+  const v1::CommStat* a = amax(delayed);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->group_size(), 256u / 8);  // dp = 256 / (tp 4 x pp 2)
+  // 8 micro-batches x 2 chunks, forward and backward; the stage issuing the most is counted.
+  EXPECT_GE(a->count_per_step(), 16u);
+  EXPECT_LE(a->count_per_step(), 32u);
+  EXPECT_GT(delayed.step_time_s(), cs.step_time_s());
+  EXPECT_GT(delayed.breakdown().exposed_dp_comm_s(), cs.breakdown().exposed_dp_comm_s());
+  // A latency-bound tree: 16 nodes cost more per reduction than 2 nodes.
+  const v1::RunResult small = run(32, delayed_recipe);
+  const v1::CommStat* b = amax(small);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->group_size(), 4u);
+  EXPECT_GT(a->time_s(), 1.5 * b->time_s());
+  EXPECT_LT(a->time_s(), 1e-3);  // microseconds, not a bandwidth-bound transfer
+}
+
 // Waiting for an overlapped collective is charged to the awaited collective's dimension: with overlapped EP
 // exchanges and a blocking gradient reduce-scatter, the exposed DP time is that of the blocking DP collectives alone.
 TEST(Simulation, WaitsForOverlappedExchangesAreChargedToTheirDimension) {

@@ -311,6 +311,7 @@ class Generator {
     // padding to capacity makes the shapes static.
     moe_host_sync_ = dispatcher_ != MoeDispatcher::kFlex && routing_.capacity_factor() == 0;
     fp8_dispatch_ = Fp8Dispatch(routing_, plan_.fp8);
+    ResolveAmaxReduction();
   }
 
   StepProgram Build();
@@ -355,6 +356,8 @@ class Generator {
     }
   }
   void EmitP2P(std::vector<Op>& out, OpType type, Phase phase, int32_t delta, uint32_t mb, uint32_t chunk) const;
+  void ResolveAmaxReduction();
+  void AmaxReduce(std::vector<Op>& out, Phase phase, uint32_t mb, uint32_t chunk, uint32_t layers) const;
   void Zero3Gather(std::vector<Op>& out, const std::vector<uint32_t>& layers, size_t i, Phase phase, uint32_t mb,
                    uint32_t chunk) const;
   void EmitForward(std::vector<Op>& out, uint32_t rank, const Task& task, RankState& st) const;
@@ -378,6 +381,10 @@ class Generator {
   MoeDispatcher dispatcher_ = MoeDispatcher::kAllToAll;
   double h_ = 0, rows_ = 0, rows_sp_ = 0, act_ = 0, act_full_ = 0, kv_heads_rank_ = 1;
   Dim dense_dim_ = Dim::kDp;
+  // Delayed FP8 scaling's amax all-reduce (Plan::fp8_amax_reduction): its group and bytes per layer of a chunk.
+  bool amax_ = false;
+  Dim amax_dim_ = Dim::kDp;
+  double amax_bytes_per_layer_ = 0;
   uint32_t dense_shards_ = 1, expert_shards_ = 1;
   double bucket_params_ = kBucketParams;
   StateBytes bytes_;
@@ -729,6 +736,32 @@ void Generator::Zero3Gather(std::vector<Op>& out, const std::vector<uint32_t>& l
   out.push_back(w);
 }
 
+// TransformerEngine's delayed scaling reduces the amaxes of every FP8 tensor of an autocast region (Megatron-Core:
+// one model chunk) when the region's forward ends and when its backward ends, with a blocking all-reduce (MAX) over
+// Megatron-Core's amax reduction group: the tensor x data x context-parallel ranks of the stage. Modelled over the
+// data(-context)-parallel group, which spans the same nodes when tp fits in a node (TP peers add intra-node hops
+// only), or over TP when there is no data parallelism.
+void Generator::ResolveAmaxReduction() {
+  amax_ = plan_.fp8_amax_reduction && plan_.tp * plan_.dp * plan_.cp > 1;
+  amax_dim_ = plan_.dp * plan_.cp > 1 ? dense_dim_ : Dim::kTp;
+  // One fp32 amax per FP8 tensor: input, weight and output of each linear (QKV, projection, fc1, fc2; a MoE layer
+  // adds fc1 and fc2 of every local expert).
+  const double local_experts = m_.kind() == "moe" ? double(m_.routed_experts()) / std::max(1u, plan_.ep) : 0;
+  amax_bytes_per_layer_ = 4.0 * 3.0 * (4.0 + 2.0 * local_experts);
+}
+
+void Generator::AmaxReduce(std::vector<Op>& out, Phase phase, uint32_t mb, uint32_t chunk, uint32_t layers) const {
+  // A chunk without transformer layers (a layout stage holding only the embedding or the loss) has no FP8 tensors:
+  // TransformerEngine skips an empty amax buffer.
+  if (!amax_ || layers == 0) return;
+  // The backward region reduces the gradients' amaxes: two FP8 tensors per linear instead of three.
+  const double scale = phase == Phase::kForward ? 1.0 : 2.0 / 3.0;
+  Op op = CollOp(phase, Coll::kAllReduce, amax_dim_, double(layers) * amax_bytes_per_layer_ * scale);
+  op.microbatch = mb;
+  op.chunk = chunk;
+  out.push_back(op);
+}
+
 void Generator::EmitForward(std::vector<Op>& out, uint32_t rank, const Task& task, RankState& st) const {
   const uint32_t v = VirtualStage(plan_.schedule, plan_.pp, rank, task.chunk);
   const VirtualStageInfo& vs = vstages_[v];
@@ -749,6 +782,7 @@ void Generator::EmitForward(std::vector<Op>& out, uint32_t rank, const Task& tas
     if (plan_.zero_stage == 3) Zero3Gather(out, ids, i, Phase::kForward, task.microbatch, task.chunk);
     Append(out, layers_[ids[i]].fwd, task.microbatch, task.chunk);
   }
+  AmaxReduce(out, Phase::kForward, task.microbatch, task.chunk, vs.num_layers);
   if (!vs.last) {
     const StageChunk next = StageOfVirtual(plan_.schedule, plan_.pp, v + 1);
     if (next.rank != rank) {
@@ -822,6 +856,7 @@ void Generator::EmitBackward(std::vector<Op>& out, uint32_t rank, const Task& ta
     GradBucket(out, st, task.chunk, Dim::kEdp, acc_expert);
     acc_dense = acc_expert = 0;
   }
+  AmaxReduce(out, Phase::kBackward, task.microbatch, task.chunk, vs.num_layers);
   if (!vs.first) {
     const StageChunk prev = StageOfVirtual(plan_.schedule, plan_.pp, v - 1);
     if (prev.rank != rank) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <map>
 #include <numeric>
 
@@ -10,6 +11,7 @@
 #include "workloads/memory.h"
 #include "workloads/model.h"
 #include "workloads/moe_routing.h"
+#include "workloads/plan.h"
 #include "workloads/test_list_scheduler.h"
 
 namespace clustersim::wl {
@@ -897,6 +899,99 @@ TEST(Program, Headline) {
   EXPECT_NE(p.flop_convention.find("Eq. 3"), std::string::npos);
   EXPECT_NEAR(p.model_flops_per_step / p.tokens_per_step, 481.5e9, 1e9);
   EXPECT_NEAR(p.params_total / 1e9, 70.55, 0.1);
+}
+
+// Blocking all-reduces on a dimension (not async), forward and backward.
+struct CollCount {
+  int forward = 0, backward = 0;
+  double bytes = 0;
+};
+CollCount CountBlocking(const StepProgram& p, uint32_t stage, Dim dim, Coll coll, uint64_t max_bytes) {
+  CollCount c;
+  for (const Op& op : p.stages[stage]) {
+    if (op.type != OpType::kCollective || op.async || op.dim != dim || op.coll != coll) continue;
+    if (op.comm_bytes > max_bytes) continue;
+    (op.phase == Phase::kForward ? c.forward : c.backward) += 1;
+    c.bytes += double(op.comm_bytes);
+  }
+  return c;
+}
+
+TEST(Fp8Recipe, DelayedScalingReducesAmaxesAfterEveryChunkPass) {
+  v1::Workload w = Dense(2, 2, 4, 8);  // tp 2, pp 2, dp 4, 8 micro-batches
+  w.mutable_parallelism()->set_vpp(2);
+  w.set_precision("fp8");
+  w.set_fp8_recipe("delayed");
+  const StepProgram p = Build(w);
+  // 8 micro-batches x 2 chunks per stage, one reduction when each chunk's forward ends and one when its backward
+  // ends, over the data-parallel ranks (Megatron-Core's tensor x data group spans the same nodes).
+  for (uint32_t s = 0; s < 2; ++s) {
+    const CollCount c = CountBlocking(p, s, Dim::kDp, Coll::kAllReduce, 4096);
+    EXPECT_EQ(c.forward, 16) << "stage " << s;
+    EXPECT_EQ(c.backward, 16) << "stage " << s;
+  }
+  // 2 layers per chunk, 4 linears per layer, 3 fp32 amaxes per linear forward, 2 backward.
+  const CollCount c = CountBlocking(p, 0, Dim::kDp, Coll::kAllReduce, 4096);
+  EXPECT_DOUBLE_EQ(c.bytes, 16 * (2 * 4 * 3 * 4) + 16 * (2 * 4 * 2 * 4));
+  // The reduction closes the chunk's forward: it comes before the activation send to the next stage.
+  const std::vector<Op>& ops = p.stages[0];
+  for (size_t i = 0; i + 1 < ops.size(); ++i) {
+    if (ops[i + 1].type == OpType::kSend && ops[i + 1].phase == Phase::kForward) {
+      EXPECT_EQ(ops[i].type, OpType::kCollective);
+      EXPECT_EQ(ops[i].dim, Dim::kDp);
+    }
+  }
+}
+
+TEST(Fp8Recipe, OnlyDelayedScalingWithReduceAmaxAddsReductions) {
+  auto count = [](const std::string& recipe, int reduce_amax) {
+    v1::Workload w = Dense(2, 1, 4, 4);
+    w.set_precision("fp8");
+    if (!recipe.empty()) w.set_fp8_recipe(recipe);
+    if (reduce_amax >= 0) w.set_fp8_reduce_amax(reduce_amax == 1);
+    const CollCount c = CountBlocking(Build(w), 0, Dim::kDp, Coll::kAllReduce, 4096);
+    return c.forward + c.backward;
+  };
+  EXPECT_EQ(count("delayed", -1), 8);  // 4 micro-batches, forward and backward
+  EXPECT_EQ(count("delayed", 1), 8);
+  EXPECT_EQ(count("delayed", 0), 0);  // FP8_REDUCE_AMAX False: each rank keeps its own amaxes
+  EXPECT_EQ(count("", -1), 0);        // default: per-tensor current scaling
+  EXPECT_EQ(count("tensorwise", -1), 0);
+  EXPECT_EQ(count("mxfp8", -1), 0);
+  EXPECT_EQ(count("blockwise", -1), 0);
+  // Without data parallelism the group is the tensor-parallel one.
+  v1::Workload w = Dense(2, 1, 1, 4);
+  w.set_precision("fp8");
+  w.set_fp8_recipe("delayed");
+  const CollCount tp = CountBlocking(Build(w), 0, Dim::kTp, Coll::kAllReduce, 4096);
+  EXPECT_EQ(tp.forward + tp.backward, 8);
+}
+
+TEST(Fp8Recipe, BadRecipesAreRefusedNamingTheField) {
+  auto error = [](const std::function<void(v1::Workload&)>& edit) {
+    v1::Workload w = Dense(1, 1, 2, 2);
+    w.set_precision("fp8");
+    edit(w);
+    try {
+      ResolvePlan(w, Gpus(w), "s.textproto");
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(error([](v1::Workload& w) { w.set_fp8_recipe("hybrid"); }).find("workload.fp8_recipe"), std::string::npos);
+  EXPECT_NE(error([](v1::Workload& w) {
+              w.set_precision("bf16");
+              w.set_fp8_recipe("delayed");
+            }).find("needs workload.precision"),
+            std::string::npos);
+  EXPECT_NE(error([](v1::Workload& w) { w.set_fp8_reduce_amax(true); }).find("workload.fp8_reduce_amax"),
+            std::string::npos);
+  EXPECT_EQ(error([](v1::Workload& w) {
+              w.set_fp8_recipe("delayed");
+              w.set_fp8_reduce_amax(false);
+            }),
+            "");
 }
 
 }  // namespace

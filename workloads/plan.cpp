@@ -141,6 +141,25 @@ MemoryPlan ResolveMemory(const v1::MemoryOptions& o, bool fp8, const std::string
   return m;
 }
 
+// workload.fp8_recipe and workload.fp8_reduce_amax (proto/scenario.proto).
+void ResolveFp8Recipe(const v1::Workload& w, Plan& r, const std::string& file) {
+  const std::string& recipe = w.fp8_recipe();
+  if (!recipe.empty() && recipe != "tensorwise" && recipe != "delayed" && recipe != "mxfp8" && recipe != "blockwise")
+    throw InputError::Field(file, 0, "workload.fp8_recipe", Quote(recipe),
+                            "must be \"tensorwise\", \"delayed\", \"mxfp8\" or \"blockwise\"");
+  if (!recipe.empty() && !r.fp8)
+    throw InputError::Field(file, 0, "workload.fp8_recipe", Quote(recipe),
+                            "needs workload.precision \"fp8\" (precision is \"" +
+                                (w.precision().empty() ? std::string("bf16") : w.precision()) + "\")");
+  r.fp8_recipe = r.fp8 ? (recipe.empty() ? std::string("tensorwise") : recipe) : std::string();
+  if (w.has_fp8_reduce_amax() && r.fp8_recipe != "delayed")
+    throw InputError::Field(file, 0, "workload.fp8_reduce_amax", w.fp8_reduce_amax() ? "true" : "false",
+                            "needs workload.fp8_recipe \"delayed\" (the only recipe that reduces amaxes across "
+                            "replicas; recipe is " +
+                                Quote(r.fp8_recipe.empty() ? "none" : r.fp8_recipe) + ")");
+  r.fp8_amax_reduction = r.fp8_recipe == "delayed" && (!w.has_fp8_reduce_amax() || w.fp8_reduce_amax());
+}
+
 // workload.fused_grouped_mlp: TransformerEngine fuses fc1 + GLU + fc2 only for MXFP8 grouped linears without bias
 // whose in/out widths are multiples of 256 (ops/fused forward_grouped_mlp pattern check); the rest is refused here
 // rather than silently left unfused.
@@ -293,6 +312,7 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
                                 (w.precision().empty() ? std::string("bf16") : w.precision()) + "\")");
   }
   r.fused_grouped_mlp = w.fused_grouped_mlp();
+  ResolveFp8Recipe(w, r, file);
   r.memory = ResolveMemory(w.memory(), r.fp8, file);
   if (r.zero_stage > 3) Fail(file, "zero_stage", S(r.zero_stage), "must be 0, 1, 2 or 3");
   r.zero3 = FindZero3Implementation(p.zero3_implementation());

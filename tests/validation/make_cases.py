@@ -337,6 +337,19 @@ def korthikanti(case):
 # NVIDIA NeMo 24.12 and Megatron-Bridge 25.x performance summaries (DGX H100), MCore Qwen3 recipe.
 # --------------------------------------------------------------------------------------------------------------------
 
+def fp8_recipe_of(cid, precision):
+    """workload.fp8_recipe of an FP8 case: as cases.yaml states it, else the framework's recipe of the time. NeMo
+    24.12's bf16_with_fp8_mixed is TransformerEngine delayed scaling (amax history 1024) with Megatron-Core 0.10's
+    amax all-reduce over the tensor x data x context-parallel ranks."""
+    if "current scaling" in precision:
+        return "tensorwise"
+    if "blockwise" in precision:
+        return "blockwise"
+    if cid.startswith("nemo2412"):
+        return "delayed"
+    raise ValueError(f"{cid}: no FP8 recipe known for precision {precision!r}")
+
+
 CALIBRATION_HOPPER = {"nemo2412_gpt3_175b_128gpu_fp8", "nemo2412_gpt3_175b_512gpu_fp8",
                       "nemo2412_llama3_70b_64gpu_fp8", "mbridge2511_llama3_70b_h100_64gpu"}
 
@@ -396,6 +409,8 @@ def nvidia_recipe(case):
         p["pipeline_model_parallel_layout"] = "Et|(tt|)*30mL"
     precision = "fp8" if str(inp["precision"]).startswith("fp8") else "bf16"
     workload = {"model": model, "parallelism": p, "precision": precision}
+    if precision == "fp8":
+        workload["fp8_recipe"] = fp8_recipe_of(case["id"], str(inp["precision"]))
     if moe:
         workload["moe_routing"] = {"distribution": "balanced"}
     if qwen or dsv3:
@@ -442,6 +457,9 @@ def nvidia_recipe(case):
                       "19.7 s) and the flex (DeepEP) dispatcher (DeepEP's normal kernels, per-node deduplication)")
     else:
         notes += ", no activation recompute"
+    if workload.get("fp8_recipe") == "delayed":
+        notes += (", FP8 delayed scaling (NeMo 24.12's bf16_with_fp8_mixed: amax history 1024) with its amax "
+                  "all-reduce over the tensor x data-parallel ranks after every chunk's forward and backward")
     notes += "."
     e = case["expected"]
     if case["id"].startswith("nemo"):

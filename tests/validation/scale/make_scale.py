@@ -77,8 +77,10 @@ def parallelism(tp, pp, vpp, cp, dp, mbs, gbs, zero=1, tp_overlap=True):
     return p
 
 
-def training_case(cid, source, fit, notes, accelerator, cluster, model, par, precision, expected):
+def training_case(cid, source, fit, notes, accelerator, cluster, model, par, precision, expected, fp8_recipe=None):
     workload = {"model": model, "parallelism": par, "precision": precision}
+    if fp8_recipe:
+        workload["fp8_recipe"] = fp8_recipe
     return {"id": cid, "category": "training_dense", "source": source, "calibration": fit,
             "notes": notes + (" Fitted on (the scale terms' per-family parameters)." if fit else
                               " Held out: nothing is fitted on this case."),
@@ -103,10 +105,12 @@ def mlperf_gpt3():
         notes = (f"MLPerf v3.1 GPT-3 175B on {n} H100 (Eos, {nodes} DGX H100): TP4 PP8 VPP12 DP{dp}, MBS 1, global "
                  f"batch {gbs} (micro-batches per pipeline {gbs // dp}), seq 2048, FP8 (TransformerEngine), "
                  "distributed optimizer with overlapped gradient reduce-scatter and parameter all-gather, sequence "
-                 "parallelism, no recompute, rail-optimized non-blocking NDR fabric (modelled as a fat-tree).")
+                 "parallelism, no recompute, rail-optimized non-blocking NDR fabric (modelled as a fat-tree). FP8 "
+                 "delayed scaling with the amax all-reduce over the tensor x data-parallel ranks (the submission's "
+                 "config_fp8.sh: FP8_HYBRID, FP8_AMAX_HISTORY 1024, FP8_REDUCE_AMAX True).")
         out.append(training_case(cid, MLPERF31.format(nodes=nodes), fit, notes, "H100-SXM", h100_cluster(n),
                                  {"preset": "gpt3_175b", "seq_len": 2048}, parallelism(4, 8, 12, 1, dp, 1, gbs),
-                                 "fp8", tokens(tok)))
+                                 "fp8", tokens(tok), fp8_recipe="delayed"))
     return out
 
 
@@ -201,9 +205,14 @@ def dgxc():
             notes = (f"NeMo 24.09 GPT-3 175B on {n} H100: TP4 PP8 VP12 DP{dp}, MBS 1, global batch {gbs} (64 "
                      f"micro-batches per pipeline at every size), seq 2048, {precision.upper()}, distributed optimizer "
                      f"with overlapped reduce-scatter and all-gather, sequence parallelism, no recompute; step {step} s.")
+            if precision == "fp8":
+                notes += (" FP8 as NeMo 24.09 runs it: TransformerEngine delayed scaling (amax history 1024) with "
+                          "Megatron-Core 0.9's amax all-reduce over the tensor x data x context-parallel ranks "
+                          "(get_amax_reduction_group, tp_only_amax_red off).")
             tok = gbs * 2048 / step / n
             out.append(training_case(cid, DGXC, False, notes, "H100-SXM", h100_cluster(n), model,
-                                     parallelism(4, 8, 12, 1, dp, 1, gbs), precision, tokens(round(tok, 1))))
+                                     parallelism(4, 8, 12, 1, dp, 1, gbs), precision, tokens(round(tok, 1)),
+                                     fp8_recipe="delayed" if precision == "fp8" else None))
     return out
 
 
