@@ -137,6 +137,10 @@ def build(row, release="25.11"):
         p["overlap_moe_a2a"] = True  # overlap_moe_expert_parallel_comm (pp > 1 rows have vpp > 1, as Megatron needs)
     precision = "fp8" if prec.startswith(("FP8", "MXFP8")) else "bf16"
     workload = {"model": {"preset": preset, "seq_len": seq}, "parallelism": p, "precision": precision}
+    if precision == "fp8":
+        # The table's FP8-CS is per-tensor current scaling, FP8-MX (MXFP8) Blackwell's block scaling: neither reduces
+        # amaxes across replicas (workload.fp8_recipe).
+        workload["fp8_recipe"] = "tensorwise" if prec.endswith("CS") else "mxfp8"
     if moe:
         workload["moe_routing"] = {"distribution": "balanced"}
         if recent or suffix in HYBRIDEP_2511:

@@ -248,7 +248,7 @@ def memory():
             p["recompute"] = "selective"
             p["recompute_modules"] = modules
         workload = {"model": {"preset": "llama3_70b", "seq_len": 4096}, "parallelism": p, "precision": "fp8",
-                    "memory": {"fp8_params": True}}
+                    "fp8_recipe": "tensorwise", "memory": {"fp8_params": True}}
         notes = (f"Llama 3 70B SFT on 32 H100: TP{tp} PP{pp} VPP{vpp} DP{dp}, MBS 1, global batch 32, seq 4096, "
                  "FP8 current scaling with FP8 primary weights (the Bridge FP8-CS recipes' fp8_param_gather), bf16 "
                  "main gradients (Bridge performance recipes), distributed optimizer" +
