@@ -91,6 +91,7 @@ constexpr FieldRange kRanges[] = {
     {"Expectation.tolerance_abs", {1e-12, 1e18, "(the quantity's unit)", "2"}},
     {"Expectation.tolerance_pct", {1e-6, 1000, "%", "10"}},
     {"Expectation.value", {1e-12, 1e18, "(the quantity's unit)", "1.5"}},
+    {"ExpertLoad.tokens", Count(0, 1e18, "(tokens per expert, relative counts)", "1843"), k16},
     {"Facility.amortization_years", {0.1, 100, "years", "4"}},
     {"Facility.capex_usd_per_mw", {1e3, 1e9, "USD per MW of facility power", "1e7"}},
     {"Facility.electricity_usd_per_kwh", plausible::kUsdPerKwh},

@@ -450,6 +450,12 @@ Generator::MoeRows Generator::RouteMoe(uint32_t layer) {
   in.tokens_per_rank = static_cast<uint64_t>(rows_sp_);
   in.ep_ranks_per_node = std::clamp<uint32_t>(gpus_per_node_ / etp_, 1, plan_.ep);
   in.skewed = routing_.distribution() == "skewed";
+  if (routing_.expert_load_size() > 0) {  // distribution "observed": this MoE layer's histogram, cyclically
+    const v1::ExpertLoad& load =
+        routing_.expert_load(static_cast<int>(moe_layers_ % static_cast<uint32_t>(routing_.expert_load_size())));
+    const auto& t = load.tokens();
+    in.observed.assign(t.begin(), t.end());
+  }
   in.imbalance = routing_.imbalance() > 0 ? routing_.imbalance() : 1;
   if (in.skewed && zipf_alpha_ < 0) zipf_alpha_ = ZipfAlpha(experts, in.imbalance);  // once per program, not per layer
   in.zipf_alpha = in.skewed ? zipf_alpha_ : 0;

@@ -994,5 +994,25 @@ TEST(Fp8Recipe, BadRecipesAreRefusedNamingTheField) {
             "");
 }
 
+// distribution "observed": one histogram per MoE layer, repeated cyclically; the step's MoE imbalance is the mean of
+// the layers' max-over-mean rank loads.
+TEST(Moe, ObservedExpertLoadsApplyPerLayerCyclically) {
+  v1::ExpertLoad even, hot;  // 8 experts, top 2, EP 4: experts {0,1} on rank 0, ...
+  for (int e = 0; e < 8; ++e) {
+    even.add_tokens(1);
+    hot.add_tokens(e < 2 ? 3 : 1);  // rank 0 takes 6 of 12 shares: twice the mean rank
+  }
+  auto imbalance = [](const std::vector<v1::ExpertLoad>& loads) {
+    v1::Workload w = Moe(1, 4, 4, 2);  // 8 MoE layers
+    w.mutable_moe_routing()->set_distribution("observed");
+    for (const v1::ExpertLoad& l : loads) *w.mutable_moe_routing()->add_expert_load() = l;
+    return Build(w).moe_load_imbalance;
+  };
+  EXPECT_NEAR(imbalance({even, hot}), (1.0 + 2.0) / 2, 1e-3);  // layers 0, 2, 4, 6 even; 1, 3, 5, 7 hot
+  EXPECT_NEAR(imbalance({even}), 1.0, 1e-9);                   // one entry: every layer alike
+  EXPECT_NEAR(imbalance({hot}), 2.0, 1e-3);
+  EXPECT_NEAR(imbalance({hot, hot, hot, even}), (3 * 2.0 + 1.0) / 4, 1e-3);
+}
+
 }  // namespace
 }  // namespace clustersim::wl

@@ -30,6 +30,7 @@ double ZipfMaxOverMean(uint32_t n, double alpha) {
 
 std::vector<double> PopularityWeights(const RoutingInput& in, uint64_t* state) {
   const uint32_t n = in.experts;
+  if (!in.observed.empty()) return in.observed;
   std::vector<double> w(n, 1.0);
   if (!in.skewed || in.imbalance <= 1 || n == 1) return w;
   const double alpha = in.zipf_alpha > 0 ? in.zipf_alpha : ZipfAlpha(n, in.imbalance);
@@ -184,6 +185,46 @@ void ValidateDispatchDtype(const v1::MoeRouting& r, bool fp8, const std::string&
 
 }  // namespace
 
+namespace {
+
+// distribution "observed" and its expert_load entries.
+void ValidateExpertLoad(const v1::MoeRouting& r, const v1::Model& m, const std::string& file) {
+  const bool observed = r.distribution() == "observed";
+  if (observed && r.expert_load_size() == 0)
+    throw InputError::Field(file, 0, "workload.moe_routing.expert_load", "(none)",
+                            "distribution \"observed\" needs at least one entry (tokens per expert)");
+  if (!observed && r.expert_load_size() > 0)
+    throw InputError::Field(file, 0, "workload.moe_routing.expert_load",
+                            "(" + std::to_string(r.expert_load_size()) + " entries)",
+                            "applies only to distribution \"observed\"");
+  if (r.expert_load_size() > static_cast<int>(std::max(1u, m.layers())))
+    throw InputError::Field(file, 0, "workload.moe_routing.expert_load",
+                            std::to_string(r.expert_load_size()) + " entries",
+                            "at most one entry per layer (" + std::to_string(m.layers()) + ")");
+  for (int i = 0; i < r.expert_load_size(); ++i) {
+    const std::string f = "workload.moe_routing.expert_load[" + std::to_string(i) + "].tokens";
+    const auto& t = r.expert_load(i).tokens();
+    if (t.size() != static_cast<int>(m.routed_experts()))
+      throw InputError::Field(file, 0, f, std::to_string(t.size()) + " values",
+                              "needs one value per routed expert (" + std::to_string(m.routed_experts()) + ")");
+    double sum = 0, max = 0;
+    for (double v : t) {
+      if (!std::isfinite(v) || v < 0)
+        throw InputError::Field(file, 0, f, std::to_string(v), "every value must be finite and >= 0");
+      sum += v;
+      max = std::max(max, v);
+    }
+    if (!(sum > 0) || !std::isfinite(sum))
+      throw InputError::Field(file, 0, f, "sum " + std::to_string(sum), "must have a positive, finite sum");
+    if (max / sum > 1.0 / std::max(1u, m.top_k()) * (1 + 1e-9))
+      throw InputError::Field(file, 0, f, "max share " + std::to_string(max / sum),
+                              "no expert may take more than 1 / top_k = " + std::to_string(1.0 / m.top_k()) +
+                                  " of the pairs (a token picks an expert at most once)");
+  }
+}
+
+}  // namespace
+
 void ValidateMoeRouting(const v1::MoeRouting& r, const v1::Model& m, bool fp8, const std::string& file) {
   (void)ParseMoeDispatcher(r.dispatcher(), file);
   ValidateDispatchDtype(r, fp8, file);
@@ -192,10 +233,11 @@ void ValidateMoeRouting(const v1::MoeRouting& r, const v1::Model& m, bool fp8, c
                             "must be 0 (dropless) or in [0.1, 64]");
   }
   const std::string& d = r.distribution();
-  if (!d.empty() && d != "balanced" && d != "skewed") {
+  if (!d.empty() && d != "balanced" && d != "skewed" && d != "observed") {
     throw InputError::Field(file, 0, "workload.moe_routing.distribution", "\"" + d + "\"",
-                            "must be \"balanced\" or \"skewed\"");
+                            "must be \"balanced\", \"skewed\" or \"observed\"");
   }
+  ValidateExpertLoad(r, m, file);
   const double limit = m.top_k() > 0 ? double(m.routed_experts()) / m.top_k() : 1;
   if (d == "skewed") {
     if (!(r.imbalance() >= 1 && r.imbalance() <= limit)) {
@@ -214,6 +256,8 @@ RoutingResult RouteTokens(const RoutingInput& in, uint64_t seed) {
       in.top_k > in.experts) {
     throw std::invalid_argument("RouteTokens: inconsistent experts / ep / top_k");
   }
+  if (!in.observed.empty() && in.observed.size() != in.experts)
+    throw std::invalid_argument("RouteTokens: observed loads do not match the experts");
   uint64_t state = seed;
   RoutingResult r;
   const std::vector<double> w = PopularityWeights(in, &state);

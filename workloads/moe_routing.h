@@ -6,6 +6,8 @@
 //             alpha solved so that max/mean tokens per expert = imbalance (1 <= imbalance <= experts / top_k, the
 //             most an expert can receive being every token once). Counts are rounded by largest remainder, so
 //             the pairs are conserved exactly.
+//   observed: expert popularity is the given histogram (RoutingInput::observed, MoeRouting.expert_load) in expert
+//             order, apportioned as above.
 //   node-limited routing (max_nodes_per_token = M > 0): each token's experts lie on at most M nodes (DeepSeek-V3
 //             style). Estimated by sampling tokens (seeded): a token picks M nodes by popularity, then top_k
 //             experts among them.
@@ -47,6 +49,9 @@ struct RoutingInput {
   uint64_t tokens_per_rank = 0;    // tokens each EP rank routes (it sends tokens_per_rank x top_k pairs)
   uint32_t ep_ranks_per_node = 1;  // EP ranks sharing a node (>= 1)
   bool skewed = false;
+  // distribution "observed": relative tokens per expert in expert order (size experts); empty otherwise. Takes the
+  // place of the Zipf popularity (skewed is then ignored).
+  std::vector<double> observed;
   double imbalance = 1;              // skewed: target max/mean tokens per expert
   double zipf_alpha = 0;             // skewed: ZipfAlpha(experts, imbalance) when known (it is costly); 0 = solved here
   uint32_t max_nodes_per_token = 0;  // 0 = unlimited

@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <numeric>
 #include <stdexcept>
+#include <string>
 #include <vector>
+
+#include "common/error.h"
 
 namespace clustersim::wl {
 namespace {
@@ -173,6 +176,61 @@ TEST(MoeRouting, DistinctDestinationRanksMatchUniformDraws) {
   const RoutingResult r = RouteTokens(in, 3);
   EXPECT_NEAR(r.mean_dest_ranks, 5.2947, 0.05);
   EXPECT_DOUBLE_EQ(r.mean_dest_nodes, 1.0);
+}
+
+// distribution "observed": the histogram is the popularity, in expert order; counts follow it exactly up to rounding
+// and the EP ranks' loads are the sums over their contiguous blocks.
+TEST(MoeRouting, ObservedLoadsArePlacedAsGiven) {
+  RoutingInput in = Input(false, 1);
+  in.observed.assign(in.experts, 1.0);
+  for (uint32_t e = 0; e < 4; ++e) in.observed[e] = 4.0;  // experts 0-3 (all on EP rank 0) four times as popular
+  const RoutingResult r = RouteTokens(in, 7);
+  const uint64_t pairs = in.tokens_per_rank * in.ep * in.top_k;
+  EXPECT_EQ(Sum(r.tokens_per_expert), pairs);
+  const double unit = double(pairs) / (in.experts - 4 + 16);
+  EXPECT_NEAR(double(r.tokens_per_expert[0]), 4 * unit, 1.0);
+  EXPECT_NEAR(double(r.tokens_per_expert[100]), unit, 1.0);
+  // Rank 0 holds experts 0-3: 16 units against 4 for every other rank.
+  EXPECT_EQ(r.max_rank_tokens, r.tokens_per_rank[0]);
+  EXPECT_NEAR(double(r.tokens_per_rank[0]) / double(r.tokens_per_rank[1]), 4.0, 1e-3);
+  // The same histogram on the last rank's experts moves the hot rank there.
+  std::rotate(in.observed.begin(), in.observed.begin() + 4, in.observed.end());
+  const RoutingResult moved = RouteTokens(in, 7);
+  EXPECT_EQ(moved.max_rank_tokens, moved.tokens_per_rank[in.ep - 1]);
+  // A histogram of the wrong length is refused.
+  in.observed.pop_back();
+  EXPECT_THROW(RouteTokens(in, 7), std::invalid_argument);
+}
+
+TEST(MoeRouting, ObservedLoadsAreValidatedNamingTheEntry) {
+  v1::Model m;
+  m.set_layers(4);
+  m.set_routed_experts(8);
+  m.set_top_k(2);
+  auto error = [&m](const v1::MoeRouting& r) {
+    try {
+      ValidateMoeRouting(r, m, false, "s.textproto");
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  v1::MoeRouting r;
+  r.set_distribution("observed");
+  EXPECT_NE(error(r).find("needs at least one entry"), std::string::npos);
+  v1::ExpertLoad* load = r.add_expert_load();
+  for (int e = 0; e < 8; ++e) load->add_tokens(e + 1);
+  EXPECT_EQ(error(r), "");
+  load->add_tokens(1);
+  EXPECT_NE(error(r).find("expert_load[0].tokens"), std::string::npos);
+  load->mutable_tokens()->RemoveLast();
+  load->set_tokens(3, -1);
+  EXPECT_NE(error(r).find("finite and >= 0"), std::string::npos);
+  load->set_tokens(3, 100);  // 100 of 132: more than 1 / top_k of the pairs
+  EXPECT_NE(error(r).find("1 / top_k"), std::string::npos);
+  load->set_tokens(3, 4);
+  r.set_distribution("balanced");
+  EXPECT_NE(error(r).find("applies only to distribution \"observed\""), std::string::npos);
 }
 
 }  // namespace

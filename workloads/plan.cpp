@@ -440,7 +440,8 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
            "needs the \"alltoall\" or \"flex\" dispatcher, not \"allgather\" (Megatron-LM's rule: the all-gather "
            "dispatcher has no exchange to overlap)");
     }
-  } else if (w.moe_routing().distribution() == "skewed" || w.moe_routing().imbalance() != 0 ||
+  } else if (w.moe_routing().distribution() == "skewed" || w.moe_routing().distribution() == "observed" ||
+             w.moe_routing().expert_load_size() != 0 || w.moe_routing().imbalance() != 0 ||
              w.moe_routing().max_nodes_per_token() != 0 || w.moe_routing().redundant_experts() != 0 ||
              !w.moe_routing().dispatch_dtype().empty()) {
     throw InputError::Field(file, 0, "workload.moe_routing", "(set)",
