@@ -148,7 +148,7 @@ workload { model { preset: "llama3_8b" } parallelism { tp: 8 global_batch_size: 
 X
 echo '{}' >"$dir/empty.json"
 check oversub_top "oversub_top.textproto:2: cluster.scale_out.oversubscription\[0\] = 2: a 1-tier fabric has no uplinks" run "$dir/oversub_top.textproto" --out "$dir/out"
-check dense_routing "dense_routing.textproto:3: workload.moe_routing = \(set\): routing needs a MoE model" run "$dir/dense_routing.textproto" --out "$dir/out"
+check dense_routing "dense_routing.textproto:3: workload.moe_routing.max_nodes_per_token = 2: routing needs a MoE model" run "$dir/dense_routing.textproto" --out "$dir/out"
 check not_a_result "empty.json: not a clustersim result" compare "$dir/empty.json" "$dir/empty.json"
 check export_no_fit "no_fit_strict.textproto: workload.parallelism = \(memory\): needs .* GB per GPU" export "$dir/no_fit_strict.textproto" "$dir/out_export"
 absent export_no_fit "$dir/out_export"

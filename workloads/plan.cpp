@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <string>
+#include <utility>
 
 #include "common/checked.h"
 #include "common/error.h"
@@ -139,6 +141,18 @@ MemoryPlan ResolveMemory(const v1::MemoryOptions& o, bool fp8, const std::string
     FailMemory(file, "fp8_moe_glu_input", "true", "FP8 storage of the GLU inputs needs workload.precision \"fp8\"");
   }
   return m;
+}
+
+// The first field of a routing block that only a MoE model can use, with its value; empty when there is none (the
+// block's defaults, distribution "balanced", a dispatcher or a capacity factor are harmless on a dense model).
+std::pair<std::string, std::string> ExpertOnlyRoutingField(const v1::MoeRouting& r) {
+  if (r.distribution() == "skewed" || r.distribution() == "observed") return {"distribution", Quote(r.distribution())};
+  if (r.expert_load_size() != 0) return {"expert_load", std::to_string(r.expert_load_size()) + " entries"};
+  if (r.imbalance() != 0) return {"imbalance", std::to_string(r.imbalance())};
+  if (r.max_nodes_per_token() != 0) return {"max_nodes_per_token", std::to_string(r.max_nodes_per_token())};
+  if (r.redundant_experts() != 0) return {"redundant_experts", std::to_string(r.redundant_experts())};
+  if (!r.dispatch_dtype().empty()) return {"dispatch_dtype", Quote(r.dispatch_dtype())};
+  return {};
 }
 
 // workload.fp8_recipe and workload.fp8_reduce_amax (proto/scenario.proto).
@@ -440,11 +454,8 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
            "needs the \"alltoall\" or \"flex\" dispatcher, not \"allgather\" (Megatron-LM's rule: the all-gather "
            "dispatcher has no exchange to overlap)");
     }
-  } else if (w.moe_routing().distribution() == "skewed" || w.moe_routing().distribution() == "observed" ||
-             w.moe_routing().expert_load_size() != 0 || w.moe_routing().imbalance() != 0 ||
-             w.moe_routing().max_nodes_per_token() != 0 || w.moe_routing().redundant_experts() != 0 ||
-             !w.moe_routing().dispatch_dtype().empty()) {
-    throw InputError::Field(file, 0, "workload.moe_routing", "(set)",
+  } else if (const auto [field, value] = ExpertOnlyRoutingField(w.moe_routing()); !field.empty()) {
+    throw InputError::Field(file, 0, "workload.moe_routing." + field, value,
                             "routing needs a MoE model (routed_experts > 0): remove the block for a dense model");
   }
   if (r.fused_grouped_mlp) ValidateFusedGroupedMlp(m, r, w.precision(), file);
