@@ -183,10 +183,6 @@ void ValidateDispatchDtype(const v1::MoeRouting& r, bool fp8, const std::string&
   }
 }
 
-}  // namespace
-
-namespace {
-
 // distribution "observed" and its expert_load entries.
 void ValidateExpertLoad(const v1::MoeRouting& r, const v1::Model& m, const std::string& file) {
   const bool observed = r.distribution() == "observed";
