@@ -16,6 +16,11 @@ namespace {
 std::string S(uint64_t v) { return std::to_string(v); }
 std::string Quote(const std::string& s) { return "\"" + s + "\""; }
 
+// The rule of a field that only an FP8 run can use, naming the run's precision ("" reads as its default, bf16).
+std::string NeedsFp8Rule(const std::string& precision) {
+  return "needs workload.precision \"fp8\" (precision is \"" + (precision.empty() ? "bf16" : precision) + "\")";
+}
+
 [[noreturn]] void Fail(const std::string& file, const char* field, const std::string& value, const std::string& rule) {
   throw InputError::Field(file, 0, std::string("workload.parallelism.") + field, value, rule);
 }
@@ -162,16 +167,14 @@ void ResolveFp8Recipe(const v1::Workload& w, Plan& r, const std::string& file) {
     throw InputError::Field(file, 0, "workload.fp8_recipe", Quote(recipe),
                             "must be \"tensorwise\", \"delayed\", \"mxfp8\" or \"blockwise\"");
   if (!recipe.empty() && !r.fp8)
-    throw InputError::Field(file, 0, "workload.fp8_recipe", Quote(recipe),
-                            "needs workload.precision \"fp8\" (precision is \"" +
-                                (w.precision().empty() ? std::string("bf16") : w.precision()) + "\")");
-  r.fp8_recipe = r.fp8 ? (recipe.empty() ? std::string("tensorwise") : recipe) : std::string();
-  if (w.has_fp8_reduce_amax() && r.fp8_recipe != "delayed")
+    throw InputError::Field(file, 0, "workload.fp8_recipe", Quote(recipe), NeedsFp8Rule(w.precision()));
+  const std::string resolved = r.fp8 ? (recipe.empty() ? std::string("tensorwise") : recipe) : std::string();
+  if (w.has_fp8_reduce_amax() && resolved != "delayed")
     throw InputError::Field(file, 0, "workload.fp8_reduce_amax", w.fp8_reduce_amax() ? "true" : "false",
                             "needs workload.fp8_recipe \"delayed\" (the only recipe that reduces amaxes across "
                             "replicas; recipe is " +
-                                Quote(r.fp8_recipe.empty() ? "none" : r.fp8_recipe) + ")");
-  r.fp8_amax_reduction = r.fp8_recipe == "delayed" && (!w.has_fp8_reduce_amax() || w.fp8_reduce_amax());
+                                Quote(resolved.empty() ? "none" : resolved) + ")");
+  r.fp8_amax_reduction = resolved == "delayed" && (!w.has_fp8_reduce_amax() || w.fp8_reduce_amax());
 }
 
 // workload.fused_grouped_mlp: TransformerEngine fuses fc1 + GLU + fc2 only for MXFP8 grouped linears without bias
@@ -182,7 +185,7 @@ void ValidateFusedGroupedMlp(const v1::Model& m, const Plan& r, const std::strin
   auto fail = [&](const std::string& rule) {
     throw InputError::Field(file, 0, "workload.fused_grouped_mlp", "true", rule);
   };
-  if (!r.fp8) fail("needs workload.precision \"fp8\" (precision is \"" + (precision.empty() ? "bf16" : precision) + "\")");
+  if (!r.fp8) fail(NeedsFp8Rule(precision));
   if (m.routed_experts() == 0) fail("needs a MoE model (routed_experts > 0): it fuses the experts' grouped MLP");
   if (!m.gated_mlp()) fail("needs a gated MLP (gated_mlp: true): the fused kernel's epilogue is a GLU");
   const uint64_t f = m.expert_ffn_hidden() / r.expert_tp;
@@ -321,9 +324,7 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
   }
   r.fp8_attention = w.fp8_attention();
   if (r.fp8_attention && !r.fp8) {
-    throw InputError::Field(file, 0, "workload.fp8_attention", "true",
-                            "needs workload.precision \"fp8\" (precision is \"" +
-                                (w.precision().empty() ? std::string("bf16") : w.precision()) + "\")");
+    throw InputError::Field(file, 0, "workload.fp8_attention", "true", NeedsFp8Rule(w.precision()));
   }
   r.fused_grouped_mlp = w.fused_grouped_mlp();
   ResolveFp8Recipe(w, r, file);

@@ -76,10 +76,9 @@ struct Plan {
   bool fp8 = false;
   bool fp8_attention = false;  // workload.fp8_attention (needs fp8)
   bool fused_grouped_mlp = false;  // workload.fused_grouped_mlp (fp8, gated MoE, expert widths multiples of 256)
-  // workload.fp8_recipe resolved ("" when not fp8, else "tensorwise", "delayed", "mxfp8" or "blockwise") and whether
-  // the delayed recipe all-reduces its amaxes (workload.fp8_reduce_amax): one blocking all-reduce over the stage's
-  // tensor x data x context-parallel ranks after every chunk's forward and backward pass.
-  std::string fp8_recipe;
+  // workload.fp8_recipe "delayed" with its amax all-reduce (workload.fp8_reduce_amax, unset = true): one blocking
+  // all-reduce over the stage's tensor x data x context-parallel ranks after every chunk's forward and backward pass.
+  // The other recipes scale locally and change nothing in the step.
   bool fp8_amax_reduction = false;
   // How zero_stage 3 runs (workloads/zero3_impl.h); never null, "nccl" unless the scenario names another.
   const Zero3Implementation* zero3 = FindZero3Implementation("");
