@@ -226,9 +226,6 @@ std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uin
   const v1::Parallelism& given = s.workload().parallelism();
   const bool given_dualpipe = given.schedule() == "dualpipe";
   const uint64_t m_layers = m.layers();
-  // The recipe's pipeline split: the embedding and the loss may each count as a layer slot (wl::Plan).
-  const uint64_t split_slots = m_layers + (given.account_for_embedding_in_pipeline_split() ? 1 : 0) +
-                               (given.account_for_loss_in_pipeline_split() ? 1 : 0);
   // The recipe's custom layout applies to the candidates with as many virtual stages; the others split evenly.
   const size_t layout_stages = wl::ParsePipelineLayout(given.pipeline_model_parallel_layout(), s.name()).size();
   std::vector<Scored> out;
@@ -243,6 +240,7 @@ std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uin
         if (pp > m.layers()) continue;  // uneven splits allowed (ValidatePlan: every virtual stage gets a layer)
         const uint32_t dp = n / (tp * cp * pp);
         std::vector<uint32_t> vpps{1};
+        const uint64_t split_slots = wl::PipelineSplitSlots(m.layers(), given, pp);  // as ResolvePlan counts them
         for (uint32_t v = 2; pp > 1 && v <= o.max_vpp; ++v)
           if ((split_slots / pp) % v == 0) vpps.push_back(v);
         std::vector<uint32_t> eps{1};

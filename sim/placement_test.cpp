@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "common/input_error_message.h"
 #include "sim/scenario_loader.h"
 #include "sim/simulation.h"
 
@@ -27,12 +28,7 @@ std::string Text(const std::string& cluster_extra, uint32_t gpus = 32, const std
 v1::Scenario Load(const std::string& text) { return ResolveScenario(ParseScenario(text, "textproto", "p.textproto")); }
 
 std::string ErrorOf(const std::string& text) {
-  try {
-    (void)Load(text);
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
+  return InputErrorMessage([&] { (void)Load(text); });
 }
 
 std::vector<uint32_t> NodesOf(const ClusterPlacement& p, uint32_t gpus) {

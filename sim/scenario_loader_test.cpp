@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "common/input_error_message.h"
 
 namespace clustersim::sim {
 namespace {
@@ -33,12 +34,7 @@ std::string Replace(std::string s, const std::string& from, const std::string& t
 
 // Resolves `text` and returns the error message ("" if it loaded).
 std::string ErrorOf(const std::string& text, const std::string& format = "textproto") {
-  try {
-    ResolveScenario(ParseScenario(text, format, "s.textproto"));
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
+  return InputErrorMessage([&] { ResolveScenario(ParseScenario(text, format, "s.textproto")); });
 }
 
 TEST(ScenarioLoader, BaseScenarioResolvesWithDefaults) {

@@ -8,6 +8,7 @@
 
 #include "chakra/et_def.pb.h"
 #include "common/error.h"
+#include "common/input_error_message.h"
 #include "workloads/generator.h"
 
 namespace clustersim::wl::chakra {
@@ -55,12 +56,7 @@ std::string Stream(const std::vector<pb::Node>& nodes, const pb::GlobalMetadata&
 std::string ErrorOf(const std::vector<std::string>& ranks) {
   std::vector<RankBuffer> b;
   for (size_t r = 0; r < ranks.size(); ++r) b.push_back({"t." + std::to_string(r) + ".et", ranks[r]});
-  try {
-    LoadTraceFromBuffers(b);
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
+  return InputErrorMessage([&] { LoadTraceFromBuffers(b); });
 }
 
 pb::Node Send(uint64_t id, int64_t src, int64_t dst, int64_t tag, int64_t size) {

@@ -651,7 +651,7 @@ void Generator::PlaceLayers() {
   }
   // Layer slots: the transformer layers, plus one each for the embedding and the output layer where the plan counts
   // them (Plan::embedding_slot, loss_slot); ResolvePlan checked that every virtual stage gets a slot.
-  const uint32_t slots = layers + plan_.embedding_slot + plan_.loss_slot;
+  const auto slots = static_cast<uint32_t>(plan_.split_slots(layers));
   std::vector<uint32_t> count(nv, slots / nv);
   uint32_t rem = slots % nv;
   // Extra slots go to the middle virtual stages first (the first holds the embedding, the last the output layer),

@@ -57,6 +57,39 @@ namespace {
 // probability's gradient is recomputed from the GLU input. DeepEP's and HybridEP's combines keep nothing either.
 double RoutedTokenBytes(const ActivationShape& c, double h) { return (c.fp8 ? 1 : 2) * h + 4; }
 
+// What one MoE layer stores beyond its attention block and the MLP-in norm, per micro-batch, in bytes: the terms
+// LayerActivationBytes adds and RecomputedModuleBytes removes, derived once.
+struct MoeActivations {
+  double router_probs = 0;   // fp32 router probabilities
+  double shared_in = 0;      // shared experts' GLU (activation) input
+  double shared_out = 0;     // their activation output, the second GEMM's input (FP8 cast in FP8 runs)
+  double routed_tokens = 0;  // routed (token, expert) pairs' inputs and probabilities (RoutedTokenBytes)
+  double routed_in = 0;      // routed experts' GLU input
+  double routed_out = 0;     // their activation output (FP8 cast in FP8 runs)
+  double total() const { return router_probs + shared_in + shared_out + routed_tokens + routed_in + routed_out; }
+};
+
+MoeActivations MoeActivationsOf(const v1::Model& m, const ActivationShape& c) {
+  const double rows = double(c.micro_batch) * double(c.seq);
+  const double t = c.tp == 0 ? 1 : c.tp;
+  const double r = c.sequence_parallel ? t : 1;
+  const double lin = c.fp8 ? 1 : 2;            // bytes per element of a stored linear-layer input
+  const double glu = c.fp8_glu_input ? 1 : 2;  // bytes per stored GLU-input element
+  const double first_out = m.gated_mlp() ? 2 : 1;
+  const double fe = m.expert_ffn_hidden();
+  const double etp = c.expert_tp == 0 ? 1 : c.expert_tp;
+  const double fs = double(m.shared_experts()) * fe;
+  const double pairs = c.expert_tokens > 0 ? c.expert_tokens : rows * m.top_k() * etp / r;
+  MoeActivations a;
+  a.router_probs = 4 * rows * double(m.routed_experts()) / r;
+  a.shared_in = glu * rows * fs * first_out / t;
+  a.shared_out = lin * rows * fs / t;
+  a.routed_tokens = RoutedTokenBytes(c, m.hidden()) * pairs;
+  a.routed_in = glu * pairs * fe * first_out / etp;
+  a.routed_out = lin * pairs * fe / etp;
+  return a;
+}
+
 // Bytes of the terms above that the selective-recompute modules other than core_attn do not keep (Korthikanti et
 // al., section 4.1 per-layer accounting, extended as above for GQA/MLA, gated MLPs and MoE). A module keeps its
 // input; a tensor is removed at the size it is stored (FP8 casts: 1 byte per element).
@@ -90,26 +123,18 @@ double RecomputedModuleBytes(const v1::Model& m, bool moe_layer, const Activatio
     }
     return removed;
   }
-  const double fe = m.expert_ffn_hidden();
-  const double etp = c.expert_tp == 0 ? 1 : c.expert_tp;
-  const double fs = double(m.shared_experts()) * fe;
-  const double pairs = c.expert_tokens > 0 ? c.expert_tokens : rows * m.top_k() * etp / r;
-  const double glu = c.fp8_glu_input ? 1 : 2;  // bytes per stored GLU-input element
-  const double shared_act_in = glu * rows * fs * first_out / t, shared_act_out = lin * rows * fs / t;
-  const double routed_act_in = glu * pairs * fe * first_out / etp, routed_act_out = lin * pairs * fe / etp;
+  const MoeActivations e = MoeActivationsOf(m, c);
   if (modules & kRecomputeMoe) {
     // moe: the whole MoE block but its input: router probabilities, shared experts, routed tokens in and their
     // probabilities, and the experts' inner activations.
-    removed += 4 * rows * double(m.routed_experts()) / r + shared_act_in + shared_act_out +
-               RoutedTokenBytes(c, h) * pairs + routed_act_in + routed_act_out - block_input_fp8;
-    return removed;
+    return removed + e.total() - block_input_fp8;
   }
   const bool shared = modules & kRecomputeSharedExperts;
   // shared_experts: the shared experts' activation input and output (their input is the MLP-in norm output).
-  if (shared) removed += shared_act_in + shared_act_out;
+  if (shared) removed += e.shared_in + e.shared_out;
   // moe_act: the activation function's output, the second GEMM input (the GeLU output of Korthikanti's MLP block),
   // of the routed and the shared experts.
-  if (modules & kRecomputeMoeAct) removed += routed_act_out + (shared ? 0 : shared_act_out);
+  if (modules & kRecomputeMoeAct) removed += e.routed_out + (shared ? 0 : e.shared_out);
   return removed;
 }
 
@@ -140,23 +165,12 @@ double LayerActivationBytes(const v1::Model& m, bool moe_layer, const Activation
   const double first_out = m.gated_mlp() ? 2 : 1;  // first MLP GEMM output width / ffn
   // MLP block: norm input, first GEMM input, dropout mask; activation input and second GEMM input.
   bytes += (4 + mask) * rows * h / r;
-  if (moe_layer) {
-    const double fe = m.expert_ffn_hidden();
-    const double etp = c.expert_tp == 0 ? 1 : c.expert_tp;
-    const double fs = double(m.shared_experts()) * fe;
-    const double glu = c.fp8_glu_input ? 1 : 2;  // bytes per stored GLU-input element
-    bytes += 4 * rows * double(m.routed_experts()) / r;           // fp32 router probabilities
-    bytes += rows * fs * (glu * first_out + 2) / t;               // shared experts: GLU input and output
-    const double pairs = c.expert_tokens > 0 ? c.expert_tokens : rows * m.top_k() * etp / r;
-    // routed: input and probability (RoutedTokenBytes), GLU input and output
-    bytes += RoutedTokenBytes(c, h) * pairs + pairs * fe * (glu * first_out + 2) / etp;
-    if (c.fp8) bytes -= pairs * fe / etp;  // FP8 copy of the second expert GEMM's input
-  } else {
-    bytes += 2 * rows * double(m.ffn_hidden()) * (first_out + 1) / t;
-  }
+  // MoE: router probabilities, shared and routed experts (their second GEMM inputs already at the FP8 size).
+  bytes += moe_layer ? MoeActivationsOf(m, c).total() : 2 * rows * double(m.ffn_hidden()) * (first_out + 1) / t;
   if (c.fp8) {
-    // QKV and MLP-in inputs (sharded like the norm outputs), output-projection and MLP-out inputs: half the bytes.
-    const double ffn = moe_layer ? double(m.shared_experts()) * m.expert_ffn_hidden() : double(m.ffn_hidden());
+    // QKV and MLP-in inputs (sharded like the norm outputs), output-projection and dense MLP-out inputs: half the
+    // bytes.
+    const double ffn = moe_layer ? 0 : double(m.ffn_hidden());
     bytes -= 2 * rows * h / r + rows * double(a.o_width()) / t + rows * ffn / t;
   }
   return bytes - RecomputedModuleBytes(m, moe_layer, c, modules);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "common/input_error_message.h"
 
 namespace clustersim::wl {
 namespace {
@@ -16,12 +17,7 @@ v1::Model Preset(const std::string& name) {
 }
 
 std::string ErrorOf(const v1::Model& m) {
-  try {
-    ResolveModel(m, "s.textproto");
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
+  return InputErrorMessage([&] { ResolveModel(m, "s.textproto"); });
 }
 
 TEST(ModelPresets, ListAndResolveEveryPreset) {

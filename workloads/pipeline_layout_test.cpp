@@ -3,23 +3,13 @@
 #include <gtest/gtest.h>
 
 #include "common/error.h"
+#include "common/input_error_message.h"
 
 namespace clustersim::wl {
 namespace {
 
-// The message of the InputError that `f` throws, or "".
-template <class F>
-std::string MessageOf(F f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
-
 std::string ErrorOf(const std::string& layout) {
-  return MessageOf([&] { ParsePipelineLayout(layout, "s.textproto"); });
+  return InputErrorMessage([&] { ParsePipelineLayout(layout, "s.textproto"); });
 }
 
 // Megatron-LM's own example (docs/api-guide/pipeline_parallel_layout.md): DeepSeek-V3 on PP 16 x VPP 2.
@@ -66,7 +56,7 @@ TEST(PipelineLayout, BadLayoutsNameTheFieldAndTheRule) {
 
   const std::vector<LayoutStage> s = ParsePipelineLayout("Et*4|t*4|t*4|t*3mL", "");
   auto check_error = [&](uint64_t stages, uint32_t layers, uint32_t mtp) {
-    return MessageOf([&] { CheckPipelineLayout(s, "L1", stages, layers, mtp, "f"); });
+    return InputErrorMessage([&] { CheckPipelineLayout(s, "L1", stages, layers, mtp, "f"); });
   };
   EXPECT_EQ(check_error(4, 15, 1), "");
   EXPECT_NE(check_error(8, 15, 1).find("has 4 stages; pp x model chunks per stage = 8"), std::string::npos);

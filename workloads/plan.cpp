@@ -241,6 +241,12 @@ uint32_t ChunksPerStage(Schedule schedule, uint32_t vpp) {
   return 1;
 }
 
+uint64_t PipelineSplitSlots(uint32_t layers, const v1::Parallelism& p, uint32_t pp) {
+  if (pp <= 1) return layers;
+  return uint64_t{layers} + (p.account_for_embedding_in_pipeline_split() ? 1 : 0) +
+         (p.account_for_loss_in_pipeline_split() ? 1 : 0);
+}
+
 uint32_t Plan::chunks() const { return ChunksPerStage(schedule, vpp); }
 
 Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& file) {
@@ -390,7 +396,7 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
     if (!conflict.empty()) Fail(file, "overlap_moe_a2a", "true", conflict);
   }
   ResolveLayout(p, m, r, file);
-  const uint64_t slots = uint64_t{m.layers()} + r.embedding_slot + r.loss_slot;
+  const uint64_t slots = r.split_slots(m.layers());
   if (r.layout.empty() && uint64_t{r.pp} * r.chunks() > slots) {
     Fail(file, "pp", S(r.pp),
          "pp x model chunks per stage (" + S(r.chunks()) + ") must not exceed model layers (" + S(m.layers()) +

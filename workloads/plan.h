@@ -40,6 +40,10 @@ std::string A2aOverlapConflict(uint32_t pp, Schedule schedule, Recompute recompu
 // Model chunks per pipeline rank as `schedule` runs them: vpp (interleaved), 2 (dualpipe, V-shaped), 1 otherwise.
 uint32_t ChunksPerStage(Schedule schedule, uint32_t vpp);
 
+// Layer slots of the default pipeline split: the model's `layers` plus one each for the embedding and the output
+// layer where the recipe counts them (Parallelism.account_for_{embedding,loss}_in_pipeline_split; none at pp = 1).
+uint64_t PipelineSplitSlots(uint32_t layers, const v1::Parallelism& p, uint32_t pp);
+
 // How model states and activations are stored (scenario MemoryOptions, resolved).
 struct MemoryPlan {
   double moment_bytes = 4;      // per Adam moment: 4 (fp32) or 2 (bf16)
@@ -66,6 +70,7 @@ struct Plan {
   // Layer slots taken by the embedding (first virtual stage) and the output layer (last) in the pipeline split:
   // Parallelism.account_for_{embedding,loss}_in_pipeline_split, each 0 or 1 (0 when pp = 1).
   uint32_t embedding_slot = 0, loss_slot = 0;
+  uint64_t split_slots(uint32_t layers) const { return uint64_t{layers} + embedding_slot + loss_slot; }
   // Parallelism.pipeline_model_parallel_layout parsed: one entry per virtual stage in model order (pp x chunks()),
   // checked against the model; empty = the default split (layers spread evenly, Generator::PlaceLayers).
   std::vector<LayoutStage> layout;

@@ -11,6 +11,7 @@
 
 #include "common/checked.h"
 #include "common/error.h"
+#include "common/input_error_message.h"
 
 namespace clustersim {
 namespace {
@@ -18,12 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string ErrorOf(const std::string& path, uint64_t limit = kMaxTextInputBytes) {
-  try {
-    (void)ReadTextInputFile(path, "scenario file", limit);
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
+  return InputErrorMessage([&] { (void)ReadTextInputFile(path, "scenario file", limit); });
 }
 
 std::string Dir() {
