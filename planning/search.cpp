@@ -7,9 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <map>
 #include <optional>
-#include <set>
 #include <string_view>
 
 #include "common/error.h"
@@ -78,7 +76,23 @@ struct Scored {
   double estimate_s = 0;
 };
 
-// Every valid, fitting plan with its estimate.
+// Scale-up domains of `domain` ranks that `members` span. Groups are ascending rank progressions
+// (wl::RankLayout::Group), so one pass counts the changes of domain; any other order is sorted first. This runs for
+// every stage and dimension of every candidate's sampled programs (groups of up to 16,384 ranks at 131k GPUs), so it
+// allocates nothing in the ascending case.
+uint32_t DomainsSpanned(const std::vector<uint32_t>& members, uint32_t domain) {
+  if (members.empty()) return 0;
+  if (std::is_sorted(members.begin(), members.end())) {
+    uint32_t count = 1;
+    for (size_t i = 1; i < members.size(); ++i) count += members[i] / domain != members[i - 1] / domain ? 1 : 0;
+    return count;
+  }
+  std::vector<uint32_t> nodes(members.size());
+  for (size_t i = 0; i < members.size(); ++i) nodes[i] = members[i] / domain;
+  std::sort(nodes.begin(), nodes.end());
+  return static_cast<uint32_t>(std::unique(nodes.begin(), nodes.end()) - nodes.begin());
+}
+
 // The representative of the slowest stage: its two-stream timeline over the whole program (see EstimateStepS).
 double SlowestStageS(const v1::Scenario& s, const wl::StepProgram& prog) {
   const ComputeModel cm(s.accelerator(), s.workload().precision(), s.name(), prog.compute_efficiency);
@@ -92,24 +106,25 @@ double SlowestStageS(const v1::Scenario& s, const wl::StepProgram& prog) {
   const double latency_s = co.step_latency_ns() * 1e-9;
   const wl::RankLayout& L = prog.layout;
   double slowest = 0;
+  struct GroupInfo {
+    bool known = false;
+    uint32_t size = 1;
+    uint32_t nodes = 1;  // scale-up domains the group spans
+    bool intra = true;
+  };
+  std::array<GroupInfo, 8> groups{};
+  // Stages are translations of one another by the stage size: whole domains apart, their groups span alike.
+  const bool stages_alike = (uint64_t{L.tp} * L.cp * L.dp) % domain == 0;
   for (size_t st = 0; st < prog.stages.size(); ++st) {
     const uint32_t rep = L.StageRepresentative(static_cast<uint32_t>(st));
-    struct GroupInfo {
-      bool known = false;
-      uint32_t size = 1;
-      uint32_t nodes = 1;  // scale-up domains the group spans
-      bool intra = true;
-    };
-    std::array<GroupInfo, 8> groups{};
+    if (!stages_alike) groups = {};
     auto info = [&](wl::Dim d) -> const GroupInfo& {
       GroupInfo& g = groups[static_cast<size_t>(d)];
       if (!g.known) {
         const std::vector<uint32_t> members = L.Group(rep, d);
         g.known = true;
         g.size = static_cast<uint32_t>(members.size());
-        std::set<uint32_t> spanned;
-        for (uint32_t r : members) spanned.insert(r / domain);
-        g.nodes = static_cast<uint32_t>(spanned.size());
+        g.nodes = DomainsSpanned(members, domain);
         g.intra = g.nodes == 1;
       }
       return g;
@@ -118,11 +133,18 @@ double SlowestStageS(const v1::Scenario& s, const wl::StepProgram& prog) {
     // asynchronous collectives queue on the communication stream; a wait joins the two (the executor's rules,
     // without link sharing).
     double main_t = 0, stream_t = 0;
-    std::map<uint32_t, double> done_at;  // tag -> completion of its latest asynchronous collective
+    // tag -> completion of its latest asynchronous collective; a program uses a handful of tags (wl::Op::tag), so a
+    // flat list searched in order beats a tree that allocates per tag.
+    std::vector<std::pair<uint32_t, double>> done_at;
+    auto done_slot = [&done_at](uint32_t tag) -> std::pair<uint32_t, double>* {
+      for (auto& d : done_at)
+        if (d.first == tag) return &d;
+      return nullptr;
+    };
     for (const wl::Op& op : prog.stages[st]) {
       switch (op.type) {
         case wl::OpType::kCompute:
-          main_t += cm.Seconds(op.compute, op.flops, op.bytes, op.gemm_count);
+          main_t += cm.Seconds(op);  // with its shape and host terms, as the executor times it
           break;
         case wl::OpType::kSend: {
           const uint32_t stage_size = L.tp * L.cp * L.dp;
@@ -150,15 +172,18 @@ double SlowestStageS(const v1::Scenario& s, const wl::StepProgram& prog) {
           const double t = factor * static_cast<double>(op.comm_bytes) / ((g.intra ? up_bps : out_bps) * eff) + latency;
           if (op.async) {
             stream_t = std::max(stream_t, main_t) + t;
-            done_at[op.tag] = stream_t;
+            if (auto* d = done_slot(op.tag)) {
+              d->second = stream_t;
+            } else {
+              done_at.emplace_back(op.tag, stream_t);
+            }
           } else {
             main_t += t;
           }
           break;
         }
         case wl::OpType::kWait: {
-          const auto it = done_at.find(op.tag);
-          if (it != done_at.end()) main_t = std::max(main_t, it->second);
+          if (const auto* d = done_slot(op.tag)) main_t = std::max(main_t, d->second);
           break;
         }
         case wl::OpType::kRecv:

@@ -175,6 +175,26 @@ TEST(PlanSearch, EstimateCountsTheNetworkHopLatency) {
   EXPECT_LT(EstimateStepS(s, prog), with);
 }
 
+// The estimate times each compute op as the executor does (ComputeModel::Evaluate(op)): a MoE plan's grouped GEMMs
+// carry their shape (Op::gemm_min_dim), so a chip whose grouped GEMMs lose more to narrow experts is estimated
+// slower.
+TEST(PlanSearch, EstimateTimesGroupedGemmsWithTheirShape) {
+  const results::LoadedCase c = results::LoadCase(std::string(CLUSTERSIM_SOURCE_DIR) +
+                                                  "/tests/validation/mcore_qwen3_235b_256xh100_bf16.textproto");
+  sim::LoadedScenario l;
+  l.scenario = c.spec.scenario();
+  l.file = c.file;
+  v1::Scenario s = ResizedScenario(l, l.scenario.cluster().num_gpus(), "", 1e12);
+  s.mutable_workload()->mutable_parallelism()->set_global_batch_size(s.workload().parallelism().dp() *
+                                                                     s.workload().parallelism().micro_batch_size() * 8 *
+                                                                     std::max(1u, s.workload().parallelism().pp()));
+  const wl::StepProgram prog = wl::BuildStepProgram(s.workload(), s.cluster().num_gpus(), 8, s.seed());
+  const double tuned = EstimateStepS(s, prog);
+  s.mutable_accelerator()->set_grouped_gemm_half_efficiency_elements(
+      10 * s.accelerator().grouped_gemm_half_efficiency_elements());
+  EXPECT_GT(EstimateStepS(s, prog), tuned * 1.01);
+}
+
 TEST(PlanSearch, EstimateTracksTheSimulation) {
   const v1::Scenario s = PublicCase();
   const wl::StepProgram prog = wl::BuildStepProgram(s.workload(), 64, 8, s.seed());

@@ -457,7 +457,10 @@ Generator::MoeRows Generator::RouteMoe(uint32_t layer) {
     in.observed.assign(t.begin(), t.end());
   }
   in.imbalance = routing_.imbalance() > 0 ? routing_.imbalance() : 1;
-  if (in.skewed && zipf_alpha_ < 0) zipf_alpha_ = ZipfAlpha(experts, in.imbalance);  // once per program, not per layer
+  if (in.skewed && zipf_alpha_ < 0) {  // once per program (once per search with a memo), not per layer
+    zipf_alpha_ =
+        routing_memo_ != nullptr ? routing_memo_->ZipfAlpha(experts, in.imbalance) : ZipfAlpha(experts, in.imbalance);
+  }
   in.zipf_alpha = in.skewed ? zipf_alpha_ : 0;
   in.max_nodes_per_token = routing_.max_nodes_per_token();
   in.dedup_per_node = dispatcher_ == MoeDispatcher::kFlex;

@@ -342,4 +342,11 @@ const RoutingResult& RoutingMemo::Route(const RoutingInput& in, uint64_t seed) {
   return memo_.emplace(key, RouteTokens(in, seed)).first->second;
 }
 
+double RoutingMemo::ZipfAlpha(uint32_t experts, double imbalance) {
+  const std::pair<uint32_t, double> key{experts, imbalance};
+  const auto it = alphas_.find(key);
+  if (it != alphas_.end()) return it->second;
+  return alphas_.emplace(key, wl::ZipfAlpha(experts, imbalance)).first->second;
+}
+
 }  // namespace clustersim::wl

@@ -89,10 +89,14 @@ class RoutingMemo {
  public:
   static constexpr size_t kMaxEntries = 1 << 16;
   const RoutingResult& Route(const RoutingInput& in, uint64_t seed);
+  // wl::ZipfAlpha(experts, imbalance), solved once per pair (a bisection of 25,600 pow calls that every candidate
+  // program of a skewed-routing search would otherwise repeat).
+  double ZipfAlpha(uint32_t experts, double imbalance);
   size_t size() const { return memo_.size(); }
 
  private:
   std::map<std::pair<RoutingInput, uint64_t>, RoutingResult> memo_;
+  std::map<std::pair<uint32_t, double>, double> alphas_;
 };
 
 // EPLB placement (see "redundant experts" above): the tokens each of `ep` ranks receives when `redundant` replicas

@@ -233,5 +233,15 @@ TEST(MoeRouting, ObservedLoadsAreValidatedNamingTheEntry) {
   EXPECT_NE(error(r).find("applies only to distribution \"observed\""), std::string::npos);
 }
 
+// The memo's Zipf exponent is the one ZipfAlpha solves, solved once per (experts, imbalance).
+TEST(MoeRouting, MemoSolvesTheZipfExponentOnce) {
+  RoutingMemo memo;
+  EXPECT_EQ(memo.ZipfAlpha(256, 1.3), ZipfAlpha(256, 1.3));
+  EXPECT_EQ(memo.ZipfAlpha(256, 1.3), memo.ZipfAlpha(256, 1.3));
+  EXPECT_EQ(memo.ZipfAlpha(128, 2.0), ZipfAlpha(128, 2.0));
+  EXPECT_NE(memo.ZipfAlpha(128, 2.0), memo.ZipfAlpha(256, 1.3));
+  EXPECT_EQ(memo.ZipfAlpha(64, 1.0), 0);  // no skew
+}
+
 }  // namespace
 }  // namespace clustersim::wl
