@@ -310,6 +310,12 @@ class Generator {
     // Dispatchers that need the token counts on the host sync once per MoE layer and micro-batch (forward), unless
     // padding to capacity makes the shapes static.
     moe_host_sync_ = dispatcher_ != MoeDispatcher::kFlex && routing_.capacity_factor() == 0;
+    // The flex dispatcher (DeepEP, HybridEP) hands the experts their token counts on the device; TransformerEngine's
+    // GroupedLinear splits its input by host counts, so Megatron-Core's TEGroupedMLP copies them with .tolist() (a
+    // synchronisation) before the expert GEMMs, unless the fused grouped MLP's grouped tensors keep them on the
+    // device (megatron/core/transformer/moe/experts.py).
+    experts_host_sync_ =
+        dispatcher_ == MoeDispatcher::kFlex && !plan_.fused_grouped_mlp && routing_.capacity_factor() == 0;
     fp8_dispatch_ = Fp8Dispatch(routing_, plan_.fp8);
     ResolveAmaxReduction();
   }
@@ -374,7 +380,7 @@ class Generator {
   AttentionShape att_;
   RankLayout layout_;
   uint32_t t_ = 1, etp_ = 1;
-  bool sp_ = false, overlap_a2a_ = false, moe_host_sync_ = false;
+  bool sp_ = false, overlap_a2a_ = false, moe_host_sync_ = false, experts_host_sync_ = false;
   bool fp8_dispatch_ = false;  // moe_routing.dispatch_dtype resolved (Fp8Dispatch)
   double zipf_alpha_ = -1;  // skewed routing's Zipf exponent (ZipfAlpha), solved at the first MoE layer
   RoutingMemo* routing_memo_ = nullptr;  // not owned; null = route every layer afresh
@@ -549,6 +555,7 @@ void Generator::AddMoe(OpBuilder& b, uint32_t layer) {
   }
   if (plan_.ep > 1 && overlap_a2a_ && dispatcher_ != MoeDispatcher::kAllGather) b.Wait();
   b.SetHostBound(moe_host_sync_);
+  if (experts_host_sync_) b.HostSync();  // the experts' token counts to the host
   MoeExperts(b, r);
   const bool a2a = plan_.ep > 1;
   if (dispatcher_ == MoeDispatcher::kAllGather && a2a) {

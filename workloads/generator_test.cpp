@@ -570,15 +570,27 @@ TEST(Moe, LayerPartsArePricedSeparately) {
   EXPECT_DOUBLE_EQ(CountKind(q, ComputeKind::kQuantize, Phase::kBackward).bytes, 3 * quant.bytes);
 }
 
-TEST(Moe, FlexDispatcherFusesPermuteAndSkipsTheHostSync) {
+// The flex dispatcher permutes inside the exchange and has no host sync of its own; TransformerEngine's GroupedLinear
+// then needs the experts' token counts on the host (Megatron-Core's TEGroupedMLP: one .tolist() per MoE layer and
+// micro-batch, forward), so the expert GEMMs are host-bound, unless the fused grouped MLP keeps the counts on the
+// device.
+TEST(Moe, FlexDispatcherFusesPermuteAndSyncsOnlyForTheExperts) {
   v1::Workload w = Moe(1, 4, 4, 2);
   w.set_precision("fp8");
   const StepProgram a2a = Build(w);
   w.mutable_moe_routing()->set_dispatcher("flex");
   const StepProgram flex = Build(w);
-  EXPECT_EQ(CountKind(flex, ComputeKind::kHostSync, Phase::kForward).n, 0);
+  EXPECT_EQ(CountKind(flex, ComputeKind::kHostSync, Phase::kForward).n,
+            CountKind(a2a, ComputeKind::kHostSync, Phase::kForward).n);  // one per MoE layer and micro-batch
+  EXPECT_EQ(CountKind(flex, ComputeKind::kHostSync, Phase::kForward).n, 8u * 2);
+  EXPECT_EQ(CountKind(flex, ComputeKind::kHostSync, Phase::kBackward).n, 0u);
   EXPECT_EQ(CountKind(flex, ComputeKind::kPermute, Phase::kForward).n, 2 * 8 * 2);  // local permute and unpermute
-  EXPECT_EQ(CountKind(flex, ComputeKind::kGroupedGemm, Phase::kForward).host_bound, 0);
+  const auto flex_gemm = CountKind(flex, ComputeKind::kGroupedGemm, Phase::kForward);
+  EXPECT_EQ(flex_gemm.host_bound, flex_gemm.n);  // issued after the sync
+  v1::Workload fused = w;
+  fused.mutable_model()->set_gated_mlp(true);
+  fused.set_fused_grouped_mlp(true);
+  EXPECT_EQ(CountKind(Build(fused), ComputeKind::kHostSync, Phase::kForward).n, 0u);
   EXPECT_LT(CountKind(flex, ComputeKind::kPermute, Phase::kForward).bytes,
             CountKind(a2a, ComputeKind::kPermute, Phase::kForward).bytes);
   // DeepEP dispatches FP8 (a scale per 128 values); the NCCL all-to-all dispatcher BF16.
