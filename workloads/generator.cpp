@@ -119,6 +119,20 @@ class OpBuilder {
     op.host_kernels = std::max(1u, kernels);
     Push(op);
   }
+  // An FP8 quantisation of `elements` values in `kernels` launches: the forward reads BF16 and writes FP8 (3 bytes
+  // a value), the backward 3x that (Mirror); `amax_pass`: per-tensor current scaling reads each quantised tensor
+  // once more first (2 bytes a value, forward and backward) and launches amax and scale kernels beside the cast.
+  void Quantize(double elements, uint32_t kernels, bool amax_pass) {
+    Op op = ComputeOp(Phase::kForward, ComputeKind::kQuantize, 0, 3 * elements, 1);
+    op.host_kernels = std::max(1u, kernels) * (amax_pass ? 3 : 1);
+    PushF(op);
+    Op back = Mirror(f_.back());
+    if (amax_pass) {
+      f_.back().bytes += 2 * elements;
+      back.bytes += 2 * elements;
+    }
+    b_rev_.push_back(back);
+  }
   // The dispatcher's device-to-host synchronisation (forward only); later forward ops are host-bound until
   // SetHostBound(false).
   void HostSync() {
@@ -516,7 +530,7 @@ void Generator::MoeExperts(OpBuilder& b, const MoeRows& r) const {
   const double w_bytes = plan_.fp8 ? 1 : 2;
   if (etp_ > 1) b.Collective(Coll::kAllGather, Dim::kTp, te * h * 2);
   b.MemoryOp(ComputeKind::kPermute, 4 * r.recv * h);  // sort by local expert (fused into DeepEP's receive too)
-  if (plan_.fp8) b.MemoryOp(ComputeKind::kQuantize, 3 * te * h, kernels);  // read BF16, write FP8
+  if (plan_.fp8) b.Quantize(te * h, kernels, plan_.fp8_current_scaling);
   // Fused grouped MLP: fc1's epilogue applies the GLU and writes fc2's input in FP8, row- and column-wise.
   const double fused_out = plan_.fused_grouped_mlp ? 2 * te * f : 0;
   b.GroupedGemm(2 * te * h * f * first,
@@ -526,7 +540,7 @@ void Generator::MoeExperts(OpBuilder& b, const MoeRows& r) const {
     b.SetModule(kRecomputeMoe | kRecomputeMoeAct);
     b.Compute(ComputeKind::kElementwise, 0, 2 * te * f * (first + 1));
     b.SetModule(kRecomputeMoe);
-    if (plan_.fp8) b.MemoryOp(ComputeKind::kQuantize, 3 * te * f, kernels);
+    if (plan_.fp8) b.Quantize(te * f, kernels, plan_.fp8_current_scaling);
   }
   b.GroupedGemm(2 * te * f * h, local * f * h * w_bytes + te * f * w_bytes + 2 * te * h, local, std::min(f, h));
   b.MemoryOp(ComputeKind::kPermute, 4 * r.recv * h);  // back to the exchange's order

@@ -528,6 +528,7 @@ struct KindCount {
   int n = 0;
   double flops = 0, bytes = 0;
   int host_bound = 0;
+  uint64_t host_kernels = 0;
 };
 KindCount CountKind(const StepProgram& p, ComputeKind kind, Phase phase) {
   KindCount c;
@@ -537,6 +538,7 @@ KindCount CountKind(const StepProgram& p, ComputeKind kind, Phase phase) {
     c.flops += op.flops;
     c.bytes += op.bytes;
     c.host_bound += op.host_bound ? 1 : 0;
+    c.host_kernels += op.host_kernels;
   }
   return c;
 }
@@ -562,12 +564,22 @@ TEST(Moe, LayerPartsArePricedSeparately) {
     }
 
   w.set_precision("fp8");
+  w.set_fp8_recipe("blockwise");  // one-pass casts
   const StepProgram q = Build(w);
   const KindCount quant = CountKind(q, ComputeKind::kQuantize, Phase::kForward);
   EXPECT_EQ(quant.n, 2 * kPasses);  // the inputs of fc1 and fc2
   // Rows 1024 x top_k 2 per rank, 3 bytes per element (read BF16, write FP8) of hidden + ffn.
-  EXPECT_DOUBLE_EQ(quant.bytes, kPasses * 3.0 * 2048 * (1024 + 1024));
+  const double values = kPasses * 2048.0 * (1024 + 1024);
+  EXPECT_DOUBLE_EQ(quant.bytes, 3 * values);
   EXPECT_DOUBLE_EQ(CountKind(q, ComputeKind::kQuantize, Phase::kBackward).bytes, 3 * quant.bytes);
+  // Per-tensor current scaling (the default recipe) reads every quantised tensor once more for its amax, forward and
+  // backward, and launches amax and scale kernels beside each cast.
+  w.set_fp8_recipe("tensorwise");
+  const StepProgram cs = Build(w);
+  const KindCount cs_quant = CountKind(cs, ComputeKind::kQuantize, Phase::kForward);
+  EXPECT_DOUBLE_EQ(cs_quant.bytes, 5 * values);
+  EXPECT_DOUBLE_EQ(CountKind(cs, ComputeKind::kQuantize, Phase::kBackward).bytes, 11 * values);
+  EXPECT_EQ(cs_quant.host_kernels, 3 * quant.host_kernels);
 }
 
 // The flex dispatcher permutes inside the exchange and has no host sync of its own; TransformerEngine's GroupedLinear

@@ -175,6 +175,7 @@ void ResolveFp8Recipe(const v1::Workload& w, Plan& r, const std::string& file) {
                             "replicas; recipe is " +
                                 Quote(resolved.empty() ? "none" : resolved) + ")");
   r.fp8_amax_reduction = resolved == "delayed" && (!w.has_fp8_reduce_amax() || w.fp8_reduce_amax());
+  r.fp8_current_scaling = resolved == "tensorwise";
 }
 
 // workload.fused_grouped_mlp: TransformerEngine fuses fc1 + GLU + fc2 only for MXFP8 grouped linears without bias

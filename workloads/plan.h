@@ -83,8 +83,13 @@ struct Plan {
   bool fused_grouped_mlp = false;  // workload.fused_grouped_mlp (fp8, gated MoE, expert widths multiples of 256)
   // workload.fp8_recipe "delayed" with its amax all-reduce (workload.fp8_reduce_amax, unset = true): one blocking
   // all-reduce over the stage's tensor x data x context-parallel ranks after every chunk's forward and backward pass.
-  // The other recipes scale locally and change nothing in the step.
+  // The other recipes scale locally (no collective; see fp8_current_scaling for what the default costs).
   bool fp8_amax_reduction = false;
+  // workload.fp8_recipe "tensorwise" (the default FP8 recipe): per-tensor current scaling, whose quantisation reads its
+  // input once for the amax before the cast (TransformerEngine's Float8CurrentScalingQuantizer: amax, scale and cast
+  // kernels; the scale "cannot be fused with the quantize kernel"). Delayed, MXFP8 and blockwise scaling cast in one
+  // pass.
+  bool fp8_current_scaling = false;
   // How zero_stage 3 runs (workloads/zero3_impl.h); never null, "nccl" unless the scenario names another.
   const Zero3Implementation* zero3 = FindZero3Implementation("");
   MemoryPlan memory;

@@ -13,6 +13,9 @@ Second source: the same summary for the 26.08 NeMo container (commit 067f987df),
 the recipe settings the table does not show read from src/megatron/bridge/perf_recipes/{qwen,deepseek}/gb200/ at that
 commit (RECIPE_2608).
 
+Third source: the 26.04.01 DGX-H100 rows of the same summary's archive (ROWS_2604), with the H100 performance
+recipes' settings (RECIPE_2604).
+
 Usage: python3 tests/validation/extra/make_extra.py [--check]
 """
 import sys
@@ -67,6 +70,58 @@ SOURCE_2608 = ("NVIDIA-NeMo/Megatron-Bridge docs/performance-summary.md (commit 
 RECIPE_2608 = {"deepseek_v3_gb200_256gpu": ["mla_up_proj"], "qwen3_30b_a3b_gb200_8gpu": [],
                "qwen3_235b_a22b_gb200_256gpu": []}
 
+# The 26.04.01 DGX-H100 rows (docs/performance-summary-archive.md at commit 067f987df, "26.04.01 NeMo Container",
+# Pre-Training Performance: the most recent release with DGX-H100 rows). FP8 on H100 is per-tensor current scaling
+# (the H100 performance recipes' _perf_precision("fp8_cs")). GPT OSS 120B stays out (sliding-window attention).
+ROWS_2604 = [
+    ("llama3_70b_h100_64gpu", "DGX-H100", "llama3_70b", 64, "FP8-CS", 256, 1, 8192, 0, 4, 8, 1, 5, 1, 1664, 731),
+    ("llama31_405b_h100_1024gpu", "DGX-H100", "llama3_405b", 1024, "FP8-CS", 1536, 1, 8192, 0, 8, 8, 2, 8, 1, 328,
+     827),
+    ("qwen3_30b_a3b_h100_16gpu", "DGX-H100", "qwen3_30b_a3b", 16, "FP8-CS", 1024, 1, 4096, 0, 1, 1, 1, 1, 16, 8960,
+     206),
+    ("qwen3_235b_a22b_h100_256gpu", "DGX-H100", "qwen3_235b_a22b", 256, "FP8-CS", 8192, 1, 4096, 0, 2, 8, 1, 4, 32,
+     1712, 253),
+]
+SOURCE_2604 = ("NVIDIA-NeMo/Megatron-Bridge docs/performance-summary-archive.md (commit 067f987df), 26.04.01 NeMo "
+               "container, Pre-Training Performance, System: {system}")
+# What the H100 performance recipes (src/megatron/bridge/perf_recipes/{llama,qwen}/h100/ at 067f987df, the closest
+# recipes found to that release) set beyond the table, and what clustersim expresses of it.
+RECIPE_2604 = {
+    "llama3_70b_h100_64gpu": {
+        "notes": "the recipe's TP communication overlap (userbuffers_fp8_h100_h8192_tp4_mbs1_seqlen8192), no recompute"},
+    "llama31_405b_h100_1024gpu": {
+        "notes": "the recipe's TP communication overlap (userbuffers_fp8_h100_h16384_tp8_cp2_mbs1_seqlen8192), no "
+                 "recompute, the embedding and the loss counted as pipeline layers (the base recipe)"},
+    "qwen3_30b_a3b_h100_16gpu": {
+        "moe_routing": {"dispatcher": "flex", "dispatch_dtype": "bf16"},
+        "notes": "the flex dispatcher with the HybridEP backend (BF16 dispatch), no all-to-all overlap "
+                 "(moe_a2a_overlap False), router fusion, no recompute; not modelled: the CUDA graphs of attn, "
+                 "moe_router and moe_preprocess (cuda_graph_impl transformer_engine)"},
+    "qwen3_235b_a22b_h100_256gpu": {
+        "parallelism": {"overlap_moe_a2a": True, "tp_comm_overlap": False},
+        "notes": "the all-to-all dispatcher with its exchange overlapped (overlap_moe_expert_parallel_comm, "
+                 "delay_wgrad_compute), no TP communication overlap (tp_comm_overlap False), router fusion, no "
+                 "recompute, the embedding and the loss counted as pipeline layers (the base recipe)"},
+}
+
+
+def build_2604(row):
+    """A 26.04.01 DGX-H100 row: the 25.11 rules of build() with the recipe's settings of RECIPE_2604 on top."""
+    c = build(row, "26.04.01")
+    recipe = RECIPE_2604[row[0]]
+    w = c["scenario"]["workload"]
+    w["parallelism"].update(recipe.get("parallelism", {}))
+    if "moe_routing" in recipe:
+        w["moe_routing"].update(recipe["moe_routing"])
+    head = c["notes"].split(". Assumed")[0]
+    c["notes"] = (head + ". Assumed from the recipe: " + recipe["notes"] + "; distributed optimizer (zero_stage 1) "
+                  "with overlapped gradient reduce-scatter and parameter all-gather" +
+                  (", sequence parallelism" if row[9] > 1 else "") +
+                  (", expert_tp 1, balanced routing (moe_router_force_load_balancing)" if row[13] > 1 else "") +
+                  ". Held out: nothing is fitted on this case.")
+    return c
+
+
 # Rows of the same tables left out, and why (docs/validation-notes.md repeats this list).
 NOT_EXPRESSED = {
     "GPT OSS 120B (H100, B200, GB200)": "alternating sliding-window attention is not modelled",
@@ -107,7 +162,7 @@ ACCELERATOR = {"DGX-H100": "H100-SXM", "DGX-B200": "B200", "DGX-GB200": "GB200"}
 def build(row, release="25.11"):
     (suffix, system, preset, n, prec, gbs, mbs, seq, fsdp, tp, pp, cp, vp, ep, tok, tflops) = row
     recent = release == "26.08"
-    cid = ("mbridge2608x_" if recent else "mbridge2511x_") + suffix
+    cid = {"26.08": "mbridge2608x_", "26.04.01": "mbridge2604x_"}.get(release, "mbridge2511x_") + suffix
     moe = ep > 1
     dp = n // (tp * pp * cp)
     p = {"tp": tp, "cp": cp, "pp": pp, "dp": dp}
@@ -181,13 +236,13 @@ def build(row, release="25.11"):
     sc = mc.scenario(cid, f"Megatron-Bridge {release}: {preset} on {n} x {system}", ACCELERATOR[system],
                      cluster(system, n), workload)
     return {"id": cid, "category": "training_moe" if moe else "training_dense",
-            "source": (SOURCE_2608 if recent else SOURCE).format(system=system), "calibration": False, "notes": notes, "scenario": sc,
+            "source": {"26.08": SOURCE_2608, "26.04.01": SOURCE_2604}.get(release, SOURCE).format(system=system), "calibration": False, "notes": notes, "scenario": sc,
             "expected": expected}
 
 
 def main():
     return mc.outside_case_main(__doc__.splitlines()[0], HERE, SCRIPT, [build(row) for row in ROWS] +
-                                 [build(row, "26.08") for row in ROWS_2608])
+                                 [build(row, "26.08") for row in ROWS_2608] + [build_2604(row) for row in ROWS_2604])
 
 
 if __name__ == "__main__":
