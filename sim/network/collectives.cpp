@@ -119,6 +119,22 @@ CollectivePlan Ring(CollectiveKind kind, const Ctx& c) {
   return p;
 }
 
+// Two rings over the same orders, one forward and one backward, each carrying half of every chunk (the torus
+// all-reduce of TPU-style fabrics: a ring's links in both directions). Same steps and latency as the ring.
+CollectivePlan BidirectionalRing(CollectiveKind kind, const Ctx& c) {
+  CollectivePlan p;
+  p.algorithm = "bidirectional_ring";
+  const uint32_t n = c.n();
+  const uint32_t steps = kind == CollectiveKind::kAllReduce ? 2 * (n - 1) : n - 1;
+  PhaseStep s = RingStep(c, c.bytes / n / 2, steps);
+  const size_t forward = s.flows.size();
+  s.flows.reserve(2 * forward);
+  for (size_t i = 0; i < forward; ++i) s.flows.push_back({s.flows[i].dst, s.flows[i].src, s.flows[i].bytes});
+  SplitRingLatency(s, n, NodeCount(c));
+  p.steps.push_back(std::move(s));
+  return p;
+}
+
 // Double binary tree (NCCL): two complementary trees each carry half the data; reduce up then broadcast down,
 // pipelined, so each phase moves the tree's share once per edge. Tree t is the heap order on `members` rotated by
 // t * n / 2, so interior nodes of one tree are leaves of the other. Flows go from members[child] to members[parent]
@@ -386,9 +402,13 @@ const std::vector<Entry>& Registry(CollectiveKind kind) {
       {{"hierarchical", "intra-node reduce-scatter, inter-node ring per rail on 1/L of the data, intra-node gather"},
        Hierarchical},
       {{"nvls", "NVLink SHARP in-switch reduction inside one scale-up domain"}, Nvls},
+      {{"bidirectional_ring", "the ring and its reverse, half the data each (direct networks: torus)"},
+       BidirectionalRing},
   };
   static const std::vector<Entry> gather{
       {{"ring", "ring with one channel per GPU of the node"}, Ring},
+      {{"bidirectional_ring", "the ring and its reverse, half the data each (direct networks: torus)"},
+       BidirectionalRing},
       {{"halving_doubling", "recursive halving/doubling (power-of-two groups)"}, HalvingDoubling},
       {{"hierarchical", "inter-node per rail, then intra-node (order reversed for all-gather)"}, Hierarchical},
       {{"nvls", "NVLink SHARP multicast/reduction inside one scale-up domain"}, Nvls},
@@ -441,24 +461,32 @@ const std::vector<Entry>& Registry(CollectiveKind kind) {
 //   hierarchical  2((L-1) alpha + (N-1) net) + 2 S / (L B_out) + 2 S / B_up
 //   tree          2 (ceil(log2 N) net + (L-1) alpha) + max(2 S / (L B_out), 2 S (L-1) / (L B_up))   (all-reduce only;
 //                 one channel per local GPU: chain in the node, double binary tree over the nodes)
-// Reduce-scatter and all-gather take half of each bandwidth term and of the ring's steps.
+// Reduce-scatter and all-gather take half of each bandwidth term and of the ring's steps. On a direct network
+// (GroupShape::direct_links, the torus) the ring, where chosen, runs both ways round ("bidirectional_ring"), and
+// alone inside a domain.
 std::string AutoAlgorithm(CollectiveKind kind, const Ctx& c) {
   if (kind == CollectiveKind::kAllToAll) return c.PerNode() > 1 && !c.SingleDomain() ? "pxn" : "direct";
   if (kind == CollectiveKind::kBroadcast) return "ring";
   if (kind == CollectiveKind::kSendRecv) return "direct";
+  // A direct network (torus) runs its rings both ways round: both directions of every link, half the bandwidth term.
+  const bool both_ways = c.shape.direct_links;
+  const std::string ring = both_ways ? "bidirectional_ring" : "ring";
   if (c.SingleDomain()) {
+    if (both_ways) return ring;
     if (c.shape.in_network_reduction && kind == CollectiveKind::kAllReduce && c.n() > 2 && c.bytes >= (1 << 20))
       return "nvls";
     return "ring";
   }
   const double b_out = c.shape.scale_out_bytes_per_s, b_up = c.shape.scale_up_bytes_per_s;
-  if (!(b_out > 0) || !(b_up > 0)) return "ring";
+  if (!(b_out > 0) || !(b_up > 0)) return ring;
   const double alpha = c.params.step_latency_ns() * 1e-9, net = c.params.net_step_latency_ns() * 1e-9;
   const double n = c.n(), S = c.bytes;
   const double L = std::max(1u, c.PerNode()), N = n / L;
   const double f = kind == CollectiveKind::kAllReduce ? 2 : 1;
   std::vector<std::pair<double, std::string>> options;
-  options.emplace_back(f * RingLatencyS(n, L, c.params) + f * S / (L * b_out), "ring");
+  // The estimate prices the ring one way round even on a torus (its NIC-based bandwidths say little there): the torus
+  // picks among the same candidates as before and runs its ring both ways round.
+  options.emplace_back(f * RingLatencyS(n, L, c.params) + f * S / (L * b_out), ring);
   if (c.PerNode() > 1 && N > 1)
     options.emplace_back(f * ((L - 1) * alpha + (N - 1) * net) + f * S / (L * b_out) + f * S / b_up, "hierarchical");
   if (kind == CollectiveKind::kAllReduce && n > 2)

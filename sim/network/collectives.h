@@ -68,6 +68,9 @@ struct GroupShape {
   // Achievable per-GPU bandwidths (bytes/s) the automatic choice estimates with; 0 = unknown (auto picks ring).
   double scale_out_bytes_per_s = 0;
   double scale_up_bytes_per_s = 0;
+  // A direct network (torus): each GPU's links lead to its neighbours, one per direction, so a ring run backwards
+  // uses links the forward ring leaves idle; "auto" then runs reductions and gathers as "bidirectional_ring".
+  bool direct_links = false;
 };
 
 // Plans `kind` over `group` (global GPU ids, in ring order) with `algorithm` ("auto" chooses as NCCL would by size

@@ -72,6 +72,8 @@ TEST(Collectives, ByteConservationForEveryAlgorithm) {
       {CollectiveKind::kAllReduce, "nvls", Range(0, 8)},
       {CollectiveKind::kReduceScatter, "hierarchical", Range(0, 32)},
       {CollectiveKind::kAllGather, "ring", Range(0, 24)},
+      {CollectiveKind::kAllReduce, "bidirectional_ring", Range(0, 32)},
+      {CollectiveKind::kReduceScatter, "bidirectional_ring", Range(0, 16)},
       {CollectiveKind::kAllToAll, "direct", Range(0, 16)},
       {CollectiveKind::kAllToAll, "pxn", Range(0, 32)},
   };
@@ -189,6 +191,30 @@ TEST(Collectives, AutoPicksNvlsInsideAnNvlsDomainAndRingAcrossNodes) {
             "nvls");
   EXPECT_EQ(PlanCollective(CollectiveKind::kAllReduce, "auto", Range(0, 16), 1 << 30, nvls, Defaults()).algorithm,
             "ring");
+}
+
+// The bidirectional ring sends what the ring sends, half to each ring neighbour, in the ring's number of steps; a
+// direct network (torus) picks it for reductions and gathers, a switched one never does.
+TEST(Collectives, BidirectionalRingSendsHalfEachWay) {
+  GroupShape torus{8, 8, false};
+  torus.direct_links = true;
+  const double S = 8 << 20;
+  const auto ring = PlanCollective(CollectiveKind::kAllReduce, "ring", Range(0, 8), S, torus, Defaults());
+  const auto both = PlanCollective(CollectiveKind::kAllReduce, "auto", Range(0, 8), S, torus, Defaults());
+  EXPECT_EQ(both.algorithm, "bidirectional_ring");
+  ASSERT_EQ(both.steps.size(), 1u);
+  EXPECT_EQ(both.steps[0].repeat, ring.steps[0].repeat);  // 2 (n - 1) steps
+  EXPECT_EQ(Volumes(both), Volumes(ring));
+  std::map<std::pair<uint32_t, uint32_t>, double> to;
+  for (const auto& f : both.steps[0].flows) to[{f.src, f.dst}] += f.bytes;
+  EXPECT_DOUBLE_EQ(to.at({3, 4}), S / 8 / 2);
+  EXPECT_DOUBLE_EQ(to.at({4, 3}), S / 8 / 2);
+  EXPECT_DOUBLE_EQ(to.at({7, 0}), S / 8 / 2);
+  EXPECT_EQ(PlanCollective(CollectiveKind::kAllGather, "auto", Range(0, 8), S, torus, Defaults()).algorithm,
+            "bidirectional_ring");
+  EXPECT_EQ(PlanCollective(CollectiveKind::kAllToAll, "auto", Range(0, 8), S, torus, Defaults()).algorithm, "direct");
+  const GroupShape switched{8, 8, false};
+  EXPECT_EQ(PlanCollective(CollectiveKind::kAllReduce, "auto", Range(0, 8), S, switched, Defaults()).algorithm, "ring");
 }
 
 TEST(Collectives, RejectsUnknownAndImpossibleAlgorithms) {
