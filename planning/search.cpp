@@ -6,9 +6,12 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
+#include <mutex>
 #include <optional>
 #include <string_view>
+#include <thread>
 
 #include "common/error.h"
 #include "planning/run.h"
@@ -240,24 +243,21 @@ Sized MemoryAndEstimate(v1::Scenario& c, const v1::Parallelism& p, wl::RoutingMe
   return out;
 }
 
-std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uint64_t* valid_out) {
-  ProgressTask examined(o.progress, "plans examined", 0);
+// Every shape of the search space (parallel sizes, interleaving, micro-batch, expert parallelism, schedule and the
+// recipe's settings), in the deterministic order of the search; the memory choices are made per shape
+// (EvaluateShape).
+std::vector<v1::Parallelism> CandidateShapes(const v1::Scenario& s, const SearchOptions& o) {
   const v1::Model& m = s.workload().model();
   const uint32_t n = s.cluster().num_gpus();
   const uint32_t domain = std::max(1u, s.cluster().scale_up().domain_size());
   const uint32_t batch = s.workload().parallelism().global_batch_size();
-  const double hbm = UsableHbmBytes(s, o.memory_margin_gb);
   const bool moe = m.kind() == "moe";
   const v1::Parallelism& given = s.workload().parallelism();
   const bool given_dualpipe = given.schedule() == "dualpipe";
   const uint64_t m_layers = m.layers();
   // The recipe's custom layout applies to the candidates with as many virtual stages; the others split evenly.
   const size_t layout_stages = wl::ParsePipelineLayout(given.pipeline_model_parallel_layout(), s.name()).size();
-  std::vector<Scored> out;
-  uint64_t valid = 0;
-  v1::Scenario c = s;
-  const ReuseFreedProgramMemory heap;
-  wl::RoutingMemo routing;  // candidates share a few routing shapes (EP size, tokens per rank)
+  std::vector<v1::Parallelism> shapes;
   for (uint32_t tp = 1; tp <= domain && tp <= n; tp *= 2) {
     for (uint32_t cp = 1; cp <= 16 && tp * cp <= n; cp *= 2) {
       if (n % (tp * cp) != 0) continue;
@@ -302,40 +302,101 @@ std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uin
               p.set_account_for_loss_in_pipeline_split(given.account_for_loss_in_pipeline_split());
               if (layout_stages > 0 && layout_stages == uint64_t{pp} * wl::ChunksPerStage(sched, vpp))
                 p.set_pipeline_model_parallel_layout(given.pipeline_model_parallel_layout());
-              bool counted = false;
-              const bool sharded = uint64_t{dp} * cp > 1;
-              const size_t choices = sharded ? kShardedChoices.size() : kReplicaChoices.size();
-              for (size_t i = 0; i < choices; ++i) {
-                const MemoryChoice& mc = sharded ? kShardedChoices[i] : kReplicaChoices[i];
-                p.set_zero_stage(mc.zero_stage);
-                // The scenario's ZeRO-3 software applies to the ZeRO-3 candidates only.
-                p.set_zero3_implementation(mc.zero_stage == 3 ? given.zero3_implementation() : "");
-                p.set_recompute(mc.recompute);
-                // The recipe's all-to-all overlap where Megatron-LM allows it with this shape (wl::A2aOverlapConflict).
-                const wl::Recompute rc =
-                    std::string_view(mc.recompute) == "full" ? wl::Recompute::kFull : wl::Recompute::kNone;
-                p.set_overlap_moe_a2a(given.overlap_moe_a2a() && wl::A2aOverlapConflict(pp, sched, rc).empty());
-                *c.mutable_workload()->mutable_parallelism() = p;
-                try {
-                  wl::ValidatePlan(c.workload(), n, s.name());
-                } catch (const InputError&) {
-                  break;  // the search space's own combinations: a rejected shape is skipped, not reported
-                }
-                if (!counted) ++valid;
-                counted = true;
-                examined.Set(valid, 0);
-                const Sized sized = MemoryAndEstimate(c, p, &routing);
-                if (sized.memory_bytes > hbm) continue;
-                out.push_back({p, sized.memory_bytes / 1e9, sized.estimate_s});
-                break;
-              }
+              shapes.push_back(std::move(p));
             }
           }
         }
       }
     }
   }
-  if (valid_out != nullptr) *valid_out = valid;
+  return shapes;
+}
+
+struct ShapeResult {
+  bool valid = false;  // ResolvePlan accepted it (with its first memory choice)
+  std::optional<Scored> fit;
+};
+
+// The first memory choice of `p`'s shape that fits in `hbm` bytes, with its estimate. `given` is the scenario's own
+// parallelism (its ZeRO-3 software and all-to-all overlap carry over); `c` is the caller's scratch copy of the
+// scenario, whose parallelism is overwritten.
+ShapeResult EvaluateShape(v1::Scenario& c, const v1::Parallelism& given, v1::Parallelism p, double hbm,
+                          wl::RoutingMemo* routing) {
+  const std::string& zero3 = given.zero3_implementation();
+  const bool overlap_a2a = given.overlap_moe_a2a();
+  const wl::Schedule sched = p.vpp() > 1                  ? wl::Schedule::kInterleaved
+                             : p.schedule() == "dualpipe" ? wl::Schedule::kDualPipe
+                                                          : wl::Schedule::k1F1B;  // as CandidateShapes set it
+  ShapeResult r;
+  const bool sharded = uint64_t{p.dp()} * p.cp() > 1;
+  const size_t choices = sharded ? kShardedChoices.size() : kReplicaChoices.size();
+  for (size_t i = 0; i < choices; ++i) {
+    const MemoryChoice& mc = sharded ? kShardedChoices[i] : kReplicaChoices[i];
+    p.set_zero_stage(mc.zero_stage);
+    // The scenario's ZeRO-3 software applies to the ZeRO-3 candidates only.
+    p.set_zero3_implementation(mc.zero_stage == 3 ? zero3 : "");
+    p.set_recompute(mc.recompute);
+    // The recipe's all-to-all overlap where Megatron-LM allows it with this shape (wl::A2aOverlapConflict).
+    const wl::Recompute rc = std::string_view(mc.recompute) == "full" ? wl::Recompute::kFull : wl::Recompute::kNone;
+    p.set_overlap_moe_a2a(overlap_a2a && wl::A2aOverlapConflict(p.pp(), sched, rc).empty());
+    *c.mutable_workload()->mutable_parallelism() = p;
+    try {
+      wl::ValidatePlan(c.workload(), c.cluster().num_gpus(), c.name());
+    } catch (const InputError&) {
+      return r;  // the search space's own combinations: a rejected shape is skipped, not reported
+    }
+    r.valid = true;
+    const Sized sized = MemoryAndEstimate(c, p, routing);
+    if (sized.memory_bytes > hbm) continue;
+    r.fit = Scored{p, sized.memory_bytes / 1e9, sized.estimate_s};
+    return r;
+  }
+  return r;
+}
+
+// Shapes evaluated at once: each worker builds its own step programs (hundreds of MB at 131k), so more would mostly
+// cost memory.
+constexpr unsigned kMaxSearchThreads = 4;
+
+std::vector<Scored> Enumerate(const v1::Scenario& s, const SearchOptions& o, uint64_t* valid_out) {
+  ProgressTask examined(o.progress, "plans examined", 0);
+  const double hbm = UsableHbmBytes(s, o.memory_margin_gb);
+  const std::vector<v1::Parallelism> shapes = CandidateShapes(s, o);
+  std::vector<ShapeResult> results(shapes.size());
+  const ReuseFreedProgramMemory heap;
+  std::atomic<size_t> next{0};
+  std::atomic<uint64_t> valid{0};
+  std::vector<std::exception_ptr> errors;
+  std::mutex errors_mutex;
+  // Workers take shapes in order and write each result to its own slot, so the outcome does not depend on the number
+  // of workers or their timing; the calling thread reports progress.
+  auto work = [&](bool reports) {
+    try {
+      v1::Scenario c = s;
+      wl::RoutingMemo routing;  // candidates share a few routing shapes (EP size, tokens per rank)
+      for (size_t i = next++; i < shapes.size(); i = next++) {
+        results[i] = EvaluateShape(c, s.workload().parallelism(), shapes[i], hbm, &routing);
+        if (results[i].valid) ++valid;
+        if (reports) examined.Set(valid.load(), 0);
+      }
+    } catch (...) {
+      next = shapes.size();
+      const std::lock_guard<std::mutex> lock(errors_mutex);
+      errors.push_back(std::current_exception());
+    }
+  };
+  const unsigned wanted =
+      o.threads > 0 ? o.threads : std::clamp(std::thread::hardware_concurrency(), 1u, kMaxSearchThreads);
+  const auto threads = static_cast<unsigned>(std::max<size_t>(1, std::min<size_t>(wanted, shapes.size())));
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work, false);
+  work(true);
+  for (std::thread& t : pool) t.join();
+  if (!errors.empty()) std::rethrow_exception(errors.front());
+  std::vector<Scored> out;
+  for (ShapeResult& r : results)
+    if (r.fit) out.push_back(std::move(*r.fit));
+  if (valid_out != nullptr) *valid_out = valid.load();
   return out;
 }
 

@@ -30,6 +30,8 @@ struct SearchOptions {
   // A plan fits when its memory estimate is at most the HBM minus this margin (GB; negative allows plans estimated
   // over the HBM by that much).
   double memory_margin_gb = 0;
+  // Workers evaluating shapes at once (0 = the machine's cores, at most 4); the result does not depend on it.
+  uint32_t threads = 0;
 };
 
 // HBM bytes a plan may use under `margin_gb` (SearchOptions::memory_margin_gb).

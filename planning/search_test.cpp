@@ -52,6 +52,22 @@ TEST(PlanSearch, EnumeratedPlansAreValidFitAndIncludeThePublishedShape) {
   EXPECT_TRUE(published);
 }
 
+// The shapes are evaluated by several workers; each result goes to its own slot, so the plans, their order, memory and
+// estimates are the same with one worker or three.
+TEST(PlanSearch, EnumerationDoesNotDependOnTheWorkers) {
+  const v1::Scenario s = PublicCase();
+  SearchOptions one;
+  one.threads = 1;
+  SearchOptions three = one;
+  three.threads = 3;
+  uint64_t valid1 = 0, valid3 = 0;
+  const std::vector<v1::Parallelism> a = EnumeratePlans(s, one, &valid1);
+  const std::vector<v1::Parallelism> b = EnumeratePlans(s, three, &valid3);
+  EXPECT_EQ(valid1, valid3);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].SerializeAsString(), b[i].SerializeAsString()) << i;
+}
+
 // A plan with many micro-batches per pipeline is estimated from two shorter programs (EstimatePlan): the
 // extrapolated step and the memory match the whole program's. 400 micro-batches on tp4 cp2 pp4 vpp5 dp2 (sampled
 // with 40 and 80); 40 micro-batches are built whole and match exactly.

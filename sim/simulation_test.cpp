@@ -430,8 +430,10 @@ TEST(Simulation, MoeLayerPartsAreReportedSeparately) {
   }
   EXPECT_TRUE(gemm_event);
   EXPECT_TRUE(sync_event);
+  // The flex dispatcher has no sync of its own, but TEGroupedMLP's token counts still reach the host: one sync per
+  // MoE layer and micro-batch, as many as the all-to-all dispatcher's.
   const v1::RunResult flex = run("flex");
-  EXPECT_EQ(flex.breakdown().moe_host_sync_s(), 0);
+  EXPECT_NEAR(flex.breakdown().moe_host_sync_s(), b.moe_host_sync_s(), 1e-9);
   EXPECT_LT(flex.breakdown().moe_permute_s(), b.moe_permute_s());
   EXPECT_NEAR(flex.breakdown().moe_expert_gemm_s(), b.moe_expert_gemm_s(), 0.02 * b.moe_expert_gemm_s());
 }
