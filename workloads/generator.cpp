@@ -125,13 +125,11 @@ class OpBuilder {
   void Quantize(double elements, uint32_t kernels, bool amax_pass) {
     Op op = ComputeOp(Phase::kForward, ComputeKind::kQuantize, 0, 3 * elements, 1);
     op.host_kernels = std::max(1u, kernels) * (amax_pass ? 3 : 1);
-    PushF(op);
-    Op back = Mirror(f_.back());
-    if (amax_pass) {
+    Push(op);
+    if (amax_pass) {  // the amax read is not scaled like the cast's bytes (Mirror)
       f_.back().bytes += 2 * elements;
-      back.bytes += 2 * elements;
+      b_rev_.back().bytes += 2 * elements;
     }
-    b_rev_.push_back(back);
   }
   // The dispatcher's device-to-host synchronisation (forward only); later forward ops are host-bound until
   // SetHostBound(false).

@@ -122,16 +122,15 @@ CollectivePlan Ring(CollectiveKind kind, const Ctx& c) {
 // Two rings over the same orders, one forward and one backward, each carrying half of every chunk (the torus
 // all-reduce of TPU-style fabrics: a ring's links in both directions). Same steps and latency as the ring.
 CollectivePlan BidirectionalRing(CollectiveKind kind, const Ctx& c) {
-  CollectivePlan p;
+  CollectivePlan p = Ring(kind, c);
   p.algorithm = "bidirectional_ring";
-  const uint32_t n = c.n();
-  const uint32_t steps = kind == CollectiveKind::kAllReduce ? 2 * (n - 1) : n - 1;
-  PhaseStep s = RingStep(c, c.bytes / n / 2, steps);
-  const size_t forward = s.flows.size();
-  s.flows.reserve(2 * forward);
-  for (size_t i = 0; i < forward; ++i) s.flows.push_back({s.flows[i].dst, s.flows[i].src, s.flows[i].bytes});
-  SplitRingLatency(s, n, NodeCount(c));
-  p.steps.push_back(std::move(s));
+  std::vector<Flow>& flows = p.steps.front().flows;
+  const size_t forward = flows.size();
+  flows.reserve(2 * forward);
+  for (size_t i = 0; i < forward; ++i) {
+    flows[i].bytes /= 2;
+    flows.push_back({flows[i].dst, flows[i].src, flows[i].bytes});
+  }
   return p;
 }
 
