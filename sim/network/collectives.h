@@ -69,8 +69,13 @@ struct GroupShape {
   double scale_out_bytes_per_s = 0;
   double scale_up_bytes_per_s = 0;
   // A direct network (torus): each GPU's links lead to its neighbours, one per direction, so a ring run backwards
-  // uses links the forward ring leaves idle; "auto" then runs reductions and gathers as "bidirectional_ring".
+  // uses links the forward ring leaves idle; "auto" then runs reductions and gathers as "bidirectional_ring", or as
+  // "multidim_ring" where the group is a block of two or more torus dimensions (torus_dims).
   bool direct_links = false;
+  // A torus's dimensions (topologies/torus.cpp: GPU g sits at x_d = (g / stride_d) % n_d, stride_0 = 1); empty on
+  // other fabrics. "multidim_ring" and "auto" read it to run a group that is a block of the torus dimension by
+  // dimension.
+  std::vector<uint32_t> torus_dims{};
 };
 
 // Plans `kind` over `group` (global GPU ids, in ring order) with `algorithm` ("auto" chooses as NCCL would by size

@@ -74,6 +74,7 @@ TEST(Collectives, ByteConservationForEveryAlgorithm) {
       {CollectiveKind::kAllGather, "ring", Range(0, 24)},
       {CollectiveKind::kAllReduce, "bidirectional_ring", Range(0, 32)},
       {CollectiveKind::kReduceScatter, "bidirectional_ring", Range(0, 16)},
+      {CollectiveKind::kAllReduce, "multidim_ring", Range(0, 32)},
       {CollectiveKind::kAllToAll, "direct", Range(0, 16)},
       {CollectiveKind::kAllToAll, "pxn", Range(0, 32)},
   };
@@ -215,6 +216,88 @@ TEST(Collectives, BidirectionalRingSendsHalfEachWay) {
   EXPECT_EQ(PlanCollective(CollectiveKind::kAllToAll, "auto", Range(0, 8), S, torus, Defaults()).algorithm, "direct");
   const GroupShape switched{8, 8, false};
   EXPECT_EQ(PlanCollective(CollectiveKind::kAllReduce, "auto", Range(0, 8), S, switched, Defaults()).algorithm, "ring");
+}
+
+// A torus with GPU g at x = g % 4, y = (g / 4) % 4, z = g / 16.
+GroupShape Torus444() {
+  GroupShape torus{8, 8, false};
+  torus.direct_links = true;
+  torus.torus_dims = {4, 4, 4};
+  return torus;
+}
+
+// Coordinates that differ between two GPUs of Torus444, and by how much (1 = neighbours, wrap-around included).
+std::vector<std::pair<int, uint32_t>> Differences(uint32_t a, uint32_t b) {
+  std::vector<std::pair<int, uint32_t>> out;
+  for (int d = 0; d < 3; ++d) {
+    const uint32_t stride = d == 0 ? 1 : d == 1 ? 4 : 16;
+    const uint32_t xa = (a / stride) % 4, xb = (b / stride) % 4;
+    if (xa != xb) out.push_back({d, std::min((xa - xb + 4) % 4, (xb - xa + 4) % 4)});
+  }
+  return out;
+}
+
+// On a block of two torus dimensions (a 4 x 4 plane), the all-reduce runs dimension by dimension: 2 reduce-scatter
+// stages then 2 all-gather stages, each with a part of the data on each dimension (flows between neighbours only,
+// both ways round), sending what a ring sends per rank, 2 (n - 1) / n S, in 2 x (3 + 3) steps instead of 2 x 15.
+TEST(Collectives, MultidimRingRunsATorusBlockDimensionByDimension) {
+  const GroupShape torus = Torus444();
+  const double S = 16 << 20;
+  const std::vector<uint32_t> plane = Range(16, 16);  // z = 1
+  const auto p = PlanCollective(CollectiveKind::kAllReduce, "auto", plane, S, torus, Defaults());
+  EXPECT_EQ(p.algorithm, "multidim_ring");
+  ASSERT_EQ(p.steps.size(), 4u);
+  double steps = 0;
+  for (const PhaseStep& s : p.steps) {
+    std::map<int, double> per_dim;
+    for (const Flow& f : s.flows) {
+      const auto diff = Differences(f.src, f.dst);
+      ASSERT_EQ(diff.size(), 1u) << f.src << " -> " << f.dst;
+      EXPECT_EQ(diff[0].second, 1u) << f.src << " -> " << f.dst;
+      per_dim[diff[0].first] += f.bytes;
+    }
+    EXPECT_EQ(per_dim.size(), 2u) << "both dimensions busy in every stage";
+    EXPECT_NEAR(per_dim[0], per_dim[1], 1e-9 * S) << "the parts are the same size";
+    steps += s.alpha_steps + s.net_steps;
+  }
+  EXPECT_DOUBLE_EQ(steps, 2 * (3 + 3));
+  const auto [sent, recv] = Volumes(p);
+  ASSERT_EQ(sent.size(), 16u);
+  for (const auto& [rank, b] : sent) EXPECT_NEAR(b, 2.0 * 15 / 16 * S, 1e-6 * S) << rank;
+  for (const auto& [rank, b] : recv) EXPECT_NEAR(b, 2.0 * 15 / 16 * S, 1e-6 * S) << rank;
+  // Reduce-scatter and all-gather are the two halves, for the input and the output per rank respectively.
+  const auto rs = PlanCollective(CollectiveKind::kReduceScatter, "auto", plane, S, torus, Defaults());
+  const auto ag = PlanCollective(CollectiveKind::kAllGather, "auto", plane, S, torus, Defaults());
+  EXPECT_EQ(rs.algorithm, "multidim_ring");
+  EXPECT_EQ(ag.algorithm, "multidim_ring");
+  EXPECT_NEAR(rs.bytes_sent_total, p.bytes_sent_total / 2, 1e-6 * S);
+  EXPECT_NEAR(ag.bytes_sent_total, p.bytes_sent_total / 2, 1e-6 * S);
+}
+
+// A block of three dimensions (2 x 2 x 4, strided ids) runs three stages each way; a group along one dimension, or
+// one that is not a block, runs both ways round a ring.
+TEST(Collectives, MultidimRingNeedsABlockOfTwoDimensionsOrMore) {
+  const GroupShape torus = Torus444();
+  const double S = 4 << 20;
+  std::vector<uint32_t> cube;
+  for (uint32_t z = 0; z < 4; ++z)
+    for (uint32_t y = 1; y < 3; ++y)
+      for (uint32_t x = 2; x < 4; ++x) cube.push_back(x + 4 * y + 16 * z);
+  const auto p3 = PlanCollective(CollectiveKind::kAllReduce, "auto", cube, S, torus, Defaults());
+  EXPECT_EQ(p3.algorithm, "multidim_ring");
+  EXPECT_EQ(p3.steps.size(), 6u);
+  const auto [sent, recv] = Volumes(p3);
+  for (const auto& [rank, b] : sent) EXPECT_NEAR(b, 2.0 * 15 / 16 * S, 1e-6 * S) << rank;
+  EXPECT_EQ(PlanCollective(CollectiveKind::kAllReduce, "auto", Range(4, 4), S, torus, Defaults()).algorithm,
+            "bidirectional_ring");
+  EXPECT_EQ(PlanCollective(CollectiveKind::kAllReduce, "auto", Range(1, 4, 16), S, torus, Defaults()).algorithm,
+            "bidirectional_ring");
+  EXPECT_EQ(PlanCollective(CollectiveKind::kAllReduce, "auto", Range(0, 6), S, torus, Defaults()).algorithm,
+            "bidirectional_ring");
+  const auto named = PlanCollective(CollectiveKind::kAllReduce, "multidim_ring", Range(0, 6), S, torus, Defaults());
+  EXPECT_EQ(named.algorithm, "multidim_ring");
+  EXPECT_EQ(Volumes(named), Volumes(PlanCollective(CollectiveKind::kAllReduce, "bidirectional_ring", Range(0, 6), S,
+                                                   torus, Defaults())));
 }
 
 TEST(Collectives, RejectsUnknownAndImpossibleAlgorithms) {

@@ -29,6 +29,7 @@ CommCostModel::CommCostModel(PhaseSolver& solver, const topo::Fabric& fabric, co
   shape_.scale_out_bytes_per_s = fp.nic_bandwidth_gbps * fp.nics_per_gpu * 1e9 / 8 * params.protocol_efficiency();
   shape_.scale_up_bytes_per_s = fp.scale_up_bandwidth_gbps * 1e9 / 8 * params.scale_up_protocol_efficiency();
   shape_.direct_links = fp.topology == "torus";
+  if (shape_.direct_links) shape_.torus_dims = fp.torus_dims;
 }
 
 const std::vector<std::vector<uint32_t>>& CommCostModel::Instances(wl::Dim dim) {
