@@ -68,6 +68,28 @@ double OfferedBytesPerS(const v1::Cluster& c, const v1::BackgroundJob& b) {
   return b.load_fraction() * c.scale_out().nic_bandwidth_gbps() * std::max(1u, c.scale_out().nics_per_gpu()) * 1e9 / 8;
 }
 
+// Rank r's GPU when the ranks fill tiles of the torus (cluster.placement.torus_tile, validated at load): r's offset in
+// its tile and the tile's place in the grid of tiles, both first coordinate fastest.
+std::vector<uint32_t> TorusTileOrder(const v1::Cluster& c) {
+  const auto& dims = c.scale_out().torus_dims();
+  const auto& tile = c.placement().torus_tile();
+  uint32_t per_tile = 1;
+  for (uint32_t t : tile) per_tile *= t;
+  std::vector<uint32_t> gpu(c.num_gpus());
+  for (uint32_t r = 0; r < c.num_gpus(); ++r) {
+    uint32_t offset = r % per_tile, index = r / per_tile, id = 0, stride = 1;
+    for (int d = 0; d < dims.size(); ++d) {
+      const uint32_t grid = dims[d] / tile[d];
+      id += ((index % grid) * tile[d] + offset % tile[d]) * stride;
+      offset /= tile[d];
+      index /= grid;
+      stride *= dims[d];
+    }
+    gpu[r] = id;
+  }
+  return gpu;
+}
+
 }  // namespace
 
 uint32_t FabricGpus(const v1::Cluster& c) {
@@ -107,7 +129,11 @@ ClusterPlacement PlaceJobs(const v1::Scenario& s) {
   for (uint32_t u : mine) used[u] = true;
   bool identity = true;
   for (uint32_t i = 0; i < mine.size(); ++i) identity = identity && mine[i] == i;
-  if (!identity) {
+  if (c.placement().torus_tile_size() > 0) {
+    p.gpu_of_rank = TorusTileOrder(c);
+    for (uint32_t r = 0; r < c.num_gpus() && identity; ++r) identity = p.gpu_of_rank[r] == r;
+    if (identity) p.gpu_of_rank.clear();
+  } else if (!identity) {
     p.gpu_of_rank.resize(c.num_gpus());
     for (uint32_t r = 0; r < c.num_gpus(); ++r)
       p.gpu_of_rank[r] = mine[r / p.unit_gpus] * p.unit_gpus + r % p.unit_gpus;
@@ -145,7 +171,11 @@ ClusterPlacement PlaceJobs(const v1::Scenario& s) {
   return p;
 }
 
-bool SharesCluster(const v1::Scenario& s) { return s.cluster().has_placement() || s.cluster().background_size() > 0; }
+bool SharesCluster(const v1::Scenario& s) {
+  v1::Placement shared = s.cluster().placement();
+  shared.clear_torus_tile();  // the job's own layout on a torus it owns
+  return s.cluster().background_size() > 0 || (s.cluster().has_placement() && shared.ByteSizeLong() > 0);
+}
 
 bool HasBackgroundLoad(const v1::Scenario& s) {
   for (const v1::BackgroundJob& b : s.cluster().background())

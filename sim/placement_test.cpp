@@ -229,5 +229,60 @@ TEST(Placement, StepWithPlacementAndBackground) {
   EXPECT_EQ(again.shared_cluster().SerializeAsString(), r.shared_cluster().SerializeAsString());
 }
 
+// A torus of 128 GPUs (4 x 4 x 8 unless `dims`); `placement` goes into the cluster block.
+std::string TorusText(const std::string& placement, const std::string& options = "",
+                      const std::string& dims = "4, 4, 8") {
+  return "name: \"t\"\nseed: 7\naccelerator { name: \"H100-SXM\" }\ncluster { num_gpus: 128 scale_out { topology: "
+         "\"torus\" torus_dims: [" +
+         dims + "] } " + placement +
+         " }\nworkload { model { preset: \"llama3_8b\" seq_len: 2048 } parallelism { tp: 8 pp: 2 global_batch_size: "
+         "32 zero_stage: 1 } }\n" +
+         options;
+}
+
+// Tiles of 2 x 2 x 2: rank r's offset in its tile (x fastest) and the tile's place in the 2 x 2 x 4 grid of tiles.
+TEST(Placement, TorusTilesMapRanksToBlocks) {
+  const ClusterPlacement p = PlaceJobs(Load(TorusText("placement { torus_tile: [2, 2, 2] }")));
+  ASSERT_EQ(p.gpu_of_rank.size(), 128u);
+  const std::vector<uint32_t> first(p.gpu_of_rank.begin(), p.gpu_of_rank.begin() + 8);
+  EXPECT_EQ(first, (std::vector<uint32_t>{0, 1, 4, 5, 16, 17, 20, 21}));
+  EXPECT_EQ(p.gpu_of_rank[8], 2u);    // the next tile along x
+  EXPECT_EQ(p.gpu_of_rank[16], 8u);   // then along y
+  EXPECT_EQ(p.gpu_of_rank[32], 32u);  // then along z
+  EXPECT_EQ(std::set<uint32_t>(p.gpu_of_rank.begin(), p.gpu_of_rank.end()).size(), 128u);
+  EXPECT_TRUE(PlaceJobs(Load(TorusText("placement { torus_tile: [4, 1, 1] }"))).gpu_of_rank.empty());  // identity
+  EXPECT_FALSE(SharesCluster(Load(TorusText("placement { torus_tile: [2, 2, 2] }"))));
+}
+
+TEST(Placement, RefusesTorusTilesThatDoNotFit) {
+  EXPECT_NE(ErrorOf(Text("placement { torus_tile: [2, 2] }"))
+                .find("cluster.placement.torus_tile = 2x2: needs cluster.scale_out.topology \"torus\""),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(TorusText("placement { torus_tile: [2, 2] }")).find("needs one entry per"), std::string::npos);
+  EXPECT_NE(ErrorOf(TorusText("placement { torus_tile: [3, 2, 2] }"))
+                .find("cluster.placement.torus_tile = 3x2x2: each entry must divide its torus dimension (4)"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(TorusText("placement { torus_tile: [2, 2, 2] fabric_gpus: 256 }")).find("to own the torus"),
+            std::string::npos);
+}
+
+// On an 8 x 4 x 4 torus each TP8 group is an x-ring (bidirectional_ring: two link directions out of each GPU); on
+// 2 x 2 x 2 tiles it is a cube whose collectives reduce over all three dimensions (multidim_ring: three), and TP's
+// exposed time drops by about a third. The symmetry reductions stay exact under the tile placement.
+TEST(Placement, TorusTilesGiveTensorParallelCubes) {
+  const v1::RunResult line = SimulateStep(Load(TorusText("", "", "8, 4, 4")), "");
+  const std::string cube = "placement { torus_tile: [2, 2, 2] }";
+  const v1::RunResult tiled = SimulateStep(Load(TorusText(cube, "", "8, 4, 4")), "");
+  const v1::RunResult full = SimulateStep(Load(TorusText(cube, "options { fidelity: \"full\" }\n", "8, 4, 4")), "");
+  EXPECT_FALSE(tiled.has_shared_cluster());
+  bool tp_multidim = false;
+  for (const v1::CommStat& c : tiled.comms())
+    if (c.kind() == "tp") tp_multidim = c.algorithm() == "multidim_ring";
+  EXPECT_TRUE(tp_multidim);
+  EXPECT_LT(tiled.breakdown().exposed_tp_comm_s(), 0.85 * line.breakdown().exposed_tp_comm_s());
+  EXPECT_LT(tiled.step_time_s(), line.step_time_s());
+  EXPECT_NEAR(tiled.step_time_s(), full.step_time_s(), 1e-6 * full.step_time_s());
+}
+
 }  // namespace
 }  // namespace clustersim::sim

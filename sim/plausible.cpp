@@ -175,6 +175,7 @@ constexpr FieldRange kRanges[] = {
     {"Placement.fabric_gpus", Count(1, k24, "GPUs", "131072")},
     {"Placement.fragmentation", kFraction},
     {"Placement.seed", kAnyU64},
+    {"Placement.torus_tile", Count(1, k24, "GPUs along a torus dimension", "2"), 3},
     {"PlaneFault.plane", Count(0, 63, "(a plane index)", "0")},
     {"PlaneFault.speed", kFaultSpeed},
     {"RandomLinkFaults.fraction", Count(0, 0.999, "(a fraction of the switch-to-switch links)", "0.01")},

@@ -361,6 +361,30 @@ void ResolveNetworkParts(v1::Cluster& c) {
                       mparts);  // scale-up, torus and OCS parts by scale-up kind
 }
 
+// cluster.placement.torus_tile: one divisor per torus dimension, on a torus the job owns.
+void ValidateTorusTile(const Validator& v, const v1::Cluster& c) {
+  const v1::Placement& p = c.placement();
+  std::string shown;
+  for (uint32_t t : p.torus_tile()) {
+    if (!shown.empty()) shown += 'x';
+    shown += std::to_string(t);
+  }
+  const char* field = "cluster.placement.torus_tile";
+  if (c.scale_out().topology() != "torus")
+    v.Fail(field, shown, "needs cluster.scale_out.topology \"torus\" (got \"" + c.scale_out().topology() + "\")");
+  const auto& dims = c.scale_out().torus_dims();
+  if (p.torus_tile_size() != dims.size())
+    v.Fail(field, shown,
+           "needs one entry per cluster.scale_out.torus_dims (" + std::to_string(dims.size()) + " dimensions)");
+  for (int d = 0; d < dims.size(); ++d)
+    if (p.torus_tile(d) == 0 || dims[d] % p.torus_tile(d) != 0)
+      v.Fail(field, shown, "each entry must divide its torus dimension (" + std::to_string(dims[d]) + ")");
+  if (FabricGpus(c) != c.num_gpus() || c.background_size() > 0 || !(p.policy().empty() || p.policy() == "contiguous"))
+    v.Fail(field, shown,
+           "needs the job to own the torus: no cluster.placement.fabric_gpus beyond cluster.num_gpus, no "
+           "cluster.background, policy \"contiguous\"");
+}
+
 // cluster.placement and cluster.background (sim/placement.h); the fit itself is checked by PlaceJobs.
 void ResolvePlacement(const Validator& v, const v1::Cluster& c) {
   const v1::Placement& p = c.placement();
@@ -394,6 +418,7 @@ void ResolvePlacement(const Validator& v, const v1::Cluster& c) {
     v.Fail("cluster.placement.fabric_gpus", std::to_string(fabric),
            "cannot hold the job (cluster.num_gpus = " + std::to_string(c.num_gpus()) + ") and the background jobs (" +
                std::to_string(background) + " GPUs in cluster.background)");
+  if (p.torus_tile_size() > 0) ValidateTorusTile(v, c);
 }
 
 void ResolveWorkload(const Validator& v, const LoadedScenario& loaded, v1::Scenario& s) {

@@ -120,10 +120,16 @@ CollectivePlan Ring(CollectiveKind kind, const Ctx& c) {
 }
 
 // Two rings over the same orders, one forward and one backward, each carrying half of every chunk (the torus
-// all-reduce of TPU-style fabrics: a ring's links in both directions). Same steps and latency as the ring.
+// all-reduce of TPU-style fabrics: a ring's links in both directions). Same steps and latency as the ring; on a direct
+// network (the torus) every step is a hop between neighbours over their link, priced as a scale-up step (alpha),
+// never as a network hop through NICs, wherever the node boundaries fall.
 CollectivePlan BidirectionalRing(CollectiveKind kind, const Ctx& c) {
   CollectivePlan p = Ring(kind, c);
   p.algorithm = "bidirectional_ring";
+  if (c.shape.direct_links) {  // every hop a link between neighbours: no network (NIC) hop latency
+    p.steps.front().alpha_steps = 1;
+    p.steps.front().net_steps = 0;
+  }
   std::vector<Flow>& flows = p.steps.front().flows;
   const size_t forward = flows.size();
   flows.reserve(2 * forward);
@@ -181,15 +187,14 @@ TorusBlock BlockOf(const Ctx& c) {
 // dimension; part p reduce-scatters along dimensions p, p + 1, ... (mod D) in turn, so at every stage each dimension
 // carries one part. Along a dimension of extent m, a part of X bytes per rank runs a ring both ways round: each rank
 // sends X (m - 1) / m, half to each neighbour of its line, in m - 1 ring steps (one flow per neighbour holds all of
-// them; the stage's latency is its slowest part's steps, split as a ring's over the nodes a line crosses).
-std::vector<PhaseStep> TorusReduceScatterStages(const Ctx& c, const TorusBlock& b, double bytes) {
+// them; the stage's latency is its slowest part's steps, each a hop between neighbours, as in BidirectionalRing).
+std::vector<PhaseStep> TorusReduceScatterStages(const TorusBlock& b, double bytes) {
   const uint32_t D = b.dims();
-  const double alpha = c.params.step_latency_ns(), net = c.params.net_step_latency_ns();
   std::vector<double> held(D, bytes / D);  // per part: bytes per rank still to reduce
   std::vector<PhaseStep> stages(D);
   for (uint32_t k = 0; k < D; ++k) {
     PhaseStep& s = stages[k];
-    double worst = -1;
+    s.alpha_steps = 0;
     for (uint32_t p = 0; p < D; ++p) {
       const uint32_t d = (p + k) % D, m = b.extent(d);
       const double each = held[p] * (m - 1) / m / 2;
@@ -199,17 +204,7 @@ std::vector<PhaseStep> TorusReduceScatterStages(const Ctx& c, const TorusBlock& 
           s.flows.push_back({line[(i + 1) % m], line[i], each});
         }
       held[p] /= m;
-      std::vector<uint32_t> nodes;
-      for (uint32_t g : b.lines[d].front()) nodes.push_back(c.Node(g));
-      const auto N = static_cast<uint32_t>(std::unique(nodes.begin(), nodes.end()) - nodes.begin());
-      PhaseStep latency;
-      SplitRingLatency(latency, m, N);
-      const double a = latency.alpha_steps * (m - 1), h = latency.net_steps * (m - 1);
-      if (a * alpha + h * net > worst) {
-        worst = a * alpha + h * net;
-        s.alpha_steps = a;
-        s.net_steps = h;
-      }
+      s.alpha_steps = std::max(s.alpha_steps, double(m - 1));
     }
   }
   return stages;
@@ -228,7 +223,7 @@ CollectivePlan MultidimRing(CollectiveKind kind, const Ctx& c) {
   }
   CollectivePlan p;
   p.algorithm = "multidim_ring";
-  std::vector<PhaseStep> rs = TorusReduceScatterStages(c, b, c.bytes);
+  std::vector<PhaseStep> rs = TorusReduceScatterStages(b, c.bytes);
   if (kind != CollectiveKind::kAllGather) p.steps = rs;
   if (kind != CollectiveKind::kReduceScatter) p.steps.insert(p.steps.end(), rs.rbegin(), rs.rend());
   return p;
