@@ -20,6 +20,7 @@
 #include "sim/engine.h"
 #include "sim/hardware/compute_model.h"
 #include "sim/network/collectives.h"
+#include "sim/placement.h"
 #include "workloads/generator.h"
 #include "workloads/moe_routing.h"
 #include "workloads/plan.h"
@@ -96,6 +97,34 @@ uint32_t DomainsSpanned(const std::vector<uint32_t>& members, uint32_t domain) {
   return static_cast<uint32_t>(std::unique(nodes.begin(), nodes.end()) - nodes.begin());
 }
 
+// A torus scale-out is the whole fabric: each GPU's links to its neighbours, scale_up_bandwidth split over two links
+// a dimension, no NIC, no switch. A group's collectives run rings over the torus dimensions it spans as a block
+// ("multidim_ring", else "bidirectional_ring": sim/network/collectives.h), each GPU sending on the link directions
+// sim::TorusSpan counts; a pipeline send takes one link direction.
+struct TorusView {
+  bool on = false;
+  std::vector<uint32_t> dims, tile;
+  double bps_per_link = 0;  // bytes/s of one link direction
+  explicit TorusView(const v1::Scenario& s) {
+    const v1::Cluster& cl = s.cluster();
+    on = cl.scale_out().topology() == "torus";
+    if (!on) return;
+    dims.assign(cl.scale_out().torus_dims().begin(), cl.scale_out().torus_dims().end());
+    tile.assign(cl.placement().torus_tile().begin(), cl.placement().torus_tile().end());
+    const auto active = static_cast<double>(std::count_if(dims.begin(), dims.end(), [](uint32_t n) { return n >= 2; }));
+    bps_per_link = cl.scale_up().bandwidth_gbyte_per_s() * 1e9 * s.collectives().scale_up_protocol_efficiency() /
+                   (2 * std::max(1.0, active));
+  }
+  // The group's span; a group that is not a block runs one ring through it (a segment's link direction a step).
+  sim::TorusSpan Span(const std::vector<uint32_t>& ranks) const {
+    std::vector<uint32_t> gpus(ranks);
+    if (!tile.empty())
+      for (uint32_t& g : gpus) g = sim::TorusTileGpu(g, dims, tile);
+    const sim::TorusSpan span = sim::TorusBlockSpan(gpus, dims);
+    return span.dims > 0 ? span : sim::TorusSpan{1, static_cast<uint32_t>(ranks.size() - 1), 1};
+  }
+};
+
 // The representative of the slowest stage: its two-stream timeline over the whole program (see EstimateStepS).
 double SlowestStageS(const v1::Scenario& s, const wl::StepProgram& prog) {
   const ComputeModel cm(s.accelerator(), s.workload().precision(), s.name(), prog.compute_efficiency);
@@ -109,11 +138,13 @@ double SlowestStageS(const v1::Scenario& s, const wl::StepProgram& prog) {
   const double latency_s = co.step_latency_ns() * 1e-9;
   const wl::RankLayout& L = prog.layout;
   double slowest = 0;
+  const TorusView torus(s);
   struct GroupInfo {
     bool known = false;
     uint32_t size = 1;
     uint32_t nodes = 1;  // scale-up domains the group spans
     bool intra = true;
+    sim::TorusSpan torus;  // on a torus (TorusView)
   };
   std::array<GroupInfo, 8> groups{};
   // Stages are translations of one another by the stage size: whole domains apart, their groups span alike.
@@ -129,6 +160,7 @@ double SlowestStageS(const v1::Scenario& s, const wl::StepProgram& prog) {
         g.size = static_cast<uint32_t>(members.size());
         g.nodes = DomainsSpanned(members, domain);
         g.intra = g.nodes == 1;
+        if (torus.on && members.size() > 1) g.torus = torus.Span(members);
       }
       return g;
     };
@@ -153,7 +185,8 @@ double SlowestStageS(const v1::Scenario& s, const wl::StepProgram& prog) {
           const uint32_t stage_size = L.tp * L.cp * L.dp;
           const uint32_t peer =
               op.peer_delta > 0 ? (rep + stage_size) % L.world() : (rep + L.world() - stage_size) % L.world();
-          main_t += static_cast<double>(op.comm_bytes) / (peer / domain == rep / domain ? up_bps : out_bps) + latency_s;
+          const double bps = torus.on ? torus.bps_per_link : peer / domain == rep / domain ? up_bps : out_bps;
+          main_t += static_cast<double>(op.comm_bytes) / bps + latency_s;
           break;
         }
         case wl::OpType::kCollective: {
@@ -171,8 +204,14 @@ double SlowestStageS(const v1::Scenario& s, const wl::StepProgram& prog) {
           } else if (op.coll == wl::Coll::kAllToAll && !g.intra) {
             factor *= op.internode_scale;
           }
+          double bps = g.intra ? up_bps : out_bps;
+          if (torus.on) {
+            bps = torus.bps_per_link * g.torus.link_directions;
+            const double passes = op.coll == wl::Coll::kAllReduce ? 2 : 1;
+            latency = passes * g.torus.steps * latency_s;
+          }
           const double eff = wl::IsDataParallel(op.dim) ? prog.sharded_dp_collective_efficiency : 1.0;
-          const double t = factor * static_cast<double>(op.comm_bytes) / ((g.intra ? up_bps : out_bps) * eff) + latency;
+          const double t = factor * static_cast<double>(op.comm_bytes) / (bps * eff) + latency;
           if (op.async) {
             stream_t = std::max(stream_t, main_t) + t;
             if (auto* d = done_slot(op.tag)) {

@@ -191,6 +191,31 @@ TEST(PlanSearch, EstimateCountsTheNetworkHopLatency) {
   EXPECT_LT(EstimateStepS(s, prog), with);
 }
 
+// On a torus the estimate prices collectives on the torus links over the dimensions a group spans as a block, as
+// the collective layer runs them: TP8 as an x-ring of an 8 x 4 x 4 torus (two link directions per GPU) is estimated
+// slower than TP8 on 2 x 2 x 2 tiles (three dimensions, one direction each: multidim_ring), as the simulation finds
+// it (292 and 266 ms; Placement.TorusTilesGiveTensorParallelCubes). The torus links set it, not the NIC bandwidth
+// the scenario leaves at its default (a torus has no NIC).
+TEST(PlanSearch, EstimateOnATorusFollowsTheGroupsBlocks) {
+  auto load = [](const std::string& cluster) {
+    const std::string text = "accelerator { name: \"H100-SXM\" }\ncluster { num_gpus: 128 " + cluster +
+                             " }\nworkload { model { preset: \"llama3_8b\" seq_len: 2048 } parallelism { tp: 8 pp: 2 "
+                             "global_batch_size: 32 zero_stage: 1 } }\n";
+    return sim::ResolveScenario(sim::ParseScenario(text, "textproto", "torus.textproto"));
+  };
+  const v1::Scenario line = load("scale_out { topology: \"torus\" torus_dims: [8, 4, 4] }");
+  const v1::Scenario cube =
+      load("scale_out { topology: \"torus\" torus_dims: [8, 4, 4] } placement { torus_tile: [2, 2, 2] }");
+  const wl::StepProgram prog = wl::BuildStepProgram(line.workload(), 128, 8, line.seed());
+  const double t_line = EstimateStepS(line, prog), t_cube = EstimateStepS(cube, prog);
+  EXPECT_LT(t_cube, t_line);
+  v1::Scenario slow_nic = cube, slow_links = cube;
+  slow_nic.mutable_cluster()->mutable_scale_out()->set_nic_bandwidth_gbps(10);
+  slow_links.mutable_cluster()->mutable_scale_up()->set_bandwidth_gbyte_per_s(45);
+  EXPECT_EQ(EstimateStepS(slow_nic, prog), t_cube);
+  EXPECT_GT(EstimateStepS(slow_links, prog), 1.5 * t_cube);
+}
+
 // The estimate times each compute op as the executor does (ComputeModel::Evaluate(op)): a MoE plan's grouped GEMMs
 // carry their shape (Op::gemm_min_dim), so a chip whose grouped GEMMs lose more to narrow experts is estimated
 // slower.

@@ -68,29 +68,30 @@ double OfferedBytesPerS(const v1::Cluster& c, const v1::BackgroundJob& b) {
   return b.load_fraction() * c.scale_out().nic_bandwidth_gbps() * std::max(1u, c.scale_out().nics_per_gpu()) * 1e9 / 8;
 }
 
-// Rank r's GPU when the ranks fill tiles of the torus (cluster.placement.torus_tile, validated at load): r's offset in
-// its tile and the tile's place in the grid of tiles, both first coordinate fastest.
+// Every rank's GPU under cluster.placement.torus_tile (TorusTileGpu).
 std::vector<uint32_t> TorusTileOrder(const v1::Cluster& c) {
-  const auto& dims = c.scale_out().torus_dims();
-  const auto& tile = c.placement().torus_tile();
-  uint32_t per_tile = 1;
-  for (uint32_t t : tile) per_tile *= t;
+  const std::span<const uint32_t> dims(c.scale_out().torus_dims().data(), c.scale_out().torus_dims_size());
+  const std::span<const uint32_t> tile(c.placement().torus_tile().data(), c.placement().torus_tile_size());
   std::vector<uint32_t> gpu(c.num_gpus());
-  for (uint32_t r = 0; r < c.num_gpus(); ++r) {
-    uint32_t offset = r % per_tile, index = r / per_tile, id = 0, stride = 1;
-    for (int d = 0; d < dims.size(); ++d) {
-      const uint32_t grid = dims[d] / tile[d];
-      id += ((index % grid) * tile[d] + offset % tile[d]) * stride;
-      offset /= tile[d];
-      index /= grid;
-      stride *= dims[d];
-    }
-    gpu[r] = id;
-  }
+  for (uint32_t r = 0; r < c.num_gpus(); ++r) gpu[r] = TorusTileGpu(r, dims, tile);
   return gpu;
 }
 
 }  // namespace
+
+uint32_t TorusTileGpu(uint32_t rank, std::span<const uint32_t> torus_dims, std::span<const uint32_t> tile) {
+  uint32_t per_tile = 1;
+  for (uint32_t t : tile) per_tile *= t;
+  uint32_t offset = rank % per_tile, index = rank / per_tile, id = 0, stride = 1;
+  for (size_t d = 0; d < torus_dims.size(); ++d) {
+    const uint32_t grid = torus_dims[d] / tile[d];
+    id += ((index % grid) * tile[d] + offset % tile[d]) * stride;
+    offset /= tile[d];
+    index /= grid;
+    stride *= torus_dims[d];
+  }
+  return id;
+}
 
 uint32_t FabricGpus(const v1::Cluster& c) {
   return c.placement().fabric_gpus() > 0 ? c.placement().fabric_gpus() : c.num_gpus();

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,11 @@ struct ClusterPlacement {
   std::vector<uint32_t> gpu_of_rank;  // empty: rank r on GPU r (the job owns GPUs 0..num_gpus-1)
   std::vector<BackgroundTraffic> background;
 };
+
+// The GPU of rank `rank` when the job's ranks fill tiles of a torus (cluster.placement.torus_tile, as validated at
+// load; `tile` has one divisor per entry of `torus_dims`): its offset in its tile and the tile's place in the grid of
+// tiles, both first coordinate fastest.
+uint32_t TorusTileGpu(uint32_t rank, std::span<const uint32_t> torus_dims, std::span<const uint32_t> tile);
 
 // The fabric's GPU count: cluster.placement.fabric_gpus, or num_gpus when 0.
 uint32_t FabricGpus(const v1::Cluster& cluster);

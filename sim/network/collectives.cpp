@@ -704,6 +704,31 @@ double P2pAlphaSteps(const v1::Collectives& params) {
   return step > 0 ? params.p2p_latency_ns() / step : 0;
 }
 
+// BlockOf's test without its lines: coordinates seen per dimension (one pass each, no sort: the plan search asks for
+// every group of every candidate).
+TorusSpan TorusBlockSpan(const std::vector<uint32_t>& group, const std::vector<uint32_t>& torus_dims) {
+  TorusSpan span;
+  uint64_t product = 1, stride = 1;
+  std::vector<char> seen;
+  for (uint32_t n : torus_dims) {
+    seen.assign(n, 0);
+    uint32_t count = 0;
+    for (uint32_t g : group) {
+      char& s = seen[(g / stride) % n];
+      count += s == 0 ? 1 : 0;
+      s = 1;
+    }
+    product *= count;
+    if (count >= 2) {
+      ++span.dims;
+      span.steps += count - 1;
+      span.link_directions += count == n || n == 2 ? 2 : 1;
+    }
+    stride *= n;
+  }
+  return product == group.size() ? span : TorusSpan{};
+}
+
 double BusBandwidthFactor(CollectiveKind kind, uint32_t n) {
   if (n <= 1) return 1;
   switch (kind) {

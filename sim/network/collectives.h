@@ -121,6 +121,17 @@ double RingLatencyS(double n, double per_node, const v1::Collectives& params);
 // 2 (ceil(log2 N) net + (per_node - 1) alpha).
 double TreeAllReduceLatencyS(double n, double per_node, const v1::Collectives& params);
 
+// A group on a torus (`torus_dims`, GroupShape::torus_dims) as "multidim_ring" sees it: the dimensions it spans as a
+// block (0 when it is not a block of the torus), the ring steps of one pass over them, sum of (extent - 1), and the
+// link directions each GPU sends on: two per spanned dimension that the block fills (a whole ring, or a dimension of
+// 2 with its two parallel links), one per other (a pair, or a segment whose wrap-around flows come back over it).
+struct TorusSpan {
+  uint32_t dims = 0;
+  uint32_t steps = 0;
+  uint32_t link_directions = 0;
+};
+TorusSpan TorusBlockSpan(const std::vector<uint32_t>& group, const std::vector<uint32_t>& torus_dims);
+
 // nccl-tests bus-bandwidth factor: busbw = algbw * factor (all_reduce 2(n-1)/n; rs/ag/a2a (n-1)/n; broadcast 1).
 double BusBandwidthFactor(CollectiveKind kind, uint32_t n);
 
