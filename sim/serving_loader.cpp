@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "sim/serving_engine.h"
 #include "workloads/model.h"
+#include "workloads/moe_routing.h"
 #include "workloads/serving_traffic.h"
 
 namespace clustersim::sim {
@@ -24,6 +25,33 @@ void ResolveServingModel(const Check& c, const LoadedScenario& loaded, v1::Scena
   *w.mutable_model() = wl::ResolveModel(w.model(), loaded.file);
   if (w.precision().empty()) w.set_precision("bf16");
   c.OneOf("workload.precision", w.precision(), {"bf16", "fp16", "fp8", "fp4"});
+  if (w.has_moe_routing()) wl::ValidateMoeRouting(w.moe_routing(), w.model(), w.precision() == "fp8", loaded.file);
+}
+
+// Max / mean tokens per EP rank that workload.moe_routing's "skewed" or "observed" distribution gives a pool (with
+// its redundant experts placed as EPLB places them): the training generator's routing (wl::RouteTokens) on 4,096
+// tokens per rank, averaged over the MoE layers' histograms ("observed"), as each layer's busiest rank adds to the
+// iteration. 0 for a balanced (or no) distribution.
+double RoutedImbalance(const v1::MoeRouting& r, const v1::Model& m, const v1::ServingPool& p, uint64_t seed) {
+  if (r.distribution() != "skewed" && r.distribution() != "observed") return 0;
+  wl::RoutingInput in;
+  in.experts = m.routed_experts();
+  in.top_k = m.top_k();
+  in.ep = p.ep();
+  in.tokens_per_rank = 4096;
+  in.skewed = r.distribution() == "skewed";
+  in.imbalance = r.imbalance() > 0 ? r.imbalance() : 1;
+  in.redundant_experts = p.redundant_experts();
+  in.node_statistics = false;
+  const int layers = std::max(1, r.expert_load_size());
+  double sum = 0;
+  for (int l = 0; l < layers; ++l) {
+    if (r.expert_load_size() > 0)
+      in.observed.assign(r.expert_load(l).tokens().begin(), r.expert_load(l).tokens().end());
+    const wl::RoutingResult routed = wl::RouteTokens(in, seed + static_cast<uint64_t>(l));
+    sum += routed.mean_rank_tokens > 0 ? double(routed.max_rank_tokens) / routed.mean_rank_tokens : 1;
+  }
+  return sum / layers;
 }
 
 void ResolvePool(const Check& c, const v1::Model& model, int i, bool single, v1::ServingPool& p) {
@@ -63,7 +91,16 @@ void ResolvePools(const Check& c, v1::Scenario& s) {
   v1::Serving& sv = *s.mutable_serving();
   const int n = sv.pools_size();
   if (n == 0) c.Fail("serving.pools", "(none)", "give one \"mixed\" pool, or a \"prefill\" and a \"decode\" pool");
-  for (int i = 0; i < n; ++i) ResolvePool(c, s.workload().model(), i, n == 1, *sv.mutable_pools(i));
+  for (int i = 0; i < n; ++i) {
+    v1::ServingPool& p = *sv.mutable_pools(i);
+    const bool imbalance_unset = p.expert_imbalance() == 0;
+    ResolvePool(c, s.workload().model(), i, n == 1, p);
+    // A routing distribution in the workload sets the pools that leave expert_imbalance at its default.
+    if (imbalance_unset && p.ep() > 1) {
+      const double routed = RoutedImbalance(s.workload().moe_routing(), s.workload().model(), p, s.seed());
+      if (routed > 0) p.set_expert_imbalance(routed);
+    }
+  }
   if (n == 1 && sv.pools(0).role() != "mixed")
     c.Fail("serving.pools[0].role", "\"" + sv.pools(0).role() + "\"", "a single pool must be \"mixed\"");
   if (n == 2 && !(sv.pools(0).role() == "prefill" && sv.pools(1).role() == "decode"))

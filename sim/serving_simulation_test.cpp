@@ -7,6 +7,7 @@
 #include <cmath>
 #include <set>
 
+#include "common/error.h"
 #include "sim/scenario_loader.h"
 
 namespace clustersim::sim {
@@ -133,6 +134,32 @@ TEST(ServingSimulation, DisaggregatedExpertParallelMoe) {
   for (const v1::CommStat& c : r.comms()) kinds.insert(c.kind());
   EXPECT_EQ(kinds, (std::set<std::string>{"ep", "kv"}));
   EXPECT_NEAR(o.output_tokens_per_s(), 20 * 200, 0.15 * 20 * 200);
+}
+
+// workload.moe_routing sets the pools' expert_imbalance where they leave it at its default (1.3): a skewed
+// distribution of max/mean 2 per expert loads the busiest of 8 EP ranks less than that (1.13: each rank holds 16
+// experts of mixed popularity), a stronger skew more, EPLB's replicas bring it down, and a pool's own value stands.
+TEST(ServingSimulation, RoutingDistributionSetsTheExpertImbalance) {
+  auto pool_imbalance = [](const std::string& pool, const std::string& routing) {
+    const std::string text =
+        "name: \"t\"\nseed: 3\naccelerator { name: \"H100-SXM\" }\ncluster { num_gpus: 16 scale_out { topology: "
+        "\"fat_tree\" } }\nworkload { model { preset: \"qwen3_30b_a3b\" } precision: \"fp8\" " +
+        routing + " }\nserving { pools { " + pool +
+        " } traffic { rate_per_s: 20 input_tokens: 2000 output_tokens: 200 } }\n";
+    return ResolveScenario(ParseScenario(text, "textproto", "t.textproto")).serving().pools(0).expert_imbalance();
+  };
+  const std::string ep8 = "dp_attention: 8 ep: 8";
+  EXPECT_DOUBLE_EQ(pool_imbalance(ep8, ""), 1.3);
+  const std::string skewed = "moe_routing { distribution: \"skewed\" imbalance: 2 }";
+  const double routed = pool_imbalance(ep8, skewed);
+  EXPECT_GT(routed, 1.05);
+  EXPECT_LT(routed, 2.0);
+  EXPECT_GT(pool_imbalance(ep8, "moe_routing { distribution: \"skewed\" imbalance: 6 }"), routed);
+  EXPECT_EQ(pool_imbalance(ep8, skewed), routed);  // seeded
+  EXPECT_LT(pool_imbalance(ep8 + " redundant_experts: 8", skewed), routed);
+  EXPECT_DOUBLE_EQ(pool_imbalance(ep8 + " expert_imbalance: 1.1", skewed), 1.1);
+  EXPECT_DOUBLE_EQ(pool_imbalance(ep8, "moe_routing { distribution: \"balanced\" }"), 1.3);
+  EXPECT_THROW(pool_imbalance(ep8, "moe_routing { distribution: \"zipf\" }"), InputError);
 }
 
 }  // namespace
