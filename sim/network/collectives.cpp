@@ -157,20 +157,11 @@ TorusBlock BlockOf(const Ctx& c) {
   std::vector<uint32_t> stride(n.size(), 1);
   for (size_t d = 1; d < n.size(); ++d) stride[d] = stride[d - 1] * n[d - 1];
   auto coord = [&](uint32_t g, size_t d) { return (g / stride[d]) % n[d]; };
-  uint64_t product = 1;
-  std::vector<size_t> spanned;
+  if (TorusBlockSpan(c.group, n).dims == 0) return b;
   for (size_t d = 0; d < n.size(); ++d) {
-    std::vector<uint32_t> xs;
-    xs.reserve(c.n());
-    for (uint32_t g : c.group) xs.push_back(coord(g, d));
-    std::sort(xs.begin(), xs.end());
-    const auto count = static_cast<uint64_t>(std::unique(xs.begin(), xs.end()) - xs.begin());
-    product *= count;
-    if (count >= 2) spanned.push_back(d);
-  }
-  // Distinct members inside the product of their coordinate sets, as many as it holds: the group is the block.
-  if (product != c.n()) return b;
-  for (size_t d : spanned) {
+    const bool spanned = std::any_of(c.group.begin(), c.group.end(),
+                                     [&](uint32_t g) { return coord(g, d) != coord(c.group.front(), d); });
+    if (!spanned) continue;
     std::map<uint32_t, std::vector<std::pair<uint32_t, uint32_t>>> by_line;  // rest of the id -> (coordinate, id)
     for (uint32_t g : c.group) by_line[g - coord(g, d) * stride[d]].push_back({coord(g, d), g});
     std::vector<std::vector<uint32_t>>& lines = b.lines.emplace_back();
@@ -571,7 +562,8 @@ std::string AutoAlgorithm(CollectiveKind kind, const Ctx& c) {
   if (kind == CollectiveKind::kAllToAll) return c.PerNode() > 1 && !c.SingleDomain() ? "pxn" : "direct";
   if (kind == CollectiveKind::kBroadcast) return "ring";
   if (kind == CollectiveKind::kSendRecv) return "direct";
-  if (c.shape.direct_links) return BlockOf(c).dims() >= 2 ? "multidim_ring" : "bidirectional_ring";
+  if (c.shape.direct_links)
+    return TorusBlockSpan(c.group, c.shape.torus_dims).dims >= 2 ? "multidim_ring" : "bidirectional_ring";
   const std::string ring = "ring";
   if (c.SingleDomain()) {
     if (c.shape.in_network_reduction && kind == CollectiveKind::kAllReduce && c.n() > 2 && c.bytes >= (1 << 20))
@@ -704,8 +696,8 @@ double P2pAlphaSteps(const v1::Collectives& params) {
   return step > 0 ? params.p2p_latency_ns() / step : 0;
 }
 
-// BlockOf's test without its lines: coordinates seen per dimension (one pass each, no sort: the plan search asks for
-// every group of every candidate).
+// Coordinates seen per dimension, one pass each without sorting (the plan search asks for every group of every
+// candidate): distinct members inside the product of their coordinate sets, as many as it holds, are the block.
 TorusSpan TorusBlockSpan(const std::vector<uint32_t>& group, const std::vector<uint32_t>& torus_dims) {
   TorusSpan span;
   uint64_t product = 1, stride = 1;
