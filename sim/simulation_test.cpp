@@ -184,52 +184,46 @@ TEST(Simulation, ClassReductionIsExact) {
   }
 }
 
-// On a torus the automatic all-reduce runs the ring both ways: a group along one 8-GPU ring dimension uses the links
-// in both directions and finishes in about half the ring's time; the symmetry reductions stay exact.
-TEST(Simulation, TorusAllReduceRunsBothWaysRound) {
-  const std::string text = R"(accelerator { name: "H100-SXM" }
-cluster { num_gpus: 128 scale_out { topology: "torus" torus_dims: [8, 4, 4] } }
-workload { model { preset: "llama3_8b" } parallelism { tp: 8 global_batch_size: 16 } }
-)";
+// A 256 MiB all-reduce on every group of `group_size` consecutive GPUs of a 128-GPU torus, at once, by `algorithm`
+// ("" = auto); `exact`: every group solved, no symmetry reductions.
+CollectiveBenchRow TorusAllReduce(const std::string& dims, uint32_t group_size, const std::string& algorithm,
+                                  bool exact) {
+  const std::string text =
+      "accelerator { name: \"H100-SXM\" }\ncluster { num_gpus: 128 scale_out { topology: "
+      "\"torus\" torus_dims: [" +
+      dims +
+      "] } }\nworkload { model { preset: \"llama3_8b\" } parallelism { tp: 8 "
+      "global_batch_size: 16 } }\n";
   const v1::Scenario s = ResolveScenario(ParseScenario(text, "textproto", "torus.textproto"));
   CollectiveBenchSpec spec;
   spec.collective = "all_reduce";
+  spec.algorithm = algorithm;
   spec.sizes_bytes = {256ull << 20};
-  spec.group_size = 8;
+  spec.group_size = group_size;
   spec.all_groups = true;
-  const auto both = SimulateCollective(s, spec);
-  spec.exact = true;
-  EXPECT_NEAR(SimulateCollective(s, spec).at(0).time_s, both.at(0).time_s, 1e-9 * both.at(0).time_s);
-  spec.exact = false;
-  spec.algorithm = "ring";
-  const auto one = SimulateCollective(s, spec);
-  EXPECT_EQ(both.at(0).algorithm, "bidirectional_ring");
-  EXPECT_NEAR(both.at(0).time_s / one.at(0).time_s, 0.5, 0.05);
+  spec.exact = exact;
+  return SimulateCollective(s, spec).at(0);
+}
+
+// On a torus the automatic all-reduce runs the ring both ways: a group along one 8-GPU ring dimension uses the links
+// in both directions and finishes in about half the ring's time; the symmetry reductions stay exact.
+TEST(Simulation, TorusAllReduceRunsBothWaysRound) {
+  const CollectiveBenchRow both = TorusAllReduce("8, 4, 4", 8, "", false);
+  EXPECT_EQ(both.algorithm, "bidirectional_ring");
+  EXPECT_NEAR(TorusAllReduce("8, 4, 4", 8, "", true).time_s, both.time_s, 1e-9 * both.time_s);
+  EXPECT_NEAR(both.time_s / TorusAllReduce("8, 4, 4", 8, "ring", false).time_s, 0.5, 0.05);
 }
 
 // A group that is a 4 x 4 block of the torus all-reduces dimension by dimension ("multidim_ring"): a part of the data
 // on each dimension's links at once, both ways round, in about half the time of the bidirectional ring through the
 // same 16 GPUs; the symmetry reductions stay exact.
 TEST(Simulation, TorusBlockAllReduceRunsDimensionByDimension) {
-  const std::string text = R"(accelerator { name: "H100-SXM" }
-cluster { num_gpus: 128 scale_out { topology: "torus" torus_dims: [4, 4, 8] } }
-workload { model { preset: "llama3_8b" } parallelism { tp: 8 global_batch_size: 16 } }
-)";
-  const v1::Scenario s = ResolveScenario(ParseScenario(text, "textproto", "torus.textproto"));
-  CollectiveBenchSpec spec;
-  spec.collective = "all_reduce";
-  spec.sizes_bytes = {256ull << 20};
-  spec.group_size = 16;
-  spec.all_groups = true;
-  const auto block = SimulateCollective(s, spec);
-  EXPECT_EQ(block.at(0).algorithm, "multidim_ring");
-  spec.exact = true;
-  EXPECT_NEAR(SimulateCollective(s, spec).at(0).time_s, block.at(0).time_s, 1e-9 * block.at(0).time_s);
-  spec.exact = false;
-  spec.algorithm = "bidirectional_ring";
-  const auto ring = SimulateCollective(s, spec);
-  EXPECT_LT(block.at(0).time_s, 0.6 * ring.at(0).time_s);
-  EXPECT_GT(block.at(0).time_s, 0.4 * ring.at(0).time_s);
+  const CollectiveBenchRow block = TorusAllReduce("4, 4, 8", 16, "", false);
+  EXPECT_EQ(block.algorithm, "multidim_ring");
+  EXPECT_NEAR(TorusAllReduce("4, 4, 8", 16, "", true).time_s, block.time_s, 1e-9 * block.time_s);
+  const double ring_s = TorusAllReduce("4, 4, 8", 16, "bidirectional_ring", false).time_s;
+  EXPECT_LT(block.time_s, 0.6 * ring_s);
+  EXPECT_GT(block.time_s, 0.4 * ring_s);
 }
 
 // Whole steps: the symmetry reductions and phase reuse against `fidelity: "full"` (every group of every phase solved,
