@@ -363,9 +363,7 @@ ShapeResult EvaluateShape(v1::Scenario& c, const v1::Parallelism& given, v1::Par
                           wl::RoutingMemo* routing) {
   const std::string& zero3 = given.zero3_implementation();
   const bool overlap_a2a = given.overlap_moe_a2a();
-  const wl::Schedule sched = p.vpp() > 1                  ? wl::Schedule::kInterleaved
-                             : p.schedule() == "dualpipe" ? wl::Schedule::kDualPipe
-                                                          : wl::Schedule::k1F1B;  // as CandidateShapes set it
+  const wl::Schedule sched = wl::ParseSchedule(p.schedule(), p.vpp(), c.name());  // as CandidateShapes set it
   ShapeResult r;
   const bool sharded = uint64_t{p.dp()} * p.cp() > 1;
   const size_t choices = sharded ? kShardedChoices.size() : kReplicaChoices.size();

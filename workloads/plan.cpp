@@ -210,6 +210,15 @@ const char* ToString(Recompute r) {
   return "?";
 }
 
+Schedule ParseSchedule(const std::string& schedule, uint32_t vpp, const std::string& file) {
+  if (schedule.empty()) return vpp > 1 ? Schedule::kInterleaved : Schedule::k1F1B;
+  if (schedule == "1f1b") return Schedule::k1F1B;
+  if (schedule == "interleaved") return Schedule::kInterleaved;
+  if (schedule == "dualpipe") return Schedule::kDualPipe;
+  if (schedule == "gpipe") return Schedule::kGPipe;
+  Fail(file, "schedule", Quote(schedule), "must be one of \"1f1b\", \"interleaved\", \"dualpipe\", \"gpipe\"");
+}
+
 const char* ToString(Schedule s) {
   switch (s) {
     case Schedule::k1F1B:
@@ -297,20 +306,7 @@ Plan ResolvePlan(const v1::Workload& w, uint32_t num_gpus, const std::string& fi
   }
 
   // Strings.
-  const std::string& sched = p.schedule();
-  if (sched.empty()) {
-    r.schedule = r.vpp > 1 ? Schedule::kInterleaved : Schedule::k1F1B;
-  } else if (sched == "1f1b") {
-    r.schedule = Schedule::k1F1B;
-  } else if (sched == "interleaved") {
-    r.schedule = Schedule::kInterleaved;
-  } else if (sched == "dualpipe") {
-    r.schedule = Schedule::kDualPipe;
-  } else if (sched == "gpipe") {
-    r.schedule = Schedule::kGPipe;
-  } else {
-    Fail(file, "schedule", Quote(sched), "must be one of \"1f1b\", \"interleaved\", \"dualpipe\", \"gpipe\"");
-  }
+  r.schedule = ParseSchedule(p.schedule(), r.vpp, file);
   const std::string& rec = p.recompute();
   if (rec.empty() || rec == "none") {
     r.recompute = Recompute::kNone;

@@ -30,6 +30,9 @@ enum RecomputeModule : uint32_t {
 enum class Schedule : uint8_t { k1F1B, kInterleaved, kDualPipe, kGPipe };
 const char* ToString(Recompute r);
 const char* ToString(Schedule s);
+// Parallelism.schedule as a Schedule: "" is interleaved with vpp > 1, else 1F1B; throws InputError naming
+// `workload.parallelism.schedule` in `file` for an unknown name.
+Schedule ParseSchedule(const std::string& schedule, uint32_t vpp, const std::string& file);
 
 // Why an overlapped expert-parallel all-to-all (Parallelism.overlap_moe_a2a) cannot run with this pipeline and
 // recompute choice, or "" when it can. Megatron-LM's rules (TransformerConfig): with pp > 1 the overlap pairs a
