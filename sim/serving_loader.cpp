@@ -39,17 +39,13 @@ double RoutedImbalance(const v1::MoeRouting& r, const v1::Model& m, const v1::Se
   in.top_k = m.top_k();
   in.ep = p.ep();
   in.tokens_per_rank = 4096;
-  in.skewed = r.distribution() == "skewed";
-  in.imbalance = r.imbalance() > 0 ? r.imbalance() : 1;
   in.redundant_experts = p.redundant_experts();
   in.node_statistics = false;
-  const int layers = std::max(1, r.expert_load_size());
+  const auto layers = static_cast<uint32_t>(std::max(1, r.expert_load_size()));
   double sum = 0;
-  for (int l = 0; l < layers; ++l) {
-    if (r.expert_load_size() > 0)
-      in.observed.assign(r.expert_load(l).tokens().begin(), r.expert_load(l).tokens().end());
-    const wl::RoutingResult routed = wl::RouteTokens(in, seed + static_cast<uint64_t>(l));
-    sum += routed.mean_rank_tokens > 0 ? double(routed.max_rank_tokens) / routed.mean_rank_tokens : 1;
+  for (uint32_t l = 0; l < layers; ++l) {
+    wl::SetDistribution(r, l, in);
+    sum += wl::RankImbalance(wl::RouteTokens(in, seed + l));
   }
   return sum / layers;
 }

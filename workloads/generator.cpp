@@ -467,14 +467,7 @@ Generator::MoeRows Generator::RouteMoe(uint32_t layer) {
   in.ep = plan_.ep;
   in.tokens_per_rank = static_cast<uint64_t>(rows_sp_);
   in.ep_ranks_per_node = std::clamp<uint32_t>(gpus_per_node_ / etp_, 1, plan_.ep);
-  in.skewed = routing_.distribution() == "skewed";
-  if (routing_.expert_load_size() > 0) {  // distribution "observed": this MoE layer's histogram, cyclically
-    const v1::ExpertLoad& load =
-        routing_.expert_load(static_cast<int>(moe_layers_ % static_cast<uint32_t>(routing_.expert_load_size())));
-    const auto& t = load.tokens();
-    in.observed.assign(t.begin(), t.end());
-  }
-  in.imbalance = routing_.imbalance() > 0 ? routing_.imbalance() : 1;
+  SetDistribution(routing_, moe_layers_, in);
   if (in.skewed && zipf_alpha_ < 0) {  // once per program (once per search with a memo), not per layer
     zipf_alpha_ =
         routing_memo_ != nullptr ? routing_memo_->ZipfAlpha(experts, in.imbalance) : ZipfAlpha(experts, in.imbalance);
@@ -486,7 +479,7 @@ Generator::MoeRows Generator::RouteMoe(uint32_t layer) {
   in.node_statistics = in.dedup_per_node;  // only a deduplicating dispatcher prices internode_scale
   const uint64_t layer_seed = MixSeed(seed_, layer);
   const RoutingResult& r = routing_memo_ != nullptr ? routing_memo_->Route(in, layer_seed) : RouteTokens(in, layer_seed);
-  imbalance_sum_ += r.mean_rank_tokens > 0 ? double(r.max_rank_tokens) / r.mean_rank_tokens : 1;
+  imbalance_sum_ += RankImbalance(r);
   ++moe_layers_;
   MoeRows rows;
   rows.recv = double(r.max_rank_tokens);

@@ -247,6 +247,20 @@ void ValidateMoeRouting(const v1::MoeRouting& r, const v1::Model& m, bool fp8, c
   }
 }
 
+void SetDistribution(const v1::MoeRouting& r, uint32_t moe_layer, RoutingInput& in) {
+  in.skewed = r.distribution() == "skewed";
+  in.imbalance = r.imbalance() > 0 ? r.imbalance() : 1;
+  in.observed.clear();
+  if (r.expert_load_size() > 0) {  // distribution "observed": this MoE layer's histogram, cyclically
+    const auto& t = r.expert_load(static_cast<int>(moe_layer % static_cast<uint32_t>(r.expert_load_size()))).tokens();
+    in.observed.assign(t.begin(), t.end());
+  }
+}
+
+double RankImbalance(const RoutingResult& r) {
+  return r.mean_rank_tokens > 0 ? double(r.max_rank_tokens) / r.mean_rank_tokens : 1;
+}
+
 RoutingResult RouteTokens(const RoutingInput& in, uint64_t seed) {
   if (in.experts == 0 || in.ep == 0 || (in.experts + in.redundant_experts) % in.ep != 0 || in.top_k == 0 ||
       in.top_k > in.experts) {

@@ -82,6 +82,13 @@ struct RoutingResult {
   uint32_t replicated_experts = 0;  // experts given at least one replica (redundant_experts > 0)
 };
 
+// The popularity fields of `in` (skewed and imbalance, or observed) from workload.moe_routing for the MoE layer
+// `moe_layer` (0-based, in model order; expert_load entries repeat cyclically). The others are the caller's.
+void SetDistribution(const v1::MoeRouting& r, uint32_t moe_layer, RoutingInput& in);
+
+// Max / mean tokens per EP rank of a routing (1 when nothing was routed).
+double RankImbalance(const RoutingResult& r);
+
 // RouteTokens results by input and seed, for a caller that builds many step programs of one model (the plan search:
 // its candidates share a few routing shapes). Returns what RouteTokens returns; holds at most kMaxEntries results
 // (then starts afresh). Owned by the caller; not thread-safe.
