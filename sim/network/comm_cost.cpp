@@ -107,12 +107,14 @@ void CommCostModel::EnsureLinkScratch() {
   reference_.assign(links, 0);
 }
 
-bool CommCostModel::IndependentClasses(size_t units, const FlowsOf& flows_of, std::vector<size_t>& reps) {
+bool CommCostModel::IndependentClasses(size_t units, const FlowsOf& flows_of, std::vector<size_t>& reps,
+                                       UnitLinks* links) {
   const Platform& platform = solver_.platform();
   EnsureLinkScratch();
   std::vector<int32_t> used;  // links owned so far, to reset owner_
   std::unordered_map<uint64_t, size_t> classes;
   reps.clear();
+  if (links != nullptr) *links = UnitLinks{};
   bool independent = true;
   for (size_t k = 0; k < units && independent; ++k) {
     flows_of(k, unit_flows_);
@@ -141,9 +143,19 @@ bool CommCostModel::IndependentClasses(size_t units, const FlowsOf& flows_of, st
       }
       if (!independent) break;
     }
-    if (independent && classes.emplace(h, k).second) reps.push_back(k);
+    if (!independent) break;
+    const auto [it, fresh] = classes.emplace(h, reps.size());
+    if (fresh) reps.push_back(k);
+    if (links != nullptr) {
+      links->first.push_back(static_cast<uint32_t>(first_local));
+      links->cls.push_back(static_cast<uint32_t>(it->second));
+    }
   }
   for (int32_t l : used) owner_[static_cast<size_t>(l)] = -1;
+  if (links != nullptr && independent) {
+    links->first.push_back(static_cast<uint32_t>(used.size()));
+    links->links.assign(used.begin(), used.end());
+  }
   return independent;
 }
 
@@ -254,17 +266,21 @@ struct CommCostModel::StepUnits {
 
 // The key of a step's structure for ChooseMode: the step's flows up to a common scale of their sizes (the same
 // exchange with other byte counts, issued again by another layer or micro-batch), its blocks and its instances.
+// Without `sizes` the flows' sizes are left out: with one block every unit carries the same sizes (the step's flows by
+// position), so which units are independent, symmetric or identical problems depends on the routes alone, and an
+// exchange whose sizes vary from layer to layer (skewed routing) is checked once.
 // Every unit is the step's flows mapped by position onto one instance, so when the representative's group is one of
 // the instances the key names the flows by position and the instances in their own order: the same exchange issued
 // from another stage's representative (only `order` differs) is the same structure.
-uint64_t CommCostModel::StructureKey(const StepUnits& su) const {
+uint64_t CommCostModel::StructureKey(const StepUnits& su, bool sizes) const {
   const double unit = su.step.flows.front().bytes;
   const bool listed = su.order.empty() || su.order.front() != SIZE_MAX;
-  uint64_t key = Mix(Mix(su.blocks, su.step.flows.size()), listed ? 1 : 2);
+  uint64_t key = Mix(Mix(Mix(su.blocks, su.step.flows.size()), listed ? 1 : 2), sizes ? 1 : 2);
   for (const Flow& f : su.step.flows) {
     const uint64_t pair = listed ? static_cast<uint64_t>(su.pos.at(f.src)) << 32 | su.pos.at(f.dst)
                                  : static_cast<uint64_t>(f.src) << 32 | f.dst;
-    key = Mix(Mix(key, pair), unit > 0 ? static_cast<uint64_t>(std::llround(f.bytes / unit * 1e6)) : Bits(f.bytes));
+    key = Mix(key, pair);
+    if (sizes) key = Mix(key, unit > 0 ? static_cast<uint64_t>(std::llround(f.bytes / unit * 1e6)) : Bits(f.bytes));
   }
   if (listed) {
     for (const auto& members : su.instances)
@@ -285,15 +301,17 @@ uint64_t CommCostModel::StructureKey(const StepUnits& su) const {
 CommCostModel::Mode CommCostModel::ChooseMode(const StepUnits& su) {
   has_key_ = false;
   scaled_unit_ = 0;
+  choice_ = nullptr;
   if (!reduce_symmetry_ || su.units() <= 1 || su.step.flows.empty()) return Mode::kAll;
-  const uint64_t key = StructureKey(su);
-  step_key_ = key;
+  step_key_ = StructureKey(su, true);
+  const uint64_t key = su.blocks > 1 ? step_key_ : StructureKey(su, false);
   has_key_ = su.step.flows.front().bytes > 0;
   // Unit number in this order <-> (instance, block).
   const auto to_instance = [&su](size_t u) {
     return std::pair<size_t, size_t>{su.order[u / su.blocks], u % su.blocks};
   };
   if (const auto it = choices_.find(key); it != choices_.end()) {
+    choice_ = &it->second;
     // Instance -> its place in this order: SolvePlan puts the representative's own group first and the others in
     // their order (checked; a search otherwise).
     const auto to_unit = [&su](const std::pair<size_t, size_t>& ib) {
@@ -312,13 +330,15 @@ CommCostModel::Mode CommCostModel::ChooseMode(const StepUnits& su) {
   }
   const FlowsOf unit_of = su.UnitFlows();
   Mode mode = Mode::kAll;
-  if (IndependentClasses(su.units(), unit_of, reps_))
+  UnitLinks links;
+  if (IndependentClasses(su.units(), unit_of, reps_, &links))
     mode = Mode::kClasses;
   else if (SymmetricUnits(su.units(), unit_of, shared_))
     mode = Mode::kScaled;
-  Choice choice{mode, {}, shared_, to_instance(0)};
+  Choice choice{mode, {}, shared_, to_instance(0), {}};
   for (size_t u : reps_) choice.reps.push_back(to_instance(u));
-  choices_.emplace(key, std::move(choice));
+  if (mode == Mode::kClasses && su.order.front() != SIZE_MAX) choice.units = InstanceOrder(su, links);
+  choice_ = &choices_.emplace(key, std::move(choice)).first->second;
   return mode;
 }
 
@@ -366,6 +386,72 @@ size_t CommCostModel::GatherFlows(const StepUnits& su, Mode mode, CommCost& out)
   return instances_solved;
 }
 
+// IndependentClasses' unit links renumbered from the order they were found in (su.order) to instance x blocks + block.
+CommCostModel::UnitLinks CommCostModel::InstanceOrder(const StepUnits& su, const UnitLinks& found) {
+  const size_t units = su.instances.size() * su.blocks;
+  std::vector<uint32_t> at(units, UINT32_MAX);  // instance unit -> unit in su.order
+  for (size_t u = 0; u < su.units(); ++u)
+    at[su.order[u / su.blocks] * su.blocks + u % su.blocks] = static_cast<uint32_t>(u);
+  UnitLinks out;
+  out.first.reserve(units + 1);
+  out.links.reserve(found.links.size());
+  out.cls.reserve(units);
+  for (size_t id = 0; id < units; ++id) {
+    if (at[id] == UINT32_MAX) return UnitLinks{};
+    out.first.push_back(static_cast<uint32_t>(out.links.size()));
+    out.links.insert(out.links.end(), found.links.begin() + found.first[at[id]],
+                     found.links.begin() + found.first[at[id] + 1]);
+    out.cls.push_back(found.cls[at[id]]);
+  }
+  out.first.push_back(static_cast<uint32_t>(out.links.size()));
+  return out;
+}
+
+// In kClasses mode the units are on disjoint links and every unit of a class is its representative's problem with
+// its links renamed in first-use order, so each link carries what the representative's link of the same number
+// carries: the representatives are routed and their loads scattered (one route per representative flow instead of
+// one per flow of the step; the sums are the same, in the same order). Adds the loads to load_ and the links to `out`;
+// false (nothing added) when the choice holds no unit links.
+bool CommCostModel::ClassLinkBytes(const StepUnits& su, std::vector<std::pair<uint32_t, double>>& out) {
+  if (choice_ == nullptr || choice_->mode != Mode::kClasses || choice_->units.first.empty() ||
+      su.order.front() == SIZE_MAX || su.instances.size() * su.blocks + 1 != choice_->units.first.size())
+    return false;
+  const UnitLinks& ul = choice_->units;
+  const Platform& platform = solver_.platform();
+  EnsureLinkScratch();
+  auto span = [&ul](size_t id) { return std::pair<size_t, size_t>{ul.first[id], ul.first[id + 1]}; };
+  std::vector<std::vector<double>> rep_load(choice_->reps.size());
+  for (size_t c = 0; c < choice_->reps.size(); ++c) {
+    const auto [inst, block] = choice_->reps[c];
+    const auto [lo, hi] = span(inst * su.blocks + block);
+    for (size_t i = lo; i < hi; ++i) local_[ul.links[i]] = static_cast<int32_t>(i - lo);
+    rep_load[c].assign(hi - lo, 0);
+    for (size_t j = block * su.per_block; j < (block + 1) * su.per_block; ++j) {
+      const Flow& fl = su.step.flows[j];
+      const uint32_t src = su.instances[inst][su.pos.at(fl.src)], dst = su.instances[inst][su.pos.at(fl.dst)];
+      platform.RouteHops(src, dst, route_);
+      const double bytes = fl.bytes / platform.RouteParts(src, dst);
+      for (const auto& [link, latency] : route_)
+        if (link >= 0) rep_load[c][static_cast<size_t>(local_[static_cast<size_t>(link)])] += bytes;
+    }
+  }
+  for (size_t id = 0; id + 1 < ul.first.size(); ++id)
+    if (ul.first[id + 1] - ul.first[id] != rep_load[ul.cls[id]].size()) return false;
+  for (size_t i = 0; i < su.order.size(); ++i)
+    for (size_t b = 0; b < su.blocks; ++b) {
+      const size_t id = su.order[i] * su.blocks + b;
+      const auto [lo, hi] = span(id);
+      const std::vector<double>& load = rep_load[ul.cls[id]];
+      for (size_t k = lo; k < hi; ++k) {
+        if (!(load[k - lo] > 0)) continue;
+        const uint32_t link = ul.links[k];
+        if (load_[link] == 0) out.emplace_back(link, 0);
+        load_[link] += load[k - lo];
+      }
+    }
+  return true;
+}
+
 // Solves step_flows_ (on the divided capacities in kScaled mode).
 double CommCostModel::SolveGathered(Mode mode, CommCost& out) {
   if (mode != Mode::kScaled) return SolveScaled(*gathered_, out.flows);
@@ -397,7 +483,7 @@ void CommCostModel::LinkBytes(const StepUnits& su, bool all_solved, std::vector<
   };
   if (all_solved) {
     add(*gathered_);
-  } else {
+  } else if (!ClassLinkBytes(su, out)) {
     for (size_t i = 0; i < su.order.size(); ++i) {  // the instances not solved carry the same traffic on their links
       su.Map(i, 0, su.step.flows.size(), one_);
       add(one_);

@@ -139,7 +139,7 @@ class CommCostModel {
   enum class Mode { kAll, kClasses, kScaled };
   double SolveStep(const StepUnits& units, CommCost& out, double occurrences);
   Mode ChooseMode(const StepUnits& units);
-  uint64_t StructureKey(const StepUnits& units) const;
+  uint64_t StructureKey(const StepUnits& units, bool sizes) const;
   size_t GatherFlows(const StepUnits& units, Mode mode, CommCost& out);
   double SolveGathered(Mode mode, CommCost& out);
   void ObserveStep(const StepUnits& units, bool all_solved, double weight);
@@ -154,7 +154,12 @@ class CommCostModel {
   // is its own max-min problem). If so, fills `reps` with the first unit of every class of identical problems (same
   // flow sizes, same routes up to renaming of links, same capacities and latencies) and returns true. Returns false
   // at the first link two units share. Cost: one route per flow, O(hops).
-  bool IndependentClasses(size_t units, const FlowsOf& flows_of, std::vector<size_t>& reps);
+  // With `links`, also records each unit's SimGrid links in first-use order (`links->first[k]` .. `first[k + 1]`) and
+  // its class (`links->cls[k]`, an index into `reps`), for LinkBytes.
+  struct UnitLinks {
+    std::vector<uint32_t> first, links, cls;
+  };
+  bool IndependentClasses(size_t units, const FlowsOf& flows_of, std::vector<size_t>& reps, UnitLinks* links = nullptr);
   // Whether every link used by several units is used by each of them through the same flow positions, and every
   // unit is the same problem once such a link's capacity is divided by its number of users. Then the max-min
   // allocation is the same for every unit (it is unique and the units are interchangeable), and unit 0 solved alone
@@ -209,7 +214,14 @@ class CommCostModel {
     std::vector<std::pair<size_t, size_t>> reps;
     std::vector<std::pair<uint32_t, uint32_t>> shared;
     std::pair<size_t, size_t> scaled;  // the unit solved in kScaled mode (shared are its links)
+    // kClasses, representative listed first in the order: per unit (instance x blocks + block), its links and class
+    // (IndependentClasses), so that the links' loads are the class representative's loads, scattered (ClassLinkBytes).
+    UnitLinks units;
   };
+  // Whether LinkBytes can scatter the class representatives' loads (choice_ holds the units' links).
+  bool ClassLinkBytes(const StepUnits& units, std::vector<std::pair<uint32_t, double>>& out);
+  static UnitLinks InstanceOrder(const StepUnits& units, const UnitLinks& found);
+  const Choice* choice_ = nullptr;  // ChooseMode's choice for the current step
   std::unordered_map<uint64_t, Choice> choices_;
   uint64_t step_key_ = 0;  // the structure key of the step ChooseMode last saw, when has_key_
   bool has_key_ = false;
