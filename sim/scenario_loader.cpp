@@ -466,9 +466,12 @@ void ResolveCollectives(const Validator& v, v1::Scenario& s) {
   v.OneOf("collectives.all_gather", co.all_gather(), algo_names(CollectiveKind::kAllGather));
   v.OneOf("collectives.reduce_scatter", co.reduce_scatter(), algo_names(CollectiveKind::kReduceScatter));
   v.OneOf("collectives.all_to_all", co.all_to_all(), algo_names(CollectiveKind::kAllToAll));
-  // The flex dispatcher is DeepEP's: its exchange runs DeepEP's kernels unless an algorithm is named.
+  // The flex dispatcher is DeepEP's: its exchange runs DeepEP's kernels unless an algorithm is named. DeepEP needs an
+  // NVLink domain and RDMA NICs; on a torus, which has neither, `auto` runs the direct exchange (collectives.cpp).
   const bool auto_a2a = co.all_to_all().empty() || co.all_to_all() == "auto";
-  if (!s.has_serving() && s.workload().moe_routing().dispatcher() == "flex" && auto_a2a) co.set_all_to_all("deepep");
+  const bool torus = s.cluster().scale_out().topology() == "torus";
+  if (!s.has_serving() && s.workload().moe_routing().dispatcher() == "flex" && auto_a2a && !torus)
+    co.set_all_to_all("deepep");
   FillCollectiveDefaults(co);
 }
 

@@ -276,6 +276,42 @@ workload { model { preset: "mixtral_8x7b" seq_len: 4096 }
   EXPECT_NEAR(fast.breakdown().exposed_ep_comm_s(), full.breakdown().exposed_ep_comm_s(), 1e-4 * full.step_time_s());
 }
 
+// EP groups laid out as torus tiles (2 x 2 x 2 cubes) run their exchange straight over the torus (`flex` on a
+// torus has no DeepEP: the direct exchange), on disjoint links: each layer's exchange, whose sizes the skewed routing
+// changes, is checked for independence once (its routes), solved on one cube, and its link loads are the cube's,
+// scattered over every cube (CommCostModel::ClassLinkBytes). Both are exact against solving and routing every flow.
+TEST(Simulation, TorusTileExchangesAreSolvedOnOneTileAndTheirLinkLoadsScattered) {
+  const std::string base = R"(accelerator { name: "H800" }
+cluster { num_gpus: 256 scale_out { topology: "torus" torus_dims: [8, 8, 4] } placement { torus_tile: [2, 2, 2] } }
+workload { model { preset: "mixtral_8x7b" seq_len: 4096 }
+  parallelism { tp: 1 pp: 4 ep: 8 global_batch_size: 256 zero_stage: 1 overlap_grad_reduce: true }
+  moe_routing { distribution: "skewed" imbalance: 1.3 dispatcher: "flex" } }
+)";
+  const v1::Scenario fast_s = ResolveScenario(ParseScenario(base, "textproto", "fast.textproto"));
+  EXPECT_EQ(fast_s.collectives().all_to_all(), "auto");
+  const v1::RunResult fast = SimulateStep(fast_s);
+  const v1::RunResult full = SimulateStep(
+      ResolveScenario(ParseScenario(base + "options { fidelity: \"full\" }\n", "textproto", "full.textproto")));
+  EXPECT_LT(fast.sim().flows() * 10, full.sim().flows());
+  EXPECT_NEAR(fast.step_time_s(), full.step_time_s(), 1e-4 * full.step_time_s());
+  bool direct = false;
+  for (const auto& c : fast.comms()) direct |= c.algorithm() == "direct";
+  EXPECT_TRUE(direct);
+  ASSERT_EQ(fast.link_usage_size(), full.link_usage_size());
+  for (int i = 0; i < fast.link_usage_size(); ++i) {
+    EXPECT_EQ(fast.link_usage(i).kind(), full.link_usage(i).kind());
+    EXPECT_NEAR(fast.link_usage(i).bytes_per_step(), full.link_usage(i).bytes_per_step(),
+                1e-9 * full.link_usage(i).bytes_per_step());
+    EXPECT_NEAR(fast.link_usage(i).max_utilization(), full.link_usage(i).max_utilization(), 1e-3);
+  }
+  ASSERT_EQ(fast.hottest_links_size(), full.hottest_links_size());
+  for (int i = 0; i < fast.hottest_links_size(); ++i) {
+    EXPECT_EQ(fast.hottest_links(i).name(), full.hottest_links(i).name());
+    EXPECT_NEAR(fast.hottest_links(i).bytes_per_step(), full.hottest_links(i).bytes_per_step(),
+                1e-9 * full.hottest_links(i).bytes_per_step());
+  }
+}
+
 // NCCL's tree across nodes runs one channel per NIC, so a node's network traffic is split over its eight NICs:
 // reduce and broadcast each move S / 8 per NIC, t ~ 2 S / (8 B_nic) (the chain over NVLink is pipelined with it).
 TEST(Simulation, TreeAllReduceSpreadsChannelsOverTheNics) {

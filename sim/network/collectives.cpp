@@ -557,9 +557,11 @@ const std::vector<Entry>& Registry(CollectiveKind kind) {
 // TPU-style fabrics do, both ways round ("bidirectional_ring"), or dimension by dimension on a group that is a block of
 // two or more torus dimensions ("multidim_ring": fewer steps and more links than any ring through the block). A tree's
 // edges there are multi-hop paths that share links: 2.8 times the bidirectional ring's time on a 16-GPU block of a
-// 4 x 4 x 8 torus.
+// 4 x 4 x 8 torus. An all-to-all there runs `direct` (every pair over the torus's own routes, as TPU-style
+// all-to-alls do): PXN's forwarding assumes an NVLink domain and one NIC rail per local GPU, which a torus lacks.
 std::string AutoAlgorithm(CollectiveKind kind, const Ctx& c) {
-  if (kind == CollectiveKind::kAllToAll) return c.PerNode() > 1 && !c.SingleDomain() ? "pxn" : "direct";
+  if (kind == CollectiveKind::kAllToAll)
+    return c.PerNode() > 1 && !c.SingleDomain() && !c.shape.direct_links ? "pxn" : "direct";
   if (kind == CollectiveKind::kBroadcast) return "ring";
   if (kind == CollectiveKind::kSendRecv) return "direct";
   if (c.shape.direct_links)

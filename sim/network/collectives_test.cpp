@@ -216,6 +216,9 @@ TEST(Collectives, BidirectionalRingSendsHalfEachWay) {
   EXPECT_EQ(PlanCollective(CollectiveKind::kAllToAll, "auto", Range(0, 8), S, torus, Defaults()).algorithm, "direct");
   const GroupShape switched{8, 8, false};
   EXPECT_EQ(PlanCollective(CollectiveKind::kAllReduce, "auto", Range(0, 8), S, switched, Defaults()).algorithm, "ring");
+  // Across nodes an all-to-all forwards through the rail GPU (PXN) on a switched fabric; a torus has no rails: direct.
+  EXPECT_EQ(PlanCollective(CollectiveKind::kAllToAll, "auto", Range(0, 32), S, switched, Defaults()).algorithm, "pxn");
+  EXPECT_EQ(PlanCollective(CollectiveKind::kAllToAll, "auto", Range(0, 32), S, torus, Defaults()).algorithm, "direct");
 }
 
 // A torus with GPU g at x = g % 4, y = (g / 4) % 4, z = g / 16.
