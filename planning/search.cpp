@@ -8,6 +8,7 @@
 #include <array>
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <string_view>
@@ -78,6 +79,7 @@ struct Scored {
   v1::Parallelism plan;
   double memory_gb = 0;
   double estimate_s = 0;
+  std::vector<uint32_t> torus_tile;  // cluster.placement.torus_tile of the plan (empty: GPU order)
 };
 
 // Scale-up domains of `domain` ranks that `members` span. Groups are ascending rank progressions
@@ -124,6 +126,52 @@ struct TorusView {
     return span.dims > 0 ? span : sim::TorusSpan{1, static_cast<uint32_t>(ranks.size() - 1), 1};
   }
 };
+
+// The most cube-like tile of `volume` ranks on a torus of `dims`: prime factors of the volume, largest first, each to
+// the dimension with the smallest extent so far that it still divides. Empty when the volume is 1 or does not fit.
+std::vector<uint32_t> CubeTile(const std::vector<uint32_t>& dims, uint32_t volume) {
+  std::vector<uint32_t> primes;
+  for (uint32_t f = 2, v = volume; v > 1; f = f * f > v ? v : f + 1)
+    while (v % f == 0) {
+      primes.insert(primes.begin(), f);  // ascending trial division, inserted at the front: largest first
+      v /= f;
+    }
+  if (primes.empty()) return {};
+  std::vector<uint32_t> tile(dims.size(), 1);
+  for (uint32_t f : primes) {
+    size_t best = dims.size();
+    for (size_t d = 0; d < dims.size(); ++d)
+      if (dims[d] % (tile[d] * f) == 0 && (best == dims.size() || tile[d] < tile[best])) best = d;
+    if (best == dims.size()) return {};
+    tile[best] *= f;
+  }
+  return tile;
+}
+
+// The placements a shape is estimated with: the scenario's own (its torus_tile, or GPU order) and, on a torus, the
+// cube tile holding the shape's innermost group (TP x CP, or the EP group where it is larger), as TPU-style machines
+// lay out their meshes. A scenario on another fabric has its own placement only.
+std::vector<std::vector<uint32_t>> TileCandidates(const v1::Scenario& s, const v1::Parallelism& p) {
+  const v1::Cluster& cl = s.cluster();
+  std::vector<std::vector<uint32_t>> out{{cl.placement().torus_tile().begin(), cl.placement().torus_tile().end()}};
+  const bool owns_torus = (cl.placement().fabric_gpus() == 0 || cl.placement().fabric_gpus() == cl.num_gpus()) &&
+                          cl.background_size() == 0 &&
+                          (cl.placement().policy().empty() || cl.placement().policy() == "contiguous");
+  if (cl.scale_out().topology() != "torus" || !owns_torus) return out;  // the rule of cluster.placement.torus_tile
+  const uint32_t inner = std::max(1u, p.tp()) * std::max(1u, p.cp());
+  const uint32_t expert = std::max(1u, p.ep()) * std::max(1u, p.expert_tp());
+  const uint32_t volume = std::max(inner, expert);
+  if (volume % inner != 0 || volume % expert != 0 || cl.num_gpus() % volume != 0) return out;
+  std::vector<uint32_t> cube =
+      CubeTile({cl.scale_out().torus_dims().begin(), cl.scale_out().torus_dims().end()}, volume);
+  if (!cube.empty() && cube != out.front()) out.push_back(std::move(cube));
+  return out;
+}
+
+void SetTile(v1::Scenario& c, const std::vector<uint32_t>& tile) {
+  auto* t = c.mutable_cluster()->mutable_placement()->mutable_torus_tile();
+  t->Assign(tile.begin(), tile.end());
+}
 
 // The representative of the slowest stage: its two-stream timeline over the whole program (see EstimateStepS).
 double SlowestStageS(const v1::Scenario& s, const wl::StepProgram& prog) {
@@ -253,32 +301,56 @@ constexpr uint64_t kSampleMicrobatchesPerStage = 2;
 struct Sized {
   double memory_bytes = 0;
   double estimate_s = 0;
+  size_t tile = 0;  // the index in `tiles` of the placement with the smallest estimate
 };
 
 // `c` holds candidate `p`; its global batch is changed while sampling and restored. `routing` (optional) reuses the
-// MoE routing of earlier candidates with the same routing shape.
-Sized MemoryAndEstimate(v1::Scenario& c, const v1::Parallelism& p, wl::RoutingMemo* routing = nullptr) {
+// MoE routing of earlier candidates with the same routing shape. The estimate is the best over `tiles` (placements on
+// a torus, TileCandidates; none: the scenario's own): the programs do not depend on the placement, only the
+// estimate's group spans do. `c` leaves with its own placement.
+Sized MemoryAndEstimate(v1::Scenario& c, const v1::Parallelism& p, wl::RoutingMemo* routing = nullptr,
+                        const std::vector<std::vector<uint32_t>>& tiles = {}) {
   const uint64_t per_replica = uint64_t{std::max(1u, p.dp())} * std::max(1u, p.micro_batch_size());
   const uint64_t m = p.global_batch_size() / per_replica;
   const uint64_t m1 = std::max<uint64_t>(8, kSampleMicrobatchesPerStage * p.pp() * std::max(1u, p.vpp()));
+  const std::vector<uint32_t> own(c.cluster().placement().torus_tile().begin(),
+                                  c.cluster().placement().torus_tile().end());
+  const size_t placements = std::max<size_t>(1, tiles.size());
+  // The slowest stage of `prog` under placement i.
+  auto slowest_with = [&](const wl::StepProgram& prog, size_t i) {
+    if (!tiles.empty()) SetTile(c, tiles[i]);
+    const double t = SlowestStageS(c, prog);
+    if (!tiles.empty()) SetTile(c, own);
+    return t;
+  };
+  Sized out;
+  out.estimate_s = std::numeric_limits<double>::infinity();
   if (m <= 2 * m1) {
     const wl::StepProgram prog = ProgramOf(c, routing);
-    return {WorstStageBytes(prog), EstimateStepS(c, prog)};
+    out.memory_bytes = WorstStageBytes(prog);
+    for (size_t i = 0; i < placements; ++i) {
+      const double t = slowest_with(prog, i) * BubbleFactor(prog, std::max(1u, prog.microbatches));
+      if (t < out.estimate_s) out = {out.memory_bytes, t, i};
+    }
+    return out;
   }
   auto with_microbatches = [&](uint64_t k) {
     c.mutable_workload()->mutable_parallelism()->set_global_batch_size(static_cast<uint32_t>(k * per_replica));
     return ProgramOf(c, routing);
   };
-  Sized out;
   const wl::StepProgram a = with_microbatches(m1);
-  const double t1 = SlowestStageS(c, a);
+  std::vector<double> t1(placements);
+  for (size_t i = 0; i < placements; ++i) t1[i] = slowest_with(a, i);
   out.memory_bytes = WorstStageBytes(a);
   const wl::StepProgram b = with_microbatches(2 * m1);
-  const double t2 = SlowestStageS(c, b);
   out.memory_bytes = std::max(out.memory_bytes, WorstStageBytes(b));
   c.mutable_workload()->mutable_parallelism()->set_global_batch_size(p.global_batch_size());
-  const double slowest = t2 + (t2 - t1) * double(m - 2 * m1) / double(m1);
-  out.estimate_s = slowest * BubbleFactor(b, double(m));
+  for (size_t i = 0; i < placements; ++i) {
+    const double t2 = slowest_with(b, i);
+    const double slowest = t2 + (t2 - t1[i]) * double(m - 2 * m1) / double(m1);
+    const double t = slowest * BubbleFactor(b, double(m));
+    if (t < out.estimate_s) out = {out.memory_bytes, t, i};
+  }
   return out;
 }
 
@@ -383,9 +455,10 @@ ShapeResult EvaluateShape(v1::Scenario& c, const v1::Parallelism& given, v1::Par
       return r;  // the search space's own combinations: a rejected shape is skipped, not reported
     }
     r.valid = true;
-    const Sized sized = MemoryAndEstimate(c, p, routing);
+    const std::vector<std::vector<uint32_t>> tiles = TileCandidates(c, p);
+    const Sized sized = MemoryAndEstimate(c, p, routing, tiles);
     if (sized.memory_bytes > hbm) continue;
-    r.fit = Scored{p, sized.memory_bytes / 1e9, sized.estimate_s};
+    r.fit = Scored{p, sized.memory_bytes / 1e9, sized.estimate_s, tiles[sized.tile]};
     return r;
   }
   return r;
@@ -450,15 +523,18 @@ double MetricOf(const v1::PlanChoice& c, PlanMetric by) {
 }
 
 v1::PlanChoice Simulate(const v1::Scenario& s, const v1::Parallelism& plan, double memory_gb, double estimate_s,
-                        ProgressTask& candidates) {
+                        ProgressTask& candidates, const std::vector<uint32_t>* tile = nullptr) {
   v1::Scenario c = s;
   *c.mutable_workload()->mutable_parallelism() = plan;
-  candidates.Start(PlanLabel(plan));
+  if (tile != nullptr) SetTile(c, *tile);
+  const std::string label = PlanLabel(plan, c.cluster().placement());
+  candidates.Start(label);
   v1::RunResult r = RunStep(c, {}, candidates.Inner());
   candidates.Finish();
   v1::PlanChoice ch;
-  ch.set_label(PlanLabel(plan));
+  ch.set_label(label);
   *ch.mutable_parallelism() = plan;
+  *ch.mutable_torus_tile() = c.cluster().placement().torus_tile();
   ch.set_memory_gb(memory_gb);
   ch.set_estimated_step_time_s(estimate_s);
   ch.set_simulated(true);
@@ -506,6 +582,17 @@ std::string PlanLabel(const v1::Parallelism& p) {
   return l;
 }
 
+std::string PlanLabel(const v1::Parallelism& p, const v1::Placement& placement) {
+  std::string l = PlanLabel(p);
+  if (placement.torus_tile_size() == 0) return l;
+  l += " tile ";
+  for (int i = 0; i < placement.torus_tile_size(); ++i) {
+    if (i > 0) l += 'x';
+    l += std::to_string(placement.torus_tile(i));
+  }
+  return l;
+}
+
 double EstimateStepS(const v1::Scenario& s, const wl::StepProgram& prog) {
   return SlowestStageS(s, prog) * BubbleFactor(prog, std::max(1u, prog.microbatches));
 }
@@ -548,7 +635,7 @@ v1::PlanSearchResult SearchPlans(const v1::Scenario& s, const SearchOptions& o) 
   const bool given_fits = need <= UsableHbmBytes(s, o.memory_margin_gb);
   ProgressTask candidates(o.progress, "candidates", std::min<uint64_t>(all.size(), o.top_k) + (given_fits ? 1 : 0));
   for (size_t i = 0; i < all.size() && i < o.top_k; ++i)
-    sims.push_back(Simulate(s, all[i].plan, all[i].memory_gb, all[i].estimate_s, candidates));
+    sims.push_back(Simulate(s, all[i].plan, all[i].memory_gb, all[i].estimate_s, candidates, &all[i].torus_tile));
   std::stable_sort(sims.begin(), sims.end(), [&o](const v1::PlanChoice& a, const v1::PlanChoice& b) {
     return MetricOf(a, o.by) < MetricOf(b, o.by);
   });
@@ -560,8 +647,9 @@ v1::PlanSearchResult SearchPlans(const v1::Scenario& s, const SearchOptions& o) 
     *r.mutable_given() = Simulate(s, s.workload().parallelism(), need / 1e9, EstimateStepS(s, given), candidates);
   } else {  // listed with its memory estimate, not simulated (the table says why)
     v1::PlanChoice& g = *r.mutable_given();
-    g.set_label(PlanLabel(s.workload().parallelism()));
+    g.set_label(PlanLabel(s.workload().parallelism(), s.cluster().placement()));
     *g.mutable_parallelism() = s.workload().parallelism();
+    *g.mutable_torus_tile() = s.cluster().placement().torus_tile();
     g.set_memory_gb(need / 1e9);
     g.set_simulated(false);
   }
@@ -590,13 +678,18 @@ std::string PlanTable(const v1::PlanSearchResult& r) {
 std::string PlanCsv(const v1::PlanSearchResult& r) {
   std::string o =
       "rank,plan,tp,cp,pp,vpp,dp,ep,micro_batch_size,zero_stage,recompute,memory_gb,estimated_step_time_s,"
-      "step_time_s,tokens_per_s,mfu,energy_per_step_j,cost_per_step_usd\n";
+      "step_time_s,tokens_per_s,mfu,energy_per_step_j,cost_per_step_usd,torus_tile\n";
   auto row = [&o](const std::string& rank, const v1::PlanChoice& c) {
     const v1::Parallelism& p = c.parallelism();
-    o += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g}\n", rank,
+    std::string tile;
+    for (uint32_t t : c.torus_tile()) {
+      if (!tile.empty()) tile += 'x';
+      tile += std::to_string(t);
+    }
+    o += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{}\n", rank,
                      c.label(), p.tp(), p.cp(), p.pp(), p.vpp(), p.dp(), p.ep(), p.micro_batch_size(), p.zero_stage(),
                      p.recompute(), c.memory_gb(), c.estimated_step_time_s(), c.step_time_s(), c.tokens_per_s(),
-                     c.mfu(), c.energy_per_step_j(), c.cost_per_step_usd());
+                     c.mfu(), c.energy_per_step_j(), c.cost_per_step_usd(), tile);
   };
   for (const v1::PlanChoice& c : r.choices()) row(std::to_string(c.rank()), c);
   if (r.has_given() && r.given().simulated()) row("given", r.given());

@@ -39,8 +39,9 @@ double UsableHbmBytes(const v1::Scenario& resolved, double margin_gb);
 
 // Every plan of the search space for the resolved scenario's model, GPU count, global batch and precision that
 // ResolvePlan accepts and that fits in HBM, with the first memory-saving choice that fits for each shape
-// (docs/capacity-planning.md). `valid` (if given) receives the number of valid plans before the memory filter.
-// Deterministic order.
+// (docs/capacity-planning.md). On a torus each shape is estimated in GPU order (or the scenario's torus_tile) and with
+// the cube tile of its innermost group, and keeps the better placement (SearchPlans reports it). `valid` (if given)
+// receives the number of valid plans before the memory filter. Deterministic order.
 std::vector<v1::Parallelism> EnumeratePlans(const v1::Scenario& resolved, const SearchOptions& options,
                                             uint64_t* valid = nullptr);
 
@@ -72,6 +73,8 @@ v1::PlanSearchResult SearchPlans(const v1::Scenario& resolved, const SearchOptio
 // Short label of a plan: "tp4 cp2 pp4 vpp5 dp2 mbs1 zero1 rc=none" (ep, "dualpipe", "layout" and "a2a-overlap"
 // where they apply).
 std::string PlanLabel(const v1::Parallelism& p);
+// The same with the job's placement where it is not GPU order: " tile 2x2x2" (cluster.placement.torus_tile).
+std::string PlanLabel(const v1::Parallelism& p, const v1::Placement& placement);
 
 // Renderings of a search: the terminal table, CSV (one row per plan, the given plan last) and JSON (Protobuf's JSON
 // mapping of PlanSearchResult).

@@ -216,6 +216,38 @@ TEST(PlanSearch, EstimateOnATorusFollowsTheGroupsBlocks) {
   EXPECT_GT(EstimateStepS(slow_links, prog), 1.5 * t_cube);
 }
 
+// On a torus the search tries each shape in the scenario's placement and with the cube tile of its innermost group
+// (TP x CP here), keeps the better, and simulates the plan with it: the best plans carry their tile, whose volume is
+// their TP x CP, and run faster than the same shape in GPU order. On a switched fabric nothing is tiled.
+TEST(PlanSearch, TorusPlansCarryTheCubeTileOfTheirInnermostGroup) {
+  auto load = [](const std::string& scale_out) {
+    const std::string text = "accelerator { name: \"H100-SXM\" }\ncluster { num_gpus: 128 scale_out { " + scale_out +
+                             " } }\nworkload { model { preset: \"llama3_8b\" seq_len: 2048 } parallelism { tp: 8 pp: 2 "
+                             "global_batch_size: 32 zero_stage: 1 } }\n";
+    return sim::ResolveScenario(sim::ParseScenario(text, "textproto", "torus.textproto"));
+  };
+  SearchOptions o;
+  o.top_k = 2;
+  o.micro_batch_sizes = {1};
+  o.max_vpp = 1;
+  const v1::PlanSearchResult r = SearchPlans(load("topology: \"torus\" torus_dims: [8, 4, 4]"), o);
+  ASSERT_EQ(r.choices_size(), 2);
+  const v1::PlanChoice& best = r.choices(0);
+  const v1::Parallelism& p = best.parallelism();
+  ASSERT_GT(p.tp() * p.cp(), 1u) << best.label();
+  ASSERT_EQ(best.torus_tile_size(), 3) << best.label();
+  uint32_t volume = 1;
+  for (uint32_t t : best.torus_tile()) volume *= t;
+  EXPECT_EQ(volume, std::max(p.tp() * p.cp(), p.ep()));
+  EXPECT_NE(best.label().find(" tile "), std::string::npos);
+  EXPECT_TRUE(r.given().torus_tile().empty());  // the scenario's own placement: GPU order
+  v1::Scenario untiled = load("topology: \"torus\" torus_dims: [8, 4, 4]");
+  *untiled.mutable_workload()->mutable_parallelism() = p;
+  EXPECT_LT(best.step_time_s(), RunStep(untiled).step_time_s());
+  const v1::PlanSearchResult tree = SearchPlans(load("topology: \"fat_tree\" switch_radix: 16"), o);
+  for (const v1::PlanChoice& c : tree.choices()) EXPECT_TRUE(c.torus_tile().empty()) << c.label();
+}
+
 // The estimate times each compute op as the executor does (ComputeModel::Evaluate(op)): a MoE plan's grouped GEMMs
 // carry their shape (Op::gemm_min_dim), so a chip whose grouped GEMMs lose more to narrow experts is estimated
 // slower.
