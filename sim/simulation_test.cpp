@@ -279,7 +279,8 @@ workload { model { preset: "mixtral_8x7b" seq_len: 4096 }
 // EP groups laid out as torus tiles (2 x 2 x 2 cubes) run their exchange straight over the torus (`flex` on a
 // torus has no DeepEP: the direct exchange), on disjoint links: each layer's exchange, whose sizes the skewed routing
 // changes, is checked for independence once (its routes), solved on one cube, and its link loads are the cube's,
-// scattered over every cube (CommCostModel::ClassLinkBytes). Both are exact against solving and routing every flow.
+// scattered over every cube (CommCostModel::RepresentativeLoads). Both are exact against solving and routing every
+// flow.
 TEST(Simulation, TorusTileExchangesAreSolvedOnOneTileAndTheirLinkLoadsScattered) {
   const std::string base = R"(accelerator { name: "H800" }
 cluster { num_gpus: 256 scale_out { topology: "torus" torus_dims: [8, 8, 4] } placement { torus_tile: [2, 2, 2] } }

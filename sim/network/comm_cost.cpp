@@ -409,47 +409,46 @@ CommCostModel::UnitLinks CommCostModel::InstanceOrder(const StepUnits& su, const
 
 // In kClasses mode the units are on disjoint links and every unit of a class is its representative's problem with
 // its links renamed in first-use order, so each link carries what the representative's link of the same number
-// carries: the representatives are routed and their loads scattered (one route per representative flow instead of
-// one per flow of the step; the sums are the same, in the same order). Adds the loads to load_ and the links to `out`;
-// false (nothing added) when the choice holds no unit links.
-bool CommCostModel::ClassLinkBytes(const StepUnits& su, std::vector<std::pair<uint32_t, double>>& out) {
+// carries: the representatives are routed (one route per representative flow instead of one per flow of the step),
+// and their loads, `loads[class][local link]`, are scattered over every unit's links (the sums are the same, in the
+// same order). False when the current choice holds no unit links.
+bool CommCostModel::RepresentativeLoads(const StepUnits& su, std::vector<std::vector<double>>& loads) {
   if (choice_ == nullptr || choice_->mode != Mode::kClasses || choice_->units.first.empty() ||
       su.order.front() == SIZE_MAX || su.instances.size() * su.blocks + 1 != choice_->units.first.size())
     return false;
   const UnitLinks& ul = choice_->units;
   const Platform& platform = solver_.platform();
   EnsureLinkScratch();
-  auto span = [&ul](size_t id) { return std::pair<size_t, size_t>{ul.first[id], ul.first[id + 1]}; };
-  std::vector<std::vector<double>> rep_load(choice_->reps.size());
+  loads.assign(choice_->reps.size(), {});
   for (size_t c = 0; c < choice_->reps.size(); ++c) {
     const auto [inst, block] = choice_->reps[c];
-    const auto [lo, hi] = span(inst * su.blocks + block);
+    const size_t lo = ul.first[inst * su.blocks + block], hi = ul.first[inst * su.blocks + block + 1];
     for (size_t i = lo; i < hi; ++i) local_[ul.links[i]] = static_cast<int32_t>(i - lo);
-    rep_load[c].assign(hi - lo, 0);
+    loads[c].assign(hi - lo, 0);
     for (size_t j = block * su.per_block; j < (block + 1) * su.per_block; ++j) {
       const Flow& fl = su.step.flows[j];
       const uint32_t src = su.instances[inst][su.pos.at(fl.src)], dst = su.instances[inst][su.pos.at(fl.dst)];
       platform.RouteHops(src, dst, route_);
       const double bytes = fl.bytes / platform.RouteParts(src, dst);
       for (const auto& [link, latency] : route_)
-        if (link >= 0) rep_load[c][static_cast<size_t>(local_[static_cast<size_t>(link)])] += bytes;
+        if (link >= 0) loads[c][static_cast<size_t>(local_[static_cast<size_t>(link)])] += bytes;
     }
   }
   for (size_t id = 0; id + 1 < ul.first.size(); ++id)
-    if (ul.first[id + 1] - ul.first[id] != rep_load[ul.cls[id]].size()) return false;
-  for (size_t i = 0; i < su.order.size(); ++i)
-    for (size_t b = 0; b < su.blocks; ++b) {
-      const size_t id = su.order[i] * su.blocks + b;
-      const auto [lo, hi] = span(id);
-      const std::vector<double>& load = rep_load[ul.cls[id]];
-      for (size_t k = lo; k < hi; ++k) {
-        if (!(load[k - lo] > 0)) continue;
-        const uint32_t link = ul.links[k];
-        if (load_[link] == 0) out.emplace_back(link, 0);
-        load_[link] += load[k - lo];
-      }
-    }
+    if (ul.first[id + 1] - ul.first[id] != loads[ul.cls[id]].size()) return false;
   return true;
+}
+
+// Every unit's links with its class representative's loads (RepresentativeLoads), the loaded ones only, into `out`;
+// each link once, the units being on disjoint links.
+void CommCostModel::ScatterLoads(const UnitLinks& ul, const std::vector<std::vector<double>>& loads,
+                                 std::vector<std::pair<uint32_t, double>>& out) {
+  out.clear();
+  for (size_t id = 0; id + 1 < ul.first.size(); ++id) {
+    const std::vector<double>& load = loads[ul.cls[id]];
+    for (size_t k = ul.first[id]; k < ul.first[id + 1]; ++k)
+      if (load[k - ul.first[id]] > 0) out.emplace_back(ul.links[k], load[k - ul.first[id]]);
+  }
 }
 
 // Solves step_flows_ (on the divided capacities in kScaled mode).
@@ -483,7 +482,10 @@ void CommCostModel::LinkBytes(const StepUnits& su, bool all_solved, std::vector<
   };
   if (all_solved) {
     add(*gathered_);
-  } else if (!ClassLinkBytes(su, out)) {
+  } else if (std::vector<std::vector<double>> loads; RepresentativeLoads(su, loads)) {
+    ScatterLoads(choice_->units, loads, out);
+    return;
+  } else {
     for (size_t i = 0; i < su.order.size(); ++i) {  // the instances not solved carry the same traffic on their links
       su.Map(i, 0, su.step.flows.size(), one_);
       add(one_);
@@ -506,11 +508,18 @@ void CommCostModel::ObserveStep(const StepUnits& su, bool all_solved, double wei
   }
   auto it = observed_.find(step_key_);
   if (it == observed_.end()) {
-    it = observed_.emplace(step_key_, Observed{su.step.flows.front().bytes, {}}).first;
-    LinkBytes(su, all_solved, it->second.bytes);
-    it->second.bytes.shrink_to_fit();
+    it = observed_.emplace(step_key_, Observed{su.step.flows.front().bytes, {}, nullptr, {}}).first;
+    // Class-reduced steps keep their representatives' loads (a few hundred values) rather than every link's.
+    if (!all_solved && RepresentativeLoads(su, it->second.class_loads)) {
+      it->second.units = &choice_->units;
+    } else {
+      LinkBytes(su, all_solved, it->second.bytes);
+      it->second.bytes.shrink_to_fit();
+    }
   }
-  observer_->OnLinkBytes(it->second.bytes, weight * su.step.flows.front().bytes / it->second.unit);
+  const Observed& o = it->second;
+  if (o.units != nullptr) ScatterLoads(*o.units, o.class_loads, link_bytes_);
+  observer_->OnLinkBytes(o.units != nullptr ? link_bytes_ : o.bytes, weight * su.step.flows.front().bytes / o.unit);
 }
 
 double CommCostModel::SolveStep(const StepUnits& su, CommCost& out, double occurrences) {

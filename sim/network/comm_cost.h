@@ -215,11 +215,15 @@ class CommCostModel {
     std::vector<std::pair<uint32_t, uint32_t>> shared;
     std::pair<size_t, size_t> scaled;  // the unit solved in kScaled mode (shared are its links)
     // kClasses, representative listed first in the order: per unit (instance x blocks + block), its links and class
-    // (IndependentClasses), so that the links' loads are the class representative's loads, scattered (ClassLinkBytes).
+    // (IndependentClasses), so that the links' loads are the class representative's loads, scattered
+    // (RepresentativeLoads, ScatterLoads).
     UnitLinks units;
   };
-  // Whether LinkBytes can scatter the class representatives' loads (choice_ holds the units' links).
-  bool ClassLinkBytes(const StepUnits& units, std::vector<std::pair<uint32_t, double>>& out);
+  // The class representatives' link loads of a kClasses step, per class in its links' first-use order, when choice_
+  // holds the units' links (false otherwise); ScatterLoads puts them on every unit's links.
+  bool RepresentativeLoads(const StepUnits& units, std::vector<std::vector<double>>& loads);
+  static void ScatterLoads(const UnitLinks& units, const std::vector<std::vector<double>>& loads,
+                           std::vector<std::pair<uint32_t, double>>& out);
   static UnitLinks InstanceOrder(const StepUnits& units, const UnitLinks& found);
   const Choice* choice_ = nullptr;  // ChooseMode's choice for the current step
   std::unordered_map<uint64_t, Choice> choices_;
@@ -229,6 +233,10 @@ class CommCostModel {
   struct Observed {
     double unit = 0;
     std::vector<std::pair<uint32_t, double>> bytes;
+    // Class-reduced steps: their choice's unit links (stable: choices_ never drops an entry) and the representatives'
+    // loads, scattered at each observation instead of kept per link.
+    const UnitLinks* units = nullptr;
+    std::vector<std::vector<double>> class_loads;
   };
   std::unordered_map<uint64_t, Observed> observed_;
   std::vector<std::pair<uint32_t, double>> link_bytes_;
