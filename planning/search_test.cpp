@@ -196,13 +196,16 @@ TEST(PlanSearch, EstimateCountsTheNetworkHopLatency) {
 // slower than TP8 on 2 x 2 x 2 tiles (three dimensions, one direction each: multidim_ring), as the simulation finds
 // it (292 and 266 ms; Placement.TorusTilesGiveTensorParallelCubes). The torus links set it, not the NIC bandwidth
 // the scenario leaves at its default (a torus has no NIC).
+// Llama 3 8B, TP8 PP2, global batch 32, on 128 H100 with `cluster` after num_gpus (fabric, placement).
+v1::Scenario Llama8bOn128(const std::string& cluster) {
+  const std::string text = "accelerator { name: \"H100-SXM\" }\ncluster { num_gpus: 128 " + cluster +
+                           " }\nworkload { model { preset: \"llama3_8b\" seq_len: 2048 } parallelism { tp: 8 pp: 2 "
+                           "global_batch_size: 32 zero_stage: 1 } }\n";
+  return sim::ResolveScenario(sim::ParseScenario(text, "textproto", "torus.textproto"));
+}
+
 TEST(PlanSearch, EstimateOnATorusFollowsTheGroupsBlocks) {
-  auto load = [](const std::string& cluster) {
-    const std::string text = "accelerator { name: \"H100-SXM\" }\ncluster { num_gpus: 128 " + cluster +
-                             " }\nworkload { model { preset: \"llama3_8b\" seq_len: 2048 } parallelism { tp: 8 pp: 2 "
-                             "global_batch_size: 32 zero_stage: 1 } }\n";
-    return sim::ResolveScenario(sim::ParseScenario(text, "textproto", "torus.textproto"));
-  };
+  const auto load = Llama8bOn128;
   const v1::Scenario line = load("scale_out { topology: \"torus\" torus_dims: [8, 4, 4] }");
   const v1::Scenario cube =
       load("scale_out { topology: \"torus\" torus_dims: [8, 4, 4] } placement { torus_tile: [2, 2, 2] }");
@@ -220,12 +223,7 @@ TEST(PlanSearch, EstimateOnATorusFollowsTheGroupsBlocks) {
 // (TP x CP here), keeps the better, and simulates the plan with it: the best plans carry their tile, whose volume is
 // their TP x CP, and run faster than the same shape in GPU order. On a switched fabric nothing is tiled.
 TEST(PlanSearch, TorusPlansCarryTheCubeTileOfTheirInnermostGroup) {
-  auto load = [](const std::string& scale_out) {
-    const std::string text = "accelerator { name: \"H100-SXM\" }\ncluster { num_gpus: 128 scale_out { " + scale_out +
-                             " } }\nworkload { model { preset: \"llama3_8b\" seq_len: 2048 } parallelism { tp: 8 pp: 2 "
-                             "global_batch_size: 32 zero_stage: 1 } }\n";
-    return sim::ResolveScenario(sim::ParseScenario(text, "textproto", "torus.textproto"));
-  };
+  auto load = [](const std::string& scale_out) { return Llama8bOn128("scale_out { " + scale_out + " }"); };
   SearchOptions o;
   o.top_k = 2;
   o.micro_batch_sizes = {1};
