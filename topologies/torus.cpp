@@ -114,15 +114,21 @@ class TorusFabric : public Fabric {
       bool plus = ahead < n - ahead;
       if (2 * ahead == n) plus = parity_ ? CoordinateSum(cur) % 2 == 0 : c.Pick(2) == 0;
       const uint32_t steps = plus ? ahead : n - ahead;
+      // Walk the ring with the coordinate kept at hand (Step without its divisions): the link leaving GPU g in the
+      // + direction of d is dim_base_[d] + g; the - direction uses the link leaving the next GPU down.
+      const uint32_t s = t_.strides[d];
+      const uint32_t row = cur - a * s;  // cur with its coordinate along d set to 0
+      uint32_t x = a;
       for (uint32_t i = 0; i < steps; ++i) {
         if (plus) {
-          out.push_back(Hop{dim_base_[d] + cur, true});
-          cur = Step(cur, d, true);
+          out.push_back(Hop{dim_base_[d] + row + x * s, true});
+          x = x + 1 == n ? 0 : x + 1;
         } else {
-          cur = Step(cur, d, false);
-          out.push_back(Hop{dim_base_[d] + cur, false});
+          x = x == 0 ? n - 1 : x - 1;
+          out.push_back(Hop{dim_base_[d] + row + x * s, false});
         }
       }
+      cur = row + x * s;
     }
   }
 
