@@ -127,27 +127,6 @@ struct TorusView {
   }
 };
 
-// The most cube-like tile of `volume` ranks on a torus of `dims`: prime factors of the volume, largest first, each to
-// the dimension with the smallest extent so far that it still divides. Empty when the volume is 1 or does not fit.
-std::vector<uint32_t> CubeTile(const std::vector<uint32_t>& dims, uint32_t volume) {
-  std::vector<uint32_t> primes;
-  for (uint32_t f = 2, v = volume; v > 1; f = f * f > v ? v : f + 1)
-    while (v % f == 0) {
-      primes.insert(primes.begin(), f);  // ascending trial division, inserted at the front: largest first
-      v /= f;
-    }
-  if (primes.empty()) return {};
-  std::vector<uint32_t> tile(dims.size(), 1);
-  for (uint32_t f : primes) {
-    size_t best = dims.size();
-    for (size_t d = 0; d < dims.size(); ++d)
-      if (dims[d] % (tile[d] * f) == 0 && (best == dims.size() || tile[d] < tile[best])) best = d;
-    if (best == dims.size()) return {};
-    tile[best] *= f;
-  }
-  return tile;
-}
-
 // The placements a shape is estimated with: the scenario's own (its torus_tile, or GPU order) and, on a torus, the
 // cube tile holding the shape's innermost group (TP x CP, or the EP group where it is larger), as TPU-style machines
 // lay out their meshes. A scenario on another fabric has its own placement only.
@@ -162,8 +141,8 @@ std::vector<std::vector<uint32_t>> TileCandidates(const v1::Scenario& s, const v
   const uint32_t expert = std::max(1u, p.ep()) * std::max(1u, p.expert_tp());
   const uint32_t volume = std::max(inner, expert);
   if (volume % inner != 0 || volume % expert != 0 || cl.num_gpus() % volume != 0) return out;
-  std::vector<uint32_t> cube =
-      CubeTile({cl.scale_out().torus_dims().begin(), cl.scale_out().torus_dims().end()}, volume);
+  const std::vector<uint32_t> dims(cl.scale_out().torus_dims().begin(), cl.scale_out().torus_dims().end());
+  std::vector<uint32_t> cube = sim::TorusCubeTile(dims, volume);
   if (!cube.empty() && cube != out.front()) out.push_back(std::move(cube));
   return out;
 }

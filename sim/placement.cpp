@@ -93,6 +93,22 @@ uint32_t TorusTileGpu(uint32_t rank, std::span<const uint32_t> torus_dims, std::
   return id;
 }
 
+std::vector<uint32_t> TorusCubeTile(std::span<const uint32_t> torus_dims, uint32_t volume) {
+  std::vector<uint32_t> primes;  // ascending trial division, each inserted at the front: largest first
+  for (uint32_t f = 2, v = volume; v > 1; f = f * f > v ? v : f + 1)
+    for (; v % f == 0; v /= f) primes.insert(primes.begin(), f);
+  if (primes.empty()) return {};
+  std::vector<uint32_t> tile(torus_dims.size(), 1);
+  for (uint32_t f : primes) {
+    size_t best = torus_dims.size();
+    for (size_t d = 0; d < torus_dims.size(); ++d)
+      if (torus_dims[d] % (tile[d] * f) == 0 && (best == torus_dims.size() || tile[d] < tile[best])) best = d;
+    if (best == torus_dims.size()) return {};
+    tile[best] *= f;
+  }
+  return tile;
+}
+
 uint32_t FabricGpus(const v1::Cluster& c) {
   return c.placement().fabric_gpus() > 0 ? c.placement().fabric_gpus() : c.num_gpus();
 }

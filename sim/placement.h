@@ -51,6 +51,11 @@ struct ClusterPlacement {
 // tiles, both first coordinate fastest.
 uint32_t TorusTileGpu(uint32_t rank, std::span<const uint32_t> torus_dims, std::span<const uint32_t> tile);
 
+// The most cube-like tile of `volume` ranks on a torus of `torus_dims` (a cluster.placement.torus_tile value): the
+// volume's prime factors, largest first, each to the dimension with the smallest extent so far that it still
+// divides. Empty when the volume is 1 or has no such tile.
+std::vector<uint32_t> TorusCubeTile(std::span<const uint32_t> torus_dims, uint32_t volume);
+
 // The fabric's GPU count: cluster.placement.fabric_gpus, or num_gpus when 0.
 uint32_t FabricGpus(const v1::Cluster& cluster);
 

@@ -269,6 +269,20 @@ TEST(Placement, RefusesTorusTilesThatDoNotFit) {
 // On an 8 x 4 x 4 torus each TP8 group is an x-ring (bidirectional_ring: two link directions out of each GPU); on
 // 2 x 2 x 2 tiles it is a cube whose collectives reduce over all three dimensions (multidim_ring: three), and TP's
 // exposed time drops by about a third. The symmetry reductions stay exact under the tile placement.
+// The plan search's tile for a group of `volume` ranks: the most cube-like block whose entries divide the torus.
+TEST(Placement, TorusCubeTilesAreAsCubicAsTheTorusAllows) {
+  using V = std::vector<uint32_t>;
+  EXPECT_EQ(TorusCubeTile(V{8, 4, 4}, 8), (V{2, 2, 2}));
+  EXPECT_EQ(TorusCubeTile(V{32, 32, 64}, 64), (V{4, 4, 4}));
+  EXPECT_EQ(TorusCubeTile(V{32, 32, 64}, 16), (V{4, 2, 2}));
+  EXPECT_EQ(TorusCubeTile(V{8, 128, 128}, 8), (V{2, 2, 2}));
+  EXPECT_EQ(TorusCubeTile(V{6, 4, 4}, 12), (V{3, 2, 2}));  // the largest prime first, then the smallest extents
+  EXPECT_EQ(TorusCubeTile(V{2, 4, 4}, 8), (V{2, 2, 2}));
+  EXPECT_EQ(TorusCubeTile(V{2, 2, 2}, 16), V{});  // no block of 16 in 8 GPUs
+  EXPECT_EQ(TorusCubeTile(V{8, 8, 8}, 3), V{});   // 3 divides no dimension
+  EXPECT_EQ(TorusCubeTile(V{8, 8, 8}, 1), V{});
+}
+
 TEST(Placement, TorusTilesGiveTensorParallelCubes) {
   const v1::RunResult line = SimulateStep(Load(TorusText("", "", "8, 4, 4")), "");
   const std::string cube = "placement { torus_tile: [2, 2, 2] }";
