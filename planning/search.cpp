@@ -133,10 +133,7 @@ struct TorusView {
 std::vector<std::vector<uint32_t>> TileCandidates(const v1::Scenario& s, const v1::Parallelism& p) {
   const v1::Cluster& cl = s.cluster();
   std::vector<std::vector<uint32_t>> out{{cl.placement().torus_tile().begin(), cl.placement().torus_tile().end()}};
-  const bool owns_torus = (cl.placement().fabric_gpus() == 0 || cl.placement().fabric_gpus() == cl.num_gpus()) &&
-                          cl.background_size() == 0 &&
-                          (cl.placement().policy().empty() || cl.placement().policy() == "contiguous");
-  if (cl.scale_out().topology() != "torus" || !owns_torus) return out;  // the rule of cluster.placement.torus_tile
+  if (cl.scale_out().topology() != "torus" || !sim::JobOwnsFabric(cl)) return out;  // torus_tile's rule
   const uint32_t inner = std::max(1u, p.tp()) * std::max(1u, p.cp());
   const uint32_t expert = std::max(1u, p.ep()) * std::max(1u, p.expert_tp());
   const uint32_t volume = std::max(inner, expert);
@@ -562,14 +559,8 @@ std::string PlanLabel(const v1::Parallelism& p) {
 }
 
 std::string PlanLabel(const v1::Parallelism& p, const v1::Placement& placement) {
-  std::string l = PlanLabel(p);
-  if (placement.torus_tile_size() == 0) return l;
-  l += " tile ";
-  for (int i = 0; i < placement.torus_tile_size(); ++i) {
-    if (i > 0) l += 'x';
-    l += std::to_string(placement.torus_tile(i));
-  }
-  return l;
+  const std::string l = PlanLabel(p);
+  return placement.torus_tile_size() == 0 ? l : l + " tile " + sim::TorusTileText(placement.torus_tile());
 }
 
 double EstimateStepS(const v1::Scenario& s, const wl::StepProgram& prog) {
@@ -660,11 +651,7 @@ std::string PlanCsv(const v1::PlanSearchResult& r) {
       "step_time_s,tokens_per_s,mfu,energy_per_step_j,cost_per_step_usd,torus_tile\n";
   auto row = [&o](const std::string& rank, const v1::PlanChoice& c) {
     const v1::Parallelism& p = c.parallelism();
-    std::string tile;
-    for (uint32_t t : c.torus_tile()) {
-      if (!tile.empty()) tile += 'x';
-      tile += std::to_string(t);
-    }
+    const std::string tile = sim::TorusTileText(c.torus_tile());
     o += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{}\n", rank,
                      c.label(), p.tp(), p.cp(), p.pp(), p.vpp(), p.dp(), p.ep(), p.micro_batch_size(), p.zero_stage(),
                      p.recompute(), c.memory_gb(), c.estimated_step_time_s(), c.step_time_s(), c.tokens_per_s(),

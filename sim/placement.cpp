@@ -113,6 +113,20 @@ uint32_t FabricGpus(const v1::Cluster& c) {
   return c.placement().fabric_gpus() > 0 ? c.placement().fabric_gpus() : c.num_gpus();
 }
 
+std::string TorusTileText(const google::protobuf::RepeatedField<uint32_t>& tile) {
+  std::string out;
+  for (uint32_t t : tile) {
+    if (!out.empty()) out += 'x';
+    out += std::to_string(t);
+  }
+  return out;
+}
+
+bool JobOwnsFabric(const v1::Cluster& c) {
+  const std::string& policy = c.placement().policy();
+  return FabricGpus(c) == c.num_gpus() && c.background_size() == 0 && (policy.empty() || policy == "contiguous");
+}
+
 ClusterPlacement PlaceJobs(const v1::Scenario& s) {
   const v1::Cluster& c = s.cluster();
   ClusterPlacement p;

@@ -56,6 +56,13 @@ uint32_t TorusTileGpu(uint32_t rank, std::span<const uint32_t> torus_dims, std::
 // divides. Empty when the volume is 1 or has no such tile.
 std::vector<uint32_t> TorusCubeTile(std::span<const uint32_t> torus_dims, uint32_t volume);
 
+// A torus tile as scenarios and labels show it: "2x2x2" (empty for none).
+std::string TorusTileText(const google::protobuf::RepeatedField<uint32_t>& tile);
+
+// Whether the job owns the whole fabric and lays its ranks out itself, as cluster.placement.torus_tile needs: no
+// cluster.placement.fabric_gpus beyond num_gpus, no cluster.background, policy "contiguous" (or unset).
+bool JobOwnsFabric(const v1::Cluster& cluster);
+
 // The fabric's GPU count: cluster.placement.fabric_gpus, or num_gpus when 0.
 uint32_t FabricGpus(const v1::Cluster& cluster);
 

@@ -364,11 +364,7 @@ void ResolveNetworkParts(v1::Cluster& c) {
 // cluster.placement.torus_tile: one divisor per torus dimension, on a torus the job owns.
 void ValidateTorusTile(const Validator& v, const v1::Cluster& c) {
   const v1::Placement& p = c.placement();
-  std::string shown;
-  for (uint32_t t : p.torus_tile()) {
-    if (!shown.empty()) shown += 'x';
-    shown += std::to_string(t);
-  }
+  const std::string shown = TorusTileText(p.torus_tile());
   const char* field = "cluster.placement.torus_tile";
   if (c.scale_out().topology() != "torus")
     v.Fail(field, shown, "needs cluster.scale_out.topology \"torus\" (got \"" + c.scale_out().topology() + "\")");
@@ -379,7 +375,7 @@ void ValidateTorusTile(const Validator& v, const v1::Cluster& c) {
   for (int d = 0; d < dims.size(); ++d)
     if (p.torus_tile(d) == 0 || dims[d] % p.torus_tile(d) != 0)
       v.Fail(field, shown, "each entry must divide its torus dimension (" + std::to_string(dims[d]) + ")");
-  if (FabricGpus(c) != c.num_gpus() || c.background_size() > 0 || !(p.policy().empty() || p.policy() == "contiguous"))
+  if (!JobOwnsFabric(c))
     v.Fail(field, shown,
            "needs the job to own the torus: no cluster.placement.fabric_gpus beyond cluster.num_gpus, no "
            "cluster.background, policy \"contiguous\"");
